@@ -1,0 +1,120 @@
+"""Writing commits: validate, store the blob, store the commit, move the ref — in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .compile import Compiler
+from .errors import EditTargetError, InvalidInputError
+from .messages import NormalizedMessage, normalize_message
+from .objects import Blob, Commit, ObjectId, Operation, json_or_none
+from .refs import Ref, move_head_commit, resolve
+from .store.base import Session, StoredCommit
+from .tokens import count_body
+
+__all__ = ["write_commit", "coerce_operation"]
+
+
+def coerce_operation(operation: Any) -> Operation:
+    """Accept ``APPEND``/``EDIT`` (or their string values)."""
+    try:
+        return operation if isinstance(operation, Operation) else Operation(str(operation).lower())
+    except ValueError:
+        raise InvalidInputError(f"operation must be APPEND or EDIT, not {operation!r}") from None
+
+
+def _edit_target(
+    session: Session, compiler: Compiler, tract_id: str, head_commit: str | None, response_to: Ref, marker: int
+) -> tuple[str, str]:
+    """Resolve an EDIT's target to the appended message it replaces; return (target, role)."""
+    if response_to is None:
+        raise EditTargetError("an EDIT needs response_to=<the commit whose message it replaces>")
+    if head_commit is None:
+        raise EditTargetError("there is nothing to edit: the tract has no commits yet")
+    try:
+        target = resolve(session, tract_id, response_to)
+    except LookupError as exc:
+        raise EditTargetError(f"cannot EDIT {response_to!r}: {exc}") from exc
+    stored = session.commits.get(tract_id, target)
+    if stored is not None and stored.commit.operation is Operation.EDIT and stored.commit.response_to:
+        target = stored.commit.response_to
+    state = compiler.state(session, head_commit, marker)
+    index = state.index_of(target)
+    if index is None:
+        raise EditTargetError(
+            f"commit {target[:12]} is not a message in the current history (HEAD {head_commit[:12]}); "
+            "EDIT a commit that HEAD can reach"
+        )
+    return target, state.slots[index].role
+
+
+def write_commit(
+    session: Session,
+    compiler: Compiler,
+    tract_id: str,
+    message: Any,
+    *,
+    role: str | None,
+    content_type: str | None,
+    operation: Any,
+    response_to: Ref,
+    generation_config: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    commit_message: str | None,
+) -> tuple[StoredCommit, Blob, int]:
+    """Append one commit to the checked-out branch (or detached HEAD) inside ``session``'s transaction.
+
+    Returns:
+        The stored commit, its blob and the blob's token count.
+    """
+    op = coerce_operation(operation)
+    gen_json = json_or_none(generation_config, "generation_config")
+    meta_json = json_or_none(metadata, "metadata")
+    if commit_message is not None and not isinstance(commit_message, str):
+        raise InvalidInputError("commit_message must be a string")
+    head = session.refs.head(tract_id, lock=True)
+    target: str | None = None
+    if op is Operation.EDIT:
+        marker = session.refs.head_with_marker(tract_id)[1]
+        target, target_role = _edit_target(session, compiler, tract_id, head.commit, response_to, marker)
+        if role is not None and role != target_role:
+            raise EditTargetError(
+                f"an EDIT keeps the role of the message it replaces ({target_role!r}), got role={role!r}"
+            )
+        if isinstance(message, str) and role is None:
+            role = target_role
+        elif isinstance(message, Mapping) and "role" not in message and role is None:
+            message = {**message, "role": target_role}
+        normalized: NormalizedMessage = normalize_message(message, role=role, content_type=content_type)
+        if normalized.role != target_role:
+            raise EditTargetError(
+                f"an EDIT keeps the role of the message it replaces ({target_role!r}), got {normalized.role!r}"
+            )
+    else:
+        if response_to is not None:
+            raise InvalidInputError("response_to is only for operation=EDIT")
+        normalized = normalize_message(message, role=role, content_type=content_type)
+    blob = Blob.from_body(normalized.body)
+    tokens = count_body(compiler.counter, blob.body)
+    parents: tuple[ObjectId, ...] = (ObjectId(head.commit),) if head.commit else ()
+    depth = 1
+    if head.commit is not None:
+        parent = compiler.cached_commit(head.commit) or session.commits.get(tract_id, head.commit)
+        depth = (parent.depth if parent is not None else 0) + 1
+    commit = Commit(
+        parents=parents,
+        blob=blob.hash,
+        role=normalized.role,
+        content_type=normalized.content_type,
+        operation=op,
+        response_to=ObjectId(target) if target else None,
+        metadata_json=meta_json,
+        generation_config_json=gen_json,
+        message=commit_message,
+    )
+    session.blobs.put(blob, tokens, compiler.counter.name)
+    stored = session.commits.put(tract_id, commit, depth)
+    summary = commit_message or f"{op.value} {normalized.role} {normalized.content_type}"
+    move_head_commit(session, tract_id, head, commit.hash, f"commit: {summary}")
+    return stored, blob, tokens

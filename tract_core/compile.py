@@ -1,0 +1,429 @@
+"""Compile: from a commit to the message list an LLM call needs, deterministically and incrementally.
+
+Compile reads the history of a commit in order (see :func:`tract_core.graph.linearize`), keeps one
+*slot* per appended message, applies each EDIT to its target slot, resolves each slot's priority
+from annotations (falling back to the content type's default: instructions are PINNED) and drops
+SKIP slots. Annotations are anchored at the commit HEAD was on when they were made: they apply to
+that commit and to history built on it afterwards, never to lines of history that already existed,
+so ``compile(at_commit=...)`` shows exactly what the model was shown at that point.
+
+A :class:`CompileState` is cached per commit. After one new commit, the next compile extends the
+parent's state by that commit (O(1) work plus a tuple copy) instead of re-reading the history.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .formats import CompiledContext
+from .graph import linearize
+from .objects import Blob, ContentType, Operation, Priority
+from .store.base import AnnotationEntry, Session, StoredBlob, StoredCommit
+from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
+
+__all__ = ["Slot", "CompileState", "Compiler", "default_priority", "build_message"]
+
+_DEFAULT_PRIORITIES = {ContentType.INSTRUCTION: Priority.PINNED}
+_WALKBACK_LIMIT = 64
+
+
+def default_priority(content_type: str) -> Priority:
+    """The priority a message has until it is annotated (instructions are PINNED)."""
+    return _DEFAULT_PRIORITIES.get(content_type, Priority.NORMAL)
+
+
+def build_message(role: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAI-shaped message for a role and a blob body (``role`` first)."""
+    message: dict[str, Any] = {"role": role}
+    message.update(body)
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One message position in a compiled history.
+
+    Attributes:
+        key: Hash of the APPEND commit that created the message.
+        source: Hash of the commit whose content is shown (the key, or the latest EDIT of it).
+        role: The message role.
+        content_type: The content type of the appended message.
+        message: The OpenAI-shaped message (never mutated).
+        tokens: Estimated tokens of the message, overhead included.
+        priority: The effective priority.
+    """
+
+    key: str
+    source: str
+    role: str
+    content_type: str
+    message: Mapping[str, Any]
+    tokens: int
+    priority: Priority
+
+
+@dataclass(frozen=True, slots=True)
+class CompileState:
+    """Everything compile knows about one commit's history.
+
+    Attributes:
+        head: The compiled commit (None for an empty history).
+        slots: Every message slot in order, SKIP ones included.
+        applied: Annotations anchored at ``head`` that apply to it.
+        annotations_seen: Newest annotation id of the tract when this state was last validated.
+        context: The compiled result.
+        length: Number of commits in the history.
+    """
+
+    head: str | None
+    slots: tuple[Slot, ...]
+    applied: tuple[AnnotationEntry, ...]
+    annotations_seen: int
+    context: CompiledContext
+    length: int = 0
+
+    def index_of(self, key: str) -> int | None:
+        """Position of the slot created by ``key`` (searching from the newest)."""
+        for i in range(len(self.slots) - 1, -1, -1):
+            if self.slots[i].key == key:
+                return i
+        return None
+
+
+def _context(head: str | None, slots: Sequence[Slot]) -> CompiledContext:
+    visible = [s for s in slots if s.priority is not Priority.SKIP]
+    tokens = sum(s.tokens for s in visible) + (REPLY_PRIMING if visible else 0)
+    return CompiledContext([s.message for s in visible], [s.key for s in visible], tokens, head)
+
+
+class Compiler:
+    """Compiles commits of one tract, caching a bounded number of states and recent objects.
+
+    Args:
+        tract_id: The tract whose commits are compiled.
+        counter: The token counter.
+        max_states: How many compiled states to keep.
+        max_objects: How many recently written or read commits (with blobs) to keep.
+    """
+
+    def __init__(self, tract_id: str, counter: TokenCounter, *, max_states: int = 32, max_objects: int = 512) -> None:
+        self.tract_id = tract_id
+        self.counter = counter
+        self._states: OrderedDict[str, CompileState] = OrderedDict()
+        self._objects: OrderedDict[str, tuple[StoredCommit, Blob | None]] = OrderedDict()
+        self._tokens: dict[str, int] = {}
+        self._max_states = max_states
+        self._max_objects = max_objects
+        self._lock = threading.RLock()
+        self._annotations: list[AnnotationEntry] = []
+        self._by_anchor: dict[str, list[AnnotationEntry]] = defaultdict(list)
+        self._annotations_max = 0
+
+    # -- caches -------------------------------------------------------------------------------
+
+    def remember(self, stored: StoredCommit, blob: Blob | None, tokens: int | None = None) -> None:
+        """Keep a just-written commit and its blob so the next compile needs no query."""
+        with self._lock:
+            self._objects[stored.commit.hash] = (stored, blob)
+            self._objects.move_to_end(stored.commit.hash)
+            while len(self._objects) > self._max_objects:
+                self._objects.popitem(last=False)
+            if blob is not None and tokens is not None:
+                self._tokens[blob.hash] = tokens
+
+    def cached_commit(self, hash: str) -> StoredCommit | None:
+        """A recently seen commit, without touching the store."""
+        with self._lock:
+            obj = self._objects.get(hash)
+        return None if obj is None else obj[0]
+
+    def _keep(self, state: CompileState) -> CompileState:
+        if state.head is None:
+            return state
+        with self._lock:
+            self._states[state.head] = state
+            self._states.move_to_end(state.head)
+            while len(self._states) > self._max_states:
+                self._states.popitem(last=False)
+        return state
+
+    def clear(self) -> None:
+        """Forget every cached state, object and annotation (after a rolled-back batch)."""
+        with self._lock:
+            self._states.clear()
+            self._objects.clear()
+            self._annotations = []
+            self._by_anchor = defaultdict(list)
+            self._annotations_max = 0
+
+    def sync_annotations(self, session: Session, marker: int) -> None:
+        """Bring the in-memory annotation index up to ``marker`` (the tract's newest annotation id)."""
+        with self._lock:
+            if marker == self._annotations_max:
+                return
+            if marker < self._annotations_max:
+                rows = session.annotations.since(self.tract_id, 0)
+                self._annotations, self._by_anchor = [], defaultdict(list)
+                self._states.clear()
+            else:
+                rows = session.annotations.since(self.tract_id, self._annotations_max)
+            for row in rows:
+                self._annotations.append(row)
+                self._by_anchor[row.anchor].append(row)
+            self._annotations_max = max([marker, *(r.id for r in rows)]) if rows else marker
+
+    def anchored_at(self, commit: str) -> list[AnnotationEntry]:
+        """Known annotation rows anchored at ``commit``, oldest first."""
+        with self._lock:
+            return list(self._by_anchor.get(commit, ()))
+
+    def blob_tokens(self, blob: Blob, stored: StoredBlob | None = None) -> int:
+        """Tokens of a blob's text, from the store's cached count when it used the same tokenizer."""
+        cached = self._tokens.get(blob.hash)
+        if cached is not None:
+            return cached
+        if stored is not None and stored.tokenizer == self.counter.name and stored.token_count is not None:
+            count = stored.token_count
+        else:
+            count = count_body(self.counter, blob.body)
+        if len(self._tokens) > 200_000:
+            self._tokens.clear()
+        self._tokens[blob.hash] = count
+        return count
+
+    # -- public entry points ------------------------------------------------------------------
+
+    def compile(self, session: Session, head: str | None, annotations_marker: int) -> CompiledContext:
+        """The compiled context of ``head`` (None: empty), given the tract's newest annotation id."""
+        return self.state(session, head, annotations_marker).context
+
+    def state(self, session: Session, head: str | None, annotations_marker: int) -> CompileState:
+        """The (cached or computed) :class:`CompileState` of ``head``."""
+        self.sync_annotations(session, annotations_marker)
+        if head is None:
+            return CompileState(None, (), (), annotations_marker, _context(None, ()))
+        cached = self._valid_state(head, annotations_marker)
+        if cached is not None:
+            return cached
+        path: list[tuple[StoredCommit, Blob | None]] = []
+        current: str | None = head
+        while current is not None and len(path) < _WALKBACK_LIMIT:
+            obj = self._object(session, current)
+            if obj is None:
+                break
+            path.append(obj)
+            parents = obj[0].commit.parents
+            if len(parents) != 1:
+                break
+            base = self._valid_state(parents[0], annotations_marker)
+            if base is not None:
+                state = self._extend_path(base, path, annotations_marker)
+                if state is not None:
+                    return state
+                break
+            current = parents[0]
+        if path and not path[-1][0].commit.parents and len(path) < _WALKBACK_LIMIT:
+            empty = CompileState(None, (), (), annotations_marker, _context(None, ()))
+            state = self._extend_path(empty, path, annotations_marker)
+            if state is not None:
+                return state
+        return self._keep(self.full_build(session, head, annotations_marker))
+
+    # -- incremental path ---------------------------------------------------------------------
+
+    def _object(self, session: Session, hash: str) -> tuple[StoredCommit, Blob | None] | None:
+        with self._lock:
+            obj = self._objects.get(hash)
+        if obj is not None:
+            return obj
+        stored = session.commits.get(self.tract_id, hash)
+        if stored is None:
+            return None
+        blob = None
+        if stored.commit.blob is not None:
+            found = session.blobs.get_many([stored.commit.blob]).get(stored.commit.blob)
+            if found is None:
+                return None
+            blob = found.blob
+            self.blob_tokens(blob, found)
+        self.remember(stored, blob)
+        return stored, blob
+
+    def _valid_state(self, head: str, marker: int) -> CompileState | None:
+        with self._lock:
+            state = self._states.get(head)
+        if state is None:
+            return None
+        if state.annotations_seen == marker:
+            return state
+        if any(a.id > state.annotations_seen for a in self.anchored_at(head)):
+            with self._lock:
+                self._states.pop(head, None)
+            return None
+        return self._keep(replace(state, annotations_seen=marker))
+
+    def _extend_path(
+        self,
+        base: CompileState,
+        path: list[tuple[StoredCommit, Blob | None]],
+        marker: int,
+    ) -> CompileState | None:
+        state = base
+        for stored, blob in reversed(path):
+            commit = stored.commit
+            if any(commit.hash in row.excluded for row in state.applied):
+                return None
+            rows = self.anchored_at(commit.hash)
+            extended = self._apply(state, stored, blob, rows, marker)
+            if extended is None:
+                return None
+            state = self._keep(extended)
+        return state
+
+    def _apply(
+        self,
+        state: CompileState,
+        stored: StoredCommit,
+        blob: Blob | None,
+        rows: Sequence[AnnotationEntry],
+        marker: int,
+    ) -> CompileState | None:
+        commit = stored.commit
+        slots = state.slots
+        appended = False
+        if commit.operation is Operation.APPEND and blob is not None and commit.role is not None:
+            slot = Slot(
+                key=commit.hash,
+                source=commit.hash,
+                role=commit.role,
+                content_type=commit.content_type,
+                message=build_message(commit.role, blob.body),
+                tokens=self.blob_tokens(blob) + MESSAGE_OVERHEAD,
+                priority=default_priority(commit.content_type),
+            )
+            slots = slots + (slot,)
+            appended = True
+        elif commit.operation is Operation.EDIT and blob is not None and commit.response_to is not None:
+            index = state.index_of(commit.response_to)
+            if index is not None:
+                old = slots[index]
+                new = replace(
+                    old,
+                    source=commit.hash,
+                    message=build_message(old.role, blob.body),
+                    tokens=self.blob_tokens(blob) + MESSAGE_OVERHEAD,
+                )
+                slots = slots[:index] + (new,) + slots[index + 1 :]
+        if rows:
+            slots = _annotate(slots, rows)
+        if appended and not rows:
+            context = _append_context(state.context, slots[-1], commit.hash)
+        else:
+            context = _context(commit.hash, slots)
+        return CompileState(commit.hash, slots, tuple(rows), marker, context, state.length + 1)
+
+    # -- full build ---------------------------------------------------------------------------
+
+    def full_build(self, session: Session, head: str, marker: int) -> CompileState:
+        """Compile ``head`` from its whole history, ignoring every cache."""
+        commits = session.commits.all(self.tract_id)
+        if head not in commits:
+            from .errors import CommitNotFoundError
+
+            raise CommitNotFoundError(f"commit {head[:12]} is not in tract {self.tract_id!r}")
+
+        def parents_of(h: str) -> Sequence[str]:
+            return commits[h].commit.parents
+
+        order = linearize(head, parents_of)
+        blobs = session.blobs.get_many(
+            commits[h].commit.blob for h in order if commits[h].commit.blob is not None
+        )
+        with self._lock:
+            annotations = list(self._annotations)
+        return build_state(head, [commits[h] for h in order], blobs, annotations, marker, self)
+
+
+def _append_context(previous: CompiledContext, slot: Slot, head: str) -> CompiledContext:
+    if slot.priority is Priority.SKIP:
+        return CompiledContext(previous._messages, previous.commit_hashes, previous.token_count, head)
+    base = previous.token_count if previous._messages else REPLY_PRIMING
+    return CompiledContext(
+        previous._messages + (slot.message,),
+        previous.commit_hashes + (slot.key,),
+        base + slot.tokens,
+        head,
+    )
+
+
+def _annotate(slots: tuple[Slot, ...], rows: Iterable[AnnotationEntry]) -> tuple[Slot, ...]:
+    """Apply annotation rows in order (later rows win) to the slots they target."""
+    latest: dict[str, Priority] = {}
+    for row in rows:
+        latest[row.target] = Priority(row.priority)
+    if not latest:
+        return slots
+    return tuple(
+        replace(s, priority=latest[s.key]) if s.key in latest and latest[s.key] is not s.priority else s
+        for s in slots
+    )
+
+
+def build_state(
+    head: str,
+    history: Sequence[StoredCommit],
+    blobs: Mapping[str, StoredBlob],
+    annotations: Sequence[AnnotationEntry],
+    marker: int,
+    compiler: Compiler,
+) -> CompileState:
+    """Compile a linearised history (oldest first, ending at ``head``) from scratch."""
+    slots: list[Slot] = []
+    index: dict[str, int] = {}
+    position: dict[str, int] = {}
+    children: dict[str, list[str]] = defaultdict(list)
+    for i, stored in enumerate(history):
+        commit = stored.commit
+        position[commit.hash] = i
+        for parent in commit.parents:
+            children[parent].append(commit.hash)
+        found = blobs.get(commit.blob) if commit.blob is not None else None
+        if found is None or commit.role is None:
+            continue
+        compiler.remember(stored, found.blob)
+        tokens = compiler.blob_tokens(found.blob, found) + MESSAGE_OVERHEAD
+        if commit.operation is Operation.APPEND:
+            index[commit.hash] = len(slots)
+            slots.append(
+                Slot(
+                    key=commit.hash,
+                    source=commit.hash,
+                    role=commit.role,
+                    content_type=commit.content_type,
+                    message=build_message(commit.role, found.blob.body),
+                    tokens=tokens,
+                    priority=default_priority(commit.content_type),
+                )
+            )
+        elif commit.response_to in index:
+            i_target = index[commit.response_to]
+            old = slots[i_target]
+            slots[i_target] = replace(
+                old, source=commit.hash, message=build_message(old.role, found.blob.body), tokens=tokens
+            )
+
+    def applies(row: AnnotationEntry) -> bool:
+        if row.anchor not in position:
+            return False
+        if row.anchor == head:
+            return True
+        return any(child not in row.excluded for child in children[row.anchor] if child in position)
+
+    visible = sorted((r for r in annotations if applies(r)), key=lambda r: (position[r.anchor], r.id))
+    result = _annotate(tuple(slots), visible)
+    applied = tuple(r for r in annotations if r.anchor == head)
+    return CompileState(head, result, applied, marker, _context(head, result), len(history))

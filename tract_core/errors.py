@@ -1,0 +1,103 @@
+"""The exceptions and warnings tract raises.
+
+Every error derives from :class:`TractError` and its message says what to do next. Input errors
+also derive from :class:`ValueError` (and lookup errors from :class:`LookupError`) so code that
+already catches the builtin families keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "TractError",
+    "TractWarning",
+    "TokenizerFallbackWarning",
+    "InvalidInputError",
+    "InvalidRoleError",
+    "ConfigError",
+    "NotFoundError",
+    "CommitNotFoundError",
+    "AmbiguousRefError",
+    "BranchNotFoundError",
+    "TractNotFoundError",
+    "DatabaseNotFoundError",
+    "EditTargetError",
+    "ConcurrentUpdateError",
+    "SchemaVersionError",
+    "CorruptObjectError",
+]
+
+
+class TractError(Exception):
+    """Base class of every error tract raises."""
+
+
+class TractWarning(UserWarning):
+    """Base class of tract's warnings."""
+
+
+class TokenizerFallbackWarning(TractWarning):
+    """The configured model's tokenizer could not be loaded; an offline encoding is used instead."""
+
+
+class InvalidInputError(TractError, ValueError):
+    """An argument has the wrong shape or value; nothing was written."""
+
+
+class InvalidRoleError(InvalidInputError):
+    """A message role tract does not know."""
+
+
+class ConfigError(InvalidInputError):
+    """A :class:`~tract_core.TractConfig` value is out of range."""
+
+
+class NotFoundError(TractError, LookupError):
+    """Something named by the caller does not exist."""
+
+
+class CommitNotFoundError(NotFoundError):
+    """No commit of this tract matches the given reference."""
+
+
+class AmbiguousRefError(NotFoundError):
+    """A hash prefix matches more than one commit."""
+
+    def __init__(self, prefix: str, candidates: Iterable[str]) -> None:
+        self.prefix = prefix
+        self.candidates = sorted(candidates)
+        shown = ", ".join(c[:12] for c in self.candidates[:10])
+        more = "" if len(self.candidates) <= 10 else f" and {len(self.candidates) - 10} more"
+        super().__init__(
+            f"hash prefix {prefix!r} is ambiguous: it matches {shown}{more}; "
+            "give more characters of the hash"
+        )
+
+
+class BranchNotFoundError(NotFoundError):
+    """No branch of this tract has the given name."""
+
+
+class TractNotFoundError(NotFoundError):
+    """The database holds no tract with the given id."""
+
+
+class DatabaseNotFoundError(NotFoundError):
+    """The database file or server named by the caller does not exist or cannot be reached."""
+
+
+class EditTargetError(InvalidInputError):
+    """An EDIT names a commit that is missing from the current history or cannot be edited."""
+
+
+class ConcurrentUpdateError(TractError):
+    """Another writer moved a ref between our read and our compare-and-swap update."""
+
+
+class SchemaVersionError(TractError):
+    """The database schema was written by a newer (or unknown) version of tract."""
+
+
+class CorruptObjectError(TractError):
+    """A stored object no longer matches its content hash."""

@@ -1,0 +1,202 @@
+"""The compiled context and its exporters (OpenAI, Anthropic, LangChain, LlamaIndex).
+
+A :class:`CompiledContext` is immutable: it holds frozen message data and every accessor returns
+fresh copies, so a caller that mutates what it gets never corrupts tract's compile cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from .objects import FORMAT_VERSION, canonical_json
+
+__all__ = ["CompiledContext", "copy_message"]
+
+
+def copy_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a message dict (cheap for the common all-string case)."""
+    out = {}
+    for key, value in message.items():
+        out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else copy.deepcopy(value)
+    return out
+
+
+class CompiledContext:
+    """The message list an LLM call needs, as compiled from one commit.
+
+    Attributes:
+        commit_hashes: For each message, the hash of the commit that added it (EDITs keep the
+            original's hash, so it can be edited or annotated again).
+        token_count: Estimated prompt tokens of the messages (tokenizer of the tract's model).
+        head: The commit this context was compiled from (None for an empty tract).
+    """
+
+    __slots__ = ("_messages", "commit_hashes", "token_count", "head", "_bytes")
+
+    def __init__(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        commit_hashes: Sequence[str],
+        token_count: int,
+        head: str | None,
+    ) -> None:
+        self._messages = tuple(messages)
+        self.commit_hashes: tuple[str, ...] = tuple(commit_hashes)
+        self.token_count = token_count
+        self.head = head
+        self._bytes: bytes | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, "_bytes") and name != "_bytes":
+            raise AttributeError("CompiledContext is immutable")
+        object.__setattr__(self, name, value)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The messages in OpenAI chat shape (``role``, ``content``, ...), as a fresh list of copies."""
+        return [copy_message(m) for m in self._messages]
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.messages)
+
+    def __repr__(self) -> str:
+        head = self.head[:12] if self.head else None
+        return f"CompiledContext(messages={len(self)}, token_count={self.token_count}, head={head!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CompiledContext) and self.canonical_bytes() == other.canonical_bytes()
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+    def canonical_bytes(self) -> bytes:
+        """The messages as canonical JSON bytes; identical for identical contexts on every run and backend."""
+        if self._bytes is None:
+            text = canonical_json({"v": FORMAT_VERSION, "messages": list(self._messages)})
+            object.__setattr__(self, "_bytes", text.encode("utf-8"))
+        return self._bytes  # type: ignore[return-value]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 (hex) of :meth:`canonical_bytes`."""
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+    def to_openai(self) -> list[dict[str, Any]]:
+        """Messages for the OpenAI Chat Completions API (``messages=``)."""
+        return self.messages
+
+    def to_anthropic(self) -> dict[str, Any]:
+        """Arguments for the Anthropic Messages API: ``{"system": ..., "messages": [...]}``.
+
+        Leading system/developer messages become the ``system`` string (joined by blank lines);
+        later ones become user text, since Anthropic only takes a system prompt up front. Tool
+        calls become ``tool_use`` blocks and tool results ``tool_result`` blocks in a user turn.
+        Consecutive messages of the same role are merged into one turn of content blocks, so roles
+        alternate as the API expects.
+        """
+        system: list[str] = []
+        turns: list[dict[str, Any]] = []
+        leading = True
+        for message in self._messages:
+            role = message["role"]
+            if role in ("system", "developer") and leading:
+                system.append(_text_of(message.get("content")))
+                continue
+            leading = False
+            if role in ("system", "developer"):
+                role, blocks = "user", _blocks(message.get("content"))
+            elif role == "tool":
+                role = "user"
+                blocks = [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": message.get("tool_call_id"),
+                        "content": _text_of(message.get("content")),
+                    }
+                ]
+            elif role == "assistant":
+                blocks = _blocks(message.get("content"))
+                blocks += [_tool_use(call) for call in message.get("tool_calls") or ()]
+            else:
+                blocks = _blocks(message.get("content"))
+            if turns and turns[-1]["role"] == role:
+                turns[-1]["content"].extend(blocks)
+            else:
+                turns.append({"role": role, "content": blocks})
+        for turn in turns:
+            content = turn["content"]
+            if len(content) == 1 and content[0]["type"] == "text":
+                turn["content"] = content[0]["text"]
+        return {"system": "\n\n".join(system) if system else None, "messages": turns}
+
+    def to_langchain(self) -> list[Any]:
+        """The messages as LangChain ``BaseMessage`` objects (needs ``langchain-core``)."""
+        try:
+            from langchain_core.messages.utils import convert_to_messages
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_langchain() needs langchain-core: pip install langchain-core") from exc
+        return convert_to_messages(self.messages)
+
+    def to_llamaindex(self) -> list[Any]:
+        """The messages as LlamaIndex ``ChatMessage`` objects (needs ``llama-index-core``)."""
+        try:
+            from llama_index.core.llms import ChatMessage
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_llamaindex() needs llama-index-core: pip install llama-index-core") from exc
+        result = []
+        for message in self.messages:
+            extra = dict(message.pop("additional_kwargs", None) or {})
+            for key in ("tool_calls", "tool_call_id", "name"):
+                if key in message:
+                    extra[key] = message.pop(key)
+            content = message.get("content")
+            if not isinstance(content, str):
+                content = _text_of(content)
+            result.append(ChatMessage(role=message["role"], content=content, additional_kwargs=extra))
+        return result
+
+
+def _text_of(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    blocks = []
+    for part in content:
+        if part.get("type") == "text":
+            blocks.append({"type": "text", "text": part.get("text", "")})
+        elif part.get("type") == "image_url":
+            url = part.get("image_url", {}).get("url", "")
+            if url.startswith("data:") and ";base64," in url:
+                media, data = url[5:].split(";base64,", 1)
+                blocks.append({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}})
+            else:
+                blocks.append({"type": "image", "source": {"type": "url", "url": url}})
+        else:
+            blocks.append(copy.deepcopy(dict(part)))
+    return blocks
+
+
+def _tool_use(call: Mapping[str, Any]) -> dict[str, Any]:
+    function = call.get("function", {})
+    arguments = function.get("arguments") or "{}"
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
+    except json.JSONDecodeError:
+        parsed = {"arguments": arguments}
+    return {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": parsed}

@@ -1,0 +1,55 @@
+"""Graph algorithms over commits: first-parent walks, ancestry and the linear order compile uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+__all__ = ["first_parent_chain", "linearize", "ancestors"]
+
+ParentsOf = Callable[[str], Sequence[str]]
+
+
+def first_parent_chain(head: str, parents_of: ParentsOf) -> Iterator[str]:
+    """Yield ``head``, its first parent, that commit's first parent, ... down to the root."""
+    current: str | None = head
+    while current is not None:
+        yield current
+        parents = parents_of(current)
+        current = parents[0] if parents else None
+
+
+def linearize(head: str, parents_of: ParentsOf) -> list[str]:
+    """The history of ``head`` in the order compile reads it, oldest first.
+
+    A linear history is simply oldest to newest. At a merge commit, the commits its later parents
+    bring in (those not already in the history so far) come, in their own order, after the first
+    parent's history and before the merge commit: "ours, then theirs since the merge base".
+    """
+    chain = list(first_parent_chain(head, parents_of))
+    chain.reverse()
+    order: list[str] = []
+    seen: set[str] = set()
+    for commit in chain:
+        parents = parents_of(commit)
+        for extra in parents[1:]:
+            for merged in linearize(extra, parents_of):
+                if merged not in seen:
+                    seen.add(merged)
+                    order.append(merged)
+        if commit not in seen:
+            seen.add(commit)
+            order.append(commit)
+    return order
+
+
+def ancestors(head: str, parents_of: ParentsOf) -> set[str]:
+    """``head`` and every commit reachable from it through any parent."""
+    found: set[str] = set()
+    stack = [head]
+    while stack:
+        commit = stack.pop()
+        if commit in found:
+            continue
+        found.add(commit)
+        stack.extend(parents_of(commit))
+    return found

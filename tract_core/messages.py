@@ -1,0 +1,211 @@
+"""Turning what callers pass to ``commit()`` into a role, a content type and a message body.
+
+Accepted: OpenAI-style dicts, plain strings with ``role=``, LangChain ``BaseMessage`` objects and
+LlamaIndex ``ChatMessage`` objects (when those packages are installed), and pydantic models that
+dump to an OpenAI-style dict (such as the OpenAI SDK's ``ChatCompletionMessage``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .errors import InvalidInputError, InvalidRoleError
+from .objects import ContentType
+
+__all__ = ["ROLES", "NormalizedMessage", "normalize_message", "default_content_type", "message_text"]
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+"""The message roles tract stores (the OpenAI chat roles)."""
+
+_ROLE_ALIASES = {"human": "user", "ai": "assistant", "chatbot": "assistant", "model": "assistant"}
+_CONTENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_BODY_ORDER = ("content", "name", "tool_calls", "tool_call_id")
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedMessage:
+    """A message ready to be stored: role, content type and the body that becomes the blob."""
+
+    role: str
+    content_type: str
+    body: dict[str, Any]
+
+
+def check_role(role: Any) -> str:
+    """Return ``role`` as one of :data:`ROLES`, or raise :class:`InvalidRoleError`."""
+    if isinstance(role, Enum) and isinstance(getattr(role, "value", None), str):
+        role = role.value
+    if not isinstance(role, str) or role not in ROLES:
+        raise InvalidRoleError(
+            f"unknown message role {role!r}; use one of {', '.join(ROLES)}"
+        )
+    return role
+
+
+def check_content_type(content_type: Any) -> str:
+    """Validate a caller-chosen content type (a lowercase identifier)."""
+    if not isinstance(content_type, str) or not _CONTENT_TYPE_RE.match(content_type):
+        raise InvalidInputError(
+            f"content_type {content_type!r} is not valid; use a lowercase identifier such as "
+            "'dialogue', 'instruction', 'tool_result' or 'retrieval'"
+        )
+    return content_type
+
+
+def default_content_type(role: str, body: Mapping[str, Any]) -> str:
+    """The content type tract assigns when the caller does not choose one."""
+    if role in ("system", "developer"):
+        return ContentType.INSTRUCTION
+    if role == "tool":
+        return ContentType.TOOL_RESULT
+    if role == "assistant" and body.get("tool_calls"):
+        return ContentType.TOOL_CALL
+    return ContentType.DIALOGUE
+
+
+def _check_content(content: Any, body: Mapping[str, Any]) -> None:
+    if isinstance(content, str):
+        return
+    if content is None:
+        if body.get("tool_calls"):
+            return
+        raise InvalidInputError("a message needs content (a string or a list of content parts)")
+    if isinstance(content, list) and all(isinstance(p, Mapping) and "type" in p for p in content):
+        return
+    raise InvalidInputError(
+        f"message content must be a string or a list of content parts (dicts with a 'type'), "
+        f"not {type(content).__name__}"
+    )
+
+
+def _body_from_dict(message: Mapping[str, Any]) -> dict[str, Any]:
+    body = {key: message[key] for key in _BODY_ORDER if key in message and message[key] is not None}
+    for key in sorted(message):
+        if key not in body and key != "role" and key not in _BODY_ORDER and message[key] is not None:
+            body[key] = message[key]
+    if "content" not in body:
+        body["content"] = message.get("content")
+    return body
+
+
+def _plain(value: Any) -> Any:
+    """Recursively turn pydantic models and tuples into plain JSON data."""
+    if hasattr(value, "model_dump"):
+        return _plain(value.model_dump(exclude_none=True))
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_langchain(message: Any) -> dict[str, Any]:
+    from langchain_core.messages.utils import convert_to_openai_messages
+
+    return convert_to_openai_messages(message)
+
+
+def _from_llamaindex(message: Any) -> dict[str, Any]:
+    role = message.role.value if hasattr(message.role, "value") else str(message.role)
+    result: dict[str, Any] = {"role": _ROLE_ALIASES.get(role, role), "content": message.content}
+    extra = _plain(dict(message.additional_kwargs or {}))
+    for key in ("tool_calls", "tool_call_id", "name"):
+        if extra.get(key) is not None:
+            result[key] = extra.pop(key)
+    if result["content"] is None and not result.get("tool_calls"):
+        result["content"] = ""
+    if extra:
+        result["additional_kwargs"] = extra
+    return result
+
+
+def _is_from(obj: Any, package: str) -> bool:
+    return any(cls.__module__.split(".")[0] == package for cls in type(obj).__mro__)
+
+
+def _as_dict(message: Any) -> dict[str, Any]:
+    if isinstance(message, Mapping):
+        return dict(message)
+    if _is_from(message, "langchain_core"):
+        return _from_langchain(message)
+    if _is_from(message, "llama_index"):
+        return _from_llamaindex(message)
+    if hasattr(message, "model_dump"):
+        dumped = message.model_dump(exclude_none=True)
+        if isinstance(dumped, Mapping) and "role" in dumped:
+            return _plain(dumped)
+    raise InvalidInputError(
+        f"cannot commit a {type(message).__name__}; pass an OpenAI-style dict, a string with role=, "
+        "or a LangChain / LlamaIndex message"
+    )
+
+
+def normalize_message(
+    message: Any, *, role: str | None = None, content_type: str | None = None
+) -> NormalizedMessage:
+    """Normalise anything ``commit()`` accepts into a :class:`NormalizedMessage`.
+
+    Args:
+        message: A string, an OpenAI-style dict, or a LangChain / LlamaIndex message object.
+        role: The role for a string message; for other inputs it must agree with the message's own.
+        content_type: Overrides the default content type derived from the role.
+
+    Raises:
+        InvalidRoleError: The role is missing or unknown.
+        InvalidInputError: The message has no usable content or holds non-JSON data.
+    """
+    if isinstance(message, str):
+        if role is None:
+            raise InvalidRoleError(
+                "a string message needs a role: commit(text, role='user'), or use "
+                "t.user(text) / t.assistant(text) / t.system(text)"
+            )
+        data: dict[str, Any] = {"role": role, "content": message}
+    else:
+        data = _as_dict(message)
+        given = data.get("role")
+        if given is None:
+            if role is None:
+                raise InvalidRoleError("the message has no 'role'; add one or pass role=")
+            data["role"] = role
+        elif role is not None and _ROLE_ALIASES.get(str(given), given) != role:
+            raise InvalidRoleError(f"role={role!r} contradicts the message's own role {given!r}")
+    raw_role = data["role"]
+    raw_role = getattr(raw_role, "value", raw_role)
+    checked_role = check_role(_ROLE_ALIASES.get(raw_role, raw_role))
+    body = _plain(_body_from_dict(data))
+    _check_content(body.get("content"), body)
+    if body.get("tool_calls") is not None and not isinstance(body["tool_calls"], list):
+        raise InvalidInputError("tool_calls must be a list of tool call dicts")
+    if checked_role == "tool" and not body.get("tool_call_id"):
+        raise InvalidInputError(
+            "a tool message needs the tool_call_id of the call it answers; "
+            "use t.tool_result(tool_call_id, content)"
+        )
+    ctype = check_content_type(content_type) if content_type is not None else default_content_type(
+        checked_role, body
+    )
+    return NormalizedMessage(role=checked_role, content_type=ctype, body=body)
+
+
+def message_text(body: Mapping[str, Any]) -> str:
+    """All the text a model reads from a message body (content, tool calls, name), for counting and diffs."""
+    content = body.get("content")
+    parts: list[str] = []
+    if isinstance(content, str):
+        parts.append(content)
+    elif isinstance(content, list):
+        for part in content:
+            if part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+            else:
+                parts.append(json.dumps(part, sort_keys=True, ensure_ascii=False))
+    for call in body.get("tool_calls") or ():
+        fn = call.get("function", call) if isinstance(call, Mapping) else {}
+        parts.append(f"{fn.get('name', '')}({fn.get('arguments', fn.get('args', ''))})")
+    return "\n".join(parts)

@@ -1,0 +1,256 @@
+"""Value objects of the object model and their canonical, reproducible hashing.
+
+A :class:`Blob` is a message payload stored once by the SHA-256 of its canonical JSON. A
+:class:`Commit` names its parents, its blob and what it does (``APPEND`` a message or ``EDIT`` an
+earlier one); its hash covers exactly those fields, never timestamps, token counts or usage, so the
+same history built twice, on any machine and backend, has the same hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, NewType
+
+from .errors import CorruptObjectError, InvalidInputError
+
+__all__ = [
+    "ObjectId",
+    "Priority",
+    "Operation",
+    "ContentType",
+    "PINNED",
+    "SKIP",
+    "NORMAL",
+    "APPEND",
+    "EDIT",
+    "FORMAT_VERSION",
+    "canonical_json",
+    "sha256_hex",
+    "Blob",
+    "Commit",
+]
+
+ObjectId = NewType("ObjectId", str)
+"""A lowercase hex SHA-256 digest naming a blob or a commit."""
+
+FORMAT_VERSION = 1
+"""Version of the canonical encoding; part of every hashed payload."""
+
+
+class Priority(str, Enum):
+    """How compile treats a message: keep it (``NORMAL``), protect it (``PINNED``) or drop it (``SKIP``)."""
+
+    NORMAL = "normal"
+    PINNED = "pinned"
+    SKIP = "skip"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Operation(str, Enum):
+    """What a commit does: add a message, or replace the content of an earlier one."""
+
+    APPEND = "append"
+    EDIT = "edit"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ContentType:
+    """Well-known content types. Any lowercase identifier is accepted as a content type."""
+
+    INSTRUCTION = "instruction"
+    DIALOGUE = "dialogue"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    RETRIEVAL = "retrieval"
+    SUMMARY = "summary"
+
+
+PINNED = Priority.PINNED
+SKIP = Priority.SKIP
+NORMAL = Priority.NORMAL
+APPEND = Operation.APPEND
+EDIT = Operation.EDIT
+
+
+def _check_json(value: Any, path: str) -> None:
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{path} is {value!r}; JSON has no NaN or infinity, store it as a string")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(f"{path} has a non-string key {key!r}; JSON object keys must be strings")
+            _check_json(item, f"{path}[{key!r}]")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_json(item, f"{path}[{i}]")
+        return
+    raise InvalidInputError(
+        f"{path} is a {type(value).__name__}, which is not JSON-serializable; "
+        "convert it to a string, number, list or dict first"
+    )
+
+
+def canonical_json(value: Any, *, what: str = "value") -> str:
+    """Encode ``value`` as canonical JSON: sorted keys, compact separators, UTF-8, no NaN.
+
+    Args:
+        value: Plain JSON data (dicts with string keys, lists, tuples, str, int, float, bool, None).
+        what: How to name the value in the error message if it cannot be encoded.
+
+    Returns:
+        The canonical text; equal values always give equal text.
+
+    Raises:
+        InvalidInputError: ``value`` holds something JSON cannot represent.
+    """
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        _check_json(value, what)
+        raise
+
+
+def sha256_hex(text: str) -> ObjectId:
+    """SHA-256 of the UTF-8 encoding of ``text``, as lowercase hex."""
+    return ObjectId(hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """A message payload (everything but the role), stored once by content hash.
+
+    Attributes:
+        body: The OpenAI-shaped message without its ``role``: ``content`` plus optional
+            ``name``, ``tool_calls``, ``tool_call_id`` and any extra provider fields.
+        text: The canonical encoding that is hashed and stored.
+        hash: SHA-256 of ``text``.
+    """
+
+    body: Mapping[str, Any]
+    text: str
+    hash: ObjectId
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Blob:
+        """Build a blob from a message body, computing its canonical text and hash."""
+        text = canonical_json({"v": FORMAT_VERSION, "body": body}, what="message")
+        return cls(body=body, text=text, hash=sha256_hex(text))
+
+    @classmethod
+    def from_stored(cls, hash: str, text: str) -> Blob:
+        """Rebuild a blob read from a store, verifying that ``text`` still matches ``hash``."""
+        if sha256_hex(text) != hash:
+            raise CorruptObjectError(
+                f"blob {hash[:12]} does not match its content hash; the database was modified "
+                "outside tract. Restore it from a backup"
+            )
+        decoded = json.loads(text)
+        return cls(body=decoded["body"], text=text, hash=ObjectId(hash))
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One immutable step of a tract's history.
+
+    Only the fields below are hashed. JSON-valued fields are kept as canonical text so a commit
+    read back from any backend re-hashes to the same id.
+
+    Attributes:
+        parents: Parent commit hashes (none for a root, two or more for a merge).
+        blob: Hash of the message payload, or None for a commit that carries no message.
+        role: Message role (``system``, ``user``, ``assistant``, ``tool``, ``developer``).
+        content_type: What kind of content the message is (see :class:`ContentType`).
+        operation: ``APPEND`` or ``EDIT``.
+        response_to: For an EDIT, the commit whose message it replaces.
+        metadata_json: Caller metadata as canonical JSON, or None.
+        generation_config_json: The generation settings that produced the message, or None.
+        message: A commit message, or None.
+        hash: SHA-256 of the canonical encoding of the fields above.
+    """
+
+    parents: tuple[ObjectId, ...]
+    blob: ObjectId | None
+    role: str | None
+    content_type: str
+    operation: Operation
+    response_to: ObjectId | None = None
+    metadata_json: str | None = None
+    generation_config_json: str | None = None
+    message: str | None = None
+    hash: ObjectId = field(default=ObjectId(""), compare=False)
+
+    def __post_init__(self) -> None:
+        computed = self.compute_hash()
+        if not self.hash:
+            object.__setattr__(self, "hash", computed)
+        elif self.hash != computed:
+            raise CorruptObjectError(
+                f"commit {self.hash[:12]} does not match its content hash; the database was "
+                "modified outside tract. Restore it from a backup"
+            )
+
+    def payload(self) -> dict[str, Any]:
+        """The exact mapping whose canonical JSON is hashed."""
+        return {
+            "v": FORMAT_VERSION,
+            "parents": list(self.parents),
+            "blob": self.blob,
+            "role": self.role,
+            "content_type": self.content_type,
+            "operation": self.operation.value,
+            "response_to": self.response_to,
+            "metadata": None if self.metadata_json is None else json.loads(self.metadata_json),
+            "generation_config": (
+                None if self.generation_config_json is None else json.loads(self.generation_config_json)
+            ),
+            "message": self.message,
+        }
+
+    def compute_hash(self) -> ObjectId:
+        """Hash of :meth:`payload`."""
+        return sha256_hex(canonical_json(self.payload()))
+
+    @property
+    def parent(self) -> ObjectId | None:
+        """First parent, or None for a root commit."""
+        return self.parents[0] if self.parents else None
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """A fresh copy of the commit's metadata."""
+        return None if self.metadata_json is None else json.loads(self.metadata_json)
+
+    @property
+    def generation_config(self) -> dict[str, Any] | None:
+        """A fresh copy of the generation settings."""
+        return None if self.generation_config_json is None else json.loads(self.generation_config_json)
+
+
+def json_or_none(value: Mapping[str, Any] | None, what: str) -> str | None:
+    """Canonical JSON of an optional mapping (None and ``{}`` both give None)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a dict, not {type(value).__name__}")
+    if not value:
+        return None
+    return canonical_json(dict(value), what=what)
+
+
+def parents_tuple(parents: Sequence[str]) -> tuple[ObjectId, ...]:
+    """Normalise a parent list to a tuple of ids."""
+    return tuple(ObjectId(p) for p in parents)

@@ -1,0 +1,165 @@
+"""Read models returned by the public API: commits, annotations, status and reflog entries."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .objects import Operation, Priority
+from .usage import Usage
+
+__all__ = ["CommitInfo", "AnnotationInfo", "TractStatus", "ReflogEntry"]
+
+
+def _iso(timestamp: float) -> str:
+    return _dt.datetime.fromtimestamp(timestamp, tz=_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class AnnotationInfo:
+    """One annotation: a priority given to a message, with why and where.
+
+    Attributes:
+        target: Hash of the message's (APPEND) commit.
+        priority: The priority given.
+        reason: Why, if the caller said.
+        anchor: The commit HEAD was on when the annotation was made.
+        created_at: When, as a UNIX timestamp.
+    """
+
+    target: str
+    priority: Priority
+    reason: str | None
+    anchor: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """A commit as the API shows it. Pass it anywhere a commit reference is accepted.
+
+    Attributes:
+        hash: The commit id (SHA-256 hex).
+        parents: Parent commit ids.
+        role: The message role (None for commits without a message).
+        content_type: The content type.
+        operation: ``APPEND`` or ``EDIT``.
+        response_to: For an EDIT, the commit whose message it replaces.
+        message: The commit message, if one was given.
+        metadata: Caller metadata.
+        generation_config: Settings of the model call that produced the message.
+        content: The message content (string or content parts), None if there is none.
+        body: The whole stored message body (content, tool calls, ...).
+        created_at: When the commit was written (UNIX timestamp; not hashed).
+        usage: Provider token usage recorded for this commit, if any.
+        token_count: Estimated tokens of the message (tract's tokenizer), overhead included.
+        annotations: The annotations of this message, oldest first (filled by ``show()``).
+    """
+
+    hash: str
+    parents: tuple[str, ...]
+    role: str | None
+    content_type: str
+    operation: Operation
+    response_to: str | None
+    message: str | None
+    metadata: Mapping[str, Any] | None
+    generation_config: Mapping[str, Any] | None
+    content: Any
+    body: Mapping[str, Any] | None
+    created_at: float
+    usage: Usage | None = None
+    token_count: int | None = None
+    annotations: tuple[AnnotationInfo, ...] = field(default=(), repr=False)
+
+    @property
+    def short_hash(self) -> str:
+        """The first 12 characters of the hash."""
+        return self.hash[:12]
+
+    @property
+    def created(self) -> str:
+        """``created_at`` as an ISO-8601 UTC string."""
+        return _iso(self.created_at)
+
+    @property
+    def parent(self) -> str | None:
+        """The first parent, or None for a root commit."""
+        return self.parents[0] if self.parents else None
+
+    def preview(self, width: int = 60) -> str:
+        """A one-line preview of the content."""
+        content = self.content
+        if content is None and self.body and self.body.get("tool_calls"):
+            names = [c.get("function", {}).get("name", "?") for c in self.body["tool_calls"]]
+            text = "tool calls: " + ", ".join(names)
+        elif isinstance(content, str):
+            text = content
+        elif content is None:
+            text = self.message or ""
+        else:
+            text = json.dumps(content, ensure_ascii=False)
+        text = " ".join(text.split())
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@dataclass(frozen=True)
+class TractStatus:
+    """Where a tract stands before the next LLM call.
+
+    Attributes:
+        tract_id: The tract.
+        branch: The checked-out branch (None when HEAD is detached).
+        head: The commit HEAD points at (None for an empty tract).
+        detached: Whether HEAD is detached from any branch.
+        commit_count: Commits in HEAD's history.
+        message_count: Messages in the compiled context.
+        token_count: Estimated tokens of the compiled context (tract's tokenizer).
+        token_budget: The configured budget, or None.
+        budget_ratio: ``token_count / token_budget`` (None without a budget).
+        tokenizer: The tokenizer that produced ``token_count``.
+        tokenizer_note: Why the tokenizer is not the model's own (offline fallback), else None.
+        last_usage: The provider's numbers for the latest call recorded on HEAD's line, if any.
+    """
+
+    tract_id: str
+    branch: str | None
+    head: str | None
+    detached: bool
+    commit_count: int
+    message_count: int
+    token_count: int
+    token_budget: int | None
+    budget_ratio: float | None
+    tokenizer: str
+    tokenizer_note: str | None
+    last_usage: Usage | None
+
+    @property
+    def remaining_tokens(self) -> int | None:
+        """Tokens left before the budget (negative when over it), or None without a budget."""
+        return None if self.token_budget is None else self.token_budget - self.token_count
+
+    @property
+    def over_budget(self) -> bool:
+        """Whether the compiled context exceeds the budget."""
+        return self.token_budget is not None and self.token_count > self.token_budget
+
+
+@dataclass(frozen=True)
+class ReflogEntry:
+    """One recorded move of a ref (a branch or HEAD)."""
+
+    ref: str
+    old: str | None
+    new: str | None
+    action: str
+    created_at: float
+
+    @property
+    def created(self) -> str:
+        """``created_at`` as an ISO-8601 UTC string."""
+        return _iso(self.created_at)

@@ -1,0 +1,133 @@
+"""Naming commits and moving refs.
+
+A commit can be named by a full hash, a unique prefix (at least 4 hex characters), a
+:class:`~tract_core.CommitInfo`, a branch name, ``HEAD``, or any of those followed by ``~N`` (N
+first parents back) or ``^`` (one back). Refs move by compare-and-swap, and every move is written
+to the reflog in the same transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import (
+    AmbiguousRefError,
+    BranchNotFoundError,
+    CommitNotFoundError,
+    ConcurrentUpdateError,
+    InvalidInputError,
+)
+from .store.base import Head, Session
+from .store.sql import HEAD
+
+__all__ = ["HEAD", "DEFAULT_BRANCH", "resolve", "check_branch_name", "move_head_commit", "Ref"]
+
+DEFAULT_BRANCH = "main"
+MIN_PREFIX = 4
+_HEX = re.compile(r"^[0-9a-f]+$")
+_SUFFIX = re.compile(r"^(?P<base>.+?)(?P<steps>(?:~\d*|\^)*)$")
+_BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/\-]{1,200}(?<![./])$")
+
+Ref = Any
+"""Anything that names a commit: a hash, a prefix, a CommitInfo, a branch name, ``HEAD``, ``HEAD~N``."""
+
+
+def check_branch_name(name: Any) -> str:
+    """Validate a branch name (letters, digits, ``._/-``; not ``HEAD``; no ``..``)."""
+    if not isinstance(name, str) or name == HEAD or not _BRANCH_RE.match(name) or _HEX.match(name) and len(name) >= 40:
+        raise InvalidInputError(
+            f"{name!r} is not a valid branch name; use letters, digits, '.', '_', '/' and '-' "
+            "(not 'HEAD', not a hash, no '..')"
+        )
+    return name
+
+
+def _steps(text: str) -> int:
+    count = 0
+    for match in re.finditer(r"~(\d*)|\^", text):
+        if match.group(0) == "^":
+            count += 1
+        else:
+            count += int(match.group(1) or 1)
+    return count
+
+
+def _base(session: Session, tract_id: str, name: str, head: Head) -> str:
+    if name == HEAD:
+        if head.commit is None:
+            raise CommitNotFoundError(f"HEAD of tract {tract_id!r} has no commits yet; commit a message first")
+        return head.commit
+    branch = session.refs.get(tract_id, name)
+    if branch is not None:
+        if branch.commit is None:
+            raise CommitNotFoundError(f"branch {name!r} has no commits yet")
+        return branch.commit
+    lowered = name.lower()
+    if _HEX.match(lowered):
+        if len(lowered) < MIN_PREFIX:
+            raise InvalidInputError(f"hash prefix {name!r} is too short; give at least {MIN_PREFIX} characters")
+        matches = session.commits.with_prefix(tract_id, lowered, 11)
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise AmbiguousRefError(lowered, matches)
+        raise CommitNotFoundError(
+            f"no commit {name!r} in tract {tract_id!r}; list commits with t.log() or `tract log`"
+        )
+    branches = ", ".join(ref.name for ref in session.refs.list(tract_id)) or "none"
+    raise BranchNotFoundError(
+        f"{name!r} is neither a branch nor a commit hash of tract {tract_id!r} (branches: {branches})"
+    )
+
+
+def resolve(session: Session, tract_id: str, ref: Ref, *, head: Head | None = None) -> str:
+    """The full hash of the commit ``ref`` names.
+
+    Raises:
+        CommitNotFoundError: No such commit, or ``~N`` walks past the root.
+        AmbiguousRefError: A prefix matches several commits.
+        BranchNotFoundError: A name that is neither a branch nor hex.
+        InvalidInputError: ``ref`` is not a string or commit record.
+    """
+    hash_attr = getattr(ref, "hash", None)
+    if isinstance(hash_attr, str):
+        ref = hash_attr
+    if not isinstance(ref, str) or not ref.strip():
+        raise InvalidInputError(
+            f"cannot name a commit with {ref!r}; pass a hash, a prefix, a CommitInfo, a branch name or 'HEAD~N'"
+        )
+    text = ref.strip()
+    match = _SUFFIX.match(text)
+    assert match is not None
+    base_name, suffix = match.group("base"), match.group("steps")
+    if head is None and (base_name == HEAD):
+        head = session.refs.head(tract_id)
+    commit = _base(session, tract_id, base_name, head or Head(None, None))
+    for step in range(_steps(suffix)):
+        stored = session.commits.get(tract_id, commit)
+        if stored is None or not stored.commit.parents:
+            raise CommitNotFoundError(f"{text!r} goes back past the first commit (only {step} steps exist)")
+        commit = stored.commit.parents[0]
+    if len(text) == 64 and not suffix and session.commits.get(tract_id, commit) is None:
+        raise CommitNotFoundError(f"no commit {text[:12]}… in tract {tract_id!r}")
+    return commit
+
+
+def move_head_commit(session: Session, tract_id: str, head: Head, new: str, action: str) -> None:
+    """Point the checked-out branch (or a detached HEAD) at ``new``, by compare-and-swap, and log it."""
+    if head.branch is not None:
+        if head.commit is None:
+            moved = session.refs.create(tract_id, head.branch, new)
+        else:
+            moved = session.refs.compare_and_swap(tract_id, head.branch, head.commit, new)
+        ref = head.branch
+    else:
+        moved = session.refs.compare_and_swap(tract_id, HEAD, head.commit, new)
+        ref = HEAD
+    if not moved:
+        raise ConcurrentUpdateError(
+            f"{ref!r} of tract {tract_id!r} moved while this update was being made; nothing was "
+            "written. Read the new state and retry"
+        )
+    session.reflog.append(tract_id, ref, head.commit, new, action)

@@ -1,0 +1,7 @@
+"""Storage: the contract (:mod:`.base`), the SQL tables (:mod:`.schema`), migrations and the SQL store."""
+
+from .base import Head, Session, Store, StoredBlob, StoredCommit
+from .migrations import SCHEMA_VERSION
+from .sql import SqlStore
+
+__all__ = ["Store", "Session", "SqlStore", "Head", "StoredBlob", "StoredCommit", "SCHEMA_VERSION"]

@@ -1,0 +1,190 @@
+"""The storage contract: what tract needs from a database, as protocols.
+
+A :class:`Store` hands out units of work (:class:`Session`), each grouping one repository per
+concept. A write session is one transaction: everything done through it lands together or not at
+all. :class:`~tract_core.store.sql.SqlStore` implements the contract on SQLite and PostgreSQL;
+``tract_core.testing`` holds the contract suite any implementation must pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..objects import Blob, Commit
+
+__all__ = [
+    "StoredCommit",
+    "StoredBlob",
+    "Head",
+    "RefEntry",
+    "ReflogRecord",
+    "AnnotationEntry",
+    "TractEntry",
+    "TractRepository",
+    "BlobRepository",
+    "CommitRepository",
+    "RefRepository",
+    "ReflogRepository",
+    "AnnotationRepository",
+    "Session",
+    "Store",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommit:
+    """A commit with the facts stored beside it (never hashed)."""
+
+    commit: Commit
+    depth: int
+    created_at: float
+    usage_json: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob with its cached token count (for ``tokenizer``), if any."""
+
+    blob: Blob
+    token_count: int | None
+    tokenizer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Where HEAD is: attached to ``branch`` (whose tip is ``commit``), or detached at ``commit``.
+
+    ``commit`` is None on an unborn branch (a tract with no commits yet).
+    """
+
+    branch: str | None
+    commit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefEntry:
+    """A branch and the commit it points at."""
+
+    name: str
+    commit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReflogRecord:
+    """One recorded ref move."""
+
+    id: int
+    ref: str
+    old: str | None
+    new: str | None
+    action: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationEntry:
+    """A stored annotation row.
+
+    ``anchor`` is the commit HEAD was on when the annotation was made; ``excluded`` lists the
+    children the anchor already had then (their lines of history do not see the annotation).
+    """
+
+    id: int
+    target: str
+    priority: str
+    reason: str | None
+    anchor: str
+    excluded: tuple[str, ...]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TractEntry:
+    """A tract row."""
+
+    tract_id: str
+    parent_tract_id: str | None
+    config_json: str | None
+    created_at: float
+
+
+class TractRepository(Protocol):
+    def get(self, tract_id: str) -> TractEntry | None: ...
+    def create(self, tract_id: str, config_json: str | None, parent_tract_id: str | None) -> bool: ...
+    def set_config(self, tract_id: str, config_json: str | None) -> None: ...
+    def list(self) -> list[TractEntry]: ...
+
+
+class BlobRepository(Protocol):
+    def put(self, blob: Blob, token_count: int | None, tokenizer: str | None) -> None: ...
+    def get_many(self, hashes: Iterable[str]) -> dict[str, StoredBlob]: ...
+
+
+class CommitRepository(Protocol):
+    def put(self, tract_id: str, commit: Commit, depth: int) -> StoredCommit: ...
+    def get(self, tract_id: str, hash: str) -> StoredCommit | None: ...
+    def get_many(self, tract_id: str, hashes: Iterable[str]) -> dict[str, StoredCommit]: ...
+    def all(self, tract_id: str) -> dict[str, StoredCommit]: ...
+    def with_prefix(self, tract_id: str, prefix: str, limit: int) -> list[str]: ...
+    def children(self, tract_id: str, hash: str) -> list[str]: ...
+    def count(self, tract_id: str) -> int: ...
+    def latest_usage(self, tract_id: str, head: str, within: int = 200) -> str | None: ...
+    def set_usage(self, tract_id: str, hash: str, usage_json: str) -> None: ...
+
+
+class RefRepository(Protocol):
+    def head(self, tract_id: str, *, lock: bool = False) -> Head: ...
+    def head_with_marker(self, tract_id: str) -> tuple[Head, int]: ...
+    def set_head(self, tract_id: str, *, branch: str | None, commit: str | None) -> None: ...
+    def init_head(self, tract_id: str, branch: str) -> None: ...
+    def get(self, tract_id: str, name: str) -> RefEntry | None: ...
+    def list(self, tract_id: str) -> list[RefEntry]: ...
+    def create(self, tract_id: str, name: str, commit: str | None) -> bool: ...
+    def compare_and_swap(self, tract_id: str, name: str, old: str | None, new: str | None) -> bool: ...
+    def delete(self, tract_id: str, name: str) -> None: ...
+
+
+class ReflogRepository(Protocol):
+    def append(self, tract_id: str, ref: str, old: str | None, new: str | None, action: str) -> None: ...
+    def read(self, tract_id: str, ref: str | None = None, limit: int | None = None) -> list[ReflogRecord]: ...
+
+
+class AnnotationRepository(Protocol):
+    def add(
+        self, tract_id: str, target: str, priority: str, reason: str | None, anchor: str, excluded: Sequence[str]
+    ) -> int: ...
+    def all(self, tract_id: str) -> list[AnnotationEntry]: ...
+    def since(self, tract_id: str, after_id: int) -> list[AnnotationEntry]: ...
+    def anchored_at(self, tract_id: str, anchor: str) -> list[AnnotationEntry]: ...
+    def for_target(self, tract_id: str, target: str) -> list[AnnotationEntry]: ...
+
+
+class Session(Protocol):
+    """One unit of work; a write session is a single transaction."""
+
+    tracts: TractRepository
+    blobs: BlobRepository
+    commits: CommitRepository
+    refs: RefRepository
+    reflog: ReflogRepository
+    annotations: AnnotationRepository
+
+
+class Store(Protocol):
+    """A database holding any number of tracts."""
+
+    url: str
+    dialect: str
+
+    def read(self) -> AbstractContextManager[Session]: ...
+    def write(self) -> AbstractContextManager[Session]: ...
+    def close(self) -> None: ...
+
+
+def iter_chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    """Split ``items`` into chunks of at most ``size`` (for IN lists)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

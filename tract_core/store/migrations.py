@@ -1,0 +1,71 @@
+"""Versioned, forward-only schema migrations.
+
+A new database is created at the latest schema in one step. An existing one is brought forward
+one version at a time by the functions in :data:`MIGRATIONS` (``MIGRATIONS[n]`` takes version
+``n - 1`` to ``n``), all in one transaction. A database written by a newer tract is refused with
+:class:`~tract_core.errors.SchemaVersionError` and left untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import inspect, select, text, update
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import SchemaVersionError
+from .engine import WRITE_OPTION
+from .schema import TABLES, SchemaVersionRow, metadata
+
+__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
+
+SCHEMA_VERSION = 1
+"""The schema version this code writes."""
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+"""Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
+
+_VERSION = SchemaVersionRow.__table__
+
+
+def schema_version(conn: Connection) -> int | None:
+    """The database's schema version, or None if tract's tables are not there yet."""
+    if not inspect(conn).has_table(_VERSION.name):
+        return None
+    return conn.execute(select(_VERSION.c.version).where(_VERSION.c.id == 1)).scalar_one_or_none()
+
+
+def _too_new(found: int) -> SchemaVersionError:
+    return SchemaVersionError(
+        f"this database uses tract schema version {found}, but this tract understands up to "
+        f"version {SCHEMA_VERSION}; upgrade tract-context (pip install -U tract-context) to open it"
+    )
+
+
+def migrate(engine: Engine) -> int:
+    """Create or upgrade tract's tables; return the version the database is now at.
+
+    Raises:
+        SchemaVersionError: The database was written by a newer version of tract.
+    """
+    with engine.connect() as probe:
+        found = schema_version(probe)
+        probe.rollback()
+    if found == SCHEMA_VERSION:
+        return found
+    if found is not None and found > SCHEMA_VERSION:
+        raise _too_new(found)
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7342991)"))
+        found = schema_version(conn)
+        if found is None:
+            metadata.create_all(conn, tables=TABLES)
+            conn.execute(_VERSION.insert().values(id=1, version=SCHEMA_VERSION))
+            return SCHEMA_VERSION
+        if found > SCHEMA_VERSION:
+            raise _too_new(found)
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](conn)
+            conn.execute(update(_VERSION).where(_VERSION.c.id == 1).values(version=version))
+        return SCHEMA_VERSION

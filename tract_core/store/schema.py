@@ -1,0 +1,135 @@
+"""The database tables, as SQLModel classes.
+
+Every table is prefixed ``tract_`` so a tract store can share a database with an application.
+JSON-valued columns hold canonical JSON text: byte-identical on every backend, so stored objects
+re-hash to their ids, and queryable with each database's JSON functions.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "SchemaVersionRow",
+    "TractRow",
+    "BlobRow",
+    "CommitRow",
+    "RefRow",
+    "ReflogRow",
+    "AnnotationRow",
+    "metadata",
+    "TABLES",
+]
+
+metadata = SQLModel.metadata
+"""SQLModel's shared metadata; create tract's tables with ``tables=TABLES`` so an application's
+own SQLModel tables are never created in a tract database by accident."""
+
+
+class SchemaVersionRow(SQLModel, table=True):
+    """The single row recording which migration the database has reached."""
+
+    __tablename__ = "tract_schema"
+
+    id: int = Field(primary_key=True)
+    version: int
+
+
+class TractRow(SQLModel, table=True):
+    """A named line of work; a database holds many."""
+
+    __tablename__ = "tract_tracts"
+
+    tract_id: str = Field(primary_key=True, max_length=255)
+    parent_tract_id: str | None = Field(default=None, max_length=255, index=True)
+    config: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: float
+
+
+class BlobRow(SQLModel, table=True):
+    """A message payload, shared by every commit (in any tract) that carries it."""
+
+    __tablename__ = "tract_blobs"
+
+    hash: str = Field(primary_key=True, max_length=64)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    size: int
+    token_count: int | None = None
+    tokenizer: str | None = Field(default=None, max_length=64)
+    created_at: float
+
+
+class CommitRow(SQLModel, table=True):
+    """A commit of one tract. Only the hashed fields define it; the rest are stored beside it."""
+
+    __tablename__ = "tract_commits"
+    __table_args__ = (Index("ix_tract_commits_parent", "tract_id", "parent"),)
+
+    tract_id: str = Field(primary_key=True, max_length=255, foreign_key="tract_tracts.tract_id")
+    hash: str = Field(primary_key=True, max_length=64)
+    parent: str | None = Field(default=None, max_length=64)
+    extra_parents: str | None = Field(default=None, sa_column=Column(Text))
+    depth: int
+    blob_hash: str | None = Field(default=None, max_length=64, foreign_key="tract_blobs.hash")
+    role: str | None = Field(default=None, max_length=16)
+    content_type: str = Field(max_length=64)
+    operation: str = Field(max_length=16)
+    response_to: str | None = Field(default=None, max_length=64)
+    meta: str | None = Field(default=None, sa_column=Column("metadata", Text))
+    generation_config: str | None = Field(default=None, sa_column=Column(Text))
+    message: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: float
+    usage: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class RefRow(SQLModel, table=True):
+    """A branch (``commit_hash`` set) or ``HEAD`` (``symbolic`` names a branch, or detached)."""
+
+    __tablename__ = "tract_refs"
+
+    tract_id: str = Field(primary_key=True, max_length=255, foreign_key="tract_tracts.tract_id")
+    name: str = Field(primary_key=True, max_length=255)
+    commit_hash: str | None = Field(default=None, max_length=64)
+    symbolic: str | None = Field(default=None, max_length=255)
+
+
+class ReflogRow(SQLModel, table=True):
+    """One move of one ref: where it was, where it went and why."""
+
+    __tablename__ = "tract_reflog"
+    __table_args__ = (Index("ix_tract_reflog_tract", "tract_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tract_id: str = Field(max_length=255)
+    ref: str = Field(max_length=255)
+    old: str | None = Field(default=None, max_length=64)
+    new: str | None = Field(default=None, max_length=64)
+    action: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: float
+
+
+class AnnotationRow(SQLModel, table=True):
+    """A priority given to a message, anchored at the commit HEAD was on when it was given."""
+
+    __tablename__ = "tract_annotations"
+    __table_args__ = (
+        Index("ix_tract_annotations_anchor", "tract_id", "anchor"),
+        Index("ix_tract_annotations_target", "tract_id", "target"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tract_id: str = Field(max_length=255)
+    target: str = Field(max_length=64)
+    priority: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    anchor: str = Field(max_length=64)
+    excluded: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: float
+
+
+TABLES = [
+    model.__table__
+    for model in (SchemaVersionRow, TractRow, BlobRow, CommitRow, RefRow, ReflogRow, AnnotationRow)
+]
+"""tract's tables, in dependency order."""

@@ -1,0 +1,453 @@
+"""The SQL implementation of the storage contract (SQLite and PostgreSQL), one repository per concept."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from sqlalchemy import and_, delete, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from ..errors import DatabaseNotFoundError
+from ..objects import Blob, Commit, ObjectId, Operation
+from .base import (
+    AnnotationEntry,
+    Head,
+    RefEntry,
+    ReflogRecord,
+    StoredBlob,
+    StoredCommit,
+    TractEntry,
+    iter_chunks,
+)
+from .engine import WRITE_OPTION, display_url, make_engine
+from .migrations import migrate
+from .schema import AnnotationRow, BlobRow, CommitRow, RefRow, ReflogRow, TractRow
+
+__all__ = ["SqlStore", "SqlSession", "HEAD"]
+
+HEAD = "HEAD"
+_T = TractRow.__table__
+_B = BlobRow.__table__
+_C = CommitRow.__table__
+_R = RefRow.__table__
+_L = ReflogRow.__table__
+_A = AnnotationRow.__table__
+_CHUNK = 500
+
+
+def _now() -> float:
+    return time.time()
+
+
+class _Repo:
+    __slots__ = ("conn", "dialect")
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    def _insert_ignore(self, table: Any) -> Any:
+        module = postgresql if self.dialect == "postgresql" else sqlite
+        return module.insert(table).on_conflict_do_nothing()
+
+
+class SqlTracts(_Repo):
+    """Tract rows."""
+
+    def get(self, tract_id: str) -> TractEntry | None:
+        row = self.conn.execute(select(_T).where(_T.c.tract_id == tract_id)).first()
+        return None if row is None else TractEntry(row.tract_id, row.parent_tract_id, row.config, row.created_at)
+
+    def create(self, tract_id: str, config_json: str | None, parent_tract_id: str | None) -> bool:
+        result = self.conn.execute(
+            self._insert_ignore(_T).values(
+                tract_id=tract_id, parent_tract_id=parent_tract_id, config=config_json, created_at=_now()
+            )
+        )
+        return result.rowcount == 1
+
+    def set_config(self, tract_id: str, config_json: str | None) -> None:
+        self.conn.execute(update(_T).where(_T.c.tract_id == tract_id).values(config=config_json))
+
+    def list(self) -> list[TractEntry]:
+        rows = self.conn.execute(select(_T).order_by(_T.c.tract_id))
+        return [TractEntry(r.tract_id, r.parent_tract_id, r.config, r.created_at) for r in rows]
+
+
+class SqlBlobs(_Repo):
+    """Content-addressed payloads, shared across tracts."""
+
+    def put(self, blob: Blob, token_count: int | None, tokenizer: str | None) -> None:
+        self.conn.execute(
+            self._insert_ignore(_B).values(
+                hash=blob.hash,
+                content=blob.text,
+                size=len(blob.text.encode("utf-8")),
+                token_count=token_count,
+                tokenizer=tokenizer,
+                created_at=_now(),
+            )
+        )
+
+    def get_many(self, hashes: Iterable[str]) -> dict[str, StoredBlob]:
+        wanted = sorted(set(hashes))
+        found: dict[str, StoredBlob] = {}
+        for chunk in iter_chunks(wanted, _CHUNK):
+            query = select(_B.c.hash, _B.c.content, _B.c.token_count, _B.c.tokenizer).where(_B.c.hash.in_(chunk))
+            for row in self.conn.execute(query):
+                found[row.hash] = StoredBlob(Blob.from_stored(row.hash, row.content), row.token_count, row.tokenizer)
+        return found
+
+
+_COMMIT_COLUMNS = (
+    _C.c.hash,
+    _C.c.parent,
+    _C.c.extra_parents,
+    _C.c.depth,
+    _C.c.blob_hash,
+    _C.c.role,
+    _C.c.content_type,
+    _C.c.operation,
+    _C.c.response_to,
+    _C.c.metadata,
+    _C.c.generation_config,
+    _C.c.message,
+    _C.c.created_at,
+    _C.c.usage,
+)
+
+
+def _stored_commit(row: Any) -> StoredCommit:
+    parents: tuple[ObjectId, ...] = ()
+    if row.parent is not None:
+        parents = (ObjectId(row.parent),)
+        if row.extra_parents:
+            parents += tuple(ObjectId(p) for p in json.loads(row.extra_parents))
+    commit = Commit(
+        parents=parents,
+        blob=row.blob_hash,
+        role=row.role,
+        content_type=row.content_type,
+        operation=Operation(row.operation),
+        response_to=row.response_to,
+        metadata_json=row.metadata,
+        generation_config_json=row.generation_config,
+        message=row.message,
+        hash=ObjectId(row.hash),
+    )
+    return StoredCommit(commit=commit, depth=row.depth, created_at=row.created_at, usage_json=row.usage)
+
+
+class SqlCommits(_Repo):
+    """Commits of each tract."""
+
+    def put(self, tract_id: str, commit: Commit, depth: int) -> StoredCommit:
+        created = _now()
+        extra = json.dumps(list(commit.parents[1:])) if len(commit.parents) > 1 else None
+        self.conn.execute(
+            self._insert_ignore(_C).values(
+                tract_id=tract_id,
+                hash=commit.hash,
+                parent=commit.parent,
+                extra_parents=extra,
+                depth=depth,
+                blob_hash=commit.blob,
+                role=commit.role,
+                content_type=commit.content_type,
+                operation=commit.operation.value,
+                response_to=commit.response_to,
+                metadata=commit.metadata_json,
+                generation_config=commit.generation_config_json,
+                message=commit.message,
+                created_at=created,
+            )
+        )
+        return StoredCommit(commit=commit, depth=depth, created_at=created)
+
+    def get(self, tract_id: str, hash: str) -> StoredCommit | None:
+        row = self.conn.execute(
+            select(*_COMMIT_COLUMNS).where(_C.c.tract_id == tract_id, _C.c.hash == hash)
+        ).first()
+        return None if row is None else _stored_commit(row)
+
+    def get_many(self, tract_id: str, hashes: Iterable[str]) -> dict[str, StoredCommit]:
+        found: dict[str, StoredCommit] = {}
+        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
+            query = select(*_COMMIT_COLUMNS).where(_C.c.tract_id == tract_id, _C.c.hash.in_(chunk))
+            for row in self.conn.execute(query):
+                found[row.hash] = _stored_commit(row)
+        return found
+
+    def all(self, tract_id: str) -> dict[str, StoredCommit]:
+        rows = self.conn.execute(select(*_COMMIT_COLUMNS).where(_C.c.tract_id == tract_id))
+        return {row.hash: _stored_commit(row) for row in rows}
+
+    def with_prefix(self, tract_id: str, prefix: str, limit: int) -> list[str]:
+        query = (
+            select(_C.c.hash)
+            .where(_C.c.tract_id == tract_id, _C.c.hash >= prefix, _C.c.hash < prefix + "g")
+            .order_by(_C.c.hash)
+            .limit(limit)
+        )
+        return list(self.conn.execute(query).scalars())
+
+    def children(self, tract_id: str, hash: str) -> list[str]:
+        direct = self.conn.execute(
+            select(_C.c.hash).where(_C.c.tract_id == tract_id, _C.c.parent == hash)
+        ).scalars()
+        merges = self.conn.execute(
+            select(_C.c.hash, _C.c.extra_parents).where(
+                _C.c.tract_id == tract_id, _C.c.extra_parents.is_not(None)
+            )
+        )
+        found = set(direct)
+        found.update(row.hash for row in merges if hash in json.loads(row.extra_parents))
+        return sorted(found)
+
+    def count(self, tract_id: str) -> int:
+        return self.conn.execute(select(func.count()).select_from(_C).where(_C.c.tract_id == tract_id)).scalar_one()
+
+    def latest_usage(self, tract_id: str, head: str, within: int = 200) -> str | None:
+        """The usage recorded nearest to ``head`` along its first parents (up to ``within`` back)."""
+        chain = (
+            select(_C.c.hash, _C.c.parent, _C.c.usage, literal(0).label("n"))
+            .where(_C.c.tract_id == tract_id, _C.c.hash == head)
+            .cte("chain", recursive=True)
+        )
+        step = select(_C.c.hash, _C.c.parent, _C.c.usage, (chain.c.n + 1).label("n")).where(
+            _C.c.tract_id == tract_id, _C.c.hash == chain.c.parent, chain.c.n < within
+        )
+        chain = chain.union_all(step)
+        query = select(chain.c.usage).where(chain.c.usage.is_not(None)).order_by(chain.c.n).limit(1)
+        return self.conn.execute(query).scalar_one_or_none()
+
+    def set_usage(self, tract_id: str, hash: str, usage_json: str) -> None:
+        self.conn.execute(update(_C).where(_C.c.tract_id == tract_id, _C.c.hash == hash).values(usage=usage_json))
+
+
+class SqlRefs(_Repo):
+    """Branches and HEAD, updated by compare-and-swap."""
+
+    def head(self, tract_id: str, *, lock: bool = False) -> Head:
+        query = select(_R.c.commit_hash, _R.c.symbolic).where(_R.c.tract_id == tract_id, _R.c.name == HEAD)
+        if lock and self.dialect == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        if row is None:
+            return Head(branch=None, commit=None)
+        if row.symbolic is None:
+            return Head(branch=None, commit=row.commit_hash)
+        tip = self.get(tract_id, row.symbolic)
+        return Head(branch=row.symbolic, commit=None if tip is None else tip.commit)
+
+    def head_with_marker(self, tract_id: str) -> tuple[Head, int]:
+        """HEAD and the tract's newest annotation id, in one round trip."""
+        branch = _R.alias("branch")
+        tip = func.coalesce(branch.c.commit_hash, _R.c.commit_hash)
+        marker = select(func.coalesce(func.max(_A.c.id), 0)).where(_A.c.tract_id == tract_id).scalar_subquery()
+        query = (
+            select(_R.c.symbolic, tip.label("tip"), marker.label("marker"))
+            .select_from(
+                _R.outerjoin(branch, and_(branch.c.tract_id == _R.c.tract_id, branch.c.name == _R.c.symbolic))
+            )
+            .where(_R.c.tract_id == tract_id, _R.c.name == HEAD)
+        )
+        row = self.conn.execute(query).first()
+        if row is None:
+            return Head(branch=None, commit=None), 0
+        return Head(branch=row.symbolic, commit=row.tip), int(row.marker or 0)
+
+    def set_head(self, tract_id: str, *, branch: str | None, commit: str | None) -> None:
+        values = {"symbolic": branch, "commit_hash": None if branch is not None else commit}
+        updated = self.conn.execute(
+            update(_R).where(_R.c.tract_id == tract_id, _R.c.name == HEAD).values(**values)
+        )
+        if updated.rowcount == 0:
+            self.conn.execute(_R.insert().values(tract_id=tract_id, name=HEAD, **values))
+
+    def init_head(self, tract_id: str, branch: str) -> None:
+        """Create HEAD pointing at ``branch`` unless the tract already has a HEAD."""
+        self.conn.execute(
+            self._insert_ignore(_R).values(tract_id=tract_id, name=HEAD, commit_hash=None, symbolic=branch)
+        )
+
+    def get(self, tract_id: str, name: str) -> RefEntry | None:
+        row = self.conn.execute(
+            select(_R.c.name, _R.c.commit_hash).where(_R.c.tract_id == tract_id, _R.c.name == name)
+        ).first()
+        return None if row is None else RefEntry(row.name, row.commit_hash)
+
+    def list(self, tract_id: str) -> list[RefEntry]:
+        rows = self.conn.execute(
+            select(_R.c.name, _R.c.commit_hash)
+            .where(_R.c.tract_id == tract_id, _R.c.name != HEAD)
+            .order_by(_R.c.name)
+        )
+        return [RefEntry(r.name, r.commit_hash) for r in rows]
+
+    def create(self, tract_id: str, name: str, commit: str | None) -> bool:
+        result = self.conn.execute(
+            self._insert_ignore(_R).values(tract_id=tract_id, name=name, commit_hash=commit, symbolic=None)
+        )
+        return result.rowcount == 1
+
+    def compare_and_swap(self, tract_id: str, name: str, old: str | None, new: str | None) -> bool:
+        current = _R.c.commit_hash.is_(None) if old is None else _R.c.commit_hash == old
+        result = self.conn.execute(
+            update(_R).where(_R.c.tract_id == tract_id, _R.c.name == name, current).values(commit_hash=new)
+        )
+        return result.rowcount == 1
+
+    def delete(self, tract_id: str, name: str) -> None:
+        self.conn.execute(delete(_R).where(_R.c.tract_id == tract_id, _R.c.name == name))
+
+
+class SqlReflog(_Repo):
+    """Every ref move, oldest first."""
+
+    def append(self, tract_id: str, ref: str, old: str | None, new: str | None, action: str) -> None:
+        self.conn.execute(
+            _L.insert().values(tract_id=tract_id, ref=ref, old=old, new=new, action=action, created_at=_now())
+        )
+
+    def read(self, tract_id: str, ref: str | None = None, limit: int | None = None) -> list[ReflogRecord]:
+        query = select(_L).where(_L.c.tract_id == tract_id)
+        if ref is not None:
+            query = query.where(_L.c.ref == ref)
+        query = query.order_by(_L.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        return [ReflogRecord(r.id, r.ref, r.old, r.new, r.action, r.created_at) for r in self.conn.execute(query)]
+
+
+def _annotation(row: Any) -> AnnotationEntry:
+    excluded = tuple(json.loads(row.excluded)) if row.excluded else ()
+    return AnnotationEntry(row.id, row.target, row.priority, row.reason, row.anchor, excluded, row.created_at)
+
+
+class SqlAnnotations(_Repo):
+    """Append-only priority rows."""
+
+    def add(
+        self, tract_id: str, target: str, priority: str, reason: str | None, anchor: str, excluded: Sequence[str]
+    ) -> int:
+        result = self.conn.execute(
+            _A.insert()
+            .values(
+                tract_id=tract_id,
+                target=target,
+                priority=priority,
+                reason=reason,
+                anchor=anchor,
+                excluded=json.dumps(sorted(excluded)) if excluded else None,
+                created_at=_now(),
+            )
+            .returning(_A.c.id)
+        )
+        return int(result.scalar_one())
+
+    def all(self, tract_id: str) -> list[AnnotationEntry]:
+        rows = self.conn.execute(select(_A).where(_A.c.tract_id == tract_id).order_by(_A.c.id))
+        return [_annotation(r) for r in rows]
+
+    def since(self, tract_id: str, after_id: int) -> list[AnnotationEntry]:
+        rows = self.conn.execute(
+            select(_A).where(_A.c.tract_id == tract_id, _A.c.id > after_id).order_by(_A.c.id)
+        )
+        return [_annotation(r) for r in rows]
+
+    def anchored_at(self, tract_id: str, anchor: str) -> list[AnnotationEntry]:
+        rows = self.conn.execute(
+            select(_A).where(_A.c.tract_id == tract_id, _A.c.anchor == anchor).order_by(_A.c.id)
+        )
+        return [_annotation(r) for r in rows]
+
+    def for_target(self, tract_id: str, target: str) -> list[AnnotationEntry]:
+        rows = self.conn.execute(
+            select(_A).where(_A.c.tract_id == tract_id, _A.c.target == target).order_by(_A.c.id)
+        )
+        return [_annotation(r) for r in rows]
+
+
+class SqlSession:
+    """A unit of work over one connection; repositories are created on first use."""
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.tracts = SqlTracts(conn, dialect)
+        self.blobs = SqlBlobs(conn, dialect)
+        self.commits = SqlCommits(conn, dialect)
+        self.refs = SqlRefs(conn, dialect)
+        self.reflog = SqlReflog(conn, dialect)
+        self.annotations = SqlAnnotations(conn, dialect)
+
+
+class SqlStore:
+    """A tract database on SQLite (file or memory) or PostgreSQL.
+
+    Args:
+        path: A SQLite file (created if missing, unless ``create`` is False).
+        url: A SQLAlchemy database URL (``sqlite:///...`` or ``postgresql://...``).
+        create: Create the database file and tables if they do not exist.
+        durability: ``"normal"`` or ``"full"`` (SQLite ``synchronous`` setting).
+
+    With neither ``path`` nor ``url`` the store is a private in-memory SQLite database.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        url: str | None = None,
+        create: bool = True,
+        durability: str = "normal",
+    ) -> None:
+        self.engine, self.dialect, self._lock = make_engine(path=path, url=url, create=create, durability=durability)
+        self.url = display_url(str(self.engine.url))
+        self.durability = durability
+        self.memory = self._lock is not None
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:
+            self.engine.dispose()
+            raise DatabaseNotFoundError(
+                f"cannot open the database {self.url}: {exc.orig}; check that it exists and is reachable"
+            ) from exc
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def _guard(self) -> Any:
+        return self._lock if self._lock is not None else nullcontext()
+
+    @contextmanager
+    def read(self) -> Iterator[SqlSession]:
+        """A read-only unit of work seeing one consistent snapshot."""
+        with self._guard(), self.engine.connect() as conn:
+            with conn.begin() as tx:
+                yield SqlSession(conn, self.dialect)
+                tx.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[SqlSession]:
+        """A write transaction: committed when the block exits normally, rolled back otherwise."""
+        with self._guard(), self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+            with conn.begin():
+                yield SqlSession(conn, self.dialect)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.url!r})"
+
+

@@ -1,0 +1,392 @@
+"""The :class:`Tract` facade: the public API over the store, the compiler and the operations.
+
+It holds no algorithms: each method opens a unit of work and delegates to the module that owns
+the concept (``commits``, ``annotations``, ``compile``, ``history``, ``diff``, ``refs``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .annotations import write_annotation
+from .commits import write_commit
+from .compile import Compiler
+from .config import TractConfig
+from .diff import ContextDiff, diff_contexts
+from .errors import InvalidInputError, TractNotFoundError
+from .formats import CompiledContext
+from .history import commit_info, read_reflog, show_commit, walk_log
+from .objects import Operation, canonical_json
+from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
+from .refs import DEFAULT_BRANCH, HEAD, Ref, resolve
+from .store.base import Session
+from .store.sql import SqlStore
+from .tokens import TiktokenCounter, TokenCounter
+from .usage import Usage, normalize_usage
+
+__all__ = ["Tract", "DEFAULT_TRACT_ID"]
+
+DEFAULT_TRACT_ID = "default"
+"""The tract opened when no ``tract_id`` is given."""
+
+
+def _check_tract_id(tract_id: Any) -> str:
+    if not isinstance(tract_id, str) or not tract_id.strip() or len(tract_id) > 255:
+        raise InvalidInputError(f"tract_id must be a non-empty string of at most 255 characters, not {tract_id!r}")
+    return tract_id
+
+
+class Tract:
+    """Version control for what an LLM sees: one line of work in a tract store.
+
+    Open one with :meth:`open`. Every message is an immutable, content-addressed commit;
+    :meth:`compile` turns HEAD's history into the message list for the next LLM call.
+
+    Example:
+        >>> from tract_core import Tract
+        >>> with Tract.open() as t:
+        ...     _ = t.system("You are a concise assistant.")
+        ...     _ = t.user("What is 2 + 2?")
+        ...     t.compile().to_openai()[-1]
+        {'role': 'user', 'content': 'What is 2 + 2?'}
+    """
+
+    def __init__(self, store: SqlStore, tract_id: str, config: TractConfig, *, owns_store: bool) -> None:
+        self.store = store
+        self.tract_id = tract_id
+        self.config = config
+        self.counter: TokenCounter = config.token_counter or TiktokenCounter(model=config.model)
+        self._compiler = Compiler(tract_id, self.counter)
+        self._owns_store = owns_store
+        self._batch: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+            f"tract-batch-{id(self)}", default=None
+        )
+        self._closed = False
+
+    # -- opening and closing ---------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        url: str | None = None,
+        tract_id: str = DEFAULT_TRACT_ID,
+        config: TractConfig | None = None,
+        create: bool = True,
+        durability: str = "normal",
+        store: SqlStore | None = None,
+    ) -> Tract:
+        """Open (or create) a tract.
+
+        Args:
+            path: A SQLite file. Reopen later with the same call to continue.
+            url: A database URL instead, e.g. ``postgresql+psycopg://user:pw@host/db``.
+            tract_id: Which tract of the database (one database holds many).
+            config: Budget and model. Saved with the tract; omitted, the saved one is used.
+            create: Create the database and tract if missing (False: raise instead).
+            durability: SQLite ``"normal"`` (default) or ``"full"`` (fsync every commit).
+            store: An already open store to share (then ``path``/``url`` must be omitted).
+
+        With no ``path``, ``url`` or ``store`` the tract lives in a private in-memory database.
+
+        Raises:
+            TractNotFoundError: ``create`` is False and the tract does not exist.
+            DatabaseNotFoundError: The database is missing or unreachable.
+            SchemaVersionError: The database was written by a newer tract.
+        """
+        tract_id = _check_tract_id(tract_id)
+        if config is not None and not isinstance(config, TractConfig):
+            raise InvalidInputError("config must be a TractConfig")
+        owns = store is None
+        if store is None:
+            store = SqlStore(path=path, url=url, create=create, durability=durability)
+        elif path is not None or url is not None:
+            raise InvalidInputError("pass store= or path=/url=, not both")
+        try:
+            resolved = cls._attach(store, tract_id, config, create)
+        except BaseException:
+            if owns:
+                store.close()
+            raise
+        return cls(store, tract_id, resolved, owns_store=owns)
+
+    @staticmethod
+    def _attach(store: SqlStore, tract_id: str, config: TractConfig | None, create: bool) -> TractConfig:
+        with store.read() as session:
+            entry = session.tracts.get(tract_id)
+        if entry is None and not create:
+            with store.read() as session:
+                known = [t.tract_id for t in session.tracts.list()]
+            listing = ", ".join(known[:20]) or "none"
+            raise TractNotFoundError(f"no tract {tract_id!r} in {store.url} (tracts: {listing})")
+        stored = TractConfig.from_stored(json.loads(entry.config_json) if entry and entry.config_json else None)
+        wanted = config if config is not None else stored
+        stored_json = canonical_json(wanted.to_stored())
+        if entry is None or (config is not None and stored_json != entry.config_json):
+            with store.write() as session:
+                if not session.tracts.create(tract_id, stored_json, None):
+                    session.tracts.set_config(tract_id, stored_json)
+                session.refs.init_head(tract_id, DEFAULT_BRANCH)
+        return wanted if config is not None else stored.with_counter(None)
+
+    @staticmethod
+    def list_tracts(path: str | os.PathLike[str] | None = None, *, url: str | None = None) -> list[str]:
+        """The ids of the tracts in a database (which must exist)."""
+        store = SqlStore(path=path, url=url, create=False)
+        try:
+            with store.read() as session:
+                return [t.tract_id for t in session.tracts.list()]
+        finally:
+            store.close()
+
+    def close(self) -> None:
+        """Release the database (if this tract opened it). Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            if self._owns_store:
+                self.store.close()
+
+    def __enter__(self) -> Tract:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Tract({self.tract_id!r}, store={self.store.url!r})"
+
+    # -- units of work ----------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        active = self._batch.get()
+        if active is not None:
+            yield active
+        else:
+            with self.store.read() as session:
+                yield session
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        active = self._batch.get()
+        if active is not None:
+            yield active
+        else:
+            with self.store.write() as session:
+                yield session
+
+    @contextmanager
+    def batch(self) -> Iterator[Tract]:
+        """Group commits so they land together or not at all.
+
+        Everything done through this tract inside the block is one transaction: if the block
+        raises (or the process dies), none of it is stored. Batches nest (the outer one decides).
+        """
+        if self._batch.get() is not None:
+            yield self
+            return
+        try:
+            with self.store.write() as session:
+                token = self._batch.set(session)
+                try:
+                    yield self
+                finally:
+                    self._batch.reset(token)
+        except BaseException:
+            self._compiler.clear()
+            raise
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def commit(
+        self,
+        message: Any,
+        *,
+        role: str | None = None,
+        content_type: str | None = None,
+        operation: Operation | str = Operation.APPEND,
+        response_to: Ref = None,
+        generation_config: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        commit_message: str | None = None,
+    ) -> CommitInfo:
+        """Commit a message to the checked-out branch.
+
+        Args:
+            message: An OpenAI-style dict, a string (with ``role=``), or a LangChain /
+                LlamaIndex message object.
+            role: The role of a string message (``system``, ``developer``, ``user``,
+                ``assistant``, ``tool``).
+            content_type: Override the content type (default from the role, e.g. ``instruction``
+                for system messages, which are PINNED by default).
+            operation: ``APPEND`` (default) or ``EDIT``.
+            response_to: For an EDIT, the commit whose message this replaces.
+            generation_config: Settings of the model call that produced the message.
+            metadata: Any JSON data to keep with the commit (hashed with it).
+            commit_message: A note describing the commit.
+
+        Returns:
+            The new commit's record.
+
+        Raises:
+            InvalidRoleError: The role is missing or unknown.
+            EditTargetError: An EDIT names no message of the current history.
+            InvalidInputError: The message or its metadata cannot be stored.
+        """
+        with self._writing() as session:
+            stored, blob, tokens = write_commit(
+                session,
+                self._compiler,
+                self.tract_id,
+                message,
+                role=role,
+                content_type=content_type,
+                operation=operation,
+                response_to=response_to,
+                generation_config=generation_config,
+                metadata=metadata,
+                commit_message=commit_message,
+            )
+        self._compiler.remember(stored, blob, tokens)
+        return commit_info(stored, blob, tokens)
+
+    def system(self, content: Any, **kwargs: Any) -> CommitInfo:
+        """Commit a system message (an instruction, PINNED by default)."""
+        return self.commit(content, role="system", **kwargs)
+
+    def user(self, content: Any, **kwargs: Any) -> CommitInfo:
+        """Commit a user message."""
+        return self.commit(content, role="user", **kwargs)
+
+    def assistant(
+        self, content: Any = None, *, tool_calls: list[dict[str, Any]] | None = None, **kwargs: Any
+    ) -> CommitInfo:
+        """Commit an assistant message, optionally with OpenAI-style ``tool_calls``."""
+        if tool_calls is None:
+            return self.commit(content, role="assistant", **kwargs)
+        return self.commit({"role": "assistant", "content": content, "tool_calls": tool_calls}, **kwargs)
+
+    def tool_result(self, tool_call_id: str, content: Any, *, name: str | None = None, **kwargs: Any) -> CommitInfo:
+        """Commit the result of a tool call (role ``tool``)."""
+        message: dict[str, Any] = {"role": "tool", "tool_call_id": tool_call_id, "content": content}
+        if name is not None:
+            message["name"] = name
+        return self.commit(message, **kwargs)
+
+    def annotate(self, target: Ref, priority: Any, *, reason: str | None = None) -> AnnotationInfo:
+        """Give a message a priority: ``PINNED`` (protect), ``SKIP`` (hide) or ``NORMAL``.
+
+        The annotation is kept as an append-only record (see :meth:`show`) and applies from the
+        current HEAD onwards: ``compile(at_commit=<older commit>)`` still shows what the model saw
+        then.
+        """
+        with self._writing() as session:
+            info = write_annotation(session, self._compiler, self.tract_id, target, priority, reason)
+        return info
+
+    def record_usage(self, usage: Any = None, *, commit: Ref = None, **numbers: int) -> Usage:
+        """Store the token usage an LLM provider reported, beside a commit (HEAD by default).
+
+        Accepts OpenAI, Anthropic and LangChain ``usage_metadata`` shapes (dicts or SDK objects,
+        whole responses or messages that carry usage) or keyword integers such as
+        ``record_usage(prompt_tokens=812, completion_tokens=96)``.
+        """
+        normalized = normalize_usage(usage, **numbers)
+        with self._writing() as session:
+            target = resolve(session, self.tract_id, commit if commit is not None else HEAD)
+            session.commits.set_usage(self.tract_id, target, normalized.to_json())
+        return normalized
+
+    def checkout(self, ref: Ref) -> CommitInfo:
+        """Move HEAD: to a branch (attached) or to any commit (detached, e.g. to inspect the past).
+
+        ``checkout("main")`` goes back to the branch. Commits made while detached move only HEAD.
+        """
+        with self._writing() as session:
+            head = session.refs.head(self.tract_id, lock=True)
+            branch = session.refs.get(self.tract_id, ref) if isinstance(ref, str) else None
+            if branch is not None:
+                target = branch.commit
+                session.refs.set_head(self.tract_id, branch=branch.name, commit=None)
+                action = f"checkout: moving to {branch.name}"
+            else:
+                target = resolve(session, self.tract_id, ref, head=head)
+                session.refs.set_head(self.tract_id, branch=None, commit=target)
+                action = f"checkout: moving to {target[:12]} (detached)"
+            session.reflog.append(self.tract_id, HEAD, head.commit, target, action)
+            if target is None:
+                raise InvalidInputError(f"branch {ref!r} has no commits yet")
+            return show_commit(session, self._compiler, self.tract_id, target)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def compile(self, *, at_commit: Ref = None) -> CompiledContext:
+        """The message list for the next LLM call, compiled from HEAD (or from ``at_commit``).
+
+        ``at_commit`` reconstructs exactly what the model was given at that point, without moving
+        HEAD. The result is immutable; its ``messages`` are fresh copies on every access.
+        """
+        with self._reading() as session:
+            head, marker = session.refs.head_with_marker(self.tract_id)
+            target = head.commit if at_commit is None else resolve(session, self.tract_id, at_commit, head=head)
+            return self._compiler.compile(session, target, marker)
+
+    def status(self) -> TractStatus:
+        """Token count against the budget, HEAD and branch, and the provider's last usage."""
+        with self._reading() as session:
+            head, marker = session.refs.head_with_marker(self.tract_id)
+            state = self._compiler.state(session, head.commit, marker)
+            usage_json = session.commits.latest_usage(self.tract_id, head.commit) if head.commit else None
+        budget = self.config.token_budget
+        tokens = state.context.token_count
+        return TractStatus(
+            tract_id=self.tract_id,
+            branch=head.branch,
+            head=head.commit,
+            detached=head.branch is None,
+            commit_count=state.length,
+            message_count=len(state.context),
+            token_count=tokens,
+            token_budget=budget,
+            budget_ratio=None if budget is None else tokens / budget,
+            tokenizer=self.counter.name,
+            tokenizer_note=getattr(self.counter, "fallback_reason", None),
+            last_usage=None if usage_json is None else Usage.from_json(usage_json),
+        )
+
+    def log(self, limit: int | None = 20, *, start: Ref = HEAD) -> list[CommitInfo]:
+        """Commits of HEAD's history (or ``start``'s), newest first."""
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError(f"limit must be a non-negative integer or None, not {limit!r}")
+        with self._reading() as session:
+            head = session.refs.head(self.tract_id)
+            if start == HEAD and head.commit is None:
+                return []
+            first = resolve(session, self.tract_id, start, head=head)
+            return walk_log(session, self._compiler, self.tract_id, first, limit)
+
+    def show(self, ref: Ref = HEAD) -> CommitInfo:
+        """One commit in full: content, config, usage and the annotation history of its message."""
+        with self._reading() as session:
+            return show_commit(session, self._compiler, self.tract_id, resolve(session, self.tract_id, ref))
+
+    def diff(self, a: Ref, b: Ref = HEAD) -> ContextDiff:
+        """Compare the compiled contexts of two commits: messages added, removed and changed."""
+        return diff_contexts(self.compile(at_commit=a), self.compile(at_commit=b))
+
+    def reflog(self, limit: int | None = None, *, ref: str | None = None) -> list[ReflogEntry]:
+        """Every recorded move of HEAD and the branches, newest first."""
+        with self._reading() as session:
+            return read_reflog(session, self.tract_id, ref, limit)
+
+    @property
+    def head(self) -> str | None:
+        """The commit HEAD points at (None for an empty tract)."""
+        with self._reading() as session:
+            return session.refs.head(self.tract_id).commit
