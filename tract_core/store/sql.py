@@ -67,11 +67,11 @@ class SqlTracts(_Repo):
 
     def create(self, tract_id: str, config_json: str | None, parent_tract_id: str | None) -> bool:
         result = self.conn.execute(
-            self._insert_ignore(_T).values(
-                tract_id=tract_id, parent_tract_id=parent_tract_id, config=config_json, created_at=_now()
-            )
+            self._insert_ignore(_T)
+            .values(tract_id=tract_id, parent_tract_id=parent_tract_id, config=config_json, created_at=_now())
+            .returning(_T.c.tract_id)
         )
-        return result.rowcount == 1
+        return result.first() is not None
 
     def set_config(self, tract_id: str, config_json: str | None) -> None:
         self.conn.execute(update(_T).where(_T.c.tract_id == tract_id).values(config=config_json))
@@ -294,9 +294,11 @@ class SqlRefs(_Repo):
 
     def create(self, tract_id: str, name: str, commit: str | None) -> bool:
         result = self.conn.execute(
-            self._insert_ignore(_R).values(tract_id=tract_id, name=name, commit_hash=commit, symbolic=None)
+            self._insert_ignore(_R)
+            .values(tract_id=tract_id, name=name, commit_hash=commit, symbolic=None)
+            .returning(_R.c.name)
         )
-        return result.rowcount == 1
+        return result.first() is not None
 
     def compare_and_swap(self, tract_id: str, name: str, old: str | None, new: str | None) -> bool:
         current = _R.c.commit_hash.is_(None) if old is None else _R.c.commit_hash == old

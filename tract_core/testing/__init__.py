@@ -1,0 +1,17 @@
+"""Public test helpers: backend factories, the pytest plugin and the store/tract contract suite.
+
+Run the contract suite against tract's backends (or your own deployment) with::
+
+    # conftest.py
+    pytest_plugins = ["tract_core.testing.plugin"]
+
+    # test_contract.py
+    from tract_core.testing.contract import TractContract
+
+    class TestTract(TractContract):
+        pass
+"""
+
+from .factory import BACKENDS, TractFactory, create_database, start_postgres
+
+__all__ = ["BACKENDS", "TractFactory", "start_postgres", "create_database"]
