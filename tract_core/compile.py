@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .formats import CompiledContext
 from .graph import linearize
@@ -28,7 +28,7 @@ from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
 __all__ = ["Slot", "CompileState", "Compiler", "default_priority", "build_message"]
 
 _DEFAULT_PRIORITIES = {ContentType.INSTRUCTION: Priority.PINNED}
-_WALKBACK_LIMIT = 64
+_WALKBACK_LIMIT = 16
 
 
 def default_priority(content_type: str) -> Priority:
@@ -43,8 +43,7 @@ def build_message(role: str, body: Mapping[str, Any]) -> dict[str, Any]:
     return message
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):
     """One message position in a compiled history.
 
     Attributes:
@@ -210,7 +209,7 @@ class Compiler:
         if cached is not None:
             return cached
         path: list[tuple[StoredCommit, Blob | None]] = []
-        current: str | None = head
+        current: str | None = head if self._states else None
         while current is not None and len(path) < _WALKBACK_LIMIT:
             obj = self._object(session, current)
             if obj is None:
@@ -226,7 +225,7 @@ class Compiler:
                     return state
                 break
             current = parents[0]
-        if path and not path[-1][0].commit.parents and len(path) < _WALKBACK_LIMIT:
+        if path and not path[-1][0].commit.parents:
             empty = CompileState(None, (), (), annotations_marker, _context(None, ()))
             state = self._extend_path(empty, path, annotations_marker)
             if state is not None:
@@ -245,7 +244,7 @@ class Compiler:
             return None
         blob = None
         if stored.commit.blob is not None:
-            found = session.blobs.get_many([stored.commit.blob]).get(stored.commit.blob)
+            found = session.blobs.get(stored.commit.blob)
             if found is None:
                 return None
             blob = found.blob
@@ -311,8 +310,7 @@ class Compiler:
             index = state.index_of(commit.response_to)
             if index is not None:
                 old = slots[index]
-                new = replace(
-                    old,
+                new = old._replace(
                     source=commit.hash,
                     message=build_message(old.role, blob.body),
                     tokens=self.blob_tokens(blob) + MESSAGE_OVERHEAD,
@@ -330,7 +328,7 @@ class Compiler:
 
     def full_build(self, session: Session, head: str, marker: int) -> CompileState:
         """Compile ``head`` from its whole history, ignoring every cache."""
-        commits = session.commits.all(self.tract_id)
+        commits, blobs = session.commits.all_with_blobs(self.tract_id)
         if head not in commits:
             from .errors import CommitNotFoundError
 
@@ -340,9 +338,6 @@ class Compiler:
             return commits[h].commit.parents
 
         order = linearize(head, parents_of)
-        blobs = session.blobs.get_many(
-            commits[h].commit.blob for h in order if commits[h].commit.blob is not None
-        )
         with self._lock:
             annotations = list(self._annotations)
         return build_state(head, [commits[h] for h in order], blobs, annotations, marker, self)
@@ -368,7 +363,7 @@ def _annotate(slots: tuple[Slot, ...], rows: Iterable[AnnotationEntry]) -> tuple
     if not latest:
         return slots
     return tuple(
-        replace(s, priority=latest[s.key]) if s.key in latest and latest[s.key] is not s.priority else s
+        s._replace(priority=latest[s.key]) if s.key in latest and latest[s.key] is not s.priority else s
         for s in slots
     )
 
@@ -384,46 +379,64 @@ def build_state(
     """Compile a linearised history (oldest first, ending at ``head``) from scratch."""
     slots: list[Slot] = []
     index: dict[str, int] = {}
-    position: dict[str, int] = {}
-    children: dict[str, list[str]] = defaultdict(list)
-    for i, stored in enumerate(history):
+    tokens_of = compiler.blob_tokens
+    for stored in history:
         commit = stored.commit
-        position[commit.hash] = i
-        for parent in commit.parents:
-            children[parent].append(commit.hash)
         found = blobs.get(commit.blob) if commit.blob is not None else None
         if found is None or commit.role is None:
             continue
-        compiler.remember(stored, found.blob)
-        tokens = compiler.blob_tokens(found.blob, found) + MESSAGE_OVERHEAD
+        tokens = tokens_of(found.blob, found) + MESSAGE_OVERHEAD
         if commit.operation is Operation.APPEND:
             index[commit.hash] = len(slots)
             slots.append(
                 Slot(
-                    key=commit.hash,
-                    source=commit.hash,
-                    role=commit.role,
-                    content_type=commit.content_type,
-                    message=build_message(commit.role, found.blob.body),
-                    tokens=tokens,
-                    priority=default_priority(commit.content_type),
+                    commit.hash,
+                    commit.hash,
+                    commit.role,
+                    commit.content_type,
+                    build_message(commit.role, found.blob.body),
+                    tokens,
+                    default_priority(commit.content_type),
                 )
             )
         elif commit.response_to in index:
             i_target = index[commit.response_to]
             old = slots[i_target]
-            slots[i_target] = replace(
-                old, source=commit.hash, message=build_message(old.role, found.blob.body), tokens=tokens
+            slots[i_target] = old._replace(
+                source=commit.hash, message=build_message(old.role, found.blob.body), tokens=tokens
             )
+    for stored in history[-4:]:
+        blob_hash = stored.commit.blob
+        compiler.remember(stored, blobs[blob_hash].blob if blob_hash in blobs else None)
+    result = _annotate(tuple(slots), _visible_annotations(head, history, annotations))
+    applied = tuple(r for r in annotations if r.anchor == head)
+    return CompileState(head, result, applied, marker, _context(head, result), len(history))
+
+
+def _visible_annotations(
+    head: str, history: Sequence[StoredCommit], annotations: Sequence[AnnotationEntry]
+) -> list[AnnotationEntry]:
+    """The annotation rows that apply when compiling ``head``, in the order they take effect.
+
+    A row applies if its anchor is ``head``, or if its anchor is in the history and the history
+    continues from the anchor through a child the row does not exclude (one created after it).
+    Rows take effect in history order of their anchors, then in the order they were made.
+    """
+    if not annotations:
+        return []
+    position = {stored.commit.hash: i for i, stored in enumerate(history)}
+    anchors = {row.anchor for row in annotations if row.anchor in position}
+    children: dict[str, list[str]] = defaultdict(list)
+    for stored in history:
+        for parent in stored.commit.parents:
+            if parent in anchors:
+                children[parent].append(stored.commit.hash)
 
     def applies(row: AnnotationEntry) -> bool:
         if row.anchor not in position:
             return False
         if row.anchor == head:
             return True
-        return any(child not in row.excluded for child in children[row.anchor] if child in position)
+        return any(child not in row.excluded for child in children[row.anchor])
 
-    visible = sorted((r for r in annotations if applies(r)), key=lambda r: (position[r.anchor], r.id))
-    result = _annotate(tuple(slots), visible)
-    applied = tuple(r for r in annotations if r.anchor == head)
-    return CompileState(head, result, applied, marker, _context(head, result), len(history))
+    return sorted((r for r in annotations if applies(r)), key=lambda r: (position[r.anchor], r.id))

@@ -27,6 +27,8 @@ def linearize(head: str, parents_of: ParentsOf) -> list[str]:
     """
     chain = list(first_parent_chain(head, parents_of))
     chain.reverse()
+    if all(len(parents_of(c)) <= 1 for c in chain):
+        return chain
     order: list[str] = []
     seen: set[str] = set()
     for commit in chain:

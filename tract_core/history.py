@@ -53,7 +53,7 @@ def walk_log(session: Session, compiler: Compiler, tract_id: str, start: str, li
         blob = None
         tokens = None
         if stored.commit.blob:
-            found = session.blobs.get_many([stored.commit.blob]).get(stored.commit.blob)
+            found = session.blobs.get(stored.commit.blob)
             if found is not None:
                 blob = found.blob
                 tokens = compiler.blob_tokens(blob, found)
@@ -74,7 +74,7 @@ def show_commit(session: Session, compiler: Compiler, tract_id: str, hash: str) 
     blob = None
     tokens = None
     if stored.commit.blob:
-        found = session.blobs.get_many([stored.commit.blob]).get(stored.commit.blob)
+        found = session.blobs.get(stored.commit.blob)
         if found is not None:
             blob, tokens = found.blob, compiler.blob_tokens(found.blob, found)
     key = stored.commit.response_to or hash

@@ -103,18 +103,16 @@ class TiktokenCounter:
         wanted = encoding or (_encoding_name_for(model) if model else _DEFAULT_ENCODING)
         self.requested = wanted
         self.fallback_reason: str | None = None
+        self._encoding: Any = None
+        self.name = _DEFAULT_ENCODING
         if wanted in (_DEFAULT_ENCODING, OFFLINE_ENCODING):
-            self._encoding = _load(OFFLINE_ENCODING)
-            self.name = _DEFAULT_ENCODING
-            return
+            return  # the offline copy is loaded on first use
         try:
             if os.environ.get("TRACT_TIKTOKEN_OFFLINE"):
                 raise RuntimeError("TRACT_TIKTOKEN_OFFLINE is set")
             self._encoding = _load(wanted)
             self.name = wanted
         except RuntimeError as exc:
-            self._encoding = _load(OFFLINE_ENCODING)
-            self.name = _DEFAULT_ENCODING
             self.fallback_reason = (
                 f"encoding {wanted!r} could not be loaded ({exc}); counting with the offline "
                 f"{OFFLINE_ENCODING} instead, so counts are estimates"
@@ -127,6 +125,8 @@ class TiktokenCounter:
 
     def count_text(self, text: str) -> int:
         """Number of tokens in ``text`` (special-token strings are counted as plain text)."""
+        if self._encoding is None:
+            self._encoding = _load(OFFLINE_ENCODING)
         return len(self._encoding.encode_ordinary(text))
 
     def __repr__(self) -> str:

@@ -51,6 +51,7 @@ class BlobRow(SQLModel, table=True):
     """A message payload, shared by every commit (in any tract) that carries it."""
 
     __tablename__ = "tract_blobs"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     hash: str = Field(primary_key=True, max_length=64)
     content: str = Field(sa_column=Column(Text, nullable=False))
@@ -64,7 +65,7 @@ class CommitRow(SQLModel, table=True):
     """A commit of one tract. Only the hashed fields define it; the rest are stored beside it."""
 
     __tablename__ = "tract_commits"
-    __table_args__ = (Index("ix_tract_commits_parent", "tract_id", "parent"),)
+    __table_args__ = (Index("ix_tract_commits_parent", "tract_id", "parent"), {"sqlite_with_rowid": False})
 
     tract_id: str = Field(primary_key=True, max_length=255, foreign_key="tract_tracts.tract_id")
     hash: str = Field(primary_key=True, max_length=64)
@@ -87,6 +88,7 @@ class RefRow(SQLModel, table=True):
     """A branch (``commit_hash`` set) or ``HEAD`` (``symbolic`` names a branch, or detached)."""
 
     __tablename__ = "tract_refs"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     tract_id: str = Field(primary_key=True, max_length=255, foreign_key="tract_tracts.tract_id")
     name: str = Field(primary_key=True, max_length=255)

@@ -9,13 +9,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from ..errors import DatabaseNotFoundError
-from ..objects import Blob, Commit, ObjectId, Operation
+from ..objects import Blob, Commit, ObjectId, Operation, TrustedId
 from .base import (
     AnnotationEntry,
     Head,
@@ -28,17 +27,16 @@ from .base import (
 )
 from .engine import WRITE_OPTION, display_url, make_engine
 from .migrations import migrate
-from .schema import AnnotationRow, BlobRow, CommitRow, RefRow, ReflogRow, TractRow
+from .statements import COMMIT_COLUMNS, HEAD, Statements, statements
+from .statements import A as _A
+from .statements import B as _B
+from .statements import C as _C
+from .statements import L as _L
+from .statements import R as _R
+from .statements import T as _T
 
 __all__ = ["SqlStore", "SqlSession", "HEAD"]
 
-HEAD = "HEAD"
-_T = TractRow.__table__
-_B = BlobRow.__table__
-_C = CommitRow.__table__
-_R = RefRow.__table__
-_L = ReflogRow.__table__
-_A = AnnotationRow.__table__
 _CHUNK = 500
 
 
@@ -47,15 +45,11 @@ def _now() -> float:
 
 
 class _Repo:
-    __slots__ = ("conn", "dialect")
+    __slots__ = ("conn", "q")
 
-    def __init__(self, conn: Connection, dialect: str) -> None:
+    def __init__(self, conn: Connection, q: Statements) -> None:
         self.conn = conn
-        self.dialect = dialect
-
-    def _insert_ignore(self, table: Any) -> Any:
-        module = postgresql if self.dialect == "postgresql" else sqlite
-        return module.insert(table).on_conflict_do_nothing()
+        self.q = q
 
 
 class SqlTracts(_Repo):
@@ -67,9 +61,8 @@ class SqlTracts(_Repo):
 
     def create(self, tract_id: str, config_json: str | None, parent_tract_id: str | None) -> bool:
         result = self.conn.execute(
-            self._insert_ignore(_T)
-            .values(tract_id=tract_id, parent_tract_id=parent_tract_id, config=config_json, created_at=_now())
-            .returning(_T.c.tract_id)
+            self.q.insert_tract,
+            {"tract_id": tract_id, "parent_tract_id": parent_tract_id, "config": config_json, "created_at": _now()},
         )
         return result.first() is not None
 
@@ -86,63 +79,43 @@ class SqlBlobs(_Repo):
 
     def put(self, blob: Blob, token_count: int | None, tokenizer: str | None) -> None:
         self.conn.execute(
-            self._insert_ignore(_B).values(
-                hash=blob.hash,
-                content=blob.text,
-                size=len(blob.text.encode("utf-8")),
-                token_count=token_count,
-                tokenizer=tokenizer,
-                created_at=_now(),
-            )
+            self.q.insert_blob,
+            {
+                "hash": blob.hash,
+                "content": blob.text,
+                "size": len(blob.text.encode("utf-8")),
+                "token_count": token_count,
+                "tokenizer": tokenizer,
+                "created_at": _now(),
+            },
         )
+
+    def get(self, hash: str) -> StoredBlob | None:
+        row = self.conn.execute(self.q.get_blob, {"hash": hash}).first()
+        return None if row is None else StoredBlob(Blob.from_stored(row.hash, row.content), row.token_count, row.tokenizer)
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, StoredBlob]:
         wanted = sorted(set(hashes))
         found: dict[str, StoredBlob] = {}
         for chunk in iter_chunks(wanted, _CHUNK):
             query = select(_B.c.hash, _B.c.content, _B.c.token_count, _B.c.tokenizer).where(_B.c.hash.in_(chunk))
-            for row in self.conn.execute(query):
+            for row in self.conn.execute(query).all():
                 found[row.hash] = StoredBlob(Blob.from_stored(row.hash, row.content), row.token_count, row.tokenizer)
         return found
 
 
-_COMMIT_COLUMNS = (
-    _C.c.hash,
-    _C.c.parent,
-    _C.c.extra_parents,
-    _C.c.depth,
-    _C.c.blob_hash,
-    _C.c.role,
-    _C.c.content_type,
-    _C.c.operation,
-    _C.c.response_to,
-    _C.c.metadata,
-    _C.c.generation_config,
-    _C.c.message,
-    _C.c.created_at,
-    _C.c.usage,
-)
+_OPERATIONS = {op.value: op for op in Operation}
 
 
-def _stored_commit(row: Any) -> StoredCommit:
+def _stored_commit(row: Any, verify: bool = True) -> StoredCommit:
+    """Rebuild a commit from a row of :data:`COMMIT_COLUMNS`, read by position, verifying its hash."""
+    (hash, parent, extra, depth, blob, role, ctype, op, response_to, meta, gen, message, created, usage) = row[:14]
     parents: tuple[ObjectId, ...] = ()
-    if row.parent is not None:
-        parents = (ObjectId(row.parent),)
-        if row.extra_parents:
-            parents += tuple(ObjectId(p) for p in json.loads(row.extra_parents))
-    commit = Commit(
-        parents=parents,
-        blob=row.blob_hash,
-        role=row.role,
-        content_type=row.content_type,
-        operation=Operation(row.operation),
-        response_to=row.response_to,
-        metadata_json=row.metadata,
-        generation_config_json=row.generation_config,
-        message=row.message,
-        hash=ObjectId(row.hash),
-    )
-    return StoredCommit(commit=commit, depth=row.depth, created_at=row.created_at, usage_json=row.usage)
+    if parent is not None:
+        parents = (parent,) if not extra else (parent, *json.loads(extra))
+    commit_id = hash if verify else TrustedId(hash)
+    commit = Commit(parents, blob, role, ctype, _OPERATIONS[op], response_to, meta, gen, message, commit_id)
+    return StoredCommit(commit, depth, created, usage)
 
 
 class SqlCommits(_Repo):
@@ -152,42 +125,63 @@ class SqlCommits(_Repo):
         created = _now()
         extra = json.dumps(list(commit.parents[1:])) if len(commit.parents) > 1 else None
         self.conn.execute(
-            self._insert_ignore(_C).values(
-                tract_id=tract_id,
-                hash=commit.hash,
-                parent=commit.parent,
-                extra_parents=extra,
-                depth=depth,
-                blob_hash=commit.blob,
-                role=commit.role,
-                content_type=commit.content_type,
-                operation=commit.operation.value,
-                response_to=commit.response_to,
-                metadata=commit.metadata_json,
-                generation_config=commit.generation_config_json,
-                message=commit.message,
-                created_at=created,
-            )
+            self.q.insert_commit,
+            {
+                "tract_id": tract_id,
+                "hash": commit.hash,
+                "parent": commit.parent,
+                "extra_parents": extra,
+                "depth": depth,
+                "blob_hash": commit.blob,
+                "role": commit.role,
+                "content_type": commit.content_type,
+                "operation": commit.operation.value,
+                "response_to": commit.response_to,
+                "metadata": commit.metadata_json,
+                "generation_config": commit.generation_config_json,
+                "message": commit.message,
+                "created_at": created,
+                "usage": None,
+            },
         )
         return StoredCommit(commit=commit, depth=depth, created_at=created)
 
     def get(self, tract_id: str, hash: str) -> StoredCommit | None:
-        row = self.conn.execute(
-            select(*_COMMIT_COLUMNS).where(_C.c.tract_id == tract_id, _C.c.hash == hash)
-        ).first()
+        row = self.conn.execute(self.q.get_commit, {"tract_id": tract_id, "hash": hash}).first()
         return None if row is None else _stored_commit(row)
 
     def get_many(self, tract_id: str, hashes: Iterable[str]) -> dict[str, StoredCommit]:
         found: dict[str, StoredCommit] = {}
         for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
-            query = select(*_COMMIT_COLUMNS).where(_C.c.tract_id == tract_id, _C.c.hash.in_(chunk))
-            for row in self.conn.execute(query):
-                found[row.hash] = _stored_commit(row)
+            query = select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id, _C.c.hash.in_(chunk))
+            for row in self.conn.execute(query).all():
+                found[row[0]] = _stored_commit(row)
         return found
 
     def all(self, tract_id: str) -> dict[str, StoredCommit]:
-        rows = self.conn.execute(select(*_COMMIT_COLUMNS).where(_C.c.tract_id == tract_id))
-        return {row.hash: _stored_commit(row) for row in rows}
+        rows = self.conn.execute(select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id)).all()
+        return {row[0]: _stored_commit(row) for row in rows}
+
+    def all_with_blobs(self, tract_id: str) -> tuple[dict[str, StoredCommit], dict[str, StoredBlob]]:
+        """Every commit of the tract and every blob they carry, in one query.
+
+        This bulk path (a cold compile) does not re-hash the objects; single reads do, and
+        ``Tract.verify()`` checks everything.
+        """
+        query = (
+            select(*COMMIT_COLUMNS, _B.c.content, _B.c.token_count, _B.c.tokenizer)
+            .select_from(_C.outerjoin(_B, _B.c.hash == _C.c.blob_hash))
+            .where(_C.c.tract_id == tract_id)
+        )
+        commits: dict[str, StoredCommit] = {}
+        blobs: dict[str, StoredBlob] = {}
+        for row in self.conn.execute(query).all():
+            stored = _stored_commit(row, verify=False)
+            commits[stored.commit.hash] = stored
+            blob_hash, content = stored.commit.blob, row[14]
+            if blob_hash is not None and content is not None and blob_hash not in blobs:
+                blobs[blob_hash] = StoredBlob(Blob.from_stored(blob_hash, content, verify=False), row[15], row[16])
+        return commits, blobs
 
     def with_prefix(self, tract_id: str, prefix: str, limit: int) -> list[str]:
         query = (
@@ -216,17 +210,8 @@ class SqlCommits(_Repo):
 
     def latest_usage(self, tract_id: str, head: str, within: int = 200) -> str | None:
         """The usage recorded nearest to ``head`` along its first parents (up to ``within`` back)."""
-        chain = (
-            select(_C.c.hash, _C.c.parent, _C.c.usage, literal(0).label("n"))
-            .where(_C.c.tract_id == tract_id, _C.c.hash == head)
-            .cte("chain", recursive=True)
-        )
-        step = select(_C.c.hash, _C.c.parent, _C.c.usage, (chain.c.n + 1).label("n")).where(
-            _C.c.tract_id == tract_id, _C.c.hash == chain.c.parent, chain.c.n < within
-        )
-        chain = chain.union_all(step)
-        query = select(chain.c.usage).where(chain.c.usage.is_not(None)).order_by(chain.c.n).limit(1)
-        return self.conn.execute(query).scalar_one_or_none()
+        params = {"tract_id": tract_id, "head": head, "within": within}
+        return self.conn.execute(self.q.latest_usage, params).scalar_one_or_none()
 
     def set_usage(self, tract_id: str, hash: str, usage_json: str) -> None:
         self.conn.execute(update(_C).where(_C.c.tract_id == tract_id, _C.c.hash == hash).values(usage=usage_json))
@@ -236,30 +221,12 @@ class SqlRefs(_Repo):
     """Branches and HEAD, updated by compare-and-swap."""
 
     def head(self, tract_id: str, *, lock: bool = False) -> Head:
-        query = select(_R.c.commit_hash, _R.c.symbolic).where(_R.c.tract_id == tract_id, _R.c.name == HEAD)
-        if lock and self.dialect == "postgresql":
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
-        if row is None:
-            return Head(branch=None, commit=None)
-        if row.symbolic is None:
-            return Head(branch=None, commit=row.commit_hash)
-        tip = self.get(tract_id, row.symbolic)
-        return Head(branch=row.symbolic, commit=None if tip is None else tip.commit)
+        row = self.conn.execute(self.q.head_locked if lock else self.q.head, {"tract_id": tract_id}).first()
+        return Head(branch=None, commit=None) if row is None else Head(branch=row.symbolic, commit=row.tip)
 
     def head_with_marker(self, tract_id: str) -> tuple[Head, int]:
         """HEAD and the tract's newest annotation id, in one round trip."""
-        branch = _R.alias("branch")
-        tip = func.coalesce(branch.c.commit_hash, _R.c.commit_hash)
-        marker = select(func.coalesce(func.max(_A.c.id), 0)).where(_A.c.tract_id == tract_id).scalar_subquery()
-        query = (
-            select(_R.c.symbolic, tip.label("tip"), marker.label("marker"))
-            .select_from(
-                _R.outerjoin(branch, and_(branch.c.tract_id == _R.c.tract_id, branch.c.name == _R.c.symbolic))
-            )
-            .where(_R.c.tract_id == tract_id, _R.c.name == HEAD)
-        )
-        row = self.conn.execute(query).first()
+        row = self.conn.execute(self.q.head_with_marker, {"tract_id": tract_id}).first()
         if row is None:
             return Head(branch=None, commit=None), 0
         return Head(branch=row.symbolic, commit=row.tip), int(row.marker or 0)
@@ -275,13 +242,11 @@ class SqlRefs(_Repo):
     def init_head(self, tract_id: str, branch: str) -> None:
         """Create HEAD pointing at ``branch`` unless the tract already has a HEAD."""
         self.conn.execute(
-            self._insert_ignore(_R).values(tract_id=tract_id, name=HEAD, commit_hash=None, symbolic=branch)
+            self.q.insert_ref, {"tract_id": tract_id, "name": HEAD, "commit_hash": None, "symbolic": branch}
         )
 
     def get(self, tract_id: str, name: str) -> RefEntry | None:
-        row = self.conn.execute(
-            select(_R.c.name, _R.c.commit_hash).where(_R.c.tract_id == tract_id, _R.c.name == name)
-        ).first()
+        row = self.conn.execute(self.q.get_ref, {"tract_id": tract_id, "name": name}).first()
         return None if row is None else RefEntry(row.name, row.commit_hash)
 
     def list(self, tract_id: str) -> list[RefEntry]:
@@ -294,17 +259,13 @@ class SqlRefs(_Repo):
 
     def create(self, tract_id: str, name: str, commit: str | None) -> bool:
         result = self.conn.execute(
-            self._insert_ignore(_R)
-            .values(tract_id=tract_id, name=name, commit_hash=commit, symbolic=None)
-            .returning(_R.c.name)
+            self.q.insert_ref, {"tract_id": tract_id, "name": name, "commit_hash": commit, "symbolic": None}
         )
         return result.first() is not None
 
     def compare_and_swap(self, tract_id: str, name: str, old: str | None, new: str | None) -> bool:
-        current = _R.c.commit_hash.is_(None) if old is None else _R.c.commit_hash == old
-        result = self.conn.execute(
-            update(_R).where(_R.c.tract_id == tract_id, _R.c.name == name, current).values(commit_hash=new)
-        )
+        params = {"ref_tract": tract_id, "ref_name": name, "old": old, "new": new}
+        result = self.conn.execute(self.q.cas_ref_from_null if old is None else self.q.cas_ref, params)
         return result.rowcount == 1
 
     def delete(self, tract_id: str, name: str) -> None:
@@ -316,7 +277,8 @@ class SqlReflog(_Repo):
 
     def append(self, tract_id: str, ref: str, old: str | None, new: str | None, action: str) -> None:
         self.conn.execute(
-            _L.insert().values(tract_id=tract_id, ref=ref, old=old, new=new, action=action, created_at=_now())
+            self.q.insert_reflog,
+            {"tract_id": tract_id, "ref": ref, "old": old, "new": new, "action": action, "created_at": _now()},
         )
 
     def read(self, tract_id: str, ref: str | None = None, limit: int | None = None) -> list[ReflogRecord]:
@@ -384,12 +346,13 @@ class SqlSession:
     def __init__(self, conn: Connection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
-        self.tracts = SqlTracts(conn, dialect)
-        self.blobs = SqlBlobs(conn, dialect)
-        self.commits = SqlCommits(conn, dialect)
-        self.refs = SqlRefs(conn, dialect)
-        self.reflog = SqlReflog(conn, dialect)
-        self.annotations = SqlAnnotations(conn, dialect)
+        q = statements(dialect)
+        self.tracts = SqlTracts(conn, q)
+        self.blobs = SqlBlobs(conn, q)
+        self.commits = SqlCommits(conn, q)
+        self.refs = SqlRefs(conn, q)
+        self.reflog = SqlReflog(conn, q)
+        self.annotations = SqlAnnotations(conn, q)
 
 
 class SqlStore:

@@ -1,0 +1,65 @@
+"""A comparable dump of everything one tract owns in its store, for "this changed nothing" assertions.
+
+Example:
+    >>> from tract_core import Tract
+    >>> from tract_core.testing.snapshot import store_snapshot
+    >>> with Tract.open() as t:
+    ...     _ = t.user("hello")
+    ...     before = store_snapshot(t)
+    ...     try:
+    ...         t.commit("no role given")
+    ...     except ValueError:
+    ...         pass
+    ...     store_snapshot(t) == before
+    True
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ..store.schema import AnnotationRow, BlobRow, CommitRow, RefRow, ReflogRow, TractRow
+
+if TYPE_CHECKING:
+    from ..tract import Tract
+
+__all__ = ["store_snapshot"]
+
+_OWNED = {
+    "tract": TractRow.__table__,
+    "commits": CommitRow.__table__,
+    "refs": RefRow.__table__,
+    "reflog": ReflogRow.__table__,
+    "annotations": AnnotationRow.__table__,
+}
+_BLOBS = BlobRow.__table__
+_COMMITS = CommitRow.__table__
+
+
+def store_snapshot(tract: Tract) -> dict[str, list[dict[str, Any]]]:
+    """Every stored row that belongs to ``tract``, as plain data that compares with ``==``.
+
+    Contract:
+        - Keys: ``"tract"`` (its row in ``tract_tracts``), ``"commits"``, ``"refs"`` (branches and
+          HEAD), ``"reflog"``, ``"annotations"``, and ``"blobs"`` (the blob rows its commits
+          reference; blobs are shared between tracts, so unreferenced ones are not included).
+        - Values: lists of ``{column name: value}`` dicts holding every column (timestamps, usage and
+          token counts included), sorted by primary key, read in one transaction.
+        - Two snapshots are equal exactly when none of those rows was added, removed or changed;
+          other tracts of the same database do not affect the result.
+        - Read-only. Call it outside any open ``batch()`` of a tract on the same in-memory store
+          (such a store has a single connection).
+    """
+    engine = tract.store.engine
+    snapshot: dict[str, list[dict[str, Any]]] = {}
+    with engine.connect() as conn, conn.begin() as transaction:
+        for name, table in _OWNED.items():
+            query = select(table).where(table.c.tract_id == tract.tract_id).order_by(*table.primary_key.columns)
+            snapshot[name] = [dict(row._mapping) for row in conn.execute(query)]
+        used = select(_COMMITS.c.blob_hash).where(_COMMITS.c.tract_id == tract.tract_id)
+        blobs = select(_BLOBS).where(_BLOBS.c.hash.in_(used)).order_by(_BLOBS.c.hash)
+        snapshot["blobs"] = [dict(row._mapping) for row in conn.execute(blobs)]
+        transaction.rollback()
+    return snapshot
