@@ -34,6 +34,7 @@ from .demo import DEFAULT_DEMO_PATH, DemoStore, build_demo
 from .diff import ContextDiff, MessageChange
 from .errors import TokenizerFallbackWarning, TractError
 from .formats import CompiledContext
+from .objects import Priority
 from .records import AnnotationInfo, CommitInfo, TractStatus
 from .tract import DEFAULT_TRACT_ID, Tract
 from .usage import Usage
@@ -45,6 +46,9 @@ EXIT_ERROR = 2
 
 DB_ENV = "TRACT_DB"
 """Environment variable naming the database when ``--db`` is not given."""
+
+DIFF_LINES = 12
+"""Lines of an added or removed message that ``tract diff`` prints."""
 
 _URL_PREFIXES = ("sqlite://", "postgresql")
 _ROLE_STYLES = {"system": "magenta", "developer": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
@@ -106,7 +110,7 @@ def _role(role: str | None) -> Text:
 def _json(data: Any) -> RenderableType:
     if data is None:
         return Text("none", style="dim")
-    return JSON(json.dumps(data, ensure_ascii=False, default=str), indent=2)
+    return JSON(_dumps(data), indent=2)
 
 
 def _usage(usage: Usage | None) -> Text:
@@ -152,7 +156,7 @@ def render_log(
     Args:
         commits: The commits to list, newest first.
         context: HEAD's compiled context (tells which messages the model sees).
-        skip_reasons: For messages hidden from the context, why (from their annotations).
+        skip_reasons: For messages hidden from the context by a SKIP, a note saying why.
         more: Whether older commits exist beyond ``commits``.
     """
     visible = set(context.commit_hashes)
@@ -177,13 +181,13 @@ def render_log(
     return table
 
 
-def _log_note(commit: CommitInfo, visible: set[str], edited_by: Mapping[str, str], reasons: Mapping[str, str]) -> Text:
+def _log_note(commit: CommitInfo, visible: set[str], edited_by: Mapping[str, str], hidden: Mapping[str, str]) -> Text:
     if commit.response_to:
         return Text(f"edits {_short(commit.response_to)}", style="cyan")
     if commit.hash in edited_by:
         return Text(f"edited by {_short(edited_by[commit.hash])}", style="cyan")
     if commit.role is not None and commit.hash not in visible:
-        return Text(f"not in context: {reasons.get(commit.hash, 'skipped')}", style="red")
+        return Text(hidden.get(commit.hash, "not in context"), style="red")
     return Text("")
 
 
@@ -200,12 +204,13 @@ def _print_log(t: Tract, out: Console, limit: int | None) -> None:
 
 
 def _skip_reasons(t: Tract, hashes: Sequence[str]) -> dict[str, str]:
+    """Why each of these messages is hidden, for those whose latest annotation is SKIP."""
     reasons = {}
     for hash in hashes:
         annotations = t.show(hash).annotations
-        if annotations:
-            latest = annotations[-1]
-            reasons[hash] = f"{latest.priority}: {latest.reason}" if latest.reason else str(latest.priority)
+        if annotations and annotations[-1].priority is Priority.SKIP:
+            reason = annotations[-1].reason
+            reasons[hash] = f"skipped: {reason}" if reason else "skipped"
     return reasons
 
 
@@ -219,11 +224,11 @@ def render_commit(commit: CommitInfo) -> Group:
         operation += f" of {commit.response_to}"
     fields = _grid(
         [
-            ("hash", Text(commit.hash, style="yellow")),
-            ("parents", Text(", ".join(commit.parents) or "none (first commit)")),
+            ("hash", Text(commit.hash, style="yellow", overflow="fold")),
+            ("parents", Text(", ".join(commit.parents) or "none (first commit)", overflow="fold")),
             ("role", _role(commit.role)),
             ("content type", Text(commit.content_type)),
-            ("operation", Text(operation)),
+            ("operation", Text(operation, overflow="fold")),
             ("created", Text(_when(commit.created_at))),
             ("tokens", Text("-" if commit.token_count is None else str(commit.token_count))),
             ("message", Text(commit.message or "-")),
@@ -345,9 +350,31 @@ def _change(change: MessageChange) -> Panel:
         return Panel(_colored_unified(change.unified), title=title, title_align="left", border_style="yellow")
     if change.kind == "added":
         title = f"+ added [{change.index_b}] {change.role} {_short(change.hash_b)}"
-        return Panel(_message_body(change.after or {}), title=title, title_align="left", border_style="green")
+        body = _signed_lines(change.after or {}, "+", "green", change.hash_b)
+        return Panel(body, title=title, title_align="left", border_style="green")
     title = f"- removed [{change.index_a}] {change.role} {_short(change.hash_a)}"
-    return Panel(_message_body(change.before or {}), title=title, title_align="left", border_style="red")
+    body = _signed_lines(change.before or {}, "-", "red", change.hash_a)
+    return Panel(body, title=title, title_align="left", border_style="red")
+
+
+def _signed_lines(message: Mapping[str, Any], sign: str, style: str, hash: str | None) -> Text:
+    """A whole added or removed message as diff lines, cut after :data:`DIFF_LINES` lines."""
+    content = message.get("content")
+    lines = [] if content is None else (content if isinstance(content, str) else _dumps(content)).splitlines()
+    extras = {k: v for k, v in message.items() if k not in ("role", "content")}
+    if extras:
+        lines += _dumps(extras).splitlines()
+    text = Text()
+    for line in lines[:DIFF_LINES]:
+        text.append(f"{sign} {line}\n", style=style)
+    if len(lines) > DIFF_LINES:
+        text.append(f"… {len(lines) - DIFF_LINES} more lines: tract show {_short(hash)}", style="dim")
+    text.rstrip()
+    return text
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str)
 
 
 def _colored_unified(unified: str) -> Text:

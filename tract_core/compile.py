@@ -76,6 +76,7 @@ class CompileState:
         annotations_seen: Newest annotation id of the tract when this state was last validated.
         context: The compiled result.
         length: Number of commits in the history.
+        tool_skips: Whether a tool call or result is skipped (compile then re-pairs tool messages).
     """
 
     head: str | None
@@ -84,6 +85,7 @@ class CompileState:
     annotations_seen: int
     context: CompiledContext
     length: int = 0
+    tool_skips: bool = False
 
     def index_of(self, key: str) -> int | None:
         """Position of the slot created by ``key`` (searching from the newest)."""
@@ -93,10 +95,56 @@ class CompileState:
         return None
 
 
-def _context(head: str | None, slots: Sequence[Slot]) -> CompiledContext:
-    visible = [s for s in slots if s.priority is not Priority.SKIP]
-    tokens = sum(s.tokens for s in visible) + (REPLY_PRIMING if visible else 0)
-    return CompiledContext([s.message for s in visible], [s.key for s in visible], tokens, head)
+def _tool_call_ids(message: Mapping[str, Any]) -> list[Any]:
+    return [call.get("id") for call in message.get("tool_calls") or () if isinstance(call, Mapping)]
+
+
+def has_tool_skips(slots: Sequence[Slot]) -> bool:
+    """Whether a skipped slot is a tool call or a tool result (compile must then keep pairs whole)."""
+    return any(
+        s.priority is Priority.SKIP and (s.role == "tool" or bool(s.message.get("tool_calls"))) for s in slots
+    )
+
+
+def _context(head: str | None, slots: Sequence[Slot], counter: TokenCounter) -> CompiledContext:
+    """The compiled context of a slot sequence: SKIP slots dropped, tool calls and results kept in pairs.
+
+    Providers reject a tool call without its result and a result without its call, so skipping
+    one side of a pair removes the other: a skipped result drops its call from the assistant
+    message (and the message, if nothing else is left); a skipped call drops its results.
+    """
+    skipped_results: set[Any] = set()
+    skipped_calls: set[Any] = set()
+    for s in slots:
+        if s.priority is Priority.SKIP:
+            if s.role == "tool":
+                skipped_results.add(s.message.get("tool_call_id"))
+            else:
+                skipped_calls.update(_tool_call_ids(s.message))
+    messages: list[Mapping[str, Any]] = []
+    keys: list[str] = []
+    tokens = 0
+    for s in slots:
+        if s.priority is Priority.SKIP:
+            continue
+        message, count = s.message, s.tokens
+        if s.role == "tool" and message.get("tool_call_id") in skipped_calls:
+            continue
+        if skipped_results and s.role == "assistant" and message.get("tool_calls"):
+            calls = message["tool_calls"]
+            kept = [c for c in calls if not (isinstance(c, Mapping) and c.get("id") in skipped_results)]
+            if len(kept) != len(calls):
+                if not kept and not message.get("content"):
+                    continue
+                message = {k: v for k, v in message.items() if k != "tool_calls"}
+                if kept:
+                    message["tool_calls"] = kept
+                body = {k: v for k, v in message.items() if k != "role"}
+                count = count_body(counter, body) + MESSAGE_OVERHEAD
+        messages.append(message)
+        keys.append(s.key)
+        tokens += count
+    return CompiledContext(messages, keys, tokens + (REPLY_PRIMING if messages else 0), head)
 
 
 class Compiler:
@@ -204,7 +252,7 @@ class Compiler:
         """The (cached or computed) :class:`CompileState` of ``head``."""
         self.sync_annotations(session, annotations_marker)
         if head is None:
-            return CompileState(None, (), (), annotations_marker, _context(None, ()))
+            return CompileState(None, (), (), annotations_marker, _context(None, (), self.counter))
         cached = self._valid_state(head, annotations_marker)
         if cached is not None:
             return cached
@@ -226,7 +274,7 @@ class Compiler:
                 break
             current = parents[0]
         if path and not path[-1][0].commit.parents:
-            empty = CompileState(None, (), (), annotations_marker, _context(None, ()))
+            empty = CompileState(None, (), (), annotations_marker, _context(None, (), self.counter))
             state = self._extend_path(empty, path, annotations_marker)
             if state is not None:
                 return state
@@ -318,11 +366,12 @@ class Compiler:
                 slots = slots[:index] + (new,) + slots[index + 1 :]
         if rows:
             slots = _annotate(slots, rows)
-        if appended and not rows:
+        tool_skips = has_tool_skips(slots) if rows else state.tool_skips
+        if appended and not rows and not tool_skips:
             context = _append_context(state.context, slots[-1], commit.hash)
         else:
-            context = _context(commit.hash, slots)
-        return CompileState(commit.hash, slots, tuple(rows), marker, context, state.length + 1)
+            context = _context(commit.hash, slots, self.counter)
+        return CompileState(commit.hash, slots, tuple(rows), marker, context, state.length + 1, tool_skips)
 
     # -- full build ---------------------------------------------------------------------------
 
@@ -410,7 +459,8 @@ def build_state(
         compiler.remember(stored, blobs[blob_hash].blob if blob_hash in blobs else None)
     result = _annotate(tuple(slots), _visible_annotations(head, history, annotations))
     applied = tuple(r for r in annotations if r.anchor == head)
-    return CompileState(head, result, applied, marker, _context(head, result), len(history))
+    context = _context(head, result, compiler.counter)
+    return CompileState(head, result, applied, marker, context, len(history), has_tool_skips(result))
 
 
 def _visible_annotations(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 
 from .annotations import annotation_info
+from .errors import CorruptObjectError
 from .compile import Compiler
 from .objects import Blob
 from .records import CommitInfo, ReflogEntry
@@ -12,7 +13,7 @@ from .store.base import Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD
 from .usage import Usage
 
-__all__ = ["commit_info", "walk_log", "show_commit", "read_reflog"]
+__all__ = ["commit_info", "walk_log", "show_commit", "read_reflog", "verify_objects"]
 
 
 def commit_info(stored: StoredCommit, blob: Blob | None, tokens: int | None, *, with_annotations: tuple = ()) -> CommitInfo:
@@ -85,3 +86,32 @@ def show_commit(session: Session, compiler: Compiler, tract_id: str, hash: str) 
 def read_reflog(session: Session, tract_id: str, ref: str | None, limit: int | None) -> list[ReflogEntry]:
     """Recorded ref moves, newest first."""
     return [ReflogEntry(r.ref, r.old, r.new, r.action, r.created_at) for r in session.reflog.read(tract_id, ref, limit)]
+
+
+def verify_objects(session: Session, tract_id: str) -> int:
+    """Re-hash every commit and blob of a tract and check every link; return how many objects were checked.
+
+    Raises:
+        CorruptObjectError: An object no longer matches its hash, or a parent, EDIT target, blob
+            or ref points at something missing.
+    """
+    commits = session.commits.all(tract_id)
+    wanted = {c.commit.blob for c in commits.values() if c.commit.blob}
+    blobs = session.blobs.get_many(wanted)
+    problems = [f"blob {h[:12]} is missing" for h in sorted(wanted - blobs.keys())]
+    for hash, stored in sorted(commits.items()):
+        for parent in stored.commit.parents:
+            if parent not in commits:
+                problems.append(f"commit {hash[:12]} has a missing parent {parent[:12]}")
+        target = stored.commit.response_to
+        if target is not None and target not in commits:
+            problems.append(f"EDIT {hash[:12]} replaces a missing commit {target[:12]}")
+    for ref in session.refs.list(tract_id):
+        if ref.commit is not None and ref.commit not in commits:
+            problems.append(f"branch {ref.name!r} points at a missing commit {ref.commit[:12]}")
+    head = session.refs.head(tract_id)
+    if head.commit is not None and head.commit not in commits:
+        problems.append(f"HEAD points at a missing commit {head.commit[:12]}")
+    if problems:
+        raise CorruptObjectError(f"tract {tract_id!r} is damaged: " + "; ".join(problems[:10]))
+    return len(commits) + len(blobs)

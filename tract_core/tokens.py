@@ -9,6 +9,7 @@ through :attr:`TiktokenCounter.fallback_reason` (and so in ``Tract.status()``).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Mapping
@@ -75,6 +76,17 @@ def _load(name: str) -> Any:
         return encoding
 
 
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside tract_core."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def _encoding_name_for(model: str) -> str:
     import tiktoken
 
@@ -113,15 +125,16 @@ class TiktokenCounter:
             self._encoding = _load(wanted)
             self.name = wanted
         except RuntimeError as exc:
+            cause = str(exc).split(":")[0] or type(exc).__name__
             self.fallback_reason = (
-                f"encoding {wanted!r} could not be loaded ({exc}); counting with the offline "
-                f"{OFFLINE_ENCODING} instead, so counts are estimates"
+                f"tiktoken could not load the {wanted!r} encoding ({cause}; it is downloaded on first "
+                f"use); counting with the bundled {OFFLINE_ENCODING} instead, so counts are estimates"
             )
             with _lock:
                 first = wanted not in _warned
                 _warned.add(wanted)
             if first:
-                warnings.warn(self.fallback_reason, TokenizerFallbackWarning, stacklevel=2)
+                warnings.warn(self.fallback_reason, TokenizerFallbackWarning, stacklevel=_caller_level())
 
     def count_text(self, text: str) -> int:
         """Number of tokens in ``text`` (special-token strings are counted as plain text)."""

@@ -20,7 +20,7 @@ from .config import TractConfig
 from .diff import ContextDiff, diff_contexts
 from .errors import InvalidInputError, TractNotFoundError
 from .formats import CompiledContext
-from .history import commit_info, read_reflog, show_commit, walk_log
+from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
 from .objects import Operation, canonical_json
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
 from .refs import DEFAULT_BRANCH, HEAD, Ref, resolve
@@ -384,6 +384,19 @@ class Tract:
         """Every recorded move of HEAD and the branches, newest first."""
         with self._reading() as session:
             return read_reflog(session, self.tract_id, ref, limit)
+
+    def verify(self) -> int:
+        """Re-hash every commit and blob of this tract and check every link (like ``git fsck``).
+
+        Single reads (``show``, ``log``, ...) always verify the objects they return; a cold
+        ``compile`` reads in bulk without re-hashing, for speed. Returns the number of objects
+        checked.
+
+        Raises:
+            CorruptObjectError: Something was modified or removed outside tract.
+        """
+        with self._reading() as session:
+            return verify_objects(session, self.tract_id)
 
     @property
     def head(self) -> str | None:
