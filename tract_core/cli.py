@@ -29,15 +29,22 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
+from . import (
+    AnnotationInfo,
+    CommitInfo,
+    CompiledContext,
+    ContextDiff,
+    MessageChange,
+    Priority,
+    TokenizerFallbackWarning,
+    Tract,
+    TractError,
+    TractStatus,
+    Usage,
+    __version__,
+)
 from .demo import DEFAULT_DEMO_PATH, DemoStore, build_demo
-from .diff import ContextDiff, MessageChange
-from .errors import TokenizerFallbackWarning, TractError
-from .formats import CompiledContext
-from .objects import Priority
-from .records import AnnotationInfo, CommitInfo, TractStatus
-from .tract import DEFAULT_TRACT_ID, Tract
-from .usage import Usage
+from .tract import DEFAULT_TRACT_ID
 
 __all__ = ["main", "build_parser", "open_tract"]
 
@@ -49,6 +56,9 @@ DB_ENV = "TRACT_DB"
 
 DIFF_LINES = 12
 """Lines of an added or removed message that ``tract diff`` prints."""
+
+Handler = Callable[[argparse.Namespace, Console], None]
+"""A command: runs with the parsed arguments and prints to the console."""
 
 _URL_PREFIXES = ("sqlite://", "postgresql")
 _ROLE_STYLES = {"system": "magenta", "developer": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
@@ -164,7 +174,8 @@ def render_log(
     for commit in commits:
         if commit.response_to:
             edited_by.setdefault(commit.response_to, commit.hash)
-    table = Table(box=box.SIMPLE_HEAD, show_lines=True, caption="older commits exist: --limit 0 lists all" if more else None)
+    caption = "older commits exist: --limit 0 lists all" if more else None
+    table = Table(box=box.SIMPLE_HEAD, show_lines=True, caption=caption)
     table.add_column("commit", style="yellow", no_wrap=True)
     table.add_column("role / type", no_wrap=True)
     table.add_column("op", no_wrap=True)
@@ -199,7 +210,8 @@ def _print_log(t: Tract, out: Console, limit: int | None) -> None:
         out.print(Text(f"tract {t.tract_id!r} has no commits yet", style="dim"))
         return
     context = t.compile()
-    hidden = [c.hash for c in commits if c.role is not None and not c.response_to and c.hash not in context.commit_hashes]
+    visible = set(context.commit_hashes)
+    hidden = [c.hash for c in commits if c.role is not None and not c.response_to and c.hash not in visible]
     out.print(render_log(commits, context, _skip_reasons(t, hidden), more))
 
 
@@ -500,14 +512,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_globals(parser, db_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace, Console], None], summary: str) -> argparse.ArgumentParser:
+    def command(name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, description=summary)
         _add_globals(sub, db_help)
         sub.set_defaults(handler=handler)
         return sub
 
     log = command("log", _cmd_log, "List the commits of HEAD's history, newest first.")
-    log.add_argument("--limit", type=_non_negative, default=20, metavar="N", help="at most N commits; 0 for all (default: 20)")
+    log.add_argument(
+        "--limit", type=_non_negative, default=20, metavar="N", help="at most N commits; 0 for all (default: 20)"
+    )
     show = command("show", _cmd_show, "Show one commit in full.")
     show.add_argument("ref", metavar="REF", help="a hash, a unique prefix, a branch, HEAD or HEAD~N")
     command("status", _cmd_status, "Show the branch, HEAD, tokens against the budget and the last usage.")

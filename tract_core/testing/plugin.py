@@ -17,9 +17,9 @@ from .factory import BACKENDS, TractFactory, start_postgres
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def postgres_server() -> Iterator[Any]:
     """A real PostgreSQL server for the session."""
-    server = start_postgres(tmp_path_factory.mktemp("pg"))
+    server = start_postgres()
     yield server
     server.cleanup()
 
