@@ -25,7 +25,15 @@ from .objects import Blob, ContentType, Operation, Priority
 from .store.base import AnnotationEntry, Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
 
-__all__ = ["Slot", "CompileState", "Compiler", "default_priority", "build_message"]
+__all__ = [
+    "Slot",
+    "CompileState",
+    "Compiler",
+    "default_priority",
+    "build_message",
+    "build_state",
+    "has_tool_skips",
+]
 
 _DEFAULT_PRIORITIES = {ContentType.INSTRUCTION: Priority.PINNED}
 _WALKBACK_LIMIT = 16

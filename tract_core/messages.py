@@ -17,7 +17,15 @@ from typing import Any
 from .errors import InvalidInputError, InvalidRoleError
 from .objects import ContentType
 
-__all__ = ["ROLES", "NormalizedMessage", "normalize_message", "default_content_type", "message_text"]
+__all__ = [
+    "ROLES",
+    "NormalizedMessage",
+    "normalize_message",
+    "default_content_type",
+    "message_text",
+    "check_role",
+    "check_content_type",
+]
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 """The message roles tract stores (the OpenAI chat roles)."""

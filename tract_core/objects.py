@@ -34,6 +34,7 @@ __all__ = [
     "Blob",
     "Commit",
     "TrustedId",
+    "json_or_none",
 ]
 
 ObjectId = NewType("ObjectId", str)
@@ -279,8 +280,3 @@ def json_or_none(value: Mapping[str, Any] | None, what: str) -> str | None:
     if not value:
         return None
     return canonical_json(dict(value), what=what)
-
-
-def parents_tuple(parents: Sequence[str]) -> tuple[ObjectId, ...]:
-    """Normalise a parent list to a tuple of ids."""
-    return tuple(ObjectId(p) for p in parents)

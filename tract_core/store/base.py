@@ -31,6 +31,7 @@ __all__ = [
     "AnnotationRepository",
     "Session",
     "Store",
+    "iter_chunks",
 ]
 
 

@@ -35,7 +35,17 @@ from .statements import L as _L
 from .statements import R as _R
 from .statements import T as _T
 
-__all__ = ["SqlStore", "SqlSession", "HEAD"]
+__all__ = [
+    "SqlStore",
+    "SqlSession",
+    "SqlTracts",
+    "SqlBlobs",
+    "SqlCommits",
+    "SqlRefs",
+    "SqlReflog",
+    "SqlAnnotations",
+    "HEAD",
+]
 
 _CHUNK = 500
 

@@ -15,6 +15,8 @@ import pytest
 
 from .factory import BACKENDS, TractFactory, start_postgres
 
+__all__ = ["postgres_server", "backend", "factory"]
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Any]:
