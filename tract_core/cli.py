@@ -64,7 +64,7 @@ _URL_PREFIXES = ("sqlite://", "postgresql")
 _ROLE_STYLES = {"system": "magenta", "developer": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
 
 
-class CliError(Exception):
+class _UsageError(Exception):
     """A mistake in how the command was called (reported like a :class:`TractError`)."""
 
 
@@ -90,7 +90,7 @@ def open_tract(db: str, tract_id: str = DEFAULT_TRACT_ID) -> Tract:
 def _database(args: argparse.Namespace) -> str:
     db = getattr(args, "db", None) or os.environ.get(DB_ENV)
     if not db:
-        raise CliError(f"no database given: pass --db PATH_OR_URL (or set {DB_ENV}); `tract demo` writes one")
+        raise _UsageError(f"no database given: pass --db PATH_OR_URL (or set {DB_ENV}); `tract demo` writes one")
     return db
 
 
@@ -158,7 +158,7 @@ def _grid(rows: Sequence[tuple[str, RenderableType]]) -> Table:
 # -- log --------------------------------------------------------------------------------------
 
 
-def render_log(
+def _render_log(
     commits: Sequence[CommitInfo], context: CompiledContext, skip_reasons: Mapping[str, str], more: bool
 ) -> Table:
     """The log table, newest first, noting edits and messages missing from HEAD's context.
@@ -212,7 +212,7 @@ def _print_log(t: Tract, out: Console, limit: int | None) -> None:
     context = t.compile()
     visible = set(context.commit_hashes)
     hidden = [c.hash for c in commits if c.role is not None and not c.response_to and c.hash not in visible]
-    out.print(render_log(commits, context, _skip_reasons(t, hidden), more))
+    out.print(_render_log(commits, context, _skip_reasons(t, hidden), more))
 
 
 def _skip_reasons(t: Tract, hashes: Sequence[str]) -> dict[str, str]:
@@ -229,7 +229,7 @@ def _skip_reasons(t: Tract, hashes: Sequence[str]) -> dict[str, str]:
 # -- show ---------------------------------------------------------------------------------------
 
 
-def render_commit(commit: CommitInfo) -> Group:
+def _render_commit(commit: CommitInfo) -> Group:
     """One commit in full: fields, content, settings, metadata, usage and annotation history."""
     operation = str(commit.operation)
     if commit.response_to:
@@ -271,7 +271,7 @@ def _annotations(annotations: Sequence[AnnotationInfo]) -> RenderableType:
 # -- status -------------------------------------------------------------------------------------
 
 
-def render_status(status: TractStatus) -> Panel:
+def _render_status(status: TractStatus) -> Panel:
     """Branch, HEAD, counts, tokens against the budget, tokenizer and the last provider usage."""
     branch = Text(f"detached at {_short(status.head)}", style="red") if status.detached else Text(str(status.branch))
     tokenizer = Text(status.tokenizer)
@@ -301,7 +301,7 @@ def _tokens(status: TractStatus) -> Text:
 # -- compile ------------------------------------------------------------------------------------
 
 
-def compiled_json(context: CompiledContext) -> str:
+def _compiled_json(context: CompiledContext) -> str:
     """The compiled context as a JSON object: ``head``, ``digest``, ``token_count``, ``messages``."""
     data = {
         "head": context.head,
@@ -312,7 +312,7 @@ def compiled_json(context: CompiledContext) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def render_compiled(context: CompiledContext) -> Group:
+def _render_compiled(context: CompiledContext) -> Group:
     """One panel per message, then the head, token count and digest."""
     if not len(context):
         return Group(Text("no messages: the context is empty", style="dim"))
@@ -340,7 +340,7 @@ def render_compiled(context: CompiledContext) -> Group:
 # -- diff ---------------------------------------------------------------------------------------
 
 
-def render_diff(diff: ContextDiff) -> Group:
+def _render_diff(diff: ContextDiff) -> Group:
     """Each added, removed and changed message; unified diffs of changed text, colored."""
     header = Text(f"diff {_short(diff.a)} → {_short(diff.b)}", style="bold")
     if diff.is_empty:
@@ -417,32 +417,32 @@ def _cmd_log(args: argparse.Namespace, out: Console) -> None:
 
 def _cmd_show(args: argparse.Namespace, out: Console) -> None:
     with _open(args) as t:
-        out.print(render_commit(t.show(args.ref)))
+        out.print(_render_commit(t.show(args.ref)))
 
 
 def _cmd_status(args: argparse.Namespace, out: Console) -> None:
     with _open(args) as t:
-        out.print(render_status(t.status()))
+        out.print(_render_status(t.status()))
 
 
 def _cmd_compile(args: argparse.Namespace, out: Console) -> None:
     with _open(args) as t:
         context = t.compile(at_commit=args.at)
     if args.json:
-        sys.stdout.write(compiled_json(context) + "\n")
+        sys.stdout.write(_compiled_json(context) + "\n")
     else:
-        out.print(render_compiled(context))
+        out.print(_render_compiled(context))
 
 
 def _cmd_diff(args: argparse.Namespace, out: Console) -> None:
     with _open(args) as t:
-        out.print(render_diff(t.diff(args.a, args.b)))
+        out.print(_render_diff(t.diff(args.a, args.b)))
 
 
 def _cmd_demo(args: argparse.Namespace, out: Console) -> None:
     db = getattr(args, "db", None) or DEFAULT_DEMO_PATH
     if db.startswith(_URL_PREFIXES):
-        raise CliError("tract demo writes a SQLite file: give --db a file path, not a URL")
+        raise _UsageError("tract demo writes a SQLite file: give --db a file path, not a URL")
     demo = build_demo(db, tract_id=_tract_id(args))
     if demo.replaced:
         out.print(Text(f"Replaced the existing {db}.", style="yellow"))
@@ -451,11 +451,11 @@ def _cmd_demo(args: argparse.Namespace, out: Console) -> None:
         out.rule("tract log: every commit, the mistake and the noise included")
         _print_log(t, out, None)
         out.rule("tract status: tokens against the budget, the provider's numbers")
-        out.print(render_status(t.status()))
+        out.print(_render_status(t.status()))
         out.rule("tract diff: before the correction → HEAD (the edit, the skipped tool round-trip)")
-        out.print(render_diff(t.diff(demo.before_fix)))
+        out.print(_render_diff(t.diff(demo.before_fix)))
         out.rule("tract compile: what the model sees next")
-        out.print(render_compiled(t.compile()))
+        out.print(_render_compiled(t.compile()))
     out.print(_next_steps(db, demo))
 
 
@@ -560,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore", TokenizerFallbackWarning)
         try:
             args.handler(args, out)
-        except (TractError, CliError, ImportError, OSError) as error:
+        except (TractError, _UsageError, ImportError, OSError) as error:
             message = " ".join(str(error).split()) or type(error).__name__
             sys.stderr.write(f"tract: error: {message}\n")
             return EXIT_ERROR

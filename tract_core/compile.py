@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from .formats import CompiledContext
 from .graph import linearize
 from .objects import Blob, ContentType, Operation, Priority
+from .sequence import SharedSequence
 from .store.base import AnnotationEntry, Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
 
@@ -88,7 +89,7 @@ class CompileState:
     """
 
     head: str | None
-    slots: tuple[Slot, ...]
+    slots: SharedSequence[Slot]
     applied: tuple[AnnotationEntry, ...]
     annotations_seen: int
     context: CompiledContext
@@ -97,8 +98,8 @@ class CompileState:
 
     def index_of(self, key: str) -> int | None:
         """Position of the slot created by ``key`` (searching from the newest)."""
-        for i in range(len(self.slots) - 1, -1, -1):
-            if self.slots[i].key == key:
+        for i, slot in zip(range(len(self.slots) - 1, -1, -1), reversed(self.slots)):
+            if slot.key == key:
                 return i
         return None
 
@@ -152,7 +153,8 @@ def _context(head: str | None, slots: Sequence[Slot], counter: TokenCounter) -> 
         messages.append(message)
         keys.append(s.key)
         tokens += count
-    return CompiledContext(messages, keys, tokens + (REPLY_PRIMING if messages else 0), head)
+    tokens += REPLY_PRIMING if messages else 0
+    return CompiledContext(SharedSequence(messages), SharedSequence(keys), tokens, head)
 
 
 class Compiler:
@@ -260,7 +262,7 @@ class Compiler:
         """The (cached or computed) :class:`CompileState` of ``head``."""
         self.sync_annotations(session, annotations_marker)
         if head is None:
-            return CompileState(None, (), (), annotations_marker, _context(None, (), self.counter))
+            return CompileState(None, SharedSequence(), (), annotations_marker, _context(None, (), self.counter))
         cached = self._valid_state(head, annotations_marker)
         if cached is not None:
             return cached
@@ -282,7 +284,7 @@ class Compiler:
                 break
             current = parents[0]
         if path and not path[-1][0].commit.parents:
-            empty = CompileState(None, (), (), annotations_marker, _context(None, (), self.counter))
+            empty = CompileState(None, SharedSequence(), (), annotations_marker, _context(None, (), self.counter))
             state = self._extend_path(empty, path, annotations_marker)
             if state is not None:
                 return state
@@ -360,7 +362,7 @@ class Compiler:
                 tokens=self.blob_tokens(blob) + MESSAGE_OVERHEAD,
                 priority=default_priority(commit.content_type),
             )
-            slots = slots + (slot,)
+            slots = slots.append(slot)
             appended = True
         elif commit.operation is Operation.EDIT and blob is not None and commit.response_to is not None:
             index = state.index_of(commit.response_to)
@@ -371,7 +373,7 @@ class Compiler:
                     message=build_message(old.role, blob.body),
                     tokens=self.blob_tokens(blob) + MESSAGE_OVERHEAD,
                 )
-                slots = slots[:index] + (new,) + slots[index + 1 :]
+                slots = slots.replace(index, new)
         if rows:
             slots = _annotate(slots, rows)
         tool_skips = has_tool_skips(slots) if rows else state.tool_skips
@@ -401,25 +403,25 @@ class Compiler:
 
 
 def _append_context(previous: CompiledContext, slot: Slot, head: str) -> CompiledContext:
+    messages, keys = _shared(previous._messages), _shared(previous._keys)
     if slot.priority is Priority.SKIP:
-        return CompiledContext(previous._messages, previous.commit_hashes, previous.token_count, head)
-    base = previous.token_count if previous._messages else REPLY_PRIMING
-    return CompiledContext(
-        previous._messages + (slot.message,),
-        previous.commit_hashes + (slot.key,),
-        base + slot.tokens,
-        head,
-    )
+        return CompiledContext(messages, keys, previous.token_count, head)
+    base = previous.token_count if len(messages) else REPLY_PRIMING
+    return CompiledContext(messages.append(slot.message), keys.append(slot.key), base + slot.tokens, head)
 
 
-def _annotate(slots: tuple[Slot, ...], rows: Iterable[AnnotationEntry]) -> tuple[Slot, ...]:
+def _shared(items: Sequence[Any]) -> SharedSequence[Any]:
+    return items if isinstance(items, SharedSequence) else SharedSequence(items)
+
+
+def _annotate(slots: SharedSequence[Slot], rows: Iterable[AnnotationEntry]) -> SharedSequence[Slot]:
     """Apply annotation rows in order (later rows win) to the slots they target."""
     latest: dict[str, Priority] = {}
     for row in rows:
         latest[row.target] = Priority(row.priority)
     if not latest:
         return slots
-    return tuple(
+    return SharedSequence(
         s._replace(priority=latest[s.key]) if s.key in latest and latest[s.key] is not s.priority else s
         for s in slots
     )
@@ -465,7 +467,7 @@ def build_state(
     for stored in history[-4:]:
         blob_hash = stored.commit.blob
         compiler.remember(stored, blobs[blob_hash].blob if blob_hash in blobs else None)
-    result = _annotate(tuple(slots), _visible_annotations(head, history, annotations))
+    result = _annotate(SharedSequence(slots), _visible_annotations(head, history, annotations))
     applied = tuple(r for r in annotations if r.anchor == head)
     context = _context(head, result, compiler.counter)
     return CompileState(head, result, applied, marker, context, len(history), has_tool_skips(result))

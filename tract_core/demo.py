@@ -66,7 +66,7 @@ class DemoStore:
         question: The user's first question.
         wrong_answer: The assistant reply that hallucinated "60 days".
         retrieval: The retrieved policy document (content type ``retrieval``).
-        tool_call: The assistant's ``lookup_order`` tool call (SKIPped).
+        tool_call: The assistant's ``lookup_order`` tool call (left out of the context with its result).
         tool_result: The noisy order-API result (SKIPped).
         before_fix: HEAD just before the correction: the last reply, whose context still
             showed "60 days" and the tool output.
@@ -165,12 +165,9 @@ def build_demo(path: str | os.PathLike[str] = DEFAULT_DEMO_PATH, *, tract_id: st
             commit_message="Fix the hallucinated return window: the policy says 30 days",
         )
 
-        # 2.2: hide the noise from the model, keep it for audit. The call is skipped with its
-        # result: an assistant tool call without its result is not a valid context.
+        # 2.2: hide the noise from the model, keep it for audit. Compile drops the tool call with
+        # its skipped result, since providers reject a call whose result is missing.
         t.annotate(tool_result, SKIP, reason="raw order-API dump; the reply after it summarises it")
-        t.annotate(
-            tool_call, SKIP, reason="a call without its result is not valid context; the reply says what it found"
-        )
 
     return DemoStore(
         path=target,

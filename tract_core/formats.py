@@ -13,15 +13,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .objects import FORMAT_VERSION, canonical_json
+from .sequence import SharedSequence
 
 __all__ = ["CompiledContext", "copy_message"]
 
 
+_ATOMS = (str, int, float, bool, type(None))
+
+
 def copy_message(message: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of a message dict (cheap for the common all-string case)."""
-    out = {}
-    for key, value in message.items():
-        out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else copy.deepcopy(value)
+    """A deep copy of a message dict (a plain dict copy in the common all-string case)."""
+    out = dict(message)
+    for key, value in out.items():
+        if not isinstance(value, _ATOMS):
+            out[key] = copy.deepcopy(value)
     return out
 
 
@@ -29,13 +34,11 @@ class CompiledContext:
     """The message list an LLM call needs, as compiled from one commit.
 
     Attributes:
-        commit_hashes: For each message, the hash of the commit that added it (EDITs keep the
-            original's hash, so it can be edited or annotated again).
         token_count: Estimated prompt tokens of the messages (tokenizer of the tract's model).
         head: The commit this context was compiled from (None for an empty tract).
     """
 
-    __slots__ = ("_messages", "commit_hashes", "token_count", "head", "_bytes")
+    __slots__ = ("_messages", "_keys", "_hashes", "token_count", "head", "_bytes")
 
     def __init__(
         self,
@@ -44,16 +47,26 @@ class CompiledContext:
         token_count: int,
         head: str | None,
     ) -> None:
-        self._messages = tuple(messages)
-        self.commit_hashes: tuple[str, ...] = tuple(commit_hashes)
+        self._messages: Sequence[Mapping[str, Any]] = (
+            messages if isinstance(messages, SharedSequence) else tuple(messages)
+        )
+        self._keys: Sequence[str] = commit_hashes if isinstance(commit_hashes, SharedSequence) else tuple(commit_hashes)
+        self._hashes: tuple[str, ...] | None = None
         self.token_count = token_count
         self.head = head
         self._bytes: bytes | None = None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if hasattr(self, "_bytes") and name != "_bytes":
+        if hasattr(self, "_bytes") and name not in ("_bytes", "_hashes"):
             raise AttributeError("CompiledContext is immutable")
         object.__setattr__(self, name, value)
+
+    @property
+    def commit_hashes(self) -> tuple[str, ...]:
+        """For each message, the commit that added it (EDITs keep the original's hash)."""
+        if self._hashes is None:
+            object.__setattr__(self, "_hashes", tuple(self._keys))
+        return self._hashes  # type: ignore[return-value]
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -79,7 +92,7 @@ class CompiledContext:
     def canonical_bytes(self) -> bytes:
         """The messages as canonical JSON bytes; identical for identical contexts on every run and backend."""
         if self._bytes is None:
-            text = canonical_json({"v": FORMAT_VERSION, "messages": list(self._messages)})
+            text = canonical_json({"v": FORMAT_VERSION, "messages": list(self._messages)}, what="context")
             object.__setattr__(self, "_bytes", text.encode("utf-8"))
         return self._bytes  # type: ignore[return-value]
 

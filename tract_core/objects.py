@@ -153,14 +153,22 @@ class Blob:
         return cls(body=body, text=text, hash=sha256_hex(text))
 
     @classmethod
-    def from_stored(cls, hash: str, text: str, *, verify: bool = True) -> Blob:
-        """Rebuild a blob read from a store, verifying (unless told not to) that ``text`` matches ``hash``."""
+    def from_stored(cls, hash: str, text: str, *, verify: bool = True, decoded: Any = None) -> Blob:
+        """Rebuild a blob read from a store.
+
+        Args:
+            hash: The id it was stored under.
+            text: The stored canonical text.
+            verify: Check that ``text`` still hashes to ``hash`` (bulk reads skip it for speed).
+            decoded: ``json.loads(text)``, when the caller already parsed it (in bulk).
+        """
         if verify and sha256_hex(text) != hash:
             raise CorruptObjectError(
                 f"blob {hash[:12]} does not match its content hash; the database was modified "
                 "outside tract. Restore it from a backup"
             )
-        decoded = json.loads(text)
+        if decoded is None:
+            decoded = json.loads(text)
         return cls(body=decoded["body"], text=text, hash=ObjectId(hash))
 
 

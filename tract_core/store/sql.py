@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import DatabaseNotFoundError
 from ..objects import Blob, Commit, ObjectId, Operation, TrustedId
@@ -26,7 +26,7 @@ from .base import (
     iter_chunks,
 )
 from .engine import WRITE_OPTION, display_url, make_engine
-from .migrations import migrate
+from .migrations import migrate, schema_version
 from .statements import COMMIT_COLUMNS, HEAD, Statements, statements
 from .statements import A as _A
 from .statements import B as _B
@@ -88,8 +88,8 @@ class SqlBlobs(_Repo):
     """Content-addressed payloads, shared across tracts."""
 
     def put(self, blob: Blob, token_count: int | None, tokenizer: str | None) -> None:
-        self.conn.execute(
-            self.q.insert_blob,
+        self.q.insert_blob_p.run(
+            self.conn,
             {
                 "hash": blob.hash,
                 "content": blob.text,
@@ -101,8 +101,8 @@ class SqlBlobs(_Repo):
         )
 
     def get(self, hash: str) -> StoredBlob | None:
-        row = self.conn.execute(self.q.get_blob, {"hash": hash}).first()
-        return None if row is None else StoredBlob(Blob.from_stored(row.hash, row.content), row.token_count, row.tokenizer)
+        row = self.q.get_blob_p.one(self.conn, {"hash": hash})
+        return None if row is None else StoredBlob(Blob.from_stored(row[0], row[1]), row[2], row[3])
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, StoredBlob]:
         wanted = sorted(set(hashes))
@@ -134,8 +134,8 @@ class SqlCommits(_Repo):
     def put(self, tract_id: str, commit: Commit, depth: int) -> StoredCommit:
         created = _now()
         extra = json.dumps(list(commit.parents[1:])) if len(commit.parents) > 1 else None
-        self.conn.execute(
-            self.q.insert_commit,
+        self.q.insert_commit_p.run(
+            self.conn,
             {
                 "tract_id": tract_id,
                 "hash": commit.hash,
@@ -157,7 +157,7 @@ class SqlCommits(_Repo):
         return StoredCommit(commit=commit, depth=depth, created_at=created)
 
     def get(self, tract_id: str, hash: str) -> StoredCommit | None:
-        row = self.conn.execute(self.q.get_commit, {"tract_id": tract_id, "hash": hash}).first()
+        row = self.q.get_commit_p.one(self.conn, {"tract_id": tract_id, "hash": hash})
         return None if row is None else _stored_commit(row)
 
     def get_many(self, tract_id: str, hashes: Iterable[str]) -> dict[str, StoredCommit]:
@@ -178,19 +178,21 @@ class SqlCommits(_Repo):
         This bulk path (a cold compile) does not re-hash the objects; single reads do, and
         ``Tract.verify()`` checks everything.
         """
-        query = (
-            select(*COMMIT_COLUMNS, _B.c.content, _B.c.token_count, _B.c.tokenizer)
-            .select_from(_C.outerjoin(_B, _B.c.hash == _C.c.blob_hash))
-            .where(_C.c.tract_id == tract_id)
-        )
         commits: dict[str, StoredCommit] = {}
         blobs: dict[str, StoredBlob] = {}
-        for row in self.conn.execute(query).all():
+        pending: list[tuple[str, str, int | None, str | None]] = []
+        seen: set[str] = set()
+        for row in self.q.history_p.all(self.conn, {"tract_id": tract_id}):
             stored = _stored_commit(row, verify=False)
             commits[stored.commit.hash] = stored
             blob_hash, content = stored.commit.blob, row[14]
-            if blob_hash is not None and content is not None and blob_hash not in blobs:
-                blobs[blob_hash] = StoredBlob(Blob.from_stored(blob_hash, content, verify=False), row[15], row[16])
+            if blob_hash is not None and content is not None and blob_hash not in seen:
+                seen.add(blob_hash)
+                pending.append((blob_hash, content, row[15], row[16]))
+        decoded = json.loads("[" + ",".join(p[1] for p in pending) + "]")  # one parse for all blobs
+        for (blob_hash, content, tokens, tokenizer), data in zip(pending, decoded):
+            blob = Blob.from_stored(blob_hash, content, verify=False, decoded=data)
+            blobs[blob_hash] = StoredBlob(blob, tokens, tokenizer)
         return commits, blobs
 
     def with_prefix(self, tract_id: str, prefix: str, limit: int) -> list[str]:
@@ -231,15 +233,15 @@ class SqlRefs(_Repo):
     """Branches and HEAD, updated by compare-and-swap."""
 
     def head(self, tract_id: str, *, lock: bool = False) -> Head:
-        row = self.conn.execute(self.q.head_locked if lock else self.q.head, {"tract_id": tract_id}).first()
-        return Head(branch=None, commit=None) if row is None else Head(branch=row.symbolic, commit=row.tip)
+        row = (self.q.head_locked_p if lock else self.q.head_p).one(self.conn, {"tract_id": tract_id})
+        return Head(branch=None, commit=None) if row is None else Head(branch=row[0], commit=row[1])
 
     def head_with_marker(self, tract_id: str) -> tuple[Head, int]:
         """HEAD and the tract's newest annotation id, in one round trip."""
-        row = self.conn.execute(self.q.head_with_marker, {"tract_id": tract_id}).first()
+        row = self.q.head_with_marker_p.one(self.conn, {"tract_id": tract_id})
         if row is None:
             return Head(branch=None, commit=None), 0
-        return Head(branch=row.symbolic, commit=row.tip), int(row.marker or 0)
+        return Head(branch=row[0], commit=row[1]), int(row[2] or 0)
 
     def set_head(self, tract_id: str, *, branch: str | None, commit: str | None) -> None:
         values = {"symbolic": branch, "commit_hash": None if branch is not None else commit}
@@ -256,8 +258,8 @@ class SqlRefs(_Repo):
         )
 
     def get(self, tract_id: str, name: str) -> RefEntry | None:
-        row = self.conn.execute(self.q.get_ref, {"tract_id": tract_id, "name": name}).first()
-        return None if row is None else RefEntry(row.name, row.commit_hash)
+        row = self.q.get_ref_p.one(self.conn, {"tract_id": tract_id, "name": name})
+        return None if row is None else RefEntry(row[0], row[1])
 
     def list(self, tract_id: str) -> list[RefEntry]:
         rows = self.conn.execute(
@@ -275,8 +277,7 @@ class SqlRefs(_Repo):
 
     def compare_and_swap(self, tract_id: str, name: str, old: str | None, new: str | None) -> bool:
         params = {"ref_tract": tract_id, "ref_name": name, "old": old, "new": new}
-        result = self.conn.execute(self.q.cas_ref_from_null if old is None else self.q.cas_ref, params)
-        return result.rowcount == 1
+        return (self.q.cas_ref_from_null_p if old is None else self.q.cas_ref_p).run(self.conn, params) == 1
 
     def delete(self, tract_id: str, name: str) -> None:
         self.conn.execute(delete(_R).where(_R.c.tract_id == tract_id, _R.c.name == name))
@@ -286,8 +287,8 @@ class SqlReflog(_Repo):
     """Every ref move, oldest first."""
 
     def append(self, tract_id: str, ref: str, old: str | None, new: str | None, action: str) -> None:
-        self.conn.execute(
-            self.q.insert_reflog,
+        self.q.insert_reflog_p.run(
+            self.conn,
             {"tract_id": tract_id, "ref": ref, "old": old, "new": new, "action": action, "created_at": _now()},
         )
 
@@ -356,7 +357,7 @@ class SqlSession:
     def __init__(self, conn: Connection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
-        q = statements(dialect)
+        q = statements(conn.dialect)
         self.tracts = SqlTracts(conn, q)
         self.blobs = SqlBlobs(conn, q)
         self.commits = SqlCommits(conn, q)
@@ -390,15 +391,29 @@ class SqlStore:
         self.durability = durability
         self.memory = self._lock is not None
         try:
+            if not create:
+                self._require_schema()
             migrate(self.engine)
-        except OperationalError as exc:
+        except DBAPIError as exc:
             self.engine.dispose()
             raise DatabaseNotFoundError(
-                f"cannot open the database {self.url}: {exc.orig}; check that it exists and is reachable"
+                f"cannot open the database {self.url}: {exc.orig}; check that it exists, is reachable "
+                "and is a database"
             ) from exc
         except BaseException:
             self.engine.dispose()
             raise
+
+    def _require_schema(self) -> None:
+        """Refuse (without writing anything) a database that holds no tract tables."""
+        with self.engine.connect() as conn:
+            found = schema_version(conn)
+            conn.rollback()
+        if found is None:
+            raise DatabaseNotFoundError(
+                f"{self.url} is not a tract database (it has no tract tables); check the path or URL, "
+                "or create a store with Tract.open(...) first"
+            )
 
     def _guard(self) -> Any:
         return self._lock if self._lock is not None else nullcontext()

@@ -1,20 +1,24 @@
 """Prebuilt SQL statements, one set per dialect.
 
-Building a SQLAlchemy statement and computing its cache key costs more than running it on SQLite,
-so the hot statements (HEAD reads, commit and blob inserts, ref compare-and-swap, reflog) are built
-once with bound parameters and executed with plain parameter dicts.
+Building a SQLAlchemy statement and running it through SQLAlchemy's execution machinery costs more
+than running it on SQLite. The hot statements (HEAD reads, commit and blob inserts, ref
+compare-and-swap, reflog, the bulk history read) are therefore built once with SQLAlchemy Core,
+compiled once per dialect into a :class:`Prepared` statement, and executed on the DBAPI cursor of
+the SQLAlchemy connection, inside the same transaction.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect
 
 from .schema import AnnotationRow, BlobRow, CommitRow, RefRow, ReflogRow, TractRow
 
-__all__ = ["HEAD", "T", "B", "C", "R", "L", "A", "COMMIT_COLUMNS", "Statements", "statements"]
+__all__ = ["HEAD", "T", "B", "C", "R", "L", "A", "COMMIT_COLUMNS", "Prepared", "Statements", "statements"]
 
 HEAD = "HEAD"
 T = TractRow.__table__
@@ -44,17 +48,71 @@ COMMIT_COLUMNS = (
 _tract = bindparam("tract_id")
 
 
-class Statements:
-    """The statements of one dialect."""
+class Prepared:
+    """A statement compiled once for a dialect, run on the connection's DBAPI cursor.
 
-    def __init__(self, dialect: str) -> None:
-        module = postgresql if dialect == "postgresql" else sqlite
+    Args:
+        statement: A SQLAlchemy Core statement with named bound parameters.
+        dialect: The dialect to compile it for.
+    """
+
+    __slots__ = ("sql", "names", "defaults")
+
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.names = list(compiled.positiontup) if compiled.positional else None
+        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+
+    def _cursor(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        merged = {**self.defaults, **params} if self.defaults else params
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(self.sql, [merged[n] for n in self.names] if self.names is not None else merged)
+        return cursor
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Execute; return the affected row count."""
+        cursor = self._cursor(conn, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def one(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Execute; return the first row (a tuple) or None."""
+        cursor = self._cursor(conn, params)
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute; return every row (tuples)."""
+        cursor = self._cursor(conn, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+
+class Statements:
+    """The statements of one dialect; names ending in ``_p`` are :class:`Prepared`."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        module = postgresql if dialect.name == "postgresql" else sqlite
         self.insert_ignore = lambda table: module.insert(table).on_conflict_do_nothing()
         self.insert_blob = self.insert_ignore(B)
         self.insert_commit = self.insert_ignore(C)
         self.insert_ref = self.insert_ignore(R).returning(R.c.name)
         self.insert_tract = self.insert_ignore(T).returning(T.c.tract_id)
-        self.insert_reflog = L.insert()
+        self.insert_reflog = L.insert().values(
+            tract_id=bindparam("tract_id"),
+            ref=bindparam("ref"),
+            old=bindparam("old"),
+            new=bindparam("new"),
+            action=bindparam("action"),
+            created_at=bindparam("created_at"),
+        )
 
         branch = R.alias("branch")
         tip = func.coalesce(branch.c.commit_hash, R.c.commit_hash)
@@ -62,7 +120,7 @@ class Statements:
         self.head = (
             select(R.c.symbolic, tip.label("tip")).select_from(joined).where(R.c.tract_id == _tract, R.c.name == HEAD)
         )
-        self.head_locked = self.head.with_for_update(of=R) if dialect == "postgresql" else self.head
+        self.head_locked = self.head.with_for_update(of=R) if dialect.name == "postgresql" else self.head
         marker = select(func.coalesce(func.max(A.c.id), 0)).where(A.c.tract_id == _tract).scalar_subquery()
         self.head_with_marker = (
             select(R.c.symbolic, tip.label("tip"), marker.label("marker"))
@@ -94,9 +152,35 @@ class Statements:
         )
         chain = chain.union_all(step)
         self.latest_usage = select(chain.c.usage).where(chain.c.usage.is_not(None)).order_by(chain.c.n).limit(1)
+        self.history = (
+            select(*COMMIT_COLUMNS, B.c.content, B.c.token_count, B.c.tokenizer)
+            .select_from(C.outerjoin(B, B.c.hash == C.c.blob_hash))
+            .where(C.c.tract_id == _tract)
+        )
+
+        def prepare(statement: Any) -> Prepared:
+            return Prepared(statement, dialect)
+
+        self.head_p = prepare(self.head)
+        self.head_locked_p = prepare(self.head_locked)
+        self.head_with_marker_p = prepare(self.head_with_marker)
+        self.insert_blob_p = prepare(self.insert_blob)
+        self.insert_commit_p = prepare(self.insert_commit)
+        self.insert_reflog_p = prepare(self.insert_reflog)
+        self.cas_ref_p = prepare(self.cas_ref)
+        self.cas_ref_from_null_p = prepare(self.cas_ref_from_null)
+        self.get_ref_p = prepare(self.get_ref)
+        self.get_commit_p = prepare(self.get_commit)
+        self.get_blob_p = prepare(self.get_blob)
+        self.history_p = prepare(self.history)
 
 
-@cache
-def statements(dialect: str) -> Statements:
+_cache: dict[str, Statements] = {}
+
+
+def statements(dialect: Dialect) -> Statements:
     """The (cached) statements for ``dialect``."""
-    return Statements(dialect)
+    found = _cache.get(dialect.name)
+    if found is None:
+        found = _cache[dialect.name] = Statements(dialect)
+    return found
