@@ -274,9 +274,9 @@ def run_loop(subject: Any, turns: Sequence[tuple[str, str]]) -> LoopTimes:
     subject.add("system", SYSTEM_PROMPT)
     gc.collect()
     for user_text, assistant_text in turns:
-        user_ns, _ = timed(lambda: subject.add("user", user_text))
+        user_ns, _ = timed(lambda text=user_text: subject.add("user", text))
         compile_ns, context = timed(subject.compile)
-        assistant_ns, _ = timed(lambda: subject.add("assistant", assistant_text))
+        assistant_ns, _ = timed(lambda text=assistant_text: subject.add("assistant", text))
         times.commit_ns += [user_ns, assistant_ns]
         times.compile_ns.append(compile_ns)
         times.turn_ns.append(user_ns + compile_ns + assistant_ns)
@@ -342,7 +342,7 @@ def reopen_figures(subject: Any, repetitions: int) -> dict[str, float]:
     return {
         "reopen_open_p50_ms": p50(opens),
         "reopen_compile_p50_ms": p50(compiles),
-        "reopen_total_p50_ms": p50([o + c for o, c in zip(opens, compiles)]),
+        "reopen_total_p50_ms": p50([o + c for o, c in zip(opens, compiles, strict=True)]),
     }
 
 
@@ -423,7 +423,9 @@ def verdicts(tract: dict[str, Any]) -> dict[str, dict[str, Any]]:
     checks = {
         "commit_p50_ms": (tract["commit_p50_ms"], TARGET_COMMIT_MS, f"well under {TARGET_COMMIT_MS:g} ms"),
         "compile_last10_p50_ms": (
-            tract["compile_last10_p50_ms"], TARGET_COMPILE_MS, f"< {TARGET_COMPILE_MS:g} ms at 4k msgs"
+            tract["compile_last10_p50_ms"],
+            TARGET_COMPILE_MS,
+            f"< {TARGET_COMPILE_MS:g} ms at 4k msgs",
         ),
         "reopen_total_p50_ms": (tract["reopen_total_p50_ms"], TARGET_COLD_MS, f"< {TARGET_COLD_MS:g} ms"),
         "flat_ratio": (flat, TARGET_FLAT_RATIO, f"both <= {TARGET_FLAT_RATIO:g}x"),
@@ -509,8 +511,9 @@ def size_table(result: dict[str, Any]) -> Any:
         check = checks.get(_VERDICT_ROW.get(key, ""), {})
         status = check.get("status", "")
         styled = f"[green]{status}[/]" if status == "PASS" else f"[red]{status}[/]" if status else ""
-        table.add_row(f"{label} ({unit})", _fmt(tract[key], unit), *peer_cells, *ratio_cells,
-                      check.get("target", ""), styled)
+        table.add_row(
+            f"{label} ({unit})", _fmt(tract[key], unit), *peer_cells, *ratio_cells, check.get("target", ""), styled
+        )
     return table
 
 
@@ -522,8 +525,12 @@ def durability_table(full: dict[str, Any]) -> Any:
     for header in ("store", "NORMAL p50 (ms)", "FULL p50 (ms)", "FULL p99 (ms)"):
         table.add_column(header, justify="left" if header == "store" else "right")
     for name in ("tract", "sqlite rows"):
-        table.add_row(name, _fmt(full[name].get("normal_commit_p50_ms"), "ms"), _fmt(full[name]["commit_p50_ms"], "ms"),
-                      _fmt(full[name]["commit_p99_ms"], "ms"))
+        table.add_row(
+            name,
+            _fmt(full[name].get("normal_commit_p50_ms"), "ms"),
+            _fmt(full[name]["commit_p50_ms"], "ms"),
+            _fmt(full[name]["commit_p99_ms"], "ms"),
+        )
     ratio = full["tract"]["commit_p50_ms"] / full["sqlite rows"]["commit_p50_ms"]
     table.caption = f"tract/sqlite rows with FULL: {ratio:.2f}"
     return table

@@ -317,7 +317,7 @@ def _render_compiled(context: CompiledContext) -> Group:
     if not len(context):
         return Group(Text("no messages: the context is empty", style="dim"))
     panels: list[RenderableType] = []
-    for index, (message, hash) in enumerate(zip(context.messages, context.commit_hashes)):
+    for index, (message, hash) in enumerate(zip(context.messages, context.commit_hashes, strict=True)):
         role = message.get("role")
         panels.append(
             Panel(

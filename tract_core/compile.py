@@ -98,7 +98,7 @@ class CompileState:
 
     def index_of(self, key: str) -> int | None:
         """Position of the slot created by ``key`` (searching from the newest)."""
-        for i, slot in zip(range(len(self.slots) - 1, -1, -1), reversed(self.slots)):
+        for i, slot in zip(range(len(self.slots) - 1, -1, -1), reversed(self.slots), strict=True):
             if slot.key == key:
                 return i
         return None
@@ -110,9 +110,7 @@ def _tool_call_ids(message: Mapping[str, Any]) -> list[Any]:
 
 def has_tool_skips(slots: Sequence[Slot]) -> bool:
     """Whether a skipped slot is a tool call or a tool result (compile must then keep pairs whole)."""
-    return any(
-        s.priority is Priority.SKIP and (s.role == "tool" or bool(s.message.get("tool_calls"))) for s in slots
-    )
+    return any(s.priority is Priority.SKIP and (s.role == "tool" or bool(s.message.get("tool_calls"))) for s in slots)
 
 
 def _context(head: str | None, slots: Sequence[Slot], counter: TokenCounter) -> CompiledContext:
@@ -422,8 +420,7 @@ def _annotate(slots: SharedSequence[Slot], rows: Iterable[AnnotationEntry]) -> S
     if not latest:
         return slots
     return SharedSequence(
-        s._replace(priority=latest[s.key]) if s.key in latest and latest[s.key] is not s.priority else s
-        for s in slots
+        s._replace(priority=latest[s.key]) if s.key in latest and latest[s.key] is not s.priority else s for s in slots
     )
 
 

@@ -35,9 +35,7 @@ class TractConfig:
             if isinstance(budget, bool) or not isinstance(budget, int):
                 raise ConfigError(f"token_budget must be a whole number of tokens, not {budget!r}")
             if budget <= 0:
-                raise ConfigError(
-                    f"token_budget must be positive, got {budget}; use None for no budget"
-                )
+                raise ConfigError(f"token_budget must be positive, got {budget}; use None for no budget")
         if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
             raise ConfigError(f"model must be a non-empty string such as 'gpt-4o', not {self.model!r}")
         if self.token_counter is not None and not isinstance(self.token_counter, TokenCounter):

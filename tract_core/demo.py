@@ -103,8 +103,7 @@ def build_demo(path: str | os.PathLike[str] = DEFAULT_DEMO_PATH, *, tract_id: st
         # 1.1: a first conversation. System messages are instructions, PINNED by default (2.2).
         t.system(SYSTEM_PROMPT)
         question = t.user(
-            "Hi! I bought trail running shoes three weeks ago and they pinch. "
-            "How long do I have to return them?",
+            "Hi! I bought trail running shoes three weeks ago and they pinch. How long do I have to return them?",
             metadata={"customer_id": "C-1042", "channel": "web-chat"},
         )
         wrong_answer = t.assistant(

@@ -133,7 +133,7 @@ def diff_contexts(a: CompiledContext, b: CompiledContext) -> ContextDiff:
     matcher = difflib.SequenceMatcher(a=ka, b=kb, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            for i, j in zip(range(i1, i2), range(j1, j2)):
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
                 if ma[i] != mb[j]:
                     changes.append(_changed(i, j, ka[i], kb[j], ma[i], mb[j], name_a, name_b))
             continue

@@ -70,8 +70,7 @@ class AmbiguousRefError(NotFoundError):
         shown = ", ".join(c[:12] for c in self.candidates[:10])
         more = "" if len(self.candidates) <= 10 else f" and {len(self.candidates) - 10} more"
         super().__init__(
-            f"hash prefix {prefix!r} is ambiguous: it matches {shown}{more}; "
-            "give more characters of the hash"
+            f"hash prefix {prefix!r} is ambiguous: it matches {shown}{more}; give more characters of the hash"
         )
 
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 import heapq
 
 from .annotations import annotation_info
-from .errors import CorruptObjectError
 from .compile import Compiler
+from .errors import CorruptObjectError
 from .objects import Blob
 from .records import CommitInfo, ReflogEntry
-from .store.base import Session, StoredBlob, StoredCommit
+from .store.base import Session, StoredCommit
 from .tokens import MESSAGE_OVERHEAD
 from .usage import Usage
 
 __all__ = ["commit_info", "walk_log", "show_commit", "read_reflog", "verify_objects"]
 
 
-def commit_info(stored: StoredCommit, blob: Blob | None, tokens: int | None, *, with_annotations: tuple = ()) -> CommitInfo:
+def commit_info(
+    stored: StoredCommit, blob: Blob | None, tokens: int | None, *, with_annotations: tuple = ()
+) -> CommitInfo:
     """Build the public record of a stored commit."""
     commit = stored.commit
     body = dict(blob.body) if blob is not None else None

@@ -49,9 +49,7 @@ def check_role(role: Any) -> str:
     if isinstance(role, Enum) and isinstance(getattr(role, "value", None), str):
         role = role.value
     if not isinstance(role, str) or role not in ROLES:
-        raise InvalidRoleError(
-            f"unknown message role {role!r}; use one of {', '.join(ROLES)}"
-        )
+        raise InvalidRoleError(f"unknown message role {role!r}; use one of {', '.join(ROLES)}")
     return role
 
 
@@ -153,9 +151,7 @@ def _as_dict(message: Any) -> dict[str, Any]:
     )
 
 
-def normalize_message(
-    message: Any, *, role: str | None = None, content_type: str | None = None
-) -> NormalizedMessage:
+def normalize_message(message: Any, *, role: str | None = None, content_type: str | None = None) -> NormalizedMessage:
     """Normalise anything ``commit()`` accepts into a :class:`NormalizedMessage`.
 
     Args:
@@ -193,12 +189,9 @@ def normalize_message(
         raise InvalidInputError("tool_calls must be a list of tool call dicts")
     if checked_role == "tool" and not body.get("tool_call_id"):
         raise InvalidInputError(
-            "a tool message needs the tool_call_id of the call it answers; "
-            "use t.tool_result(tool_call_id, content)"
+            "a tool message needs the tool_call_id of the call it answers; use t.tool_result(tool_call_id, content)"
         )
-    ctype = check_content_type(content_type) if content_type is not None else default_content_type(
-        checked_role, body
-    )
+    ctype = check_content_type(content_type) if content_type is not None else default_content_type(checked_role, body)
     return NormalizedMessage(role=checked_role, content_type=ctype, body=body)
 
 

@@ -72,9 +72,7 @@ def _base(session: Session, tract_id: str, name: str, head: Head) -> str:
             return matches[0]
         if len(matches) > 1:
             raise AmbiguousRefError(lowered, matches)
-        raise CommitNotFoundError(
-            f"no commit {name!r} in tract {tract_id!r}; list commits with t.log() or `tract log`"
-        )
+        raise CommitNotFoundError(f"no commit {name!r} in tract {tract_id!r}; list commits with t.log() or `tract log`")
     branches = ", ".join(ref.name for ref in session.refs.list(tract_id)) or "none"
     raise BranchNotFoundError(
         f"{name!r} is neither a branch nor a commit hash of tract {tract_id!r} (branches: {branches})"

@@ -94,8 +94,10 @@ def _unwrap(usage: Any) -> Mapping[str, Any] | None:
     if data is None:
         return None
     for key in ("usage", "usage_metadata", "token_usage"):
-        if key in data and _as_mapping(data[key]) is not None and not any(
-            k in data for k in ("prompt_tokens", "input_tokens")
+        if (
+            key in data
+            and _as_mapping(data[key]) is not None
+            and not any(k in data for k in ("prompt_tokens", "input_tokens"))
         ):
             return _as_mapping(data[key])
     return data
@@ -131,9 +133,7 @@ def normalize_usage(usage: Any = None, **numbers: int) -> Usage:
     if "input_tokens" in data or "output_tokens" in data:
         inp, out = _int(data, "input_tokens"), _int(data, "output_tokens")
         anthropic = (
-            "cache_creation_input_tokens" in data
-            or "cache_read_input_tokens" in data
-            or "total_tokens" not in data
+            "cache_creation_input_tokens" in data or "cache_read_input_tokens" in data or "total_tokens" not in data
         )
         if anthropic:
             read = _int(data, "cache_read_input_tokens")

@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine as _sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
-from sqlalchemy import create_engine as _sa_create_engine
 
 from ..errors import DatabaseNotFoundError, InvalidInputError
 
@@ -63,7 +63,10 @@ def _sqlite_pragmas(engine: Engine, *, memory: bool, durability: str) -> None:
 
 
 def make_engine(
-    *, path: str | os.PathLike[str] | None = None, url: str | None = None, create: bool = True,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    url: str | None = None,
+    create: bool = True,
     durability: str = "normal",
 ) -> tuple[Engine, str, threading.RLock | None]:
     """Create an engine for a SQLite path, a database URL, or (neither) a private in-memory SQLite.
@@ -91,9 +94,7 @@ def make_engine(
             raise DatabaseNotFoundError(f"the folder {str(file.parent)!r} does not exist; create it first")
         url = f"sqlite:///{file}"
     if url is None:
-        engine = _sa_create_engine(
-            "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
+        engine = _sa_create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
         _sqlite_pragmas(engine, memory=True, durability=durability)
         return engine, "sqlite", threading.RLock()
     url = normalise_url(url)
@@ -115,10 +116,6 @@ def make_engine(
         try:
             engine = _sa_create_engine(url, pool_pre_ping=True)
         except ModuleNotFoundError as exc:
-            raise ImportError(
-                "PostgreSQL support needs psycopg: pip install 'tract-context[postgres]'"
-            ) from exc
+            raise ImportError("PostgreSQL support needs psycopg: pip install 'tract-context[postgres]'") from exc
         return engine, "postgresql", None
-    raise InvalidInputError(
-        f"unsupported database URL {display_url(url)!r}; use a SQLite path or a postgresql:// URL"
-    )
+    raise InvalidInputError(f"unsupported database URL {display_url(url)!r}; use a SQLite path or a postgresql:// URL")

@@ -131,7 +131,6 @@ class AnnotationRow(SQLModel, table=True):
 
 
 TABLES = [
-    model.__table__
-    for model in (SchemaVersionRow, TractRow, BlobRow, CommitRow, RefRow, ReflogRow, AnnotationRow)
+    model.__table__ for model in (SchemaVersionRow, TractRow, BlobRow, CommitRow, RefRow, ReflogRow, AnnotationRow)
 ]
 """tract's tables, in dependency order."""

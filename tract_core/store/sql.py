@@ -190,7 +190,7 @@ class SqlCommits(_Repo):
                 seen.add(blob_hash)
                 pending.append((blob_hash, content, row[15], row[16]))
         decoded = json.loads("[" + ",".join(p[1] for p in pending) + "]")  # one parse for all blobs
-        for (blob_hash, content, tokens, tokenizer), data in zip(pending, decoded):
+        for (blob_hash, content, tokens, tokenizer), data in zip(pending, decoded, strict=True):
             blob = Blob.from_stored(blob_hash, content, verify=False, decoded=data)
             blobs[blob_hash] = StoredBlob(blob, tokens, tokenizer)
         return commits, blobs
@@ -205,13 +205,9 @@ class SqlCommits(_Repo):
         return list(self.conn.execute(query).scalars())
 
     def children(self, tract_id: str, hash: str) -> list[str]:
-        direct = self.conn.execute(
-            select(_C.c.hash).where(_C.c.tract_id == tract_id, _C.c.parent == hash)
-        ).scalars()
+        direct = self.conn.execute(select(_C.c.hash).where(_C.c.tract_id == tract_id, _C.c.parent == hash)).scalars()
         merges = self.conn.execute(
-            select(_C.c.hash, _C.c.extra_parents).where(
-                _C.c.tract_id == tract_id, _C.c.extra_parents.is_not(None)
-            )
+            select(_C.c.hash, _C.c.extra_parents).where(_C.c.tract_id == tract_id, _C.c.extra_parents.is_not(None))
         )
         found = set(direct)
         found.update(row.hash for row in merges if hash in json.loads(row.extra_parents))
@@ -245,9 +241,7 @@ class SqlRefs(_Repo):
 
     def set_head(self, tract_id: str, *, branch: str | None, commit: str | None) -> None:
         values = {"symbolic": branch, "commit_hash": None if branch is not None else commit}
-        updated = self.conn.execute(
-            update(_R).where(_R.c.tract_id == tract_id, _R.c.name == HEAD).values(**values)
-        )
+        updated = self.conn.execute(update(_R).where(_R.c.tract_id == tract_id, _R.c.name == HEAD).values(**values))
         if updated.rowcount == 0:
             self.conn.execute(_R.insert().values(tract_id=tract_id, name=HEAD, **values))
 
@@ -263,9 +257,7 @@ class SqlRefs(_Repo):
 
     def list(self, tract_id: str) -> list[RefEntry]:
         rows = self.conn.execute(
-            select(_R.c.name, _R.c.commit_hash)
-            .where(_R.c.tract_id == tract_id, _R.c.name != HEAD)
-            .order_by(_R.c.name)
+            select(_R.c.name, _R.c.commit_hash).where(_R.c.tract_id == tract_id, _R.c.name != HEAD).order_by(_R.c.name)
         )
         return [RefEntry(r.name, r.commit_hash) for r in rows]
 
@@ -333,21 +325,15 @@ class SqlAnnotations(_Repo):
         return [_annotation(r) for r in rows]
 
     def since(self, tract_id: str, after_id: int) -> list[AnnotationEntry]:
-        rows = self.conn.execute(
-            select(_A).where(_A.c.tract_id == tract_id, _A.c.id > after_id).order_by(_A.c.id)
-        )
+        rows = self.conn.execute(select(_A).where(_A.c.tract_id == tract_id, _A.c.id > after_id).order_by(_A.c.id))
         return [_annotation(r) for r in rows]
 
     def anchored_at(self, tract_id: str, anchor: str) -> list[AnnotationEntry]:
-        rows = self.conn.execute(
-            select(_A).where(_A.c.tract_id == tract_id, _A.c.anchor == anchor).order_by(_A.c.id)
-        )
+        rows = self.conn.execute(select(_A).where(_A.c.tract_id == tract_id, _A.c.anchor == anchor).order_by(_A.c.id))
         return [_annotation(r) for r in rows]
 
     def for_target(self, tract_id: str, target: str) -> list[AnnotationEntry]:
-        rows = self.conn.execute(
-            select(_A).where(_A.c.tract_id == tract_id, _A.c.target == target).order_by(_A.c.id)
-        )
+        rows = self.conn.execute(select(_A).where(_A.c.tract_id == tract_id, _A.c.target == target).order_by(_A.c.id))
         return [_annotation(r) for r in rows]
 
 
@@ -397,8 +383,7 @@ class SqlStore:
         except DBAPIError as exc:
             self.engine.dispose()
             raise DatabaseNotFoundError(
-                f"cannot open the database {self.url}: {exc.orig}; check that it exists, is reachable "
-                "and is a database"
+                f"cannot open the database {self.url}: {exc.orig}; check that it exists, is reachable and is a database"
             ) from exc
         except BaseException:
             self.engine.dispose()
@@ -421,17 +406,16 @@ class SqlStore:
     @contextmanager
     def read(self) -> Iterator[SqlSession]:
         """A read-only unit of work seeing one consistent snapshot."""
-        with self._guard(), self.engine.connect() as conn:
-            with conn.begin() as tx:
-                yield SqlSession(conn, self.dialect)
-                tx.rollback()
+        with self._guard(), self.engine.connect() as conn, conn.begin() as tx:
+            yield SqlSession(conn, self.dialect)
+            tx.rollback()
 
     @contextmanager
     def write(self) -> Iterator[SqlSession]:
         """A write transaction: committed when the block exits normally, rolled back otherwise."""
-        with self._guard(), self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
-            with conn.begin():
-                yield SqlSession(conn, self.dialect)
+        connect = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+        with self._guard(), connect as conn, conn.begin():
+            yield SqlSession(conn, self.dialect)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -439,5 +423,3 @@ class SqlStore:
 
     def __repr__(self) -> str:
         return f"SqlStore({self.url!r})"
-
-

