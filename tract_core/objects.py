@@ -106,6 +106,20 @@ def _check_json(value: Any, path: str) -> None:
     )
 
 
+def _check_keys(value: Any, what: str) -> None:
+    """Refuse non-string dict keys, which ``json.dumps`` would silently turn into strings."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(f"{what} has a non-string key {key!r}; JSON object keys must be strings")
+            if isinstance(item, (dict, list, tuple)):
+                _check_keys(item, what)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, (dict, list, tuple)):
+                _check_keys(item, what)
+
+
 def canonical_json(value: Any, *, what: str = "value") -> str:
     """Encode ``value`` as canonical JSON: sorted keys, compact separators, UTF-8, no NaN.
 
@@ -119,6 +133,7 @@ def canonical_json(value: Any, *, what: str = "value") -> str:
     Raises:
         InvalidInputError: ``value`` holds something JSON cannot represent.
     """
+    _check_keys(value, what)
     try:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):

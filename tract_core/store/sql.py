@@ -229,8 +229,21 @@ class SqlRefs(_Repo):
     """Branches and HEAD, updated by compare-and-swap."""
 
     def head(self, tract_id: str, *, lock: bool = False) -> Head:
-        row = (self.q.head_locked_p if lock else self.q.head_p).one(self.conn, {"tract_id": tract_id})
+        if lock and self.conn.dialect.name == "postgresql":
+            return self._head_locked(tract_id)
+        row = self.q.head_p.one(self.conn, {"tract_id": tract_id})
         return Head(branch=None, commit=None) if row is None else Head(branch=row[0], commit=row[1])
+
+    def _head_locked(self, tract_id: str) -> Head:
+        """HEAD and its branch tip, both row-locked until the transaction ends (PostgreSQL)."""
+        row = self.q.head_row_locked_p.one(self.conn, {"tract_id": tract_id})
+        if row is None:
+            return Head(branch=None, commit=None)
+        branch, detached_at = row
+        if branch is None:
+            return Head(branch=None, commit=detached_at)
+        tip = self.q.branch_locked_p.one(self.conn, {"tract_id": tract_id, "name": branch})
+        return Head(branch=branch, commit=None if tip is None else tip[0])
 
     def head_with_marker(self, tract_id: str) -> tuple[Head, int]:
         """HEAD and the tract's newest annotation id, in one round trip."""

@@ -120,7 +120,14 @@ class Statements:
         self.head = (
             select(R.c.symbolic, tip.label("tip")).select_from(joined).where(R.c.tract_id == _tract, R.c.name == HEAD)
         )
-        self.head_locked = self.head.with_for_update(of=R) if dialect.name == "postgresql" else self.head
+        # Locking reads (writers): on PostgreSQL, lock HEAD, then read and lock the branch in a second
+        # statement, which sees a tip committed while we waited (a joined read would not).
+        self.head_row_locked = (
+            select(R.c.symbolic, R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == HEAD).with_for_update()
+        )
+        self.branch_locked = (
+            select(R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name")).with_for_update()
+        )
         marker = select(func.coalesce(func.max(A.c.id), 0)).where(A.c.tract_id == _tract).scalar_subquery()
         self.head_with_marker = (
             select(R.c.symbolic, tip.label("tip"), marker.label("marker"))
@@ -166,7 +173,8 @@ class Statements:
             return Prepared(statement, dialect)
 
         self.head_p = prepare(self.head)
-        self.head_locked_p = prepare(self.head_locked)
+        self.head_row_locked_p = prepare(self.head_row_locked)
+        self.branch_locked_p = prepare(self.branch_locked)
         self.head_with_marker_p = prepare(self.head_with_marker)
         self.insert_blob_p = prepare(self.insert_blob)
         self.insert_commit_p = prepare(self.insert_commit)

@@ -14,5 +14,6 @@ Run the contract suite against tract's backends (or your own deployment) with::
 
 from .factory import BACKENDS, TractFactory, create_database, start_postgres
 from .llm import ScriptedLLM
+from .snapshot import store_snapshot
 
-__all__ = ["BACKENDS", "TractFactory", "ScriptedLLM", "start_postgres", "create_database"]
+__all__ = ["BACKENDS", "TractFactory", "ScriptedLLM", "store_snapshot", "start_postgres", "create_database"]

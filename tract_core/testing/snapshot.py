@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..store.schema import AnnotationRow, BlobRow, CommitRow, RefRow, ReflogRow, TractRow
+from ..store.schema import AnnotationRow, BlobRow, CommitRow, ReflogRow, RefRow, TractRow
 
 if TYPE_CHECKING:
     from ..tract import Tract
