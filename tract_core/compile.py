@@ -23,7 +23,7 @@ from .formats import CompiledContext
 from .graph import linearize
 from .objects import Blob, ContentType, Operation, Priority
 from .sequence import SharedSequence
-from .store.base import AnnotationEntry, Session, StoredBlob, StoredCommit
+from .store.base import AnnotationEntry, HistoryEntry, Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
 
 __all__ = [
@@ -238,16 +238,19 @@ class Compiler:
 
     def blob_tokens(self, blob: Blob, stored: StoredBlob | None = None) -> int:
         """Tokens of a blob's text, from the store's cached count when it used the same tokenizer."""
-        cached = self._tokens.get(blob.hash)
+        if stored is None:
+            return self.body_tokens(blob.hash, blob.body, None, None)
+        return self.body_tokens(blob.hash, blob.body, stored.token_count, stored.tokenizer)
+
+    def body_tokens(self, blob_hash: str, body: Mapping[str, Any], stored: int | None, tokenizer: str | None) -> int:
+        """Tokens of a blob body: cached in memory, else the stored count if it used our tokenizer."""
+        cached = self._tokens.get(blob_hash)
         if cached is not None:
             return cached
-        if stored is not None and stored.tokenizer == self.counter.name and stored.token_count is not None:
-            count = stored.token_count
-        else:
-            count = count_body(self.counter, blob.body)
+        count = stored if stored is not None and tokenizer == self.counter.name else count_body(self.counter, body)
         if len(self._tokens) > 200_000:
             self._tokens.clear()
-        self._tokens[blob.hash] = count
+        self._tokens[blob_hash] = count
         return count
 
     # -- public entry points ------------------------------------------------------------------
@@ -385,19 +388,19 @@ class Compiler:
 
     def full_build(self, session: Session, head: str, marker: int) -> CompileState:
         """Compile ``head`` from its whole history, ignoring every cache."""
-        commits, blobs = session.commits.all_with_blobs(self.tract_id)
+        commits = session.commits.history(self.tract_id)
         if head not in commits:
             from .errors import CommitNotFoundError
 
             raise CommitNotFoundError(f"commit {head[:12]} is not in tract {self.tract_id!r}")
 
         def parents_of(h: str) -> Sequence[str]:
-            return commits[h].commit.parents
+            return commits[h].parents
 
         order = linearize(head, parents_of)
         with self._lock:
             annotations = list(self._annotations)
-        return build_state(head, [commits[h] for h in order], blobs, annotations, marker, self)
+        return build_state(head, [commits[h] for h in order], annotations, marker, self)
 
 
 def _append_context(previous: CompiledContext, slot: Slot, head: str) -> CompiledContext:
@@ -426,8 +429,7 @@ def _annotate(slots: SharedSequence[Slot], rows: Iterable[AnnotationEntry]) -> S
 
 def build_state(
     head: str,
-    history: Sequence[StoredCommit],
-    blobs: Mapping[str, StoredBlob],
+    history: Sequence[HistoryEntry],
     annotations: Sequence[AnnotationEntry],
     marker: int,
     compiler: Compiler,
@@ -435,35 +437,31 @@ def build_state(
     """Compile a linearised history (oldest first, ending at ``head``) from scratch."""
     slots: list[Slot] = []
     index: dict[str, int] = {}
-    tokens_of = compiler.blob_tokens
-    for stored in history:
-        commit = stored.commit
-        found = blobs.get(commit.blob) if commit.blob is not None else None
-        if found is None or commit.role is None:
+    tokens_of = compiler.body_tokens
+    for entry in history:
+        body, role = entry.body, entry.role
+        if body is None or role is None or entry.blob is None:
             continue
-        tokens = tokens_of(found.blob, found) + MESSAGE_OVERHEAD
-        if commit.operation is Operation.APPEND:
-            index[commit.hash] = len(slots)
+        tokens = tokens_of(entry.blob, body, entry.token_count, entry.tokenizer) + MESSAGE_OVERHEAD
+        if entry.operation is Operation.APPEND:
+            index[entry.hash] = len(slots)
+            message = {"role": role}
+            message.update(body)
             slots.append(
                 Slot(
-                    commit.hash,
-                    commit.hash,
-                    commit.role,
-                    commit.content_type,
-                    build_message(commit.role, found.blob.body),
+                    entry.hash,
+                    entry.hash,
+                    role,
+                    entry.content_type,
+                    message,
                     tokens,
-                    default_priority(commit.content_type),
+                    default_priority(entry.content_type),
                 )
             )
-        elif commit.response_to in index:
-            i_target = index[commit.response_to]
+        elif entry.response_to in index:
+            i_target = index[entry.response_to]
             old = slots[i_target]
-            slots[i_target] = old._replace(
-                source=commit.hash, message=build_message(old.role, found.blob.body), tokens=tokens
-            )
-    for stored in history[-4:]:
-        blob_hash = stored.commit.blob
-        compiler.remember(stored, blobs[blob_hash].blob if blob_hash in blobs else None)
+            slots[i_target] = old._replace(source=entry.hash, message=build_message(old.role, body), tokens=tokens)
     result = _annotate(SharedSequence(slots), _visible_annotations(head, history, annotations))
     applied = tuple(r for r in annotations if r.anchor == head)
     context = _context(head, result, compiler.counter)
@@ -471,7 +469,7 @@ def build_state(
 
 
 def _visible_annotations(
-    head: str, history: Sequence[StoredCommit], annotations: Sequence[AnnotationEntry]
+    head: str, history: Sequence[HistoryEntry], annotations: Sequence[AnnotationEntry]
 ) -> list[AnnotationEntry]:
     """The annotation rows that apply when compiling ``head``, in the order they take effect.
 
@@ -481,13 +479,13 @@ def _visible_annotations(
     """
     if not annotations:
         return []
-    position = {stored.commit.hash: i for i, stored in enumerate(history)}
+    position = {entry.hash: i for i, entry in enumerate(history)}
     anchors = {row.anchor for row in annotations if row.anchor in position}
     children: dict[str, list[str]] = defaultdict(list)
-    for stored in history:
-        for parent in stored.commit.parents:
+    for entry in history:
+        for parent in entry.parents:
             if parent in anchors:
-                children[parent].append(stored.commit.hash)
+                children[parent].append(entry.hash)
 
     def applies(row: AnnotationEntry) -> bool:
         if row.anchor not in position:

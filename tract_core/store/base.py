@@ -8,16 +8,17 @@ all. :class:`~tract_core.store.sql.SqlStore` implements the contract on SQLite a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
-from ..objects import Blob, Commit
+from ..objects import Blob, Commit, Operation
 
 __all__ = [
     "StoredCommit",
     "StoredBlob",
+    "HistoryEntry",
     "Head",
     "RefEntry",
     "ReflogRecord",
@@ -43,6 +44,34 @@ class StoredCommit:
     depth: int
     created_at: float
     usage_json: str | None = None
+
+
+class HistoryEntry(NamedTuple):
+    """What compile needs of one commit, read in bulk (no objects rebuilt, no re-hashing).
+
+    Attributes:
+        hash: The commit id.
+        parents: Parent ids.
+        blob: The blob id (None for a commit without a message).
+        role: The message role.
+        content_type: The content type.
+        operation: ``APPEND`` or ``EDIT``.
+        response_to: For an EDIT, the commit it replaces.
+        body: The decoded message body (None without a blob).
+        token_count: The blob's cached token count.
+        tokenizer: The tokenizer that produced ``token_count``.
+    """
+
+    hash: str
+    parents: tuple[str, ...]
+    blob: str | None
+    role: str | None
+    content_type: str
+    operation: Operation
+    response_to: str | None
+    body: Mapping[str, Any] | None
+    token_count: int | None
+    tokenizer: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +159,7 @@ class CommitRepository(Protocol):
     def get(self, tract_id: str, hash: str) -> StoredCommit | None: ...
     def get_many(self, tract_id: str, hashes: Iterable[str]) -> dict[str, StoredCommit]: ...
     def all(self, tract_id: str) -> dict[str, StoredCommit]: ...
-    def all_with_blobs(self, tract_id: str) -> tuple[dict[str, StoredCommit], dict[str, StoredBlob]]: ...
+    def history(self, tract_id: str) -> dict[str, HistoryEntry]: ...
     def with_prefix(self, tract_id: str, prefix: str, limit: int) -> list[str]: ...
     def children(self, tract_id: str, hash: str) -> list[str]: ...
     def count(self, tract_id: str) -> int: ...

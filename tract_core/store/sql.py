@@ -18,6 +18,7 @@ from ..objects import Blob, Commit, ObjectId, Operation, TrustedId
 from .base import (
     AnnotationEntry,
     Head,
+    HistoryEntry,
     RefEntry,
     ReflogRecord,
     StoredBlob,
@@ -172,28 +173,26 @@ class SqlCommits(_Repo):
         rows = self.conn.execute(select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id)).all()
         return {row[0]: _stored_commit(row) for row in rows}
 
-    def all_with_blobs(self, tract_id: str) -> tuple[dict[str, StoredCommit], dict[str, StoredBlob]]:
-        """Every commit of the tract and every blob they carry, in one query.
+    def history(self, tract_id: str) -> dict[str, HistoryEntry]:
+        """What compile needs of every commit of the tract, with decoded blobs, in one query.
 
-        This bulk path (a cold compile) does not re-hash the objects; single reads do, and
-        ``Tract.verify()`` checks everything.
+        This bulk path (a cold compile) neither rebuilds objects nor re-hashes them; single reads
+        do, and ``Tract.verify()`` checks everything.
         """
-        commits: dict[str, StoredCommit] = {}
-        blobs: dict[str, StoredBlob] = {}
-        pending: list[tuple[str, str, int | None, str | None]] = []
-        seen: set[str] = set()
-        for row in self.q.history_p.all(self.conn, {"tract_id": tract_id}):
-            stored = _stored_commit(row, verify=False)
-            commits[stored.commit.hash] = stored
-            blob_hash, content = stored.commit.blob, row[14]
-            if blob_hash is not None and content is not None and blob_hash not in seen:
-                seen.add(blob_hash)
-                pending.append((blob_hash, content, row[15], row[16]))
-        decoded = json.loads("[" + ",".join(p[1] for p in pending) + "]")  # one parse for all blobs
-        for (blob_hash, content, tokens, tokenizer), data in zip(pending, decoded, strict=True):
-            blob = Blob.from_stored(blob_hash, content, verify=False, decoded=data)
-            blobs[blob_hash] = StoredBlob(blob, tokens, tokenizer)
-        return commits, blobs
+        rows = self.q.history_p.all(self.conn, {"tract_id": tract_id})
+        texts = [row[14] for row in rows if row[14] is not None]
+        bodies = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for every blob
+        entries: dict[str, HistoryEntry] = {}
+        for row in rows:
+            hash, parent, extra, _depth, blob, role, ctype, op, response_to = row[:9]
+            parents: tuple[str, ...] = (
+                () if parent is None else (parent,) if not extra else (parent, *json.loads(extra))
+            )
+            body = next(bodies)["body"] if row[14] is not None else None
+            entries[hash] = HistoryEntry(
+                hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16]
+            )
+        return entries
 
     def with_prefix(self, tract_id: str, prefix: str, limit: int) -> list[str]:
         query = (
