@@ -26,6 +26,9 @@ __all__ = [
     "ConcurrentUpdateError",
     "SchemaVersionError",
     "CorruptObjectError",
+    "BranchExistsError",
+    "MergeConflict",
+    "RebaseSafetyError",
 ]
 
 
@@ -100,3 +103,31 @@ class SchemaVersionError(TractError):
 
 class CorruptObjectError(TractError):
     """A stored object no longer matches its content hash."""
+
+
+class BranchExistsError(InvalidInputError):
+    """A branch with that name already exists."""
+
+
+class MergeConflict(TractError):
+    """Both sides of a merge changed the same message differently.
+
+    Attributes:
+        conflicts: One :class:`~tract_core.merge.Conflict` per message, each with both versions.
+    """
+
+    def __init__(self, message: str, conflicts: list) -> None:  # type: ignore[type-arg]
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+class RebaseSafetyError(TractError):
+    """A rebase or cherry-pick (with ``strict=True``) would leave an EDIT or a tool result dangling.
+
+    Attributes:
+        warnings: What would break, one line each.
+    """
+
+    def __init__(self, message: str, warnings: list[str]) -> None:
+        super().__init__(message)
+        self.warnings = warnings

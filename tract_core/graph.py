@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["first_parent_chain", "linearize", "ancestors"]
+__all__ = ["first_parent_chain", "linearize", "ancestors", "is_ancestor", "merge_base"]
 
 ParentsOf = Callable[[str], Sequence[str]]
 
@@ -55,3 +55,20 @@ def ancestors(head: str, parents_of: ParentsOf) -> set[str]:
         found.add(commit)
         stack.extend(parents_of(commit))
     return found
+
+
+def is_ancestor(candidate: str, of: str, parents_of: ParentsOf) -> bool:
+    """Whether ``candidate`` is ``of`` or one of its ancestors."""
+    return candidate in ancestors(of, parents_of)
+
+
+def merge_base(a: str, b: str, parents_of: ParentsOf, depth_of: Callable[[str], int]) -> str | None:
+    """The best common ancestor of ``a`` and ``b``: the deepest commit both can reach (None if unrelated).
+
+    Ties between equally deep common ancestors (criss-cross histories) are broken by hash, so the
+    answer is deterministic.
+    """
+    common = ancestors(a, parents_of) & ancestors(b, parents_of)
+    if not common:
+        return None
+    return max(common, key=lambda h: (depth_of(h), h))

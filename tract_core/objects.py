@@ -74,6 +74,7 @@ class ContentType:
     TOOL_RESULT = "tool_result"
     RETRIEVAL = "retrieval"
     SUMMARY = "summary"
+    MERGE = "merge"
 
 
 PINNED = Priority.PINNED

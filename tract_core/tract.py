@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .annotations import write_annotation
+from .branches import BranchInfo, ResetResult, create_branch, delete_branch, list_branches, reset_head, switch_branch
 from .commits import write_commit
 from .compile import Compiler
 from .config import TractConfig
@@ -21,9 +22,12 @@ from .diff import ContextDiff, diff_contexts
 from .errors import InvalidInputError, TractNotFoundError
 from .formats import CompiledContext
 from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
+from .merge import MergeResult, PendingMerge, Resolver, apply_merge, plan_merge
 from .objects import Operation, canonical_json
+from .query import run_config_query
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
 from .refs import DEFAULT_BRANCH, HEAD, Ref, resolve
+from .replay import ReplayResult, cherry_pick, rebase
 from .store.base import Session
 from .store.sql import SqlStore
 from .tokens import TiktokenCounter, TokenCounter
@@ -384,6 +388,122 @@ class Tract:
         """Every recorded move of HEAD and the branches, newest first."""
         with self._reading() as session:
             return read_reflog(session, self.tract_id, ref, limit)
+
+    # -- branches and history surgery -------------------------------------------------------
+
+    def branch(self, name: str, from_: Ref = None, *, switch: bool = False) -> BranchInfo:
+        """Create a branch at HEAD (or at ``from_``); O(1) whatever the history size.
+
+        Args:
+            name: Letters, digits, ``._/-``.
+            from_: Where it starts (any commit reference; default HEAD).
+            switch: Also attach HEAD to it.
+
+        Raises:
+            BranchExistsError: The name is taken.
+        """
+        with self._writing() as session:
+            return create_branch(session, self.tract_id, name, from_, switch=switch)
+
+    def switch(self, name: str) -> BranchInfo:
+        """Attach HEAD to an existing branch (``checkout`` also takes commits)."""
+        with self._writing() as session:
+            return switch_branch(session, self.tract_id, name)
+
+    def list_branches(self) -> list[BranchInfo]:
+        """Every branch, sorted by name; ``current`` marks the one HEAD is on."""
+        with self._reading() as session:
+            return list_branches(session, self.tract_id)
+
+    def delete_branch(self, name: str, *, force: bool = False) -> BranchInfo:
+        """Delete a branch. Refused if it is current, or (unless ``force``) if only it reaches some commits."""
+        with self._writing() as session:
+            return delete_branch(session, self.tract_id, name, force=force)
+
+    def merge(
+        self,
+        source: Ref,
+        *,
+        strategy: str = "auto",
+        resolutions: dict[Any, Any] | None = None,
+        resolver: Resolver | None = None,
+        auto_commit: bool = True,
+    ) -> MergeResult | PendingMerge:
+        """Merge a branch (or any commit) into HEAD.
+
+        Fast-forwards when possible; otherwise writes a merge commit whose compiled context is ours,
+        then theirs since the merge base. Messages both sides EDITed (or annotated) differently are
+        conflicts: give ``resolutions={target: content_or_priority}``, a ``resolver`` callback (such
+        as :class:`~tract_core.merge.LLMResolver`), or ``strategy="ours"``/``"theirs"``; otherwise
+        :class:`~tract_core.errors.MergeConflict` lists them. Resolvers run without holding any
+        database lock; if the branch moves meanwhile the merge raises ``ConcurrentUpdateError``.
+
+        Args:
+            source: The branch or commit to merge.
+            strategy: ``auto``, ``no-ff``, ``ff-only``, ``ours`` or ``theirs``.
+            resolutions: Resolutions by conflicting message (hash, prefix or CommitInfo).
+            resolver: Called with each unresolved :class:`~tract_core.merge.Conflict`.
+            auto_commit: False returns a :class:`~tract_core.merge.PendingMerge` to review and commit.
+        """
+        with self._reading() as session:
+            plan = plan_merge(session, self._compiler, self, source, strategy)
+        for target, value in (resolutions or {}).items():
+            plan.resolve(target, value)
+        if resolver is not None:
+            for conflict in plan.unresolved:
+                plan.resolve(conflict.target, resolver(conflict))
+        if not auto_commit:
+            return plan
+        return self._apply_merge(plan)
+
+    def _apply_merge(self, plan: PendingMerge) -> MergeResult:
+        with self._writing() as session:
+            return apply_merge(session, self._compiler, plan)
+
+    def cherry_pick(self, ref: Ref, *, strict: bool = False) -> ReplayResult:
+        """Copy one commit (from any branch, or an orphan found in the reflog) onto HEAD.
+
+        Returns the new commit and warnings when its EDIT target or tool call is not in this
+        history (``strict=True`` refuses instead, writing nothing).
+        """
+        with self._writing() as session:
+            return cherry_pick(session, self._compiler, self.tract_id, ref, strict=strict)
+
+    def rebase(self, onto: Ref, *, strict: bool = False) -> ReplayResult:
+        """Replay the current line's own commits on top of ``onto`` (a branch or commit).
+
+        Returns the mapping of old to new commits and warnings for EDITs or tool results that
+        would point outside the new history (``strict=True`` refuses instead, writing nothing).
+        """
+        with self._writing() as session:
+            return rebase(session, self._compiler, self.tract_id, onto, strict=strict)
+
+    def reset(self, ref: Ref, mode: str = "soft") -> ResetResult:
+        """Move the current branch (or detached HEAD) to ``ref``.
+
+        ``soft`` keeps the commits left behind (find them with :meth:`reflog`, e.g. to cherry-pick
+        one back, until gc); ``hard`` deletes those nothing else reaches.
+        """
+        with self._writing() as session:
+            return reset_head(session, self.tract_id, ref, mode)
+
+    def query_by_config(
+        self,
+        key: str | None = None,
+        op: str | None = None,
+        value: Any = None,
+        *,
+        limit: int | None = None,
+        **equals: Any,
+    ) -> list[CommitInfo]:
+        """Commits of this tract (any branch) by the generation config that produced them.
+
+        ``query_by_config(model="gpt-4o")`` matches equal values (several keywords: all must
+        match); ``query_by_config("temperature", ">", 0.5)`` compares (``==  !=  >  >=  <  <=``;
+        dotted keys reach nested settings). The filter runs in the database. Newest first.
+        """
+        with self._reading() as session:
+            return run_config_query(session, self._compiler, self.tract_id, key, op, value, limit, equals)
 
     def verify(self) -> int:
         """Re-hash every commit and blob of this tract and check every link (like ``git fsck``).

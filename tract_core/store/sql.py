@@ -9,7 +9,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import JSON, cast, delete, func, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -87,6 +88,14 @@ class SqlTracts(_Repo):
 
 class SqlBlobs(_Repo):
     """Content-addressed payloads, shared across tracts."""
+
+    def delete_unreferenced(self, hashes: Iterable[str]) -> int:
+        """Remove those of ``hashes`` that no commit of any tract references; return how many went."""
+        removed = 0
+        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
+            used = select(_C.c.blob_hash).where(_C.c.blob_hash.in_(chunk))
+            removed += self.conn.execute(delete(_B).where(_B.c.hash.in_(chunk), _B.c.hash.not_in(used))).rowcount
+        return removed
 
     def put(self, blob: Blob, token_count: int | None, tokenizer: str | None) -> None:
         self.q.insert_blob_p.run(
@@ -193,6 +202,56 @@ class SqlCommits(_Repo):
                 hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16]
             )
         return entries
+
+    def graph(self, tract_id: str) -> dict[str, tuple[tuple[str, ...], int]]:
+        """Parents and depth of every commit of the tract, for graph walks."""
+        rows = self.q.graph_p.all(self.conn, {"tract_id": tract_id})
+        return {
+            hash: (() if parent is None else (parent,) if not extra else (parent, *json.loads(extra)), depth)
+            for hash, parent, extra, depth in rows
+        }
+
+    def delete_many(self, tract_id: str, hashes: Iterable[str]) -> int:
+        """Remove commits (and the annotation rows about them); return how many commits went."""
+        removed = 0
+        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
+            self.conn.execute(
+                delete(_A).where(_A.c.tract_id == tract_id, (_A.c.target.in_(chunk)) | (_A.c.anchor.in_(chunk)))
+            )
+            removed += self.conn.execute(delete(_C).where(_C.c.tract_id == tract_id, _C.c.hash.in_(chunk))).rowcount
+        return removed
+
+    def query_config(self, tract_id: str, path: tuple[str, ...], op: str, value: Any) -> list[str]:
+        """Hashes of the tract's commits whose generation_config at ``path`` compares ``op`` ``value``.
+
+        Runs in the database with its JSON functions (SQLite ``json_extract``, PostgreSQL ``jsonb``).
+        """
+        config = (
+            cast(_C.c.generation_config, JSONB)
+            if self.conn.dialect.name == "postgresql"
+            else type_coerce(_C.c.generation_config, JSON)
+        )
+        element = config[path] if len(path) > 1 else config[path[0]]
+        if isinstance(value, bool):
+            field = element.as_boolean()
+        elif isinstance(value, (int, float)):
+            field = element.as_float()
+        else:
+            field = element.as_string()
+        comparison = {
+            "==": field == value,
+            "!=": field != value,
+            ">": field > value,
+            ">=": field >= value,
+            "<": field < value,
+            "<=": field <= value,
+        }[op]
+        query = (
+            select(_C.c.hash)
+            .where(_C.c.tract_id == tract_id, _C.c.generation_config.is_not(None), comparison)
+            .order_by(_C.c.depth.desc(), _C.c.hash)
+        )
+        return list(self.conn.execute(query).scalars())
 
     def with_prefix(self, tract_id: str, prefix: str, limit: int) -> list[str]:
         query = (

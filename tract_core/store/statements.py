@@ -163,6 +163,7 @@ class Statements:
         )
         chain = chain.union_all(step)
         self.latest_usage = select(chain.c.usage).where(chain.c.usage.is_not(None)).order_by(chain.c.n).limit(1)
+        self.graph = select(C.c.hash, C.c.parent, C.c.extra_parents, C.c.depth).where(C.c.tract_id == _tract)
         self.history = (
             select(*COMMIT_COLUMNS, B.c.content, B.c.token_count, B.c.tokenizer)
             .select_from(C.outerjoin(B, B.c.hash == C.c.blob_hash))
@@ -185,6 +186,7 @@ class Statements:
         self.get_commit_p = prepare(self.get_commit)
         self.get_blob_p = prepare(self.get_blob)
         self.history_p = prepare(self.history)
+        self.graph_p = prepare(self.graph)
 
 
 _cache: dict[str, Statements] = {}

@@ -1,9 +1,4 @@
-"""The tract contract suite: behaviour every backend must show, scenarios 1.1–2.3 included.
-
-Subclass :class:`TractContract` in a test module whose conftest loads
-``tract_core.testing.plugin``; every test then runs on in-memory SQLite, a SQLite file and
-PostgreSQL (the ``factory`` fixture is parametrised over the three).
-"""
+"""Contract: the foundations (scenarios 1.1–2.3): commits, compile, budgets, edits, annotations."""
 
 from __future__ import annotations
 
@@ -12,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ..config import TractConfig
-from ..errors import (
+from ...config import TractConfig
+from ...errors import (
     AmbiguousRefError,
     BranchNotFoundError,
     CommitNotFoundError,
@@ -23,11 +18,11 @@ from ..errors import (
     InvalidRoleError,
     TractNotFoundError,
 )
-from ..objects import EDIT, NORMAL, PINNED, SKIP, ContentType, Priority
-from .factory import TractFactory
-from .llm import ScriptedLLM
+from ...objects import EDIT, NORMAL, PINNED, SKIP, ContentType, Priority
+from ..factory import TractFactory
+from ..llm import ScriptedLLM
 
-__all__ = ["TractContract", "GOLDEN_HISTORY"]
+__all__ = ["FoundationsContract", "GOLDEN_HISTORY"]
 
 GOLDEN_HISTORY: list[dict[str, Any]] = [
     {"role": "system", "content": "You are a support agent for Acme Shoes."},
@@ -45,8 +40,8 @@ def _tool_call(call_id: str, name: str = "lookup_order", arguments: str = '{"ord
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-class TractContract:
-    """Behaviour every tract store must show. Needs the ``factory`` fixture."""
+class FoundationsContract:
+    """Commits, compile, budgets, edits and annotations. Needs the ``factory`` fixture."""
 
     # -- scenario 1.1: first conversation ------------------------------------------------------
 
@@ -217,7 +212,7 @@ class TractContract:
         assert [a.priority for a in t.show(note).annotations] == [SKIP, NORMAL]
 
     def test_instructions_are_pinned_by_default(self, factory: TractFactory) -> None:
-        from ..compile import default_priority
+        from ...compile import default_priority
 
         assert default_priority(ContentType.INSTRUCTION) is Priority.PINNED
         assert default_priority(ContentType.DIALOGUE) is Priority.NORMAL
@@ -339,7 +334,7 @@ class TractContract:
         b.user("Only in b.")
         from sqlalchemy import func, select
 
-        from ..store.schema import BlobRow
+        from ...store.schema import BlobRow
 
         with a.store.read() as session:
             blobs = session.conn.execute(select(func.count()).select_from(BlobRow.__table__)).scalar_one()

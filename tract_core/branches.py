@@ -1,0 +1,178 @@
+"""Branches and resets: creating, switching, listing and deleting branches; moving them back.
+
+A branch is one row naming a commit, so creating or switching one costs O(1) whatever the size of
+the history. Every move goes through compare-and-swap and the reflog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import BranchExistsError, BranchNotFoundError, CommitNotFoundError, InvalidInputError
+from .graph import ancestors
+from .refs import HEAD, Ref, check_branch_name, move_head_commit, resolve
+from .store.base import Head, Session
+
+__all__ = [
+    "BranchInfo",
+    "ResetResult",
+    "RESET_MODES",
+    "create_branch",
+    "switch_branch",
+    "list_branches",
+    "delete_branch",
+    "reset_head",
+    "reachable_from_refs",
+]
+
+RESET_MODES = ("soft", "hard")
+
+
+@dataclass(frozen=True)
+class BranchInfo:
+    """A branch: its name, the commit it points at, and whether HEAD is on it."""
+
+    name: str
+    commit: str | None
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    """What a reset did.
+
+    Attributes:
+        ref: The ref that moved (a branch, or ``HEAD`` when detached).
+        old: Where it was.
+        new: Where it is now.
+        mode: ``"soft"`` or ``"hard"``.
+        dropped: Commits no longer reachable from any branch or HEAD.
+        deleted: How many of them were removed from the store (hard mode only).
+    """
+
+    ref: str
+    old: str | None
+    new: str
+    mode: str
+    dropped: tuple[str, ...]
+    deleted: int
+
+
+def create_branch(session: Session, tract_id: str, name: str, from_: Ref, *, switch: bool) -> BranchInfo:
+    """Create branch ``name`` at ``from_`` (default: HEAD), optionally switching to it."""
+    check_branch_name(name)
+    head = session.refs.head(tract_id, lock=True)
+    if from_ is None:
+        if head.commit is None:
+            raise CommitNotFoundError("there is nothing to branch from yet: commit a message first")
+        start = head.commit
+    else:
+        start = resolve(session, tract_id, from_, head=head)
+    if not session.refs.create(tract_id, name, start):
+        raise BranchExistsError(f"branch {name!r} already exists; pick another name or switch to it")
+    session.reflog.append(tract_id, name, None, start, f"branch: created from {start[:12]}")
+    if switch:
+        _attach(session, tract_id, head, name, start)
+    return BranchInfo(name, start, current=switch)
+
+
+def _attach(session: Session, tract_id: str, head: Head, name: str, commit: str | None) -> None:
+    session.refs.set_head(tract_id, branch=name, commit=None)
+    session.reflog.append(tract_id, HEAD, head.commit, commit, f"checkout: moving to {name}")
+
+
+def switch_branch(session: Session, tract_id: str, name: str) -> BranchInfo:
+    """Attach HEAD to the existing branch ``name``."""
+    branch = session.refs.get(tract_id, name) if isinstance(name, str) else None
+    if branch is None:
+        raise BranchNotFoundError(
+            f"no branch {name!r} in tract {tract_id!r}; create it with branch({name!r}) "
+            "or use checkout() to look at a commit"
+        )
+    head = session.refs.head(tract_id, lock=True)
+    _attach(session, tract_id, head, branch.name, branch.commit)
+    return BranchInfo(branch.name, branch.commit, current=True)
+
+
+def list_branches(session: Session, tract_id: str) -> list[BranchInfo]:
+    """Every branch, sorted by name, with the current one marked."""
+    head = session.refs.head(tract_id)
+    return [BranchInfo(r.name, r.commit, current=r.name == head.branch) for r in session.refs.list(tract_id)]
+
+
+def reachable_from_refs(session: Session, tract_id: str, *, skip: str | None = None) -> set[str]:
+    """Every commit reachable from a branch (except ``skip``) or from HEAD."""
+    graph = session.commits.graph(tract_id)
+
+    def parents_of(h: str) -> tuple[str, ...]:
+        return graph[h][0] if h in graph else ()
+
+    tips = [r.commit for r in session.refs.list(tract_id) if r.name != skip and r.commit]
+    head = session.refs.head(tract_id)
+    if head.commit and head.branch != skip:
+        tips.append(head.commit)
+    found: set[str] = set()
+    for tip in tips:
+        if tip not in found:
+            found |= ancestors(tip, parents_of)
+    return found
+
+
+def delete_branch(session: Session, tract_id: str, name: str, *, force: bool) -> BranchInfo:
+    """Delete branch ``name``; refuse (unless ``force``) when that would orphan commits."""
+    branch = session.refs.get(tract_id, name) if isinstance(name, str) else None
+    if branch is None:
+        raise BranchNotFoundError(f"no branch {name!r} in tract {tract_id!r}")
+    head = session.refs.head(tract_id, lock=True)
+    if head.branch == name:
+        raise InvalidInputError(f"cannot delete {name!r}: it is the current branch; switch to another branch first")
+    if branch.commit is not None and not force:
+        graph = session.commits.graph(tract_id)
+        own = ancestors(branch.commit, lambda h: graph[h][0] if h in graph else ())
+        only_here = own - reachable_from_refs(session, tract_id, skip=name)
+        if only_here:
+            raise InvalidInputError(
+                f"branch {name!r} has {len(only_here)} commit(s) no other branch reaches; merge it first, "
+                "or delete_branch(name, force=True) (they stay in the reflog until gc)"
+            )
+    session.refs.delete(tract_id, name)
+    session.reflog.append(tract_id, name, branch.commit, None, "branch: deleted")
+    return BranchInfo(name, branch.commit)
+
+
+def reset_head(session: Session, tract_id: str, target: Ref, mode: str) -> ResetResult:
+    """Move the current branch (or a detached HEAD) to ``target``.
+
+    ``soft`` keeps the commits left behind in the store (findable through the reflog until gc);
+    ``hard`` deletes those no branch or HEAD still reaches, with their annotations and any blobs
+    nothing else uses.
+    """
+    if mode not in RESET_MODES:
+        raise InvalidInputError(f"reset mode must be 'soft' or 'hard', not {mode!r}")
+    head = session.refs.head(tract_id, lock=True)
+    new = resolve(session, tract_id, target, head=head)
+    before = reachable_from_refs(session, tract_id)
+    move_head_commit(session, tract_id, head, new, f"reset: moving to {new[:12]} ({mode})")
+    after = reachable_from_refs(session, tract_id)
+    dropped = tuple(sorted(before - after))
+    deleted = 0
+    if mode == "hard" and dropped:
+        doomed = set(dropped) - _still_needed(session, tract_id, set(dropped), after)
+        blobs = [c.commit.blob for c in session.commits.get_many(tract_id, doomed).values() if c.commit.blob]
+        deleted = session.commits.delete_many(tract_id, doomed)
+        session.blobs.delete_unreferenced(blobs)
+    return ResetResult(head.branch or HEAD, head.commit, new, mode, dropped, deleted)
+
+
+def _still_needed(session: Session, tract_id: str, dropped: set[str], reachable: set[str]) -> set[str]:
+    """Dropped commits that other unreachable commits (older orphans, kept for the reflog) build on."""
+    graph = session.commits.graph(tract_id)
+
+    def parents_of(h: str) -> tuple[str, ...]:
+        return graph[h][0] if h in graph else ()
+
+    needed: set[str] = set()
+    for commit in graph:
+        if commit not in dropped and commit not in reachable:
+            needed |= ancestors(commit, parents_of) & dropped
+    return needed

@@ -1,0 +1,189 @@
+"""Replaying commits onto a new base: the one mechanism behind cherry-pick and rebase.
+
+Each replayed commit keeps its message, role, content type, operation, metadata, generation
+config and commit message, and gets a new parent (so a new id). EDITs that pointed at replayed
+commits are re-pointed at their copies. Priorities the messages had on their old line are carried
+over with annotations anchored at the new tip. Safety checks report an EDIT whose target, or a tool
+result whose tool call, is not in the new history (``strict=True`` turns those into an error and
+nothing is written).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .compile import Compiler, CompileState
+from .errors import InvalidInputError, RebaseSafetyError
+from .graph import ancestors, linearize
+from .objects import Commit, ObjectId, Operation
+from .refs import Ref, move_head_commit, resolve
+from .store.base import Session, StoredCommit
+
+__all__ = ["ReplayResult", "replay_commits", "carry_priorities", "cherry_pick", "rebase"]
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What a cherry-pick or rebase did.
+
+    Attributes:
+        head: The new tip (HEAD's commit afterwards).
+        mapping: Each replayed commit's old id mapped to its new id, in replay order.
+        warnings: Semantic problems found (EDIT targets or tool calls missing from the new history).
+    """
+
+    head: str | None
+    mapping: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def replayed(self) -> list[str]:
+        """The new commit ids, in order."""
+        return list(self.mapping.values())
+
+
+def _call_ids(message: Mapping[str, Any]) -> set[str]:
+    return {call.get("id") for call in message.get("tool_calls") or () if isinstance(call, Mapping)}
+
+
+def replay_commits(
+    session: Session,
+    compiler: Compiler,
+    tract_id: str,
+    commits: Sequence[StoredCommit],
+    onto: str | None,
+    marker: int,
+) -> tuple[str | None, dict[str, str], list[str]]:
+    """Write copies of ``commits`` (in order) on top of ``onto``; return (tip, mapping, warnings).
+
+    Merge commits (no message, several parents) are not copied: replaying flattens history.
+    """
+    base_state = compiler.state(session, onto, marker)
+    keys = {slot.key for slot in base_state.slots}
+    calls: set[str] = set()
+    for slot in base_state.slots:
+        calls |= _call_ids(slot.message)
+    blobs = session.blobs.get_many(c.commit.blob for c in commits if c.commit.blob)
+    depth = 0
+    if onto is not None:
+        stored = session.commits.get(tract_id, onto)
+        depth = stored.depth if stored else 0
+    tip = onto
+    mapping: dict[str, str] = {}
+    warnings: list[str] = []
+    for stored in commits:
+        commit = stored.commit
+        if commit.blob is None and len(commit.parents) > 1:
+            continue
+        body = blobs[commit.blob].blob.body if commit.blob in blobs else {}
+        target = commit.response_to
+        if commit.operation is Operation.EDIT and target is not None:
+            if target in mapping:
+                target = mapping[target]
+            elif target not in keys:
+                warnings.append(
+                    f"EDIT {commit.hash[:12]} replaces {target[:12]}, which is not in the new history; "
+                    "its change will not show"
+                )
+        if commit.role == "tool" and body.get("tool_call_id") not in calls:
+            warnings.append(
+                f"tool result {commit.hash[:12]} answers call {body.get('tool_call_id')!r}, which is not "
+                "in the new history"
+            )
+        copy = Commit(
+            parents=(ObjectId(tip),) if tip else (),
+            blob=commit.blob,
+            role=commit.role,
+            content_type=commit.content_type,
+            operation=commit.operation,
+            response_to=ObjectId(target) if target else None,
+            metadata_json=commit.metadata_json,
+            generation_config_json=commit.generation_config_json,
+            message=commit.message,
+        )
+        depth += 1
+        session.commits.put(tract_id, copy, depth)
+        mapping[commit.hash] = copy.hash
+        tip = copy.hash
+        if commit.operation is Operation.APPEND:
+            keys.add(copy.hash)
+            calls |= _call_ids(body)
+    return tip, mapping, warnings
+
+
+def carry_priorities(
+    session: Session,
+    compiler: Compiler,
+    tract_id: str,
+    wanted: Mapping[str, Any],
+    tip: str,
+    reason: str,
+) -> None:
+    """Annotate, anchored at ``tip``, every message whose priority at ``tip`` differs from ``wanted``."""
+    marker = session.refs.head_with_marker(tract_id)[1]
+    state = compiler.state(session, tip, marker)
+    for slot in state.slots:
+        priority = wanted.get(slot.key)
+        if priority is not None and priority is not slot.priority:
+            session.annotations.add(tract_id, slot.key, priority.value, reason, tip, ())
+
+
+def _priorities(state: CompileState, mapping: Mapping[str, str], only: Iterable[str] | None = None) -> dict:
+    keep = None if only is None else set(only)
+    return {mapping.get(slot.key, slot.key): slot.priority for slot in state.slots if keep is None or slot.key in keep}
+
+
+def _finish(warnings: list[str], strict: bool, what: str) -> None:
+    if strict and warnings:
+        raise RebaseSafetyError(f"{what} refused (strict=True): " + "; ".join(warnings), warnings)
+
+
+def cherry_pick(session: Session, compiler: Compiler, tract_id: str, ref: Ref, *, strict: bool) -> ReplayResult:
+    """Copy one commit onto HEAD."""
+    marker = session.refs.head_with_marker(tract_id)[1]
+    head = session.refs.head(tract_id, lock=True)
+    source = resolve(session, tract_id, ref, head=head)
+    stored = session.commits.get(tract_id, source)
+    assert stored is not None
+    if stored.commit.blob is None:
+        raise InvalidInputError(f"commit {source[:12]} carries no message (a merge commit); pick the commits it merged")
+    tip, mapping, warnings = replay_commits(session, compiler, tract_id, [stored], head.commit, marker)
+    _finish(warnings, strict, "cherry-pick")
+    assert tip is not None
+    wanted = _priorities(compiler.state(session, source, marker), mapping, only=[source])
+    carry_priorities(session, compiler, tract_id, wanted, tip, f"carried over from {source[:12]} by cherry-pick")
+    move_head_commit(session, tract_id, head, tip, f"cherry-pick: {source[:12]}")
+    return ReplayResult(tip, mapping, tuple(warnings))
+
+
+def rebase(session: Session, compiler: Compiler, tract_id: str, onto: Ref, *, strict: bool) -> ReplayResult:
+    """Replay the commits of HEAD's line that ``onto`` lacks on top of ``onto``."""
+    marker = session.refs.head_with_marker(tract_id)[1]
+    head = session.refs.head(tract_id, lock=True)
+    if head.commit is None:
+        raise InvalidInputError("there is nothing to rebase: the branch has no commits")
+    target = resolve(session, tract_id, onto, head=head)
+    graph = session.commits.graph(tract_id)
+
+    def parents_of(h: str) -> tuple[str, ...]:
+        return graph[h][0]
+
+    behind = ancestors(target, parents_of)
+    mine = ancestors(head.commit, parents_of)
+    if head.commit in behind:
+        raise InvalidInputError(
+            f"{onto!r} is a descendant of the current line: nothing to rebase; merge it instead (a fast-forward)"
+        )
+    if target in mine:
+        return ReplayResult(head.commit)
+    order = [h for h in linearize(head.commit, parents_of) if h not in behind]
+    stored = session.commits.get_many(tract_id, order)
+    tip, mapping, warnings = replay_commits(session, compiler, tract_id, [stored[h] for h in order], target, marker)
+    _finish(warnings, strict, "rebase")
+    assert tip is not None
+    wanted = _priorities(compiler.state(session, head.commit, marker), mapping)
+    carry_priorities(session, compiler, tract_id, wanted, tip, f"carried over from {head.commit[:12]} by rebase")
+    move_head_commit(session, tract_id, head, tip, f"rebase: onto {target[:12]}")
+    return ReplayResult(tip, mapping, tuple(warnings))

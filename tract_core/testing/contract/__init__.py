@@ -1,0 +1,15 @@
+"""The tract contract suite: behaviour every backend must show, every scenario included.
+
+Subclass :class:`TractContract` in a test module whose conftest loads
+``tract_core.testing.plugin``; every test then runs on in-memory SQLite, a SQLite file and
+PostgreSQL (the ``factory`` fixture is parametrised over the three).
+"""
+
+from .branching import BranchingContract
+from .foundations import GOLDEN_HISTORY, FoundationsContract
+
+__all__ = ["TractContract", "FoundationsContract", "BranchingContract", "GOLDEN_HISTORY"]
+
+
+class TractContract(FoundationsContract, BranchingContract):
+    """Every contract test. Needs the ``factory`` fixture."""
