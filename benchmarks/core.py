@@ -10,6 +10,11 @@ same loop runs against:
   (e.g. LangChain's ``SQLChatMessageHistory``): ``INSERT`` + ``COMMIT`` per message and
   ``SELECT ... ORDER BY id`` of every row on each read, with the stdlib :mod:`sqlite3` module.
 
+A second table times history surgery on the largest size: ``branch`` + ``switch`` + ``compile``
+on the long tract (against copying the conversation to a new session id in the ``sqlite rows``
+store, which is how stores without branches fork a conversation), merging a 100-commit branch
+(fast-forward and with a merge commit) and rebasing 100 commits.
+
 Run ``python benchmarks/core.py`` (sizes 500 and 2000 turns) or ``--quick`` (100 and 300 turns,
 a few seconds). ``--json PATH`` writes every figure. See ``benchmarks/README.md``.
 
@@ -549,6 +554,7 @@ def print_report(report: dict[str, Any]) -> None:
     for result in report["sizes"]:
         console.print(size_table(result))
     console.print(durability_table(report["durability_full"]))
+    console.print(surgery_table(report["surgery"]))
     console.print(
         "Peers do less: no hashing, no edits/annotations/branches, no token counting, no reflog; "
         "'in-memory' persists nothing and its read returns its own list. "
@@ -557,6 +563,106 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 # -- driver -----------------------------------------------------------------------------------
+
+
+# -- history surgery --------------------------------------------------------------------------
+
+
+def measure_surgery(workdir: Path, turns: Sequence[tuple[str, str]], branch_commits: int) -> dict[str, Any]:
+    """Branch/switch on a long tract, a merge of ``branch_commits`` commits and a rebase of as many."""
+    path = workdir / "surgery.db"
+    tract = Tract.open(path=path)
+    tract.system(SYSTEM_PROMPT)
+    with tract.batch():
+        for user_text, assistant_text in turns:
+            tract.user(user_text)
+            tract.assistant(assistant_text)
+    messages = len(tract.compile())
+    figures: dict[str, Any] = {"messages": messages, "branch_commits": branch_commits}
+
+    branch_ns, _ = timed(lambda: tract.branch("experiment"))
+    switch_ns, _ = timed(lambda: tract.switch("experiment"))
+    compile_ns, _ = timed(tract.compile)
+    figures["branch_ms"] = branch_ns / 1e6
+    figures["switch_ms"] = switch_ns / 1e6
+    figures["compile_after_switch_ms"] = compile_ns / 1e6
+    figures["branch_switch_compile_ms"] = (branch_ns + switch_ns + compile_ns) / 1e6
+
+    extra = turns[: branch_commits // 2]
+    for user_text, assistant_text in extra:
+        tract.user(user_text)
+        tract.assistant(assistant_text)
+    tract.switch("main")
+    ff_ns, result = timed(lambda: tract.merge("experiment"))
+    assert result.kind == "fast-forward"
+    figures["merge_fast_forward_ms"] = ff_ns / 1e6
+
+    tract.branch("side", switch=True)
+    for user_text, assistant_text in extra:
+        tract.user(user_text)
+        tract.assistant(assistant_text)
+    tract.switch("main")
+    tract.user("main moved on")
+    tract.branch("to-rebase", from_="side")
+    merge_ns, result = timed(lambda: tract.merge("side"))
+    assert result.kind == "merge"
+    figures["merge_commit_ms"] = merge_ns / 1e6
+
+    tract.switch("to-rebase")
+    rebase_ns, replay = timed(lambda: tract.rebase("main~1"))
+    figures["rebase_ms"] = rebase_ns / 1e6
+    figures["rebased_commits"] = len(replay.mapping)
+    figures["rebase_per_commit_ms"] = rebase_ns / 1e6 / max(1, len(replay.mapping))
+    tract.close()
+
+    rows = _connect_rows(workdir / "surgery-rows.db", "NORMAL")
+    for statement in _ROWS_SCHEMA:
+        rows.execute(statement)
+    rows.execute("BEGIN")
+    for i, (user_text, assistant_text) in enumerate(turns):
+        rows.execute(_ROWS_INSERT, ("default", json.dumps({"role": "user", "content": user_text, "i": i})))
+        rows.execute(_ROWS_INSERT, ("default", json.dumps({"role": "assistant", "content": assistant_text})))
+    rows.execute("COMMIT")
+
+    def fork() -> None:
+        rows.execute("BEGIN")
+        rows.execute(
+            "INSERT INTO message_store (session_id, message) "
+            "SELECT 'fork', message FROM message_store WHERE session_id = 'default' ORDER BY id"
+        )
+        rows.execute("COMMIT")
+        rows.execute(_ROWS_SELECT, ("fork",)).fetchall()
+
+    fork_ns, _ = timed(fork)
+    rows.close()
+    figures["rows_copy_fork_ms"] = fork_ns / 1e6
+    return figures
+
+
+def surgery_table(figures: dict[str, Any]) -> Any:
+    """The history-surgery figures with the copy-to-fork peer."""
+    from rich.table import Table
+
+    table = Table(title=f"History surgery on {figures['messages']:,} messages (SQLite WAL, synchronous=NORMAL)")
+    for column in ("operation", "tract (ms)", "sqlite rows: copy to fork (ms)", "ratio"):
+        table.add_column(column, justify="left" if column == "operation" else "right")
+    ratio = figures["branch_switch_compile_ms"] / figures["rows_copy_fork_ms"]
+    table.add_row(
+        "branch + switch + compile",
+        f"{figures['branch_switch_compile_ms']:.3f}",
+        f"{figures['rows_copy_fork_ms']:.3f}",
+        f"{ratio:.3f}",
+    )
+    table.add_row("  branch", f"{figures['branch_ms']:.3f}", "", "")
+    table.add_row("  switch", f"{figures['switch_ms']:.3f}", "", "")
+    table.add_row("  compile after switch", f"{figures['compile_after_switch_ms']:.3f}", "", "")
+    table.add_row(f"merge {figures['branch_commits']} commits, fast-forward", f"{figures['merge_fast_forward_ms']:.3f}")
+    table.add_row(f"merge {figures['branch_commits']} commits, merge commit", f"{figures['merge_commit_ms']:.3f}")
+    table.add_row(
+        f"rebase {figures['rebased_commits']} commits ({figures['rebase_per_commit_ms']:.3f} ms each)",
+        f"{figures['rebase_ms']:.3f}",
+    )
+    return table
 
 
 def environment() -> dict[str, str]:
@@ -601,6 +707,7 @@ def run(sizes: Sequence[int], seed: int, quick: bool, full_turns: int) -> dict[s
         workdir = Path(tmp)
         results = [run_size(workdir, n, seed, quick) for n in sizes]
         full = measure_full_durability(workdir, make_turns(full_turns, seed + 1))
+        surgery = measure_surgery(workdir, make_turns(max(sizes), seed + 2), 100)
     for result in results:
         if result["turns"] == full_turns:
             full["tract"]["normal_commit_p50_ms"] = result["tract"]["commit_p50_ms"]
@@ -612,6 +719,7 @@ def run(sizes: Sequence[int], seed: int, quick: bool, full_turns: int) -> dict[s
         "environment": environment(),
         "sizes": results,
         "durability_full": full,
+        "surgery": surgery,
     }
 
 

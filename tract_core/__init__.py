@@ -4,10 +4,12 @@ Every message, edit and annotation is an immutable, content-addressed commit; ``
 a commit's history into the exact message list for an LLM call, deterministically.
 """
 
+from .branches import BranchInfo, ResetResult
 from .config import TractConfig
 from .diff import ContextDiff, MessageChange
 from .errors import (
     AmbiguousRefError,
+    BranchExistsError,
     BranchNotFoundError,
     CommitNotFoundError,
     ConcurrentUpdateError,
@@ -17,7 +19,9 @@ from .errors import (
     EditTargetError,
     InvalidInputError,
     InvalidRoleError,
+    MergeConflict,
     NotFoundError,
+    RebaseSafetyError,
     SchemaVersionError,
     TokenizerFallbackWarning,
     TractError,
@@ -25,8 +29,11 @@ from .errors import (
     TractWarning,
 )
 from .formats import CompiledContext
+from .llm import LLM, AsyncOnlyError, CallableLLM, LLMError, LLMResponse, OpenAIChatLLM, as_llm
+from .merge import Conflict, LLMResolver, MergeResult, PendingMerge
 from .objects import APPEND, EDIT, NORMAL, PINNED, SKIP, ContentType, Operation, Priority
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
+from .replay import ReplayResult
 from .tokens import TiktokenCounter, TokenCounter
 from .tract import Tract
 from .usage import Usage
@@ -44,6 +51,20 @@ __all__ = [
     "ContextDiff",
     "MessageChange",
     "Usage",
+    "BranchInfo",
+    "ResetResult",
+    "ReplayResult",
+    "MergeResult",
+    "PendingMerge",
+    "Conflict",
+    "LLMResolver",
+    "LLM",
+    "LLMResponse",
+    "CallableLLM",
+    "OpenAIChatLLM",
+    "as_llm",
+    "LLMError",
+    "AsyncOnlyError",
     "TokenCounter",
     "TiktokenCounter",
     "Priority",
@@ -70,5 +91,8 @@ __all__ = [
     "ConcurrentUpdateError",
     "SchemaVersionError",
     "CorruptObjectError",
+    "BranchExistsError",
+    "MergeConflict",
+    "RebaseSafetyError",
     "__version__",
 ]

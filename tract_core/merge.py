@@ -326,7 +326,7 @@ def _edit_commit(
         response_to=ObjectId(target),
         message="merge resolution",
     )
-    session.commits.put(tract_id, commit, depth + 1)
+    session.commits.put(tract_id, commit, depth + 1, blob.body)
     return commit.hash
 
 

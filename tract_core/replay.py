@@ -104,7 +104,7 @@ def replay_commits(
             message=commit.message,
         )
         depth += 1
-        session.commits.put(tract_id, copy, depth)
+        session.commits.put(tract_id, copy, depth, body if commit.blob else None)
         mapping[commit.hash] = copy.hash
         tip = copy.hash
         if commit.operation is Operation.APPEND:
@@ -149,10 +149,11 @@ def cherry_pick(session: Session, compiler: Compiler, tract_id: str, ref: Ref, *
     assert stored is not None
     if stored.commit.blob is None:
         raise InvalidInputError(f"commit {source[:12]} carries no message (a merge commit); pick the commits it merged")
+    source_state = compiler.state(session, source, marker)
     tip, mapping, warnings = replay_commits(session, compiler, tract_id, [stored], head.commit, marker)
     _finish(warnings, strict, "cherry-pick")
     assert tip is not None
-    wanted = _priorities(compiler.state(session, source, marker), mapping, only=[source])
+    wanted = _priorities(source_state, mapping, only=[source])
     carry_priorities(session, compiler, tract_id, wanted, tip, f"carried over from {source[:12]} by cherry-pick")
     move_head_commit(session, tract_id, head, tip, f"cherry-pick: {source[:12]}")
     return ReplayResult(tip, mapping, tuple(warnings))
@@ -180,10 +181,11 @@ def rebase(session: Session, compiler: Compiler, tract_id: str, onto: Ref, *, st
         return ReplayResult(head.commit)
     order = [h for h in linearize(head.commit, parents_of) if h not in behind]
     stored = session.commits.get_many(tract_id, order)
+    old_state = compiler.state(session, head.commit, marker)
     tip, mapping, warnings = replay_commits(session, compiler, tract_id, [stored[h] for h in order], target, marker)
     _finish(warnings, strict, "rebase")
     assert tip is not None
-    wanted = _priorities(compiler.state(session, head.commit, marker), mapping)
+    wanted = _priorities(old_state, mapping)
     carry_priorities(session, compiler, tract_id, wanted, tip, f"carried over from {head.commit[:12]} by rebase")
     move_head_commit(session, tract_id, head, tip, f"rebase: onto {target[:12]}")
     return ReplayResult(tip, mapping, tuple(warnings))

@@ -109,6 +109,10 @@ def normalize_usage(usage: Any = None, **numbers: int) -> Usage:
     Raises:
         InvalidInputError: The shape is not recognised or a number is negative or not an integer.
     """
+    if isinstance(usage, Usage) and not numbers:
+        return usage
+    if isinstance(getattr(usage, "usage", None), Usage) and not numbers:
+        return usage.usage
     if usage is None:
         if not numbers:
             raise InvalidInputError(f"record_usage needs usage numbers: pass {_SHAPES}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -139,9 +139,18 @@ def _stored_commit(row: Any, verify: bool = True) -> StoredCommit:
 
 
 class SqlCommits(_Repo):
-    """Commits of each tract."""
+    """Commits of each tract. The bulk :meth:`history` read is remembered for the rest of the unit
+    of work (a merge compiles several commits) until a commit is written or deleted."""
 
-    def put(self, tract_id: str, commit: Commit, depth: int) -> StoredCommit:
+    __slots__ = ("_history",)
+
+    def __init__(self, conn: Connection, q: Statements) -> None:
+        super().__init__(conn, q)
+        self._history: tuple[str, dict[str, HistoryEntry]] | None = None
+
+    def put(self, tract_id: str, commit: Commit, depth: int, body: Mapping[str, Any] | None = None) -> StoredCommit:
+        """Insert a commit (a no-op if it exists). Pass the blob's ``body`` to keep :meth:`history` warm."""
+        self._remember(tract_id, commit, body)
         created = _now()
         extra = json.dumps(list(commit.parents[1:])) if len(commit.parents) > 1 else None
         self.q.insert_commit_p.run(
@@ -182,12 +191,34 @@ class SqlCommits(_Repo):
         rows = self.conn.execute(select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id)).all()
         return {row[0]: _stored_commit(row) for row in rows}
 
+    def _remember(self, tract_id: str, commit: Commit, body: Mapping[str, Any] | None) -> None:
+        memo = self._history
+        if memo is None or memo[0] != tract_id:
+            return
+        if commit.blob is not None and body is None:
+            self._history = None
+            return
+        memo[1][commit.hash] = HistoryEntry(
+            commit.hash,
+            tuple(commit.parents),
+            commit.blob,
+            commit.role,
+            commit.content_type,
+            commit.operation,
+            commit.response_to,
+            body,
+            None,
+            None,
+        )
+
     def history(self, tract_id: str) -> dict[str, HistoryEntry]:
         """What compile needs of every commit of the tract, with decoded blobs, in one query.
 
         This bulk path (a cold compile) neither rebuilds objects nor re-hashes them; single reads
-        do, and ``Tract.verify()`` checks everything.
+        do, and ``Tract.verify()`` checks everything. Callers must not modify the result.
         """
+        if self._history is not None and self._history[0] == tract_id:
+            return self._history[1]
         rows = self.q.history_p.all(self.conn, {"tract_id": tract_id})
         texts = [row[14] for row in rows if row[14] is not None]
         bodies = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for every blob
@@ -201,6 +232,7 @@ class SqlCommits(_Repo):
             entries[hash] = HistoryEntry(
                 hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16]
             )
+        self._history = (tract_id, entries)
         return entries
 
     def graph(self, tract_id: str) -> dict[str, tuple[tuple[str, ...], int]]:
@@ -213,6 +245,7 @@ class SqlCommits(_Repo):
 
     def delete_many(self, tract_id: str, hashes: Iterable[str]) -> int:
         """Remove commits (and the annotation rows about them); return how many commits went."""
+        self._history = None
         removed = 0
         for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
             self.conn.execute(
