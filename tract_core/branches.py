@@ -133,7 +133,7 @@ def delete_branch(session: Session, tract_id: str, name: str, *, force: bool) ->
         if only_here:
             raise InvalidInputError(
                 f"branch {name!r} has {len(only_here)} commit(s) no other branch reaches; merge it first, "
-                "or delete_branch(name, force=True) (they stay in the reflog until gc)"
+                "or delete_branch(name, force=True) (they stay in the store; reflog() finds them)"
             )
     session.refs.delete(tract_id, name)
     session.reflog.append(tract_id, name, branch.commit, None, "branch: deleted")
@@ -143,7 +143,7 @@ def delete_branch(session: Session, tract_id: str, name: str, *, force: bool) ->
 def reset_head(session: Session, tract_id: str, target: Ref, mode: str) -> ResetResult:
     """Move the current branch (or a detached HEAD) to ``target``.
 
-    ``soft`` keeps the commits left behind in the store (findable through the reflog until gc);
+    ``soft`` keeps the commits left behind in the store (findable through the reflog);
     ``hard`` deletes those no branch or HEAD still reaches, with their annotations and any blobs
     nothing else uses.
     """
@@ -165,14 +165,30 @@ def reset_head(session: Session, tract_id: str, target: Ref, mode: str) -> Reset
 
 
 def _still_needed(session: Session, tract_id: str, dropped: set[str], reachable: set[str]) -> set[str]:
-    """Dropped commits that other unreachable commits (older orphans, kept for the reflog) build on."""
-    graph = session.commits.graph(tract_id)
+    """Dropped commits that surviving commits still need: as ancestors, or as the target of an EDIT.
+
+    Older orphans (kept for the reflog) and EDITs copied without their target by a cherry-pick can
+    point into what a hard reset drops; those commits (and their ancestors) are kept.
+    """
+    history = session.commits.history(tract_id)
 
     def parents_of(h: str) -> tuple[str, ...]:
-        return graph[h][0] if h in graph else ()
+        return history[h].parents if h in history else ()
 
     needed: set[str] = set()
-    for commit in graph:
-        if commit not in dropped and commit not in reachable:
-            needed |= ancestors(commit, parents_of) & dropped
+    frontier = [h for h in history if h not in dropped]
+    seen: set[str] = set()
+    while frontier:
+        commit = frontier.pop()
+        if commit in seen:
+            continue
+        seen.add(commit)
+        entry = history.get(commit)
+        if entry is None:
+            continue
+        for linked in (*entry.parents, entry.response_to):
+            if linked is not None and linked not in seen:
+                if linked in dropped:
+                    needed.add(linked)
+                frontier.append(linked)
     return needed

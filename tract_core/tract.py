@@ -482,7 +482,7 @@ class Tract:
         """Move the current branch (or detached HEAD) to ``ref``.
 
         ``soft`` keeps the commits left behind (find them with :meth:`reflog`, e.g. to cherry-pick
-        one back, until gc); ``hard`` deletes those nothing else reaches.
+        one back); ``hard`` deletes those nothing else reaches.
         """
         with self._writing() as session:
             return reset_head(session, self.tract_id, ref, mode)
@@ -496,7 +496,10 @@ class Tract:
         limit: int | None = None,
         **equals: Any,
     ) -> list[CommitInfo]:
-        """Commits of this tract (any branch) by the generation config that produced them.
+        """Commits of this tract by the generation config that produced them.
+
+        Every commit stored in the tract is searched: all branches, and commits no branch reaches
+        any more (left by a reset or a deleted branch).
 
         ``query_by_config(model="gpt-4o")`` matches equal values (several keywords: all must
         match); ``query_by_config("temperature", ">", 0.5)`` compares (``==  !=  >  >=  <  <=``;

@@ -61,7 +61,7 @@ class BranchingContract:
         t.delete_branch("casual", force=True)
         assert [b.name for b in t.list_branches()] == ["main"]
         assert _contents(t.compile())[-1].startswith("Dear Mr. Smith")
-        assert t.show(casual.hash).content.startswith("Hi John")  # kept until gc, reachable by hash
+        assert t.show(casual.hash).content.startswith("Hi John")  # kept in the store, reachable by hash
 
         # a winner drafted on its own branch comes back by fast-forward
         t.branch("polish", switch=True)
@@ -436,7 +436,7 @@ class BranchingContract:
         assert "corrupted" not in str(clean.messages)
         assert len(clean) == 1 + 2 * 80 - 1
         assert _contents(clean)[-1] == "Noted metric 79."
-        assert t.show(bad).content.startswith("Feed: Q3")  # the evidence stays until gc
+        assert t.show(bad).content.startswith("Feed: Q3")  # the evidence stays in the store
 
     # -- scenario X.6: undo / redo -------------------------------------------------------------
 
@@ -479,3 +479,19 @@ class BranchingContract:
         with pytest.raises(InvalidInputError, match="current branch"):
             t.delete_branch("main")
         assert store_snapshot(t) == before
+
+    def test_hard_reset_keeps_what_a_surviving_edit_points_at(self, factory: TractFactory) -> None:
+        t = factory.open()
+        t.user("q")
+        base = t.head
+        t.branch("work", switch=True)
+        draft = t.assistant("draft")
+        fix = t.commit("fixed", operation=EDIT, response_to=draft)
+        t.branch("scratch", from_=base)
+        t.switch("scratch")
+        assert t.cherry_pick(fix).warnings  # copied without its target
+        t.switch("work")
+        result = t.reset(base, mode="hard")
+        assert set(result.dropped) == {draft.hash, fix.hash} and result.deleted == 1
+        assert t.show(draft).content == "draft"  # the scratch EDIT still names it
+        assert t.verify() > 0
