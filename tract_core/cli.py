@@ -1,24 +1,27 @@
-"""The ``tract`` command line: inspect a tract store from a terminal.
+"""The ``tract`` command line: inspect a tract store, and branch, merge and reset it, from a terminal.
 
 A thin layer over the public :class:`~tract_core.Tract` API: each command opens an existing tract
 (``create=False``), calls one or two API methods and renders the result with rich.
-``tract compile --json`` prints plain JSON, ready for a pipe.
+``tract compile --json`` prints plain JSON, ready for a pipe. :func:`graph_lines` draws the commit
+graph of ``tract log --graph``.
 
 Example:
     $ tract demo
-    $ tract --db tract-demo.db log
+    $ tract --db tract-demo.db log --graph
     $ tract --db tract-demo.db compile --json | python -m json.tool
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import shlex
 import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,9 +36,14 @@ from . import (
     AnnotationInfo,
     CommitInfo,
     CompiledContext,
+    Conflict,
     ContextDiff,
+    MergeConflict,
+    MergeResult,
     MessageChange,
+    Operation,
     Priority,
+    ReflogEntry,
     TokenizerFallbackWarning,
     Tract,
     TractError,
@@ -44,12 +52,16 @@ from . import (
     __version__,
 )
 from .demo import DEFAULT_DEMO_PATH, DemoStore, build_demo
+from .merge import STRATEGIES
 from .tract import DEFAULT_TRACT_ID
 
-__all__ = ["main", "build_parser", "open_tract"]
+__all__ = ["main", "build_parser", "open_tract", "graph_lines"]
 
 EXIT_ERROR = 2
 """Exit status of every failed command (as for command-line usage errors)."""
+
+EXIT_CONFLICT = 1
+"""Exit status of ``tract merge`` when the merge has conflicts (an outcome, not a usage error)."""
 
 DB_ENV = "TRACT_DB"
 """Environment variable naming the database when ``--db`` is not given."""
@@ -57,11 +69,13 @@ DB_ENV = "TRACT_DB"
 DIFF_LINES = 12
 """Lines of an added or removed message that ``tract diff`` prints."""
 
-Handler = Callable[[argparse.Namespace, Console], None]
-"""A command: runs with the parsed arguments and prints to the console."""
+Handler = Callable[[argparse.Namespace, Console], int | None]
+"""A command: runs with the parsed arguments and prints to the console; returns its exit status
+(None for success)."""
 
 _URL_PREFIXES = ("sqlite://", "postgresql")
 _ROLE_STYLES = {"system": "magenta", "developer": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
+_LANE_STYLES = ("red", "green", "yellow", "blue", "magenta", "cyan")
 
 
 class _UsageError(Exception):
@@ -224,6 +238,233 @@ def _skip_reasons(t: Tract, hashes: Sequence[str]) -> dict[str, str]:
             reason = annotations[-1].reason
             reasons[hash] = f"skipped: {reason}" if reason else "skipped"
     return reasons
+
+
+# -- log --graph ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _GraphRow:
+    """One line of the commit graph: lane characters, and the commit drawn on it (None for a
+    line that only connects lanes)."""
+
+    graph: str
+    commit: str | None = None
+
+
+def _graph_rows(commits: Iterable[tuple[str, Sequence[str]]]) -> list[_GraphRow]:
+    """Lay out the lanes of a commit graph, as ``git log --graph`` does.
+
+    Each lane (two characters wide) waits for one commit. A commit is drawn as ``*`` in its lane
+    (a new lane on the right if nothing waits for it); its lane then waits for its parents, the
+    first parent in place and any further parent in a lane inserted to its right. A parent that a
+    lane further left already waits for is joined there (``/``), so a fork point is drawn once.
+    Lines of ``/`` and ``\\`` connect the lanes of one commit line to those of the next; a lane
+    that moves several columns takes one line per column, all leftward moves before rightward ones
+    (so no two moves share a character).
+
+    Args:
+        commits: ``(hash, parents)`` pairs, every commit before its parents (log order).
+    """
+    rows: list[_GraphRow] = []
+    lanes: list[str] = []
+    for commit, parents in commits:
+        column = _lane_for(lanes, commit)
+        following: list[str] = []
+        edges: list[tuple[int, int]] = []  # (lane on the commit line, lane on the next commit line)
+        for index, waiting_for in enumerate(lanes):
+            if index == column:
+                edges.extend((index, _lane_for(following, parent)) for parent in dict.fromkeys(parents))
+            else:
+                edges.append((index, _lane_for(following, waiting_for)))
+        cells = "".join("* " if index == column else "| " for index in range(len(lanes)))
+        rows.append(_GraphRow(cells.ljust(2 * max(len(lanes), len(following))), commit))
+        rows.extend(_GraphRow(line) for line in _connecting_lines(edges))
+        lanes = following
+    return rows
+
+
+def _lane_for(lanes: list[str], commit: str) -> int:
+    """The lane waiting for ``commit``, added on the right if none is."""
+    if commit not in lanes:
+        lanes.append(commit)
+    return lanes.index(commit)
+
+
+def _connecting_lines(edges: Sequence[tuple[int, int]]) -> list[str]:
+    """The lines that move each edge from its lane to its next lane, one column per line."""
+    if all(start == end for start, end in edges):
+        return []
+    at = [start for start, _ in edges]
+    lines: list[str] = []
+    for step, mark in ((-1, "/"), (1, "\\")):
+        while any((end - position) * step > 0 for position, (_, end) in zip(at, edges, strict=True)):
+            chars: dict[int, str] = {}
+            for index, (_, end) in enumerate(edges):
+                if (end - at[index]) * step > 0:
+                    chars[2 * at[index] + step] = mark
+                    at[index] += step
+                else:
+                    chars[2 * at[index]] = "|"
+            lines.append("".join(chars.get(i, " ") for i in range(max(chars) + 1)))
+    return lines
+
+
+def graph_lines(
+    commits: Iterable[tuple[str, Sequence[str]]],
+    labels: Mapping[str, Sequence[str]] | None = None,
+    messages: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The commit graph as plain lines, like ``git log --graph --oneline``.
+
+    Args:
+        commits: ``(hash, parents)`` pairs in log order: every commit before its parents.
+        labels: Ref names to show beside a commit, e.g. ``{hash: ["HEAD -> main", "feature"]}``.
+        messages: A one-line message per commit.
+
+    Returns:
+        One line per commit (graph, short hash, labels in parentheses, message), with lines of
+        ``|``, ``/`` and ``\\`` between them where lanes fork, merge or move.
+
+    Example:
+        >>> for line in graph_lines([("m", ["b", "f"]), ("f", ["a"]), ("b", ["a"]), ("a", [])],
+        ...                         labels={"m": ["HEAD -> main"], "f": ["feature"]}):
+        ...     print(line)
+        *   m (HEAD -> main)
+        |\\
+        | * f (feature)
+        * | b
+        |/
+        * a
+    """
+    lines = []
+    for row in _graph_rows(commits):
+        if row.commit is None:
+            lines.append(row.graph)
+            continue
+        line = row.graph + _short(row.commit)
+        names = (labels or {}).get(row.commit)
+        if names:
+            line += f" ({', '.join(names)})"
+        message = (messages or {}).get(row.commit)
+        if message:
+            line += f" {message}"
+        lines.append(line)
+    return lines
+
+
+def _merge_logs(logs: Iterable[Sequence[CommitInfo]]) -> list[CommitInfo]:
+    """One log of several: every commit once, each before its parents, otherwise in the given order.
+
+    A stable topological sort: of the commits whose children have all been listed, the one met
+    first in ``logs`` (read in order) comes next. Each log must list its commits before their
+    parents (as :meth:`Tract.log` does); a log already in that order comes out unchanged.
+    """
+    found: dict[str, CommitInfo] = {}
+    for log in logs:
+        for commit in log:
+            found.setdefault(commit.hash, commit)
+    order = list(found)
+    rank = {hash: index for index, hash in enumerate(order)}
+    children = dict.fromkeys(order, 0)
+    for commit in found.values():
+        for parent in set(commit.parents):
+            if parent in children:
+                children[parent] += 1
+    ready = [rank[hash] for hash, count in children.items() if count == 0]
+    heapq.heapify(ready)
+    merged: list[CommitInfo] = []
+    while ready:
+        commit = found[order[heapq.heappop(ready)]]
+        merged.append(commit)
+        for parent in set(commit.parents):
+            if parent in children:
+                children[parent] -= 1
+                if children[parent] == 0:
+                    heapq.heappush(ready, rank[parent])
+    return merged
+
+
+def _ref_labels(t: Tract) -> dict[str, list[str]]:
+    """The names to show beside each commit: ``HEAD -> branch`` (or ``HEAD``), then the branches."""
+    labels: dict[str, list[str]] = {}
+    branches = t.list_branches()
+    head = t.head
+    if head is not None and not any(branch.current for branch in branches):
+        labels.setdefault(head, []).append("HEAD")
+    for branch in sorted(branches, key=lambda b: not b.current):
+        if branch.commit is not None:
+            labels.setdefault(branch.commit, []).append(f"HEAD -> {branch.name}" if branch.current else branch.name)
+    return labels
+
+
+def _graph_message(commit: CommitInfo) -> str:
+    if commit.role is None:
+        return commit.preview(72)
+    edit = " (edit)" if commit.operation is Operation.EDIT else ""
+    return f"{commit.role}{edit}: {commit.preview(72)}"
+
+
+def _graph_history(t: Tract, limit: int | None, every_branch: bool) -> tuple[list[CommitInfo], bool]:
+    """The commits to draw (HEAD's history, or every branch's) and whether older ones exist."""
+    if every_branch:
+        logs: list[list[CommitInfo]] = []
+        seen: set[str] = set()
+        tips = [t.head, *(branch.commit for branch in t.list_branches())]
+        for tip in tips:
+            if tip is not None and tip not in seen:  # a commit seen brings its whole history
+                logs.append(t.log(limit=None, start=tip))
+                seen.update(commit.hash for commit in logs[-1])
+        commits = _merge_logs(logs)
+    else:
+        commits = t.log(limit=None if limit is None else limit + 1)
+    more = limit is not None and len(commits) > limit
+    return (commits[:limit] if more else commits), more
+
+
+def _render_graph(commits: Sequence[CommitInfo], labels: Mapping[str, Sequence[str]]) -> list[Text]:
+    """The lines of :func:`graph_lines`, colored: lanes by column, hashes, refs and roles."""
+    by_hash = {commit.hash: commit for commit in commits}
+    lines = []
+    for row in _graph_rows((commit.hash, commit.parents) for commit in commits):
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for index, char in enumerate(row.graph):
+            style = "bold" if char == "*" else _LANE_STYLES[index // 2 % len(_LANE_STYLES)]
+            text.append(char, style=style if char != " " else "")
+        if row.commit is not None:
+            commit = by_hash[row.commit]
+            text.append(commit.short_hash, style="yellow")
+            names = labels.get(commit.hash)
+            if names:
+                text.append(" (", style="yellow")
+                for index, name in enumerate(names):
+                    if index:
+                        text.append(", ", style="yellow")
+                    if name.startswith("HEAD"):
+                        text.append(name, style="bold cyan")
+                    else:
+                        text.append(name, style="bold green")
+                text.append(")", style="yellow")
+            message = _graph_message(commit)
+            if commit.role is not None:
+                text.append(" ")
+                text.append(message[: len(commit.role)], style=_ROLE_STYLES.get(commit.role, "white"))
+                text.append(message[len(commit.role) :])
+            else:
+                text.append(f" {message}", style="dim")
+        lines.append(text)
+    return lines
+
+
+def _print_graph(t: Tract, out: Console, limit: int | None, every_branch: bool) -> None:
+    commits, more = _graph_history(t, limit, every_branch)
+    if not commits:
+        out.print(Text(f"tract {t.tract_id!r} has no commits yet", style="dim"))
+        return
+    for line in _render_graph(commits, _ref_labels(t)):
+        out.print(line, crop=True)
+    if more:
+        out.print(Text("older commits exist: --limit 0 lists all", style="dim"))
 
 
 # -- show ---------------------------------------------------------------------------------------
@@ -411,8 +652,13 @@ def _colored_unified(unified: str) -> Text:
 
 
 def _cmd_log(args: argparse.Namespace, out: Console) -> None:
+    if args.all and not args.graph:
+        raise _UsageError("--all draws every branch in the graph: use it with --graph")
     with _open(args) as t:
-        _print_log(t, out, args.limit or None)
+        if args.graph:
+            _print_graph(t, out, args.limit or None, every_branch=args.all)
+        else:
+            _print_log(t, out, args.limit or None)
 
 
 def _cmd_show(args: argparse.Namespace, out: Console) -> None:
@@ -481,6 +727,214 @@ def _next_steps(db: str, demo: DemoStore) -> Panel:
     return Panel(lines, title="inspect it yourself", title_align="left", border_style="cyan")
 
 
+# -- branches, merge and history surgery ---------------------------------------------------------
+
+
+def _current(t: Tract) -> str:
+    """The checked-out branch, or ``HEAD`` when detached."""
+    return next((branch.name for branch in t.list_branches() if branch.current), "HEAD")
+
+
+def _tip(t: Tract, hash: str | None) -> Text:
+    """A commit as ``short-hash  preview``."""
+    if hash is None:
+        return Text("no commits yet", style="dim")
+    return Text(_short(hash), style="yellow").append(f"  {_graph_message(t.show(hash))}", style="")
+
+
+def _tip_line(t: Tract, prefix: str, hash: str | None, style: str = "bold") -> Text:
+    """``prefix`` followed by a commit as ``short-hash  preview``, on one line (cut to fit)."""
+    return Text(prefix, style=style, no_wrap=True, overflow="ellipsis").append(_tip(t, hash))
+
+
+def _clip(value: Any, width: int = 60) -> str:
+    """A conflict side (text, content parts or a priority) on one line."""
+    text = value if isinstance(value, str) else str(value) if not isinstance(value, (list, dict)) else _dumps(value)
+    text = " ".join(text.split())
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def _render_branches(t: Tract) -> RenderableType:
+    branches = t.list_branches()
+    head = t.head
+    if not branches and head is None:
+        return Text(f"tract {t.tract_id!r} has no branches yet: the first commit creates one", style="dim")
+    table = Table(box=None, show_header=False, padding=(0, 1), collapse_padding=True, pad_edge=False)
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="ellipsis", no_wrap=True)
+    if not any(branch.current for branch in branches):
+        table.add_row(Text("*", style="bold green"), Text("(HEAD detached)", style="red"), _tip(t, head))
+    for branch in branches:
+        marker = Text("*" if branch.current else " ", style="bold green")
+        name = Text(branch.name, style="bold green" if branch.current else "")
+        table.add_row(marker, name, _tip(t, branch.commit))
+    return table
+
+
+def _cmd_branch(args: argparse.Namespace, out: Console) -> None:
+    if args.delete and args.name is None:
+        raise _UsageError("tract branch -d needs the name of the branch to delete")
+    if args.delete and (args.start is not None or args.switch):
+        raise _UsageError("tract branch -d deletes a branch: --from and --switch do not apply")
+    if args.force and not args.delete:
+        raise _UsageError("--force goes with -d (delete a branch whose commits no other branch reaches)")
+    if args.name is None and (args.start is not None or args.switch):
+        raise _UsageError("--from and --switch need the name of the branch to create")
+    with _open(args) as t:
+        if args.name is None:
+            out.print(_render_branches(t))
+        elif args.delete:
+            deleted = t.delete_branch(args.name, force=args.force)
+            out.print(Text(f"Deleted branch {deleted.name!r} (was {_short(deleted.commit)}).", style="bold"))
+        else:
+            created = t.branch(args.name, args.start, switch=args.switch)
+            done = "Created branch and switched to" if args.switch else "Created branch"
+            out.print(_tip_line(t, f"{done} {created.name!r} at ", created.commit))
+
+
+def _cmd_switch(args: argparse.Namespace, out: Console) -> None:
+    with _open(args) as t:
+        branch = t.switch(args.name)
+        out.print(_tip_line(t, f"Switched to branch {branch.name!r} at ", branch.commit))
+
+
+def _render_merge(t: Tract, source: str, into: str, before: str | None, result: MergeResult) -> Group:
+    if result.kind == "up-to-date":
+        return Group(Text(f"Already up to date: {into!r} contains {source!r}.", style="bold"))
+    if result.kind == "fast-forward":
+        line = _tip_line(t, f"Fast-forward {into!r}: {_short(before)} → ", result.head)
+        return Group(line)
+    assert result.merge_commit is not None
+    parents = t.show(result.merge_commit).parents
+    parts: list[RenderableType] = [
+        Text(f"Merged {source!r} into {into!r}: merge commit ", style="bold")
+        .append(_short(result.merge_commit), style="yellow")
+        .append(f" (parents {', '.join(_short(p) for p in parents)})")
+    ]
+    if result.resolved:
+        parts.append(Text(f"Resolved {len(result.resolved)} conflict(s):"))
+        for conflict, resolution in result.resolved:
+            side = "ours" if resolution == conflict.ours else "theirs" if resolution == conflict.theirs else "given"
+            parts.append(
+                Text(f"  {conflict.kind} of {conflict.role} message {_short(conflict.target)}: took {side} ").append(
+                    _clip(resolution), style="cyan"
+                )
+            )
+    if result.head != result.merge_commit:
+        parts.append(_tip_line(t, "HEAD is now at ", result.head, style=""))
+    return Group(*parts)
+
+
+def _conflict_report(source: str, into: str, conflicts: Sequence[Conflict]) -> str:
+    """What ``tract merge`` prints on stderr when the merge has conflicts: both versions of each."""
+    lines = [
+        f"tract: merge conflict: merging {source!r} into {into!r} conflicts on {len(conflicts)} message(s); "
+        "nothing was written"
+    ]
+    for conflict in conflicts:
+        lines.append(
+            f"  {conflict.kind} of {conflict.role} message {_short(conflict.target)}: "
+            f"ours {_clip(conflict.ours)} vs theirs {_clip(conflict.theirs)}"
+        )
+    example = _short(conflicts[0].target) if conflicts else "HASH"
+    lines.append(
+        f"hint: take one side for every conflict with --strategy ours or --strategy theirs, or resolve each "
+        f"message in Python: t.merge({source!r}, resolutions={{{example!r}: ...}})"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _cmd_merge(args: argparse.Namespace, out: Console) -> int | None:
+    with _open(args) as t:
+        into, before = _current(t), t.head
+        try:
+            result = t.merge(args.source, strategy=args.strategy)
+        except MergeConflict as conflict:
+            sys.stderr.write(_conflict_report(args.source, into, conflict.conflicts))
+            return EXIT_CONFLICT
+        assert isinstance(result, MergeResult)
+        out.print(_render_merge(t, args.source, into, before, result))
+    return None
+
+
+def _cmd_reset(args: argparse.Namespace, out: Console) -> None:
+    mode = "hard" if args.hard else "soft"
+    with _open(args) as t:
+        result = t.reset(args.ref, mode=mode)
+        out.print(_tip_line(t, f"Reset {result.ref!r} ({mode}): {_short(result.old)} → ", result.new))
+    dropped = len(result.dropped)
+    if not dropped:
+        out.print(Text("No commit was dropped: every one is still reachable from a branch or HEAD."))
+    elif mode == "hard":
+        line = Text(f"{dropped} commit(s) dropped; {result.deleted} deleted from the store.", style="red")
+        if result.deleted < dropped:
+            line.append(
+                f" {dropped - result.deleted} kept: commits left behind earlier (still in the reflog) build on them.",
+                style="yellow",
+            )
+        out.print(line)
+    else:
+        where = f" --ref {result.ref}" if result.ref != "HEAD" else ""
+        out.print(
+            Text(f"{dropped} commit(s) dropped, kept in the store until gc. ")
+            .append("To get them back: ")
+            .append(f"tract reflog{where}", style="bold")
+            .append(" shows where it was; ")
+            .append(f"tract reset {_short(result.old)}", style="bold")
+            .append(" returns there.")
+        )
+
+
+def _render_reflog(entries: Sequence[ReflogEntry], more: bool) -> RenderableType:
+    if not entries:
+        return Text("the reflog is empty: nothing has moved yet", style="dim")
+    caption = "older entries exist: --limit 0 lists all" if more else None
+    table = Table(box=box.SIMPLE_HEAD, caption=caption)
+    table.add_column("new", style="yellow", no_wrap=True)
+    table.add_column("ref", no_wrap=True)
+    table.add_column("action")
+    table.add_column("when", no_wrap=True)
+    for entry in entries:
+        table.add_row(_short(entry.new), Text(entry.ref, style="cyan"), Text(entry.action), _when(entry.created_at))
+    return table
+
+
+def _cmd_reflog(args: argparse.Namespace, out: Console) -> None:
+    limit = args.limit or None
+    with _open(args) as t:
+        entries = t.reflog(limit=None if limit is None else limit + 1, ref=args.ref)
+    more = limit is not None and len(entries) > limit
+    out.print(_render_reflog(entries[:limit] if more else entries, more))
+
+
+def _print_warnings(out: Console, warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        out.print(Text(f"warning: {warning}", style="yellow"))
+
+
+def _cmd_cherry_pick(args: argparse.Namespace, out: Console) -> None:
+    with _open(args) as t:
+        result = t.cherry_pick(args.ref, strict=args.strict)
+        ((source, copy),) = result.mapping.items()
+        out.print(_tip_line(t, f"Cherry-picked {_short(source)} onto {_current(t)!r} as ", copy))
+    _print_warnings(out, result.warnings)
+
+
+def _cmd_rebase(args: argparse.Namespace, out: Console) -> None:
+    with _open(args) as t:
+        result = t.rebase(args.onto, strict=args.strict)
+        current = _current(t)
+        if not result.mapping:
+            out.print(Text(f"Nothing to rebase: {args.onto!r} is already in the history of {current!r}.", style="bold"))
+            return
+        done = f"Rebased {len(result.mapping)} commit(s) of {current!r} onto {args.onto!r}: HEAD is now at "
+        out.print(_tip_line(t, done, result.head))
+        for old, new in result.mapping.items():
+            out.print(Text(f"  {_short(old)} → ").append(_short(new), style="yellow"))
+    _print_warnings(out, result.warnings)
+
+
 # -- parser and entry point ---------------------------------------------------------------------
 
 
@@ -506,7 +960,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tract`` and its commands."""
     db_help = f"SQLite file, or a sqlite:// or postgresql URL (default: ${DB_ENV})"
     parser = argparse.ArgumentParser(
-        prog="tract", description="Inspect tract stores: version control for what an LLM sees."
+        prog="tract",
+        description="Inspect tract stores, branch, merge and reset them: version control for what an LLM sees.",
     )
     parser.add_argument("--version", action="version", version=f"tract {__version__}")
     _add_globals(parser, db_help)
@@ -518,10 +973,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    log = command("log", _cmd_log, "List the commits of HEAD's history, newest first.")
+    log = command("log", _cmd_log, "List the commits of HEAD's history (or draw the commit graph), newest first.")
     log.add_argument(
         "--limit", type=_non_negative, default=20, metavar="N", help="at most N commits; 0 for all (default: 20)"
     )
+    log.add_argument("--graph", action="store_true", help="draw the commit graph, one line per commit")
+    log.add_argument("--all", action="store_true", help="with --graph: every branch, not only HEAD's history")
     show = command("show", _cmd_show, "Show one commit in full.")
     show.add_argument("ref", metavar="REF", help="a hash, a unique prefix, a branch, HEAD or HEAD~N")
     command("status", _cmd_status, "Show the branch, HEAD, tokens against the budget and the last usage.")
@@ -531,6 +988,49 @@ def build_parser() -> argparse.ArgumentParser:
     diff = command("diff", _cmd_diff, "Compare the compiled contexts of two commits, message by message.")
     diff.add_argument("a", metavar="A", help="the earlier commit")
     diff.add_argument("b", metavar="B", nargs="?", default="HEAD", help="the later commit (default: HEAD)")
+    branch = command(
+        "branch", _cmd_branch, "List the branches, create one (tract branch NAME) or delete one (tract branch -d NAME)."
+    )
+    branch.add_argument("name", metavar="NAME", nargs="?", help="the branch to create (or, with -d, to delete)")
+    branch.add_argument("--from", dest="start", metavar="REF", help="create it at this commit (default: HEAD)")
+    branch.add_argument("--switch", action="store_true", help="also switch to the new branch")
+    branch.add_argument("-d", "--delete", action="store_true", help="delete the branch NAME")
+    branch.add_argument(
+        "--force", action="store_true", help="with -d: delete even if no other branch reaches its commits"
+    )
+    switch = command("switch", _cmd_switch, "Attach HEAD to a branch.")
+    switch.add_argument("name", metavar="NAME", help="an existing branch")
+    merge = command("merge", _cmd_merge, "Merge a branch (or commit) into the current branch.")
+    merge.add_argument("source", metavar="SOURCE", help="the branch or commit to merge")
+    merge.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="auto: fast-forward when possible; no-ff: always a merge commit; ff-only: refuse to merge diverged "
+        "branches; ours/theirs: a merge commit whose conflicts take that side (default: auto)",
+    )
+    reset = command("reset", _cmd_reset, "Move the current branch (or a detached HEAD) to another commit.")
+    reset.add_argument("ref", metavar="REF", help="where to move it")
+    reset.add_argument(
+        "--hard",
+        action="store_true",
+        help="delete the commits nothing reaches any more (default: soft, which keeps them until gc)",
+    )
+    reflog = command("reflog", _cmd_reflog, "List the recorded moves of HEAD and the branches, newest first.")
+    reflog.add_argument(
+        "--limit", type=_non_negative, default=20, metavar="N", help="at most N entries; 0 for all (default: 20)"
+    )
+    reflog.add_argument("--ref", metavar="NAME", help="only the moves of this branch (or HEAD)")
+    pick = command("cherry-pick", _cmd_cherry_pick, "Copy one commit onto HEAD.")
+    pick.add_argument("ref", metavar="REF", help="the commit to copy (from any branch, or one found with reflog)")
+    rebase = command("rebase", _cmd_rebase, "Replay the current branch's own commits on top of another commit.")
+    rebase.add_argument("onto", metavar="ONTO", help="the branch or commit to replay onto")
+    for replaying in (pick, rebase):
+        replaying.add_argument(
+            "--strict",
+            action="store_true",
+            help="refuse (writing nothing) when an EDIT or a tool result would point outside the new history",
+        )
     demo = commands.add_parser(
         "demo",
         help="Write a demo store and tour it.",
@@ -548,7 +1048,8 @@ def main(argv: list[str] | None = None) -> int:
         argv: The arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 2 on any error (reported in one line on stderr).
+        The exit status: 0 on success, 1 when ``tract merge`` has conflicts (listed on stderr),
+        2 on any error (reported in one line on stderr).
     """
     try:
         args = build_parser().parse_args(argv)
@@ -559,9 +1060,9 @@ def main(argv: list[str] | None = None) -> int:
         # `tract status` reports the offline-tokenizer fallback; no need to warn on every command.
         warnings.simplefilter("ignore", TokenizerFallbackWarning)
         try:
-            args.handler(args, out)
+            status = args.handler(args, out)
         except (TractError, _UsageError, ImportError, OSError) as error:
             message = " ".join(str(error).split()) or type(error).__name__
             sys.stderr.write(f"tract: error: {message}\n")
             return EXIT_ERROR
-    return 0
+    return status or 0

@@ -72,7 +72,9 @@ def _base(session: Session, tract_id: str, name: str, head: Head) -> str:
             return matches[0]
         if len(matches) > 1:
             raise AmbiguousRefError(lowered, matches)
-        raise CommitNotFoundError(f"no commit {name!r} in tract {tract_id!r}; list commits with t.log() or `tract log`")
+        shown = name if len(name) < 20 else name[:12] + "…"
+        hint = "list commits with t.log() or `tract log`"
+        raise CommitNotFoundError(f"no commit {shown!r} in tract {tract_id!r}; {hint}")
     branches = ", ".join(ref.name for ref in session.refs.list(tract_id)) or "none"
     raise BranchNotFoundError(
         f"{name!r} is neither a branch nor a commit hash of tract {tract_id!r} (branches: {branches})"
@@ -107,8 +109,6 @@ def resolve(session: Session, tract_id: str, ref: Ref, *, head: Head | None = No
         if stored is None or not stored.commit.parents:
             raise CommitNotFoundError(f"{text!r} goes back past the first commit (only {step} steps exist)")
         commit = stored.commit.parents[0]
-    if len(text) == 64 and not suffix and session.commits.get(tract_id, commit) is None:
-        raise CommitNotFoundError(f"no commit {text[:12]}… in tract {tract_id!r}")
     return commit
 
 

@@ -4,21 +4,38 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tract_core import Tract
-from tract_core.cli import main
+from tract_core import EDIT, PINNED, SKIP, Tract
+from tract_core.cli import _merge_logs, graph_lines, main
 from tract_core.demo import DemoStore, build_demo
 from tract_core.testing import create_database
 
 pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWarning")
 
-COMMANDS = ("log", "show", "status", "compile", "diff", "demo")
+COMMANDS = (
+    "log",
+    "show",
+    "status",
+    "compile",
+    "diff",
+    "branch",
+    "switch",
+    "merge",
+    "reset",
+    "reflog",
+    "cherry-pick",
+    "rebase",
+    "demo",
+)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
 
@@ -329,33 +346,514 @@ def test_usage_errors_and_help(capsys):
     assert code == 2 and "COMMAND" in err
 
 
+# -- the commit graph layout ----------------------------------------------------------------------
+
+
+def test_graph_of_a_linear_history():
+    commits = [("c", ["b"]), ("b", ["a"]), ("a", [])]
+    labels = {"c": ["HEAD -> main"], "a": ["old"]}
+    messages = {"c": "user: third", "b": "assistant: second", "a": "system: first"}
+    assert graph_lines(commits, labels, messages) == [
+        "* c (HEAD -> main) user: third",
+        "* b assistant: second",
+        "* a (old) system: first",
+    ]
+    assert graph_lines([("a" * 64, [])]) == ["* " + "a" * 12]  # short hashes
+
+
+def test_graph_of_a_branch_merged_back():
+    commits = [("m", ["b", "f2"]), ("f2", ["f1"]), ("b", ["a"]), ("f1", ["a"]), ("a", [])]
+    labels = {"m": ["HEAD -> main"], "f2": ["feature", "review"]}
+    assert graph_lines(commits, labels) == [
+        "*   m (HEAD -> main)",
+        "|\\",
+        "| * f2 (feature, review)",
+        "* | b",
+        "| * f1",
+        "|/",
+        "* a",
+    ]
+
+
+def test_graph_of_diverged_branches():
+    commits = [("m2", ["m1"]), ("f1", ["b"]), ("m1", ["b"]), ("b", ["r"]), ("r", [])]
+    assert graph_lines(commits, {"m2": ["HEAD -> main"], "f1": ["draft"]}) == [
+        "* m2 (HEAD -> main)",
+        "| * f1 (draft)",
+        "* | m1",
+        "|/",
+        "* b",
+        "* r",
+    ]
+
+
+def test_graph_lanes_right_of_a_merge_move_right_and_forks_join_left():
+    commits = [("t", ["m"]), ("o", ["q"]), ("m", ["p1", "p2"]), ("p2", ["r"]), ("q", ["r"]), ("p1", ["r"]), ("r", [])]
+    assert graph_lines(commits) == [
+        "* t",
+        "| * o",
+        "* |   m",
+        "|\\ \\",
+        "| * | p2",
+        "| | * q",
+        "| |/",
+        "* | p1",
+        "|/",
+        "* r",
+    ]
+
+
+def test_graph_merge_joining_a_lane_on_its_left():
+    # "m" (a new tip) merges "p2", which the first lane already waits for.
+    commits = [("x", ["p2"]), ("m", ["p1", "p2"]), ("p2", ["r"]), ("p1", ["r"]), ("r", [])]
+    assert graph_lines(commits) == ["* x", "| * m", "|/|", "* | p2", "| * p1", "|/", "* r"]
+
+
+def test_graph_lane_crossing_moves_one_column_per_line():
+    commits = [("a", ["c"]), ("b", ["root"]), ("x", ["c"]), ("c", ["root"]), ("root", [])]
+    assert graph_lines(commits) == ["* a", "| * b", "| | * x", "| |/", "|/|", "* | c", "|/", "* root"]
+
+
+def test_graph_root_commits_close_their_lane():
+    commits = [("a", ["r1"]), ("b", ["r2"]), ("r1", []), ("r2", [])]
+    assert graph_lines(commits) == ["* a", "| * b", "* | r1", " /", "* r2"]
+
+
+def test_merge_logs_puts_every_commit_before_its_parents():
+    def log(*pairs: tuple[str, tuple[str, ...]]) -> list[SimpleNamespace]:
+        return [SimpleNamespace(hash=h, parents=p) for h, p in pairs]
+
+    main_log = log(("m3", ("m2",)), ("m2", ("m1",)), ("m1", ("b",)), ("b", ()))
+    draft_log = log(("d2", ("d1",)), ("d1", ("b",)), ("b", ()))
+    merged = [c.hash for c in _merge_logs([main_log, draft_log])]
+    assert merged == ["m3", "m2", "m1", "d2", "d1", "b"]
+    assert [c.hash for c in _merge_logs([main_log])] == ["m3", "m2", "m1", "b"]  # a log comes out unchanged
+    assert [c.hash for c in _merge_logs([draft_log, main_log])] == ["d2", "d1", "m3", "m2", "m1", "b"]
+
+
+# -- branching, merging and undoing ---------------------------------------------------------------
+
+
+@dataclass
+class Branched:
+    """main: system, question, answer; then 'review' (an EDIT of the answer) merged into main after
+    a follow-up; 'draft' forked from the answer with one question, never merged."""
+
+    path: Path
+    system: str
+    question: str
+    answer: str
+    follow_up: str
+    fix: str
+    draft: str
+    merge: str
+
+
+def build_branched(path: Path) -> Branched:
+    with Tract.open(path=path) as t:
+        system = t.system("You are terse.").hash
+        question = t.user("How long do I have to return shoes?").hash
+        answer = t.assistant("60 days.").hash
+        t.branch("review")
+        t.branch("draft")
+        follow_up = t.user("Thanks!").hash
+        t.switch("review")
+        fix = t.commit("30 days.", role="assistant", operation=EDIT, response_to=answer).hash
+        t.switch("draft")
+        draft = t.user("And for sandals?").hash
+        t.switch("main")
+        merge = t.merge("review").merge_commit
+    assert merge is not None
+    return Branched(path, system, question, answer, follow_up, fix, draft, merge)
+
+
+@pytest.fixture
+def branched(tmp_path) -> Branched:
+    return build_branched(tmp_path / "branched.db")
+
+
+def linear(tmp_path: Path, count: int = 3) -> tuple[Path, list[str]]:
+    path = tmp_path / "linear.db"
+    with Tract.open(path=path) as t:
+        hashes = [t.system("You are terse.").hash]
+        hashes += [t.user(f"message {n}").hash for n in range(1, count)]
+    return path, hashes
+
+
+def test_branch_creates_lists_switches_and_deletes(tmp_path, capsys):
+    path, hashes = linear(tmp_path)
+    code, out, err = run(capsys, "--db", path, "branch", "feature")
+    assert (code, err) == (0, "")
+    assert f"Created branch 'feature' at {hashes[-1][:12]}  user: message 2" in out
+    code, out, _ = run(capsys, "--db", path, "branch", "old", "--from", "HEAD~2", "--switch")
+    assert code == 0 and f"switched to 'old' at {hashes[0][:12]}" in out
+    with reopen(path) as t:
+        branches = {b.name: b for b in t.list_branches()}
+        assert branches["feature"].commit == hashes[-1] and not branches["feature"].current
+        assert branches["old"].commit == hashes[0] and branches["old"].current
+
+    code, out, _ = run(capsys, "--db", path, "branch")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3
+    assert lines[0].split() == ["feature", hashes[-1][:12], "user:", "message", "2"]
+    assert lines[1].split() == ["main", hashes[-1][:12], "user:", "message", "2"]
+    assert lines[2].split() == ["*", "old", hashes[0][:12], "system:", "You", "are", "terse."]
+
+    code, out, _ = run(capsys, "--db", path, "switch", "main")
+    assert code == 0 and f"Switched to branch 'main' at {hashes[-1][:12]}" in out
+    code, out, _ = run(capsys, "--db", path, "branch", "-d", "old")
+    assert code == 0 and f"Deleted branch 'old' (was {hashes[0][:12]})" in out
+    with reopen(path) as t:
+        assert [b.name for b in t.list_branches()] == ["feature", "main"]
+        assert t.status().branch == "main"
+
+
+def test_branch_refusals_are_one_line_errors(branched, capsys):
+    path = branched.path
+    assert_one_line_error(*run(capsys, "--db", path, "branch", "-d", "main"), "cannot delete 'main'", "current branch")
+    assert_one_line_error(
+        *run(capsys, "--db", path, "branch", "-d", "draft"), "'draft' has 1 commit(s) no other branch reaches"
+    )
+    assert_one_line_error(*run(capsys, "--db", path, "branch", "review"), "'review' already exists")
+    assert_one_line_error(*run(capsys, "--db", path, "branch", "-d", "nope"), "no branch 'nope'")
+    assert_one_line_error(*run(capsys, "--db", path, "switch", "nope"), "no branch 'nope'")
+    assert_one_line_error(*run(capsys, "--db", path, "branch", "bad..name"), "not a valid branch name")
+    with reopen(path) as t:
+        assert [b.name for b in t.list_branches()] == ["draft", "main", "review"]
+    code, out, _ = run(capsys, "--db", path, "branch", "-d", "draft", "--force")
+    assert code == 0 and "Deleted branch 'draft'" in out
+    with reopen(path) as t:
+        assert [b.name for b in t.list_branches()] == ["main", "review"]
+        assert t.show(branched.draft).hash == branched.draft  # kept in the store until gc
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["branch", "-d"], "needs the name"),
+        (["branch", "-d", "x", "--switch"], "--from and --switch do not apply"),
+        (["branch", "x", "--force"], "--force goes with -d"),
+        (["branch", "--switch"], "need the name"),
+        (["log", "--all"], "use it with --graph"),
+    ],
+)
+def test_branch_usage_errors(branched, capsys, argv, expected):
+    assert_one_line_error(*run(capsys, "--db", branched.path, *argv), expected)
+
+
+def test_merge_writes_a_merge_commit_with_two_parents(tmp_path, capsys):
+    path, hashes = linear(tmp_path)
+    with Tract.open(path=path) as t:
+        t.branch("feature", switch=True)
+        theirs = t.assistant("feature work").hash
+        t.switch("main")
+        ours = t.user("main work").hash
+    code, out, err = run(capsys, "--db", path, "merge", "feature")
+    assert (code, err) == (0, "")
+    with reopen(path) as t:
+        head = t.show("HEAD")
+        assert head.parents == (ours, theirs) and head.content_type == "merge"
+        assert [m["content"] for m in t.compile().messages][-2:] == ["main work", "feature work"]
+    assert f"Merged 'feature' into 'main': merge commit {head.short_hash} (parents {ours[:12]}, {theirs[:12]})" in out
+    code, out, _ = run(capsys, "--db", path, "merge", "feature")
+    assert code == 0 and "Already up to date: 'main' contains 'feature'." in out
+
+
+def test_merge_fast_forwards_and_strategies(tmp_path, capsys):
+    path, hashes = linear(tmp_path)
+    with Tract.open(path=path) as t:
+        t.branch("feature", switch=True)
+        tip = t.assistant("ahead").hash
+        t.switch("main")
+        t.branch("other", switch=True)
+    code, out, _ = run(capsys, "--db", path, "merge", "feature", "--strategy", "no-ff")
+    assert code == 0 and "merge commit" in out
+    run(capsys, "--db", path, "switch", "main")
+    code, out, _ = run(capsys, "--db", path, "merge", "feature", "--strategy", "ff-only")
+    assert code == 0 and f"Fast-forward 'main': {hashes[-1][:12]} → {tip[:12]}  assistant: ahead" in out
+    with reopen(path) as t:
+        assert t.head == tip and len(t.show(tip).parents) == 1
+    code, _, err = run(capsys, "--db", path, "merge", "feature", "--strategy", "sideways")
+    assert code == 2 and "invalid choice: 'sideways'" in err
+
+
+def conflicted(path: Path) -> tuple[str, str]:
+    """main and 'reviewer' EDIT the same answer differently and annotate the same note differently."""
+    with Tract.open(path=path) as t:
+        t.system("You are terse.")
+        answer = t.assistant("60 days.")
+        note = t.user("raw order dump")
+        t.branch("reviewer")
+        t.commit("30 days, unworn.", role="assistant", operation=EDIT, response_to=answer)
+        t.annotate(note, SKIP)
+        t.switch("reviewer")
+        t.commit("14 days.\nReceipt needed.", role="assistant", operation=EDIT, response_to=answer)
+        t.annotate(note, PINNED)
+        t.switch("main")
+    return answer.hash, note.hash
+
+
+def test_merge_conflicts_exit_1_list_both_versions_and_write_nothing(tmp_path, capsys):
+    path = tmp_path / "conflict.db"
+    answer, note = conflicted(path)
+    with reopen(path) as t:
+        before = (t.head, len(t.reflog(limit=None)))
+    code, out, err = run(capsys, "--db", path, "merge", "reviewer")
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert lines[0] == (
+        "tract: merge conflict: merging 'reviewer' into 'main' conflicts on 2 message(s); nothing was written"
+    )
+    assert (
+        f"  edit of assistant message {answer[:12]}: ours '30 days, unworn.' vs theirs '14 days. Receipt needed.'"
+        in lines
+    )
+    assert f"  annotation of user message {note[:12]}: ours 'skip' vs theirs 'pinned'" in lines
+    assert lines[-1].startswith("hint: ") and "--strategy ours or --strategy theirs" in lines[-1]
+    assert f"t.merge('reviewer', resolutions={{'{answer[:12]}': ...}})" in lines[-1]
+    assert len(lines) == 4
+    with reopen(path) as t:
+        assert (t.head, len(t.reflog(limit=None))) == before
+
+
+def test_merge_strategy_theirs_resolves_the_conflicts(tmp_path, capsys):
+    path = tmp_path / "conflict.db"
+    answer, note = conflicted(path)
+    code, out, err = run(capsys, "--db", path, "merge", "reviewer", "--strategy", "theirs")
+    assert (code, err) == (0, "")
+    assert "Resolved 2 conflict(s):" in out
+    assert f"  edit of assistant message {answer[:12]}: took theirs '14 days. Receipt needed.'" in out
+    assert f"  annotation of user message {note[:12]}: took theirs 'pinned'" in out
+    with reopen(path) as t:
+        context = t.compile()
+        assert "14 days.\nReceipt needed." in [m["content"] for m in context.messages]
+        assert "raw order dump" in [m["content"] for m in context.messages]
+        merge = next(c for c in t.log(limit=None) if c.content_type == "merge")
+        assert len(merge.parents) == 2
+        head = t.show("HEAD")
+    assert head.parents == (merge.hash,) and head.response_to == answer  # the resolution, an EDIT
+    assert f"HEAD is now at {head.short_hash}  assistant (edit): 14 days. Receipt needed." in out
+
+
+def test_soft_reset_keeps_the_commits_and_says_how_to_get_them_back(tmp_path, capsys):
+    path, hashes = linear(tmp_path, 4)
+    code, out, err = run(capsys, "--db", path, "reset", "HEAD~2")
+    assert (code, err) == (0, "")
+    assert f"Reset 'main' (soft): {hashes[3][:12]} → {hashes[1][:12]}  user: message 1" in out
+    assert "2 commit(s) dropped, kept in the store until gc" in out
+    assert f"tract reflog --ref main shows where it was; tract reset {hashes[3][:12]} returns there" in out
+    with reopen(path) as t:
+        assert t.head == hashes[1]
+    assert run(capsys, "--db", path, "show", hashes[3][:12])[0] == 0
+    code, out, _ = run(capsys, "--db", path, "reflog", "--ref", "main")
+    assert code == 0 and hashes[1][:12] in out and f"reset: moving to {hashes[1][:12]} (soft)" in out
+    code, out, _ = run(capsys, "--db", path, "reset", hashes[3][:12])
+    assert code == 0 and "No commit was dropped" in out
+    with reopen(path) as t:
+        assert t.head == hashes[3]
+
+
+def test_hard_reset_deletes_the_commits(tmp_path, capsys):
+    path, hashes = linear(tmp_path, 4)
+    code, out, err = run(capsys, "--db", path, "reset", "--hard", "HEAD~2")
+    assert (code, err) == (0, "")
+    assert f"Reset 'main' (hard): {hashes[3][:12]} → {hashes[1][:12]}" in out
+    assert "2 commit(s) dropped; 2 deleted from the store." in out
+    for gone in hashes[2:]:
+        assert_one_line_error(*run(capsys, "--db", path, "show", gone), f"no commit '{gone[:12]}")
+    with reopen(path) as t:
+        assert [c.hash for c in t.log(limit=None)] == hashes[1::-1]
+
+
+def test_reflog_lists_moves_newest_first(branched, capsys):
+    code, out, err = run(capsys, "--db", branched.path, "reflog", "--limit", "3")
+    assert (code, err) == (0, "")
+    with reopen(branched.path) as t:
+        entries = t.reflog(limit=4)
+    rows = [line.split() for line in out.splitlines()]
+    rows = [row for row in rows if row and re.fullmatch(r"[0-9a-f]{12}|-", row[0])]
+    assert [row[:2] for row in rows] == [[(e.new or "-")[:12], e.ref] for e in entries[:3]]
+    assert f"merge review: {branched.merge[:12]}" in out
+    assert "older entries exist: --limit 0 lists all" in out
+    code, out, _ = run(capsys, "--db", branched.path, "reflog", "--ref", "draft", "--limit", "0")
+    assert code == 0 and "branch: created from" in out and "commit: append user dialogue" in out
+    assert "merge review" not in out and "older entries" not in out
+
+
+def tool_branch(path: Path) -> tuple[str, str]:
+    """main: a question; 'tools': a tool call and its result, from the same question."""
+    with Tract.open(path=path) as t:
+        t.user("Where is my order?")
+        t.branch("tools", switch=True)
+        t.assistant(
+            tool_calls=[{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]
+        )
+        result = t.tool_result("call_1", "delivered").hash
+        t.switch("main")
+        main_tip = t.assistant("Let me check.").hash
+    return result, main_tip
+
+
+def test_cherry_pick_prints_the_new_head_and_warnings(tmp_path, capsys):
+    path = tmp_path / "tools.db"
+    result, main_tip = tool_branch(path)
+    code, out, err = run(capsys, "--db", path, "cherry-pick", "--strict", "tools")
+    assert_one_line_error(code, out, err, "cherry-pick refused (strict=True)", "answers call 'call_1'")
+    with reopen(path) as t:
+        assert t.head == main_tip
+    code, out, err = run(capsys, "--db", path, "cherry-pick", "tools")
+    assert (code, err) == (0, "")
+    with reopen(path) as t:
+        head = t.show("HEAD")
+    assert head.parents == (main_tip,) and head.content == "delivered"
+    assert f"Cherry-picked {result[:12]} onto 'main' as {head.short_hash}  tool: delivered" in out
+    assert f"warning: tool result {result[:12]} answers call 'call_1', which is not in the new history" in out
+
+
+def test_rebase_replays_the_branch_onto_another(branched, capsys):
+    path = branched.path
+    run(capsys, "--db", path, "switch", "draft")
+    code, out, err = run(capsys, "--db", path, "rebase", "main", "--strict")
+    assert (code, err) == (0, "")
+    with reopen(path) as t:
+        head = t.show("HEAD")
+        assert t.status().branch == "draft"
+    assert head.parents[0] == branched.merge and head.content == "And for sandals?"
+    assert f"Rebased 1 commit(s) of 'draft' onto 'main': HEAD is now at {head.short_hash}" in out
+    assert f"  {branched.draft[:12]} → {head.short_hash}" in out
+    assert "warning" not in out
+    code, out, _ = run(capsys, "--db", path, "rebase", "main")
+    assert code == 0 and "Nothing to rebase: 'main' is already in the history of 'draft'." in out
+    run(capsys, "--db", path, "switch", "main")
+    assert_one_line_error(*run(capsys, "--db", path, "rebase", "draft"), "descendant")
+
+
+# -- log --graph on a real store ------------------------------------------------------------------
+
+
+def test_log_graph_of_a_linear_history(tmp_path, capsys):
+    path, hashes = linear(tmp_path)
+    code, out, err = run(capsys, "--db", path, "log", "--graph")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"* {hashes[2][:12]} (HEAD -> main) user: message 2",
+        f"* {hashes[1][:12]} user: message 1",
+        f"* {hashes[0][:12]} system: You are terse.",
+    ]
+    code, out, _ = run(capsys, "--db", path, "log", "--graph", "--limit", "1")
+    assert out.splitlines() == [
+        f"* {hashes[2][:12]} (HEAD -> main) user: message 2",
+        "older commits exist: --limit 0 lists all",
+    ]
+
+
+def branched_graph(b: Branched, order: list[str]) -> list[str]:
+    """The expected graph of every branch; ``order``: HEAD's log order (which of the merged parents
+    comes first is up to the library's tie-break)."""
+    on_main = {
+        b.follow_up: f"* | {b.follow_up[:12]} user: Thanks!",
+        b.fix: f"| * {b.fix[:12]} (review) assistant (edit): 30 days.",
+    }
+    return [
+        f"*   {b.merge[:12]} (HEAD -> main) Merge 'review' into 'main'",
+        "|\\",
+        *(on_main[h] for h in order[1:3]),
+        "|/",
+        f"| * {b.draft[:12]} (draft) user: And for sandals?",
+        "|/",
+        f"* {b.answer[:12]} assistant: 60 days.",
+        f"* {b.question[:12]} user: How long do I have to return shoes?",
+        f"* {b.system[:12]} system: You are terse.",
+    ]
+
+
+def test_log_graph_all_draws_the_merge_and_the_unmerged_branch(branched, capsys):
+    with reopen(branched.path) as t:
+        order = [c.hash for c in t.log(limit=None)]
+    assert set(order[1:3]) == {branched.follow_up, branched.fix}
+    expected = branched_graph(branched, order)
+    code, out, err = run(capsys, "--db", branched.path, "log", "--graph", "--all")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == expected
+
+    code, out, _ = run(capsys, "--db", branched.path, "log", "--graph")  # HEAD's history: no draft
+    without_draft = [line for line in expected if "draft" not in line]
+    without_draft.remove("|/")
+    assert out.splitlines() == without_draft
+
+
+def test_log_graph_labels_a_detached_head(branched, capsys):
+    with reopen(branched.path) as t:
+        t.checkout(branched.question)
+    code, out, _ = run(capsys, "--db", branched.path, "log", "--graph")
+    assert out.splitlines() == [
+        f"* {branched.question[:12]} (HEAD) user: How long do I have to return shoes?",
+        f"* {branched.system[:12]} system: You are terse.",
+    ]
+    code, out, _ = run(capsys, "--db", branched.path, "log", "--graph", "--all")
+    assert f"* {branched.question[:12]} (HEAD) user:" in out and f"{branched.merge[:12]} (main) Merge" in out
+    code, out, _ = run(capsys, "--db", branched.path, "branch")
+    assert out.splitlines()[0].split()[:4] == ["*", "(HEAD", "detached)", branched.question[:12]]
+
+
+def test_graph_and_branches_of_an_empty_tract(tmp_path, capsys):
+    path = tmp_path / "empty.db"
+    Tract.open(path=path).close()
+    assert "has no commits yet" in run(capsys, "--db", path, "log", "--graph", "--all")[1]
+    assert "has no branches yet" in run(capsys, "--db", path, "branch")[1]
+    assert "the reflog is empty" in run(capsys, "--db", path, "reflog")[1]
+    assert_one_line_error(*run(capsys, "--db", path, "branch", "x"), "nothing to branch from")
+
+
+def test_new_commands_refuse_a_missing_database(tmp_path, capsys):
+    missing = tmp_path / "missing.db"
+    for command in (["branch"], ["switch", "x"], ["merge", "x"], ["reset", "HEAD"], ["reflog"], ["rebase", "x"]):
+        assert_one_line_error(*run(capsys, "--db", missing, *command), "missing.db")
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- the documentation --------------------------------------------------------------------------
 
 
 def documented_examples() -> list[tuple[str, list[str]]]:
-    """Each ``$ tract ...`` line of docs/cli.md with the output lines shown under it."""
+    """In page order: each ``$ tract ...`` line of docs/cli.md with the output lines shown under it,
+    and each ```python block (as ``("python", [its lines])``)."""
     examples: list[tuple[str, list[str]]] = []
-    in_console = False
+    block: str | None = None
     for line in DOCS.read_text(encoding="utf-8").splitlines():
         if line.startswith("```"):
-            in_console = line == "```console"
-        elif in_console and line.startswith("$ "):
+            block = line[3:] or None
+            if block == "python":
+                examples.append(("python", []))
+        elif block == "python":
+            examples[-1][1].append(line)
+        elif block == "console" and line.startswith("$ "):
             examples.append((line[2:], []))
-        elif in_console and examples:
+        elif block == "console" and examples:
             examples[-1][1].append(line)
     return examples
 
 
 def test_the_documented_examples_run(tmp_path, monkeypatch, capsys):
+    """Every example runs, in page order, in one directory (python blocks write stores the commands
+    then use). Output shown under a command is its exact output: an error (status 2) or a merge
+    conflict (status 1) on stderr, anything else on stdout (status 0)."""
     monkeypatch.chdir(tmp_path)
     examples = documented_examples()
     assert [command for command, _ in examples][0] == "tract demo"
     for command, shown in examples:
+        if command == "python":
+            exec(compile("\n".join(shown), "docs/cli.md", "exec"), {"__name__": "__doc_example__"})
+            continue
         argv = shlex.split(command.split("|")[0])
         assert argv[0] == "tract"
         code, out, err = run(capsys, *argv[1:])
-        if shown:
+        if shown and shown[0].startswith("tract: error: "):
             assert (code, out, err.splitlines()) == (2, "", shown), command
+        elif shown and shown[0].startswith("tract: merge conflict: "):
+            assert (code, out, err.splitlines()) == (1, "", shown), command
+        elif shown:
+            assert (code, err, out.splitlines()) == (0, "", shown), command
         else:
             assert (code, err) == (0, ""), command
             assert out
