@@ -231,6 +231,11 @@ class Compiler:
                 self._by_anchor[row.anchor].append(row)
             self._annotations_max = max([marker, *(r.id for r in rows)]) if rows else marker
 
+    def annotations(self) -> list[AnnotationEntry]:
+        """Every known annotation row of the tract, oldest first."""
+        with self._lock:
+            return list(self._annotations)
+
     def anchored_at(self, commit: str) -> list[AnnotationEntry]:
         """Known annotation rows anchored at ``commit``, oldest first."""
         with self._lock:

@@ -162,6 +162,7 @@ def plan_merge(session: Session, compiler: Compiler, tract: Tract, source: Ref, 
         raise InvalidInputError(f"unknown merge strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
     tract_id = tract.tract_id
     head, marker = session.refs.head_with_marker(tract_id)
+    compiler.sync_annotations(session, marker)
     theirs = resolve(session, tract_id, source, head=head)
     name = source if isinstance(source, str) else theirs[:12]
     ours = head.commit
@@ -179,7 +180,9 @@ def plan_merge(session: Session, compiler: Compiler, tract: Tract, source: Ref, 
     mine = ancestors(ours, parents_of)
     if theirs in mine:
         return pending("up-to-date", theirs)
-    if ours in ancestors(theirs, parents_of) and strategy not in ("no-ff", "ours", "theirs"):
+    theirs_line = ancestors(theirs, parents_of)
+    fast_forward = ours in theirs_line and not _annotated_after_fork(compiler, ours, theirs_line, graph)
+    if fast_forward and strategy not in ("no-ff", "ours", "theirs"):
         return pending("fast-forward", ours)
     if strategy == "ff-only":
         raise InvalidInputError(
@@ -194,6 +197,53 @@ def plan_merge(session: Session, compiler: Compiler, tract: Tract, source: Ref, 
         for conflict in conflicts:
             plan.resolutions[conflict.target] = getattr(conflict, strategy)
     return plan
+
+
+def _children_on(commit: str, line: set[str], graph: Mapping[str, tuple[tuple[str, ...], int]]) -> set[str]:
+    """Children of ``commit`` within ``line``."""
+    return {h for h in line if commit in graph[h][0]}
+
+
+def _annotated_after_fork(
+    compiler: Compiler, ours: str, theirs_line: set[str], graph: Mapping[str, tuple[tuple[str, ...], int]]
+) -> bool:
+    """Whether HEAD was annotated after theirs went on from it (a fast-forward would drop that)."""
+    rows = compiler.anchored_at(ours)
+    if not rows:
+        return False
+    children = _children_on(ours, theirs_line, graph)
+    return any(children & set(row.excluded) for row in rows)
+
+
+def _base_state(
+    session: Session,
+    compiler: Compiler,
+    base: str,
+    tips: tuple[str, str],
+    marker: int,
+    parents_of: Callable[[str], tuple[str, ...]],
+    graph: Mapping[str, tuple[tuple[str, ...], int]],
+) -> Any:
+    """The merge base as both sides saw it when they went on from it.
+
+    Annotations anchored at the base but made after a side went on from it belong to the other
+    side's changes, not to the common ancestor, so they are left out of the three-way comparison.
+    """
+    late_rows = compiler.anchored_at(base)
+    if late_rows:
+        forks: set[str] = set()
+        for tip in tips:
+            forks |= _children_on(base, ancestors(tip, parents_of), graph)
+        late = [r for r in late_rows if forks & set(r.excluded)]
+        if late:
+            from .compile import build_state
+
+            history = session.commits.history(compiler.tract_id)
+            with_late = {id(r) for r in late}
+            rows = [r for r in compiler.annotations() if id(r) not in with_late]
+            order = linearize(base, parents_of)
+            return build_state(base, [history[h] for h in order], rows, marker, compiler)
+    return compiler.state(session, base, marker)
 
 
 def _conflicts(
@@ -217,9 +267,9 @@ def _conflicts(
                 edits[entry.response_to] = h
         return edits
 
-    states = {
-        side: compiler.state(session, tip, marker) for side, tip in (("base", base), ("ours", ours), ("theirs", theirs))
-    }
+    graph = session.commits.graph(tract_id)
+    states = {side: compiler.state(session, tip, marker) for side, tip in (("ours", ours), ("theirs", theirs))}
+    states["base"] = _base_state(session, compiler, base, (ours, theirs), marker, parents_of, graph)
     slots = {side: {s.key: s for s in state.slots} for side, state in states.items()}
     conflicts: list[Conflict] = []
     ours_edits, theirs_edits = last_edits(ours), last_edits(theirs)

@@ -185,7 +185,10 @@ def rebase(session: Session, compiler: Compiler, tract_id: str, onto: Ref, *, st
     tip, mapping, warnings = replay_commits(session, compiler, tract_id, [stored[h] for h in order], target, marker)
     _finish(warnings, strict, "rebase")
     assert tip is not None
-    wanted = _priorities(old_state, mapping)
+    # Carry the replayed messages' priorities, and a shared message's only where the branch's own
+    # annotations set it: what ``onto`` did to shared messages must survive the rebase.
+    changed = {row.target for h in order for row in compiler.anchored_at(h)}
+    wanted = _priorities(old_state, mapping, only=[*mapping, *changed])
     carry_priorities(session, compiler, tract_id, wanted, tip, f"carried over from {head.commit[:12]} by rebase")
     move_head_commit(session, tract_id, head, tip, f"rebase: onto {target[:12]}")
     return ReplayResult(tip, mapping, tuple(warnings))
