@@ -64,7 +64,9 @@ from tract_core import ConcurrentUpdateError, Tract
 args = json.loads(sys.argv[1])
 t = Tract.open(tract_id=args["tract_id"], **args["location"])
 pending = t.merge(args["branch"], auto_commit=False)
-Path(args["ready"]).write_text(json.dumps({"kind": pending.kind, "ours": pending.ours, "theirs": pending.theirs}))
+plan = json.dumps({"kind": pending.kind, "ours": pending.ours, "theirs": pending.theirs})
+Path(args["ready"] + ".tmp").write_text(plan)
+Path(args["ready"] + ".tmp").rename(args["ready"])  # atomic: the parent never reads a half-written file
 wait_for_file(args["go"])
 try:
     result = pending.commit()
