@@ -15,16 +15,10 @@ has a deadline with the child's stderr in the failure message.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import tract_core
 from tract_core import (
     EDIT,
     SKIP,
@@ -38,20 +32,9 @@ from tract_core import (
 )
 from tract_core.errors import BranchExistsError, RebaseSafetyError
 from tract_core.testing import store_snapshot
-
-REPO_ROOT = Path(tract_core.__file__).resolve().parents[1]
-CHILD_TIMEOUT = 120
+from tract_core.testing.processes import WAIT_FOR_FILE, ChildProcess, wait_for_files
 
 # -- child processes ------------------------------------------------------------------------------
-
-_WAIT_FOR_FILE = """
-def wait_for_file(path):
-    deadline = time.monotonic() + 60
-    while not Path(path).exists():
-        if time.monotonic() > deadline:
-            sys.exit(f"{path} did not appear within 60 s")
-        time.sleep(0.002)
-"""
 
 MERGER = (
     """
@@ -59,14 +42,13 @@ import json, sys, time
 from pathlib import Path
 from tract_core import ConcurrentUpdateError, Tract
 """
-    + _WAIT_FOR_FILE
+    + WAIT_FOR_FILE
     + """
 args = json.loads(sys.argv[1])
 t = Tract.open(tract_id=args["tract_id"], **args["location"])
 pending = t.merge(args["branch"], auto_commit=False)
 plan = json.dumps({"kind": pending.kind, "ours": pending.ours, "theirs": pending.theirs})
-Path(args["ready"] + ".tmp").write_text(plan)
-Path(args["ready"] + ".tmp").rename(args["ready"])  # atomic: the parent never reads a half-written file
+write_atomically(args["ready"], plan)  # the parent never reads a half-written file
 wait_for_file(args["go"])
 try:
     result = pending.commit()
@@ -84,7 +66,7 @@ from pathlib import Path
 from tract_core import Tract
 from tract_core.errors import BranchExistsError
 """
-    + _WAIT_FOR_FILE
+    + WAIT_FOR_FILE
     + """
 args = json.loads(sys.argv[1])
 folder = Path(args["folder"])
@@ -104,56 +86,6 @@ for i, name in enumerate(args["names"]):
 print(json.dumps(outcome))
 """
 )
-
-
-class Child:
-    """A Python child process running ``code`` with JSON arguments; output goes to files."""
-
-    def __init__(self, code: str, args: dict[str, Any], folder: Path, name: str) -> None:
-        self.name = name
-        self.out = folder / f"{name}.out"
-        self.err = folder / f"{name}.err"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", code, json.dumps(args)], stdout=out, stderr=err, env=env, cwd=folder
-            )
-
-    def stderr(self) -> str:
-        return self.err.read_text()[-4000:]
-
-    def result(self, timeout: float = CHILD_TIMEOUT) -> Any:
-        """Wait for a clean exit and return the JSON the child printed."""
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"{self.name} did not finish within {timeout} s; stderr:\n{self.stderr()}")
-        assert code == 0, f"{self.name} failed with exit code {code}:\n{self.stderr()}"
-        return json.loads(self.out.read_text())
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-def wait_for_files(paths: list[Path], children: list[Child], timeout: float = 60) -> None:
-    """Wait until every file exists, failing early (with stderr) if a child exits first."""
-    deadline = time.monotonic() + timeout
-    while not all(p.exists() for p in paths):
-        for child in children:
-            if child.proc.poll() is not None:
-                pytest.fail(
-                    f"{child.name} exited with {child.proc.returncode} before it was ready; stderr:\n{child.stderr()}"
-                )
-        if time.monotonic() > deadline:
-            missing = [p.name for p in paths if not p.exists()]
-            pytest.fail(f"children not ready within {timeout} s (missing {missing})")
-        time.sleep(0.01)
 
 
 def reachable(t: Tract, start: str = "HEAD") -> set[str]:
@@ -192,7 +124,7 @@ def test_two_processes_merging_into_main_one_wins_nothing_lost(factory, tmp_path
     go = tmp_path / "go"
     readies = {name: tmp_path / f"ready-{name}" for name in ("left", "right")}
     children = {
-        name: Child(
+        name: ChildProcess(
             MERGER,
             {
                 "location": factory.location,
@@ -272,7 +204,7 @@ def test_two_processes_creating_the_same_branch_one_gets_branch_exists(factory, 
     t = factory.open(tract_id="names")
     starts = {"a": t.user("first").hash, "b": t.user("second").hash}
     children = {
-        w: Child(
+        w: ChildProcess(
             BRANCHER,
             {
                 "location": factory.location,

@@ -11,19 +11,15 @@ import datetime
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-import tract_core
 from tract_core import (
     EDIT,
     PINNED,
@@ -43,10 +39,8 @@ from tract_core import (
     TractNotFoundError,
 )
 from tract_core.store.schema import BlobRow
+from tract_core.testing.processes import WAIT_FOR_FILE, ChildProcess, wait_for_files
 from tract_core.testing.snapshot import store_snapshot
-
-REPO_ROOT = Path(tract_core.__file__).resolve().parents[1]
-CHILD_TIMEOUT = 120
 
 # -- child processes ------------------------------------------------------------------------------
 
@@ -71,19 +65,16 @@ with t.batch():
 sys.exit("the parent should have killed this process inside the batch")
 """
 
-APPENDER = """
-import json, sys, time
-from pathlib import Path
+APPENDER = (
+    WAIT_FOR_FILE
+    + """
+import json, sys
 from tract_core import Tract
 
 args = json.loads(sys.argv[1])
 t = Tract.open(tract_id=args["tract_id"], **args["location"])
-Path(args["ready"]).write_text("ready")
-deadline = time.monotonic() + 60
-while not Path(args["go"]).exists():
-    if time.monotonic() > deadline:
-        sys.exit("no go signal within 60 s")
-    time.sleep(0.002)
+write_atomically(args["ready"], "ready")
+wait_for_file(args["go"])
 mine = []
 for k in range(args["n"]):
     mine.append(t.user(f"worker {args['worker']} message {k}").hash)
@@ -94,54 +85,7 @@ for k in range(args["n"]):
             sys.exit(f"worker {args['worker']}: own commits missing from compile(): {missing}")
 print(json.dumps(mine))
 """
-
-
-class Child:
-    """A Python child process running ``code`` with JSON arguments; output goes to files."""
-
-    def __init__(self, code: str, args: dict[str, Any], folder: Path, name: str) -> None:
-        self.name = name
-        self.out = folder / f"{name}.out"
-        self.err = folder / f"{name}.err"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", code, json.dumps(args)], stdout=out, stderr=err, env=env, cwd=folder
-            )
-
-    def stderr(self) -> str:
-        return self.err.read_text()[-4000:]
-
-    def wait(self, timeout: float = CHILD_TIMEOUT) -> int:
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            pytest.fail(f"{self.name} did not finish within {timeout} s; stderr:\n{self.stderr()}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-def wait_for_files(paths: list[Path], children: list[Child], timeout: float = 60) -> None:
-    """Wait until every file exists, failing early (with stderr) if a child exits first."""
-    deadline = time.monotonic() + timeout
-    while not all(p.exists() for p in paths):
-        for child in children:
-            if child.proc.poll() is not None:
-                pytest.fail(
-                    f"{child.name} exited with {child.proc.returncode} before it was ready; stderr:\n{child.stderr()}"
-                )
-        if time.monotonic() > deadline:
-            missing = [p.name for p in paths if not p.exists()]
-            pytest.fail(f"children not ready within {timeout} s (missing {missing})")
-        time.sleep(0.01)
+)
 
 
 def blob_count(t: Tract) -> int:
@@ -165,7 +109,7 @@ def test_sigkill_inside_batch_leaves_the_store_as_before(factory, tmp_path):
 
     ready = tmp_path / "ready"
     args = {"location": factory.location, "tract_id": "victim", "target": question.hash, "ready": str(ready)}
-    child = Child(KILLED_IN_BATCH, args, tmp_path, "batch-child")
+    child = ChildProcess(KILLED_IN_BATCH, args, tmp_path, "batch-child")
     try:
         wait_for_files([ready], [child])
         os.kill(child.proc.pid, signal.SIGKILL)
@@ -204,7 +148,7 @@ def test_concurrent_appends_from_four_processes_lose_nothing(factory, tmp_path):
     go = tmp_path / "go"
     readies = [tmp_path / f"ready{w}" for w in range(WORKERS)]
     children = [
-        Child(
+        ChildProcess(
             APPENDER,
             {
                 "location": factory.location,

@@ -14,6 +14,17 @@ Run the contract suite against tract's backends (or your own deployment) with::
 
 from .factory import BACKENDS, TractFactory, create_database, start_postgres
 from .llm import ScriptedLLM
+from .processes import ChildProcess, wait_for_files, write_atomically
 from .snapshot import store_snapshot
 
-__all__ = ["BACKENDS", "TractFactory", "ScriptedLLM", "store_snapshot", "start_postgres", "create_database"]
+__all__ = [
+    "BACKENDS",
+    "TractFactory",
+    "ScriptedLLM",
+    "store_snapshot",
+    "start_postgres",
+    "create_database",
+    "ChildProcess",
+    "wait_for_files",
+    "write_atomically",
+]
