@@ -77,3 +77,47 @@ def test_a_newer_database_is_refused_untouched(tmp_path) -> None:
     with pytest.raises(SchemaVersionError, match="999.*upgrade tract-context"):
         Tract.open(path=path)
     assert path.read_bytes() == before
+
+
+def test_a_version_1_store_upgrades_and_keeps_its_history(tmp_path) -> None:
+    """tests/data/schema_v1.db was written by the version-1 code (before compression existed)."""
+    import shutil
+    from pathlib import Path
+
+    path = tmp_path / "v1.db"
+    shutil.copy(Path(__file__).resolve().parents[1] / "data" / "schema_v1.db", path)
+    assert _version(path) == 1
+    with Tract.open(path=path, tract_id="support") as t:
+        assert t.head == "a203e6bf038fa6e28074bd93220d68b72117b86e22ec6830d00e84b14c337125"
+        assert t.compile().digest == "4df751921af34caca1f2ec962fd09c4c22bb4f84c8b20b4beb6f5cebaa5a35d0"
+        assert [m["content"] for m in t.compile().messages][-1] == "30 days."
+        assert [b.name for b in t.list_branches()] == ["draft", "main"]
+        assert t.verify() > 0
+        t.user("written after the upgrade")
+    assert _version(path) == migrations.SCHEMA_VERSION
+    with sqlite3.connect(path) as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(tract_tracts)")}
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "parent_commit" in columns and {"tract_compressions", "tract_archived"} <= tables
+
+
+def test_the_version_2_migration_runs_on_postgresql(postgres_server) -> None:
+    from tract_core.testing import create_database
+
+    url = create_database(postgres_server)
+    with Tract.open(url=url, tract_id="pg") as t:
+        t.user("before")
+        head = t.head
+    store = SqlStore(url=url)
+    with store.engine.begin() as conn:  # take the database back to what version 1 wrote
+        conn.execute(text("DROP TABLE tract_archived"))
+        conn.execute(text("DROP TABLE tract_compressions"))
+        conn.execute(text("ALTER TABLE tract_tracts DROP COLUMN parent_commit"))
+        conn.execute(text("UPDATE tract_schema SET version = 1"))
+    store.close()
+    with Tract.open(url=url, tract_id="pg") as t:
+        assert t.head == head and t.compile().messages == [{"role": "user", "content": "before"}]
+    store = SqlStore(url=url)
+    with store.engine.connect() as conn:
+        assert migrations.schema_version(conn) == migrations.SCHEMA_VERSION
+    store.close()

@@ -15,14 +15,21 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import SchemaVersionError
 from .engine import WRITE_OPTION
-from .schema import TABLES, SchemaVersionRow, metadata
+from .schema import TABLES, ArchivedRow, CompressionRow, SchemaVersionRow, metadata
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this code writes."""
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+def _v2_compression_and_subagents(conn: Connection) -> None:
+    """Version 2: compression records, archived commits, and the commit a child tract was spawned at."""
+    metadata.create_all(conn, tables=[CompressionRow.__table__, ArchivedRow.__table__])
+    conn.execute(text("ALTER TABLE tract_tracts ADD COLUMN parent_commit VARCHAR(64)"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_compression_and_subagents}
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 
 _VERSION = SchemaVersionRow.__table__

@@ -18,6 +18,8 @@ __all__ = [
     "RefRow",
     "ReflogRow",
     "AnnotationRow",
+    "CompressionRow",
+    "ArchivedRow",
     "metadata",
     "TABLES",
 ]
@@ -43,6 +45,7 @@ class TractRow(SQLModel, table=True):
 
     tract_id: str = Field(primary_key=True, max_length=255)
     parent_tract_id: str | None = Field(default=None, max_length=255, index=True)
+    parent_commit: str | None = Field(default=None, max_length=64)
     config: str | None = Field(default=None, sa_column=Column(Text))
     created_at: float
 
@@ -130,7 +133,50 @@ class AnnotationRow(SQLModel, table=True):
     created_at: float
 
 
+class CompressionRow(SQLModel, table=True):
+    """One compression: the range it replaced, its summary, and whether it is pending or done."""
+
+    __tablename__ = "tract_compressions"
+    __table_args__ = (Index("ix_tract_compressions_tract", "tract_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tract_id: str = Field(max_length=255)
+    status: str = Field(max_length=16)
+    old_head: str | None = Field(default=None, max_length=64)
+    range_from: str = Field(max_length=64)
+    range_to: str = Field(max_length=64)
+    summary_commit: str | None = Field(default=None, max_length=64)
+    new_head: str | None = Field(default=None, max_length=64)
+    draft: str | None = Field(default=None, sa_column=Column(Text))
+    details: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: float
+    decided_at: float | None = None
+
+
+class ArchivedRow(SQLModel, table=True):
+    """A commit a compression replaced: kept for audit until gc's archive window passes."""
+
+    __tablename__ = "tract_archived"
+    __table_args__ = (Index("ix_tract_archived_compression", "compression_id"), {"sqlite_with_rowid": False})
+
+    tract_id: str = Field(primary_key=True, max_length=255)
+    commit_hash: str = Field(primary_key=True, max_length=64)
+    compression_id: int
+    archived_at: float
+
+
 TABLES = [
-    model.__table__ for model in (SchemaVersionRow, TractRow, BlobRow, CommitRow, RefRow, ReflogRow, AnnotationRow)
+    model.__table__
+    for model in (
+        SchemaVersionRow,
+        TractRow,
+        BlobRow,
+        CommitRow,
+        RefRow,
+        ReflogRow,
+        AnnotationRow,
+        CompressionRow,
+        ArchivedRow,
+    )
 ]
 """tract's tables, in dependency order."""
