@@ -23,11 +23,14 @@ class TractConfig:
         token_budget: The context window to stay within, in tokens (None: no budget).
         model: The model the context is compiled for; picks the tokenizer.
         token_counter: A custom :class:`~tract_core.TokenCounter` (default: tiktoken for ``model``).
+        llm: The model tract uses itself (summaries for ``compress``, merge resolution), anything
+            :func:`~tract_core.as_llm` accepts; not saved with the tract.
     """
 
     token_budget: int | None = None
     model: str | None = None
     token_counter: TokenCounter | None = field(default=None, compare=False, repr=False)
+    llm: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         budget = self.token_budget

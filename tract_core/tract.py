@@ -11,25 +11,30 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from .annotations import write_annotation
 from .branches import BranchInfo, ResetResult, create_branch, delete_branch, list_branches, reset_head, switch_branch
 from .commits import write_commit
 from .compile import Compiler
+from .compress import DEFAULT_KEEP_RECENT, CompressionResult, PendingCompression, apply_compression, plan_compression
 from .config import TractConfig
 from .diff import ContextDiff, diff_contexts
-from .errors import InvalidInputError, TractNotFoundError
+from .errors import ConcurrentUpdateError, InvalidInputError, TractNotFoundError
 from .formats import CompiledContext
+from .gc import GCResult, collect_garbage
 from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
 from .merge import MergeResult, PendingMerge, Resolver, apply_merge, plan_merge
+from .messages import check_role
 from .objects import Operation, canonical_json
 from .query import run_config_query
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
 from .refs import DEFAULT_BRANCH, HEAD, Ref, resolve
 from .replay import ReplayResult, cherry_pick, rebase
-from .store.base import Session
+from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
+from .summarize import summarize
 from .tokens import TiktokenCounter, TokenCounter
 from .usage import Usage, normalize_usage
 
@@ -507,6 +512,192 @@ class Tract:
         """
         with self._reading() as session:
             return run_config_query(session, self._compiler, self.tract_id, key, op, value, limit, equals)
+
+    # -- compression ------------------------------------------------------------------------
+
+    def compress(
+        self,
+        content: Any = None,
+        *,
+        llm: Any = None,
+        target_tokens: int | None = None,
+        from_commit: Ref = None,
+        to_commit: Ref = None,
+        keep_recent: int = DEFAULT_KEEP_RECENT,
+        prompt: str | None = None,
+        auto_commit: bool = True,
+        summary_role: str = "system",
+    ) -> CompressionResult | PendingCompression:
+        """Replace a stretch of history with a summary; the originals are archived, not lost.
+
+        Three ways: ``compress(content="...")`` with your own summary; ``compress(llm=...,
+        target_tokens=2000)`` (or the ``TractConfig(llm=...)`` model) to have one written within a
+        token budget (re-asked once, then trimmed if still too long; the result says which); and
+        ``compress(auto_commit=False, ...)`` for a stored draft to approve (possibly edited) or reject.
+
+        The range defaults to everything but the ``keep_recent`` most recent messages; or give
+        ``from_commit``/``to_commit``. PINNED messages in it are kept verbatim after the summary in
+        their original order; SKIP messages are left out; EDITs are applied before summarising; a
+        tool call and its result are never separated.
+
+        Raises:
+            InvalidInputError: Nothing to compress (empty or all-pinned range), ``target_tokens`` <= 0,
+                no content and no LLM.
+        """
+        if target_tokens is not None and (
+            isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0
+        ):
+            raise InvalidInputError(f"target_tokens must be a positive whole number, not {target_tokens!r}")
+        check_role(summary_role)
+        with self._reading() as session:
+            plan = plan_compression(
+                session,
+                self._compiler,
+                self.tract_id,
+                from_commit=from_commit,
+                to_commit=to_commit,
+                keep_recent=keep_recent,
+            )
+        draft = None
+        if content is None:
+            model = llm if llm is not None else self.config.llm
+            if model is None:
+                raise InvalidInputError(
+                    "compress needs content= (a summary you wrote) or an llm= (or TractConfig(llm=...)) to write one"
+                )
+            budget = target_tokens or min(2000, max(64, plan.summarised_tokens // 4))
+            draft = summarize(model, plan.messages, counter=self.counter, target_tokens=budget, prompt=prompt)
+            content = draft.text
+        if not auto_commit:
+            details = {"summary_role": summary_role, "messages": len(plan.summarised)}
+            if draft is not None:
+                details.update(target_tokens=draft.target_tokens, attempts=draft.attempts, trimmed=draft.trimmed)
+            with self._writing() as session:
+                record = session.compressions.add(
+                    self.tract_id,
+                    status="pending",
+                    old_head=plan.old_head,
+                    range_from=plan.range_from,
+                    range_to=plan.range_to,
+                    draft=content if isinstance(content, str) else canonical_json(content),
+                    details=details,
+                )
+            text = content if isinstance(content, str) else canonical_json(content)
+            return PendingCompression(
+                self, record, text, plan.range_from, plan.range_to, plan.old_head, plan.messages, details
+            )
+        with self._writing() as session:
+            return apply_compression(
+                session, self._compiler, self.tract_id, plan, content, summary_role=summary_role, draft=draft
+            )
+
+    def approve_compression(self, pending: PendingCompression | int, *, content: Any = None) -> CompressionResult:
+        """Commit a pending compression, with ``content`` replacing the draft if given.
+
+        Raises:
+            ConcurrentUpdateError: HEAD moved since the draft was made (draft it again), or the
+                compression was already approved or rejected.
+        """
+        record_id = pending if isinstance(pending, int) else pending.id
+        with self._writing() as session:
+            record = session.compressions.get(self.tract_id, record_id)
+            if record is None:
+                raise InvalidInputError(f"no compression {record_id} in tract {self.tract_id!r}")
+            if record.status != "pending":
+                raise ConcurrentUpdateError(f"compression {record_id} is already {record.status}")
+            head = session.refs.head(self.tract_id, lock=True)
+            if head.commit != record.old_head:
+                raise ConcurrentUpdateError(
+                    f"HEAD moved since compression {record_id} was drafted (it was {str(record.old_head)[:12]}, "
+                    f"it is {str(head.commit)[:12]}); nothing was changed. Reject it and compress again"
+                )
+            plan = plan_compression(
+                session,
+                self._compiler,
+                self.tract_id,
+                from_commit=record.range_from,
+                to_commit=record.range_to,
+            )
+            return apply_compression(
+                session,
+                self._compiler,
+                self.tract_id,
+                plan,
+                content if content is not None else record.draft,
+                summary_role=record.details.get("summary_role", "system"),
+                pending_id=record.id,
+            )
+
+    def reject_compression(self, pending: PendingCompression | int) -> None:
+        """Drop a pending compression; history is untouched."""
+        record_id = pending if isinstance(pending, int) else pending.id
+        with self._writing() as session:
+            if not session.compressions.decide(self.tract_id, record_id, expected="pending", status="rejected"):
+                raise ConcurrentUpdateError(f"compression {record_id} is not pending (already approved or rejected)")
+
+    def pending_compressions(self) -> list[PendingCompression]:
+        """Drafts waiting for approval, oldest first (also those made by other processes)."""
+        with self._reading() as session:
+            records = session.compressions.list(self.tract_id, "pending")
+        return [
+            PendingCompression(self, r.id, r.draft or "", r.range_from, r.range_to, r.old_head or "", [], r.details)
+            for r in records
+        ]
+
+    def compressions(self) -> list[CompressionEntry]:
+        """Every compression of this tract (pending, committed, rejected), oldest first: the audit trail.
+
+        ``archived(record_id)`` lists the commits a committed one took out of the history.
+        """
+        with self._reading() as session:
+            return session.compressions.list(self.tract_id)
+
+    def archived(self, compression: int | CompressionResult | None = None) -> list[str]:
+        """Commits archived by one compression (or by all), still readable until gc removes them."""
+        with self._reading() as session:
+            if compression is None:
+                return sorted(session.compressions.archived(self.tract_id))
+            record_id = compression if isinstance(compression, int) else compression.id
+            return session.compressions.archived_by(self.tract_id, record_id)
+
+    def gc(
+        self,
+        orphan_retention_days: float = 7,
+        archive_retention_days: float = 30,
+        *,
+        dry_run: bool = False,
+        vacuum: str | None = "incremental",
+        now: float | None = None,
+    ) -> GCResult:
+        """Remove unreachable commits past their retention windows, then unreferenced blobs.
+
+        Orphans (left by resets, deleted branches, rebases) go after ``orphan_retention_days``;
+        commits archived by a compression after ``archive_retention_days``. Anything a branch,
+        HEAD, a recent reflog entry, a pending compression or a spawned child still reaches is
+        kept. ``dry_run=True`` only reports. On a SQLite file, ``vacuum="incremental"`` (default)
+        returns freed pages to the file system and truncates the WAL, ``"full"`` rewrites the file
+        with VACUUM (slower; also shrinks files created before tract enabled incremental vacuum),
+        ``None`` leaves the file as it is (freed pages are reused). ``now`` overrides the clock.
+        """
+        if vacuum not in ("incremental", "full", None):
+            raise InvalidInputError(f"vacuum must be 'incremental', 'full' or None, not {vacuum!r}")
+        before = self.store.file_bytes()
+        with self._writing() as session:
+            result = collect_garbage(
+                session,
+                self.tract_id,
+                orphan_retention_days=orphan_retention_days,
+                archive_retention_days=archive_retention_days,
+                dry_run=dry_run,
+                now=now,
+            )
+        after = None
+        if not dry_run:
+            self._compiler.clear()
+            if vacuum is not None and self._batch.get() is None:
+                self.store.reclaim(vacuum)
+            after = self.store.file_bytes()
+        return replace(result, file_bytes_before=before, file_bytes_after=after)
 
     def verify(self) -> int:
         """Re-hash every commit and blob of this tract and check every link (like ``git fsck``).

@@ -24,6 +24,7 @@ __all__ = [
     "ReflogRecord",
     "AnnotationEntry",
     "TractEntry",
+    "CompressionEntry",
     "TractRepository",
     "BlobRepository",
     "CommitRepository",
@@ -133,12 +134,44 @@ class AnnotationEntry:
 
 @dataclass(frozen=True, slots=True)
 class TractEntry:
-    """A tract row."""
+    """A tract row (``parent_commit``: the parent's commit a spawned child started from)."""
 
     tract_id: str
     parent_tract_id: str | None
     config_json: str | None
     created_at: float
+    parent_commit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompressionEntry:
+    """A compression record.
+
+    Attributes:
+        id: Its number.
+        status: ``pending``, ``committed`` or ``rejected``.
+        old_head: HEAD when it was planned.
+        range_from: First commit of the compressed range.
+        range_to: Last commit of the compressed range.
+        summary_commit: The summary's commit, once committed.
+        new_head: HEAD after it was committed.
+        draft: The drafted summary (pending compressions).
+        details: Everything else (replaced commits, kept pins, token counts, LLM attempts...).
+        created_at: When it was planned.
+        decided_at: When it was committed or rejected.
+    """
+
+    id: int
+    status: str
+    old_head: str | None
+    range_from: str
+    range_to: str
+    summary_commit: str | None
+    new_head: str | None
+    draft: str | None
+    details: dict[str, Any]
+    created_at: float
+    decided_at: float | None
 
 
 class TractRepository(Protocol):

@@ -48,6 +48,7 @@ def _sqlite_pragmas(engine: Engine, *, memory: bool, durability: str) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on new files: gc can shrink them
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if not memory:

@@ -10,6 +10,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import JSON, cast, delete, func, select, type_coerce, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -18,6 +19,7 @@ from ..errors import DatabaseNotFoundError
 from ..objects import Blob, Commit, ObjectId, Operation, TrustedId
 from .base import (
     AnnotationEntry,
+    CompressionEntry,
     Head,
     HistoryEntry,
     RefEntry,
@@ -36,6 +38,8 @@ from .statements import C as _C
 from .statements import L as _L
 from .statements import R as _R
 from .statements import T as _T
+from .statements import V as _V
+from .statements import X as _X
 
 __all__ = [
     "SqlStore",
@@ -46,6 +50,7 @@ __all__ = [
     "SqlRefs",
     "SqlReflog",
     "SqlAnnotations",
+    "SqlCompressions",
     "HEAD",
 ]
 
@@ -69,25 +74,51 @@ class SqlTracts(_Repo):
 
     def get(self, tract_id: str) -> TractEntry | None:
         row = self.conn.execute(select(_T).where(_T.c.tract_id == tract_id)).first()
-        return None if row is None else TractEntry(row.tract_id, row.parent_tract_id, row.config, row.created_at)
+        return None if row is None else _tract_entry(row)
 
-    def create(self, tract_id: str, config_json: str | None, parent_tract_id: str | None) -> bool:
-        result = self.conn.execute(
-            self.q.insert_tract,
-            {"tract_id": tract_id, "parent_tract_id": parent_tract_id, "config": config_json, "created_at": _now()},
-        )
-        return result.first() is not None
+    def create(
+        self,
+        tract_id: str,
+        config_json: str | None,
+        parent_tract_id: str | None,
+        parent_commit: str | None = None,
+    ) -> bool:
+        values = {
+            "tract_id": tract_id,
+            "parent_tract_id": parent_tract_id,
+            "parent_commit": parent_commit,
+            "config": config_json,
+            "created_at": _now(),
+        }
+        return self.conn.execute(self.q.insert_tract, values).first() is not None
+
+    def children(self, tract_id: str) -> list[TractEntry]:
+        rows = self.conn.execute(select(_T).where(_T.c.parent_tract_id == tract_id).order_by(_T.c.tract_id))
+        return [_tract_entry(r) for r in rows]
 
     def set_config(self, tract_id: str, config_json: str | None) -> None:
         self.conn.execute(update(_T).where(_T.c.tract_id == tract_id).values(config=config_json))
 
     def list(self) -> list[TractEntry]:
         rows = self.conn.execute(select(_T).order_by(_T.c.tract_id))
-        return [TractEntry(r.tract_id, r.parent_tract_id, r.config, r.created_at) for r in rows]
+        return [_tract_entry(r) for r in rows]
+
+
+def _tract_entry(row: Any) -> TractEntry:
+    return TractEntry(row.tract_id, row.parent_tract_id, row.config, row.created_at, row.parent_commit)
 
 
 class SqlBlobs(_Repo):
     """Content-addressed payloads, shared across tracts."""
+
+    def sizes(self, hashes: Iterable[str]) -> dict[str, int]:
+        """Stored size in bytes of each of ``hashes``."""
+        found: dict[str, int] = {}
+        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
+            found.update(
+                (r.hash, r.size) for r in self.conn.execute(select(_B.c.hash, _B.c.size).where(_B.c.hash.in_(chunk)))
+            )
+        return found
 
     def delete_unreferenced(self, hashes: Iterable[str]) -> int:
         """Remove those of ``hashes`` that no commit of any tract references; return how many went."""
@@ -286,6 +317,19 @@ class SqlCommits(_Repo):
         )
         return list(self.conn.execute(query).scalars())
 
+    def ages(self, tract_id: str) -> dict[str, float]:
+        """When each commit of the tract was written."""
+        rows = self.conn.execute(select(_C.c.hash, _C.c.created_at).where(_C.c.tract_id == tract_id))
+        return {r.hash: r.created_at for r in rows}
+
+    def blobs_used_elsewhere(self, tract_id: str, blobs: Iterable[str]) -> set[str]:
+        """Those of ``blobs`` that commits of other tracts carry."""
+        used: set[str] = set()
+        for chunk in iter_chunks(sorted(set(blobs)), _CHUNK):
+            query = select(_C.c.blob_hash).where(_C.c.tract_id != tract_id, _C.c.blob_hash.in_(chunk)).distinct()
+            used.update(self.conn.execute(query).scalars())
+        return used
+
     def with_prefix(self, tract_id: str, prefix: str, limit: int) -> list[str]:
         query = (
             select(_C.c.hash)
@@ -388,6 +432,10 @@ class SqlReflog(_Repo):
             {"tract_id": tract_id, "ref": ref, "old": old, "new": new, "action": action, "created_at": _now()},
         )
 
+    def expire(self, tract_id: str, before: float) -> int:
+        """Delete the tract's reflog entries older than ``before``; return how many."""
+        return self.conn.execute(delete(_L).where(_L.c.tract_id == tract_id, _L.c.created_at < before)).rowcount
+
     def read(self, tract_id: str, ref: str | None = None, limit: int | None = None) -> list[ReflogRecord]:
         query = select(_L).where(_L.c.tract_id == tract_id)
         if ref is not None:
@@ -441,6 +489,140 @@ class SqlAnnotations(_Repo):
         return [_annotation(r) for r in rows]
 
 
+def _compression(row: Any) -> CompressionEntry:
+    return CompressionEntry(
+        row.id,
+        row.status,
+        row.old_head,
+        row.range_from,
+        row.range_to,
+        row.summary_commit,
+        row.new_head,
+        row.draft,
+        json.loads(row.details) if row.details else {},
+        row.created_at,
+        row.decided_at,
+    )
+
+
+class SqlCompressions(_Repo):
+    """Compression records (pending, committed, rejected) and the commits they archived."""
+
+    def add(
+        self,
+        tract_id: str,
+        *,
+        status: str,
+        old_head: str | None,
+        range_from: str,
+        range_to: str,
+        draft: str | None,
+        details: Mapping[str, Any],
+        summary_commit: str | None = None,
+        new_head: str | None = None,
+    ) -> int:
+        now = _now()
+        result = self.conn.execute(
+            _X.insert()
+            .values(
+                tract_id=tract_id,
+                status=status,
+                old_head=old_head,
+                range_from=range_from,
+                range_to=range_to,
+                draft=draft,
+                details=json.dumps(details, sort_keys=True),
+                summary_commit=summary_commit,
+                new_head=new_head,
+                created_at=now,
+                decided_at=now if status != "pending" else None,
+            )
+            .returning(_X.c.id)
+        )
+        return int(result.scalar_one())
+
+    def get(self, tract_id: str, compression_id: int) -> CompressionEntry | None:
+        row = self.conn.execute(select(_X).where(_X.c.tract_id == tract_id, _X.c.id == compression_id)).first()
+        return None if row is None else _compression(row)
+
+    def list(self, tract_id: str, status: str | None = None) -> list[CompressionEntry]:
+        query = select(_X).where(_X.c.tract_id == tract_id)
+        if status is not None:
+            query = query.where(_X.c.status == status)
+        return [_compression(r) for r in self.conn.execute(query.order_by(_X.c.id))]
+
+    def decide(
+        self,
+        tract_id: str,
+        compression_id: int,
+        *,
+        expected: str,
+        status: str,
+        summary_commit: str | None = None,
+        new_head: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Move a record from ``expected`` to ``status`` (compare-and-swap); False if it was not ``expected``."""
+        values: dict[str, Any] = {"status": status, "decided_at": _now()}
+        if summary_commit is not None:
+            values.update(summary_commit=summary_commit, new_head=new_head)
+        if details is not None:
+            values["details"] = json.dumps(details, sort_keys=True)
+        result = self.conn.execute(
+            update(_X)
+            .where(_X.c.tract_id == tract_id, _X.c.id == compression_id, _X.c.status == expected)
+            .values(**values)
+        )
+        return result.rowcount == 1
+
+    def archive(self, tract_id: str, compression_id: int, hashes: Iterable[str]) -> int:
+        rows = [
+            {"tract_id": tract_id, "commit_hash": h, "compression_id": compression_id, "archived_at": _now()}
+            for h in sorted(set(hashes))
+        ]
+        if rows:
+            module = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+            self.conn.execute(module.insert(_V).on_conflict_do_nothing(), rows)
+        return len(rows)
+
+    def archived(self, tract_id: str) -> dict[str, tuple[int, float]]:
+        rows = self.conn.execute(
+            select(_V.c.commit_hash, _V.c.compression_id, _V.c.archived_at).where(_V.c.tract_id == tract_id)
+        )
+        return {r.commit_hash: (r.compression_id, r.archived_at) for r in rows}
+
+    def archived_by(self, tract_id: str, compression_id: int) -> list[str]:
+        rows = self.conn.execute(
+            select(_V.c.commit_hash).where(_V.c.tract_id == tract_id, _V.c.compression_id == compression_id)
+        )
+        return sorted(rows.scalars())
+
+    def compact(self, tract_id: str) -> int:
+        """Shrink the records of compressions whose archived commits are all gone: their lists of
+        commit ids (now unresolvable) become counts. Returns how many records were compacted."""
+        still = select(_V.c.compression_id).where(_V.c.tract_id == tract_id).distinct()
+        rows = self.conn.execute(
+            select(_X.c.id, _X.c.details).where(
+                _X.c.tract_id == tract_id, _X.c.status == "committed", _X.c.id.not_in(still)
+            )
+        ).all()
+        compacted = 0
+        for row in rows:
+            details = json.loads(row.details) if row.details else {}
+            lists = {k: v for k, v in details.items() if isinstance(v, list)}
+            if not lists:
+                continue
+            details = {k: v for k, v in details.items() if k not in lists}
+            details.update({f"{k}_count": len(v) for k, v in lists.items()}, collected=True)
+            self.conn.execute(update(_X).where(_X.c.id == row.id).values(details=json.dumps(details, sort_keys=True)))
+            compacted += 1
+        return compacted
+
+    def unarchive(self, tract_id: str, hashes: Iterable[str]) -> None:
+        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
+            self.conn.execute(delete(_V).where(_V.c.tract_id == tract_id, _V.c.commit_hash.in_(chunk)))
+
+
 class SqlSession:
     """A unit of work over one connection; repositories are created on first use."""
 
@@ -454,6 +636,7 @@ class SqlSession:
         self.refs = SqlRefs(conn, q)
         self.reflog = SqlReflog(conn, q)
         self.annotations = SqlAnnotations(conn, q)
+        self.compressions = SqlCompressions(conn, q)
 
 
 class SqlStore:
@@ -520,6 +703,30 @@ class SqlStore:
         connect = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with self._guard(), connect as conn, conn.begin():
             yield SqlSession(conn, self.dialect)
+
+    def file_bytes(self) -> int | None:
+        """Size of the SQLite file and its WAL (None for memory and PostgreSQL)."""
+        if self.memory or self.dialect != "sqlite":
+            return None
+        database = self.engine.url.database
+        return sum(os.path.getsize(p) for p in (database, database + "-wal") if p and os.path.exists(p))
+
+    def reclaim(self, mode: str) -> None:
+        """Give freed space back to the file system (SQLite; a no-op elsewhere).
+
+        ``"incremental"`` returns the free pages of a database created with
+        ``auto_vacuum=INCREMENTAL`` (every database tract creates) and truncates the WAL;
+        ``"full"`` rewrites the whole file with ``VACUUM`` (slower; also converts older files).
+        """
+        if self.dialect != "sqlite" or self.memory:
+            return
+        with self._guard(), self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            if mode == "full":
+                raw.execute("VACUUM")  # type: ignore[union-attr]
+            else:
+                raw.execute("PRAGMA incremental_vacuum").fetchall()  # type: ignore[union-attr]
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Release the database connections."""

@@ -16,9 +16,9 @@ from sqlalchemy import and_, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
-from .schema import AnnotationRow, BlobRow, CommitRow, ReflogRow, RefRow, TractRow
+from .schema import AnnotationRow, ArchivedRow, BlobRow, CommitRow, CompressionRow, ReflogRow, RefRow, TractRow
 
-__all__ = ["HEAD", "T", "B", "C", "R", "L", "A", "COMMIT_COLUMNS", "Prepared", "Statements", "statements"]
+__all__ = ["HEAD", "T", "B", "C", "R", "L", "A", "X", "V", "COMMIT_COLUMNS", "Prepared", "Statements", "statements"]
 
 HEAD = "HEAD"
 T = TractRow.__table__
@@ -27,6 +27,8 @@ C = CommitRow.__table__
 R = RefRow.__table__
 L = ReflogRow.__table__
 A = AnnotationRow.__table__
+X = CompressionRow.__table__
+V = ArchivedRow.__table__
 
 COMMIT_COLUMNS = (
     C.c.hash,

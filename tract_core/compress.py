@@ -1,0 +1,371 @@
+"""Compression: replace a stretch of history with a summary, without losing the originals.
+
+The range's NORMAL messages (with their EDITs applied) become one summary message; its PINNED
+messages are replayed verbatim after the summary, in their original order; its SKIP messages are
+left out. Everything after the range is replayed on top. The commits that left HEAD's history are
+*archived*: recorded with the compression (its provenance), still readable with ``show`` and
+``compile(at_commit=<old head>)``, until ``gc`` removes them after its archive window.
+
+Compression can be manual (the caller writes the summary), by an LLM (within ``target_tokens``), or
+collaborative: the LLM drafts, the draft is stored as a *pending* compression, and a person
+approves it (possibly edited) or rejects it. A pending compression planned on an older HEAD is
+refused when approved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .compile import Slot
+from .errors import ConcurrentUpdateError, InvalidInputError
+from .graph import linearize
+from .history import commit_info
+from .messages import normalize_message
+from .objects import Blob, Commit, ContentType, ObjectId, Operation, Priority, canonical_json
+from .records import CommitInfo
+from .refs import Ref, move_head_commit, resolve
+from .replay import carry_priorities, replay_commits
+from .store.base import Session
+from .summarize import SummaryDraft
+from .tokens import MESSAGE_OVERHEAD, count_body
+
+if TYPE_CHECKING:
+    from .compile import Compiler
+    from .tract import Tract
+
+__all__ = [
+    "DEFAULT_KEEP_RECENT",
+    "CompressionPlan",
+    "CompressionResult",
+    "PendingCompression",
+    "plan_compression",
+    "apply_compression",
+]
+
+DEFAULT_KEEP_RECENT = 6
+"""Messages at the end of the context a default-range compression leaves alone."""
+
+
+@dataclass(frozen=True)
+class CompressionPlan:
+    """What a compression would do, computed from one consistent read. Writes nothing.
+
+    Attributes:
+        old_head: HEAD when planned.
+        order: HEAD's history in compile order.
+        start: Index in ``order`` of the range's first commit.
+        end: Index in ``order`` of the range's last commit.
+        summarised: The messages that go into the summary (EDITs applied).
+        pinned: Keys of the PINNED messages kept verbatim.
+        skipped: Keys of the SKIP messages left out.
+        tokens_before: Tokens of the compiled context before.
+    """
+
+    old_head: str
+    order: tuple[str, ...]
+    start: int
+    end: int
+    summarised: tuple[Slot, ...]
+    pinned: tuple[str, ...]
+    skipped: tuple[str, ...]
+    tokens_before: int
+
+    @property
+    def range_from(self) -> str:
+        """The range's first commit."""
+        return self.order[self.start]
+
+    @property
+    def range_to(self) -> str:
+        """The range's last commit."""
+        return self.order[self.end]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The messages to summarise, as fresh OpenAI-shaped dicts."""
+        return [dict(slot.message) for slot in self.summarised]
+
+    @property
+    def summarised_tokens(self) -> int:
+        """Tokens those messages take in the context now."""
+        return sum(slot.tokens for slot in self.summarised)
+
+
+@dataclass(frozen=True)
+class CompressionResult:
+    """What a committed compression did.
+
+    Attributes:
+        id: The compression record (its provenance).
+        summary: The summary commit.
+        head: HEAD afterwards.
+        replaced: The commits whose messages went into the summary.
+        kept: The pinned messages replayed verbatim (their new commits), in order.
+        archived: Every commit that left HEAD's history (readable until gc).
+        tokens_before: Tokens of the compiled context before.
+        tokens_after: Tokens after.
+        draft: How an LLM summary was obtained (None for a manual one).
+    """
+
+    id: int
+    summary: CommitInfo
+    head: str
+    replaced: tuple[str, ...]
+    kept: tuple[str, ...]
+    archived: tuple[str, ...]
+    tokens_before: int
+    tokens_after: int
+    draft: SummaryDraft | None = None
+
+
+@dataclass
+class PendingCompression:
+    """A drafted compression waiting for a person (``compress(auto_commit=False)``).
+
+    It is stored, so it can be reviewed from another process (``Tract.pending_compressions()``).
+    Approve it (optionally with edited content) or reject it; rejecting leaves history untouched.
+
+    Attributes:
+        id: The stored record.
+        draft: The drafted summary text.
+        range_from: First commit of the range.
+        range_to: Last commit of the range.
+        old_head: HEAD the draft was made on; approving after HEAD moved is refused.
+        messages: The messages the draft summarises.
+        details: Token counts and how the draft was obtained.
+    """
+
+    tract: Tract = field(repr=False)
+    id: int
+    draft: str
+    range_from: str
+    range_to: str
+    old_head: str
+    messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    details: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def approve(self, content: str | None = None) -> CompressionResult:
+        """Commit the compression with ``content`` (default: the draft)."""
+        return self.tract.approve_compression(self, content=content)
+
+    def reject(self) -> None:
+        """Drop the draft; history stays as it is."""
+        self.tract.reject_compression(self)
+
+
+def _index_of(order: Sequence[str], session: Session, tract_id: str, ref: Ref, what: str) -> int:
+    commit = resolve(session, tract_id, ref)
+    try:
+        return order.index(commit)
+    except ValueError:
+        raise InvalidInputError(
+            f"{what} {commit[:12]} is not in HEAD's history; compress commits HEAD can reach"
+        ) from None
+
+
+def _tool_ids(slot: Slot) -> tuple[set[str], set[str]]:
+    calls = {c.get("id") for c in slot.message.get("tool_calls") or () if isinstance(c, Mapping)}
+    results = {slot.message.get("tool_call_id")} if slot.role == "tool" else set()
+    return calls, results
+
+
+def _default_end(slots: Sequence[Slot], position: Mapping[str, int], keep_recent: int) -> int:
+    visible = [s for s in slots if s.priority is not Priority.SKIP]
+    if keep_recent >= len(visible):
+        return -1
+    first_kept = len(visible) - keep_recent
+    if keep_recent:  # never leave a tool result behind without its call
+        while first_kept > 0 and visible[first_kept].role == "tool":
+            first_kept -= 1
+    return position[visible[first_kept].key] - 1
+
+
+def plan_compression(
+    session: Session,
+    compiler: Compiler,
+    tract_id: str,
+    *,
+    from_commit: Ref = None,
+    to_commit: Ref = None,
+    keep_recent: int = DEFAULT_KEEP_RECENT,
+) -> CompressionPlan:
+    """Work out what compressing a range of HEAD's history means.
+
+    Raises:
+        InvalidInputError: Empty, all-pinned or inverted range; a range that would split a tool
+            call from its result; a range that starts inside merged history.
+    """
+    if isinstance(keep_recent, bool) or not isinstance(keep_recent, int) or keep_recent < 0:
+        raise InvalidInputError(f"keep_recent must be a non-negative number of messages, not {keep_recent!r}")
+    head, marker = session.refs.head_with_marker(tract_id)
+    if head.commit is None:
+        raise InvalidInputError("there is nothing to compress: the tract has no commits")
+    state = compiler.state(session, head.commit, marker)
+    history = session.commits.history(tract_id)
+    order = linearize(head.commit, lambda h: history[h].parents)
+    position = {h: i for i, h in enumerate(order)}
+    if from_commit is None:  # after the leading pinned messages (the system prompt stays first)
+        leading = next((s for s in state.slots if s.priority is not Priority.PINNED), None)
+        start = position[leading.key] if leading is not None else len(order)
+    else:
+        start = _index_of(order, session, tract_id, from_commit, "from_commit")
+    if to_commit is None:
+        end = _default_end(state.slots, position, keep_recent)
+    else:
+        end = _index_of(order, session, tract_id, to_commit, "to_commit")
+    if end < start:
+        raise InvalidInputError(
+            "the range to compress is empty (from_commit comes after to_commit, or only the most recent "
+            f"{keep_recent} messages exist); lower keep_recent or give from_commit/to_commit"
+        )
+    if start > 0 and linearize(order[start - 1], lambda h: history[h].parents) != list(order[:start]):
+        raise InvalidInputError("the range starts inside merged history; compress from before the merge or after it")
+    in_range = set(order[start : end + 1])
+    summarised = [s for s in state.slots if s.key in in_range and s.priority is Priority.NORMAL]
+    pinned = [s.key for s in state.slots if s.key in in_range and s.priority is Priority.PINNED]
+    skipped = [s.key for s in state.slots if s.key in in_range and s.priority is Priority.SKIP]
+    if not summarised:
+        raise InvalidInputError(
+            "nothing to compress in that range: it holds no message that is neither pinned nor skipped"
+        )
+    gone_calls: set[str] = set()
+    gone_results: set[str] = set()
+    for slot in summarised:
+        calls, results = _tool_ids(slot)
+        gone_calls |= calls
+        gone_results |= results
+    for slot in state.slots:
+        if slot.priority is Priority.SKIP or slot in summarised:
+            continue
+        calls, results = _tool_ids(slot)
+        if results & gone_calls or calls & gone_results:
+            raise InvalidInputError(
+                f"the range would separate a tool call from its result (message {slot.key[:12]}); "
+                "move from_commit/to_commit so both are inside or both outside"
+            )
+    return CompressionPlan(
+        head.commit,
+        tuple(order),
+        start,
+        end,
+        tuple(summarised),
+        tuple(pinned),
+        tuple(skipped),
+        state.context.token_count,
+    )
+
+
+def apply_compression(
+    session: Session,
+    compiler: Compiler,
+    tract_id: str,
+    plan: CompressionPlan,
+    content: Any,
+    *,
+    summary_role: str,
+    pending_id: int | None = None,
+    draft: SummaryDraft | None = None,
+) -> CompressionResult:
+    """Write the compression in the caller's transaction (compare-and-swap on the planned HEAD)."""
+    head = session.refs.head(tract_id, lock=True)
+    if head.commit != plan.old_head:
+        raise ConcurrentUpdateError(
+            f"HEAD moved since this compression was planned (it was {plan.old_head[:12]}, it is "
+            f"{str(head.commit)[:12]}); nothing was written. Compress again"
+        )
+    marker = session.refs.head_with_marker(tract_id)[1]
+    old_state = compiler.state(session, plan.old_head, marker)
+    summary_message = normalize_message(content, role=summary_role, content_type=ContentType.SUMMARY)
+    blob = Blob.from_body(summary_message.body)
+    session.blobs.put(blob, count_body(compiler.counter, blob.body), compiler.counter.name)
+    base = plan.order[plan.start - 1] if plan.start else None
+    base_depth = session.commits.get(tract_id, base).depth if base else 0  # type: ignore[union-attr]
+    summary = Commit(
+        parents=(ObjectId(base),) if base else (),
+        blob=blob.hash,
+        role=summary_message.role,
+        content_type=ContentType.SUMMARY,
+        operation=Operation.APPEND,
+        metadata_json=canonical_json(
+            {"compression": {"from": plan.range_from, "to": plan.range_to, "messages": len(plan.summarised)}}
+        ),
+        message=f"compress {len(plan.summarised)} messages",
+    )
+    stored_summary = session.commits.put(tract_id, summary, base_depth + 1, blob.body)
+    summarised = {slot.key for slot in plan.summarised}
+    pinned = set(plan.pinned)
+    dropped = set(plan.order[plan.start : plan.end + 1]) - pinned
+    history = session.commits.history(tract_id)
+    replay_order = []
+    for i, commit in enumerate(plan.order[plan.start :], start=plan.start):
+        entry = history[commit]
+        if entry.blob is None:
+            continue  # merge commits: replaying flattens history
+        if entry.operation is Operation.EDIT:
+            if entry.response_to in dropped:
+                continue  # already applied to the text the summary was written from (or skipped)
+        elif i <= plan.end and commit not in pinned:
+            continue
+        replay_order.append(commit)
+    stored = session.commits.get_many(tract_id, replay_order)
+    tip, mapping, _ = replay_commits(
+        session, compiler, tract_id, [stored[h] for h in replay_order], summary.hash, marker
+    )
+    tip = tip or summary.hash
+    wanted = {mapping[s.key]: s.priority for s in old_state.slots if s.key in mapping}
+    carry_priorities(session, compiler, tract_id, wanted, tip, "kept by compression")
+    move_head_commit(
+        session, tract_id, head, tip, f"compress: {len(plan.summarised)} messages into {summary.hash[:12]}"
+    )
+    archived = plan.order[plan.start :]
+    new_state = compiler.state(session, tip, session.refs.head_with_marker(tract_id)[1])
+    details = {
+        "replaced": sorted(summarised),
+        "kept": [mapping[k] for k in plan.pinned if k in mapping],
+        "skipped": list(plan.skipped),
+        "tokens_before": plan.tokens_before,
+        "tokens_after": new_state.context.token_count,
+        "summary_tokens": count_body(compiler.counter, blob.body) + MESSAGE_OVERHEAD,
+    }
+    if draft is not None:
+        details.update(target_tokens=draft.target_tokens, attempts=draft.attempts, trimmed=draft.trimmed)
+    if pending_id is None:
+        record = session.compressions.add(
+            tract_id,
+            status="committed",
+            old_head=plan.old_head,
+            range_from=plan.range_from,
+            range_to=plan.range_to,
+            draft=None,
+            details=details,
+            summary_commit=summary.hash,
+            new_head=tip,
+        )
+    else:
+        record = pending_id
+        if not session.compressions.decide(
+            tract_id,
+            record,
+            expected="pending",
+            status="committed",
+            summary_commit=summary.hash,
+            new_head=tip,
+            details=details,
+        ):
+            raise ConcurrentUpdateError(f"compression {record} is no longer pending (approved or rejected elsewhere)")
+    session.compressions.archive(tract_id, record, archived)
+    tokens = count_body(compiler.counter, blob.body)
+    result = CompressionResult(
+        id=record,
+        summary=commit_info(stored_summary, blob, tokens),
+        head=tip,
+        replaced=tuple(k for k in plan.order if k in summarised),
+        kept=tuple(details["kept"]),
+        archived=tuple(archived),
+        tokens_before=plan.tokens_before,
+        tokens_after=new_state.context.token_count,
+        draft=draft,
+    )
+    return result
