@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from .agents import create_child, provenance, seed_messages
 from .annotations import write_annotation
 from .branches import BranchInfo, ResetResult, create_branch, delete_branch, list_branches, reset_head, switch_branch
 from .commits import write_commit
@@ -27,7 +28,7 @@ from .gc import GCResult, collect_garbage
 from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
 from .merge import MergeResult, PendingMerge, Resolver, apply_merge, plan_merge
 from .messages import check_role
-from .objects import Operation, canonical_json
+from .objects import ContentType, Operation, Priority, canonical_json
 from .query import run_config_query
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
 from .refs import DEFAULT_BRANCH, HEAD, Ref, resolve
@@ -698,6 +699,77 @@ class Tract:
                 self.store.reclaim(vacuum)
             after = self.store.file_bytes()
         return replace(result, file_bytes_before=before, file_bytes_after=after)
+
+    # -- sub-agents ---------------------------------------------------------------------------
+
+    def spawn(self, name: str, *, include: Any = "pinned", config: TractConfig | None = None) -> Tract:
+        """Start a sub-agent: a child tract in the same store, linked to this tract's HEAD.
+
+        Args:
+            name: The child's name; its tract id is ``"<parent id>/<name>"``.
+            include: What it starts with: ``"nothing"``, ``"pinned"`` (default: the parent's pinned
+                messages, e.g. its instructions), ``"all"`` (the parent's compiled context), or a
+                number N (pinned plus the last N messages). Priorities come along.
+            config: The child's settings (default: the parent's).
+        """
+        settings = config if config is not None else self.config
+        with self._writing() as session:
+            tract_id, spawned_at = create_child(session, self.tract_id, name, canonical_json(settings.to_stored()))
+            seeds = seed_messages(session, self._compiler, self.tract_id, spawned_at, include)
+        child = Tract(self.store, tract_id, settings, owns_store=False)
+        with child.batch():
+            for origin, message, priority in seeds:
+                info = child.commit(message, metadata={"from_parent": origin})
+                if priority is Priority.SKIP or (priority is Priority.PINNED and info.content_type != "instruction"):
+                    child.annotate(info, priority)
+        return child
+
+    def parent(self) -> Tract | None:
+        """The tract this one was spawned from (same store), or None."""
+        with self._reading() as session:
+            entry = session.tracts.get(self.tract_id)
+        if entry is None or entry.parent_tract_id is None:
+            return None
+        return Tract.open(store=self.store, tract_id=entry.parent_tract_id, create=False, config=self.config)
+
+    def children(self) -> list[Tract]:
+        """The sub-agents spawned from this tract, by name."""
+        with self._reading() as session:
+            entries = session.tracts.children(self.tract_id)
+        return [Tract.open(store=self.store, tract_id=e.tract_id, create=False, config=self.config) for e in entries]
+
+    def absorb(
+        self,
+        child: Tract,
+        *,
+        content: Any = None,
+        llm: Any = None,
+        target_tokens: int | None = None,
+        prompt: str | None = None,
+        role: str = "user",
+    ) -> CommitInfo:
+        """Summarise a sub-agent's whole history into one message on this tract.
+
+        The summary is ``content`` if given, else written by ``llm`` (or ``TractConfig(llm=...)``)
+        within ``target_tokens``. The commit's metadata links back to the child's tract and head, so
+        the full work stays one ``Tract.open(..., tract_id=...)`` away.
+        """
+        if child.store is not self.store:
+            raise InvalidInputError("absorb() takes a sub-agent from the same store (see spawn())")
+        messages = child.compile().messages
+        if content is None:
+            model = llm if llm is not None else self.config.llm
+            if model is None:
+                raise InvalidInputError("absorb needs content= or an llm= (or TractConfig(llm=...)) to summarise with")
+            budget = target_tokens or 500
+            content = summarize(model, messages, counter=self.counter, target_tokens=budget, prompt=prompt).text
+        return self.commit(
+            content,
+            role=role,
+            content_type=ContentType.SUMMARY,
+            metadata=provenance(child.tract_id, child.head, len(messages)),
+            commit_message=f"summary of sub-agent {child.tract_id}",
+        )
 
     def verify(self) -> int:
         """Re-hash every commit and blob of this tract and check every link (like ``git fsck``).
