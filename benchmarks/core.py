@@ -13,7 +13,9 @@ same loop runs against:
 A second table times history surgery on the largest size: ``branch`` + ``switch`` + ``compile``
 on the long tract (against copying the conversation to a new session id in the ``sqlite rows``
 store, which is how stores without branches fork a conversation), merging a 100-commit branch
-(fast-forward and with a merge commit) and rebasing 100 commits.
+(fast-forward and with a merge commit) and rebasing 100 commits. A third table compresses 1,001
+commits with a manual summary, runs gc with a zero archive window, and weighs the file before and
+after.
 
 Run ``python benchmarks/core.py`` (sizes 500 and 2000 turns) or ``--quick`` (100 and 300 turns,
 a few seconds). ``--json PATH`` writes every figure. See ``benchmarks/README.md``.
@@ -555,6 +557,7 @@ def print_report(report: dict[str, Any]) -> None:
         console.print(size_table(result))
     console.print(durability_table(report["durability_full"]))
     console.print(surgery_table(report["surgery"]))
+    console.print(compression_table(report["compression"]))
     console.print(
         "Peers do less: no hashing, no edits/annotations/branches, no token counting, no reflog; "
         "'in-memory' persists nothing and its read returns its own list. "
@@ -639,6 +642,68 @@ def measure_surgery(workdir: Path, turns: Sequence[tuple[str, str]], branch_comm
     return figures
 
 
+def measure_compression(workdir: Path, turns: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Compress ~1000 commits with a manual summary, then gc; time both and weigh the file."""
+    path = workdir / "compress.db"
+    tract = Tract.open(path=path)
+    tract.system(SYSTEM_PROMPT)
+    with tract.batch():
+        for user_text, assistant_text in turns:
+            tract.user(user_text)
+            tract.assistant(assistant_text)
+    tract.store.reclaim("incremental")
+    before_bytes = tract.store.file_bytes()
+    tokens_before = tract.compile().token_count
+    compress_ns, result = timed(
+        lambda: tract.compress(content="Summary of the earlier support conversation.", keep_recent=6)
+    )
+    after_compress_bytes = tract.store.file_bytes()
+    gc_ns, collected = timed(lambda: tract.gc(orphan_retention_days=0, archive_retention_days=0))
+    figures = {
+        "commits": len(turns) * 2 + 1,
+        "summarised_messages": len(result.replaced),
+        "archived_commits": len(result.archived),
+        "compress_ms": compress_ns / 1e6,
+        "gc_ms": gc_ns / 1e6,
+        "gc_removed_commits": len(collected.commits),
+        "gc_removed_blobs": collected.blobs,
+        "gc_blob_bytes": collected.blob_bytes,
+        "tokens_before": tokens_before,
+        "tokens_after": result.tokens_after,
+        "db_bytes_before": before_bytes,
+        "db_bytes_after_compress": after_compress_bytes,
+        "db_bytes_after_gc": tract.store.file_bytes(),
+    }
+    tract.close()
+    return figures
+
+
+def compression_table(figures: dict[str, Any]) -> Any:
+    """The compression and gc figures."""
+    from rich.table import Table
+
+    table = Table(title=f"Compress {figures['commits']:,} commits (manual summary), then gc (archive window 0)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("compress (ms)", f"{figures['compress_ms']:.1f}"),
+        (
+            "  messages summarised / commits archived",
+            f"{figures['summarised_messages']:,} / {figures['archived_commits']:,}",
+        ),
+        ("  context tokens before -> after", f"{figures['tokens_before']:,} -> {figures['tokens_after']:,}"),
+        ("gc (ms)", f"{figures['gc_ms']:.1f}"),
+        ("  commits / blobs removed", f"{figures['gc_removed_commits']:,} / {figures['gc_removed_blobs']:,}"),
+        ("  blob bytes removed", f"{figures['gc_blob_bytes']:,}"),
+        ("DB bytes before", f"{figures['db_bytes_before']:,}"),
+        ("DB bytes after compress", f"{figures['db_bytes_after_compress']:,}"),
+        ("DB bytes after gc (incremental vacuum)", f"{figures['db_bytes_after_gc']:,}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
 def surgery_table(figures: dict[str, Any]) -> Any:
     """The history-surgery figures with the copy-to-fork peer."""
     from rich.table import Table
@@ -708,6 +773,7 @@ def run(sizes: Sequence[int], seed: int, quick: bool, full_turns: int) -> dict[s
         results = [run_size(workdir, n, seed, quick) for n in sizes]
         full = measure_full_durability(workdir, make_turns(full_turns, seed + 1))
         surgery = measure_surgery(workdir, make_turns(max(sizes), seed + 2), 100)
+        compression = measure_compression(workdir, make_turns(500, seed + 3))
     for result in results:
         if result["turns"] == full_turns:
             full["tract"]["normal_commit_p50_ms"] = result["tract"]["commit_p50_ms"]
@@ -720,6 +786,7 @@ def run(sizes: Sequence[int], seed: int, quick: bool, full_turns: int) -> dict[s
         "sizes": results,
         "durability_full": full,
         "surgery": surgery,
+        "compression": compression,
     }
 
 
