@@ -29,7 +29,17 @@ from .errors import (
     TractWarning,
 )
 from .formats import CompiledContext
-from .llm import LLM, AsyncOnlyError, CallableLLM, LLMError, LLMResponse, OpenAIChatLLM, as_llm
+from .llm import (
+    LLM,
+    AsyncOnlyError,
+    CallableLLM,
+    LangChainChatLLM,
+    LlamaIndexLLM,
+    LLMError,
+    LLMResponse,
+    OpenAIChatLLM,
+    as_llm,
+)
 from .merge import Conflict, LLMResolver, MergeResult, PendingMerge
 from .objects import APPEND, EDIT, NORMAL, PINNED, SKIP, ContentType, Operation, Priority
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
@@ -62,6 +72,8 @@ __all__ = [
     "LLMResponse",
     "CallableLLM",
     "OpenAIChatLLM",
+    "LangChainChatLLM",
+    "LlamaIndexLLM",
     "as_llm",
     "LLMError",
     "AsyncOnlyError",

@@ -1,9 +1,12 @@
 """The LLM protocol: messages in, text and usage out, sync and async.
 
 Everything in tract that calls a model (LLM summaries in ``compress``, LLM merge resolvers,
-policies) takes an :class:`LLM`. :func:`as_llm` turns what users already have into one: an
-OpenAI-compatible client (OpenAI, vLLM, Ollama, LiteLLM proxies, ...) with a ``model=``, or a plain
-function. Messages are OpenAI chat-shaped dicts, exactly what ``CompiledContext.to_openai()`` returns.
+policies) takes an :class:`LLM`. :func:`as_llm` turns what users already have into one: any
+LangChain chat model or Runnable (:class:`LangChainChatLLM`), any LlamaIndex LLM
+(:class:`LlamaIndexLLM`), an OpenAI-compatible client (OpenAI, vLLM, Ollama, LiteLLM proxies, ...)
+with a ``model=`` (:class:`OpenAIChatLLM`), or a plain function (:class:`CallableLLM`). Messages
+are OpenAI chat-shaped dicts, exactly what ``CompiledContext.to_openai()`` returns. The framework
+adapters are duck-typed and import LangChain/LlamaIndex only when they are called.
 
 Example:
     >>> from tract_core.llm import as_llm
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -31,15 +35,17 @@ __all__ = [
     "AsyncOnlyError",
     "CallableLLM",
     "OpenAIChatLLM",
+    "LangChainChatLLM",
+    "LlamaIndexLLM",
     "as_llm",
 ]
 
 _Messages = Sequence[Mapping[str, Any]]
 
 _ACCEPTED = (
-    "an object with complete()/acomplete() (the tract LLM protocol), an OpenAI-compatible client "
-    "such as openai.OpenAI(base_url=..., api_key=...) together with model=..., or a function "
-    "(sync or async) from the message list to a str"
+    "an object with complete()/acomplete() (the tract LLM protocol), a LangChain chat model or Runnable, "
+    "a LlamaIndex LLM, an OpenAI-compatible client such as openai.OpenAI(base_url=..., api_key=...) "
+    "together with model=..., or a function (sync or async) from the message list to a str"
 )
 
 
@@ -363,6 +369,9 @@ class OpenAIChatLLM:
         return _to_response(result)
 
 
+# --------------------------------------------------------------------------- LangChain and LlamaIndex
+
+
 def _framework_module(module: str | None) -> str | None:
     root = (module or "").split(".")[0]
     if root.startswith(("langchain", "langgraph")):
@@ -372,12 +381,20 @@ def _framework_module(module: str | None) -> str | None:
     return None
 
 
-def _framework(obj: Any) -> str | None:
-    """``"langchain"``/``"llamaindex"`` when ``obj`` is one of their models (which needs their adapter)."""
+def _framework_class(obj: Any) -> str | None:
+    """``"langchain"``/``"llamaindex"`` when ``obj``'s class (or a base class) comes from that framework."""
     for klass in type(obj).__mro__:
         found = _framework_module(getattr(klass, "__module__", None))
         if found is not None:
             return found
+    return None
+
+
+def _framework(obj: Any) -> str | None:
+    """``"langchain"``/``"llamaindex"`` when ``obj`` is one of their models (or quacks like one)."""
+    found = _framework_class(obj)
+    if found is not None:
+        return found
     if callable(getattr(obj, "invoke", None)) and callable(getattr(obj, "ainvoke", None)):
         return "langchain"  # a Runnable
     if callable(getattr(obj, "chat", None)) and callable(getattr(obj, "achat", None)):
@@ -389,40 +406,313 @@ def _is_tract_llm(obj: Any) -> bool:
     """Implements the protocol itself (a LlamaIndex LLM has ``complete``/``acomplete`` too, with other meanings)."""
     if not isinstance(obj, LLM):
         return False
+    if _framework_class(obj) == "llamaindex":
+        return False  # a CustomLLM subclass defines complete(prompt: str) itself: still LlamaIndex's meaning
     complete = getattr(type(obj), "complete", None)
     return _framework_module(getattr(complete, "__module__", None)) is None
 
 
-_ADAPTER_LATER = {
-    "langchain": (
-        "{name} looks like a LangChain chat model/Runnable; its LLM adapter arrives with tract_langchain. "
-        "Until then wrap it: as_llm(lambda messages: model.invoke(messages))"
-    ),
-    "llamaindex": (
-        "{name} looks like a LlamaIndex LLM; its LLM adapter arrives with tract_llamaindex. Until then wrap it: "
-        "as_llm(lambda messages: llm.chat([ChatMessage(**m) for m in messages]).message.content)"
-    ),
-}
+def _needs_instance(obj: Any, adapter: str) -> None:
+    if isinstance(obj, type):
+        raise InvalidInputError(f"{adapter} needs an instance, not the class {obj.__name__}; call it first")
+
+
+async def _acall(method: Callable[..., Any] | None, sync: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Await ``method`` when the model has it, else run ``sync`` in a worker thread."""
+    if method is not None:
+        result = method(*args, **kwargs)
+    else:
+        result = await asyncio.to_thread(functools.partial(sync, *args, **kwargs))
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class LangChainChatLLM:
+    """An :class:`LLM` over a LangChain chat model, or any Runnable from a message list to a message or str.
+
+    Each call converts the OpenAI-shaped messages with LangChain's own ``convert_to_messages``
+    (tool calls, tool results and ``developer`` messages included) and runs
+    ``model.invoke(messages, **defaults, **options)`` (``ainvoke`` in :meth:`acomplete`). The reply
+    text is the returned message's text (text content blocks joined; reasoning and tool-call blocks
+    left out), usage is read from its ``usage_metadata`` (``None`` when the model reports none), and
+    ``raw`` is the returned ``AIMessage`` (tool calls, response metadata, ...). A Runnable that ends in
+    a ``StrOutputParser`` and returns a ``str`` works too.
+
+    Options go to ``invoke`` as keyword arguments: ``stop=[...]`` and ``config={...}`` (callbacks,
+    tags) are standard, and most chat-model integrations forward others such as ``temperature`` or
+    ``max_tokens`` into the request, but that is up to the integration, and a ``RunnableLambda``
+    hands them to its function. To fix such settings for every call, set them on the model:
+    ``ChatOpenAI(model="gpt-4o", temperature=0)`` or ``model.bind(temperature=0, max_tokens=200)``.
+
+    langchain-core is imported only when a call converts messages.
+
+    Args:
+        model: A ``BaseChatModel`` (``ChatOpenAI``, ``ChatAnthropic``, ``init_chat_model(...)``, ...),
+            a bound model (``model.bind(...)``) or any Runnable with ``invoke`` (``ainvoke`` is used
+            when present; otherwise ``acomplete`` runs ``invoke`` in a worker thread).
+        **defaults: Options sent with every call; per-call options win.
+
+    Raises:
+        InvalidInputError: ``model`` has no ``invoke()``.
+
+    Example:
+        >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
+        >>> llm = LangChainChatLLM(FakeListChatModel(responses=["Hello, Ada."]))
+        >>> llm.complete([{"role": "user", "content": "Say hi to Ada"}]).text
+        'Hello, Ada.'
+    """
+
+    def __init__(self, model: Any, **defaults: Any) -> None:
+        _needs_instance(model, "LangChainChatLLM")
+        if not callable(getattr(model, "invoke", None)):
+            raise InvalidInputError(
+                "LangChainChatLLM needs a LangChain chat model or Runnable (with invoke()), "
+                f"not a {type(model).__name__}"
+            )
+        self.model = model
+        self.defaults = defaults
+
+    def __repr__(self) -> str:
+        return f"LangChainChatLLM({type(self.model).__name__})"
+
+    def _prompt(self, messages: _Messages) -> list[Any]:
+        prompt = _message_list(messages)
+        try:
+            from langchain_core.messages.utils import convert_to_messages
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("LangChainChatLLM needs langchain-core: pip install langchain-core") from exc
+        try:
+            return convert_to_messages(prompt)
+        except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+            raise InvalidInputError(f"the messages cannot be converted to LangChain messages: {exc}") from exc
+
+    def _read(self, result: Any) -> LLMResponse:
+        if isinstance(result, LLMResponse):
+            return result
+        if isinstance(result, str):
+            return LLMResponse(str(result), raw=result)
+        if isinstance(result, Mapping) or not hasattr(result, "content"):
+            raise LLMError(
+                f"{self!r} returned a {type(result).__name__}; it must return a message (AIMessage) or a str. "
+                "For a LangGraph graph, wrap it: "
+                "as_llm(lambda messages: graph.invoke({'messages': messages})['messages'][-1])"
+            )
+        text = getattr(result, "text", None)
+        if callable(text) and not isinstance(text, str):
+            text = text()  # langchain-core < 1.0: text() is a method
+        if not isinstance(text, str):
+            text = _content_text(result.content)
+        return LLMResponse(str(text), _usage(result), raw=result)
+
+    def complete(self, messages: _Messages, **options: Any) -> LLMResponse:
+        """Convert the messages, ``invoke`` the model and read its reply."""
+        prompt = self._prompt(messages)
+        result = self.model.invoke(prompt, **{**self.defaults, **options})
+        return self._read(_settle(result, repr(self)))
+
+    async def acomplete(self, messages: _Messages, **options: Any) -> LLMResponse:
+        """Convert the messages, ``ainvoke`` the model and read its reply."""
+        prompt = self._prompt(messages)
+        method = getattr(self.model, "ainvoke", None)
+        result = await _acall(
+            method if callable(method) else None, self.model.invoke, prompt, **{**self.defaults, **options}
+        )
+        return self._read(result)
+
+
+_TOKEN_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+
+
+def _quiet_usage(found: Any) -> Usage | None:
+    if found is None or (isinstance(found, Mapping) and not found):
+        return None
+    try:
+        return normalize_usage(found)
+    except InvalidInputError:  # a provider-specific shape (Gemini, Bedrock, ...): no usage, not a failed call
+        return None
+
+
+def _llamaindex_usage(response: Any, message: Any) -> Usage | None:
+    """OpenAI/Anthropic-style usage on ``response.raw``, else token counts in ``additional_kwargs``."""
+    raw = _get(response, "raw")
+    if raw is not None:
+        found = _get(raw, "usage")
+        usage = _quiet_usage(found if found is not None else _get(raw, "usage_metadata"))
+        if usage is not None:
+            return usage
+    # provider integrations put counts on the response; CustomLLM's completion counts land on the message
+    for extra in (_get(response, "additional_kwargs"), _get(message, "additional_kwargs")):
+        if isinstance(extra, Mapping):
+            usage = _quiet_usage({k: extra[k] for k in _TOKEN_KEYS if extra.get(k) is not None})
+            if usage is not None:
+                return usage
+    return None
+
+
+_LLAMAINDEX_EXTRA = ("tool_calls", "tool_call_id", "name")
+
+
+class LlamaIndexLLM:
+    """An :class:`LLM` over a LlamaIndex LLM (``llama_index.core.llms.LLM``: OpenAI, Anthropic, Ollama, ...).
+
+    Each call converts the OpenAI-shaped messages into ``ChatMessage`` objects (``role`` and content;
+    text and image content parts become ``TextBlock``/``ImageBlock``; ``tool_calls``,
+    ``tool_call_id`` and ``name`` go into ``additional_kwargs``, where LlamaIndex's OpenAI-style
+    integrations look for them) and calls ``llm.chat(messages, **defaults, **options)`` (``achat``
+    in :meth:`acomplete`). The reply text is ``response.message.content`` (``""`` when there is
+    none), ``raw`` is the ``ChatResponse``, and usage comes from ``response.raw`` when it carries an
+    OpenAI- or Anthropic-style ``usage``, else from ``prompt_tokens``/``completion_tokens`` counts in
+    the response's (or, for a ``CustomLLM``, the message's) ``additional_kwargs``, else ``None``.
+
+    Options are keyword arguments of ``chat``; LlamaIndex's provider integrations usually merge them
+    into the request (``temperature=0``, ``max_tokens=...``). Settings fixed for every call belong
+    on the LLM itself (``OpenAI(model="gpt-4o", temperature=0)``) or in ``**defaults``.
+
+    A LlamaIndex LLM also has ``complete(prompt)``/``acomplete(prompt)`` for raw text prompts:
+    those are not tract's protocol, which is why it needs this adapter. llama-index-core is imported
+    only when a call converts messages.
+
+    Args:
+        llm: The LlamaIndex LLM, or any object with ``chat(messages)`` returning a ``ChatResponse``
+            (``achat`` is used when present; otherwise ``acomplete`` runs ``chat`` in a worker thread).
+        **defaults: Options sent with every call; per-call options win.
+
+    Raises:
+        InvalidInputError: ``llm`` has no ``chat()``, or is a LlamaIndex object that is not an LLM
+            (a chat engine, an index, ...).
+
+    Example:
+        >>> from llama_index.core.llms import MockLLM
+        >>> llm = LlamaIndexLLM(MockLLM())  # MockLLM echoes its prompt
+        >>> llm.complete([{"role": "user", "content": "Say hi to Ada"}]).text
+        'user: Say hi to Ada\\nassistant: '
+    """
+
+    def __init__(self, llm: Any, **defaults: Any) -> None:
+        _needs_instance(llm, "LlamaIndexLLM")
+        if not callable(getattr(llm, "chat", None)):
+            raise InvalidInputError(f"LlamaIndexLLM needs a LlamaIndex LLM (with chat()), not a {type(llm).__name__}")
+        if _framework_class(llm) == "llamaindex":
+            base = sys.modules.get("llama_index.core.base.llms.base")
+            if base is not None and not isinstance(llm, base.BaseLLM):
+                raise InvalidInputError(
+                    f"{type(llm).__name__} is a LlamaIndex object but not an LLM: pass the LLM itself "
+                    "(e.g. llama_index.llms.openai.OpenAI(...) or Settings.llm)"
+                )
+        self.llm = llm
+        self.defaults = defaults
+
+    def __repr__(self) -> str:
+        return f"LlamaIndexLLM({type(self.llm).__name__})"
+
+    def _prompt(self, messages: _Messages) -> list[Any]:
+        prompt = _message_list(messages)
+        try:
+            from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRole, TextBlock
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("LlamaIndexLLM needs llama-index-core: pip install llama-index-core") from exc
+        out = []
+        for i, message in enumerate(prompt):
+            role = message.get("role")
+            try:
+                role = MessageRole(role)
+            except ValueError:
+                raise InvalidInputError(
+                    f"messages[{i}] has role {role!r}, which LlamaIndex does not know; "
+                    f"use one of {[r.value for r in MessageRole]}"
+                ) from None
+            extra = dict(message.get("additional_kwargs") or {})
+            extra.update({k: message[k] for k in _LLAMAINDEX_EXTRA if message.get(k) is not None})
+            content = message.get("content")
+            if content is None or isinstance(content, str):
+                blocks = [] if content is None else [TextBlock(text=content)]
+            elif isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
+                blocks = [_llamaindex_block(part, i, TextBlock, ImageBlock) for part in content]
+            else:
+                raise InvalidInputError(
+                    f"messages[{i}] content must be a str or a list of content parts, not a {type(content).__name__}"
+                )
+            out.append(ChatMessage(role=role, blocks=blocks, additional_kwargs=extra))
+        return out
+
+    def _read(self, response: Any) -> LLMResponse:
+        message = _get(response, "message")
+        if message is None or not _has(message, "content"):
+            raise LLMError(
+                f"{self!r} returned a {type(response).__name__}; chat() must return a ChatResponse "
+                "(with .message.content)"
+            )
+        content = _get(message, "content")
+        text = content if isinstance(content, str) else _content_text(content, sep="\n")
+        return LLMResponse(text, _llamaindex_usage(response, message), raw=response)
+
+    def complete(self, messages: _Messages, **options: Any) -> LLMResponse:
+        """Convert the messages, ``chat`` with the LLM and read its reply."""
+        prompt = self._prompt(messages)
+        return self._read(_settle(self.llm.chat(prompt, **{**self.defaults, **options}), repr(self)))
+
+    async def acomplete(self, messages: _Messages, **options: Any) -> LLMResponse:
+        """Convert the messages, ``achat`` with the LLM and read its reply."""
+        prompt = self._prompt(messages)
+        method = getattr(self.llm, "achat", None)
+        result = await _acall(
+            method if callable(method) else None, self.llm.chat, prompt, **{**self.defaults, **options}
+        )
+        return self._read(result)
+
+
+def _llamaindex_block(part: Any, i: int, text_block: Any, image_block: Any) -> Any:
+    if isinstance(part, str):
+        return text_block(text=part)
+    kind = _get(part, "type")
+    if kind == "text":
+        return text_block(text=_get(part, "text") or "")
+    if kind == "image_url":
+        image = _get(part, "image_url")
+        url = image if isinstance(image, str) else _get(image, "url")
+        detail = None if isinstance(image, str) else _get(image, "detail")
+        try:
+            return image_block(url=url, detail=detail)
+        except ValueError as exc:
+            raise InvalidInputError(f"messages[{i}] has an image_url part LlamaIndex cannot take: {exc}") from exc
+    raise InvalidInputError(
+        f"messages[{i}] has a {kind!r} content part; LlamaIndexLLM converts text and image_url parts only"
+    )
 
 
 def as_llm(obj: Any, *, model: str | None = None) -> LLM:
     """Turn what the caller has into an :class:`LLM`.
 
     Args:
-        obj: An :class:`LLM` (returned as is); an OpenAI-compatible client such as
-            ``openai.OpenAI(...)`` or ``openai.AsyncOpenAI(...)`` (wrapped in
-            :class:`OpenAIChatLLM`); or a function, sync or async, from the message list to a
-            ``str`` or a response (wrapped in :class:`CallableLLM`).
-        model: The model name; required for a client, ignored otherwise (an LLM object or a
-            function already knows its model).
+        obj: An :class:`LLM` (returned as is); a LangChain chat model, bound model or other Runnable
+            (wrapped in :class:`LangChainChatLLM`); a LlamaIndex LLM (wrapped in
+            :class:`LlamaIndexLLM`; its own ``complete(prompt)`` is not mistaken for tract's
+            protocol); an OpenAI-compatible client such as ``openai.OpenAI(...)`` or
+            ``openai.AsyncOpenAI(...)`` (wrapped in :class:`OpenAIChatLLM`); or a function, sync or
+            async, from the message list to a ``str`` or a response (wrapped in :class:`CallableLLM`).
+            Objects are told apart by their class's framework, then by duck typing:
+            ``invoke``/``ainvoke`` means a Runnable, ``chat``/``achat`` a LlamaIndex LLM.
+        model: The model name; required for a client, ignored otherwise (an LLM object, a framework
+            model or a function already knows its model).
 
     Returns:
         An object with ``complete(messages, **options)`` and ``acomplete(messages, **options)``.
+        For options on every call, configure the framework model (``model.bind(temperature=0)``)
+        or build the adapter with defaults yourself (``LangChainChatLLM(model, stop=["###"])``).
 
     Raises:
         InvalidInputError: ``obj`` is none of the above, a client comes without ``model=``, or it is
-            a LangChain/LlamaIndex model (their adapters ship with ``tract_langchain`` /
-            ``tract_llamaindex``).
+            a LangChain/LlamaIndex object that is not a model (no ``invoke()``/``chat()``, or a
+            LlamaIndex chat engine or index).
 
     Example:
         >>> llm = as_llm(lambda messages: messages[-1]["content"].upper())
@@ -437,8 +727,10 @@ def as_llm(obj: Any, *, model: str | None = None) -> LLM:
     if _is_tract_llm(obj):
         return obj
     found = _framework(obj)
-    if found is not None:
-        raise InvalidInputError(_ADAPTER_LATER[found].format(name=type(obj).__name__))
+    if found == "langchain":
+        return LangChainChatLLM(obj)
+    if found == "llamaindex":
+        return LlamaIndexLLM(obj)
     if _create(obj) is not None:
         if model is None:
             raise InvalidInputError(

@@ -396,7 +396,8 @@ class LLMResolver:
     merge never hides what one side protected.
 
     Args:
-        llm: Anything :func:`tract_core.llm.as_llm` accepts (an LLM, a callable, an OpenAI client).
+        llm: Anything :func:`tract_core.llm.as_llm` accepts (an LLM, a callable, an OpenAI client, a
+            LangChain chat model, a LlamaIndex LLM).
         model: The model name, when ``llm`` is an OpenAI-compatible client.
         system_prompt: Replaces the default instructions.
 

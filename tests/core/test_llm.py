@@ -1,5 +1,7 @@
 """The LLM protocol and its adapters: plain callables, OpenAI-compatible clients, ScriptedLLM.
 
+The LangChain and LlamaIndex adapters are tested in test_llm_frameworks.py.
+
 ``OpenAIChatLLM`` is tested with the real ``openai`` SDK against a small deterministic
 OpenAI-compatible HTTP server started here on 127.0.0.1 (no internet, no mocks of the SDK).
 """
@@ -20,7 +22,17 @@ import openai
 import pytest
 
 from tract_core import InvalidInputError, Tract, TractError, Usage
-from tract_core.llm import LLM, AsyncOnlyError, CallableLLM, LLMError, LLMResponse, OpenAIChatLLM, as_llm
+from tract_core.llm import (
+    LLM,
+    AsyncOnlyError,
+    CallableLLM,
+    LangChainChatLLM,
+    LlamaIndexLLM,
+    LLMError,
+    LLMResponse,
+    OpenAIChatLLM,
+    as_llm,
+)
 from tract_core.testing import ScriptedLLM
 
 HI = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hi to Ada"}]
@@ -143,7 +155,16 @@ def test_response_equality_and_repr_leave_out_the_raw_object() -> None:
 
 
 def test_adapters_implement_the_protocol(client: openai.OpenAI) -> None:
-    for llm in (ScriptedLLM(["x"]), CallableLLM(lambda m: "x"), OpenAIChatLLM(client, "m")):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from llama_index.core.llms import MockLLM
+
+    for llm in (
+        ScriptedLLM(["x"]),
+        CallableLLM(lambda m: "x"),
+        OpenAIChatLLM(client, "m"),
+        LangChainChatLLM(FakeListChatModel(responses=["x"])),
+        LlamaIndexLLM(MockLLM()),
+    ):
         assert isinstance(llm, LLM)
     assert not isinstance(lambda m: "x", LLM)
 
@@ -450,33 +471,42 @@ def test_as_llm_wants_an_instance_not_a_class() -> None:
         as_llm(ScriptedLLM)
 
 
-def test_as_llm_defers_langchain_models_to_their_adapter() -> None:
+def test_as_llm_wraps_langchain_models_and_runnables() -> None:
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
     from langchain_core.runnables import RunnableLambda
 
     for model in (FakeListChatModel(responses=["x"]), RunnableLambda(lambda m: "x")):
-        with pytest.raises(InvalidInputError, match="tract_langchain"):
-            as_llm(model)
+        llm = as_llm(model)
+        assert isinstance(llm, LangChainChatLLM) and llm.model is model
+        assert llm.complete(HI).text == "x"
 
 
-def test_as_llm_defers_llamaindex_llms_to_their_adapter() -> None:
+def test_as_llm_wraps_llamaindex_llms_without_trusting_their_complete() -> None:
     from llama_index.core.llms import MockLLM
 
     mock = MockLLM()
     assert isinstance(mock, LLM)  # it has complete()/acomplete(), with other meanings: as_llm must not trust that
-    with pytest.raises(InvalidInputError, match="tract_llamaindex"):
-        as_llm(mock)
+    llm = as_llm(mock)
+    assert isinstance(llm, LlamaIndexLLM) and llm.llm is mock
+    assert llm.complete([{"role": "user", "content": "hi"}]).text == "user: hi\nassistant: "
 
 
 def test_as_llm_recognises_framework_lookalikes_by_duck_typing() -> None:
     class RunnableLike:
-        def invoke(self, messages): ...
-        async def ainvoke(self, messages): ...
+        def invoke(self, messages, **options):
+            return SimpleNamespace(content=f"{len(messages)} {type(messages[0]).__name__}")
+
+        async def ainvoke(self, messages, **options):
+            return self.invoke(messages)
+
         def __call__(self, messages): ...
 
     class ChatLike:
-        def chat(self, messages): ...
-        async def achat(self, messages): ...
+        def chat(self, messages, **options):
+            return SimpleNamespace(message=SimpleNamespace(content=f"{len(messages)} {type(messages[0]).__name__}"))
+
+        async def achat(self, messages, **options):
+            return self.chat(messages)
 
     class OwnLLMWithInvoke(RunnableLike):  # implements tract's protocol itself: accepted as is
         def complete(self, messages, **options):
@@ -485,10 +515,12 @@ def test_as_llm_recognises_framework_lookalikes_by_duck_typing() -> None:
         async def acomplete(self, messages, **options):
             return LLMResponse("own")
 
-    with pytest.raises(InvalidInputError, match="tract_langchain"):
-        as_llm(RunnableLike())
-    with pytest.raises(InvalidInputError, match="tract_llamaindex"):
-        as_llm(ChatLike())
+    runnable = as_llm(RunnableLike())
+    assert isinstance(runnable, LangChainChatLLM)
+    assert runnable.complete(HI).text == "2 SystemMessage"
+    chat = as_llm(ChatLike())
+    assert isinstance(chat, LlamaIndexLLM)
+    assert asyncio.run(chat.acomplete(HI)).text == "2 ChatMessage"
     own = OwnLLMWithInvoke()
     assert as_llm(own) is own
 

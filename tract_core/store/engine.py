@@ -48,7 +48,8 @@ def _sqlite_pragmas(engine: Engine, *, memory: bool, durability: str) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on new files: gc can shrink them
+        if cur.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new file: let gc shrink it later
+            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")  # (setting it on an existing file writes to it)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if not memory:
