@@ -172,7 +172,9 @@ class CompiledContext:
             content = message.get("content")
             if not isinstance(content, str):
                 content = _text_of(content)
-            result.append(ChatMessage(role=message["role"], content=content, additional_kwargs=extra))
+            # a tool-call-only message has no text block at all (as LlamaIndex's own LLMs produce it)
+            text = content if content or not extra.get("tool_calls") else None
+            result.append(ChatMessage(role=message["role"], content=text, additional_kwargs=extra))
         return result
 
 
