@@ -1,4 +1,4 @@
-"""The ``tract`` command line: inspect a tract store, and branch, merge and reset it, from a terminal.
+"""The ``tract`` command line: inspect a tract store; branch, merge, reset, compress and gc it, from a terminal.
 
 A thin layer over the public :class:`~tract_core.Tract` API: each command opens an existing tract
 (``create=False``), calls one or two API methods and renders the result with rich.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import math
 import os
 import shlex
 import sys
@@ -51,7 +52,9 @@ from . import (
     Usage,
     __version__,
 )
+from .compress import DEFAULT_KEEP_RECENT, CompressionResult, PendingCompression
 from .demo import DEFAULT_DEMO_PATH, DemoStore, build_demo
+from .gc import GCResult
 from .merge import STRATEGIES
 from .tract import DEFAULT_TRACT_ID
 
@@ -512,8 +515,9 @@ def _annotations(annotations: Sequence[AnnotationInfo]) -> RenderableType:
 # -- status -------------------------------------------------------------------------------------
 
 
-def _render_status(status: TractStatus) -> Panel:
-    """Branch, HEAD, counts, tokens against the budget, tokenizer and the last provider usage."""
+def _render_status(status: TractStatus, pending: int = 0, archived: int = 0) -> Panel:
+    """Branch, HEAD, counts, tokens against the budget, tokenizer and the last provider usage; then
+    pending compressions and archived commits, if any."""
     branch = Text(f"detached at {_short(status.head)}", style="red") if status.detached else Text(str(status.branch))
     tokenizer = Text(status.tokenizer)
     if status.tokenizer_note:
@@ -528,6 +532,14 @@ def _render_status(status: TractStatus) -> Panel:
         ("tokenizer", tokenizer),
         ("last usage", _usage(status.last_usage)),
     ]
+    if pending or archived:
+        notes = Text()
+        if pending:
+            notes.append(f"{_plural(pending, 'pending draft')} (tract compress --pending)", style="yellow")
+        if archived:
+            notes.append(" · " if pending else "")
+            notes.append(f"{_plural(archived, 'archived commit')} (until tract gc)")
+        rows.append(("compression", notes))
     return Panel(_grid(rows), title="status", title_align="left")
 
 
@@ -668,7 +680,7 @@ def _cmd_show(args: argparse.Namespace, out: Console) -> None:
 
 def _cmd_status(args: argparse.Namespace, out: Console) -> None:
     with _open(args) as t:
-        out.print(_render_status(t.status()))
+        out.print(_render_status(t.status(), len(t.pending_compressions()), len(t.archived())))
 
 
 def _cmd_compile(args: argparse.Namespace, out: Console) -> None:
@@ -943,7 +955,7 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
 
 
 def _days_text(days: float) -> str:
-    return _plural(days, "day") if float(days).is_integer() else f"{days:g} days"  # type: ignore[arg-type]
+    return "1 day" if days == 1 else f"{days:g} days"
 
 
 def _summary_text(args: argparse.Namespace) -> str | None:
@@ -972,8 +984,12 @@ def _compress_action(args: argparse.Namespace) -> str | None:
     """Which of ``--pending``, ``--approve``, ``--reject`` was given (None: a new compression)."""
     given = [
         flag
-        for flag, value in (("--pending", args.pending), ("--approve", args.approve), ("--reject", args.reject))
-        if value not in (None, False)
+        for flag, present in (
+            ("--pending", args.pending),
+            ("--approve", args.approve is not None),
+            ("--reject", args.reject is not None),
+        )
+        if present
     ]
     if len(given) > 1:
         raise _UsageError(f"{' and '.join(given)} do not go together: give one")
@@ -984,11 +1000,11 @@ def _compress_action(args: argparse.Namespace) -> str | None:
         if value is not None
     ]
     if action is not None and ranging:
-        raise _UsageError(f"{', '.join(ranging)} choose the range of a new compression: not with {action}")
+        raise _UsageError(f"{', '.join(ranging)}: only for a new compression, not with {action}")
     if args.end is not None and args.keep_recent is not None:
         raise _UsageError("--keep-recent sets where the default range ends: not with --to")
     if action in ("--pending", "--reject") and (args.content is not None or args.file is not None):
-        raise _UsageError(f"--content and --file give a summary: not with {action}")
+        raise _UsageError(f"--content and --file give a summary: not for {action}")
     return action
 
 
@@ -1049,9 +1065,9 @@ def _render_pending(t: Tract, pending: Sequence[PendingCompression]) -> Group:
         if attempts:
             line.append(f" by an LLM ({_plural(attempts, 'attempt')}")
             line.append(", trimmed to fit)" if draft.details.get("trimmed") else ")")
-        if draft.old_head != head:
-            line.append(" (HEAD has moved since: approving is refused; reject it and compress again)", style="red")
         parts.append(line)
+        if draft.old_head != head:
+            parts.append(Text("    stale: HEAD has moved since, so approving is refused; reject it", style="red"))
         first = next((text for text in draft.draft.splitlines() if text.strip()), "")
         parts.append(Text(f"    {first}", no_wrap=True, overflow="ellipsis"))
     parts.append(
@@ -1095,8 +1111,9 @@ def _render_gc(t: Tract, result: GCResult, args: argparse.Namespace, archived_le
     """What gc removed (or would remove), what it kept, and the file size."""
     dry = result.dry_run
     orphan_window, archive_window = _days_text(args.orphan_days), _days_text(args.archive_days)
-    title = f"gc of tract {t.tract_id!r}: orphans older than {orphan_window}, archived commits older than "
-    title += f"{archive_window}"
+    title = (
+        f"gc of tract {t.tract_id!r}: orphans older than {orphan_window}, archived commits older than {archive_window}"
+    )
     parts: list[RenderableType] = [Text(title + (" (dry run: nothing was removed)" if dry else ""), style="bold")]
     removed, expired = ("Would remove", "Would expire") if dry else ("Removed", "Expired")
     parts.append(
@@ -1110,15 +1127,12 @@ def _render_gc(t: Tract, result: GCResult, args: argparse.Namespace, archived_le
     )
     parts.append(Text(f"{expired} {_plural(result.reflog_entries, 'reflog entry', 'reflog entries')}."))
     if result.kept_unreachable:
-        parts.append(
-            Text(f"Kept {_plural(result.kept_unreachable, 'unreachable commit')} still inside their window.")
-        )
+        parts.append(Text(f"Kept {_plural(result.kept_unreachable, 'unreachable commit')} still inside their window."))
     if archived_left:
         parts.append(
             Text(
-                f"{_plural(archived_left, 'archived commit')} stay{'s' if archived_left == 1 else ''} until the "
-                f"archive window has passed and no reflog entry younger than {orphan_window} reaches "
-                f"{'it' if archived_left == 1 else 'them'}."
+                f"Kept {_plural(archived_left, 'archived commit')}: inside the archive window, or still "
+                "reached by a branch or HEAD."
             )
         )
     before, after = result.file_bytes_before, result.file_bytes_after
@@ -1173,7 +1187,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_help = f"SQLite file, or a sqlite:// or postgresql URL (default: ${DB_ENV})"
     parser = argparse.ArgumentParser(
         prog="tract",
-        description="Inspect tract stores, branch, merge and reset them: version control for what an LLM sees.",
+        description="Inspect tract stores; branch, merge, reset, compress and gc them: version control for what an "
+        "LLM sees.",
     )
     parser.add_argument("--version", action="version", version=f"tract {__version__}")
     _add_globals(parser, db_help)
@@ -1243,6 +1258,62 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="refuse (writing nothing) when an EDIT or a tool result would point outside the new history",
         )
+    compress = command(
+        "compress",
+        _cmd_compress,
+        "Replace a stretch of history with a summary you wrote (the originals are archived, not lost), "
+        "or review the pending drafts made with the Python API.",
+    )
+    compress.add_argument("--content", metavar="TEXT", help="the summary")
+    compress.add_argument("--file", metavar="PATH", help="read the summary from a UTF-8 file (- for standard input)")
+    compress.add_argument(
+        "--from", dest="start", metavar="REF", help="first commit to compress (default: after the leading pinned ones)"
+    )
+    compress.add_argument(
+        "--to", dest="end", metavar="REF", help="last commit to compress (default: all but the --keep-recent newest)"
+    )
+    compress.add_argument(
+        "--keep-recent",
+        type=_non_negative,
+        metavar="N",
+        help=f"without --to: leave the N most recent messages alone (default: {DEFAULT_KEEP_RECENT})",
+    )
+    compress.add_argument("--pending", action="store_true", help="list the drafts waiting for approval")
+    compress.add_argument(
+        "--approve",
+        type=_non_negative,
+        metavar="ID",
+        help="commit pending compression ID (with --content or --file: that summary instead of the draft)",
+    )
+    compress.add_argument("--reject", type=_non_negative, metavar="ID", help="drop pending compression ID")
+    gc = command(
+        "gc",
+        _cmd_gc,
+        "Remove unreachable commits past their retention windows, and the content no commit uses any more.",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="only report what would be removed")
+    gc.add_argument(
+        "--orphan-days",
+        type=_days,
+        default=7.0,
+        metavar="D",
+        help="remove commits left behind by resets, deleted branches and rebases after D days, and expire "
+        "reflog entries older than that (default: 7)",
+    )
+    gc.add_argument(
+        "--archive-days",
+        type=_days,
+        default=30.0,
+        metavar="D",
+        help="remove commits archived by compressions after D days (default: 30)",
+    )
+    gc.add_argument(
+        "--vacuum",
+        choices=("incremental", "full", "none"),
+        default="incremental",
+        help="SQLite: give freed space back to the file system (full: rewrite the file; none: leave the file as "
+        "it is) (default: incremental)",
+    )
     demo = commands.add_parser(
         "demo",
         help="Write a demo store and tour it.",

@@ -173,6 +173,8 @@ def _tool_ids(slot: Slot) -> tuple[set[str], set[str]]:
 
 def _default_end(slots: Sequence[Slot], position: Mapping[str, int], keep_recent: int) -> int:
     visible = [s for s in slots if s.priority is not Priority.SKIP]
+    if keep_recent == 0:
+        return max(position.values())
     if keep_recent >= len(visible):
         return -1
     first_kept = len(visible) - keep_recent
@@ -190,8 +192,9 @@ def plan_compression(
     from_commit: Ref = None,
     to_commit: Ref = None,
     keep_recent: int = DEFAULT_KEEP_RECENT,
+    at: str | None = None,
 ) -> CompressionPlan:
-    """Work out what compressing a range of HEAD's history means.
+    """Work out what compressing a range of HEAD's history (or of commit ``at``'s) means.
 
     Raises:
         InvalidInputError: Empty, all-pinned or inverted range; a range that would split a tool
@@ -200,11 +203,12 @@ def plan_compression(
     if isinstance(keep_recent, bool) or not isinstance(keep_recent, int) or keep_recent < 0:
         raise InvalidInputError(f"keep_recent must be a non-negative number of messages, not {keep_recent!r}")
     head, marker = session.refs.head_with_marker(tract_id)
-    if head.commit is None:
+    tip = at if at is not None else head.commit
+    if tip is None:
         raise InvalidInputError("there is nothing to compress: the tract has no commits")
-    state = compiler.state(session, head.commit, marker)
+    state = compiler.state(session, tip, marker)
     history = session.commits.history(tract_id)
-    order = linearize(head.commit, lambda h: history[h].parents)
+    order = linearize(tip, lambda h: history[h].parents)
     position = {h: i for i, h in enumerate(order)}
     if from_commit is None:  # after the leading pinned messages (the system prompt stays first)
         leading = next((s for s in state.slots if s.priority is not Priority.PINNED), None)
@@ -246,7 +250,7 @@ def plan_compression(
                 "move from_commit/to_commit so both are inside or both outside"
             )
     return CompressionPlan(
-        head.commit,
+        tip,
         tuple(order),
         start,
         end,

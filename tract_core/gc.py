@@ -3,10 +3,10 @@
 Two kinds of commits can go: *orphans* (left unreachable by resets, deleted branches, rebases) once
 older than ``orphan_retention_days``, and *archived* commits (taken out of the history by a
 compression) once archived longer than ``archive_retention_days``. Nothing goes that a branch,
-HEAD, a reflog entry inside the orphan window, a pending compression or a spawned child's starting
-point still reaches — through parents or an EDIT's target — and a commit another kept commit builds
-on stays too. Then blobs no commit of any tract carries are removed, and reflog entries older than
-the orphan window expire. ``dry_run=True`` reports without changing anything.
+HEAD, a pending compression or a spawned child's starting point still reaches (through parents or
+an EDIT's target), nor an orphan a reflog entry inside the orphan window reaches; a commit another
+kept commit builds on stays too. Then blobs no commit of any tract carries are removed, and reflog
+entries older than the orphan window expire. ``dry_run=True`` reports without changing anything.
 """
 
 from __future__ import annotations
@@ -98,14 +98,14 @@ def collect_garbage(
     for record in session.compressions.list(tract_id, "pending"):
         roots += [h for h in (record.old_head, record.range_from, record.range_to) if h]
     roots += [child.parent_commit for child in session.tracts.children(tract_id) if child.parent_commit]
+    archived = session.compressions.archived(tract_id)
     expiring = 0
-    for entry in session.reflog.read(tract_id):
+    for entry in session.reflog.read(tract_id):  # recent ref moves protect orphans, not archived commits
         if entry.created_at >= orphan_cutoff:
-            roots += [h for h in (entry.old, entry.new) if h]
+            roots += [h for h in (entry.old, entry.new) if h and h not in archived]
         else:
             expiring += 1
     reachable = _closure(roots, history)
-    archived = session.compressions.archived(tract_id)
     removable = {
         h
         for h in history

@@ -633,22 +633,38 @@ class Tract:
         """Drop a pending compression; history is untouched."""
         record_id = pending if isinstance(pending, int) else pending.id
         with self._writing() as session:
+            record = session.compressions.get(self.tract_id, record_id)
+            if record is None:
+                raise InvalidInputError(f"no compression {record_id} in tract {self.tract_id!r}")
             if not session.compressions.decide(self.tract_id, record_id, expected="pending", status="rejected"):
-                raise ConcurrentUpdateError(f"compression {record_id} is not pending (already approved or rejected)")
+                raise ConcurrentUpdateError(f"compression {record_id} is already {record.status}")
 
     def pending_compressions(self) -> list[PendingCompression]:
         """Drafts waiting for approval, oldest first (also those made by other processes)."""
+        drafts = []
         with self._reading() as session:
-            records = session.compressions.list(self.tract_id, "pending")
-        return [
-            PendingCompression(self, r.id, r.draft or "", r.range_from, r.range_to, r.old_head or "", [], r.details)
-            for r in records
-        ]
+            for r in session.compressions.list(self.tract_id, "pending"):
+                plan = plan_compression(
+                    session,
+                    self._compiler,
+                    self.tract_id,
+                    from_commit=r.range_from,
+                    to_commit=r.range_to,
+                    at=r.old_head,
+                )
+                drafts.append(
+                    PendingCompression(
+                        self, r.id, r.draft or "", r.range_from, r.range_to, plan.old_head, plan.messages, r.details
+                    )
+                )
+        return drafts
 
     def compressions(self) -> list[CompressionEntry]:
         """Every compression of this tract (pending, committed, rejected), oldest first: the audit trail.
 
-        ``archived(record_id)`` lists the commits a committed one took out of the history.
+        ``archived(record_id)`` lists the commits a committed one took out of the history. Once gc
+        has removed all of them, the record's lists of commit ids (``replaced``, ``kept``,
+        ``skipped``) become counts (``replaced_count``, ...) and ``collected`` is set.
         """
         with self._reading() as session:
             return session.compressions.list(self.tract_id)
@@ -756,7 +772,9 @@ class Tract:
         """
         if child.store is not self.store:
             raise InvalidInputError("absorb() takes a sub-agent from the same store (see spawn())")
-        messages = child.compile().messages
+        context = child.compile()
+        seeded = {c.hash for c in child.log(limit=None) if c.metadata and "from_parent" in c.metadata}
+        messages = [m for m, h in zip(context.messages, context.commit_hashes, strict=True) if h not in seeded]
         if content is None:
             model = llm if llm is not None else self.config.llm
             if model is None:

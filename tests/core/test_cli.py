@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -16,8 +17,9 @@ import pytest
 
 from tract_core import EDIT, PINNED, SKIP, Tract
 from tract_core.cli import _merge_logs, graph_lines, main
+from tract_core.compress import PendingCompression
 from tract_core.demo import DemoStore, build_demo
-from tract_core.testing import create_database
+from tract_core.testing import ScriptedLLM, create_database
 
 pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWarning")
 
@@ -34,6 +36,8 @@ COMMANDS = (
     "reflog",
     "cherry-pick",
     "rebase",
+    "compress",
+    "gc",
     "demo",
 )
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
@@ -807,9 +811,353 @@ def test_graph_and_branches_of_an_empty_tract(tmp_path, capsys):
 
 def test_new_commands_refuse_a_missing_database(tmp_path, capsys):
     missing = tmp_path / "missing.db"
-    for command in (["branch"], ["switch", "x"], ["merge", "x"], ["reset", "HEAD"], ["reflog"], ["rebase", "x"]):
+    for command in (
+        ["branch"],
+        ["switch", "x"],
+        ["merge", "x"],
+        ["reset", "HEAD"],
+        ["reflog"],
+        ["rebase", "x"],
+        ["compress", "--content", "x"],
+        ["compress", "--pending"],
+        ["gc", "--dry-run"],
+        ["gc"],
+    ):
         assert_one_line_error(*run(capsys, "--db", missing, *command), "missing.db")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- compression and gc ---------------------------------------------------------------------------
+
+
+@dataclass
+class TherapySession:
+    """A therapy session: a system prompt, then eight exchanges; the user's message of exchange 2 is
+    PINNED, the assistant's reply of exchange 3 SKIPped."""
+
+    path: Path
+    system: str
+    users: list[str]
+    replies: list[str]
+
+
+def therapy_session(tmp_path: Path, turns: int = 8) -> TherapySession:
+    path = tmp_path / "therapy.db"
+    with Tract.open(path=path) as t:
+        system = t.system("You are a supportive listener.").hash
+        users, replies = [], []
+        for week in range(turns):
+            users.append(t.user(f"Week {week}: work was stressful again.").hash)
+            replies.append(t.assistant(f"That sounds hard. What helped in week {week}?").hash)
+        t.annotate(users[2], PINNED, reason="diagnosis")
+        t.annotate(replies[3], SKIP, reason="small talk")
+    return TherapySession(path, system, users, replies)
+
+
+SUMMARY = "Five weeks of work stress; breathing exercises helped."
+
+
+def test_compress_with_content_prints_the_summary_and_archives_the_originals(tmp_path, capsys):
+    s = therapy_session(tmp_path)
+    with reopen(s.path) as t:
+        before = t.compile()
+    code, out, err = run(capsys, "--db", s.path, "compress", "--content", SUMMARY)
+    assert (code, err) == (0, "")
+    with reopen(s.path) as t:
+        ((record),) = t.compressions()
+        context = t.compile()
+        summary = t.show(record.summary_commit)
+        archived = t.archived()
+        kept = record.details["kept"]
+        head = t.head
+    # the compiled context: system prompt, summary, the pinned message verbatim, the 6 most recent untouched
+    assert context.messages[0] == before.messages[0]
+    assert context.messages[1] == {"role": "system", "content": SUMMARY}
+    assert context.messages[2] == {"role": "user", "content": "Week 2: work was stressful again."}
+    assert context.messages[3:] == before.messages[-6:]
+    assert "That sounds hard. What helped in week 3?" not in [m["content"] for m in context.messages]
+    assert context.commit_hashes[2] == kept[0]
+    assert summary.content_type == "summary" and summary.metadata["compression"]["messages"] == 8
+
+    lines = out.splitlines()
+    assert lines[0] == f"Compressed 8 messages into the summary {summary.short_hash}  system: {SUMMARY}"
+    assert lines[1] == f"Kept 1 pinned message verbatim after the summary: {kept[0][:12]}."
+    assert lines[2] == "Left out 1 skipped message."
+    tokens_before, tokens_after = record.details["tokens_before"], record.details["tokens_after"]
+    assert (tokens_before, tokens_after) == (before.token_count, context.token_count)
+    assert lines[3] == f"Tokens: {tokens_before:,} → {tokens_after:,} ({tokens_after - tokens_before:+,})."
+    assert lines[4] == f"HEAD is now at {head[:12]}  assistant: That sounds hard. What helped in week 7?"
+    assert lines[5].startswith(f"Archived {len(archived)} commits (compression #1): `tract show` still finds them;")
+    assert "`tract gc` removes them once the archive window (30 days by default) has passed." in lines[5]
+    assert len(lines) == 6 and len(archived) == 16  # everything after the system prompt was rewritten
+
+    assert run(capsys, "--db", s.path, "show", s.users[0])[0] == 0  # archived, still readable
+    code, out, _ = run(capsys, "--db", s.path, "compile", "--at", s.replies[-1], "--json")
+    assert json.loads(out)["messages"] == before.messages  # what the model saw before, exactly
+    out = run(capsys, "--db", s.path, "status")[1]
+    assert "16 archived commits (until tract gc)" in out and "pending" not in out
+
+
+def test_compress_from_a_file_over_a_given_range(tmp_path, capsys):
+    s = therapy_session(tmp_path)
+    summary_file = tmp_path / "summary.md"
+    summary_file.write_text("Weeks 0-1: work stress.\n\n- sleeps badly\n", encoding="utf-8")
+    code, out, err = run(
+        capsys, "--db", s.path, "compress", "--file", summary_file, "--from", s.users[0][:8], "--to", s.replies[1]
+    )
+    assert (code, err) == (0, "")
+    assert out.startswith("Compressed 4 messages into the summary ")
+    assert "Kept 0 pinned messages verbatim after the summary." in out and "skipped" not in out
+    with reopen(s.path) as t:
+        contents = [m["content"] for m in t.compile().messages]
+        (record,) = t.compressions()
+    assert contents[:3] == [
+        "You are a supportive listener.",
+        "Weeks 0-1: work stress.\n\n- sleeps badly",  # read as UTF-8, surrounding whitespace stripped
+        "Week 2: work was stressful again.",
+    ]
+    assert len(contents) == 1 + 1 + 16 - 4 - 1  # system, summary, the rest less the skipped reply
+    assert (record.range_from, record.range_to) == (s.users[0], s.replies[1])
+
+
+def test_compress_keep_recent_and_standard_input(tmp_path, monkeypatch, capsys):
+    s = therapy_session(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Summary from a pipe.\n"))
+    code, out, err = run(capsys, "--db", s.path, "compress", "--file", "-", "--keep-recent", "2")
+    assert (code, err) == (0, "")
+    with reopen(s.path) as t:
+        contents = [m["content"] for m in t.compile().messages]
+    assert contents == [
+        "You are a supportive listener.",
+        "Summary from a pipe.",
+        "Week 2: work was stressful again.",
+        "Week 7: work was stressful again.",
+        "That sounds hard. What helped in week 7?",
+    ]
+
+
+def drafts(s: TherapySession) -> tuple[int, int]:
+    """Two pending compressions drafted by scripted LLMs: #1 fits, #2 was re-asked and then trimmed."""
+    with reopen(s.path) as t:
+        first = t.compress(llm=ScriptedLLM(["Work stress for weeks.\nBreathing helps."]), auto_commit=False)
+        long = " ".join(["stress"] * 300)
+        second = t.compress(
+            llm=ScriptedLLM([long], repeat_last=True), target_tokens=12, keep_recent=2, auto_commit=False
+        )
+    assert isinstance(first, PendingCompression) and isinstance(second, PendingCompression)
+    return first.id, second.id
+
+
+def test_compress_pending_lists_the_drafts(tmp_path, capsys):
+    s = therapy_session(tmp_path)
+    assert run(capsys, "--db", s.path, "compress", "--pending")[1] == "no pending compressions in tract 'default'\n"
+    first, second = drafts(s)
+    with reopen(s.path) as t:
+        head = t.head
+    code, out, err = run(capsys, "--db", s.path, "compress", "--pending")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"#{first}  8 messages from {s.users[0][:12]} to {s.replies[4][:12]}, drafted at HEAD {head[:12]} "
+        "by an LLM (1 attempt)"
+    )
+    assert lines[1] == "    Work stress for weeks."  # the draft's first line
+    assert lines[2] == (
+        f"#{second}  12 messages from {s.users[0][:12]} to {s.replies[6][:12]}, drafted at HEAD {head[:12]} "
+        "by an LLM (2 attempts, trimmed to fit)"
+    )
+    assert lines[3].startswith("    stress stress") and lines[3].endswith("…")
+    assert "tract compress --approve ID" in lines[4] and "tract compress --reject ID" in lines[4]
+    assert len(lines) == 5
+    assert "2 pending drafts (tract compress --pending)" in run(capsys, "--db", s.path, "status")[1]
+
+
+def test_compress_approve_with_edited_content_and_reject(tmp_path, capsys):
+    s = therapy_session(tmp_path)
+    first, second = drafts(s)
+    code, out, err = run(capsys, "--db", s.path, "compress", "--reject", second)
+    assert (code, err, out) == (0, "", f"Rejected compression #{second}; the history is unchanged.\n")
+    code, out, err = run(capsys, "--db", s.path, "compress", "--approve", first, "--content", "Edited by a human.")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == f"Approved compression #{first} with the summary given."
+    assert lines[1].startswith("Compressed 8 messages into the summary ") and "system: Edited by a human." in lines[1]
+    with reopen(s.path) as t:
+        assert t.compile().messages[1]["content"] == "Edited by a human."
+        assert [(c.id, c.status) for c in t.compressions()] == [(first, "committed"), (second, "rejected")]
+        assert t.pending_compressions() == []
+    assert_one_line_error(
+        *run(capsys, "--db", s.path, "compress", "--approve", first), f"compression {first} is already committed"
+    )
+    assert_one_line_error(
+        *run(capsys, "--db", s.path, "compress", "--reject", second), f"compression {second} is already rejected"
+    )
+
+
+def test_compress_approve_keeps_the_draft_and_refuses_a_stale_one(tmp_path, capsys):
+    s = therapy_session(tmp_path)
+    first, second = drafts(s)
+    code, out, _ = run(capsys, "--db", s.path, "compress", "--approve", first)
+    assert code == 0 and f"Approved compression #{first} with its draft." in out
+    with reopen(s.path) as t:
+        assert t.compile().messages[1]["content"] == "Work stress for weeks.\nBreathing helps."
+    out = run(capsys, "--db", s.path, "compress", "--pending")[1]
+    assert "    stale: HEAD has moved since, so approving is refused; reject it" in out
+    assert_one_line_error(
+        *run(capsys, "--db", s.path, "compress", "--approve", second),
+        f"HEAD moved since compression {second} was drafted",
+        "nothing was changed",
+    )
+    assert run(capsys, "--db", s.path, "compress", "--reject", second)[0] == 0
+
+
+def test_compress_approve_from_a_file(tmp_path, capsys):
+    s = therapy_session(tmp_path)
+    first, _ = drafts(s)
+    reviewed = tmp_path / "reviewed.txt"
+    reviewed.write_text("Reviewed: work stress; breathing helps.\n", encoding="utf-8")
+    code, _, err = run(capsys, "--db", s.path, "compress", "--approve", first, "--file", reviewed)
+    assert (code, err) == (0, "")
+    with reopen(s.path) as t:
+        assert t.compile().messages[1]["content"] == "Reviewed: work stress; breathing helps."
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["compress"], "needs the summary: --content TEXT or --file PATH"),
+        (["compress", "--content", "a", "--file", "b.txt"], "--content or with --file, not both"),
+        (["compress", "--content", "   "], "the summary is empty"),
+        (["compress", "--file", "no-such-summary.txt"], "cannot read the summary file 'no-such-summary.txt'"),
+        (["compress", "--content", "x", "--keep-recent", "40"], "the range to compress is empty"),
+        (["compress", "--content", "x", "--from", "HEAD", "--to", "HEAD~1"], "the range to compress is empty"),
+        (["compress", "--content", "x", "--from", "nosuchref"], "'nosuchref'"),
+        (["compress", "--approve", "7"], "no pending compression 7 in tract 'default' (pending: none)"),
+        (["compress", "--reject", "7"], "no pending compression 7"),
+        (["compress", "--pending", "--reject", "1"], "--pending and --reject do not go together"),
+        (["compress", "--approve", "1", "--from", "HEAD"], "--from: only for a new compression, not with --approve"),
+        (["compress", "--reject", "1", "--content", "x"], "--content and --file give a summary: not for --reject"),
+        (["compress", "--content", "x", "--to", "HEAD", "--keep-recent", "1"], "not with --to"),
+    ],
+)
+def test_compress_errors_are_one_line(tmp_path, capsys, argv, expected):
+    s = therapy_session(tmp_path)
+    with reopen(s.path) as t:
+        head = t.head
+    assert_one_line_error(*run(capsys, "--db", s.path, *argv), expected)
+    with reopen(s.path) as t:
+        assert t.head == head and t.compressions() == []
+
+
+def test_compress_refuses_a_range_with_nothing_to_summarise(tmp_path, capsys):
+    s = therapy_session(tmp_path)
+    pinned = s.users[2]
+    assert_one_line_error(
+        *run(capsys, "--db", s.path, "compress", "--content", "x", "--from", pinned, "--to", pinned),
+        "nothing to compress in that range",
+    )
+    path = tmp_path / "short.db"
+    with Tract.open(path=path) as t:
+        t.system("You are terse.")
+        t.user("Hi")
+    assert_one_line_error(*run(capsys, "--db", path, "compress", "--content", "x"), "the range to compress is empty")
+
+
+def test_gc_dry_run_then_real_after_a_compression(tmp_path, capsys):
+    s = therapy_session(tmp_path)
+    run(capsys, "--db", s.path, "compress", "--content", SUMMARY)
+    with reopen(s.path) as t:
+        archived = t.archived()
+        digest = t.compile().digest
+        reflog = len(t.reflog())
+
+    # defaults: inside the 30-day archive window, nothing goes
+    code, out, err = run(capsys, "--db", s.path, "gc", "--dry-run")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:4] == [
+        "gc of tract 'default': orphans older than 7 days, archived commits older than 30 days "
+        "(dry run: nothing was removed)",
+        "Would remove 0 commits: 0 orphans, 0 archived by compressions.",
+        "Would remove 0 blobs no commit uses any more (0 bytes).",
+        "Would expire 0 reflog entries.",
+    ]
+    assert f"Kept {len(archived)} archived commits: inside the archive window, or still reached by a branch" in out
+    assert re.search(r"^File size: [\d,]+ bytes\.$", out, re.M)
+
+    # the archive window alone decides for archived commits (recent reflog entries only protect orphans)
+    code, out, _ = run(capsys, "--db", s.path, "gc", "--orphan-days", "0", "--archive-days", "0", "--dry-run")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].endswith("(dry run: nothing was removed)")
+    assert lines[1] == f"Would remove {len(archived)} commits: 0 orphans, {len(archived)} archived by compressions."
+    assert re.fullmatch(r"Would remove (\d+) blobs no commit uses any more \([\d,]+ bytes\)\.", lines[2])
+    assert lines[3] == f"Would expire {reflog} reflog entries."
+    with reopen(s.path) as t:
+        assert t.archived() == archived and t.show(s.users[0]).hash == s.users[0]  # a dry run removes nothing
+
+    files = (s.path, s.path.with_name(s.path.name + "-wal"))
+    size_before = sum(f.stat().st_size for f in files if f.exists())
+    code, out, err = run(capsys, "--db", s.path, "gc", "--orphan-days", "0", "--archive-days", "0", "--vacuum", "full")
+    assert (code, err) == (0, "")
+    real = out.splitlines()
+    assert real[0] == "gc of tract 'default': orphans older than 0 days, archived commits older than 0 days"
+    assert real[1:4] == [
+        line.replace("Would remove", "Removed").replace("Would expire", "Expired") for line in lines[1:4]
+    ]
+    match = re.fullmatch(r"File size: ([\d,]+) → ([\d,]+) bytes \(([-+][\d,]+)\)\.", real[-1])
+    assert match is not None
+    before_bytes, after_bytes = (int(match[i].replace(",", "")) for i in (1, 2))
+    assert before_bytes == size_before and after_bytes < before_bytes
+    assert "Kept" not in out
+    with reopen(s.path) as t:
+        assert t.archived() == [] and t.compile().digest == digest  # the context is untouched
+        assert t.verify() > 0
+    assert_one_line_error(*run(capsys, "--db", s.path, "show", s.users[0]), f"no commit '{s.users[0][:12]}")
+    assert "compression" not in run(capsys, "--db", s.path, "status")[1]
+
+
+def test_gc_removes_orphans_of_a_reset(tmp_path, capsys):
+    path, hashes = linear(tmp_path, 4)
+    run(capsys, "--db", path, "reset", "HEAD~2")
+    code, out, _ = run(capsys, "--db", path, "gc", "--dry-run")
+    assert code == 0 and "Would remove 0 commits" in out
+    code, out, _ = run(capsys, "--db", path, "gc", "--orphan-days", "0.5", "--vacuum", "none", "--dry-run")
+    assert "orphans older than 0.5 days" in out and "Would remove 0 commits" in out  # the reflog is recent
+    code, out, _ = run(capsys, "--db", path, "gc", "--orphan-days", "0", "--vacuum", "none")
+    assert code == 0
+    assert "Removed 2 commits: 2 orphans, 0 archived by compressions." in out
+    assert "Removed 2 blobs no commit uses any more" in out
+    for gone in hashes[2:]:
+        assert_one_line_error(*run(capsys, "--db", path, "show", gone), "no commit")
+    with reopen(path) as t:
+        assert [c.hash for c in t.log(limit=None)] == hashes[1::-1]
+
+
+def test_compress_and_gc_on_postgres(postgres_server, capsys):
+    url = create_database(postgres_server)
+    with Tract.open(url=url, tract_id="pg") as t:
+        t.system("You are terse.")
+        for n in range(8):
+            t.user(f"question {n}")
+    code, out, err = run(capsys, "--db", url, "--tract", "pg", "compress", "--content", "Eight questions.")
+    assert (code, err) == (0, "") and out.startswith("Compressed 2 messages into the summary ")
+    code, out, err = run(capsys, "--db", url, "--tract", "pg", "gc", "--orphan-days", "0", "--archive-days", "0")
+    assert (code, err) == (0, "")
+    assert "Removed 8 commits: 0 orphans, 8 archived by compressions." in out and "File size" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["gc", "--orphan-days", "-1"], "-1 is not a non-negative number of days"),
+        (["gc", "--archive-days", "soon"], "'soon' is not a number of days"),
+        (["gc", "--vacuum", "always"], "invalid choice: 'always'"),
+        (["compress", "--approve", "one"], "'one' is not a whole number"),
+    ],
+)
+def test_gc_and_compress_usage_errors(tmp_path, capsys, argv, expected):
+    path, _ = linear(tmp_path)
+    code, _, err = run(capsys, "--db", path, *argv)
+    assert code == 2 and expected in err
 
 
 # -- the documentation --------------------------------------------------------------------------

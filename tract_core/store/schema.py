@@ -157,11 +157,11 @@ class ArchivedRow(SQLModel, table=True):
     """A commit a compression replaced: kept for audit until gc's archive window passes."""
 
     __tablename__ = "tract_archived"
-    __table_args__ = (Index("ix_tract_archived_compression", "compression_id"), {"sqlite_with_rowid": False})
+    __table_args__ = (Index("ix_tract_archived_commit", "tract_id", "commit_hash"), {"sqlite_with_rowid": False})
 
     tract_id: str = Field(primary_key=True, max_length=255)
+    compression_id: int = Field(primary_key=True)
     commit_hash: str = Field(primary_key=True, max_length=64)
-    compression_id: int
     archived_at: float
 
 

@@ -562,12 +562,17 @@ class SqlCompressions(_Repo):
         new_head: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Move a record from ``expected`` to ``status`` (compare-and-swap); False if it was not ``expected``."""
+        """Move a record from ``expected`` to ``status`` (compare-and-swap); False if it was not ``expected``.
+
+        ``details`` are merged into the record's (how a draft was made stays on record).
+        """
         values: dict[str, Any] = {"status": status, "decided_at": _now()}
         if summary_commit is not None:
             values.update(summary_commit=summary_commit, new_head=new_head)
         if details is not None:
-            values["details"] = json.dumps(details, sort_keys=True)
+            record = self.get(tract_id, compression_id)
+            merged = {**(record.details if record else {}), **details}
+            values["details"] = json.dumps(merged, sort_keys=True)
         result = self.conn.execute(
             update(_X)
             .where(_X.c.tract_id == tract_id, _X.c.id == compression_id, _X.c.status == expected)
@@ -586,8 +591,11 @@ class SqlCompressions(_Repo):
         return len(rows)
 
     def archived(self, tract_id: str) -> dict[str, tuple[int, float]]:
+        """Each archived commit with the latest compression that archived it, and when."""
         rows = self.conn.execute(
-            select(_V.c.commit_hash, _V.c.compression_id, _V.c.archived_at).where(_V.c.tract_id == tract_id)
+            select(_V.c.commit_hash, _V.c.compression_id, _V.c.archived_at)
+            .where(_V.c.tract_id == tract_id)
+            .order_by(_V.c.archived_at, _V.c.compression_id)
         )
         return {r.commit_hash: (r.compression_id, r.archived_at) for r in rows}
 

@@ -6,10 +6,11 @@ PostgreSQL (the ``factory`` fixture is parametrised over the three).
 """
 
 from .branching import BranchingContract
+from .compression import CompressionContract
 from .foundations import GOLDEN_HISTORY, FoundationsContract
 
-__all__ = ["TractContract", "FoundationsContract", "BranchingContract", "GOLDEN_HISTORY"]
+__all__ = ["TractContract", "FoundationsContract", "BranchingContract", "CompressionContract", "GOLDEN_HISTORY"]
 
 
-class TractContract(FoundationsContract, BranchingContract):
+class TractContract(FoundationsContract, BranchingContract, CompressionContract):
     """Every contract test. Needs the ``factory`` fixture."""
