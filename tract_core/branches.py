@@ -165,7 +165,8 @@ def reset_head(session: Session, tract_id: str, target: Ref, mode: str) -> Reset
 
 
 def _still_needed(session: Session, tract_id: str, dropped: set[str], reachable: set[str]) -> set[str]:
-    """Dropped commits that surviving commits still need: as ancestors, or as the target of an EDIT.
+    """Dropped commits still needed: by surviving commits (as ancestors or EDIT targets), or by a
+    pending compression waiting for review.
 
     Older orphans (kept for the reflog) and EDITs copied without their target by a cherry-pick can
     point into what a hard reset drops; those commits (and their ancestors) are kept.
@@ -177,6 +178,10 @@ def _still_needed(session: Session, tract_id: str, dropped: set[str], reachable:
 
     needed: set[str] = set()
     frontier = [h for h in history if h not in dropped]
+    for record in session.compressions.list(tract_id, "pending"):  # a draft's commits wait for its review
+        drafted = [h for h in (record.old_head, record.range_from, record.range_to) if h in history]
+        needed.update(h for h in drafted if h in dropped)
+        frontier += drafted
     seen: set[str] = set()
     while frontier:
         commit = frontier.pop()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .compile import Slot
-from .errors import ConcurrentUpdateError, InvalidInputError
+from .errors import CommitNotFoundError, ConcurrentUpdateError, InvalidInputError
 from .graph import linearize
 from .history import commit_info
 from .messages import normalize_message
@@ -135,6 +135,7 @@ class PendingCompression:
         old_head: HEAD the draft was made on; approving after HEAD moved is refused.
         messages: The messages the draft summarises.
         details: Token counts and how the draft was obtained.
+        stale: The draft no longer applies (HEAD moved, or its range changed): reject it.
     """
 
     tract: Tract = field(repr=False)
@@ -145,6 +146,7 @@ class PendingCompression:
     old_head: str
     messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
     details: dict[str, Any] = field(default_factory=dict, repr=False)
+    stale: bool = False
 
     def approve(self, content: str | None = None) -> CompressionResult:
         """Commit the compression with ``content`` (default: the draft)."""
@@ -206,8 +208,10 @@ def plan_compression(
     tip = at if at is not None else head.commit
     if tip is None:
         raise InvalidInputError("there is nothing to compress: the tract has no commits")
-    state = compiler.state(session, tip, marker)
     history = session.commits.history(tract_id)
+    if tip not in history:
+        raise CommitNotFoundError(f"commit {tip[:12]} is no longer in tract {tract_id!r}")
+    state = compiler.state(session, tip, marker)
     order = linearize(tip, lambda h: history[h].parents)
     position = {h: i for i, h in enumerate(order)}
     if from_commit is None:  # after the leading pinned messages (the system prompt stays first)
@@ -319,6 +323,10 @@ def apply_compression(
     )
     tip = tip or summary.hash
     wanted = {mapping[s.key]: s.priority for s in old_state.slots if s.key in mapping}
+    # messages before the range keep their identity, but annotations made later were anchored at
+    # commits the compression archives: pin their priorities down again at the new tip
+    prefix = set(plan.order[: plan.start])
+    wanted.update({s.key: s.priority for s in old_state.slots if s.key in prefix})
     carry_priorities(session, compiler, tract_id, wanted, tip, "kept by compression")
     move_head_commit(
         session, tract_id, head, tip, f"compress: {len(plan.summarised)} messages into {summary.hash[:12]}"

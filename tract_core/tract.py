@@ -22,7 +22,7 @@ from .compile import Compiler
 from .compress import DEFAULT_KEEP_RECENT, CompressionResult, PendingCompression, apply_compression, plan_compression
 from .config import TractConfig
 from .diff import ContextDiff, diff_contexts
-from .errors import ConcurrentUpdateError, InvalidInputError, TractNotFoundError
+from .errors import ConcurrentUpdateError, InvalidInputError, TractError, TractNotFoundError
 from .formats import CompiledContext
 from .gc import GCResult, collect_garbage
 from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
@@ -643,20 +643,24 @@ class Tract:
         """Drafts waiting for approval, oldest first (also those made by other processes)."""
         drafts = []
         with self._reading() as session:
+            head = session.refs.head(self.tract_id).commit
             for r in session.compressions.list(self.tract_id, "pending"):
-                plan = plan_compression(
-                    session,
-                    self._compiler,
-                    self.tract_id,
-                    from_commit=r.range_from,
-                    to_commit=r.range_to,
-                    at=r.old_head,
+                try:
+                    messages = plan_compression(
+                        session,
+                        self._compiler,
+                        self.tract_id,
+                        from_commit=r.range_from,
+                        to_commit=r.range_to,
+                        at=r.old_head,
+                    ).messages
+                except TractError:  # its range no longer holds anything to compress, or is gone
+                    messages = None
+                draft = PendingCompression(
+                    self, r.id, r.draft or "", r.range_from, r.range_to, r.old_head or "", messages or [], r.details
                 )
-                drafts.append(
-                    PendingCompression(
-                        self, r.id, r.draft or "", r.range_from, r.range_to, plan.old_head, plan.messages, r.details
-                    )
-                )
+                draft.stale = messages is None or head != r.old_head
+                drafts.append(draft)
         return drafts
 
     def compressions(self) -> list[CompressionEntry]:
