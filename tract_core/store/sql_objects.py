@@ -1,0 +1,321 @@
+"""SQL repositories of the objects: tracts, blobs (shared by every tract) and commits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import JSON, cast, delete, func, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+
+from ..objects import Blob, Commit, ObjectId, Operation, TrustedId
+from .base import (
+    HistoryEntry,
+    StoredBlob,
+    StoredCommit,
+    TractEntry,
+    iter_chunks,
+)
+from .repository import CHUNK as _CHUNK
+from .repository import Repository as _Repo
+from .repository import now as _now
+from .statements import COMMIT_COLUMNS, Statements
+from .statements import A as _A
+from .statements import B as _B
+from .statements import C as _C
+from .statements import T as _T
+
+__all__ = ["SqlTracts", "SqlBlobs", "SqlCommits"]
+
+
+class SqlTracts(_Repo):
+    """Tract rows."""
+
+    def get(self, tract_id: str) -> TractEntry | None:
+        row = self.conn.execute(select(_T).where(_T.c.tract_id == tract_id)).first()
+        return None if row is None else _tract_entry(row)
+
+    def create(
+        self,
+        tract_id: str,
+        config_json: str | None,
+        parent_tract_id: str | None,
+        parent_commit: str | None = None,
+    ) -> bool:
+        values = {
+            "tract_id": tract_id,
+            "parent_tract_id": parent_tract_id,
+            "parent_commit": parent_commit,
+            "config": config_json,
+            "created_at": _now(),
+        }
+        return self.conn.execute(self.q.insert_tract, values).first() is not None
+
+    def children(self, tract_id: str) -> list[TractEntry]:
+        rows = self.conn.execute(select(_T).where(_T.c.parent_tract_id == tract_id).order_by(_T.c.tract_id))
+        return [_tract_entry(r) for r in rows]
+
+    def set_config(self, tract_id: str, config_json: str | None) -> None:
+        self.conn.execute(update(_T).where(_T.c.tract_id == tract_id).values(config=config_json))
+
+    def list(self) -> list[TractEntry]:
+        rows = self.conn.execute(select(_T).order_by(_T.c.tract_id))
+        return [_tract_entry(r) for r in rows]
+
+
+def _tract_entry(row: Any) -> TractEntry:
+    return TractEntry(row.tract_id, row.parent_tract_id, row.config, row.created_at, row.parent_commit)
+
+
+class SqlBlobs(_Repo):
+    """Content-addressed payloads, shared across tracts."""
+
+    def sizes(self, hashes: Iterable[str]) -> dict[str, int]:
+        """Stored size in bytes of each of ``hashes``."""
+        found: dict[str, int] = {}
+        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
+            found.update(
+                (r.hash, r.size) for r in self.conn.execute(select(_B.c.hash, _B.c.size).where(_B.c.hash.in_(chunk)))
+            )
+        return found
+
+    def delete_unreferenced(self, hashes: Iterable[str]) -> int:
+        """Remove those of ``hashes`` that no commit of any tract references; return how many went."""
+        removed = 0
+        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
+            used = select(_C.c.blob_hash).where(_C.c.blob_hash.in_(chunk))
+            removed += self.conn.execute(delete(_B).where(_B.c.hash.in_(chunk), _B.c.hash.not_in(used))).rowcount
+        return removed
+
+    def put(self, blob: Blob, token_count: int | None, tokenizer: str | None) -> None:
+        self.q.insert_blob_p.run(
+            self.conn,
+            {
+                "hash": blob.hash,
+                "content": blob.text,
+                "size": len(blob.text.encode("utf-8")),
+                "token_count": token_count,
+                "tokenizer": tokenizer,
+                "created_at": _now(),
+            },
+        )
+
+    def get(self, hash: str) -> StoredBlob | None:
+        row = self.q.get_blob_p.one(self.conn, {"hash": hash})
+        return None if row is None else StoredBlob(Blob.from_stored(row[0], row[1]), row[2], row[3])
+
+    def get_many(self, hashes: Iterable[str]) -> dict[str, StoredBlob]:
+        wanted = sorted(set(hashes))
+        found: dict[str, StoredBlob] = {}
+        for chunk in iter_chunks(wanted, _CHUNK):
+            query = select(_B.c.hash, _B.c.content, _B.c.token_count, _B.c.tokenizer).where(_B.c.hash.in_(chunk))
+            for row in self.conn.execute(query).all():
+                found[row.hash] = StoredBlob(Blob.from_stored(row.hash, row.content), row.token_count, row.tokenizer)
+        return found
+
+
+_OPERATIONS = {op.value: op for op in Operation}
+
+
+def _stored_commit(row: Any, verify: bool = True) -> StoredCommit:
+    """Rebuild a commit from a row of :data:`COMMIT_COLUMNS`, read by position, verifying its hash."""
+    (hash, parent, extra, depth, blob, role, ctype, op, response_to, meta, gen, message, created, usage) = row[:14]
+    parents: tuple[ObjectId, ...] = ()
+    if parent is not None:
+        parents = (parent,) if not extra else (parent, *json.loads(extra))
+    commit_id = hash if verify else TrustedId(hash)
+    commit = Commit(parents, blob, role, ctype, _OPERATIONS[op], response_to, meta, gen, message, commit_id)
+    return StoredCommit(commit, depth, created, usage)
+
+
+class SqlCommits(_Repo):
+    """Commits of each tract. The bulk :meth:`history` read is remembered for the rest of the unit
+    of work (a merge compiles several commits) until a commit is written or deleted."""
+
+    __slots__ = ("_history",)
+
+    def __init__(self, conn: Connection, q: Statements) -> None:
+        super().__init__(conn, q)
+        self._history: tuple[str, dict[str, HistoryEntry]] | None = None
+
+    def put(self, tract_id: str, commit: Commit, depth: int, body: Mapping[str, Any] | None = None) -> StoredCommit:
+        """Insert a commit (a no-op if it exists). Pass the blob's ``body`` to keep :meth:`history` warm."""
+        self._remember(tract_id, commit, body)
+        created = _now()
+        extra = json.dumps(list(commit.parents[1:])) if len(commit.parents) > 1 else None
+        self.q.insert_commit_p.run(
+            self.conn,
+            {
+                "tract_id": tract_id,
+                "hash": commit.hash,
+                "parent": commit.parent,
+                "extra_parents": extra,
+                "depth": depth,
+                "blob_hash": commit.blob,
+                "role": commit.role,
+                "content_type": commit.content_type,
+                "operation": commit.operation.value,
+                "response_to": commit.response_to,
+                "metadata": commit.metadata_json,
+                "generation_config": commit.generation_config_json,
+                "message": commit.message,
+                "created_at": created,
+                "usage": None,
+            },
+        )
+        return StoredCommit(commit=commit, depth=depth, created_at=created)
+
+    def get(self, tract_id: str, hash: str) -> StoredCommit | None:
+        row = self.q.get_commit_p.one(self.conn, {"tract_id": tract_id, "hash": hash})
+        return None if row is None else _stored_commit(row)
+
+    def get_many(self, tract_id: str, hashes: Iterable[str]) -> dict[str, StoredCommit]:
+        found: dict[str, StoredCommit] = {}
+        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
+            query = select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id, _C.c.hash.in_(chunk))
+            for row in self.conn.execute(query).all():
+                found[row[0]] = _stored_commit(row)
+        return found
+
+    def all(self, tract_id: str) -> dict[str, StoredCommit]:
+        rows = self.conn.execute(select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id)).all()
+        return {row[0]: _stored_commit(row) for row in rows}
+
+    def _remember(self, tract_id: str, commit: Commit, body: Mapping[str, Any] | None) -> None:
+        memo = self._history
+        if memo is None or memo[0] != tract_id:
+            return
+        if commit.blob is not None and body is None:
+            self._history = None
+            return
+        memo[1][commit.hash] = HistoryEntry(
+            commit.hash,
+            tuple(commit.parents),
+            commit.blob,
+            commit.role,
+            commit.content_type,
+            commit.operation,
+            commit.response_to,
+            body,
+            None,
+            None,
+        )
+
+    def history(self, tract_id: str) -> dict[str, HistoryEntry]:
+        """What compile needs of every commit of the tract, with decoded blobs, in one query.
+
+        This bulk path (a cold compile) neither rebuilds objects nor re-hashes them; single reads
+        do, and ``Tract.verify()`` checks everything. Callers must not modify the result.
+        """
+        if self._history is not None and self._history[0] == tract_id:
+            return self._history[1]
+        rows = self.q.history_p.all(self.conn, {"tract_id": tract_id})
+        texts = [row[14] for row in rows if row[14] is not None]
+        bodies = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for every blob
+        entries: dict[str, HistoryEntry] = {}
+        for row in rows:
+            hash, parent, extra, _depth, blob, role, ctype, op, response_to = row[:9]
+            parents: tuple[str, ...] = (
+                () if parent is None else (parent,) if not extra else (parent, *json.loads(extra))
+            )
+            body = next(bodies)["body"] if row[14] is not None else None
+            entries[hash] = HistoryEntry(
+                hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16]
+            )
+        self._history = (tract_id, entries)
+        return entries
+
+    def graph(self, tract_id: str) -> dict[str, tuple[tuple[str, ...], int]]:
+        """Parents and depth of every commit of the tract, for graph walks."""
+        rows = self.q.graph_p.all(self.conn, {"tract_id": tract_id})
+        return {
+            hash: (() if parent is None else (parent,) if not extra else (parent, *json.loads(extra)), depth)
+            for hash, parent, extra, depth in rows
+        }
+
+    def delete_many(self, tract_id: str, hashes: Iterable[str]) -> int:
+        """Remove commits (and the annotation rows about them); return how many commits went."""
+        self._history = None
+        removed = 0
+        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
+            self.conn.execute(
+                delete(_A).where(_A.c.tract_id == tract_id, (_A.c.target.in_(chunk)) | (_A.c.anchor.in_(chunk)))
+            )
+            removed += self.conn.execute(delete(_C).where(_C.c.tract_id == tract_id, _C.c.hash.in_(chunk))).rowcount
+        return removed
+
+    def query_config(self, tract_id: str, path: tuple[str, ...], op: str, value: Any) -> list[str]:
+        """Hashes of the tract's commits whose generation_config at ``path`` compares ``op`` ``value``.
+
+        Runs in the database with its JSON functions (SQLite ``json_extract``, PostgreSQL ``jsonb``).
+        """
+        config = (
+            cast(_C.c.generation_config, JSONB)
+            if self.conn.dialect.name == "postgresql"
+            else type_coerce(_C.c.generation_config, JSON)
+        )
+        element = config[path] if len(path) > 1 else config[path[0]]
+        if isinstance(value, bool):
+            field = element.as_boolean()
+        elif isinstance(value, (int, float)):
+            field = element.as_float()
+        else:
+            field = element.as_string()
+        comparison = {
+            "==": field == value,
+            "!=": field != value,
+            ">": field > value,
+            ">=": field >= value,
+            "<": field < value,
+            "<=": field <= value,
+        }[op]
+        query = (
+            select(_C.c.hash)
+            .where(_C.c.tract_id == tract_id, _C.c.generation_config.is_not(None), comparison)
+            .order_by(_C.c.depth.desc(), _C.c.hash)
+        )
+        return list(self.conn.execute(query).scalars())
+
+    def ages(self, tract_id: str) -> dict[str, float]:
+        """When each commit of the tract was written."""
+        rows = self.conn.execute(select(_C.c.hash, _C.c.created_at).where(_C.c.tract_id == tract_id))
+        return {r.hash: r.created_at for r in rows}
+
+    def blobs_used_elsewhere(self, tract_id: str, blobs: Iterable[str]) -> set[str]:
+        """Those of ``blobs`` that commits of other tracts carry."""
+        used: set[str] = set()
+        for chunk in iter_chunks(sorted(set(blobs)), _CHUNK):
+            query = select(_C.c.blob_hash).where(_C.c.tract_id != tract_id, _C.c.blob_hash.in_(chunk)).distinct()
+            used.update(self.conn.execute(query).scalars())
+        return used
+
+    def with_prefix(self, tract_id: str, prefix: str, limit: int) -> list[str]:
+        query = (
+            select(_C.c.hash)
+            .where(_C.c.tract_id == tract_id, _C.c.hash >= prefix, _C.c.hash < prefix + "g")
+            .order_by(_C.c.hash)
+            .limit(limit)
+        )
+        return list(self.conn.execute(query).scalars())
+
+    def children(self, tract_id: str, hash: str) -> list[str]:
+        direct = self.conn.execute(select(_C.c.hash).where(_C.c.tract_id == tract_id, _C.c.parent == hash)).scalars()
+        merges = self.conn.execute(
+            select(_C.c.hash, _C.c.extra_parents).where(_C.c.tract_id == tract_id, _C.c.extra_parents.is_not(None))
+        )
+        found = set(direct)
+        found.update(row.hash for row in merges if hash in json.loads(row.extra_parents))
+        return sorted(found)
+
+    def count(self, tract_id: str) -> int:
+        return self.conn.execute(select(func.count()).select_from(_C).where(_C.c.tract_id == tract_id)).scalar_one()
+
+    def latest_usage(self, tract_id: str, head: str, within: int = 200) -> str | None:
+        """The usage recorded nearest to ``head`` along its first parents (up to ``within`` back)."""
+        params = {"tract_id": tract_id, "head": head, "within": within}
+        return self.conn.execute(self.q.latest_usage, params).scalar_one_or_none()
+
+    def set_usage(self, tract_id: str, hash: str, usage_json: str) -> None:
+        self.conn.execute(update(_C).where(_C.c.tract_id == tract_id, _C.c.hash == hash).values(usage=usage_json))
