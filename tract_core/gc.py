@@ -3,7 +3,7 @@
 Two kinds of commits can go: *orphans* (left unreachable by resets, deleted branches, rebases) once
 older than ``orphan_retention_days``, and *archived* commits (taken out of the history by a
 compression) once archived longer than ``archive_retention_days``. Nothing goes that a branch,
-HEAD, a pending compression or a spawned child's starting point still reaches (through parents or
+HEAD, a pending compression, a hold (a saved checkpoint) or a spawned child's starting point reaches (through parents or
 an EDIT's target), nor an orphan a reflog entry inside the orphan window reaches; a commit another
 kept commit builds on stays too. Then blobs no commit of any tract carries are removed, and reflog
 entries older than the orphan window expire. ``dry_run=True`` reports without changing anything.
@@ -98,6 +98,7 @@ def collect_garbage(
     for record in session.compressions.list(tract_id, "pending"):
         roots += [h for h in (record.old_head, record.range_from, record.range_to) if h]
     roots += [child.parent_commit for child in session.tracts.children(tract_id) if child.parent_commit]
+    roots += session.holds.held(tract_id)  # e.g. commits saved LangGraph checkpoints point at
     archived = session.compressions.archived(tract_id)
     expiring = 0
     for entry in session.reflog.read(tract_id):  # recent ref moves protect orphans, not archived commits

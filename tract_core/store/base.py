@@ -32,6 +32,7 @@ __all__ = [
     "ReflogRepository",
     "AnnotationRepository",
     "CompressionRepository",
+    "HoldRepository",
     "Session",
     "Store",
     "iter_chunks",
@@ -273,6 +274,12 @@ class CompressionRepository(Protocol):
     def compact(self, tract_id: str) -> int: ...
 
 
+class HoldRepository(Protocol):
+    def hold(self, tract_id: str, commits: Iterable[str], holder: str) -> None: ...
+    def release(self, tract_id: str, holder: str, keep: Iterable[str] = ()) -> int: ...
+    def held(self, tract_id: str) -> set[str]: ...
+
+
 class Session(Protocol):
     """One unit of work; a write session is a single transaction."""
 
@@ -283,6 +290,7 @@ class Session(Protocol):
     reflog: ReflogRepository
     annotations: AnnotationRepository
     compressions: CompressionRepository
+    holds: HoldRepository
 
 
 class Store(Protocol):

@@ -15,11 +15,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import SchemaVersionError
 from .engine import WRITE_OPTION
-from .schema import TABLES, ArchivedRow, CompressionRow, SchemaVersionRow, metadata
+from .schema import TABLES, ArchivedRow, CompressionRow, HoldRow, SchemaVersionRow, metadata
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this code writes."""
 
 
@@ -29,7 +29,12 @@ def _v2_compression_and_subagents(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE tract_tracts ADD COLUMN parent_commit VARCHAR(64)"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_compression_and_subagents}
+def _v3_holds(conn: Connection) -> None:
+    """Version 3: commits held by something outside the ref graph (saved checkpoints), kept by gc."""
+    metadata.create_all(conn, tables=[HoldRow.__table__])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_compression_and_subagents, 3: _v3_holds}
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 
 _VERSION = SchemaVersionRow.__table__

@@ -20,6 +20,7 @@ __all__ = [
     "AnnotationRow",
     "CompressionRow",
     "ArchivedRow",
+    "HoldRow",
     "metadata",
     "TABLES",
 ]
@@ -165,6 +166,21 @@ class ArchivedRow(SQLModel, table=True):
     archived_at: float
 
 
+class HoldRow(SQLModel, table=True):
+    """A commit something outside the ref graph still needs (e.g. a saved LangGraph checkpoint).
+
+    gc treats held commits as roots, whichever process runs it.
+    """
+
+    __tablename__ = "tract_holds"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    tract_id: str = Field(primary_key=True, max_length=255)
+    commit_hash: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(primary_key=True, max_length=64)
+    created_at: float
+
+
 TABLES = [
     model.__table__
     for model in (
@@ -177,6 +193,7 @@ TABLES = [
         AnnotationRow,
         CompressionRow,
         ArchivedRow,
+        HoldRow,
     )
 ]
 """tract's tables, in dependency order."""

@@ -19,7 +19,7 @@ from .engine import WRITE_OPTION, display_url, make_engine
 from .migrations import migrate, schema_version
 from .sql_compressions import SqlCompressions
 from .sql_objects import SqlBlobs, SqlCommits, SqlTracts
-from .sql_refs import SqlAnnotations, SqlReflog, SqlRefs
+from .sql_refs import SqlAnnotations, SqlHolds, SqlReflog, SqlRefs
 from .statements import HEAD, statements
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "SqlReflog",
     "SqlAnnotations",
     "SqlCompressions",
+    "SqlHolds",
     "HEAD",
 ]
 
@@ -50,6 +51,7 @@ class SqlSession:
         self.reflog = SqlReflog(conn, q)
         self.annotations = SqlAnnotations(conn, q)
         self.compressions = SqlCompressions(conn, q)
+        self.holds = SqlHolds(conn, q)
 
 
 class SqlStore:

@@ -1,12 +1,13 @@
-"""SQL repositories of what points into history: refs (CAS), the reflog, annotations."""
+"""SQL repositories of what points into history: refs (CAS), the reflog, annotations, holds."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .base import (
     AnnotationEntry,
@@ -18,10 +19,11 @@ from .repository import Repository as _Repo
 from .repository import now as _now
 from .statements import HEAD
 from .statements import A as _A
+from .statements import H as _H
 from .statements import L as _L
 from .statements import R as _R
 
-__all__ = ["SqlRefs", "SqlReflog", "SqlAnnotations"]
+__all__ = ["SqlRefs", "SqlReflog", "SqlAnnotations", "SqlHolds"]
 
 
 class SqlRefs(_Repo):
@@ -151,3 +153,27 @@ class SqlAnnotations(_Repo):
     def for_target(self, tract_id: str, target: str) -> list[AnnotationEntry]:
         rows = self.conn.execute(select(_A).where(_A.c.tract_id == tract_id, _A.c.target == target).order_by(_A.c.id))
         return [_annotation(r) for r in rows]
+
+
+class SqlHolds(_Repo):
+    """Commits held by something outside the ref graph (gc roots)."""
+
+    def hold(self, tract_id: str, commits: Iterable[str], holder: str) -> None:
+        rows = [
+            {"tract_id": tract_id, "commit_hash": c, "holder": holder, "created_at": _now()}
+            for c in sorted(set(commits))
+        ]
+        if rows:
+            module = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+            self.conn.execute(module.insert(_H).on_conflict_do_nothing(), rows)
+
+    def release(self, tract_id: str, holder: str, keep: Iterable[str] = ()) -> int:
+        """Drop ``holder``'s holds on the tract, except on ``keep``; return how many went."""
+        kept = sorted(set(keep))
+        query = delete(_H).where(_H.c.tract_id == tract_id, _H.c.holder == holder)
+        if kept:
+            query = query.where(_H.c.commit_hash.not_in(kept))
+        return self.conn.execute(query).rowcount
+
+    def held(self, tract_id: str) -> set[str]:
+        return set(self.conn.execute(select(_H.c.commit_hash).where(_H.c.tract_id == tract_id)).scalars())

@@ -16,9 +16,34 @@ from sqlalchemy import and_, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
-from .schema import AnnotationRow, ArchivedRow, BlobRow, CommitRow, CompressionRow, ReflogRow, RefRow, TractRow
+from .schema import (
+    AnnotationRow,
+    ArchivedRow,
+    BlobRow,
+    CommitRow,
+    CompressionRow,
+    HoldRow,
+    ReflogRow,
+    RefRow,
+    TractRow,
+)
 
-__all__ = ["HEAD", "T", "B", "C", "R", "L", "A", "X", "V", "COMMIT_COLUMNS", "Prepared", "Statements", "statements"]
+__all__ = [
+    "HEAD",
+    "T",
+    "B",
+    "C",
+    "R",
+    "L",
+    "A",
+    "X",
+    "V",
+    "H",
+    "COMMIT_COLUMNS",
+    "Prepared",
+    "Statements",
+    "statements",
+]
 
 HEAD = "HEAD"
 T = TractRow.__table__
@@ -29,6 +54,7 @@ L = ReflogRow.__table__
 A = AnnotationRow.__table__
 X = CompressionRow.__table__
 V = ArchivedRow.__table__
+H = HoldRow.__table__
 
 COMMIT_COLUMNS = (
     C.c.hash,
