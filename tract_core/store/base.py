@@ -63,6 +63,7 @@ class HistoryEntry(NamedTuple):
         body: The decoded message body (None without a blob).
         token_count: The blob's cached token count.
         tokenizer: The tokenizer that produced ``token_count``.
+        metadata_json: The commit's metadata (canonical JSON), or None.
     """
 
     hash: str
@@ -75,6 +76,7 @@ class HistoryEntry(NamedTuple):
     body: Mapping[str, Any] | None
     token_count: int | None
     tokenizer: str | None
+    metadata_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

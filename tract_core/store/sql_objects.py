@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import JSON, cast, delete, func, select, type_coerce, update
+from sqlalchemy import JSON, cast, delete, func, literal, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
@@ -25,7 +25,12 @@ from .statements import COMMIT_COLUMNS, Statements
 from .statements import A as _A
 from .statements import B as _B
 from .statements import C as _C
+from .statements import H as _H
+from .statements import L as _L
+from .statements import R as _R
 from .statements import T as _T
+from .statements import V as _V
+from .statements import X as _X
 
 __all__ = ["SqlTracts", "SqlBlobs", "SqlCommits"]
 
@@ -63,6 +68,45 @@ class SqlTracts(_Repo):
     def list(self) -> list[TractEntry]:
         rows = self.conn.execute(select(_T).order_by(_T.c.tract_id))
         return [_tract_entry(r) for r in rows]
+
+    def delete(self, tract_id: str) -> list[str]:
+        """Remove the tract and everything of it (commits, refs, reflog, annotations, compression
+        records, holds); return the blobs its commits carried (delete the unreferenced ones next)."""
+        blobs = list(
+            self.conn.execute(
+                select(_C.c.blob_hash).where(_C.c.tract_id == tract_id, _C.c.blob_hash.is_not(None)).distinct()
+            ).scalars()
+        )
+        for table in (_A, _L, _R, _V, _X, _H, _C):
+            self.conn.execute(delete(table).where(table.c.tract_id == tract_id))
+        self.conn.execute(delete(_T).where(_T.c.tract_id == tract_id))
+        return blobs
+
+    def copy(self, source: str, target: str) -> None:
+        """Make ``target`` a copy of ``source``: same commits (rows referencing the same blobs), refs,
+        annotations and holds. ``target`` must not exist yet."""
+        row = self.get(source)
+        if row is None:
+            return
+        self.create(target, row.config_json, row.parent_tract_id, row.parent_commit)
+        for table, columns in (
+            (_C, [c for c in _C.c if c.name != "tract_id"]),
+            (_R, [c for c in _R.c if c.name != "tract_id"]),
+            (_H, [c for c in _H.c if c.name != "tract_id"]),
+        ):
+            names = [c.name for c in columns]
+            self.conn.execute(
+                table.insert().from_select(
+                    ["tract_id", *names], select(literal(target), *columns).where(table.c.tract_id == source)
+                )
+            )
+        columns = [c for c in _A.c if c.name not in ("tract_id", "id")]
+        self.conn.execute(
+            _A.insert().from_select(
+                ["tract_id", *[c.name for c in columns]],
+                select(literal(target), *columns).where(_A.c.tract_id == source).order_by(_A.c.id),
+            )
+        )
 
 
 def _tract_entry(row: Any) -> TractEntry:
@@ -201,6 +245,7 @@ class SqlCommits(_Repo):
             body,
             None,
             None,
+            commit.metadata_json,
         )
 
     def history(self, tract_id: str) -> dict[str, HistoryEntry]:
@@ -222,7 +267,7 @@ class SqlCommits(_Repo):
             )
             body = next(bodies)["body"] if row[14] is not None else None
             entries[hash] = HistoryEntry(
-                hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16]
+                hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16], row[9]
             )
         self._history = (tract_id, entries)
         return entries

@@ -1,0 +1,197 @@
+"""The argument parser of ``tract``: its global options, and each command with its options and the
+function that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+from rich.console import Console
+
+from .. import __version__
+from ..compress import DEFAULT_KEEP_RECENT
+from ..demo import DEFAULT_DEMO_PATH
+from ..merge import STRATEGIES
+from ..tract import DEFAULT_TRACT_ID
+from .branching import cmd_branch, cmd_cherry_pick, cmd_merge, cmd_rebase, cmd_reset, cmd_switch
+from .history import cmd_compile, cmd_demo, cmd_diff, cmd_log, cmd_reflog, cmd_show, cmd_status
+from .maintenance import cmd_compress, cmd_gc
+from .options import DB_ENV
+
+__all__ = ["build_parser"]
+
+Handler = Callable[[argparse.Namespace, Console], int | None]
+"""A command: runs with the parsed arguments and prints to the console; returns its exit status
+(None for success)."""
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a non-negative number of days")
+    return value
+
+
+def _add_globals(parser: argparse.ArgumentParser, db_help: str) -> None:
+    # SUPPRESS defaults: a value given before the command is not reset by the command's parser.
+    parser.add_argument("--db", metavar="PATH_OR_URL", default=argparse.SUPPRESS, help=db_help)
+    parser.add_argument(
+        "--tract", metavar="ID", default=argparse.SUPPRESS, help=f"the tract to use (default: {DEFAULT_TRACT_ID!r})"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``tract`` and its commands."""
+    db_help = f"SQLite file, or a sqlite:// or postgresql URL (default: ${DB_ENV})"
+    parser = argparse.ArgumentParser(
+        prog="tract",
+        description="Inspect tract stores; branch, merge, reset, compress and gc them: version control for what an "
+        "LLM sees.",
+    )
+    parser.add_argument("--version", action="version", version=f"tract {__version__}")
+    _add_globals(parser, db_help)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=summary, description=summary)
+        _add_globals(sub, db_help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    log = command("log", cmd_log, "List the commits of HEAD's history (or draw the commit graph), newest first.")
+    log.add_argument(
+        "--limit", type=_non_negative, default=20, metavar="N", help="at most N commits; 0 for all (default: 20)"
+    )
+    log.add_argument("--graph", action="store_true", help="draw the commit graph, one line per commit")
+    log.add_argument("--all", action="store_true", help="with --graph: every branch, not only HEAD's history")
+    show = command("show", cmd_show, "Show one commit in full.")
+    show.add_argument("ref", metavar="REF", help="a hash, a unique prefix, a branch, HEAD or HEAD~N")
+    command("status", cmd_status, "Show the branch, HEAD, tokens against the budget and the last usage.")
+    compiled = command("compile", cmd_compile, "Print the messages the next LLM call gets.")
+    compiled.add_argument("--at", metavar="REF", help="compile at this commit instead of HEAD (time travel)")
+    compiled.add_argument("--json", action="store_true", help="print plain JSON: head, digest, token_count, messages")
+    diff = command("diff", cmd_diff, "Compare the compiled contexts of two commits, message by message.")
+    diff.add_argument("a", metavar="A", help="the earlier commit")
+    diff.add_argument("b", metavar="B", nargs="?", default="HEAD", help="the later commit (default: HEAD)")
+    branch = command(
+        "branch", cmd_branch, "List the branches, create one (tract branch NAME) or delete one (tract branch -d NAME)."
+    )
+    branch.add_argument("name", metavar="NAME", nargs="?", help="the branch to create (or, with -d, to delete)")
+    branch.add_argument("--from", dest="start", metavar="REF", help="create it at this commit (default: HEAD)")
+    branch.add_argument("--switch", action="store_true", help="also switch to the new branch")
+    branch.add_argument("-d", "--delete", action="store_true", help="delete the branch NAME")
+    branch.add_argument(
+        "--force", action="store_true", help="with -d: delete even if no other branch reaches its commits"
+    )
+    switch = command("switch", cmd_switch, "Attach HEAD to a branch.")
+    switch.add_argument("name", metavar="NAME", help="an existing branch")
+    merge = command("merge", cmd_merge, "Merge a branch (or commit) into the current branch.")
+    merge.add_argument("source", metavar="SOURCE", help="the branch or commit to merge")
+    merge.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="auto: fast-forward when possible; no-ff: always a merge commit; ff-only: refuse to merge diverged "
+        "branches; ours/theirs: a merge commit whose conflicts take that side (default: auto)",
+    )
+    reset = command("reset", cmd_reset, "Move the current branch (or a detached HEAD) to another commit.")
+    reset.add_argument("ref", metavar="REF", help="where to move it")
+    reset.add_argument(
+        "--hard",
+        action="store_true",
+        help="delete the commits nothing reaches any more (default: soft, which keeps them until gc)",
+    )
+    reflog = command("reflog", cmd_reflog, "List the recorded moves of HEAD and the branches, newest first.")
+    reflog.add_argument(
+        "--limit", type=_non_negative, default=20, metavar="N", help="at most N entries; 0 for all (default: 20)"
+    )
+    reflog.add_argument("--ref", metavar="NAME", help="only the moves of this branch (or HEAD)")
+    pick = command("cherry-pick", cmd_cherry_pick, "Copy one commit onto HEAD.")
+    pick.add_argument("ref", metavar="REF", help="the commit to copy (from any branch, or one found with reflog)")
+    rebase = command("rebase", cmd_rebase, "Replay the current branch's own commits on top of another commit.")
+    rebase.add_argument("onto", metavar="ONTO", help="the branch or commit to replay onto")
+    for replaying in (pick, rebase):
+        replaying.add_argument(
+            "--strict",
+            action="store_true",
+            help="refuse (writing nothing) when an EDIT or a tool result would point outside the new history",
+        )
+    compress = command(
+        "compress",
+        cmd_compress,
+        "Replace a stretch of history with a summary you wrote (the originals are archived, not lost), "
+        "or review the pending drafts made with the Python API.",
+    )
+    compress.add_argument("--content", metavar="TEXT", help="the summary")
+    compress.add_argument("--file", metavar="PATH", help="read the summary from a UTF-8 file (- for standard input)")
+    compress.add_argument(
+        "--from", dest="start", metavar="REF", help="first commit to compress (default: after the leading pinned ones)"
+    )
+    compress.add_argument(
+        "--to", dest="end", metavar="REF", help="last commit to compress (default: all but the --keep-recent newest)"
+    )
+    compress.add_argument(
+        "--keep-recent",
+        type=_non_negative,
+        metavar="N",
+        help=f"without --to: leave the N most recent messages alone (default: {DEFAULT_KEEP_RECENT})",
+    )
+    compress.add_argument("--pending", action="store_true", help="list the drafts waiting for approval")
+    compress.add_argument(
+        "--approve",
+        type=_non_negative,
+        metavar="ID",
+        help="commit pending compression ID (with --content or --file: that summary instead of the draft)",
+    )
+    compress.add_argument("--reject", type=_non_negative, metavar="ID", help="drop pending compression ID")
+    gc = command(
+        "gc",
+        cmd_gc,
+        "Remove unreachable commits past their retention windows, and the content no commit uses any more.",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="only report what would be removed")
+    gc.add_argument(
+        "--orphan-days",
+        type=_days,
+        default=7.0,
+        metavar="D",
+        help="remove commits left behind by resets, deleted branches and rebases after D days, and expire "
+        "reflog entries older than that (default: 7)",
+    )
+    gc.add_argument(
+        "--archive-days",
+        type=_days,
+        default=30.0,
+        metavar="D",
+        help="remove commits archived by compressions after D days (default: 30)",
+    )
+    gc.add_argument(
+        "--vacuum",
+        choices=("incremental", "full", "none"),
+        default="incremental",
+        help="SQLite: give freed space back to the file system (full: rewrite the file; none: leave the file as "
+        "it is) (default: incremental)",
+    )
+    demo = commands.add_parser(
+        "demo",
+        help="Write a demo store and tour it.",
+        description="Write a customer-support conversation to a SQLite file (replacing it) and tour it.",
+    )
+    _add_globals(demo, f"the SQLite file to write (default: {DEFAULT_DEMO_PATH}; replaced if it exists)")
+    demo.set_defaults(handler=cmd_demo)
+    return parser

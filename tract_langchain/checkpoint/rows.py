@@ -1,0 +1,374 @@
+"""SQL for the checkpointer's own tables: checkpoints, channel versions, values and writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import get_checkpoint_id, writes_sort_key
+from sqlalchemy import JSON, cast, delete, literal, select, tuple_, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+
+from tract_core.store.base import Session
+
+from .schema import ChannelRow, CheckpointRow, ValueRow, WriteRow
+
+__all__ = ["CheckpointStore"]
+
+_K = CheckpointRow.__table__
+_CH = ChannelRow.__table__
+_V = ValueRow.__table__
+_W = WriteRow.__table__
+_ROW = (
+    _K.c.thread_id,
+    _K.c.checkpoint_ns,
+    _K.c.checkpoint_id,
+    _K.c.parent_checkpoint_id,
+    _K.c.type,
+    _K.c.checkpoint,
+    _K.c.versions,
+    _K.c.metadata_type,
+    _K.c.metadata_blob,
+    _K.c.metadata_json,
+)
+
+
+def _insert(session: Session, table: Any) -> Any:
+    module = postgresql if session.conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+class CheckpointStore:
+    """Queries over the saver's tables, within a tract unit of work."""
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def locate(self, session: Session, config: RunnableConfig) -> tuple[Any, dict[str, Any]] | None:
+        """The checkpoint row ``config`` names (or the latest of its thread and namespace)."""
+        configurable = config["configurable"]
+        query = select(*_ROW).where(
+            _K.c.thread_id == configurable["thread_id"],
+            _K.c.checkpoint_ns == configurable.get("checkpoint_ns", ""),
+        )
+        checkpoint_id = get_checkpoint_id(config)
+        if checkpoint_id:
+            query = query.where(_K.c.checkpoint_id == checkpoint_id)
+        else:
+            query = query.order_by(_K.c.checkpoint_id.desc()).limit(1)
+        row = session.conn.execute(query).first()
+        return None if row is None else (row, json.loads(row.versions))
+
+    def matching(
+        self,
+        session: Session,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> list[Any]:
+        """Checkpoint rows newest first, narrowed as ``BaseCheckpointSaver.list`` specifies."""
+        query = select(*_ROW)
+        if config is not None:
+            configurable = config["configurable"]
+            query = query.where(_K.c.thread_id == configurable["thread_id"])
+            if "checkpoint_ns" in configurable:
+                query = query.where(_K.c.checkpoint_ns == configurable["checkpoint_ns"])
+            if checkpoint_id := get_checkpoint_id(config):
+                query = query.where(_K.c.checkpoint_id == checkpoint_id)
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            query = query.where(_K.c.checkpoint_id < before_id)
+        exact = True
+        for key, value in (filter or {}).items():
+            condition = self._metadata_condition(session, key, value)
+            if condition is None:
+                exact = False
+            else:
+                query = query.where(condition)
+        query = query.order_by(_K.c.checkpoint_id.desc())
+        if limit is not None and exact:
+            query = query.limit(max(limit, 0))
+        rows = []
+        for row in session.conn.execute(query):
+            if not exact:
+                metadata = json.loads(row.metadata_json)
+                if not all(metadata.get(k) == v for k, v in (filter or {}).items()):
+                    continue
+            rows.append(row)
+            if limit is not None and len(rows) >= limit:
+                break
+        return rows
+
+    @staticmethod
+    def _metadata_condition(session: Session, key: str, value: Any) -> Any:
+        """A SQL condition for ``metadata[key] == value`` (None: check in Python instead)."""
+        if value is None or not isinstance(value, (str, int, float, bool)):
+            return None
+        column = (
+            cast(_K.c.metadata_json, JSONB)
+            if session.conn.dialect.name == "postgresql"
+            else type_coerce(_K.c.metadata_json, JSON)
+        )
+        element = column[key]
+        if isinstance(value, bool):
+            return element.as_boolean() == value
+        if isinstance(value, (int, float)):
+            return element.as_float() == value
+        return element.as_string() == value
+
+    def put_checkpoint(
+        self,
+        session: Session,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        parent_id: str | None,
+        typed: tuple[str, bytes],
+        versions_json: str,
+        metadata_typed: tuple[str, bytes],
+        metadata_json: str,
+        run_id: Any,
+    ) -> None:
+        values = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+            "parent_checkpoint_id": parent_id,
+            "type": typed[0],
+            "checkpoint": typed[1],
+            "versions": versions_json,
+            "metadata_type": metadata_typed[0],
+            "metadata_blob": metadata_typed[1],
+            "metadata_json": metadata_json,
+            "run_id": None if run_id is None else str(run_id),
+        }
+        statement = _insert(session, _K).values(**values)
+        keys = {k: statement.excluded[k] for k in values if k not in ("thread_id", "checkpoint_ns", "checkpoint_id")}
+        session.conn.execute(
+            statement.on_conflict_do_update(index_elements=["thread_id", "checkpoint_ns", "checkpoint_id"], set_=keys)
+        )
+
+    # -- channel versions and values ----------------------------------------------------------
+
+    def put_channel(
+        self,
+        session: Session,
+        thread_id: str,
+        checkpoint_ns: str,
+        channel: str,
+        version: str,
+        *,
+        kind: str,
+        value_hash: str | None = None,
+        tract_id: str | None = None,
+        commit_hash: str | None = None,
+        count: int = 0,
+    ) -> None:
+        values = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "channel": channel,
+            "version": version,
+            "kind": kind,
+            "value_hash": value_hash,
+            "tract_id": tract_id,
+            "commit_hash": commit_hash,
+            "count": count,
+        }
+        statement = _insert(session, _CH).values(**values)
+        keys = {k: statement.excluded[k] for k in ("kind", "value_hash", "tract_id", "commit_hash", "count")}
+        session.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["thread_id", "checkpoint_ns", "channel", "version"], set_=keys
+            )
+        )
+
+    def put_value(self, session: Session, value_hash: str, typed: tuple[str, bytes]) -> None:
+        session.conn.execute(
+            _insert(session, _V).values(hash=value_hash, type=typed[0], data=typed[1]).on_conflict_do_nothing()
+        )
+
+    def value(self, session: Session, value_hash: str) -> tuple[str, bytes]:
+        row = session.conn.execute(select(_V.c.type, _V.c.data).where(_V.c.hash == value_hash)).one()
+        return row.type, bytes(row.data)
+
+    def channel(self, session: Session, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Any:
+        return session.conn.execute(
+            select(_CH).where(
+                _CH.c.thread_id == thread_id,
+                _CH.c.checkpoint_ns == checkpoint_ns,
+                _CH.c.channel == channel,
+                _CH.c.version == version,
+            )
+        ).first()
+
+    def channels(
+        self, session: Session, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The stored values of a checkpoint's channels (``empty`` markers and unknown versions left out)."""
+        if not versions:
+            return {}
+        pairs = [(channel, str(version)) for channel, version in versions.items()]
+        rows = session.conn.execute(
+            select(_CH).where(
+                _CH.c.thread_id == thread_id,
+                _CH.c.checkpoint_ns == checkpoint_ns,
+                tuple_(_CH.c.channel, _CH.c.version).in_(pairs),
+            )
+        )
+        return {row.channel: row for row in rows if row.kind != "empty"}
+
+    def previous_tips(
+        self,
+        session: Session,
+        thread_id: str,
+        checkpoint_ns: str,
+        channel: str,
+        parent_id: str | None,
+        tract_id: str,
+    ) -> list[str | None]:
+        """Where a new message list most likely continues: the parent checkpoint's list, then ``main``."""
+        tips: list[str | None] = []
+        if parent_id:
+            found = self.locate(
+                session,
+                {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": parent_id}},
+            )
+            if found is not None and channel in found[1]:
+                row = self.channel(session, thread_id, checkpoint_ns, channel, str(found[1][channel]))
+                if row is not None and row.kind == "messages":
+                    tips.append(row.commit_hash)
+        main = session.refs.get(tract_id, "main")
+        if main is not None and main.commit:
+            tips.append(main.commit)
+        return tips or [None]
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def put_writes(self, session: Session, rows: Sequence[dict[str, Any]], *, replace: bool) -> None:
+        if not rows:
+            return
+        statement = _insert(session, _W)
+        if replace:
+            keys = {k: statement.excluded[k] for k in ("channel", "type", "data", "task_path")}
+            statement = statement.on_conflict_do_update(
+                index_elements=["thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"], set_=keys
+            )
+        else:
+            statement = statement.on_conflict_do_nothing()
+        session.conn.execute(statement, list(rows))
+
+    def writes(self, session: Session, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Any]:
+        rows = session.conn.execute(
+            select(_W).where(
+                _W.c.thread_id == thread_id,
+                _W.c.checkpoint_ns == checkpoint_ns,
+                _W.c.checkpoint_id == checkpoint_id,
+            )
+        ).all()
+        return sorted(rows, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
+
+    # -- whole threads ------------------------------------------------------------------------
+
+    def namespaces(self, session: Session, thread_id: str) -> list[str]:
+        rows = session.conn.execute(select(_K.c.checkpoint_ns).where(_K.c.thread_id == thread_id).distinct())
+        return sorted(rows.scalars())
+
+    def tracts_of(self, session: Session, thread_id: str) -> list[str]:
+        rows = session.conn.execute(
+            select(_CH.c.tract_id).where(_CH.c.thread_id == thread_id, _CH.c.tract_id.is_not(None)).distinct()
+        )
+        return sorted(rows.scalars())
+
+    def delete_thread(self, session: Session, thread_id: str) -> None:
+        for table in (_W, _CH, _K):
+            session.conn.execute(delete(table).where(table.c.thread_id == thread_id))
+
+    def delete_runs(self, session: Session, run_ids: list[str]) -> set[tuple[str, str]]:
+        """Delete the checkpoints of these runs and their writes; return the namespaces touched."""
+        doomed = session.conn.execute(
+            select(_K.c.thread_id, _K.c.checkpoint_ns, _K.c.checkpoint_id).where(_K.c.run_id.in_(run_ids))
+        ).all()
+        for thread_id, checkpoint_ns, checkpoint_id in doomed:
+            for table in (_W, _K):
+                session.conn.execute(
+                    delete(table).where(
+                        table.c.thread_id == thread_id,
+                        table.c.checkpoint_ns == checkpoint_ns,
+                        table.c.checkpoint_id == checkpoint_id,
+                    )
+                )
+        return {(row.thread_id, row.checkpoint_ns) for row in doomed}
+
+    def keep_latest(self, session: Session, thread_id: str) -> list[str]:
+        """Keep only the newest checkpoint (and its writes) of each namespace; return the namespaces."""
+        touched = []
+        for checkpoint_ns in self.namespaces(session, thread_id):
+            latest = session.conn.execute(
+                select(_K.c.checkpoint_id)
+                .where(_K.c.thread_id == thread_id, _K.c.checkpoint_ns == checkpoint_ns)
+                .order_by(_K.c.checkpoint_id.desc())
+                .limit(1)
+            ).scalar_one()
+            for table in (_W, _K):
+                session.conn.execute(
+                    delete(table).where(
+                        table.c.thread_id == thread_id,
+                        table.c.checkpoint_ns == checkpoint_ns,
+                        table.c.checkpoint_id != latest,
+                    )
+                )
+            touched.append(checkpoint_ns)
+        return touched
+
+    def collect_channels(self, session: Session, thread_id: str, checkpoint_ns: str) -> set[str]:
+        """Delete channel rows no checkpoint of the namespace references; return the commits still used."""
+        versions = session.conn.execute(
+            select(_K.c.versions).where(_K.c.thread_id == thread_id, _K.c.checkpoint_ns == checkpoint_ns)
+        ).scalars()
+        needed = {(channel, str(version)) for text in versions for channel, version in json.loads(text).items()}
+        rows = session.conn.execute(
+            select(_CH.c.channel, _CH.c.version, _CH.c.commit_hash).where(
+                _CH.c.thread_id == thread_id, _CH.c.checkpoint_ns == checkpoint_ns
+            )
+        ).all()
+        kept: set[str] = set()
+        for row in rows:
+            if (row.channel, row.version) in needed:
+                if row.commit_hash:
+                    kept.add(row.commit_hash)
+                continue
+            session.conn.execute(
+                delete(_CH).where(
+                    _CH.c.thread_id == thread_id,
+                    _CH.c.checkpoint_ns == checkpoint_ns,
+                    _CH.c.channel == row.channel,
+                    _CH.c.version == row.version,
+                )
+            )
+        return kept
+
+    def copy_thread(self, session: Session, source: str, target: str, tract_id_for: Callable[[str, str], str]) -> None:
+        """Copy every row of ``source`` to ``target`` (message channels pointing at ``target``'s tracts)."""
+        for table in (_K, _W):
+            columns = [c for c in table.c if c.name != "thread_id"]
+            session.conn.execute(
+                table.insert().from_select(
+                    ["thread_id", *[c.name for c in columns]],
+                    select(literal(target), *columns).where(table.c.thread_id == source),
+                )
+            )
+        rows = session.conn.execute(select(_CH).where(_CH.c.thread_id == source)).all()
+        copies = [
+            {
+                **row._mapping,
+                "thread_id": target,
+                "tract_id": tract_id_for(target, row.checkpoint_ns) if row.tract_id else None,
+            }
+            for row in rows
+        ]
+        if copies:
+            session.conn.execute(_CH.insert(), copies)

@@ -1,0 +1,437 @@
+"""``TractSaver``: a LangGraph checkpointer on tract's store, with linear storage.
+
+How LangGraph maps onto tract:
+
+* A thread (and each subgraph namespace of it) is a tract: ``thread_id`` for the root graph,
+  ``"<thread_id>|<checkpoint_ns>"`` for a subgraph. ``saver.tract(thread_id)`` opens it.
+* Every message of a messages-style channel (a list of LangChain messages) is one commit of that
+  tract, stored once; a checkpoint records the commit at the tip of its list. Checkpoints that do
+  not change the messages share a commit; a turn adds one commit per new message.
+* The tract's ``main`` branch follows the latest checkpoint's messages. A fork (resuming from an
+  older checkpoint, ``update_state``) that leaves the previous line behind keeps it as a branch
+  ``lg/<checkpoint id>``, sharing every common commit.
+* Other channel values are serialized with the saver's serde and stored per version, once per
+  distinct content. Pending writes are stored as LangGraph writes them.
+
+The commits checkpoints point at are *held* (a tract-level record gc respects), so ``Tract.gc``
+never removes what a saved checkpoint needs; deleting checkpoints releases them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_serializable_checkpoint_metadata,
+)
+
+from tract_core.refs import DEFAULT_BRANCH
+from tract_core.store.base import Session
+from tract_core.store.sql import SqlStore
+from tract_core.tokens import TiktokenCounter
+from tract_core.tract import Tract
+
+from .chains import ChainStore, is_message_list
+from .rows import CheckpointStore
+from .schema import SAVER_TABLES
+
+__all__ = ["TractSaver", "tract_id_for", "HOLDER"]
+
+HOLDER = "langgraph"
+"""The holder name of the commits saved checkpoints keep (see ``tract_core`` holds)."""
+
+
+def tract_id_for(thread_id: str, checkpoint_ns: str = "") -> str:
+    """The tract holding the messages of a thread (root graph) or of one of its subgraph namespaces."""
+    return thread_id if not checkpoint_ns else f"{thread_id}|{checkpoint_ns}"
+
+
+def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}}
+
+
+class TractSaver(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer storing threads as tracts.
+
+    Use ``with TractSaver.from_conn_string("agent.db") as saver: graph = builder.compile(checkpointer=saver)``
+    (a SQLite path, or a ``postgresql://`` URL), or pass an open ``tract_core.store.SqlStore``.
+
+    Sync methods run on the calling thread; the async ones (``aget_tuple``, ``aput``, ...) run the
+    same code in a worker thread (``asyncio.to_thread``), on SQLite and PostgreSQL alike.
+
+    Args:
+        store: The tract store to use.
+        serde: LangGraph serializer for non-message channel values and writes (default JSON+msgpack).
+    """
+
+    def __init__(self, store: SqlStore, *, serde: Any = None, owns_store: bool = False) -> None:
+        super().__init__(serde=serde)
+        self.store = store
+        self._owns_store = owns_store
+        self._chains = ChainStore(TiktokenCounter())
+        self._rows = CheckpointStore()
+        self._known_tracts: set[str] = set()
+        self._lock = threading.RLock()
+        self.setup()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, conn_string: str, *, serde: Any = None) -> Iterator[TractSaver]:
+        """Open a saver on a SQLite path (created if missing) or a database URL; close it on exit."""
+        is_url = "://" in conn_string
+        store = SqlStore(url=conn_string) if is_url else SqlStore(path=conn_string)
+        saver = cls(store, serde=serde, owns_store=True)
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    def setup(self) -> None:
+        """Create the saver's tables if missing (idempotent; tract's own tables migrate on open)."""
+        from sqlmodel import SQLModel
+
+        with self.store.write() as session:
+            SQLModel.metadata.create_all(session.conn, tables=SAVER_TABLES)
+
+    def close(self) -> None:
+        """Release the store if this saver opened it."""
+        if self._owns_store:
+            self.store.close()
+
+    def tract(self, thread_id: str, checkpoint_ns: str = "") -> Tract:
+        """The thread (or one of its subgraph namespaces) as a ``Tract``: log, diff, compile, annotate, compress."""
+        return Tract.open(store=self.store, tract_id=tract_id_for(thread_id, checkpoint_ns), create=False)
+
+    def checkpoint_commit(self, config: RunnableConfig, channel: str = "messages") -> str | None:
+        """The commit holding a checkpoint's message list (for ``Tract.diff`` and ``compile(at_commit=)``)."""
+        with self.store.read() as session:
+            found = self._rows.locate(session, config)
+            if found is None:
+                return None
+            row, versions = found
+            version = versions.get(channel)
+            if version is None:
+                return None
+            value = self._rows.channel(session, row.thread_id, row.checkpoint_ns, channel, str(version))
+            return None if value is None else value.commit_hash
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """``"<32-digit counter>.<random>"``, as LangGraph's own savers do."""
+        if current is None:
+            number = 0
+        elif isinstance(current, int):
+            number = current
+        else:
+            number = int(str(current).split(".")[0])
+        return f"{number + 1:032}.{random.random():016}"
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names, or the thread's latest (in that namespace)."""
+        with self.store.read() as session:
+            found = self._rows.locate(session, config)
+            if found is None:
+                return None
+            return self._tuple(session, found[0])
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints, newest first, filtered as LangGraph specifies (see the base class)."""
+        with self.store.read() as session:
+            rows = self._rows.matching(session, config, filter=filter, before=before, limit=limit)
+            tuples = [self._tuple(session, row) for row in rows]
+        yield from tuples
+
+    def _tuple(self, session: Session, row: Any) -> CheckpointTuple:
+        checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.checkpoint))
+        values: dict[str, Any] = {}
+        stored = self._rows.channels(session, row.thread_id, row.checkpoint_ns, json.loads(row.versions))
+        for channel, value in stored.items():
+            if value.kind == "value":
+                values[channel] = self.serde.loads_typed(self._rows.value(session, value.value_hash))
+            elif value.kind == "messages":
+                chain = self._chains.load(session, value.tract_id, value.commit_hash)
+                values[channel] = self._chains.copies(chain)
+        writes = [
+            (w.task_id, w.channel, self.serde.loads_typed((w.type, w.data)))
+            for w in self._rows.writes(session, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
+        ]
+        parent = (
+            _config(row.thread_id, row.checkpoint_ns, row.parent_checkpoint_id) if row.parent_checkpoint_id else None
+        )
+        return CheckpointTuple(
+            config=_config(row.thread_id, row.checkpoint_ns, row.checkpoint_id),
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=self.serde.loads_typed((row.metadata_type, row.metadata_blob)),
+            parent_config=parent,
+            pending_writes=writes,
+        )
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint: message lists as commit chains, other channels per version."""
+        configurable = config["configurable"]
+        thread_id = configurable["thread_id"]
+        checkpoint_ns = configurable.get("checkpoint_ns", "")
+        parent_id = configurable.get("checkpoint_id")
+        body = dict(checkpoint)
+        values = body.pop("channel_values", {})
+        meta = get_serializable_checkpoint_metadata(config, metadata)
+        tract_id = tract_id_for(thread_id, checkpoint_ns)
+        with self._lock, self.store.write() as session:
+            self._ensure_tract(session, tract_id)
+            for channel, version in new_versions.items():
+                self._put_channel(session, thread_id, checkpoint_ns, tract_id, channel, str(version), values, parent_id)
+            self._rows.put_checkpoint(
+                session,
+                thread_id,
+                checkpoint_ns,
+                checkpoint["id"],
+                parent_id,
+                self.serde.dumps_typed(body),
+                json.dumps(checkpoint["channel_versions"], default=str),
+                self.serde.dumps_typed(meta),
+                _metadata_json(meta),
+                meta.get("run_id"),
+            )
+        return _config(thread_id, checkpoint_ns, checkpoint["id"])
+
+    def _ensure_tract(self, session: Session, tract_id: str) -> None:
+        if tract_id in self._known_tracts:
+            return
+        session.tracts.create(tract_id, None, None)
+        session.refs.init_head(tract_id, DEFAULT_BRANCH)
+        self._known_tracts.add(tract_id)
+
+    def _put_channel(
+        self,
+        session: Session,
+        thread_id: str,
+        checkpoint_ns: str,
+        tract_id: str,
+        channel: str,
+        version: str,
+        values: dict[str, Any],
+        parent_id: str | None,
+    ) -> None:
+        if channel not in values:
+            self._rows.put_channel(session, thread_id, checkpoint_ns, channel, version, kind="empty")
+            return
+        value = values[channel]
+        if not is_message_list(value):
+            typed = self.serde.dumps_typed(value)
+            value_hash = hashlib.sha256(typed[0].encode() + b"\0" + typed[1]).hexdigest()
+            self._rows.put_value(session, value_hash, typed)
+            self._rows.put_channel(
+                session, thread_id, checkpoint_ns, channel, version, kind="value", value_hash=value_hash
+            )
+            return
+        candidates = self._rows.previous_tips(session, thread_id, checkpoint_ns, channel, parent_id, tract_id)
+        chain, base = self._chains.store(session, tract_id, value, candidates)
+        self._rows.put_channel(
+            session,
+            thread_id,
+            checkpoint_ns,
+            channel,
+            version,
+            kind="messages",
+            tract_id=tract_id,
+            commit_hash=chain.tip,
+            count=len(chain),
+        )
+        session.holds.hold(tract_id, [chain.tip], HOLDER)
+        if channel == "messages":
+            self._follow(session, tract_id, chain, parent_id)
+
+    def _follow(self, session: Session, tract_id: str, chain: Any, parent_id: str | None) -> None:
+        """Point ``main`` at the latest messages; keep a line a fork leaves behind as a branch."""
+        current = session.refs.get(tract_id, DEFAULT_BRANCH)
+        old = None if current is None else current.commit
+        tip = chain.tip
+        if tip is None or old == tip:
+            return
+        if old is not None and not any(commit == old for commit in reversed(chain.commits)):
+            session.refs.create(tract_id, f"lg/{parent_id or 'root'}-{old[:12]}", old)
+        if old is None:
+            session.refs.create(tract_id, DEFAULT_BRANCH, tip)
+        else:
+            session.refs.compare_and_swap(tract_id, DEFAULT_BRANCH, old, tip)
+        session.reflog.append(tract_id, DEFAULT_BRANCH, old, tip, "checkpoint")
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes (special channels upsert, the rest are idempotent)."""
+        configurable = config["configurable"]
+        rows = [
+            {
+                "thread_id": configurable["thread_id"],
+                "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+                "checkpoint_id": configurable["checkpoint_id"],
+                "task_id": task_id,
+                "idx": WRITES_IDX_MAP.get(channel, i),
+                "channel": channel,
+                "type": typed[0],
+                "data": typed[1],
+                "task_path": task_path,
+            }
+            for i, (channel, value) in enumerate(writes)
+            for typed in [self.serde.dumps_typed(value)]
+        ]
+        replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        with self.store.write() as session:
+            self._rows.put_writes(session, rows, replace=replace)
+
+    # -- deleting and copying -----------------------------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and write of a thread, in all namespaces, and its tracts."""
+        with self._lock, self.store.write() as session:
+            for tract_id in self._rows.tracts_of(session, thread_id):
+                blobs = session.tracts.delete(tract_id)
+                session.blobs.delete_unreferenced(blobs)
+                self._chains.forget(tract_id)
+                self._known_tracts.discard(tract_id)
+            self._rows.delete_thread(session, thread_id)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) created by the given runs."""
+        if not run_ids:
+            return
+        with self._lock, self.store.write() as session:
+            touched = self._rows.delete_runs(session, list(run_ids))
+            for thread_id, checkpoint_ns in touched:
+                self._release(session, thread_id, checkpoint_ns)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread: its checkpoints, writes and tracts (commit rows referencing the same blobs)."""
+        with self._lock, self.store.write() as session:
+            for checkpoint_ns in self._rows.namespaces(session, source_thread_id):
+                source = tract_id_for(source_thread_id, checkpoint_ns)
+                target = tract_id_for(target_thread_id, checkpoint_ns)
+                if session.tracts.get(source) is not None and session.tracts.get(target) is None:
+                    session.tracts.copy(source, target)
+            self._rows.copy_thread(session, source_thread_id, target_thread_id, tract_id_for)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """``keep_latest``: keep only the newest checkpoint of each namespace; ``delete``: delete the threads."""
+        if strategy == "delete":
+            for thread_id in thread_ids:
+                self.delete_thread(thread_id)
+            return
+        if strategy != "keep_latest":
+            raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
+        with self._lock, self.store.write() as session:
+            for thread_id in thread_ids:
+                for checkpoint_ns in self._rows.keep_latest(session, thread_id):
+                    self._release(session, thread_id, checkpoint_ns)
+
+    def _release(self, session: Session, thread_id: str, checkpoint_ns: str) -> None:
+        """Drop channel rows and holds no remaining checkpoint of the namespace needs."""
+        kept_tips = self._rows.collect_channels(session, thread_id, checkpoint_ns)
+        tract_id = tract_id_for(thread_id, checkpoint_ns)
+        session.holds.release(tract_id, HOLDER, keep=kept_tips)
+
+    # -- async: the same work in a worker thread ----------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        import asyncio
+
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Any:
+        import asyncio
+
+        items = await asyncio.to_thread(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
+        for item in items:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        import asyncio
+
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+
+
+def _metadata_json(meta: Any) -> str:
+    """Metadata as JSON for SQL filters (values JSON cannot hold are left out; serde keeps them)."""
+    plain = {}
+    for key, value in dict(meta).items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        plain[key] = value
+    return json.dumps(plain, sort_keys=True)

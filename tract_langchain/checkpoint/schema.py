@@ -1,0 +1,81 @@
+"""The LangGraph checkpointer's tables (created by ``TractSaver.setup()``, idempotently).
+
+Messages live in tract commits (one tract per thread and namespace); these tables hold what is
+LangGraph-specific: checkpoint rows, each channel version's value reference, pending writes, and
+content-addressed serialized values shared by every thread.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, LargeBinary, Text
+from sqlmodel import Field, SQLModel
+
+__all__ = ["CheckpointRow", "ChannelRow", "ValueRow", "WriteRow", "SAVER_TABLES"]
+
+
+class CheckpointRow(SQLModel, table=True):
+    """One checkpoint: its serialized body (without channel values), metadata and parent."""
+
+    __tablename__ = "tract_lg_checkpoints"
+    __table_args__ = (Index("ix_tract_lg_checkpoints_run", "run_id"), {"sqlite_with_rowid": False})
+
+    thread_id: str = Field(primary_key=True, max_length=255)
+    checkpoint_ns: str = Field(primary_key=True, max_length=255)
+    checkpoint_id: str = Field(primary_key=True, max_length=64)
+    parent_checkpoint_id: str | None = Field(default=None, max_length=64)
+    type: str = Field(max_length=32)
+    checkpoint: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    versions: str = Field(sa_column=Column(Text, nullable=False))
+    metadata_type: str = Field(max_length=32)
+    metadata_blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    metadata_json: str = Field(sa_column=Column(Text, nullable=False))
+    run_id: str | None = Field(default=None, max_length=255)
+
+
+class ChannelRow(SQLModel, table=True):
+    """What one channel held at one version: a value, a message list (a commit), or nothing."""
+
+    __tablename__ = "tract_lg_channels"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    thread_id: str = Field(primary_key=True, max_length=255)
+    checkpoint_ns: str = Field(primary_key=True, max_length=255)
+    channel: str = Field(primary_key=True, max_length=255)
+    version: str = Field(primary_key=True, max_length=128)
+    kind: str = Field(max_length=16)
+    value_hash: str | None = Field(default=None, max_length=64)
+    tract_id: str | None = Field(default=None, max_length=255)
+    commit_hash: str | None = Field(default=None, max_length=64)
+    count: int = 0
+
+
+class ValueRow(SQLModel, table=True):
+    """A serialized channel value, stored once by the SHA-256 of its type and bytes."""
+
+    __tablename__ = "tract_lg_values"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    hash: str = Field(primary_key=True, max_length=64)
+    type: str = Field(max_length=32)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class WriteRow(SQLModel, table=True):
+    """A pending write of a task, attached to the checkpoint it was made against."""
+
+    __tablename__ = "tract_lg_writes"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    thread_id: str = Field(primary_key=True, max_length=255)
+    checkpoint_ns: str = Field(primary_key=True, max_length=255)
+    checkpoint_id: str = Field(primary_key=True, max_length=64)
+    task_id: str = Field(primary_key=True, max_length=255)
+    idx: int = Field(primary_key=True)
+    channel: str = Field(max_length=255)
+    type: str = Field(max_length=32)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    task_path: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+SAVER_TABLES = [model.__table__ for model in (CheckpointRow, ChannelRow, ValueRow, WriteRow)]
+"""The saver's tables, created by ``TractSaver.setup()``."""
