@@ -7,6 +7,7 @@ reflog, annotations) and :mod:`.sql_compressions`.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -78,6 +79,7 @@ class SqlStore:
         self.url = display_url(str(self.engine.url))
         self.durability = durability
         self.memory = self._lock is not None
+        self._writers: Any = threading.RLock() if self.dialect == "sqlite" and not self.memory else nullcontext()
         try:
             if not create:
                 self._require_schema()
@@ -114,9 +116,14 @@ class SqlStore:
 
     @contextmanager
     def write(self) -> Iterator[SqlSession]:
-        """A write transaction: committed when the block exits normally, rolled back otherwise."""
+        """A write transaction: committed when the block exits normally, rolled back otherwise.
+
+        On a SQLite file, writers of this process queue on a lock before taking the database's
+        write lock, so threads never fall into SQLite's sleeping busy-wait (other processes still
+        do, up to the busy timeout).
+        """
         connect = self.engine.connect().execution_options(**{WRITE_OPTION: True})
-        with self._guard(), connect as conn, conn.begin():
+        with self._guard(), self._writers, connect as conn, conn.begin():
             yield SqlSession(conn, self.dialect)
 
     def file_bytes(self) -> int | None:

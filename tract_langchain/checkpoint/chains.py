@@ -7,9 +7,11 @@ to rebuild the exact object rides in the commit's metadata) and a checkpoint sto
 commit. A new list that extends the previous one costs one commit per new message; a list that
 was edited or trimmed shares the longest common prefix and branches off it.
 
-Messages handed to LangGraph are shallow copies of cached objects. An identity map remembers
-which objects correspond to which stored messages, so the next put recognises them without
-serialising them again.
+Reads hand LangGraph a new list holding the cached message objects themselves (no per-message
+copy: rebuilding 2,000 LangChain messages costs more than a whole turn). LangGraph's reducers treat
+messages as values and return new ones; a message object reassigned in place (``m.content = ...``)
+is noticed at the next put through a fingerprint of its ``content`` and ``id`` and stored anew.
+Mutating a nested dict of a message in place (``m.additional_kwargs["x"] = 1``) is not noticed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from tract_core.store.base import Session
 from tract_core.tokens import TokenCounter, count_body
 
 __all__ = ["Chain", "ChainStore", "is_message_list", "encode_message"]
+
+
+def _fingerprint(message: BaseMessage) -> tuple[int, Any]:
+    return id(message.content), message.id
 
 
 def is_message_list(value: Any) -> bool:
@@ -91,12 +97,13 @@ class Chain:
     keys: SharedSequence[str]
     commits: SharedSequence[str]
     messages: SharedSequence[BaseMessage]
+    prints: SharedSequence[tuple[int, Any]]
 
     def __len__(self) -> int:
         return len(self.keys)
 
 
-_EMPTY = Chain(None, SharedSequence(), SharedSequence(), SharedSequence())
+_EMPTY = Chain(None, SharedSequence(), SharedSequence(), SharedSequence(), SharedSequence())
 
 
 class ChainStore:
@@ -111,7 +118,7 @@ class ChainStore:
     def __init__(self, counter: TokenCounter, *, max_chains: int = 256, max_objects: int = 200_000) -> None:
         self.counter = counter
         self._chains: OrderedDict[tuple[str, str], Chain] = OrderedDict()
-        self._ids: OrderedDict[int, tuple[BaseMessage, str]] = OrderedDict()
+        self._ids: OrderedDict[int, tuple[BaseMessage, str, tuple[int, Any]]] = OrderedDict()
         self._max_chains = max_chains
         self._max_objects = max_objects
         self._lock = threading.RLock()
@@ -121,7 +128,7 @@ class ChainStore:
     def _key_of(self, message: BaseMessage) -> tuple[str, Encoded | None]:
         with self._lock:
             known = self._ids.get(id(message))
-        if known is not None and known[0] is message:
+        if known is not None and known[0] is message and known[2] == _fingerprint(message):
             return known[1], None
         encoded = encode_message(message)
         self._remember_objects([(message, encoded.key)])
@@ -130,7 +137,7 @@ class ChainStore:
     def _remember_objects(self, pairs: Sequence[tuple[BaseMessage, str]]) -> None:
         with self._lock:
             for message, key in pairs:
-                self._ids[id(message)] = (message, key)
+                self._ids[id(message)] = (message, key, _fingerprint(message))
                 self._ids.move_to_end(id(message))
             while len(self._ids) > self._max_objects:
                 self._ids.popitem(last=False)
@@ -174,15 +181,14 @@ class ChainStore:
             key, message = decode_message(dict(entry.body or {}), entry.metadata_json)
             keys.append(key)
             messages.append(message)
-        chain = Chain(tip, SharedSequence(keys), SharedSequence(order), SharedSequence(messages))
+        prints = SharedSequence(_fingerprint(m) for m in messages)
+        chain = Chain(tip, SharedSequence(keys), SharedSequence(order), SharedSequence(messages), prints)
         self._remember_objects(list(zip(messages, keys, strict=True)))
         return self._keep(tract_id, chain)
 
-    def copies(self, chain: Chain) -> list[BaseMessage]:
-        """Fresh (shallow) copies of a chain's messages, remembered by identity for the next put."""
-        out = [message.model_copy() for message in chain.messages]
-        self._remember_objects(list(zip(out, chain.keys, strict=True)))
-        return out
+    def values(self, chain: Chain) -> list[BaseMessage]:
+        """A new list of the chain's (cached, shared) message objects."""
+        return chain.messages.tolist()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -194,6 +200,13 @@ class ChainStore:
         Returns:
             The new chain and the chain it was built on (its common prefix is shared).
         """
+        for tip in candidates[:1]:  # fast path: the same objects as the likely base, plus new ones
+            chain = self.load(session, tract_id, tip)
+            if len(chain) <= len(messages) and _same_objects(chain, messages):
+                for message in messages[len(chain) :]:
+                    key, encoded = self._key_of(message)
+                    chain = self._append(session, tract_id, chain, encoded or encode_message(message), message)
+                return self._keep(tract_id, chain), chain
         keys: list[str] = []
         fresh: dict[int, Encoded] = {}
         for i, message in enumerate(messages):
@@ -218,6 +231,7 @@ class ChainStore:
                 cut(base.keys[:shared]),
                 cut(base.commits[:shared]),
                 cut(base.messages[:shared]),
+                cut(base.prints[:shared]),
             )
         for i in range(shared, len(keys)):
             encoded = fresh.get(i) or encode_message(messages[i])
@@ -241,7 +255,16 @@ class ChainStore:
             chain.keys.append(encoded.key),
             chain.commits.append(commit.hash),
             chain.messages.append(message),
+            chain.prints.append(_fingerprint(message)),
         )
+
+
+def _same_objects(chain: Chain, messages: Sequence[BaseMessage]) -> bool:
+    """Whether ``messages`` starts with exactly the chain's message objects, none reassigned since."""
+    for old, seen, new in zip(chain.messages, chain.prints, messages, strict=False):
+        if old is not new or seen != _fingerprint(new):
+            return False
+    return True
 
 
 def _common_prefix(stored: Sequence[str], wanted: Sequence[str]) -> int:

@@ -4,24 +4,78 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import get_checkpoint_id, writes_sort_key
-from sqlalchemy import JSON, cast, delete, literal, select, tuple_, type_coerce
+from sqlalchemy import JSON, bindparam, cast, delete, literal, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from tract_core.store.base import Session
+from tract_core.store.statements import Prepared
 
 from .schema import ChannelRow, CheckpointRow, ValueRow, WriteRow
 
-__all__ = ["CheckpointStore"]
+__all__ = ["CheckpointStore", "CheckpointRecord", "ChannelRecord", "WriteRecord"]
+
+
+class CheckpointRecord(NamedTuple):
+    """A checkpoint row."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    type: str
+    checkpoint: bytes
+    versions: str
+    metadata_type: str
+    metadata_blob: bytes
+    metadata_json: str
+
+
+class ChannelRecord(NamedTuple):
+    """A channel-version row."""
+
+    thread_id: str
+    checkpoint_ns: str
+    channel: str
+    version: str
+    kind: str
+    value_hash: str | None
+    tract_id: str | None
+    commit_hash: str | None
+    count: int
+
+
+class WriteRecord(NamedTuple):
+    """A pending-write row."""
+
+    task_id: str
+    idx: int
+    channel: str
+    type: str
+    data: bytes
+    task_path: str
+
 
 _K = CheckpointRow.__table__
 _CH = ChannelRow.__table__
 _V = ValueRow.__table__
 _W = WriteRow.__table__
+_CHECKPOINT_FIELDS = (
+    "parent_checkpoint_id",
+    "type",
+    "checkpoint",
+    "versions",
+    "metadata_type",
+    "metadata_blob",
+    "metadata_json",
+    "run_id",
+)
+_CHANNEL = tuple(_CH.c)
+_WRITE = (_W.c.task_id, _W.c.idx, _W.c.channel, _W.c.type, _W.c.data, _W.c.task_path)
 _ROW = (
     _K.c.thread_id,
     _K.c.checkpoint_ns,
@@ -36,9 +90,68 @@ _ROW = (
 )
 
 
-def _insert(session: Session, table: Any) -> Any:
-    module = postgresql if session.conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
+class _Prepared:
+    """The hot statements, compiled once per dialect and run on the DBAPI cursor."""
+
+    def __init__(self, dialect: Any) -> None:
+        module = postgresql if dialect.name == "postgresql" else sqlite
+        thread, ns = bindparam("thread_id"), bindparam("checkpoint_ns")
+        by_ns = select(*_ROW).where(_K.c.thread_id == thread, _K.c.checkpoint_ns == ns)
+        self.by_id = Prepared(by_ns.where(_K.c.checkpoint_id == bindparam("checkpoint_id")), dialect)
+        self.latest = Prepared(by_ns.order_by(_K.c.checkpoint_id.desc()).limit(1), dialect)
+        checkpoint = module.insert(_K)
+        self.put_checkpoint = Prepared(
+            checkpoint.on_conflict_do_update(
+                index_elements=["thread_id", "checkpoint_ns", "checkpoint_id"],
+                set_={k: checkpoint.excluded[k] for k in _CHECKPOINT_FIELDS},
+            ),
+            dialect,
+        )
+        channel = module.insert(_CH)
+        self.put_channel = Prepared(
+            channel.on_conflict_do_update(
+                index_elements=["thread_id", "checkpoint_ns", "channel", "version"],
+                set_={k: channel.excluded[k] for k in ("kind", "value_hash", "tract_id", "commit_hash", "count")},
+            ),
+            dialect,
+        )
+        self.put_value = Prepared(module.insert(_V).on_conflict_do_nothing(), dialect)
+        self.value = Prepared(select(_V.c.type, _V.c.data).where(_V.c.hash == bindparam("hash")), dialect)
+        self.channel = Prepared(
+            select(*_CHANNEL).where(
+                _CH.c.thread_id == thread,
+                _CH.c.checkpoint_ns == ns,
+                _CH.c.channel == bindparam("channel"),
+                _CH.c.version == bindparam("version"),
+            ),
+            dialect,
+        )
+        self.writes = Prepared(
+            select(*_WRITE).where(
+                _W.c.thread_id == thread, _W.c.checkpoint_ns == ns, _W.c.checkpoint_id == bindparam("checkpoint_id")
+            ),
+            dialect,
+        )
+        write = module.insert(_W)
+        self.put_writes_replace = Prepared(
+            write.on_conflict_do_update(
+                index_elements=["thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
+                set_={k: write.excluded[k] for k in ("channel", "type", "data", "task_path")},
+            ),
+            dialect,
+        )
+        self.put_writes_keep = Prepared(write.on_conflict_do_nothing(), dialect)
+
+
+_prepared: dict[str, _Prepared] = {}
+
+
+def _q(session: Session) -> _Prepared:
+    dialect = session.conn.dialect
+    found = _prepared.get(dialect.name)
+    if found is None:
+        found = _prepared[dialect.name] = _Prepared(dialect)
+    return found
 
 
 class CheckpointStore:
@@ -49,17 +162,16 @@ class CheckpointStore:
     def locate(self, session: Session, config: RunnableConfig) -> tuple[Any, dict[str, Any]] | None:
         """The checkpoint row ``config`` names (or the latest of its thread and namespace)."""
         configurable = config["configurable"]
-        query = select(*_ROW).where(
-            _K.c.thread_id == configurable["thread_id"],
-            _K.c.checkpoint_ns == configurable.get("checkpoint_ns", ""),
-        )
+        params = {"thread_id": configurable["thread_id"], "checkpoint_ns": configurable.get("checkpoint_ns", "")}
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id:
-            query = query.where(_K.c.checkpoint_id == checkpoint_id)
+            found = _q(session).by_id.one(session.conn, {**params, "checkpoint_id": checkpoint_id})
         else:
-            query = query.order_by(_K.c.checkpoint_id.desc()).limit(1)
-        row = session.conn.execute(query).first()
-        return None if row is None else (row, json.loads(row.versions))
+            found = _q(session).latest.one(session.conn, params)
+        if found is None:
+            return None
+        row = CheckpointRecord(*found)
+        return row, json.loads(row.versions)
 
     def matching(
         self,
@@ -92,7 +204,8 @@ class CheckpointStore:
         if limit is not None and exact:
             query = query.limit(max(limit, 0))
         rows = []
-        for row in session.conn.execute(query):
+        for found in session.conn.execute(query):
+            row = CheckpointRecord(*found)
             if not exact:
                 metadata = json.loads(row.metadata_json)
                 if not all(metadata.get(k) == v for k, v in (filter or {}).items()):
@@ -145,11 +258,7 @@ class CheckpointStore:
             "metadata_json": metadata_json,
             "run_id": None if run_id is None else str(run_id),
         }
-        statement = _insert(session, _K).values(**values)
-        keys = {k: statement.excluded[k] for k in values if k not in ("thread_id", "checkpoint_ns", "checkpoint_id")}
-        session.conn.execute(
-            statement.on_conflict_do_update(index_elements=["thread_id", "checkpoint_ns", "checkpoint_id"], set_=keys)
-        )
+        _q(session).put_checkpoint.run(session.conn, values)
 
     # -- channel versions and values ----------------------------------------------------------
 
@@ -178,48 +287,33 @@ class CheckpointStore:
             "commit_hash": commit_hash,
             "count": count,
         }
-        statement = _insert(session, _CH).values(**values)
-        keys = {k: statement.excluded[k] for k in ("kind", "value_hash", "tract_id", "commit_hash", "count")}
-        session.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["thread_id", "checkpoint_ns", "channel", "version"], set_=keys
-            )
-        )
+        _q(session).put_channel.run(session.conn, values)
 
     def put_value(self, session: Session, value_hash: str, typed: tuple[str, bytes]) -> None:
-        session.conn.execute(
-            _insert(session, _V).values(hash=value_hash, type=typed[0], data=typed[1]).on_conflict_do_nothing()
-        )
+        _q(session).put_value.run(session.conn, {"hash": value_hash, "type": typed[0], "data": typed[1]})
 
     def value(self, session: Session, value_hash: str) -> tuple[str, bytes]:
-        row = session.conn.execute(select(_V.c.type, _V.c.data).where(_V.c.hash == value_hash)).one()
-        return row.type, bytes(row.data)
+        found = _q(session).value.one(session.conn, {"hash": value_hash})
+        assert found is not None, f"value {value_hash[:12]} is missing"
+        return found[0], bytes(found[1])
 
     def channel(self, session: Session, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Any:
-        return session.conn.execute(
-            select(_CH).where(
-                _CH.c.thread_id == thread_id,
-                _CH.c.checkpoint_ns == checkpoint_ns,
-                _CH.c.channel == channel,
-                _CH.c.version == version,
-            )
-        ).first()
+        found = _q(session).channel.one(
+            session.conn,
+            {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "channel": channel, "version": version},
+        )
+        return None if found is None else ChannelRecord(*found)
 
     def channels(
         self, session: Session, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]
     ) -> dict[str, Any]:
         """The stored values of a checkpoint's channels (``empty`` markers and unknown versions left out)."""
-        if not versions:
-            return {}
-        pairs = [(channel, str(version)) for channel, version in versions.items()]
-        rows = session.conn.execute(
-            select(_CH).where(
-                _CH.c.thread_id == thread_id,
-                _CH.c.checkpoint_ns == checkpoint_ns,
-                tuple_(_CH.c.channel, _CH.c.version).in_(pairs),
-            )
-        )
-        return {row.channel: row for row in rows if row.kind != "empty"}
+        found = {}
+        for channel, version in versions.items():
+            row = self.channel(session, thread_id, checkpoint_ns, channel, str(version))
+            if row is not None and row.kind != "empty":
+                found[channel] = row
+        return found
 
     def previous_tips(
         self,
@@ -251,24 +345,15 @@ class CheckpointStore:
     def put_writes(self, session: Session, rows: Sequence[dict[str, Any]], *, replace: bool) -> None:
         if not rows:
             return
-        statement = _insert(session, _W)
-        if replace:
-            keys = {k: statement.excluded[k] for k in ("channel", "type", "data", "task_path")}
-            statement = statement.on_conflict_do_update(
-                index_elements=["thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"], set_=keys
-            )
-        else:
-            statement = statement.on_conflict_do_nothing()
-        session.conn.execute(statement, list(rows))
+        statement = _q(session).put_writes_replace if replace else _q(session).put_writes_keep
+        for row in rows:
+            statement.run(session.conn, row)
 
     def writes(self, session: Session, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Any]:
-        rows = session.conn.execute(
-            select(_W).where(
-                _W.c.thread_id == thread_id,
-                _W.c.checkpoint_ns == checkpoint_ns,
-                _W.c.checkpoint_id == checkpoint_id,
-            )
-        ).all()
+        found = _q(session).writes.all(
+            session.conn, {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}
+        )
+        rows = [WriteRecord(*w) for w in found]
         return sorted(rows, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
 
     # -- whole threads ------------------------------------------------------------------------

@@ -173,7 +173,7 @@ class TractSaver(BaseCheckpointSaver[str]):
                 values[channel] = self.serde.loads_typed(self._rows.value(session, value.value_hash))
             elif value.kind == "messages":
                 chain = self._chains.load(session, value.tract_id, value.commit_hash)
-                values[channel] = self._chains.copies(chain)
+                values[channel] = self._chains.values(chain)
         writes = [
             (w.task_id, w.channel, self.serde.loads_typed((w.type, w.data)))
             for w in self._rows.writes(session, row.thread_id, row.checkpoint_ns, row.checkpoint_id)

@@ -1,0 +1,15 @@
+"""tract for LangChain and LangGraph: chat history on tract storage (more adapters to come).
+
+Needs ``langchain-core``: ``pip install 'tract-context[langchain]'``.
+"""
+
+try:
+    import langchain_core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "tract_langchain needs langchain-core, which is not installed: pip install 'tract-context[langchain]'"
+    ) from exc
+
+from .chat_message_histories import TractChatMessageHistory
+
+__all__ = ["TractChatMessageHistory"]

@@ -1,0 +1,223 @@
+"""A LangChain chat message history on tract storage: :class:`TractChatMessageHistory`.
+
+One tract per session (the tract id is the session id), in a SQLite file, a PostgreSQL database
+or a shared store. Every message becomes a commit; :attr:`~TractChatMessageHistory.messages` is
+the *compiled* context, so edits, skips and compressions made through
+:attr:`~TractChatMessageHistory.tract` change what the chain sees, while the full history stays
+in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Sequence
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import BaseMessage
+
+from tract_core import ConcurrentUpdateError, InvalidInputError, Tract, TractConfig
+from tract_core.store import SqlStore
+
+__all__ = ["TractChatMessageHistory"]
+
+_ARCHIVE_PREFIX = "cleared/"
+_ARCHIVE = re.compile(r"^cleared/(\d+)$")
+
+
+class TractChatMessageHistory(BaseChatMessageHistory):
+    """Chat message history stored in a tract: one tract per session, nothing ever lost.
+
+    A drop-in ``BaseChatMessageHistory`` for ``RunnableWithMessageHistory`` and LCEL chains.
+    Each session is the tract whose id is ``session_id``, in a SQLite file (``path=``), a database
+    URL (``url=``, e.g. PostgreSQL), a shared :class:`~tract_core.store.SqlStore` (``store=``), or
+    a private in-memory database when none is given. Or wrap a tract you already have (``tract=``).
+
+    :attr:`messages` is the compiled context of the session (``Tract.compile().to_langchain()``):
+    EDITs, SKIPs and compressions made through :attr:`tract` apply. Each read returns a new list
+    of new message objects (mutating them changes nothing stored), and reading has no side
+    effects, so every read within a turn has the same length, as ``RunnableWithMessageHistory``
+    requires. Each message's ``id`` is the hash of the commit that added it, which any
+    :attr:`tract` method accepts (``history.tract.annotate(history.messages[0].id, SKIP)``).
+
+    :meth:`clear` never destroys history: the conversation so far is kept as a branch named
+    ``cleared/1`` (then ``cleared/2``, ...) and the session starts over with no messages.
+
+    The async methods run the synchronous work in a worker thread (``asyncio.to_thread``): the
+    SQLite backend is synchronous, and this keeps the event loop free.
+
+    Deprecation: ``BaseChatMessageHistory`` (since langchain-core 1.6.4) and
+    ``RunnableWithMessageHistory`` (since 1.3.3) are deprecated, to be removed in langchain-core
+    2.0; constructing ``RunnableWithMessageHistory`` emits a ``LangChainDeprecationWarning``.
+    This class does not warn (LangChain only warns for its own base class), and it works as long
+    as they exist. For new code, prefer LangGraph persistence with tract's checkpointer,
+    ``tract_langchain.TractSaver`` (coming), which LangChain 1.x recommends for short-term memory.
+
+    Args:
+        session_id: The session, which is the tract id (a non-empty string, at most 255 characters).
+        path: A SQLite file (created if missing).
+        url: A database URL instead, e.g. ``postgresql+psycopg://user:pw@host/db``.
+        store: An open store to share between sessions (cheaper than opening a file per turn).
+        tract: An open :class:`~tract_core.Tract` to use as is (its id must be ``session_id``);
+            it is not closed by :meth:`close`.
+        config: Budget and model of a tract opened here (saved with it; omitted, the saved one).
+
+    Raises:
+        InvalidInputError: Bad ``session_id``, or ``tract=`` combined with another way to open
+            the session, or a ``tract`` whose id is not ``session_id``.
+
+    Example:
+        >>> from langchain_core.messages import AIMessage, HumanMessage
+        >>> history = TractChatMessageHistory("demo")  # in memory; pass path="chat.db" to keep it
+        >>> history.add_messages([HumanMessage("Hi, I'm Ada."), AIMessage("Hello Ada!")])
+        >>> [m.content for m in history.messages]
+        ["Hi, I'm Ada.", 'Hello Ada!']
+        >>> history.clear()
+        >>> history.messages
+        []
+        >>> [c.content for c in history.tract.log(start="cleared/1")]
+        ['Hello Ada!', "Hi, I'm Ada."]
+        >>> history.close()
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        url: str | None = None,
+        store: SqlStore | None = None,
+        tract: Tract | None = None,
+        config: TractConfig | None = None,
+    ) -> None:
+        super().__init__()
+        if tract is not None:
+            if path is not None or url is not None or store is not None or config is not None:
+                raise InvalidInputError("pass tract= alone, or path=/url=/store= (with config=) to open the session")
+            if not isinstance(tract, Tract):
+                raise InvalidInputError(f"tract= takes a tract_core.Tract, not a {type(tract).__name__}")
+            if tract.tract_id != session_id:
+                raise InvalidInputError(
+                    f"the tract's id {tract.tract_id!r} is not the session id {session_id!r}; "
+                    "the session id names the tract"
+                )
+            self._owns_tract = False
+        else:
+            tract = Tract.open(path, url=url, store=store, tract_id=session_id, config=config)
+            self._owns_tract = True
+        self.session_id = session_id
+        self._tract = tract
+
+    @property
+    def tract(self) -> Tract:
+        """The session's tract: the full API (branch, diff, annotate, compress, log, ...)."""
+        return self._tract
+
+    def __repr__(self) -> str:
+        return f"TractChatMessageHistory({self.session_id!r}, store={self._tract.store.url!r})"
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        """The session's compiled context as LangChain messages: a new list of new objects on every read.
+
+        Each message's ``id`` is the hash of the commit that added it (an EDITed message keeps the
+        hash of the message it replaces), so it can be passed to any :attr:`tract` method.
+        """
+        context = self._tract.compile()
+        result: list[BaseMessage] = context.to_langchain()
+        for message, commit in zip(result, context.commit_hashes, strict=True):
+            message.id = commit
+        return result
+
+    async def aget_messages(self) -> list[BaseMessage]:
+        """:attr:`messages`, read in a worker thread."""
+        return await asyncio.to_thread(lambda: self.messages)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Commit the messages in order, as one transaction: all of them are stored, or none.
+
+        Raises:
+            InvalidInputError: A message cannot be stored (unknown role, no content, not a
+                message); nothing of the call is stored then.
+        """
+        with self._tract.batch():
+            for message in messages:
+                self._tract.commit(message)
+
+    def add_message(self, message: BaseMessage) -> None:
+        """Commit one message (through :meth:`add_messages`)."""
+        self.add_messages([message])
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """:meth:`add_messages` in a worker thread."""
+        await asyncio.to_thread(self.add_messages, list(messages))
+
+    def clear(self) -> None:
+        """Start the session over, keeping the conversation so far as the branch ``cleared/<n>``.
+
+        Nothing is deleted (tract keeps an audit trail): the current branch's history is kept
+        under the next free name ``cleared/1``, ``cleared/2``, ...; the current branch then has no
+        commits, like a new tract, so :attr:`messages` is ``[]`` and the next message starts a new
+        line. Read the old conversation with ``tract.log(start="cleared/1")`` or
+        ``tract.compile(at_commit="cleared/1")``; ``tract.list_branches()`` lists the archives.
+        Clearing an empty session does nothing.
+
+        Raises:
+            InvalidInputError: HEAD is detached (after ``tract.checkout(<commit>)``); switch back
+                to a branch first.
+            ConcurrentUpdateError: Another writer moved the branch meanwhile; nothing was changed.
+        """
+        tract = self._tract
+        with tract.batch():
+            status = tract.status()
+            if status.head is None:
+                return
+            if status.branch is None:
+                raise InvalidInputError(
+                    f"cannot clear session {self.session_id!r}: HEAD is detached at {status.head[:12]}; "
+                    "switch back to a branch first (history.tract.switch('main'))"
+                )
+            numbers = [int(m.group(1)) for b in tract.list_branches() if (m := _ARCHIVE.match(b.name))]
+            archive = f"{_ARCHIVE_PREFIX}{max(numbers, default=0) + 1}"
+            tract.branch(archive, status.head)
+            _empty_branch(tract, status.branch, status.head, f"clear: kept as {archive}, starting over")
+
+    async def aclear(self) -> None:
+        """:meth:`clear` in a worker thread."""
+        await asyncio.to_thread(self.clear)
+
+    # -- closing ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the tract if this history opened it (a tract passed as ``tract=`` stays open)."""
+        if self._owns_tract:
+            self._tract.close()
+
+    def __enter__(self) -> TractChatMessageHistory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _empty_branch(tract: Tract, branch: str, commit: str, action: str) -> None:
+    """Leave ``branch`` (checked out, at ``commit``) with no commits: HEAD stays on it, unborn.
+
+    The public ``Tract`` API cannot start an empty line yet, so this goes through the tract's
+    unit of work (joining the caller's batch) and the store's ref contract: compare-and-swap the
+    branch off ``commit``, delete its row (an unborn branch is HEAD naming a branch that has no
+    row, as in a new tract) and log the move. The next commit creates the branch again.
+    """
+    with tract._writing() as session:
+        if not session.refs.compare_and_swap(tract.tract_id, branch, commit, None):
+            raise ConcurrentUpdateError(
+                f"branch {branch!r} of tract {tract.tract_id!r} moved while it was being cleared; "
+                "nothing was changed. Retry"
+            )
+        session.refs.delete(tract.tract_id, branch)
+        session.reflog.append(tract.tract_id, branch, commit, None, action)
