@@ -44,7 +44,7 @@ class ResetResult:
     Attributes:
         ref: The ref that moved (a branch, or ``HEAD`` when detached).
         old: Where it was.
-        new: Where it is now.
+        new: Where it is now (None: the branch was emptied).
         mode: ``"soft"`` or ``"hard"``.
         dropped: Commits no longer reachable from any branch or HEAD.
         deleted: How many of them were removed from the store (hard mode only).
@@ -52,7 +52,7 @@ class ResetResult:
 
     ref: str
     old: str | None
-    new: str
+    new: str | None
     mode: str
     dropped: tuple[str, ...]
     deleted: int
@@ -150,9 +150,19 @@ def reset_head(session: Session, tract_id: str, target: Ref, mode: str) -> Reset
     if mode not in RESET_MODES:
         raise InvalidInputError(f"reset mode must be 'soft' or 'hard', not {mode!r}")
     head = session.refs.head(tract_id, lock=True)
-    new = resolve(session, tract_id, target, head=head)
     before = reachable_from_refs(session, tract_id)
-    move_head_commit(session, tract_id, head, new, f"reset: moving to {new[:12]} ({mode})")
+    if target is None:  # empty the branch: HEAD stays on it, as on a new tract (unborn)
+        if head.branch is None:
+            raise InvalidInputError(
+                "reset(None) empties the current branch; HEAD is detached: switch to a branch first"
+            )
+        new = None
+        if head.commit is not None:
+            move_head_commit(session, tract_id, head, None, f"reset: emptying {head.branch} ({mode})")
+            session.refs.delete(tract_id, head.branch)
+    else:
+        new = resolve(session, tract_id, target, head=head)
+        move_head_commit(session, tract_id, head, new, f"reset: moving to {new[:12]} ({mode})")
     after = reachable_from_refs(session, tract_id)
     dropped = tuple(sorted(before - after))
     deleted = 0

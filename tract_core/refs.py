@@ -112,7 +112,7 @@ def resolve(session: Session, tract_id: str, ref: Ref, *, head: Head | None = No
     return commit
 
 
-def move_head_commit(session: Session, tract_id: str, head: Head, new: str, action: str) -> None:
+def move_head_commit(session: Session, tract_id: str, head: Head, new: str | None, action: str) -> None:
     """Point the checked-out branch (or a detached HEAD) at ``new``, by compare-and-swap, and log it."""
     if head.branch is not None:
         if head.commit is None:

@@ -485,7 +485,7 @@ class Tract:
             return rebase(session, self._compiler, self.tract_id, onto, strict=strict)
 
     def reset(self, ref: Ref, mode: str = "soft") -> ResetResult:
-        """Move the current branch (or detached HEAD) to ``ref``.
+        """Move the current branch (or detached HEAD) to ``ref``; ``reset(None)`` empties the branch.
 
         ``soft`` keeps the commits left behind (find them with :meth:`reflog`, e.g. to cherry-pick
         one back); ``hard`` deletes those nothing else reaches.

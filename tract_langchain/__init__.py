@@ -1,4 +1,4 @@
-"""tract for LangChain and LangGraph: chat history on tract storage (more adapters to come).
+"""tract for LangChain and LangGraph: the ``TractSaver`` checkpointer and ``TractChatMessageHistory``.
 
 Needs ``langchain-core``: ``pip install 'tract-context[langchain]'``.
 """
@@ -11,5 +11,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from .chat_message_histories import TractChatMessageHistory
+from .checkpoint import TractSaver
 
-__all__ = ["TractChatMessageHistory"]
+__all__ = ["TractSaver", "TractChatMessageHistory"]

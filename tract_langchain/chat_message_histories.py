@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
-from tract_core import ConcurrentUpdateError, InvalidInputError, Tract, TractConfig
+from tract_core import InvalidInputError, Tract, TractConfig
 from tract_core.store import SqlStore
 
 __all__ = ["TractChatMessageHistory"]
@@ -185,7 +185,7 @@ class TractChatMessageHistory(BaseChatMessageHistory):
             numbers = [int(m.group(1)) for b in tract.list_branches() if (m := _ARCHIVE.match(b.name))]
             archive = f"{_ARCHIVE_PREFIX}{max(numbers, default=0) + 1}"
             tract.branch(archive, status.head)
-            _empty_branch(tract, status.branch, status.head, f"clear: kept as {archive}, starting over")
+            tract.reset(None)  # the branch starts over, empty; the archive branch keeps the history
 
     async def aclear(self) -> None:
         """:meth:`clear` in a worker thread."""
@@ -203,21 +203,3 @@ class TractChatMessageHistory(BaseChatMessageHistory):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _empty_branch(tract: Tract, branch: str, commit: str, action: str) -> None:
-    """Leave ``branch`` (checked out, at ``commit``) with no commits: HEAD stays on it, unborn.
-
-    The public ``Tract`` API cannot start an empty line yet, so this goes through the tract's
-    unit of work (joining the caller's batch) and the store's ref contract: compare-and-swap the
-    branch off ``commit``, delete its row (an unborn branch is HEAD naming a branch that has no
-    row, as in a new tract) and log the move. The next commit creates the branch again.
-    """
-    with tract._writing() as session:
-        if not session.refs.compare_and_swap(tract.tract_id, branch, commit, None):
-            raise ConcurrentUpdateError(
-                f"branch {branch!r} of tract {tract.tract_id!r} moved while it was being cleared; "
-                "nothing was changed. Retry"
-            )
-        session.refs.delete(tract.tract_id, branch)
-        session.reflog.append(tract.tract_id, branch, commit, None, action)

@@ -495,3 +495,19 @@ class BranchingContract:
         assert set(result.dropped) == {draft.hash, fix.hash} and result.deleted == 1
         assert t.show(draft).content == "draft"  # the scratch EDIT still names it
         assert t.verify() > 0
+
+    def test_reset_none_empties_the_branch_and_keeps_the_history(self, factory: TractFactory) -> None:
+        t = factory.open()
+        t.user("first")
+        old = t.assistant("one").hash
+        t.branch("kept")
+        result = t.reset(None)
+        assert (result.old, result.new) == (old, None)
+        assert t.head is None and t.status().branch == "main" and len(t.compile()) == 0
+        assert [b.name for b in t.list_branches()] == ["kept"]
+        t.user("again")  # the branch is born again
+        assert _contents(t.compile()) == ["again"]
+        assert _contents(t.compile(at_commit="kept")) == ["first", "one"]
+        t.checkout(old)
+        with pytest.raises(InvalidInputError, match="detached"):
+            t.reset(None)
