@@ -34,10 +34,14 @@ def test_documentation_example_runs(where: str, code: str, tmp_path, monkeypatch
 
 
 def _modules() -> list[str]:
-    names = ["tract_core"]
-    for info in pkgutil.walk_packages(tract_core.__path__, "tract_core."):
-        if info.name != "tract_core.__main__":
-            names.append(info.name)
+    import tract_langchain
+
+    names = []
+    for package in (tract_core, tract_langchain):
+        names.append(package.__name__)
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if not info.name.endswith("__main__"):
+                names.append(info.name)
     return names
 
 

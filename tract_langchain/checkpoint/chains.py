@@ -33,7 +33,7 @@ from tract_core.sequence import SharedSequence
 from tract_core.store.base import Session
 from tract_core.tokens import TokenCounter, count_body
 
-__all__ = ["Chain", "ChainStore", "is_message_list", "encode_message"]
+__all__ = ["Chain", "ChainStore", "Encoded", "is_message_list", "encode_message", "decode_message"]
 
 
 def _fingerprint(message: BaseMessage) -> tuple[int, Any]:
