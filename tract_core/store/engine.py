@@ -61,7 +61,7 @@ def _sqlite_pragmas(engine: Engine, *, memory: bool, durability: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def make_engine(

@@ -79,6 +79,7 @@ class SqlStore:
         self.url = display_url(str(self.engine.url))
         self.durability = durability
         self.memory = self._lock is not None
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._writers: Any = threading.RLock() if self.dialect == "sqlite" and not self.memory else nullcontext()
         try:
             if not create:
@@ -122,8 +123,7 @@ class SqlStore:
         write lock, so threads never fall into SQLite's sleeping busy-wait (other processes still
         do, up to the busy timeout).
         """
-        connect = self.engine.connect().execution_options(**{WRITE_OPTION: True})
-        with self._guard(), self._writers, connect as conn, conn.begin():
+        with self._guard(), self._writers, self._write_engine.connect() as conn, conn.begin():
             yield SqlSession(conn, self.dialect)
 
     def file_bytes(self) -> int | None:

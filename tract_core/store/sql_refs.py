@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from .base import (
     AnnotationEntry,
@@ -159,13 +158,10 @@ class SqlHolds(_Repo):
     """Commits held by something outside the ref graph (gc roots)."""
 
     def hold(self, tract_id: str, commits: Iterable[str], holder: str) -> None:
-        rows = [
-            {"tract_id": tract_id, "commit_hash": c, "holder": holder, "created_at": _now()}
-            for c in sorted(set(commits))
-        ]
-        if rows:
-            module = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-            self.conn.execute(module.insert(_H).on_conflict_do_nothing(), rows)
+        for commit in sorted(set(commits)):
+            self.q.insert_hold_p.run(
+                self.conn, {"tract_id": tract_id, "commit_hash": commit, "holder": holder, "created_at": _now()}
+            )
 
     def release(self, tract_id: str, holder: str, keep: Iterable[str] = ()) -> int:
         """Drop ``holder``'s holds on the tract, except on ``keep``; return how many went."""

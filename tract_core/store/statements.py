@@ -215,6 +215,7 @@ class Statements:
         self.get_blob_p = prepare(self.get_blob)
         self.history_p = prepare(self.history)
         self.graph_p = prepare(self.graph)
+        self.insert_hold_p = prepare(self.insert_ignore(H))
 
 
 _cache: dict[str, Statements] = {}

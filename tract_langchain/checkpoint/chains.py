@@ -9,9 +9,9 @@ was edited or trimmed shares the longest common prefix and branches off it.
 
 Reads hand LangGraph a new list holding the cached message objects themselves (no per-message
 copy: rebuilding 2,000 LangChain messages costs more than a whole turn). LangGraph's reducers treat
-messages as values and return new ones; a message object reassigned in place (``m.content = ...``)
-is noticed at the next put through a fingerprint of its ``content`` and ``id`` and stored anew.
-Mutating a nested dict of a message in place (``m.additional_kwargs["x"] = 1``) is not noticed.
+messages as values: nodes return new messages (``add_messages`` replaces by id) instead of changing
+old ones. A message that was already checkpointed and is then changed in place is not noticed when
+the same object comes back at the same position; return a new message (same id) instead.
 """
 
 from __future__ import annotations
@@ -41,8 +41,17 @@ def _fingerprint(message: BaseMessage) -> tuple[int, Any]:
 
 
 def is_message_list(value: Any) -> bool:
-    """Whether a channel value is a (non-empty) list of LangChain messages."""
-    return isinstance(value, list) and bool(value) and all(isinstance(m, BaseMessage) for m in value)
+    """Whether a channel value is a (non-empty) list of LangChain messages.
+
+    Only the ends are looked at (a put must not cost O(history)); a list with something else in
+    the middle is refused by :meth:`ChainStore.store` and stored as a plain value instead.
+    """
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and isinstance(value[0], BaseMessage)
+        and isinstance(value[-1], BaseMessage)
+    )
 
 
 @dataclass(frozen=True)
@@ -97,13 +106,12 @@ class Chain:
     keys: SharedSequence[str]
     commits: SharedSequence[str]
     messages: SharedSequence[BaseMessage]
-    prints: SharedSequence[tuple[int, Any]]
 
     def __len__(self) -> int:
         return len(self.keys)
 
 
-_EMPTY = Chain(None, SharedSequence(), SharedSequence(), SharedSequence(), SharedSequence())
+_EMPTY = Chain(None, SharedSequence(), SharedSequence(), SharedSequence())
 
 
 class ChainStore:
@@ -181,8 +189,7 @@ class ChainStore:
             key, message = decode_message(dict(entry.body or {}), entry.metadata_json)
             keys.append(key)
             messages.append(message)
-        prints = SharedSequence(_fingerprint(m) for m in messages)
-        chain = Chain(tip, SharedSequence(keys), SharedSequence(order), SharedSequence(messages), prints)
+        chain = Chain(tip, SharedSequence(keys), SharedSequence(order), SharedSequence(messages))
         self._remember_objects(list(zip(messages, keys, strict=True)))
         return self._keep(tract_id, chain)
 
@@ -204,9 +211,13 @@ class ChainStore:
             chain = self.load(session, tract_id, tip)
             if len(chain) <= len(messages) and _same_objects(chain, messages):
                 for message in messages[len(chain) :]:
+                    if not isinstance(message, BaseMessage):
+                        raise TypeError("not a list of LangChain messages")
                     key, encoded = self._key_of(message)
                     chain = self._append(session, tract_id, chain, encoded or encode_message(message), message)
                 return self._keep(tract_id, chain), chain
+        if not all(isinstance(m, BaseMessage) for m in messages):
+            raise TypeError("not a list of LangChain messages")
         keys: list[str] = []
         fresh: dict[int, Encoded] = {}
         for i, message in enumerate(messages):
@@ -231,7 +242,6 @@ class ChainStore:
                 cut(base.keys[:shared]),
                 cut(base.commits[:shared]),
                 cut(base.messages[:shared]),
-                cut(base.prints[:shared]),
             )
         for i in range(shared, len(keys)):
             encoded = fresh.get(i) or encode_message(messages[i])
@@ -255,16 +265,13 @@ class ChainStore:
             chain.keys.append(encoded.key),
             chain.commits.append(commit.hash),
             chain.messages.append(message),
-            chain.prints.append(_fingerprint(message)),
         )
 
 
 def _same_objects(chain: Chain, messages: Sequence[BaseMessage]) -> bool:
-    """Whether ``messages`` starts with exactly the chain's message objects, none reassigned since."""
-    for old, seen, new in zip(chain.messages, chain.prints, messages, strict=False):
-        if old is not new or seen != _fingerprint(new):
-            return False
-    return True
+    """Whether ``messages`` starts with the chain's messages: the same objects (a C-level identity
+    check, falling back to equality for look-alikes)."""
+    return chain.messages.tolist() == list(messages[: len(chain)])
 
 
 def _common_prefix(stored: Sequence[str], wanted: Sequence[str]) -> int:

@@ -84,6 +84,8 @@ class TractSaver(BaseCheckpointSaver[str]):
         self._chains = ChainStore(TiktokenCounter())
         self._rows = CheckpointStore()
         self._known_tracts: set[str] = set()
+        # per (thread, namespace): the last checkpoint this process stored and its message tips
+        self._lines: dict[tuple[str, str], tuple[str, dict[str, str | None]]] = {}
         self._lock = threading.RLock()
         self.setup()
 
@@ -207,10 +209,14 @@ class TractSaver(BaseCheckpointSaver[str]):
         values = body.pop("channel_values", {})
         meta = get_serializable_checkpoint_metadata(config, metadata)
         tract_id = tract_id_for(thread_id, checkpoint_ns)
+        line = self._lines.get((thread_id, checkpoint_ns))
+        tips = dict(line[1]) if line is not None and line[0] == parent_id else {}
         with self._lock, self.store.write() as session:
             self._ensure_tract(session, tract_id)
             for channel, version in new_versions.items():
-                self._put_channel(session, thread_id, checkpoint_ns, tract_id, channel, str(version), values, parent_id)
+                self._put_channel(
+                    session, thread_id, checkpoint_ns, tract_id, channel, str(version), values, parent_id, tips
+                )
             self._rows.put_checkpoint(
                 session,
                 thread_id,
@@ -223,6 +229,7 @@ class TractSaver(BaseCheckpointSaver[str]):
                 _metadata_json(meta),
                 meta.get("run_id"),
             )
+        self._lines[(thread_id, checkpoint_ns)] = (checkpoint["id"], tips)
         return _config(thread_id, checkpoint_ns, checkpoint["id"])
 
     def _ensure_tract(self, session: Session, tract_id: str) -> None:
@@ -242,21 +249,45 @@ class TractSaver(BaseCheckpointSaver[str]):
         version: str,
         values: dict[str, Any],
         parent_id: str | None,
+        tips: dict[str, str | None],
     ) -> None:
+        """Store one channel's new version; ``tips`` maps message channels to their known tips (updated)."""
         if channel not in values:
             self._rows.put_channel(session, thread_id, checkpoint_ns, channel, version, kind="empty")
             return
         value = values[channel]
-        if not is_message_list(value):
-            typed = self.serde.dumps_typed(value)
-            value_hash = hashlib.sha256(typed[0].encode() + b"\0" + typed[1]).hexdigest()
-            self._rows.put_value(session, value_hash, typed)
-            self._rows.put_channel(
-                session, thread_id, checkpoint_ns, channel, version, kind="value", value_hash=value_hash
-            )
-            return
-        candidates = self._rows.previous_tips(session, thread_id, checkpoint_ns, channel, parent_id, tract_id)
+        if is_message_list(value):
+            try:
+                self._put_messages(
+                    session, thread_id, checkpoint_ns, tract_id, channel, version, value, parent_id, tips
+                )
+                return
+            except TypeError:  # something else hides in the list: store it as a plain value
+                pass
+        typed = self.serde.dumps_typed(value)
+        value_hash = hashlib.sha256(typed[0].encode() + b"\0" + typed[1]).hexdigest()
+        self._rows.put_value(session, value_hash, typed)
+        self._rows.put_channel(session, thread_id, checkpoint_ns, channel, version, kind="value", value_hash=value_hash)
+
+    def _put_messages(
+        self,
+        session: Session,
+        thread_id: str,
+        checkpoint_ns: str,
+        tract_id: str,
+        channel: str,
+        version: str,
+        value: list[Any],
+        parent_id: str | None,
+        tips: dict[str, str | None],
+    ) -> None:
+        """Store a message list as a chain of commits (O(new messages)) and point the channel at its tip."""
+        if channel in tips:  # the usual case: continuing the checkpoint this process stored last
+            candidates: list[str | None] = [tips[channel]]
+        else:
+            candidates = self._rows.previous_tips(session, thread_id, checkpoint_ns, channel, parent_id, tract_id)
         chain, base = self._chains.store(session, tract_id, value, candidates)
+        tips[channel] = chain.tip
         self._rows.put_channel(
             session,
             thread_id,
@@ -268,12 +299,17 @@ class TractSaver(BaseCheckpointSaver[str]):
             commit_hash=chain.tip,
             count=len(chain),
         )
-        session.holds.hold(tract_id, [chain.tip], HOLDER)
+        if chain.tip != base.tip or len(candidates) > 1:
+            session.holds.hold(tract_id, [chain.tip], HOLDER)
         if channel == "messages":
-            self._follow(session, tract_id, chain, parent_id)
+            self._follow(session, tract_id, chain, base, parent_id)
 
-    def _follow(self, session: Session, tract_id: str, chain: Any, parent_id: str | None) -> None:
+    def _follow(self, session: Session, tract_id: str, chain: Any, base: Any, parent_id: str | None) -> None:
         """Point ``main`` at the latest messages; keep a line a fork leaves behind as a branch."""
+        extends = base.tip is not None and chain.tip != base.tip
+        if extends and session.refs.compare_and_swap(tract_id, DEFAULT_BRANCH, base.tip, chain.tip):
+            session.reflog.append(tract_id, DEFAULT_BRANCH, base.tip, chain.tip, "checkpoint")  # the usual turn
+            return
         current = session.refs.get(tract_id, DEFAULT_BRANCH)
         old = None if current is None else current.commit
         tip = chain.tip
@@ -317,8 +353,13 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     # -- deleting and copying -----------------------------------------------------------------
 
+    def _forget(self, thread_id: str) -> None:
+        for line in [key for key in self._lines if key[0] == thread_id]:
+            del self._lines[line]
+
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of a thread, in all namespaces, and its tracts."""
+        self._forget(thread_id)
         with self._lock, self.store.write() as session:
             for tract_id in self._rows.tracts_of(session, thread_id):
                 blobs = session.tracts.delete(tract_id)
@@ -334,6 +375,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         with self._lock, self.store.write() as session:
             touched = self._rows.delete_runs(session, list(run_ids))
             for thread_id, checkpoint_ns in touched:
+                self._forget(thread_id)
                 self._release(session, thread_id, checkpoint_ns)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -356,6 +398,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
         with self._lock, self.store.write() as session:
             for thread_id in thread_ids:
+                self._forget(thread_id)
                 for checkpoint_ns in self._rows.keep_latest(session, thread_id):
                     self._release(session, thread_id, checkpoint_ns)
 
