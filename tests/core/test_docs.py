@@ -6,6 +6,8 @@ import doctest
 import importlib
 import pkgutil
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,9 @@ def _blocks() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("where", "code"), _blocks(), ids=[w for w, _ in _blocks()])
 def test_documentation_example_runs(where: str, code: str, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, where, "exec"), {"__name__": "__doc_example__"})
+    module = types.ModuleType("__doc_example__")  # a real module: typing resolves annotations through it
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(code, where, "exec"), module.__dict__)
 
 
 def _modules() -> list[str]:
