@@ -26,7 +26,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
-from tract_core.errors import TractError
+from tract_core.errors import CommitNotFoundError, TractError
 from tract_core.messages import normalize_message
 from tract_core.objects import Blob, Commit, ObjectId, Operation, canonical_json
 from tract_core.sequence import SharedSequence
@@ -179,6 +179,11 @@ class ChainStore:
         order: list[str] = []
         current: str | None = tip
         while current is not None:
+            if current not in history:
+                raise CommitNotFoundError(
+                    f"commit {current[:12]} of tract {tract_id!r}, which a saved checkpoint needs, is missing; "
+                    "the store was changed outside tract (restore it from a backup)"
+                )
             order.append(current)
             parents = history[current].parents
             current = parents[0] if parents else None
@@ -208,14 +213,14 @@ class ChainStore:
             The new chain and the chain it was built on (its common prefix is shared).
         """
         for tip in candidates[:1]:  # fast path: the same objects as the likely base, plus new ones
-            chain = self.load(session, tract_id, tip)
+            base = chain = self.load(session, tract_id, tip)
             if len(chain) <= len(messages) and _same_objects(chain, messages):
                 for message in messages[len(chain) :]:
                     if not isinstance(message, BaseMessage):
                         raise TypeError("not a list of LangChain messages")
                     key, encoded = self._key_of(message)
                     chain = self._append(session, tract_id, chain, encoded or encode_message(message), message)
-                return self._keep(tract_id, chain), chain
+                return self._keep(tract_id, chain), base
         if not all(isinstance(m, BaseMessage) for m in messages):
             raise TypeError("not a list of LangChain messages")
         keys: list[str] = []

@@ -369,8 +369,21 @@ class CheckpointStore:
         return sorted(rows.scalars())
 
     def delete_thread(self, session: Session, thread_id: str) -> None:
+        values = session.conn.execute(
+            select(_CH.c.value_hash).where(_CH.c.thread_id == thread_id, _CH.c.value_hash.is_not(None)).distinct()
+        ).scalars()
+        hashes = set(values)
         for table in (_W, _CH, _K):
             session.conn.execute(delete(table).where(table.c.thread_id == thread_id))
+        self._drop_values(session, hashes)
+
+    @staticmethod
+    def _drop_values(session: Session, hashes: set[str]) -> None:
+        """Delete those serialized values no channel row references any more (any thread)."""
+        if not hashes:
+            return
+        still = select(_CH.c.value_hash).where(_CH.c.value_hash.in_(sorted(hashes)))
+        session.conn.execute(delete(_V).where(_V.c.hash.in_(sorted(hashes)), _V.c.hash.not_in(still)))
 
     def delete_runs(self, session: Session, run_ids: list[str]) -> set[tuple[str, str]]:
         """Delete the checkpoints of these runs and their writes; return the namespaces touched."""
@@ -416,16 +429,19 @@ class CheckpointStore:
         ).scalars()
         needed = {(channel, str(version)) for text in versions for channel, version in json.loads(text).items()}
         rows = session.conn.execute(
-            select(_CH.c.channel, _CH.c.version, _CH.c.commit_hash).where(
+            select(_CH.c.channel, _CH.c.version, _CH.c.commit_hash, _CH.c.value_hash).where(
                 _CH.c.thread_id == thread_id, _CH.c.checkpoint_ns == checkpoint_ns
             )
         ).all()
         kept: set[str] = set()
+        dropped_values: set[str] = set()
         for row in rows:
             if (row.channel, row.version) in needed:
                 if row.commit_hash:
                     kept.add(row.commit_hash)
                 continue
+            if row.value_hash:
+                dropped_values.add(row.value_hash)
             session.conn.execute(
                 delete(_CH).where(
                     _CH.c.thread_id == thread_id,
@@ -434,6 +450,7 @@ class CheckpointStore:
                     _CH.c.version == row.version,
                 )
             )
+        self._drop_values(session, dropped_values)
         return kept
 
     def copy_thread(self, session: Session, source: str, target: str, tract_id_for: Callable[[str, str], str]) -> None:
