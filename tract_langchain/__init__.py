@@ -12,5 +12,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from .chat_message_histories import TractChatMessageHistory
 from .checkpoint import TractSaver
+from .policies import SUMMARY_MARKER, TractCompressMiddleware, TractCompressNode
 
-__all__ = ["TractSaver", "TractChatMessageHistory"]
+__all__ = ["TractSaver", "TractChatMessageHistory", "TractCompressNode", "TractCompressMiddleware", "SUMMARY_MARKER"]

@@ -306,7 +306,7 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def _follow(self, session: Session, tract_id: str, chain: Any, base: Any, parent_id: str | None) -> None:
         """Point ``main`` at the latest messages; keep a line a fork leaves behind as a branch."""
-        extends = base.tip is not None and chain.tip != base.tip
+        extends = base.tip is not None and len(chain) > len(base) and chain.commits[len(base) - 1] == base.tip
         if extends and session.refs.compare_and_swap(tract_id, DEFAULT_BRANCH, base.tip, chain.tip):
             session.reflog.append(tract_id, DEFAULT_BRANCH, base.tip, chain.tip, "checkpoint")  # the usual turn
             return

@@ -1,0 +1,559 @@
+"""Context policies for LangGraph graphs and LangChain agents: compress at a budget, without losing anything.
+
+Two ways to run the same policy on a conversation that lives in graph state:
+
+* :class:`TractCompressNode`, a LangGraph node (``builder.add_node("compress", TractCompressNode(...))``);
+* :class:`TractCompressMiddleware`, a LangChain 1.x ``create_agent`` middleware (``before_model``).
+
+When the messages exceed ``trigger_ratio * budget_tokens`` (tract's token counter on their
+OpenAI-shaped form, as ``Tract.compile()`` counts them), the older messages are summarised with
+tract's summariser (:func:`tract_core.summarize.summarize`, so any model :func:`tract_core.llm.as_llm`
+accepts works, LangChain chat models included) and the state update replaces the list::
+
+    [RemoveMessage(REMOVE_ALL_MESSAGES), *leading instructions, summary, *pinned (in order), *recent]
+
+The rules are those of ``Tract.compress``: the leading pinned messages (the system prompt: system
+messages are pinned, as instructions are in a tract) stay first; pinned messages in the summarised
+stretch are kept verbatim after the summary, in their order; skipped messages there are left out
+of the summary and of the new list; a tool call and its results are never separated (the boundary
+moves back, and a message kept verbatim keeps its tool partners with it); the last ``keep_recent``
+messages (skipped ones not counted) are kept as they are. The summary is a message (a ``SystemMessage`` by
+default) marked in ``additional_kwargs["tract_summary"]``; a later pass folds it into the new one.
+
+With ``saver=`` (the graph's :class:`~tract_langchain.TractSaver`), the thread's tract
+(``saver.tract(thread_id)``) says what is pinned and skipped and supplies edited text. Messages are
+matched to its commits by their LangChain ``id``. A message's priority is the latest
+``tract.annotate(...)`` made on a commit holding it, so a pin follows the message when the list is
+rewritten (the kept messages become new commits of the new line). Its text is the one HEAD
+compiles, EDITs included, when HEAD holds the same message as the state.
+
+Nothing is lost: ``TractSaver`` stores each message once, and the line the replaced list leaves
+behind is kept as a branch ``lg/...`` of the thread's tract, so ``saver.tract(thread_id)`` still
+logs, diffs and compiles every original message (``compile(at_commit="lg/...")``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain.agents.middleware import AgentMiddleware
+from langchain.agents.middleware.internal_call_transformer import InternalCallTransformer, internal_call_metadata
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.constants import TAG_NOSTREAM
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
+
+from tract_core.errors import InvalidInputError, TractError, TractNotFoundError
+from tract_core.llm import LangChainChatLLM, as_llm
+from tract_core.messages import normalize_message
+from tract_core.objects import Priority
+from tract_core.summarize import summarize
+from tract_core.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TiktokenCounter, TokenCounter, count_body
+
+if TYPE_CHECKING:
+    from .checkpoint import TractSaver
+
+__all__ = ["TractCompressNode", "TractCompressMiddleware", "SUMMARY_MARKER", "DEFAULT_SUMMARY_PREFIX"]
+
+SUMMARY_MARKER = "tract_summary"
+"""The ``additional_kwargs`` key that marks a summary message (its value: ``{"messages": <originals folded in>}``)."""
+
+DEFAULT_SUMMARY_PREFIX = "Summary of the earlier conversation:\n\n"
+"""What the summary message's content starts with, before the summary text."""
+
+_SUMMARY_ROLES = {"system": SystemMessage, "human": HumanMessage, "user": HumanMessage}
+
+
+# --------------------------------------------------------------------------- counting
+
+
+class _Sizes:
+    """OpenAI form and token count of messages, cached per message object (bounded)."""
+
+    def __init__(self, counter: TokenCounter, limit: int = 100_000) -> None:
+        self.counter = counter
+        self._cache: OrderedDict[int, tuple[BaseMessage, tuple[int, Any], dict[str, Any], int]] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def of(self, message: BaseMessage) -> tuple[dict[str, Any], int]:
+        """The message in OpenAI shape and its tokens (overhead included)."""
+        fingerprint = (id(message.content), message.id)
+        with self._lock:
+            known = self._cache.get(id(message))
+        if known is not None and known[0] is message and known[1] == fingerprint:
+            return known[2], known[3]
+        try:
+            normalized = normalize_message(message)
+            shaped = {"role": normalized.role, **normalized.body}
+        except TractError:  # a role the chat APIs do not have (e.g. a ChatMessage with a custom role)
+            shaped = {"role": "user", "content": message.text}
+        tokens = count_body(self.counter, {k: v for k, v in shaped.items() if k != "role"}) + MESSAGE_OVERHEAD
+        with self._lock:
+            self._cache[id(message)] = (message, fingerprint, shaped, tokens)
+            self._cache.move_to_end(id(message))
+            while len(self._cache) > self._limit:
+                self._cache.popitem(last=False)
+        return shaped, tokens
+
+    def total(self, messages: Sequence[BaseMessage]) -> int:
+        """Prompt tokens of a message list, as ``CompiledContext.token_count`` counts them."""
+        tokens = sum(self.of(m)[1] for m in messages)
+        return tokens + REPLY_PRIMING if messages else tokens
+
+
+# --------------------------------------------------------------------------- the thread's view
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What HEAD of the thread's tract holds for one message: its compiled form (EDITs applied) and stored body."""
+
+    compiled: Mapping[str, Any]
+    stored: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class _View:
+    """The thread's tract, by message id: HEAD's messages, and the latest priority given to each message."""
+
+    known: dict[str, _Known]
+    annotated: dict[str, Priority]
+
+
+_EMPTY_VIEW = _View({}, {})
+
+
+def _graph_namespace(task_namespace: str | None) -> str:
+    """The checkpoint namespace of the graph a node runs in (its task namespace minus the last step)."""
+    if not task_namespace:
+        return ""
+    return task_namespace.rsplit("|", 1)[0] if "|" in task_namespace else ""
+
+
+def _message_id(metadata_json: str | None) -> str | None:
+    """The LangChain message id a ``TractSaver`` commit records in its metadata."""
+    if not metadata_json:
+        return None
+    extra = json.loads(metadata_json).get("lc")
+    data = extra.get("data") if isinstance(extra, Mapping) else None
+    found = data.get("id") if isinstance(data, Mapping) else None
+    return found if isinstance(found, str) else None
+
+
+def _tract_view(saver: TractSaver, thread_id: str, checkpoint_ns: str) -> _View:
+    """Read the thread's tract: HEAD's compiled messages and every annotation, keyed by message id.
+
+    A priority follows the message: the latest annotation made on any commit holding a message
+    counts, so a pin survives the list being rewritten (which stores kept messages as new commits).
+    """
+    try:
+        tract = saver.tract(thread_id, checkpoint_ns)
+    except TractNotFoundError:
+        return _EMPTY_VIEW
+    try:
+        with tract.store.read() as session:
+            head, marker = session.refs.head_with_marker(tract.tract_id)
+            if head.commit is None:
+                return _EMPTY_VIEW
+            state = tract._compiler.state(session, head.commit, marker)
+            history = session.commits.history(tract.tract_id)
+            annotations = session.annotations.all(tract.tract_id)
+    finally:
+        tract.close()
+    known: dict[str, _Known] = {}
+    for slot in state.slots:
+        entry = history.get(slot.key)
+        message_id = _message_id(entry.metadata_json) if entry is not None else None
+        if message_id is not None:
+            known[message_id] = _Known(slot.message, entry.body)  # type: ignore[union-attr]
+    annotated: dict[str, Priority] = {}
+    for row in sorted(annotations, key=lambda r: r.id):
+        entry = history.get(row.target)
+        message_id = _message_id(entry.metadata_json) if entry is not None else None
+        if message_id is not None:
+            annotated[message_id] = Priority(row.priority)
+    return _View(known, annotated)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _tool_ids(message: BaseMessage) -> set[str]:
+    """The tool-call ids a message makes (an AI message) or answers (a tool message)."""
+    if isinstance(message, ToolMessage):
+        return {message.tool_call_id}
+    if isinstance(message, AIMessage):
+        return {call["id"] for call in message.tool_calls if call.get("id")}
+    return set()
+
+
+def _is_summary(message: BaseMessage) -> bool:
+    return isinstance(message.additional_kwargs.get(SUMMARY_MARKER), Mapping)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    leading: list[BaseMessage]
+    summarised: list[BaseMessage]
+    inputs: list[dict[str, Any]]
+    kept: list[BaseMessage]
+    tail: list[BaseMessage]
+    folded: int
+    target_tokens: int
+
+
+class _Compressor:
+    """The policy both adapters run: when to compress, what to keep, and the new message list."""
+
+    def __init__(
+        self,
+        llm: Any,
+        *,
+        budget_tokens: int,
+        trigger_ratio: float,
+        keep_recent: int,
+        target_tokens: int | None,
+        prompt: str | None,
+        token_counter: TokenCounter | None,
+        saver: TractSaver | None,
+        summary_role: str,
+        summary_prefix: str,
+    ) -> None:
+        if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int) or budget_tokens <= 0:
+            raise InvalidInputError(f"budget_tokens must be a positive whole number, not {budget_tokens!r}")
+        if isinstance(trigger_ratio, bool) or not isinstance(trigger_ratio, (int, float)) or trigger_ratio <= 0:
+            raise InvalidInputError(f"trigger_ratio must be a positive number, not {trigger_ratio!r}")
+        if isinstance(keep_recent, bool) or not isinstance(keep_recent, int) or keep_recent < 0:
+            raise InvalidInputError(f"keep_recent must be a non-negative number of messages, not {keep_recent!r}")
+        if target_tokens is not None and (
+            isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0
+        ):
+            raise InvalidInputError(f"target_tokens must be a positive whole number, not {target_tokens!r}")
+        if summary_role not in _SUMMARY_ROLES:
+            raise InvalidInputError(f"summary_role must be 'system' or 'human' (or 'user'), not {summary_role!r}")
+        if isinstance(llm, Runnable):  # keep the summary call out of the graph's message stream
+            config = {
+                "tags": [TAG_NOSTREAM],
+                "metadata": {"lc_source": "tract_compression", **internal_call_metadata()},
+            }
+            self.llm: Any = LangChainChatLLM(llm, config=config)
+        else:
+            self.llm = as_llm(llm)
+        self.budget_tokens = budget_tokens
+        self.trigger_ratio = trigger_ratio
+        self.keep_recent = keep_recent
+        self.target_tokens = target_tokens
+        self.prompt = prompt
+        self.sizes = _Sizes(token_counter or TiktokenCounter())
+        self.saver = saver
+        self.summary_role = summary_role
+        self.summary_prefix = summary_prefix
+
+    @property
+    def threshold(self) -> float:
+        return self.trigger_ratio * self.budget_tokens
+
+    def plan(self, messages: Sequence[BaseMessage], thread: tuple[str, str] | None) -> _Plan | None:
+        """What to summarise and keep, or None when under the threshold or nothing can be summarised."""
+        if not messages or self.sizes.total(messages) <= self.threshold:
+            return None
+        view = _tract_view(self.saver, *thread) if self.saver is not None and thread is not None else _EMPTY_VIEW
+        priorities = []
+        for message in messages:
+            annotated = view.annotated.get(message.id) if message.id else None
+            if annotated is not None:
+                priorities.append(annotated)
+            elif _is_summary(message):
+                priorities.append(Priority.NORMAL)  # an earlier summary: folded into the new one
+            else:  # instructions are pinned, as in a tract
+                priorities.append(Priority.PINNED if isinstance(message, SystemMessage) else Priority.NORMAL)
+        start = 0
+        while start < len(messages) and priorities[start] is Priority.PINNED:
+            start += 1
+        visible = [i for i in range(start, len(messages)) if priorities[i] is not Priority.SKIP]
+        if self.keep_recent == 0:
+            end = len(messages)
+        elif self.keep_recent >= len(visible):
+            return None
+        else:
+            first_kept = len(visible) - self.keep_recent
+            while first_kept > 0 and isinstance(messages[visible[first_kept]], ToolMessage):
+                first_kept -= 1  # never leave a tool result behind without its call
+            end = visible[first_kept]
+        in_range = range(start, end)
+        summarised = {i for i in in_range if priorities[i] is Priority.NORMAL}
+        dropped = {i for i in in_range if priorities[i] is Priority.SKIP}
+        kept = {i for i in in_range if priorities[i] is Priority.PINNED}
+        outside = [i for i in range(len(messages)) if i not in in_range and priorities[i] is not Priority.SKIP]
+        partners: set[str] = set()
+        for i in [*outside, *kept]:
+            partners |= _tool_ids(messages[i])
+        changed = True
+        while changed:  # a message kept verbatim keeps its tool calls (or results) with it
+            changed = False
+            for i in sorted(summarised | dropped):
+                ids = _tool_ids(messages[i])
+                if ids & partners:
+                    summarised.discard(i)
+                    dropped.discard(i)
+                    kept.add(i)
+                    partners |= ids
+                    changed = True
+        if not summarised:
+            return None
+        inputs = []
+        folded = 0
+        for i in sorted(summarised):
+            message = messages[i]
+            shaped = self.sizes.of(message)[0]
+            known = view.known.get(message.id) if message.id else None
+            body = {k: v for k, v in shaped.items() if k != "role"}
+            if known is not None and known.stored == body:  # the tract's version, EDITs applied
+                shaped = dict(known.compiled)
+            inputs.append(dict(shaped))
+            marker = message.additional_kwargs.get(SUMMARY_MARKER)
+            folded += int(marker.get("messages", 1)) if isinstance(marker, Mapping) else 1
+        leading = list(messages[:start])
+        kept_messages = [messages[i] for i in sorted(kept)]
+        tail = list(messages[end:])
+        target = self.target_tokens
+        if target is None:
+            staying = sum(self.sizes.of(m)[1] for m in (*leading, *kept_messages, *tail))
+            prefix = self.sizes.counter.count_text(self.summary_prefix) + MESSAGE_OVERHEAD + REPLY_PRIMING
+            room = int(self.threshold) - staying - prefix
+            written = sum(self.sizes.of(messages[i])[1] for i in summarised)
+            target = max(64, min(2000, written // 4, room))
+        return _Plan(leading, [messages[i] for i in sorted(summarised)], inputs, kept_messages, tail, folded, target)
+
+    def summarise(self, plan: _Plan) -> str:
+        """The summary text (the model is asked again, or the text trimmed, if it is too long)."""
+        draft = summarize(
+            self.llm, plan.inputs, counter=self.sizes.counter, target_tokens=plan.target_tokens, prompt=self.prompt
+        )
+        return draft.text
+
+    def update(self, plan: _Plan, text: str) -> list[BaseMessage]:
+        """The new message list, headed by ``RemoveMessage(REMOVE_ALL_MESSAGES)``."""
+        ids = "\n".join(m.id or hashlib.sha256(m.text.encode()).hexdigest() for m in plan.summarised)
+        summary = _SUMMARY_ROLES[self.summary_role](
+            content=self.summary_prefix + text,
+            id="tract-summary-" + hashlib.sha256(ids.encode()).hexdigest()[:24],
+            additional_kwargs={SUMMARY_MARKER: {"messages": plan.folded}},
+        )
+        return [RemoveMessage(id=REMOVE_ALL_MESSAGES), *plan.leading, summary, *plan.kept, *plan.tail]
+
+    def run(self, messages: Sequence[BaseMessage], thread: tuple[str, str] | None) -> list[BaseMessage] | None:
+        plan = self.plan(messages, thread)
+        return None if plan is None else self.update(plan, self.summarise(plan))
+
+    async def arun(self, messages: Sequence[BaseMessage], thread: tuple[str, str] | None) -> list[BaseMessage] | None:
+        # tract's store and summariser are synchronous: run them in a worker thread (contextvars,
+        # and so LangChain callbacks, come along), leaving the event loop free
+        return await asyncio.to_thread(self.run, messages, thread)
+
+
+def _ensure_ids(messages: Sequence[BaseMessage]) -> None:
+    for message in messages:
+        if message.id is None:
+            message.id = str(uuid.uuid4())
+
+
+def _messages_of(state: Any, key: str) -> list[BaseMessage]:
+    value = state.get(key) if isinstance(state, Mapping) else getattr(state, key, None)
+    if value is None:
+        return []
+    if not isinstance(value, Sequence) or not all(isinstance(m, BaseMessage) for m in value):
+        raise InvalidInputError(f"state[{key!r}] must be a list of LangChain messages")
+    return list(value)
+
+
+class TractCompressNode(Runnable[Any, dict[str, Any]]):
+    """A LangGraph node that compresses the conversation in state when it outgrows its budget.
+
+    Add it before the model node: ``builder.add_node("compress", TractCompressNode(model,
+    budget_tokens=8000))``. It runs synchronously (``invoke``, or calling it) and asynchronously
+    (``ainvoke``), so it works in ``graph.invoke`` and ``graph.ainvoke`` alike. Below
+    ``trigger_ratio * budget_tokens`` it returns ``{}``; above, ``{messages_key: [RemoveMessage(
+    REMOVE_ALL_MESSAGES), *instructions, summary, *pinned, *recent]}``. See the module docstring
+    for the rules. The thread comes from the node's config (``thread_id``, and the graph's
+    checkpoint namespace for a subgraph).
+
+    Args:
+        llm: The model that writes summaries: a LangChain chat model (``init_chat_model(...)``,
+            ``ChatOpenAI(...)``), or anything :func:`tract_core.llm.as_llm` accepts. A LangChain
+            model's summary call is tagged ``nostream``, so it stays out of the graph's message stream.
+        budget_tokens: The context budget, in tokens.
+        trigger_ratio: Compress when the messages take more than ``trigger_ratio * budget_tokens``.
+        keep_recent: Messages at the end kept as they are (more when a tool result would be cut off
+            from its call).
+        target_tokens: The most tokens the summary may have (default: what fits under the trigger
+            beside the kept messages, at least 64, at most 2,000 and a quarter of what is summarised).
+        prompt: Replaces tract's summary instructions (:data:`tract_core.summarize.DEFAULT_SUMMARY_PROMPT`).
+        token_counter: A :class:`tract_core.tokens.TokenCounter` (default: ``TiktokenCounter()``).
+        saver: The graph's :class:`~tract_langchain.TractSaver`: pinned, skipped and edited messages of
+            the thread's tract apply (matched by message ``id``).
+        summary_role: ``"system"`` (a ``SystemMessage``, default) or ``"human"`` (a ``HumanMessage``).
+        summary_prefix: What the summary message starts with.
+        messages_key: The state key holding the messages.
+    """
+
+    def __init__(
+        self,
+        llm: Any,
+        *,
+        budget_tokens: int,
+        trigger_ratio: float = 0.8,
+        keep_recent: int = 6,
+        target_tokens: int | None = None,
+        prompt: str | None = None,
+        token_counter: TokenCounter | None = None,
+        messages_key: str = "messages",
+        saver: TractSaver | None = None,
+        summary_role: str = "system",
+        summary_prefix: str = DEFAULT_SUMMARY_PREFIX,
+    ) -> None:
+        self._policy = _Compressor(
+            llm,
+            budget_tokens=budget_tokens,
+            trigger_ratio=trigger_ratio,
+            keep_recent=keep_recent,
+            target_tokens=target_tokens,
+            prompt=prompt,
+            token_counter=token_counter,
+            saver=saver,
+            summary_role=summary_role,
+            summary_prefix=summary_prefix,
+        )
+        self.messages_key = messages_key
+
+    def __repr__(self) -> str:
+        p = self._policy
+        return (
+            f"TractCompressNode(budget_tokens={p.budget_tokens}, trigger_ratio={p.trigger_ratio}, "
+            f"keep_recent={p.keep_recent})"
+        )
+
+    def _thread(self, config: RunnableConfig | None) -> tuple[str, str] | None:
+        configurable = (config or {}).get("configurable") or {}
+        thread_id = configurable.get("thread_id")
+        if thread_id is None:
+            return None
+        return str(thread_id), _graph_namespace(configurable.get("checkpoint_ns"))
+
+    def _result(self, messages: list[BaseMessage] | None) -> dict[str, Any]:
+        return {} if messages is None else {self.messages_key: messages}
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Compress ``input[messages_key]`` if it is over the trigger; return the state update (``{}`` if not)."""
+        messages = _messages_of(input, self.messages_key)
+        _ensure_ids(messages)
+        return self._result(self._policy.run(messages, self._thread(config)))
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        """:meth:`invoke` without blocking the event loop (the work runs in a worker thread)."""
+        messages = _messages_of(input, self.messages_key)
+        _ensure_ids(messages)
+        return self._result(await self._policy.arun(messages, self._thread(config)))
+
+    def __call__(self, state: Any, config: RunnableConfig | None = None) -> dict[str, Any]:
+        """Same as :meth:`invoke`."""
+        return self.invoke(state, config)
+
+
+class TractCompressMiddleware(AgentMiddleware):
+    """A ``create_agent`` middleware that compresses the agent's messages before a model call.
+
+    ``create_agent(model, tools, middleware=[TractCompressMiddleware(summary_model,
+    budget_tokens=8000, saver=saver)], checkpointer=saver)``. It hooks ``before_model`` (and
+    ``abefore_model``), as LangChain's ``SummarizationMiddleware`` does, and returns the same kind
+    of state update, with tract's rules (see the module docstring). Only the state's messages are
+    counted: the agent's ``system_prompt`` is not part of them. Unlike ``SummarizationMiddleware``,
+    nothing is lost with a ``TractSaver``: the messages replaced stay in the thread's tract, on a
+    branch ``lg/...``.
+
+    Args:
+        llm: The model that writes summaries: a LangChain chat model (``init_chat_model(...)``,
+            ``ChatOpenAI(...)``), or anything :func:`tract_core.llm.as_llm` accepts. A LangChain
+            model's summary call is tagged ``nostream``, so it stays out of the graph's message stream.
+        budget_tokens: The context budget, in tokens.
+        trigger_ratio: Compress when the messages take more than ``trigger_ratio * budget_tokens``.
+        keep_recent: Messages at the end kept as they are (more when a tool result would be cut off
+            from its call).
+        target_tokens: The most tokens the summary may have (default: what fits under the trigger
+            beside the kept messages, at least 64, at most 2,000 and a quarter of what is summarised).
+        prompt: Replaces tract's summary instructions (:data:`tract_core.summarize.DEFAULT_SUMMARY_PROMPT`).
+        token_counter: A :class:`tract_core.tokens.TokenCounter` (default: ``TiktokenCounter()``).
+        saver: The graph's :class:`~tract_langchain.TractSaver`: pinned, skipped and edited messages of
+            the thread's tract apply (matched by message ``id``).
+        summary_role: ``"system"`` (a ``SystemMessage``, default) or ``"human"`` (a ``HumanMessage``).
+        summary_prefix: What the summary message starts with.
+    """
+
+    transformers = (InternalCallTransformer,)
+
+    def __init__(
+        self,
+        llm: Any,
+        *,
+        budget_tokens: int,
+        trigger_ratio: float = 0.8,
+        keep_recent: int = 6,
+        target_tokens: int | None = None,
+        prompt: str | None = None,
+        token_counter: TokenCounter | None = None,
+        saver: TractSaver | None = None,
+        summary_role: str = "system",
+        summary_prefix: str = DEFAULT_SUMMARY_PREFIX,
+    ) -> None:
+        super().__init__()
+        self._policy = _Compressor(
+            llm,
+            budget_tokens=budget_tokens,
+            trigger_ratio=trigger_ratio,
+            keep_recent=keep_recent,
+            target_tokens=target_tokens,
+            prompt=prompt,
+            token_counter=token_counter,
+            saver=saver,
+            summary_role=summary_role,
+            summary_prefix=summary_prefix,
+        )
+
+    @staticmethod
+    def _thread(runtime: Any) -> tuple[str, str] | None:
+        info = getattr(runtime, "execution_info", None)
+        if info is not None and info.thread_id is not None:
+            return str(info.thread_id), _graph_namespace(info.checkpoint_ns)
+        try:
+            from langgraph.config import get_config
+
+            configurable = get_config().get("configurable") or {}
+        except RuntimeError:  # not inside a graph run
+            return None
+        thread_id = configurable.get("thread_id")
+        if thread_id is None:
+            return None
+        return str(thread_id), _graph_namespace(configurable.get("checkpoint_ns"))
+
+    def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """Compress the agent's messages if they are over the trigger (``None``: no change)."""
+        messages = _messages_of(state, "messages")
+        _ensure_ids(messages)
+        update = self._policy.run(messages, self._thread(runtime))
+        return None if update is None else {"messages": update}
+
+    async def abefore_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """:meth:`before_model` without blocking the event loop."""
+        messages = _messages_of(state, "messages")
+        _ensure_ids(messages)
+        update = await self._policy.arun(messages, self._thread(runtime))
+        return None if update is None else {"messages": update}
