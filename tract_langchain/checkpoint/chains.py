@@ -31,7 +31,6 @@ from tract_core.messages import normalize_message
 from tract_core.objects import Blob, Commit, ObjectId, Operation, canonical_json
 from tract_core.sequence import SharedSequence
 from tract_core.store.base import Session
-from tract_core.tokens import TokenCounter, count_body
 
 __all__ = ["Chain", "ChainStore", "Encoded", "is_message_list", "encode_message", "decode_message"]
 
@@ -80,12 +79,13 @@ def encode_message(message: BaseMessage) -> Encoded:
     extra: dict[str, Any] = {"type": data["type"], "data": fields}
     if content != body.get("content"):
         extra["content"] = content
-    return Encoded(key, role, content_type, body, canonical_json({"lc": extra}))
+    return Encoded(key, role, content_type, body, canonical_json({"lc": extra, "key": key}))
 
 
 def decode_message(body: dict[str, Any], metadata_json: str | None) -> tuple[str, BaseMessage]:
     """Rebuild the LangChain message a commit stores; return (key, message)."""
-    extra = json.loads(metadata_json)["lc"] if metadata_json else None
+    stored = json.loads(metadata_json) if metadata_json else {}
+    extra = stored.get("lc")
     if extra is None:  # a commit made through the tract API, not by the saver
         from langchain_core.messages.utils import convert_to_messages
 
@@ -94,8 +94,8 @@ def decode_message(body: dict[str, Any], metadata_json: str | None) -> tuple[str
     fields = dict(extra["data"])
     fields["content"] = extra["content"] if "content" in extra else body.get("content")
     data = {"type": extra["type"], "data": fields}
-    exact = canonical_json(data, what="message")
-    return hashlib.sha256(exact.encode("utf-8")).hexdigest(), messages_from_dict([data])[0]
+    key = stored.get("key") or hashlib.sha256(canonical_json(data, what="message").encode("utf-8")).hexdigest()
+    return key, messages_from_dict([data])[0]
 
 
 @dataclass(frozen=True)
@@ -118,16 +118,17 @@ class ChainStore:
     """Writes and reads message chains, with caches of chains (by tip) and of object identities.
 
     Args:
-        counter: Counts the tokens of new message blobs (stored beside them, for ``compile``).
         max_chains: Chains kept in memory.
         max_objects: Message objects remembered by identity.
     """
 
-    def __init__(self, counter: TokenCounter, *, max_chains: int = 256, max_objects: int = 200_000) -> None:
-        self.counter = counter
+    def __init__(self, *, max_chains: int = 256, max_objects: int = 200_000) -> None:
         self._chains: OrderedDict[tuple[str, str], Chain] = OrderedDict()
         self._ids: OrderedDict[int, tuple[BaseMessage, str, tuple[int, Any]]] = OrderedDict()
         self._max_chains = max_chains
+        # per tract, the longest chain seen and the position of each of its commits: an older
+        # checkpoint's list is a prefix of it, or shares one (history, forks), so no decoding
+        self._index: dict[str, tuple[Chain, dict[str, int]]] = {}
         self._max_objects = max_objects
         self._lock = threading.RLock()
 
@@ -157,11 +158,39 @@ class ChainStore:
                 self._chains.move_to_end((tract_id, chain.tip))
                 while len(self._chains) > self._max_chains:
                     self._chains.popitem(last=False)
+                self._update_index(tract_id, chain)
         return chain
+
+    def _update_index(self, tract_id: str, chain: Chain) -> None:
+        indexed = self._index.get(tract_id)
+        if indexed is not None and len(chain) <= len(indexed[0]):
+            return
+        if indexed is not None and indexed[0].tip is not None and chain.commits[len(indexed[0]) - 1] == indexed[0].tip:
+            positions = indexed[1]  # the chain grew: index only the new commits
+            for i in range(len(indexed[0]), len(chain)):
+                positions[chain.commits[i]] = i
+        else:
+            positions = {commit: i for i, commit in enumerate(chain.commits)}
+        self._index[tract_id] = (chain, positions)
+
+    def _prefix(self, tract_id: str, tip: str) -> Chain | None:
+        """The chain ending at ``tip`` cut from the indexed chain, when it lies on it."""
+        with self._lock:
+            indexed = self._index.get(tract_id)
+        if indexed is None or tip not in indexed[1]:
+            return None
+        chain, i = indexed[0], indexed[1][tip] + 1
+        return Chain(
+            tip,
+            SharedSequence(chain.keys[:i]),
+            SharedSequence(chain.commits[:i]),
+            SharedSequence(chain.messages[:i]),
+        )
 
     def forget(self, tract_id: str) -> None:
         """Drop cached chains of a tract (after it was deleted)."""
         with self._lock:
+            self._index.pop(tract_id, None)
             for key in [k for k in self._chains if k[0] == tract_id]:
                 del self._chains[key]
 
@@ -175,10 +204,18 @@ class ChainStore:
             cached = self._chains.get((tract_id, tip))
         if cached is not None:
             return cached
+        prefix = self._prefix(tract_id, tip)
+        if prefix is not None:
+            return self._keep(tract_id, prefix)
         history = session.commits.history(tract_id)
         order: list[str] = []
         current: str | None = tip
+        base: Chain = _EMPTY
         while current is not None:
+            known = self._prefix(tract_id, current)
+            if known is not None:  # a fork: decode only what the indexed line lacks
+                base = known
+                break
             if current not in history:
                 raise CommitNotFoundError(
                     f"commit {current[:12]} of tract {tract_id!r}, which a saved checkpoint needs, is missing; "
@@ -188,14 +225,15 @@ class ChainStore:
             parents = history[current].parents
             current = parents[0] if parents else None
         order.reverse()
-        keys, messages = [], []
+        keys, messages = base.keys.tolist(), base.messages.tolist()
         for commit in order:
             entry = history[commit]
             key, message = decode_message(dict(entry.body or {}), entry.metadata_json)
             keys.append(key)
             messages.append(message)
-        chain = Chain(tip, SharedSequence(keys), SharedSequence(order), SharedSequence(messages))
-        self._remember_objects(list(zip(messages, keys, strict=True)))
+        commits = base.commits.tolist() + order
+        chain = Chain(tip, SharedSequence(keys), SharedSequence(commits), SharedSequence(messages))
+        self._remember_objects(list(zip(messages[len(base) :], keys[len(base) :], strict=True)))
         return self._keep(tract_id, chain)
 
     def values(self, chain: Chain) -> list[BaseMessage]:
@@ -255,7 +293,7 @@ class ChainStore:
 
     def _append(self, session: Session, tract_id: str, chain: Chain, encoded: Encoded, message: BaseMessage) -> Chain:
         blob = Blob.from_body(encoded.body)
-        session.blobs.put(blob, count_body(self.counter, blob.body), self.counter.name)
+        session.blobs.put(blob, None, None)  # counted when first compiled: a put stays O(stored bytes)
         commit = Commit(
             parents=(ObjectId(chain.tip),) if chain.tip else (),
             blob=blob.hash,

@@ -41,7 +41,6 @@ from langgraph.checkpoint.base import (
 from tract_core.refs import DEFAULT_BRANCH
 from tract_core.store.base import Session
 from tract_core.store.sql import SqlStore
-from tract_core.tokens import TiktokenCounter
 from tract_core.tract import Tract
 
 from .chains import ChainStore, is_message_list
@@ -81,7 +80,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         self.store = store
         self._owns_store = owns_store
-        self._chains = ChainStore(TiktokenCounter())
+        self._chains = ChainStore()
         self._rows = CheckpointStore()
         self._known_tracts: set[str] = set()
         # per (thread, namespace): the last checkpoint this process stored and its message tips
