@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -923,3 +924,46 @@ async def test_ainvoke_and_aget_state(saver: TractSaver, conn_string: str) -> No
     with reopened(conn_string) as fresh:
         again = chat_graph(fresh)
         assert dump((await again.aget_state(config)).values["messages"]) == dump(state.values["messages"])
+
+
+async def test_async_methods_await_postgres_on_the_event_loop(
+    saver: TractSaver, conn_string: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the a-methods run their statements on the loop (no worker thread); on SQLite
+    they run in a worker thread, as documented."""
+    seen: list[int] = []
+    for name in ("put_checkpoint", "put_writes", "locate"):
+        original = getattr(saver._rows, name)
+
+        def recording(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            seen.append(threading.get_ident())
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(saver._rows, name, recording)
+    graph = chat_graph(saver)
+    for i in range(3):
+        await graph.ainvoke(ask(i), thread("loop"))
+    assert len((await graph.aget_state(thread("loop"))).values["messages"]) == 6
+    loop_thread = threading.get_ident()
+    assert seen
+    if conn_string.startswith("postgresql"):
+        assert set(seen) == {loop_thread}
+    else:
+        assert loop_thread not in seen
+
+
+def test_async_use_from_several_event_loops_then_sync_close(conn_string: str) -> None:
+    """``asyncio.run`` per turn (scripts, notebooks) on one saver, then the sync context exit."""
+    with TractSaver.from_conn_string(conn_string) as saver:
+        graph = chat_graph(saver)
+        for i in range(3):
+            asyncio.run(graph.ainvoke(ask(i), thread("loops")))
+        assert [m.content for m in graph.get_state(thread("loops")).values["messages"]][-1] == "reply 5: question 2"
+
+
+async def test_afrom_conn_string_closes_on_the_loop(conn_string: str) -> None:
+    async with TractSaver.afrom_conn_string(conn_string) as saver:
+        await chat_graph(saver).ainvoke(ask(0), thread("a"))
+    async with TractSaver.afrom_conn_string(conn_string) as saver:
+        state = await chat_graph(saver).aget_state(thread("a"))
+        assert [m.content for m in state.values["messages"]] == ["question 0", "reply 1: question 0"]

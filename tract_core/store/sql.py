@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import DatabaseNotFoundError
+from .aio import AsyncRunner
 from .engine import WRITE_OPTION, display_url, make_engine
 from .migrations import migrate, schema_version
 from .sql_compressions import SqlCompressions
@@ -36,6 +37,8 @@ __all__ = [
     "SqlHolds",
     "HEAD",
 ]
+
+T = TypeVar("T")
 
 
 class SqlSession:
@@ -81,6 +84,7 @@ class SqlStore:
         self.memory = self._lock is not None
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._writers: Any = threading.RLock() if self.dialect == "sqlite" and not self.memory else nullcontext()
+        self._async: AsyncRunner | None = None
         try:
             if not create:
                 self._require_schema()
@@ -126,6 +130,37 @@ class SqlStore:
         with self._guard(), self._writers, self._write_engine.connect() as conn, conn.begin():
             yield SqlSession(conn, self.dialect)
 
+    def run_read(self, fn: Callable[[SqlSession], T]) -> T:
+        """``fn(session)`` in a read-only unit of work; returns its result."""
+        with self.read() as session:
+            return fn(session)
+
+    def run_write(self, fn: Callable[[SqlSession], T]) -> T:
+        """``fn(session)`` in a write transaction (rolled back if it raises); returns its result."""
+        with self.write() as session:
+            return fn(session)
+
+    @property
+    def aio(self) -> AsyncRunner:
+        """Runs session functions from coroutines: natively async on PostgreSQL, in a thread on SQLite."""
+        if self._async is None:
+            self._async = AsyncRunner(self)
+        return self._async
+
+    async def aread(self, fn: Callable[[SqlSession], T]) -> T:
+        """Async :meth:`run_read`; on PostgreSQL it awaits the server on the event loop."""
+        return await self.aio.read(fn)
+
+    async def awrite(self, fn: Callable[[SqlSession], T]) -> T:
+        """Async :meth:`run_write`; on PostgreSQL it awaits the server on the event loop."""
+        return await self.aio.write(fn)
+
+    async def aclose(self) -> None:
+        """Close the store from a coroutine (its async connections first)."""
+        if self._async is not None:
+            await self._async.aclose()
+        self.close()
+
     def file_bytes(self) -> int | None:
         """Size of the SQLite file and its WAL (None for memory and PostgreSQL)."""
         if self.memory or self.dialect != "sqlite":
@@ -151,7 +186,9 @@ class SqlStore:
             raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (sync and async)."""
+        if self._async is not None:
+            self._async.close()
         self.engine.dispose()
 
     def __repr__(self) -> str:

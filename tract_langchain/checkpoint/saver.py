@@ -19,13 +19,15 @@ never removes what a saved checkpoint needs; deleting checkpoints releases them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -49,6 +51,8 @@ from .schema import SAVER_TABLES
 
 __all__ = ["TractSaver", "tract_id_for", "HOLDER"]
 
+_T = TypeVar("_T")
+
 HOLDER = "langgraph"
 """The holder name of the commits saved checkpoints keep (see ``tract_core`` holds)."""
 
@@ -68,8 +72,11 @@ class TractSaver(BaseCheckpointSaver[str]):
     Use ``with TractSaver.from_conn_string("agent.db") as saver: graph = builder.compile(checkpointer=saver)``
     (a SQLite path, or a ``postgresql://`` URL), or pass an open ``tract_core.store.SqlStore``.
 
-    Sync methods run on the calling thread; the async ones (``aget_tuple``, ``aput``, ...) run the
-    same code in a worker thread (``asyncio.to_thread``), on SQLite and PostgreSQL alike.
+    Sync methods run on the calling thread. The async ones (``aget_tuple``, ``aput``, ...) run the
+    same units of work natively async on PostgreSQL (psycopg's async driver: statements await the
+    server on the event loop, no worker thread) and in a worker thread on SQLite. In async code,
+    ``async with TractSaver.afrom_conn_string(url) as saver:`` also closes the async connections
+    on the loop that opened them.
 
     Args:
         store: The tract store to use.
@@ -102,6 +109,18 @@ class TractSaver(BaseCheckpointSaver[str]):
         finally:
             saver.close()
 
+    @classmethod
+    @asynccontextmanager
+    async def afrom_conn_string(cls, conn_string: str, *, serde: Any = None) -> AsyncIterator[TractSaver]:
+        """Async :meth:`from_conn_string`: the same saver, closed with :meth:`aclose` on exit."""
+        is_url = "://" in conn_string
+        store = await asyncio.to_thread(lambda: SqlStore(url=conn_string) if is_url else SqlStore(path=conn_string))
+        saver = await asyncio.to_thread(lambda: cls(store, serde=serde, owns_store=True))
+        try:
+            yield saver
+        finally:
+            await saver.aclose()
+
     def setup(self) -> None:
         """Create the saver's tables if missing (idempotent; tract's own tables migrate on open)."""
         from sqlmodel import SQLModel
@@ -113,6 +132,11 @@ class TractSaver(BaseCheckpointSaver[str]):
         """Release the store if this saver opened it."""
         if self._owns_store:
             self.store.close()
+
+    async def aclose(self) -> None:
+        """Async :meth:`close` (closes the running loop's async connections on that loop)."""
+        if self._owns_store:
+            await self.store.aclose()
 
     def tract(self, thread_id: str, checkpoint_ns: str = "") -> Tract:
         """The thread (or one of its subgraph namespaces) as a ``Tract``: log, diff, compile, annotate, compress."""
@@ -145,11 +169,11 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint ``config`` names, or the thread's latest (in that namespace)."""
-        with self.store.read() as session:
-            found = self._rows.locate(session, config)
-            if found is None:
-                return None
-            return self._tuple(session, found[0])
+        return self.store.run_read(lambda session: self._get_tuple(session, config))
+
+    def _get_tuple(self, session: Session, config: RunnableConfig) -> CheckpointTuple | None:
+        found = self._rows.locate(session, config)
+        return None if found is None else self._tuple(session, found[0])
 
     def list(
         self,
@@ -160,10 +184,18 @@ class TractSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         """Checkpoints, newest first, filtered as LangGraph specifies (see the base class)."""
-        with self.store.read() as session:
-            rows = self._rows.matching(session, config, filter=filter, before=before, limit=limit)
-            tuples = [self._tuple(session, row) for row in rows]
-        yield from tuples
+        yield from self.store.run_read(lambda session: self._list(session, config, filter, before, limit))
+
+    def _list(
+        self,
+        session: Session,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> list[CheckpointTuple]:
+        rows = self._rows.matching(session, config, filter=filter, before=before, limit=limit)
+        return [self._tuple(session, row) for row in rows]
 
     def _tuple(self, session: Session, row: Any) -> CheckpointTuple:
         checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.checkpoint))
@@ -200,43 +232,87 @@ class TractSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint: message lists as commit chains, other channels per version."""
+        put = self._prepare_put(config, checkpoint, metadata, new_versions)
+        try:
+            self._write(put.run)
+        except BaseException:
+            self._chains.forget(put.tract_id)  # cached chains may name commits the rollback undid
+            raise
+        return self._finish_put(put)
+
+    def _prepare_put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> _Put:
         configurable = config["configurable"]
         thread_id = configurable["thread_id"]
         checkpoint_ns = configurable.get("checkpoint_ns", "")
         parent_id = configurable.get("checkpoint_id")
-        body = dict(checkpoint)
-        values = body.pop("channel_values", {})
-        meta = get_serializable_checkpoint_metadata(config, metadata)
-        tract_id = tract_id_for(thread_id, checkpoint_ns)
         line = self._lines.get((thread_id, checkpoint_ns))
-        tips = dict(line[1]) if line is not None and line[0] == parent_id else {}
-        with self._lock, self.store.write() as session:
-            self._ensure_tract(session, tract_id)
-            for channel, version in new_versions.items():
-                self._put_channel(
-                    session, thread_id, checkpoint_ns, tract_id, channel, str(version), values, parent_id, tips
-                )
-            self._rows.put_checkpoint(
+        return _Put(
+            saver=self,
+            thread_id=thread_id,
+            checkpoint_ns=checkpoint_ns,
+            parent_id=parent_id,
+            checkpoint=checkpoint,
+            meta=get_serializable_checkpoint_metadata(config, metadata),
+            new_versions=new_versions,
+            tips=dict(line[1]) if line is not None and line[0] == parent_id else {},
+        )
+
+    def _put_in(self, session: Session, put: _Put) -> None:
+        """The transaction of a put: channels first, then the checkpoint row."""
+        body = dict(put.checkpoint)
+        values = body.pop("channel_values", {})
+        tract_id = put.tract_id
+        self._ensure_tract(session, tract_id)
+        for channel, version in put.new_versions.items():
+            self._put_channel(
                 session,
-                thread_id,
-                checkpoint_ns,
-                checkpoint["id"],
-                parent_id,
-                self.serde.dumps_typed(body),
-                json.dumps(checkpoint["channel_versions"], default=str),
-                self.serde.dumps_typed(meta),
-                _metadata_json(meta),
-                meta.get("run_id"),
+                put.thread_id,
+                put.checkpoint_ns,
+                tract_id,
+                channel,
+                str(version),
+                values,
+                put.parent_id,
+                put.tips,
             )
-        self._lines[(thread_id, checkpoint_ns)] = (checkpoint["id"], tips)
-        return _config(thread_id, checkpoint_ns, checkpoint["id"])
+        self._rows.put_checkpoint(
+            session,
+            put.thread_id,
+            put.checkpoint_ns,
+            put.checkpoint["id"],
+            put.parent_id,
+            self.serde.dumps_typed(body),
+            json.dumps(put.checkpoint["channel_versions"], default=str),
+            self.serde.dumps_typed(put.meta),
+            _metadata_json(put.meta),
+            put.meta.get("run_id"),
+        )
+
+    def _finish_put(self, put: _Put) -> RunnableConfig:
+        self._known_tracts.add(put.tract_id)
+        self._lines[(put.thread_id, put.checkpoint_ns)] = (put.checkpoint["id"], put.tips)
+        return _config(put.thread_id, put.checkpoint_ns, put.checkpoint["id"])
+
+    def _write(self, fn: Callable[[Session], _T]) -> _T:
+        with self._lock:
+            return self.store.run_write(fn)
+
+    async def _awrite(self, fn: Callable[[Session], _T]) -> _T:
+        if self.store.aio.native:  # PostgreSQL: awaits the server on the event loop
+            return await self.store.awrite(fn)
+        return await asyncio.to_thread(self._write, fn)
 
     def _ensure_tract(self, session: Session, tract_id: str) -> None:
         if tract_id in self._known_tracts:
             return
-        session.tracts.create(tract_id, None, None)
+        session.tracts.create(tract_id, None, None)  # idempotent; remembered once committed
         session.refs.init_head(tract_id, DEFAULT_BRANCH)
-        self._known_tracts.add(tract_id)
 
     def _put_channel(
         self,
@@ -330,6 +406,11 @@ class TractSaver(BaseCheckpointSaver[str]):
         task_path: str = "",
     ) -> None:
         """Store a task's pending writes (special channels upsert, the rest are idempotent)."""
+        self._write(self._writes_fn(config, writes, task_id, task_path))
+
+    def _writes_fn(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    ) -> Callable[[Session], None]:
         configurable = config["configurable"]
         rows = [
             {
@@ -347,8 +428,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             for typed in [self.serde.dumps_typed(value)]
         ]
         replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        with self.store.write() as session:
-            self._rows.put_writes(session, rows, replace=replace)
+        return lambda session: self._rows.put_writes(session, rows, replace=replace)
 
     # -- deleting and copying -----------------------------------------------------------------
 
@@ -359,33 +439,37 @@ class TractSaver(BaseCheckpointSaver[str]):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of a thread, in all namespaces, and its tracts."""
         self._forget(thread_id)
-        with self._lock, self.store.write() as session:
-            for tract_id in self._rows.tracts_of(session, thread_id):
-                blobs = session.tracts.delete(tract_id)
-                session.blobs.delete_unreferenced(blobs)
-                self._chains.forget(tract_id)
-                self._known_tracts.discard(tract_id)
-            self._rows.delete_thread(session, thread_id)
+        self._write(lambda session: self._delete_thread_in(session, thread_id))
+
+    def _delete_thread_in(self, session: Session, thread_id: str) -> None:
+        for tract_id in self._rows.tracts_of(session, thread_id):
+            blobs = session.tracts.delete(tract_id)
+            session.blobs.delete_unreferenced(blobs)
+            self._chains.forget(tract_id)
+            self._known_tracts.discard(tract_id)
+        self._rows.delete_thread(session, thread_id)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) created by the given runs."""
-        if not run_ids:
-            return
-        with self._lock, self.store.write() as session:
-            touched = self._rows.delete_runs(session, list(run_ids))
-            for thread_id, checkpoint_ns in touched:
-                self._forget(thread_id)
-                self._release(session, thread_id, checkpoint_ns)
+        if run_ids:
+            self._write(lambda session: self._delete_runs_in(session, list(run_ids)))
+
+    def _delete_runs_in(self, session: Session, run_ids: list[str]) -> None:
+        for thread_id, checkpoint_ns in self._rows.delete_runs(session, run_ids):
+            self._forget(thread_id)
+            self._release(session, thread_id, checkpoint_ns)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread: its checkpoints, writes and tracts (commit rows referencing the same blobs)."""
-        with self._lock, self.store.write() as session:
-            for checkpoint_ns in self._rows.namespaces(session, source_thread_id):
-                source = tract_id_for(source_thread_id, checkpoint_ns)
-                target = tract_id_for(target_thread_id, checkpoint_ns)
-                if session.tracts.get(source) is not None and session.tracts.get(target) is None:
-                    session.tracts.copy(source, target)
-            self._rows.copy_thread(session, source_thread_id, target_thread_id, tract_id_for)
+        self._write(lambda session: self._copy_thread_in(session, source_thread_id, target_thread_id))
+
+    def _copy_thread_in(self, session: Session, source_thread_id: str, target_thread_id: str) -> None:
+        for checkpoint_ns in self._rows.namespaces(session, source_thread_id):
+            source = tract_id_for(source_thread_id, checkpoint_ns)
+            target = tract_id_for(target_thread_id, checkpoint_ns)
+            if session.tracts.get(source) is not None and session.tracts.get(target) is None:
+                session.tracts.copy(source, target)
+        self._rows.copy_thread(session, source_thread_id, target_thread_id, tract_id_for)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``keep_latest``: keep only the newest checkpoint of each namespace; ``delete``: delete the threads."""
@@ -393,13 +477,20 @@ class TractSaver(BaseCheckpointSaver[str]):
             for thread_id in thread_ids:
                 self.delete_thread(thread_id)
             return
+        self._write(self._keep_latest_fn(thread_ids, strategy))
+
+    def _keep_latest_fn(self, thread_ids: Sequence[str], strategy: str) -> Callable[[Session], None]:
         if strategy != "keep_latest":
             raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
-        with self._lock, self.store.write() as session:
-            for thread_id in thread_ids:
+        threads = list(thread_ids)
+
+        def keep_latest(session: Session) -> None:
+            for thread_id in threads:
                 self._forget(thread_id)
                 for checkpoint_ns in self._rows.keep_latest(session, thread_id):
                     self._release(session, thread_id, checkpoint_ns)
+
+        return keep_latest
 
     def _release(self, session: Session, thread_id: str, checkpoint_ns: str) -> None:
         """Drop channel rows and holds no remaining checkpoint of the namespace needs."""
@@ -407,12 +498,11 @@ class TractSaver(BaseCheckpointSaver[str]):
         tract_id = tract_id_for(thread_id, checkpoint_ns)
         session.holds.release(tract_id, HOLDER, keep=kept_tips)
 
-    # -- async: the same work in a worker thread ----------------------------------------------
+    # -- async: the same units of work, awaited ---------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        import asyncio
-
-        return await asyncio.to_thread(self.get_tuple, config)
+        """Async :meth:`get_tuple`."""
+        return await self.store.aread(lambda session: self._get_tuple(session, config))
 
     async def alist(
         self,
@@ -421,11 +511,9 @@ class TractSaver(BaseCheckpointSaver[str]):
         filter: dict[str, Any] | None = None,
         before: RunnableConfig | None = None,
         limit: int | None = None,
-    ) -> Any:
-        import asyncio
-
-        items = await asyncio.to_thread(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
-        for item in items:
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Async :meth:`list` (the matching checkpoints are read in one transaction)."""
+        for item in await self.store.aread(lambda session: self._list(session, config, filter, before, limit)):
             yield item
 
     async def aput(
@@ -435,36 +523,63 @@ class TractSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        import asyncio
-
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+        """Async :meth:`put`."""
+        put = self._prepare_put(config, checkpoint, metadata, new_versions)
+        try:
+            await self._awrite(put.run)
+        except BaseException:
+            self._chains.forget(put.tract_id)  # cached chains may name commits the rollback undid
+            raise
+        return self._finish_put(put)
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+        """Async :meth:`put_writes`."""
+        await self._awrite(self._writes_fn(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.delete_thread, thread_id)
+        """Async :meth:`delete_thread`."""
+        self._forget(thread_id)
+        await self._awrite(lambda session: self._delete_thread_in(session, thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
+        """Async :meth:`delete_for_runs`."""
+        if run_ids:
+            await self._awrite(lambda session: self._delete_runs_in(session, list(run_ids)))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+        """Async :meth:`copy_thread`."""
+        await self._awrite(lambda session: self._copy_thread_in(session, source_thread_id, target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        import asyncio
+        """Async :meth:`prune`."""
+        if strategy == "delete":
+            for thread_id in thread_ids:
+                await self.adelete_thread(thread_id)
+            return
+        await self._awrite(self._keep_latest_fn(thread_ids, strategy))
 
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+
+@dataclass
+class _Put:
+    """A checkpoint on its way to the store (prepared outside the transaction)."""
+
+    saver: TractSaver
+    thread_id: str
+    checkpoint_ns: str
+    parent_id: str | None
+    checkpoint: Checkpoint
+    meta: Any
+    new_versions: ChannelVersions
+    tips: dict[str, str | None]
+
+    @property
+    def tract_id(self) -> str:
+        return tract_id_for(self.thread_id, self.checkpoint_ns)
+
+    def run(self, session: Session) -> None:
+        self.saver._put_in(session, self)
 
 
 def _metadata_json(meta: Any) -> str:
