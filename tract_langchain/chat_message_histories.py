@@ -52,7 +52,7 @@ class TractChatMessageHistory(BaseChatMessageHistory):
     2.0; constructing ``RunnableWithMessageHistory`` emits a ``LangChainDeprecationWarning``.
     This class does not warn (LangChain only warns for its own base class), and it works as long
     as they exist. For new code, prefer LangGraph persistence with tract's checkpointer,
-    ``tract_langchain.TractSaver`` (coming), which LangChain 1.x recommends for short-term memory.
+    ``tract_langchain.TractSaver``, which LangChain 1.x recommends for short-term memory.
 
     Args:
         session_id: The session, which is the tract id (a non-empty string, at most 255 characters).
