@@ -159,7 +159,6 @@ def reset_head(session: Session, tract_id: str, target: Ref, mode: str) -> Reset
         new = None
         if head.commit is not None:
             move_head_commit(session, tract_id, head, None, f"reset: emptying {head.branch} ({mode})")
-            session.refs.delete(tract_id, head.branch)
     else:
         new = resolve(session, tract_id, target, head=head)
         move_head_commit(session, tract_id, head, new, f"reset: moving to {new[:12]} ({mode})")

@@ -99,7 +99,7 @@ class CompressionResult:
 
     Attributes:
         id: The compression record (its provenance).
-        summary: The summary commit.
+        summary: The summary commit (None for ``Tract.archive``, which writes none).
         head: HEAD afterwards.
         replaced: The commits whose messages went into the summary.
         kept: The pinned messages replayed verbatim (their new commits), in order.
@@ -110,8 +110,8 @@ class CompressionResult:
     """
 
     id: int
-    summary: CommitInfo
-    head: str
+    summary: CommitInfo | None
+    head: str | None
     replaced: tuple[str, ...]
     kept: tuple[str, ...]
     archived: tuple[str, ...]
@@ -195,8 +195,12 @@ def plan_compression(
     to_commit: Ref = None,
     keep_recent: int = DEFAULT_KEEP_RECENT,
     at: str | None = None,
+    exact: bool = False,
 ) -> CompressionPlan:
     """Work out what compressing a range of HEAD's history (or of commit ``at``'s) means.
+
+    With ``exact`` (archiving), every message of the range leaves the context, pinned ones too,
+    and a tool call may be separated from its result: the caller chose the range.
 
     Raises:
         InvalidInputError: Empty, all-pinned or inverted range; a range that would split a tool
@@ -231,9 +235,16 @@ def plan_compression(
     if start > 0 and linearize(order[start - 1], lambda h: history[h].parents) != list(order[:start]):
         raise InvalidInputError("the range starts inside merged history; compress from before the merge or after it")
     in_range = set(order[start : end + 1])
-    summarised = [s for s in state.slots if s.key in in_range and s.priority is Priority.NORMAL]
-    pinned = [s.key for s in state.slots if s.key in in_range and s.priority is Priority.PINNED]
+    leaving = (Priority.NORMAL, Priority.PINNED) if exact else (Priority.NORMAL,)
+    summarised = [s for s in state.slots if s.key in in_range and s.priority in leaving]
+    pinned = [] if exact else [s.key for s in state.slots if s.key in in_range and s.priority is Priority.PINNED]
     skipped = [s.key for s in state.slots if s.key in in_range and s.priority is Priority.SKIP]
+    if exact and not summarised:
+        raise InvalidInputError("nothing to archive in that range: it holds no message in the context")
+    if exact:
+        return CompressionPlan(
+            tip, tuple(order), start, end, tuple(summarised), (), tuple(skipped), state.context.token_count
+        )
     if not summarised:
         raise InvalidInputError(
             "nothing to compress in that range: it holds no message that is neither pinned nor skipped"
@@ -285,23 +296,27 @@ def apply_compression(
         )
     marker = session.refs.head_with_marker(tract_id)[1]
     old_state = compiler.state(session, plan.old_head, marker)
-    summary_message = normalize_message(content, role=summary_role, content_type=ContentType.SUMMARY)
-    blob = Blob.from_body(summary_message.body)
-    session.blobs.put(blob, count_body(compiler.counter, blob.body), compiler.counter.name)
     base = plan.order[plan.start - 1] if plan.start else None
-    base_depth = session.commits.get(tract_id, base).depth if base else 0  # type: ignore[union-attr]
-    summary = Commit(
-        parents=(ObjectId(base),) if base else (),
-        blob=blob.hash,
-        role=summary_message.role,
-        content_type=ContentType.SUMMARY,
-        operation=Operation.APPEND,
-        metadata_json=canonical_json(
-            {"compression": {"from": plan.range_from, "to": plan.range_to, "messages": len(plan.summarised)}}
-        ),
-        message=f"compress {len(plan.summarised)} messages",
-    )
-    stored_summary = session.commits.put(tract_id, summary, base_depth + 1, blob.body)
+    stored_summary = summary_blob = None
+    onto = base
+    if content is not None:  # None: an archive, the range just leaves the context
+        summary_message = normalize_message(content, role=summary_role, content_type=ContentType.SUMMARY)
+        summary_blob = Blob.from_body(summary_message.body)
+        session.blobs.put(summary_blob, count_body(compiler.counter, summary_blob.body), compiler.counter.name)
+        base_depth = session.commits.get(tract_id, base).depth if base else 0  # type: ignore[union-attr]
+        summary = Commit(
+            parents=(ObjectId(base),) if base else (),
+            blob=summary_blob.hash,
+            role=summary_message.role,
+            content_type=ContentType.SUMMARY,
+            operation=Operation.APPEND,
+            metadata_json=canonical_json(
+                {"compression": {"from": plan.range_from, "to": plan.range_to, "messages": len(plan.summarised)}}
+            ),
+            message=f"compress {len(plan.summarised)} messages",
+        )
+        stored_summary = session.commits.put(tract_id, summary, base_depth + 1, summary_blob.body)
+        onto = summary.hash
     summarised = {slot.key for slot in plan.summarised}
     pinned = set(plan.pinned)
     dropped = set(plan.order[plan.start : plan.end + 1]) - pinned
@@ -318,29 +333,36 @@ def apply_compression(
             continue
         replay_order.append(commit)
     stored = session.commits.get_many(tract_id, replay_order)
-    tip, mapping, _ = replay_commits(
-        session, compiler, tract_id, [stored[h] for h in replay_order], summary.hash, marker
-    )
-    tip = tip or summary.hash
+    tip, mapping, _ = replay_commits(session, compiler, tract_id, [stored[h] for h in replay_order], onto, marker)
+    tip = tip or onto
     wanted = {mapping[s.key]: s.priority for s in old_state.slots if s.key in mapping}
     # messages before the range keep their identity, but annotations made later were anchored at
     # commits the compression archives: pin their priorities down again at the new tip
     prefix = set(plan.order[: plan.start])
     wanted.update({s.key: s.priority for s in old_state.slots if s.key in prefix})
-    carry_priorities(session, compiler, tract_id, wanted, tip, "kept by compression")
-    move_head_commit(
-        session, tract_id, head, tip, f"compress: {len(plan.summarised)} messages into {summary.hash[:12]}"
+    if tip is not None:
+        carry_priorities(session, compiler, tract_id, wanted, tip, "kept by compression")
+    action = (
+        f"archive: {len(plan.summarised)} messages"
+        if stored_summary is None
+        else f"compress: {len(plan.summarised)} messages into {stored_summary.commit.hash[:12]}"
     )
+    move_head_commit(session, tract_id, head, tip, action)
     archived = plan.order[plan.start :]
     new_state = compiler.state(session, tip, session.refs.head_with_marker(tract_id)[1])
+    summary_tokens = 0 if summary_blob is None else count_body(compiler.counter, summary_blob.body)
     details = {
-        "replaced": sorted(summarised),
+        "replaced": [k for k in plan.order if k in summarised],  # in history order
         "kept": [mapping[k] for k in plan.pinned if k in mapping],
         "skipped": list(plan.skipped),
         "tokens_before": plan.tokens_before,
         "tokens_after": new_state.context.token_count,
-        "summary_tokens": count_body(compiler.counter, blob.body) + MESSAGE_OVERHEAD,
+        "summary_tokens": 0
+        if summary_blob is None
+        else count_body(compiler.counter, summary_blob.body) + MESSAGE_OVERHEAD,
     }
+    if stored_summary is None:
+        details["archive"] = True
     if draft is not None:
         details.update(target_tokens=draft.target_tokens, attempts=draft.attempts, trimmed=draft.trimmed)
     if pending_id is None:
@@ -352,7 +374,7 @@ def apply_compression(
             range_to=plan.range_to,
             draft=None,
             details=details,
-            summary_commit=summary.hash,
+            summary_commit=None if stored_summary is None else stored_summary.commit.hash,
             new_head=tip,
         )
     else:
@@ -362,16 +384,17 @@ def apply_compression(
             record,
             expected="pending",
             status="committed",
-            summary_commit=summary.hash,
+            summary_commit=None if stored_summary is None else stored_summary.commit.hash,
             new_head=tip,
             details=details,
         ):
             raise ConcurrentUpdateError(f"compression {record} is no longer pending (approved or rejected elsewhere)")
     session.compressions.archive(tract_id, record, archived)
-    tokens = count_body(compiler.counter, blob.body)
     result = CompressionResult(
         id=record,
-        summary=commit_info(stored_summary, blob, tokens),
+        summary=None
+        if stored_summary is None or summary_blob is None
+        else commit_info(stored_summary, summary_blob, summary_tokens),
         head=tip,
         replaced=tuple(k for k in plan.order if k in summarised),
         kept=tuple(details["kept"]),

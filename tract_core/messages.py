@@ -123,11 +123,27 @@ def _from_llamaindex(message: Any) -> dict[str, Any]:
     for key in ("tool_calls", "tool_call_id", "name"):
         if extra.get(key) is not None:
             result[key] = extra.pop(key)
+    # LlamaIndex's own LLMs (and FunctionAgent) carry tool calls as ToolCallBlocks
+    calls = [_llamaindex_tool_call(b) for b in getattr(message, "blocks", ()) or () if _is_tool_call_block(b)]
+    if calls and not result.get("tool_calls"):
+        result["tool_calls"] = calls
     if result["content"] is None and not result.get("tool_calls"):
         result["content"] = ""
     if extra:
         result["additional_kwargs"] = extra
     return result
+
+
+def _is_tool_call_block(block: Any) -> bool:
+    return getattr(block, "block_type", None) == "tool_call"
+
+
+def _llamaindex_tool_call(block: Any) -> dict[str, Any]:
+    """An OpenAI ``tool_calls`` entry for a LlamaIndex ``ToolCallBlock``."""
+    arguments = block.tool_kwargs
+    if not isinstance(arguments, str):
+        arguments = json.dumps(_plain(arguments), sort_keys=True, ensure_ascii=False)
+    return {"id": block.tool_call_id, "type": "function", "function": {"name": block.tool_name, "arguments": arguments}}
 
 
 def _is_from(obj: Any, package: str) -> bool:

@@ -113,7 +113,10 @@ def resolve(session: Session, tract_id: str, ref: Ref, *, head: Head | None = No
 
 
 def move_head_commit(session: Session, tract_id: str, head: Head, new: str | None, action: str) -> None:
-    """Point the checked-out branch (or a detached HEAD) at ``new``, by compare-and-swap, and log it."""
+    """Point the checked-out branch (or a detached HEAD) at ``new``, by compare-and-swap, and log it.
+
+    ``new=None`` on a branch empties it (HEAD stays on the unborn branch).
+    """
     if head.branch is not None:
         if head.commit is None:
             moved = session.refs.create(tract_id, head.branch, new)
@@ -129,3 +132,5 @@ def move_head_commit(session: Session, tract_id: str, head: Head, new: str | Non
             "written. Read the new state and retry"
         )
     session.reflog.append(tract_id, ref, head.commit, new, action)
+    if new is None and head.branch is not None:
+        session.refs.delete(tract_id, head.branch)  # an emptied branch is unborn, as on a new tract

@@ -25,6 +25,7 @@ from .diff import ContextDiff, diff_contexts
 from .errors import ConcurrentUpdateError, InvalidInputError, TractError, TractNotFoundError
 from .formats import CompiledContext
 from .gc import GCResult, collect_garbage
+from .graph import linearize
 from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
 from .merge import MergeResult, PendingMerge, Resolver, apply_merge, plan_merge
 from .messages import check_role
@@ -591,6 +592,34 @@ class Tract:
             return apply_compression(
                 session, self._compiler, self.tract_id, plan, content, summary_role=summary_role, draft=draft
             )
+
+    def archive(self, to_commit: Ref, *, from_commit: Ref = None) -> CompressionResult:
+        """Take an exact stretch of messages out of the context, without a summary.
+
+        Like :meth:`compress` the originals are archived with a provenance record (listed by
+        :meth:`compressions`, flagged ``details["archive"]``; ``replaced`` holds them in history
+        order) and stay readable until gc, and the messages after the range are replayed. Unlike
+        it, the range is taken as given: pinned messages in it leave too, and a tool call may be
+        separated from its result (the caller chose the range). ``from_commit`` defaults to the
+        first commit.
+
+        Returns:
+            The record; its ``summary`` is None and ``head`` is None if nothing is left.
+
+        Raises:
+            InvalidInputError: The range holds no message that is in the context, or is inverted.
+        """
+        with self._writing() as session:
+            if from_commit is None:
+                head = session.refs.head(self.tract_id).commit
+                if head is None:
+                    raise InvalidInputError("there is nothing to archive: the tract has no commits")
+                history = session.commits.history(self.tract_id)
+                from_commit = linearize(head, lambda h: history[h].parents)[0]
+            plan = plan_compression(
+                session, self._compiler, self.tract_id, from_commit=from_commit, to_commit=to_commit, exact=True
+            )
+            return apply_compression(session, self._compiler, self.tract_id, plan, None, summary_role="system")
 
     def approve_compression(self, pending: PendingCompression | int, *, content: Any = None) -> CompressionResult:
         """Commit a pending compression, with ``content`` replacing the draft if given.

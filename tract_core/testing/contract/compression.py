@@ -513,6 +513,63 @@ class CompressionContract:
             empty.compress(content="x")
         assert store_snapshot(empty) == nothing
 
+    # -- archive: an exact range leaves the context, no summary ------------------------------------
+
+    def test_archive_takes_the_exact_range_out_with_provenance(self, factory: TractFactory) -> None:
+        t = factory.open()
+        commits = _therapy(t, 5)  # the system prompt (pinned) and 10 messages
+        t.annotate(commits[3], SKIP)
+        pre, old_head = t.compile(), t.head
+        result = t.archive(commits[4])
+
+        assert result.summary is None
+        # the pinned prompt leaves too; the skipped message was not in the context, so not "replaced"
+        assert result.replaced == tuple(c.hash for c in commits[:5] if c is not commits[3])
+        assert _contents(t.compile()) == [c.content for c in commits[5:]]
+        (record,) = t.compressions()
+        assert record.summary_commit is None and record.details["archive"] is True
+        assert record.details["replaced"] == list(result.replaced)  # in history order
+        assert (record.range_from, record.range_to, record.old_head) == (commits[0].hash, commits[4].hash, old_head)
+        assert set(t.archived(result)) == set(result.archived)
+        assert t.show(commits[0].hash).content == THERAPY_PROMPT  # originals readable until gc
+        assert t.compile(at_commit=old_head).digest == pre.digest
+
+        # archiving may separate a tool call from its result: the caller chose the range
+        question = t.user("Which bank pays most?")
+        call = t.assistant(tool_calls=[_tool_call("call_1")])
+        answer = t.tool_result("call_1", "Bank A 4.1%")
+        t.archive(call, from_commit=question)
+        assert t.compile().messages[-1]["content"] == answer.content
+
+    def test_archive_everything_leaves_an_empty_branch_that_grows_again(self, factory: TractFactory) -> None:
+        t = factory.open()
+        _therapy(t, 2)
+        first = t.log(limit=None)[0]
+        result = t.archive(first.hash)
+        assert result.head is None and t.head is None and len(t.compile()) == 0
+        assert t.status().branch == "main" and t.status().message_count == 0
+        again = t.user("Hello again.")
+        assert _contents(t.compile()) == ["Hello again."] and again.parents == ()
+        reopened = factory.open(t.tract_id)  # a second instance reads the database afresh
+        assert _contents(reopened.compile()) == ["Hello again."]
+        assert [r.details.get("archive") for r in reopened.compressions()] == [True]
+
+    def test_archive_bad_input_changes_nothing(self, factory: TractFactory) -> None:
+        t = factory.open()
+        commits = _therapy(t, 2)
+        t.annotate(commits[2], SKIP)
+        before = store_snapshot(t)
+        with pytest.raises(InvalidInputError, match="empty"):
+            t.archive(commits[1], from_commit=commits[3])
+        with pytest.raises(InvalidInputError, match="nothing to archive"):
+            t.archive(commits[2], from_commit=commits[2])
+        with pytest.raises(CommitNotFoundError):
+            t.archive("f" * 64)
+        assert store_snapshot(t) == before
+        empty = factory.open("empty")
+        with pytest.raises(InvalidInputError, match="nothing to archive"):
+            empty.archive("HEAD")
+
     def test_keep_recent_zero_compresses_everything_after_the_instructions(self, factory: TractFactory) -> None:
         t = factory.open()
         _therapy(t, 3)
