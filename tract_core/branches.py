@@ -166,7 +166,9 @@ def reset_head(session: Session, tract_id: str, target: Ref, mode: str) -> Reset
     dropped = tuple(sorted(before - after))
     deleted = 0
     if mode == "hard" and dropped:
-        doomed = set(dropped) - _still_needed(session, tract_id, set(dropped), after)
+        # Archived originals stay readable until gc's archive window passes, as after any compression.
+        candidates = set(dropped) - set(session.compressions.archived(tract_id))
+        doomed = candidates - _still_needed(session, tract_id, candidates, after)
         blobs = [c.commit.blob for c in session.commits.get_many(tract_id, doomed).values() if c.commit.blob]
         deleted = session.commits.delete_many(tract_id, doomed)
         session.blobs.delete_unreferenced(blobs)

@@ -9,7 +9,7 @@ happened, so a caller never gets a silently oversized (or silently cut) summary.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from .llm import LLMError, as_llm
 from .messages import message_text
 from .tokens import TokenCounter
 
-__all__ = ["DEFAULT_SUMMARY_PROMPT", "SummaryDraft", "render_transcript", "summarize", "trim_to_tokens"]
+__all__ = ["DEFAULT_SUMMARY_PROMPT", "SummaryDraft", "render_transcript", "summarize", "asummarize", "trim_to_tokens"]
 
 DEFAULT_SUMMARY_PROMPT = (
     "You compress the earlier part of a conversation between a user and an AI assistant so the "
@@ -79,6 +79,51 @@ def trim_to_tokens(text: str, target_tokens: int, counter: TokenCounter) -> str:
     return (" ".join(words[:low]) + " …").strip()
 
 
+def _conversation(
+    messages: Sequence[Mapping[str, Any]],
+    counter: TokenCounter,
+    target_tokens: int | None,
+    prompt: str | None,
+) -> Generator[list[dict[str, Any]], str, SummaryDraft]:
+    """The summarising exchange, independent of how the model is called.
+
+    Yields each request to send and receives the model's text; returns the draft.
+    """
+    if target_tokens is not None and (isinstance(target_tokens, bool) or not isinstance(target_tokens, int)):
+        raise InvalidInputError(f"target_tokens must be a positive whole number, not {target_tokens!r}")
+    if target_tokens is not None and target_tokens <= 0:
+        raise InvalidInputError(f"target_tokens must be positive, got {target_tokens}")
+    limit = f" Use at most {target_tokens} tokens." if target_tokens else ""
+    request = [
+        {"role": "system", "content": (prompt or DEFAULT_SUMMARY_PROMPT) + limit},
+        {"role": "user", "content": "Summarise this conversation:\n\n" + render_transcript(messages)},
+    ]
+    text = (yield request).strip()
+    attempts = 1
+    if not text:
+        raise LLMError("the LLM returned an empty summary; check the model or the prompt")
+    tokens = counter.count_text(text)
+    if target_tokens is not None and tokens > target_tokens:
+        request += [
+            {"role": "assistant", "content": text},
+            {
+                "role": "user",
+                "content": f"That is {tokens} tokens. Rewrite it in at most {target_tokens} tokens, keeping the facts.",
+            },
+        ]
+        shorter = (yield request).strip()
+        attempts = 2
+        if shorter:
+            text = shorter
+            tokens = counter.count_text(text)
+    trimmed = False
+    if target_tokens is not None and tokens > target_tokens:
+        text = trim_to_tokens(text, target_tokens, counter)
+        tokens = counter.count_text(text)
+        trimmed = True
+    return SummaryDraft(text, tokens, target_tokens, attempts, trimmed)
+
+
 def summarize(
     llm: Any,
     messages: Sequence[Mapping[str, Any]],
@@ -100,37 +145,30 @@ def summarize(
         InvalidInputError: ``target_tokens`` is not a positive integer.
         LLMError: The model returned an empty summary.
     """
-    if target_tokens is not None and (isinstance(target_tokens, bool) or not isinstance(target_tokens, int)):
-        raise InvalidInputError(f"target_tokens must be a positive whole number, not {target_tokens!r}")
-    if target_tokens is not None and target_tokens <= 0:
-        raise InvalidInputError(f"target_tokens must be positive, got {target_tokens}")
+    exchange = _conversation(messages, counter, target_tokens, prompt)
+    request = next(exchange)  # checks target_tokens first
     model = as_llm(llm)
-    limit = f" Use at most {target_tokens} tokens." if target_tokens else ""
-    request = [
-        {"role": "system", "content": (prompt or DEFAULT_SUMMARY_PROMPT) + limit},
-        {"role": "user", "content": "Summarise this conversation:\n\n" + render_transcript(messages)},
-    ]
-    text = model.complete(request).text.strip()
-    attempts = 1
-    if not text:
-        raise LLMError("the LLM returned an empty summary; check the model or the prompt")
-    tokens = counter.count_text(text)
-    if target_tokens is not None and tokens > target_tokens:
-        request += [
-            {"role": "assistant", "content": text},
-            {
-                "role": "user",
-                "content": f"That is {tokens} tokens. Rewrite it in at most {target_tokens} tokens, keeping the facts.",
-            },
-        ]
-        shorter = model.complete(request).text.strip()
-        attempts = 2
-        if shorter:
-            text = shorter
-            tokens = counter.count_text(text)
-    trimmed = False
-    if target_tokens is not None and tokens > target_tokens:
-        text = trim_to_tokens(text, target_tokens, counter)
-        tokens = counter.count_text(text)
-        trimmed = True
-    return SummaryDraft(text, tokens, target_tokens, attempts, trimmed)
+    while True:
+        try:
+            request = exchange.send(model.complete(request).text)
+        except StopIteration as done:
+            return done.value
+
+
+async def asummarize(
+    llm: Any,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    counter: TokenCounter,
+    target_tokens: int | None,
+    prompt: str | None = None,
+) -> SummaryDraft:
+    """Async :func:`summarize`: the model is called with ``acomplete`` on the running loop."""
+    exchange = _conversation(messages, counter, target_tokens, prompt)
+    request = next(exchange)  # checks target_tokens first
+    model = as_llm(llm)
+    while True:
+        try:
+            request = exchange.send((await model.acomplete(request)).text)
+        except StopIteration as done:
+            return done.value

@@ -6,6 +6,7 @@ the concept (``commits``, ``annotations``, ``compile``, ``history``, ``diff``, `
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import os
@@ -19,7 +20,14 @@ from .annotations import write_annotation
 from .branches import BranchInfo, ResetResult, create_branch, delete_branch, list_branches, reset_head, switch_branch
 from .commits import write_commit
 from .compile import Compiler
-from .compress import DEFAULT_KEEP_RECENT, CompressionResult, PendingCompression, apply_compression, plan_compression
+from .compress import (
+    DEFAULT_KEEP_RECENT,
+    CompressionPlan,
+    CompressionResult,
+    PendingCompression,
+    apply_compression,
+    plan_compression,
+)
 from .config import TractConfig
 from .diff import ContextDiff, diff_contexts
 from .errors import ConcurrentUpdateError, InvalidInputError, TractError, TractNotFoundError
@@ -36,7 +44,7 @@ from .refs import DEFAULT_BRANCH, HEAD, Ref, resolve
 from .replay import ReplayResult, cherry_pick, rebase
 from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
-from .summarize import summarize
+from .summarize import SummaryDraft, asummarize, summarize
 from .tokens import TiktokenCounter, TokenCounter
 from .usage import Usage, normalize_usage
 
@@ -489,7 +497,8 @@ class Tract:
         """Move the current branch (or detached HEAD) to ``ref``; ``reset(None)`` empties the branch.
 
         ``soft`` keeps the commits left behind (find them with :meth:`reflog`, e.g. to cherry-pick
-        one back); ``hard`` deletes those nothing else reaches.
+        one back); ``hard`` deletes those nothing else reaches, except originals archived by a
+        compression, which stay readable until :meth:`gc` passes their archive window.
         """
         with self._writing() as session:
             return reset_head(session, self.tract_id, ref, mode)
@@ -546,13 +555,51 @@ class Tract:
             InvalidInputError: Nothing to compress (empty or all-pinned range), ``target_tokens`` <= 0,
                 no content and no LLM.
         """
+        plan = self._plan_compression(target_tokens, summary_role, from_commit, to_commit, keep_recent)
+        draft = None
+        if content is None:
+            model = self._summary_model(llm)
+            budget = target_tokens or min(2000, max(64, plan.summarised_tokens // 4))
+            draft = summarize(model, plan.messages, counter=self.counter, target_tokens=budget, prompt=prompt)
+            content = draft.text
+        return self._finish_compression(plan, content, draft, auto_commit, summary_role)
+
+    async def acompress(
+        self,
+        content: Any = None,
+        *,
+        llm: Any = None,
+        target_tokens: int | None = None,
+        from_commit: Ref = None,
+        to_commit: Ref = None,
+        keep_recent: int = DEFAULT_KEEP_RECENT,
+        prompt: str | None = None,
+        auto_commit: bool = True,
+        summary_role: str = "system",
+    ) -> CompressionResult | PendingCompression:
+        """Async :meth:`compress`: the LLM is called with ``acomplete`` on the running loop, the
+        store is read and written in a worker thread."""
+        plan = await asyncio.to_thread(
+            self._plan_compression, target_tokens, summary_role, from_commit, to_commit, keep_recent
+        )
+        draft = None
+        if content is None:
+            model = self._summary_model(llm)
+            budget = target_tokens or min(2000, max(64, plan.summarised_tokens // 4))
+            draft = await asummarize(model, plan.messages, counter=self.counter, target_tokens=budget, prompt=prompt)
+            content = draft.text
+        return await asyncio.to_thread(self._finish_compression, plan, content, draft, auto_commit, summary_role)
+
+    def _plan_compression(
+        self, target_tokens: Any, summary_role: str, from_commit: Ref, to_commit: Ref, keep_recent: int
+    ) -> CompressionPlan:
         if target_tokens is not None and (
             isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0
         ):
             raise InvalidInputError(f"target_tokens must be a positive whole number, not {target_tokens!r}")
         check_role(summary_role)
         with self._reading() as session:
-            plan = plan_compression(
+            return plan_compression(
                 session,
                 self._compiler,
                 self.tract_id,
@@ -560,16 +607,18 @@ class Tract:
                 to_commit=to_commit,
                 keep_recent=keep_recent,
             )
-        draft = None
-        if content is None:
-            model = llm if llm is not None else self.config.llm
-            if model is None:
-                raise InvalidInputError(
-                    "compress needs content= (a summary you wrote) or an llm= (or TractConfig(llm=...)) to write one"
-                )
-            budget = target_tokens or min(2000, max(64, plan.summarised_tokens // 4))
-            draft = summarize(model, plan.messages, counter=self.counter, target_tokens=budget, prompt=prompt)
-            content = draft.text
+
+    def _summary_model(self, llm: Any) -> Any:
+        model = llm if llm is not None else self.config.llm
+        if model is None:
+            raise InvalidInputError(
+                "compress needs content= (a summary you wrote) or an llm= (or TractConfig(llm=...)) to write one"
+            )
+        return model
+
+    def _finish_compression(
+        self, plan: CompressionPlan, content: Any, draft: SummaryDraft | None, auto_commit: bool, summary_role: str
+    ) -> CompressionResult | PendingCompression:
         if not auto_commit:
             details = {"summary_role": summary_role, "messages": len(plan.summarised)}
             if draft is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -122,6 +123,29 @@ class CompressionContract:
         assert draft.tokens > 1900  # cut near the budget, not emptied
         assert too_long.startswith(text.rstrip(" …"))  # cut at a word boundary of the model's answer
         assert trimmed.compressions()[-1].details["trimmed"] is True
+
+    def test_acompress_awaits_the_model_and_matches_compress(self, factory: TractFactory) -> None:
+        too_long = _long_text(3000)
+        summary = "Sam is anxious before meetings; breathing helps."
+        t = factory.open("sync")
+        twin = factory.open("async")
+        _therapy(t, 20)
+        _therapy(twin, 20)
+        sync_llm = ScriptedLLM([too_long, summary])
+        async_llm = ScriptedLLM([too_long, summary])
+        result = t.compress(llm=sync_llm, target_tokens=2000, keep_recent=4)
+        aresult = asyncio.run(twin.acompress(llm=async_llm, target_tokens=2000, keep_recent=4))
+        assert async_llm.prompts == sync_llm.prompts  # the same exchange, re-ask included
+        assert aresult.draft == result.draft
+        assert (aresult.summary.hash, aresult.head) == (result.summary.hash, result.head)
+        assert twin.compile().digest == t.compile().digest
+
+        pending = asyncio.run(twin.acompress(content="by hand", keep_recent=2, auto_commit=False))
+        assert isinstance(pending, PendingCompression) and twin.head == aresult.head
+        before = store_snapshot(twin)
+        with pytest.raises(InvalidInputError, match="content="):
+            asyncio.run(twin.acompress(keep_recent=2))  # no content, no llm: refused, nothing written
+        assert store_snapshot(twin) == before
 
     def test_config_llm_writes_the_summary_when_none_is_passed(self, factory: TractFactory) -> None:
         llm = ScriptedLLM(["Sam is anxious before meetings."])
