@@ -15,7 +15,7 @@ from typing import Any
 from .objects import FORMAT_VERSION, canonical_json
 from .sequence import SharedSequence
 
-__all__ = ["CompiledContext", "copy_message"]
+__all__ = ["CompiledContext", "copy_message", "llamaindex_message", "text_of"]
 
 
 _ATOMS = (str, int, float, bool, type(None))
@@ -120,7 +120,7 @@ class CompiledContext:
         for message in self._messages:
             role = message["role"]
             if role in ("system", "developer") and leading:
-                system.append(_text_of(message.get("content")))
+                system.append(text_of(message.get("content")))
                 continue
             leading = False
             if role in ("system", "developer"):
@@ -131,7 +131,7 @@ class CompiledContext:
                     {
                         "type": "tool_result",
                         "tool_use_id": message.get("tool_call_id"),
-                        "content": _text_of(message.get("content")),
+                        "content": text_of(message.get("content")),
                     }
                 ]
             elif role == "assistant":
@@ -160,25 +160,35 @@ class CompiledContext:
     def to_llamaindex(self) -> list[Any]:
         """The messages as LlamaIndex ``ChatMessage`` objects (needs ``llama-index-core``)."""
         try:
-            from llama_index.core.llms import ChatMessage
+            import llama_index.core.llms  # noqa: F401  (fail clearly before converting anything)
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("to_llamaindex() needs llama-index-core: pip install llama-index-core") from exc
-        result = []
-        for message in self.messages:
-            extra = dict(message.pop("additional_kwargs", None) or {})
-            for key in ("tool_calls", "tool_call_id", "name"):
-                if key in message:
-                    extra[key] = message.pop(key)
-            content = message.get("content")
-            if not isinstance(content, str):
-                content = _text_of(content)
-            # a tool-call-only message has no text block at all (as LlamaIndex's own LLMs produce it)
-            text = content if content or not extra.get("tool_calls") else None
-            result.append(ChatMessage(role=message["role"], content=text, additional_kwargs=extra))
-        return result
+        return [llamaindex_message(message) for message in self._messages]
 
 
-def _text_of(content: Any) -> str:
+def llamaindex_message(message: Mapping[str, Any]) -> Any:
+    """A new LlamaIndex ``ChatMessage`` for one OpenAI-shaped message (needs ``llama-index-core``).
+
+    ``tool_calls``, ``tool_call_id`` and ``name`` go to ``additional_kwargs`` (where LlamaIndex's
+    OpenAI-compatible LLMs read them); content parts become their text.
+    """
+    from llama_index.core.llms import ChatMessage
+
+    message = copy_message(message)
+    extra = dict(message.pop("additional_kwargs", None) or {})
+    for key in ("tool_calls", "tool_call_id", "name"):
+        if key in message:
+            extra[key] = message.pop(key)
+    content = message.get("content")
+    if not isinstance(content, str):
+        content = text_of(content)
+    # a tool-call-only message has no text block at all (as LlamaIndex's own LLMs produce it)
+    text = content if content or not extra.get("tool_calls") else None
+    return ChatMessage(role=message["role"], content=text, additional_kwargs=extra)
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: a string as is, the text parts of a list joined by newlines."""
     if content is None:
         return ""
     if isinstance(content, str):

@@ -7,7 +7,6 @@ the concept (``commits``, ``annotations``, ``compile``, ``history``, ``diff``, `
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import os
 from collections.abc import Iterator
@@ -82,9 +81,6 @@ class Tract:
         self.counter: TokenCounter = config.token_counter or TiktokenCounter(model=config.model)
         self._compiler = Compiler(tract_id, self.counter)
         self._owns_store = owns_store
-        self._batch: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
-            f"tract-batch-{id(self)}", default=None
-        )
         self._closed = False
 
     # -- opening and closing ---------------------------------------------------------------
@@ -184,7 +180,7 @@ class Tract:
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:
-        active = self._batch.get()
+        active = self.store.join_batch()
         if active is not None:
             yield active
         else:
@@ -193,7 +189,7 @@ class Tract:
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
-        active = self._batch.get()
+        active = self.store.join_batch(self._compiler.clear)
         if active is not None:
             yield active
         else:
@@ -204,22 +200,12 @@ class Tract:
     def batch(self) -> Iterator[Tract]:
         """Group commits so they land together or not at all.
 
-        Everything done through this tract inside the block is one transaction: if the block
-        raises (or the process dies), none of it is stored. Batches nest (the outer one decides).
+        Everything done inside the block through this tract, and through any other tract on the
+        same store, is one transaction: if the block raises (or the process dies), none of it is
+        stored. Batches nest (the outer one decides).
         """
-        if self._batch.get() is not None:
+        with self.store.batch(self._compiler.clear):
             yield self
-            return
-        try:
-            with self.store.write() as session:
-                token = self._batch.set(session)
-                try:
-                    yield self
-                finally:
-                    self._batch.reset(token)
-        except BaseException:
-            self._compiler.clear()
-            raise
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -492,6 +478,44 @@ class Tract:
         """
         with self._writing() as session:
             return rebase(session, self._compiler, self.tract_id, onto, strict=strict)
+
+    def start_over(self, keep_as: str | None = "cleared") -> str | None:
+        """Empty the current branch, keeping what it held as the branch ``<keep_as>/<n>``.
+
+        The next free number is taken (``cleared/1``, ``cleared/2``, ...), so nothing is lost: read
+        the old line with ``log(start="cleared/1")`` or ``compile(at_commit="cleared/1")``. The
+        current branch then has no commits, like a new tract, and the next commit starts a new
+        line. ``keep_as=None`` keeps no branch: the old commits become orphans that
+        :meth:`reflog` still finds until :meth:`gc` passes their retention window.
+
+        Returns:
+            The name of the branch that keeps the old line, or None (the branch was already
+            empty, or ``keep_as`` is None).
+
+        Raises:
+            InvalidInputError: HEAD is detached (switch to a branch first), or a bad ``keep_as``.
+            ConcurrentUpdateError: Another writer moved the branch meanwhile; nothing changed.
+        """
+        with self._writing() as session:
+            head = session.refs.head(self.tract_id, lock=True)
+            if head.branch is None:
+                raise InvalidInputError(
+                    f"cannot start tract {self.tract_id!r} over: HEAD is detached at {str(head.commit)[:12]}; "
+                    "switch back to a branch first (switch('main'))"
+                )
+            if head.commit is None:
+                return None
+            kept = None
+            if keep_as is not None:
+                prefix = f"{keep_as}/"
+                taken = [
+                    b.name[len(prefix) :] for b in list_branches(session, self.tract_id) if b.name.startswith(prefix)
+                ]
+                number = max((int(n) for n in taken if n.isdigit() and not n.startswith("0")), default=0) + 1
+                kept = f"{prefix}{number}"
+                create_branch(session, self.tract_id, kept, head.commit, switch=False)
+            reset_head(session, self.tract_id, None, "soft")
+            return kept
 
     def reset(self, ref: Ref, mode: str = "soft") -> ResetResult:
         """Move the current branch (or detached HEAD) to ``ref``; ``reset(None)`` empties the branch.
@@ -793,7 +817,7 @@ class Tract:
         after = None
         if not dry_run:
             self._compiler.clear()
-            if vacuum is not None and self._batch.get() is None:
+            if vacuum is not None and self.store.join_batch() is None:
                 self.store.reclaim(vacuum)
             after = self.store.file_bytes()
         return replace(result, file_bytes_before=before, file_bytes_after=after)

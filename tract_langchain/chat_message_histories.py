@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections.abc import Sequence
 
 from langchain_core.chat_history import BaseChatMessageHistory
@@ -21,9 +20,6 @@ from tract_core import InvalidInputError, Tract, TractConfig
 from tract_core.store import SqlStore
 
 __all__ = ["TractChatMessageHistory"]
-
-_ARCHIVE_PREFIX = "cleared/"
-_ARCHIVE = re.compile(r"^cleared/(\d+)$")
 
 
 class TractChatMessageHistory(BaseChatMessageHistory):
@@ -172,20 +168,10 @@ class TractChatMessageHistory(BaseChatMessageHistory):
                 to a branch first.
             ConcurrentUpdateError: Another writer moved the branch meanwhile; nothing was changed.
         """
-        tract = self._tract
-        with tract.batch():
-            status = tract.status()
-            if status.head is None:
-                return
-            if status.branch is None:
-                raise InvalidInputError(
-                    f"cannot clear session {self.session_id!r}: HEAD is detached at {status.head[:12]}; "
-                    "switch back to a branch first (history.tract.switch('main'))"
-                )
-            numbers = [int(m.group(1)) for b in tract.list_branches() if (m := _ARCHIVE.match(b.name))]
-            archive = f"{_ARCHIVE_PREFIX}{max(numbers, default=0) + 1}"
-            tract.branch(archive, status.head)
-            tract.reset(None)  # the branch starts over, empty; the archive branch keeps the history
+        try:
+            self._tract.start_over("cleared")
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"cannot clear session {self.session_id!r}: {exc}") from exc
 
     async def aclear(self) -> None:
         """:meth:`clear` in a worker thread."""

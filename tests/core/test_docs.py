@@ -39,9 +39,10 @@ def test_documentation_example_runs(where: str, code: str, tmp_path, monkeypatch
 
 def _modules() -> list[str]:
     import tract_langchain
+    import tract_llamaindex
 
     names = []
-    for package in (tract_core, tract_langchain):
+    for package in (tract_core, tract_langchain, tract_llamaindex):
         names.append(package.__name__)
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if not info.name.endswith("__main__"):

@@ -6,6 +6,7 @@ reflog, annotations) and :mod:`.sql_compressions`.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -85,6 +86,9 @@ class SqlStore:
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._writers: Any = threading.RLock() if self.dialect == "sqlite" and not self.memory else nullcontext()
         self._async: AsyncRunner | None = None
+        self._batch: contextvars.ContextVar[tuple[SqlSession, list[Callable[[], None]]] | None] = (
+            contextvars.ContextVar(f"tract-store-batch-{id(self)}", default=None)
+        )
         try:
             if not create:
                 self._require_schema()
@@ -129,6 +133,44 @@ class SqlStore:
         """
         with self._guard(), self._writers, self._write_engine.connect() as conn, conn.begin():
             yield SqlSession(conn, self.dialect)
+
+    @contextmanager
+    def batch(self, on_rollback: Callable[[], None] | None = None) -> Iterator[SqlSession]:
+        """One write transaction for everything that goes through this store inside the block.
+
+        Every :class:`~tract_core.Tract` on this store writes and reads through the open batch
+        (in this thread or task), so changes to several tracts land together or not at all.
+        Batches nest: the outermost decides. ``on_rollback`` is called if the batch rolls back
+        (tracts drop caches built from what was rolled back); see :meth:`join_batch`.
+        """
+        active = self._batch.get()
+        if active is not None:
+            if on_rollback is not None:
+                active[1].append(on_rollback)
+            yield active[0]
+            return
+        callbacks: list[Callable[[], None]] = [] if on_rollback is None else [on_rollback]
+        try:
+            with self.write() as session:
+                token = self._batch.set((session, callbacks))
+                try:
+                    yield session
+                finally:
+                    self._batch.reset(token)
+        except BaseException:
+            for callback in callbacks:
+                callback()
+            raise
+
+    def join_batch(self, on_rollback: Callable[[], None] | None = None) -> SqlSession | None:
+        """The session of the batch open in this thread or task (None if there is none);
+        ``on_rollback`` is registered with it."""
+        active = self._batch.get()
+        if active is None:
+            return None
+        if on_rollback is not None and on_rollback not in active[1]:
+            active[1].append(on_rollback)
+        return active[0]
 
     def run_read(self, fn: Callable[[SqlSession], T]) -> T:
         """``fn(session)`` in a read-only unit of work; returns its result."""

@@ -1,0 +1,91 @@
+"""Where a LlamaIndex memory or chat store keeps its tracts: one open store per database per process.
+
+LlamaIndex components are plain data (they are rebuilt with ``from_dict`` after a workflow
+``Context`` is restored), so they name their database with a string, ``db``: a SQLite path, a
+database URL, or a ``tract-store://`` handle for a store that only lives in this process (the
+private in-memory database, or a :class:`~tract_core.store.SqlStore` passed in). Every component
+naming the same database shares one open store (one engine and connection pool), opened on first
+use and kept for the life of the process, or until :func:`close_stores`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+from tract_core import InvalidInputError
+from tract_core.store import SqlStore
+
+__all__ = ["close_stores", "database_name", "open_store"]
+
+_HANDLE = "tract-store://"
+_lock = threading.Lock()
+_stores: dict[str, SqlStore] = {}
+_borrowed: set[str] = set()  # stores passed in by the caller: theirs to close
+
+
+def database_name(
+    path: str | os.PathLike[str] | None = None, url: str | None = None, store: SqlStore | None = None
+) -> str:
+    """The ``db`` string for a SQLite ``path``, a database ``url`` or an open ``store`` (at most one).
+
+    A path becomes absolute (so a restored component finds the file from any working directory).
+    A store is registered under a ``tract-store://`` handle valid in this process only; with none
+    of the three, a new private in-memory database is created and registered.
+
+    Raises:
+        InvalidInputError: More than one of them was given.
+    """
+    given = [name for name, value in (("path", path), ("url", url), ("store", store)) if value is not None]
+    if len(given) > 1:
+        raise InvalidInputError(f"pass one of path=, url= or store=, not {' and '.join(given)}")
+    if path is not None:
+        return os.path.abspath(os.fspath(path))
+    if url is not None:
+        if not isinstance(url, str) or "://" not in url:
+            raise InvalidInputError(f"url= takes a database URL such as postgresql+psycopg://..., not {url!r}")
+        return url
+    if store is not None and not isinstance(store, SqlStore):
+        raise InvalidInputError(f"store= takes a tract_core.store.SqlStore, not a {type(store).__name__}")
+    handle = f"{_HANDLE}{uuid.uuid4().hex}"
+    with _lock:
+        _stores[handle] = store if store is not None else SqlStore()
+        if store is not None:
+            _borrowed.add(handle)
+    return handle
+
+
+def open_store(db: str) -> SqlStore:
+    """The process's open store for ``db`` (a path, a URL or a ``tract-store://`` handle).
+
+    Raises:
+        InvalidInputError: ``db`` is a handle from another process (or from before
+            :func:`close_stores`): pass a path or URL to reconnect across processes.
+        DatabaseNotFoundError: The database cannot be opened.
+    """
+    if not isinstance(db, str) or not db:
+        raise InvalidInputError(f"db must be a SQLite path or a database URL, not {db!r}")
+    with _lock:
+        found = _stores.get(db)
+        if found is not None:
+            return found
+        if db.startswith(_HANDLE):
+            raise InvalidInputError(
+                f"{db} names a database that lived in another process (an in-memory database or a store "
+                "passed as store=); give the memory a path= or url= to continue a conversation across processes"
+            )
+        store = SqlStore(url=db) if "://" in db else SqlStore(path=db)
+        _stores[db] = store
+        return store
+
+
+def close_stores() -> None:
+    """Close every store opened here (in-memory databases are lost); stores passed in as ``store=``
+    are forgotten but left open for their owner to close."""
+    with _lock:
+        stores = [store for db, store in _stores.items() if db not in _borrowed]
+        _stores.clear()
+        _borrowed.clear()
+    for store in stores:
+        store.close()

@@ -1,0 +1,318 @@
+"""A LlamaIndex agent memory on tract: :class:`TractMemory`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.memory.types import BaseMemory
+
+from tract_core import InvalidInputError, Tract
+from tract_core.store import SqlStore
+
+from .connections import database_name, open_store
+from .messages import encode
+from .reader import ContextView, Entry, MessageReader
+
+__all__ = ["TractMemory"]
+
+DEFAULT_TOKEN_LIMIT = 30_000
+_CLEARED = "cleared"
+_llms: dict[tuple[str, str], Any] = {}  # the summarising LLM of each (db, session) in this process
+_llms_lock = threading.Lock()
+
+
+def _new_session_id() -> str:
+    return f"chat-{uuid.uuid4().hex}"
+
+
+class TractMemory(BaseMemory):
+    """Agent memory that keeps every message as a tract commit and compresses without losing any.
+
+    A drop-in ``BaseMemory`` for ``FunctionAgent``, ``ReActAgent`` and ``AgentWorkflow``:
+    ``agent.run(user_msg, memory=TractMemory.from_defaults(path="agent.db", session_id="u42"))``.
+    One session is one tract (its id is ``session_id``) in a SQLite file, a PostgreSQL database or
+    a private in-memory database; every message the agent puts is a commit.
+
+    :meth:`get` (what the agent sends to its LLM) is the session's compiled context: edits, skips
+    and pins made through :attr:`tract` apply. When it passes ``token_limit`` and an ``llm`` is
+    set, the older part is compressed with tract's non-destructive compression: one summary
+    message, the pinned messages (system instructions) verbatim, and the recent messages that
+    fit in ``recent_ratio`` of the budget, tool calls kept with their results; the originals stay
+    in the store, in :meth:`get_all` and in ``tract.log``. Without an ``llm`` (or when a summary
+    cannot bring it under budget) :meth:`get` sends the pinned messages and the longest recent
+    tail that fits, starting at a user message, and writes nothing. Every call returns a new
+    list of new messages (agents append to what they get).
+
+    :meth:`set` and :meth:`reset` keep the old conversation as the branch ``cleared/<n>``.
+    The memory is always truthy, and it is plain data (``session_id``, ``token_limit``, ``db``):
+    ``to_dict()``/``from_dict()`` and a workflow ``Context`` round trip reconnect it to its
+    database, so a restored agent continues its conversation. The ``llm`` is not serialized; a
+    memory restored in the same process finds it again, elsewhere pass it to ``from_dict(data,
+    llm=...)``.
+
+    Attributes:
+        session_id: The conversation, which is the tract id.
+        token_limit: The most tokens :meth:`get` returns (tract's tokenizer).
+        db: The database: a SQLite path, a database URL, or a ``tract-store://`` handle of a
+            database that lives in this process only (see :mod:`tract_llamaindex.connections`).
+        recent_ratio: Share of ``token_limit`` kept verbatim after a compression.
+        summary_tokens: Budget of a summary (default ``min(2000, token_limit // 5)``).
+        llm: The model that writes summaries: a LlamaIndex LLM or anything
+            :func:`tract_core.llm.as_llm` accepts (not serialized).
+
+    Example:
+        >>> from llama_index.core.llms import ChatMessage
+        >>> memory = TractMemory.from_defaults(session_id="demo")  # in memory; path="agent.db" keeps it
+        >>> memory.put_messages([ChatMessage(role="user", content="Hi, I'm Ada."),
+        ...                      ChatMessage(role="assistant", content="Hello Ada!")])
+        >>> [m.content for m in memory.get()]
+        ["Hi, I'm Ada.", 'Hello Ada!']
+        >>> memory.tract.log(limit=1)[0].content
+        'Hello Ada!'
+        >>> memory.reset()
+        >>> memory.get(), len(memory.tract.log(start="cleared/1"))
+        ([], 2)
+    """
+
+    session_id: str = Field(default_factory=_new_session_id, min_length=1, max_length=255)
+    token_limit: int = Field(default=DEFAULT_TOKEN_LIMIT, gt=0)
+    db: str = Field(default_factory=database_name)
+    recent_ratio: float = Field(default=0.5, gt=0, le=1)
+    summary_tokens: int | None = Field(default=None, gt=0)
+    llm: Any = Field(default=None, exclude=True)
+
+    _tract: Tract = PrivateAttr()
+    _reader: MessageReader = PrivateAttr()
+    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+
+    def model_post_init(self, context: Any, /) -> None:
+        key = (self.db, self.session_id)
+        with _llms_lock:
+            if self.llm is not None:
+                _llms[key] = self.llm
+            else:
+                self.llm = _llms.get(key)
+        self._tract = Tract.open(store=open_store(self.db), tract_id=self.session_id)
+        self._reader = MessageReader(self._tract)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "TractMemory"
+
+    @classmethod
+    def from_defaults(  # type: ignore[override]
+        cls,
+        session_id: str | None = None,
+        chat_history: Sequence[ChatMessage] | None = None,
+        llm: Any = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        url: str | None = None,
+        store: SqlStore | None = None,
+        token_limit: int = DEFAULT_TOKEN_LIMIT,
+        recent_ratio: float = 0.5,
+        summary_tokens: int | None = None,
+        **kwargs: Any,
+    ) -> TractMemory:
+        """A memory for ``session_id`` (new id if None) in a SQLite ``path``, a database ``url``,
+        an open ``store`` or a private in-memory database (none of them).
+
+        Reopening an existing session continues it. ``chat_history`` replaces the session's
+        messages (the old ones kept as a ``cleared/<n>`` branch). ``llm`` writes the summaries.
+
+        Raises:
+            InvalidInputError: More than one of ``path``/``url``/``store``, or a bad message.
+            ValueError: A bad ``session_id``, ``token_limit`` or ratio (pydantic validation).
+        """
+        if kwargs:
+            raise InvalidInputError(f"unexpected arguments {sorted(kwargs)}; see TractMemory.from_defaults")
+        memory = cls(
+            session_id=session_id or _new_session_id(),
+            token_limit=token_limit,
+            db=database_name(path, url, store),
+            recent_ratio=recent_ratio,
+            summary_tokens=summary_tokens,
+            llm=llm,
+        )
+        if chat_history is not None:
+            memory.set(list(chat_history))
+        return memory
+
+    @property
+    def tract(self) -> Tract:
+        """The session's tract: log, diff, branch, checkout, annotate, compress, ..."""
+        return self._tract
+
+    def __bool__(self) -> bool:  # agents test ``memory or default_memory``
+        return True
+
+    def __repr__(self) -> str:
+        return f"TractMemory(session_id={self.session_id!r}, token_limit={self.token_limit}, db={self.db!r})"
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get(self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any) -> list[ChatMessage]:
+        """The messages for the next LLM call: the compiled context within the token limit.
+
+        Args:
+            input: Ignored (the whole conversation is the context).
+            initial_token_count: Tokens the caller adds itself (a system prompt, a query); they
+                come off ``token_limit``.
+        """
+        limit = self._limit(initial_token_count)
+        with self._lock:
+            view = self._reader.view()
+            if view.tokens > limit and self.llm is not None and self._compress(view, limit, None):
+                view = self._reader.view()
+            return self._reader.messages(self._fit(view, limit))
+
+    async def aget(self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any) -> list[ChatMessage]:
+        """:meth:`get`, with the summary written through the LLM's async API."""
+        limit = self._limit(initial_token_count)
+        view = await asyncio.to_thread(self._reader.view)
+        if view.tokens > limit and self.llm is not None:
+            plan = self._plan(view, limit)
+            if plan is not None:
+                try:
+                    await self._tract.acompress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
+                    view = await asyncio.to_thread(self._reader.view)
+                except InvalidInputError:
+                    pass  # nothing compressible (all pinned or all recent): fall back to the window
+        entries = self._fit(view, limit)
+        return await asyncio.to_thread(self._reader.messages, entries)
+
+    def get_all(self) -> list[ChatMessage]:
+        """Every message of the conversation as it was put, compressed ones included."""
+        with self._lock:
+            return self._reader.history()
+
+    async def aget_all(self) -> list[ChatMessage]:
+        """:meth:`get_all` in a worker thread."""
+        return await asyncio.to_thread(self.get_all)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def put(self, message: ChatMessage) -> None:
+        """Commit one message."""
+        self.put_messages([message])
+
+    async def aput(self, message: ChatMessage) -> None:
+        """:meth:`put` in a worker thread."""
+        await asyncio.to_thread(self.put_messages, [message])
+
+    def put_messages(self, messages: list[ChatMessage]) -> None:
+        """Commit the messages in order as one transaction: all of them are stored, or none.
+
+        Raises:
+            InvalidInputError: A message tract cannot store (e.g. a ``tool`` message without
+                ``additional_kwargs["tool_call_id"]``); nothing of the call is stored.
+        """
+        encoded = [encode(m) for m in messages]
+        with self._lock, self._tract.batch():
+            for body, metadata in encoded:
+                self._reader.remember(self._tract.commit(body, metadata=metadata).hash, metadata)
+
+    async def aput_messages(self, messages: list[ChatMessage]) -> None:
+        """:meth:`put_messages` in a worker thread."""
+        await asyncio.to_thread(self.put_messages, list(messages))
+
+    def set(self, messages: list[ChatMessage]) -> None:
+        """Replace the conversation with ``messages``; the old one is kept as branch ``cleared/<n>``."""
+        encoded = [encode(m) for m in messages]
+        with self._lock, self._tract.batch():
+            if self._same_line(encoded):
+                return  # agents set the history they were given each run: nothing changes
+            self._tract.start_over(_CLEARED)
+            for body, metadata in encoded:
+                self._reader.remember(self._tract.commit(body, metadata=metadata).hash, metadata)
+
+    async def aset(self, messages: list[ChatMessage]) -> None:
+        """:meth:`set` in a worker thread."""
+        await asyncio.to_thread(self.set, list(messages))
+
+    def reset(self) -> None:
+        """Start the conversation over; the old one is kept as branch ``cleared/<n>``."""
+        with self._lock:
+            self._tract.start_over(_CLEARED)
+
+    async def areset(self) -> None:
+        """:meth:`reset` in a worker thread."""
+        await asyncio.to_thread(self.reset)
+
+    def close(self) -> None:
+        """Release the tract (the shared database stays open for other sessions)."""
+        self._tract.close()
+
+    # -- budget -----------------------------------------------------------------------------
+
+    def _limit(self, initial_token_count: int) -> int:
+        if isinstance(initial_token_count, bool) or not isinstance(initial_token_count, int) or initial_token_count < 0:
+            raise InvalidInputError(f"initial_token_count must be a non-negative int, not {initial_token_count!r}")
+        if initial_token_count >= self.token_limit:
+            raise InvalidInputError(
+                f"initial_token_count ({initial_token_count}) leaves nothing of token_limit ({self.token_limit})"
+            )
+        return self.token_limit - initial_token_count
+
+    def _plan(self, view: ContextView, limit: int) -> tuple[int, int] | None:
+        """``keep_recent`` and the summary budget of a compression that brings ``view`` under ``limit``."""
+        summary = self.summary_tokens or max(16, min(2000, limit // 5))
+        room = int(limit * self.recent_ratio)
+        keep, used = 0, 0
+        for entry in reversed(view.entries):
+            if not entry.pinned and used + entry.tokens > room:
+                break
+            used += 0 if entry.pinned else entry.tokens
+            keep += 1
+        if keep >= len(view.entries):
+            return None
+        return max(keep, 1), summary
+
+    def _compress(self, view: ContextView, limit: int, _: Any) -> bool:
+        plan = self._plan(view, limit)
+        if plan is None:
+            return False
+        try:
+            self._tract.compress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
+        except InvalidInputError:
+            return False  # nothing compressible (all pinned or all recent): fall back to the window
+        return True
+
+    @staticmethod
+    def _fit(view: ContextView, limit: int) -> list[Entry]:
+        """The entries to send: all of them under ``limit``; else the pinned ones and the longest
+        recent tail that fits, starting at a user message (at least the latest user turn)."""
+        entries = view.entries
+        if view.tokens <= limit:
+            return list(entries)
+        room = limit - sum(e.tokens for e in entries if e.pinned)
+        start = len(entries)
+        for i in range(len(entries) - 1, -1, -1):
+            if not entries[i].pinned:
+                room -= entries[i].tokens
+                if room < 0:
+                    break
+            start = i
+        while start < len(entries) and entries[start].body.get("role") != "user":
+            start += 1
+        if start == len(entries):  # not even the latest turn fits: send it anyway
+            users = [i for i, e in enumerate(entries) if e.body.get("role") == "user" and not e.pinned]
+            start = users[-1] if users else max(len(entries) - 1, 0)
+        return [e for i, e in enumerate(entries) if e.pinned or i >= start]
+
+    def _same_line(self, encoded: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> bool:
+        """Whether the current line already holds exactly these messages (and nothing else)."""
+        line = list(reversed(self._tract.log(limit=len(encoded) + 1)))
+        if len(line) != len(encoded):
+            return False
+        return all(
+            c.body is not None and dict(c.body) == body and (c.metadata or None) == metadata
+            for c, (body, metadata) in zip(line, encoded, strict=True)
+        )

@@ -1,0 +1,132 @@
+"""Reading a tract as LlamaIndex messages: the compiled context (with each message's size and
+priority) and the raw history behind compressions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage
+
+from tract_core import CommitNotFoundError, Operation, Priority, Tract
+from tract_core.records import CommitInfo
+
+from .messages import decode
+
+__all__ = ["ContextView", "Entry", "MessageReader"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One message of a compiled context: the commit that added it, its body, size and pin."""
+
+    key: str
+    body: Mapping[str, Any]
+    tokens: int
+    pinned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ContextView:
+    """A compiled context as entries, with its total token count (tract's tokenizer)."""
+
+    entries: tuple[Entry, ...]
+    tokens: int
+
+
+_EMPTY = ContextView((), 0)
+
+
+class MessageReader:
+    """Turns a tract's compiled context and history into new ``ChatMessage`` objects.
+
+    Commit metadata (where the exact LlamaIndex message is kept) is read in one query for the
+    commits not seen before and remembered: commits never change.
+    """
+
+    def __init__(self, tract: Tract) -> None:
+        self.tract = tract
+        self._metadata: dict[str, Mapping[str, Any] | None] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, commit: str, metadata: Mapping[str, Any] | None) -> None:
+        """Record the metadata of a commit just written (saves a read)."""
+        with self._lock:
+            self._metadata[commit] = metadata
+
+    def metadata(self, commit: str) -> Mapping[str, Any] | None:
+        """The metadata of a commit seen by :meth:`view` or :meth:`remember`."""
+        with self._lock:
+            return self._metadata.get(commit)
+
+    def view(self, branch: str | None = None) -> ContextView:
+        """The compiled context at HEAD, or at the tip of ``branch`` (empty if it does not exist)."""
+        tract = self.tract
+        with tract.store.read() as session:
+            head, marker = session.refs.head_with_marker(tract.tract_id)
+            if branch is None:
+                commit = head.commit
+            else:
+                commit = next((b.commit for b in session.refs.list(tract.tract_id) if b.name == branch), None)
+            if commit is None:
+                return _EMPTY
+            state = tract._compiler.state(session, commit, marker)
+            keys = state.context.commit_hashes
+            with self._lock:
+                missing = [k for k in keys if k not in self._metadata]
+            if missing:
+                found = session.commits.get_many(tract.tract_id, missing)
+                with self._lock:
+                    for key in missing:
+                        stored = found.get(key)
+                        self._metadata[key] = stored.commit.metadata if stored is not None else None
+        slots = {slot.key: slot for slot in state.slots}
+        entries = tuple(
+            Entry(key, message, slots[key].tokens, slots[key].priority is Priority.PINNED)
+            for key, message in zip(keys, state.context.messages, strict=True)
+        )
+        return ContextView(entries, state.context.token_count)
+
+    def messages(self, entries: Iterable[Entry]) -> list[ChatMessage]:
+        """New ``ChatMessage`` objects for ``entries`` (callers may mutate them freely)."""
+        with self._lock:
+            return [decode(e.body, self._metadata.get(e.key)) for e in entries]
+
+    def history(self) -> list[ChatMessage]:
+        """Every message committed on HEAD's line, in order, as it was put, compressions undone.
+
+        A compression (or archive) replaced part of the line with a summary: its record names
+        the HEAD before it, whose line still holds the originals until ``gc`` collects them, so
+        the history is that line's history followed by what came after the compression. Once
+        gc has collected the originals, the summary stands in for them.
+        """
+        tract = self.tract
+        records = [r for r in tract.compressions() if r.status == "committed" and r.new_head and r.old_head]
+        commits: list[CommitInfo] = []
+        start: str | None = tract.head
+        while start is not None:
+            line = list(reversed(tract.log(limit=None, start=start)))
+            position = {c.hash: i for i, c in enumerate(line)}
+            latest = max(
+                (r for r in records if r.new_head in position), key=lambda r: position[r.new_head], default=None
+            )
+            if latest is None or not self._exists(latest.old_head):
+                commits[:0] = line
+                break
+            records.remove(latest)
+            commits[:0] = line[position[latest.new_head] + 1 :]
+            start = latest.old_head
+        return [
+            decode({"role": c.role, **c.body}, c.metadata)
+            for c in commits
+            if c.operation is Operation.APPEND and c.role is not None and c.body is not None
+        ]
+
+    def _exists(self, commit: str) -> bool:
+        try:
+            self.tract.show(commit)
+        except CommitNotFoundError:
+            return False
+        return True
