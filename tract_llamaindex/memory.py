@@ -271,8 +271,12 @@ class TractMemory(BaseMemory):
                 break
             used += 0 if entry.pinned else entry.tokens
             keep += 1
-        if keep >= len(view.entries):
+        entries = view.entries
+        if keep >= len(entries):
             return None
+        # the kept tail starts a turn (a user message), as the window does
+        while keep > 1 and (entries[-keep].pinned or entries[-keep].body.get("role") != "user"):
+            keep -= 1
         return max(keep, 1), summary
 
     def _compress(self, view: ContextView, limit: int, _: Any) -> bool:

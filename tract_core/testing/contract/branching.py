@@ -17,6 +17,7 @@ from ...errors import (
 )
 from ...merge import LLMResolver, PendingMerge
 from ...objects import EDIT, NORMAL, PINNED, SKIP
+from ...tract import Tract
 from ..factory import TractFactory
 from ..llm import ScriptedLLM
 from ..snapshot import store_snapshot
@@ -511,3 +512,43 @@ class BranchingContract:
         t.checkout(old)
         with pytest.raises(InvalidInputError, match="detached"):
             t.reset(None)
+
+    def test_start_over_keeps_the_old_line_as_the_next_numbered_branch(self, factory: TractFactory) -> None:
+        t = factory.open()
+        assert t.start_over() is None  # nothing to keep yet
+        t.user("first")
+        first = t.assistant("one").hash
+        t.branch("cleared/x")  # not a number: ignored when numbering
+        assert t.start_over() == "cleared/1"
+        assert t.head is None and t.status().branch == "main" and len(t.compile()) == 0
+        t.user("second")
+        assert t.start_over() == "cleared/2"
+        assert _contents(t.compile(at_commit="cleared/1")) == ["first", "one"]
+        assert _contents(t.compile(at_commit="cleared/2")) == ["second"]
+        t.user("third")
+        dropped = t.head
+        assert t.start_over(None) is None and t.head is None  # no branch: an orphan the reflog still finds
+        assert dropped in {e.old for e in t.reflog()}
+        assert t.show(dropped).content == "third"
+        assert {b.name for b in t.list_branches()} == {"cleared/1", "cleared/2", "cleared/x"}
+        t.checkout(first)
+        before = store_snapshot(t)
+        with pytest.raises(InvalidInputError, match="detached"):
+            t.start_over()
+        assert store_snapshot(t) == before
+
+    def test_a_batch_spans_every_tract_on_the_store(self, factory: TractFactory) -> None:
+        a = factory.open("batch-a")
+        b = Tract.open(store=a.store, tract_id="batch-b")  # another tract on the same open store
+        a.user("kept")
+        before = store_snapshot(a), store_snapshot(b)
+        with pytest.raises(RuntimeError), a.batch():
+            a.user("a, rolled back")
+            b.user("b, rolled back")  # joins a's transaction instead of waiting for the write lock
+            raise RuntimeError("boom")
+        assert (store_snapshot(a), store_snapshot(b)) == before
+        with a.batch():
+            a.user("a, kept")
+            b.user("b, kept")
+        assert _contents(a.compile()) == ["kept", "a, kept"] and _contents(b.compile()) == ["b, kept"]
+        b.close()
