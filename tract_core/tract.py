@@ -10,7 +10,7 @@ import asyncio
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -133,10 +133,13 @@ class Tract:
 
     @staticmethod
     def _attach(store: SqlStore, tract_id: str, config: TractConfig | None, create: bool) -> TractConfig:
-        with store.read() as session:
+        active = store.join_batch()  # opened inside a batch on this store: use the batch's transaction
+        reading = (lambda: nullcontext(active)) if active is not None else store.read
+        writing = (lambda: nullcontext(active)) if active is not None else store.write
+        with reading() as session:
             entry = session.tracts.get(tract_id)
         if entry is None and not create:
-            with store.read() as session:
+            with reading() as session:
                 known = [t.tract_id for t in session.tracts.list()]
             listing = ", ".join(known[:20]) or "none"
             raise TractNotFoundError(f"no tract {tract_id!r} in {store.url} (tracts: {listing})")
@@ -144,7 +147,7 @@ class Tract:
         wanted = config if config is not None else stored
         stored_json = canonical_json(wanted.to_stored())
         if entry is None or (config is not None and stored_json != entry.config_json):
-            with store.write() as session:
+            with writing() as session:
                 if not session.tracts.create(tract_id, stored_json, None):
                     session.tracts.set_config(tract_id, stored_json)
                 session.refs.init_head(tract_id, DEFAULT_BRANCH)

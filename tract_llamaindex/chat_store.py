@@ -216,9 +216,11 @@ class TractChatStore(AsyncDBChatStore):
         statuses = [self._status(status)] if status is not None else [MessageStatus.ACTIVE, MessageStatus.ARCHIVED]
 
         def remove() -> None:
+            # Tracts are opened before the batch: opening one reads (and may write) in its own
+            # unit of work, which cannot run inside an open batch.
+            found = [self._reader(self._tract_id(key, target), create=False) for target in statuses]
             with self._store.batch():
-                for target in statuses:
-                    opened = self._reader(self._tract_id(key, target), create=False)
+                for opened in found:
                     if opened is not None:
                         opened[0].start_over(None)
 
@@ -300,10 +302,13 @@ class TractChatStore(AsyncDBChatStore):
         if not taken:
             return []
         messages = reader.messages(taken)
+        # Opened (created if missing) before the batch: opening a tract reads and writes in its
+        # own unit of work, which cannot run inside an open batch (on a SQLite file it waits for
+        # the batch's write lock until the busy timeout; in memory it fails at once).
+        archived, archived_reader = self._target(key, MessageStatus.ARCHIVED) if archive else (None, None)
         with self._store.batch():
             tract.archive(taken[-1].key, from_commit=taken[0].key)
-            if archive:
-                archived, archived_reader = self._target(key, MessageStatus.ARCHIVED)
+            if archived is not None and archived_reader is not None:
                 for entry in taken:
                     metadata = reader.metadata(entry.key)
                     archived_reader.remember(archived.commit(dict(entry.body), metadata=metadata).hash, metadata)

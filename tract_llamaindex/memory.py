@@ -15,6 +15,7 @@ from llama_index.core.memory.types import BaseMemory
 
 from tract_core import InvalidInputError, Tract
 from tract_core.store import SqlStore
+from tract_core.tokens import REPLY_PRIMING
 
 from .connections import database_name, open_store
 from .messages import encode
@@ -144,6 +145,19 @@ class TractMemory(BaseMemory):
         if chat_history is not None:
             memory.set(list(chat_history))
         return memory
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> TractMemory:  # type: ignore[override]
+        """The memory :meth:`to_dict` described, reconnected to its database (``llm=`` as a keyword).
+
+        Raises:
+            InvalidInputError: ``db`` is a ``tract-store://`` handle this process does not know
+                (an in-memory database of another process) or not a database name.
+        """
+        db = {**data, **kwargs}.get("db")
+        if db is not None:
+            open_store(db)  # raises tract's error itself: inside pydantic's __init__ it would become a ValidationError
+        return super().from_dict(data, **kwargs)
 
     @property
     def tract(self) -> Tract:
@@ -296,7 +310,8 @@ class TractMemory(BaseMemory):
         entries = view.entries
         if view.tokens <= limit:
             return list(entries)
-        room = limit - sum(e.tokens for e in entries if e.pinned)
+        # counted like a compiled context (view.tokens): the messages plus the reply priming
+        room = limit - REPLY_PRIMING - sum(e.tokens for e in entries if e.pinned)
         start = len(entries)
         for i in range(len(entries) - 1, -1, -1):
             if not entries[i].pinned:
@@ -317,6 +332,6 @@ class TractMemory(BaseMemory):
         if len(line) != len(encoded):
             return False
         return all(
-            c.body is not None and dict(c.body) == body and (c.metadata or None) == metadata
+            c.body is not None and {"role": c.role, **c.body} == body and (c.metadata or None) == metadata
             for c, (body, metadata) in zip(line, encoded, strict=True)
         )

@@ -85,7 +85,7 @@ class MessageReader:
         slots = {slot.key: slot for slot in state.slots}
         entries = tuple(
             Entry(key, message, slots[key].tokens, slots[key].priority is Priority.PINNED)
-            for key, message in zip(keys, state.context.messages, strict=True)
+            for key, message in zip(keys, state.context._messages, strict=True)  # read-only: decode copies
         )
         return ContextView(entries, state.context.token_count)
 
