@@ -147,7 +147,7 @@ class TractMemory(BaseMemory):
         return memory
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> TractMemory:  # type: ignore[override]
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> TractMemory:
         """The memory :meth:`to_dict` described, reconnected to its database (``llm=`` as a keyword).
 
         Raises:
@@ -169,6 +169,8 @@ class TractMemory(BaseMemory):
 
     def __repr__(self) -> str:
         return f"TractMemory(session_id={self.session_id!r}, token_limit={self.token_limit}, db={self.db!r})"
+
+    __str__ = __repr__
 
     # -- reading ----------------------------------------------------------------------------
 
