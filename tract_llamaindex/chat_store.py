@@ -169,10 +169,7 @@ class TractChatStore(AsyncDBChatStore):
         target = self._status(status)
 
         def add() -> None:
-            tract, reader = self._target(key, target)
-            with tract.batch():
-                for body, metadata in encoded:
-                    reader.remember(tract.commit(body, metadata=metadata).hash, metadata)
+            self._target(key, target)[1].commit(encoded)
 
         await self._run(add)
 
@@ -187,8 +184,7 @@ class TractChatStore(AsyncDBChatStore):
             tract, reader = self._target(key, target)
             with tract.batch():
                 tract.start_over(None)
-                for body, metadata in encoded:
-                    reader.remember(tract.commit(body, metadata=metadata).hash, metadata)
+                reader.commit(encoded)
 
         await self._run(replace)
 
@@ -216,8 +212,6 @@ class TractChatStore(AsyncDBChatStore):
         statuses = [self._status(status)] if status is not None else [MessageStatus.ACTIVE, MessageStatus.ARCHIVED]
 
         def remove() -> None:
-            # Tracts are opened before the batch: opening one reads (and may write) in its own
-            # unit of work, which cannot run inside an open batch.
             found = [self._reader(self._tract_id(key, target), create=False) for target in statuses]
             with self._store.batch():
                 for opened in found:
@@ -302,14 +296,11 @@ class TractChatStore(AsyncDBChatStore):
         if not taken:
             return []
         messages = reader.messages(taken)
-        # Opened (created if missing) before the batch: opening a tract reads and writes in its
-        # own unit of work, which cannot run inside an open batch (on a SQLite file it waits for
-        # the batch's write lock until the busy timeout; in memory it fails at once).
-        archived, archived_reader = self._target(key, MessageStatus.ARCHIVED) if archive else (None, None)
+        # Open (create) the archived tract before the batch: a tract created inside it would be
+        # rolled back with it while this store keeps it open.
+        archived = self._target(key, MessageStatus.ARCHIVED)[1] if archive else None
         with self._store.batch():
             tract.archive(taken[-1].key, from_commit=taken[0].key)
-            if archived is not None and archived_reader is not None:
-                for entry in taken:
-                    metadata = reader.metadata(entry.key)
-                    archived_reader.remember(archived.commit(dict(entry.body), metadata=metadata).hash, metadata)
+            if archived is not None:
+                archived.commit((dict(e.body), reader.metadata(e.key)) for e in taken)
         return messages

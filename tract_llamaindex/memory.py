@@ -185,22 +185,26 @@ class TractMemory(BaseMemory):
         limit = self._limit(initial_token_count)
         with self._lock:
             view = self._reader.view()
-            if view.tokens > limit and self.llm is not None and self._compress(view, limit, None):
-                view = self._reader.view()
+            plan = self._plan(view, limit)
+            if plan is not None:
+                try:
+                    self._tract.compress(llm=self.llm, **plan)
+                    view = self._reader.view()
+                except InvalidInputError:
+                    pass  # nothing compressible (all pinned or all recent): fall back to the window
             return self._reader.messages(self._fit(view, limit))
 
     async def aget(self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any) -> list[ChatMessage]:
         """:meth:`get`, with the summary written through the LLM's async API."""
         limit = self._limit(initial_token_count)
         view = await asyncio.to_thread(self._reader.view)
-        if view.tokens > limit and self.llm is not None:
-            plan = self._plan(view, limit)
-            if plan is not None:
-                try:
-                    await self._tract.acompress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
-                    view = await asyncio.to_thread(self._reader.view)
-                except InvalidInputError:
-                    pass  # nothing compressible (all pinned or all recent): fall back to the window
+        plan = self._plan(view, limit)
+        if plan is not None:
+            try:
+                await self._tract.acompress(llm=self.llm, **plan)
+                view = await asyncio.to_thread(self._reader.view)
+            except InvalidInputError:
+                pass  # nothing compressible (all pinned or all recent): fall back to the window
         entries = self._fit(view, limit)
         return await asyncio.to_thread(self._reader.messages, entries)
 
@@ -231,9 +235,8 @@ class TractMemory(BaseMemory):
                 ``additional_kwargs["tool_call_id"]``); nothing of the call is stored.
         """
         encoded = [encode(m) for m in messages]
-        with self._lock, self._tract.batch():
-            for body, metadata in encoded:
-                self._reader.remember(self._tract.commit(body, metadata=metadata).hash, metadata)
+        with self._lock:
+            self._reader.commit(encoded)
 
     async def aput_messages(self, messages: list[ChatMessage]) -> None:
         """:meth:`put_messages` in a worker thread."""
@@ -246,8 +249,7 @@ class TractMemory(BaseMemory):
             if self._same_line(encoded):
                 return  # agents set the history they were given each run: nothing changes
             self._tract.start_over(_CLEARED)
-            for body, metadata in encoded:
-                self._reader.remember(self._tract.commit(body, metadata=metadata).hash, metadata)
+            self._reader.commit(encoded)
 
     async def aset(self, messages: list[ChatMessage]) -> None:
         """:meth:`set` in a worker thread."""
@@ -277,8 +279,11 @@ class TractMemory(BaseMemory):
             )
         return self.token_limit - initial_token_count
 
-    def _plan(self, view: ContextView, limit: int) -> tuple[int, int] | None:
-        """``keep_recent`` and the summary budget of a compression that brings ``view`` under ``limit``."""
+    def _plan(self, view: ContextView, limit: int) -> dict[str, int] | None:
+        """The ``keep_recent`` and ``target_tokens`` of a compression that brings ``view`` under
+        ``limit``; None when it is under, there is no llm, or everything would be kept."""
+        if view.tokens <= limit or self.llm is None:
+            return None
         summary = self.summary_tokens or max(16, min(2000, limit // 5))
         room = int(limit * self.recent_ratio)
         keep, used = 0, 0
@@ -293,17 +298,7 @@ class TractMemory(BaseMemory):
         # the kept tail starts a turn (a user message), as the window does
         while keep > 1 and (entries[-keep].pinned or entries[-keep].body.get("role") != "user"):
             keep -= 1
-        return max(keep, 1), summary
-
-    def _compress(self, view: ContextView, limit: int, _: Any) -> bool:
-        plan = self._plan(view, limit)
-        if plan is None:
-            return False
-        try:
-            self._tract.compress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
-        except InvalidInputError:
-            return False  # nothing compressible (all pinned or all recent): fall back to the window
-        return True
+        return {"keep_recent": max(keep, 1), "target_tokens": summary}
 
     @staticmethod
     def _fit(view: ContextView, limit: int) -> list[Entry]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, TextBlock
 
+from tract_core import InvalidInputError
 from tract_core.formats import llamaindex_message, text_of
 from tract_core.messages import normalize_message
 
@@ -36,8 +37,6 @@ def encode(message: ChatMessage) -> tuple[dict[str, Any], dict[str, Any] | None]
             ``tool_call_id`` in ``additional_kwargs``).
     """
     if not isinstance(message, ChatMessage):
-        from tract_core import InvalidInputError
-
         raise InvalidInputError(f"expected a llama_index ChatMessage, not a {type(message).__name__}")
     normalized = normalize_message(message)
     body = {"role": normalized.role, **normalized.body}

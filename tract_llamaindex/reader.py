@@ -56,6 +56,13 @@ class MessageReader:
         with self._lock:
             self._metadata[commit] = metadata
 
+    def commit(self, encoded: Iterable[tuple[dict[str, Any], dict[str, Any] | None]]) -> None:
+        """Commit encoded messages (see :func:`~tract_llamaindex.messages.encode`) in order, as one
+        transaction, remembering their metadata."""
+        with self.tract.batch():
+            for body, metadata in encoded:
+                self.remember(self.tract.commit(body, metadata=metadata).hash, metadata)
+
     def metadata(self, commit: str) -> Mapping[str, Any] | None:
         """The metadata of a commit seen by :meth:`view` or :meth:`remember`."""
         with self._lock:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +32,7 @@ from sqlalchemy import text
 
 from tract_core import TractNotFoundError
 from tract_core.testing import create_database
+from tract_core.testing.processes import run_in_child
 from tract_langchain import TractSaver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,26 +260,7 @@ def same(saver: TractSaver) -> Iterator[TractSaver]:
 
 def run_child(function: str, *args: Any) -> Any:
     """Run ``function(*args)`` of this module in a new Python process; return what it printed (JSON)."""
-    script = textwrap.dedent(
-        f"""
-        import importlib.util, json, sys
-        spec = importlib.util.spec_from_file_location("tract_graphs_child", {str(Path(__file__))!r})
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        result = getattr(module, sys.argv[1])(*json.loads(sys.argv[2]))
-        print(json.dumps(result))
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, function, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_child(__file__, function, *args)
 
 
 def child_resume_review(conn_string: str, thread_id: str, answer: str) -> Any:

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +38,7 @@ from llama_index.core.workflow import Context, JsonSerializer
 from tract_core import InvalidInputError
 from tract_core.messages import normalize_message
 from tract_core.testing import create_database
+from tract_core.testing.processes import run_in_child
 from tract_core.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, count_body
 from tract_llamaindex import TractMemory, close_stores
 
@@ -192,26 +190,7 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
 
 def run_child(function: str, *args: Any) -> Any:
     """Run ``function(*args)`` of this module in a new Python process; return what it returned (JSON)."""
-    script = textwrap.dedent(
-        f"""
-        import asyncio, importlib.util, json, sys
-        spec = importlib.util.spec_from_file_location("tract_li_memory_child", {str(Path(__file__))!r})
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        result = asyncio.run(getattr(module, sys.argv[1])(*json.loads(sys.argv[2])))
-        print(json.dumps(result))
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, function, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_child(__file__, function, *args)
 
 
 async def child_continue(location: dict[str, str], session_id: str, question: str) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["ChildProcess", "WAIT_FOR_FILE", "wait_for_files", "write_atomically", "CHILD_TIMEOUT"]
+__all__ = ["ChildProcess", "WAIT_FOR_FILE", "wait_for_files", "write_atomically", "run_in_child", "CHILD_TIMEOUT"]
 
 CHILD_TIMEOUT = 120
 """Seconds a child may run before the test fails."""
@@ -110,3 +110,32 @@ def wait_for_files(paths: list[Path], children: list[ChildProcess], timeout: flo
             missing = [p.name for p in paths if not p.exists()]
             pytest.fail(f"children not ready within {timeout} s (missing {missing})")
         time.sleep(0.01)
+
+
+_RUN_FUNCTION = """
+import asyncio, importlib.util, inspect, json, sys
+file, function, args = json.loads(sys.argv[1])
+spec = importlib.util.spec_from_file_location("tract_child_module", file)
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+result = getattr(module, function)(*args)
+if inspect.iscoroutine(result):
+    result = asyncio.run(result)
+print(json.dumps(result))
+"""
+
+
+def run_in_child(file: str | os.PathLike[str], function: str, *args: Any, timeout: float = CHILD_TIMEOUT) -> Any:
+    """Run ``function(*args)`` (a plain or async function) of the Python file ``file`` in a new
+    interpreter and return what it returned, through JSON. The test fails with the child's stderr
+    if it raises or outlives ``timeout``."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_FUNCTION, json.dumps([os.fspath(file), function, list(args)])],
+        capture_output=True,
+        text=True,
+        cwd=_REPO_ROOT,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"{function} failed in the child process:\n{done.stderr[-4000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
