@@ -9,6 +9,7 @@ from .config import TractConfig
 from .diff import ContextDiff, MessageChange
 from .errors import (
     AmbiguousRefError,
+    BranchDeletedError,
     BranchExistsError,
     BranchNotFoundError,
     CommitNotFoundError,
@@ -97,6 +98,7 @@ __all__ = [
     "CommitNotFoundError",
     "AmbiguousRefError",
     "BranchNotFoundError",
+    "BranchDeletedError",
     "TractNotFoundError",
     "DatabaseNotFoundError",
     "EditTargetError",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .checkout import BRANCH_DELETED
 from .errors import BranchExistsError, BranchNotFoundError, CommitNotFoundError, InvalidInputError
 from .graph import ancestors
-from .refs import HEAD, Ref, check_branch_name, move_head_commit, resolve
+from .refs import HEAD, Ref, check_branch_name, current_head, move_head_commit, resolve
 from .store.base import Head, Session
 
 __all__ = [
@@ -61,7 +62,7 @@ class ResetResult:
 def create_branch(session: Session, tract_id: str, name: str, from_: Ref, *, switch: bool) -> BranchInfo:
     """Create branch ``name`` at ``from_`` (default: HEAD), optionally switching to it."""
     check_branch_name(name)
-    head = session.refs.head(tract_id, lock=True)
+    head = session.refs.head(tract_id, lock=True) if from_ is None else current_head(session, tract_id, lock=True)
     if from_ is None:
         if head.commit is None:
             raise CommitNotFoundError("there is nothing to branch from yet: commit a message first")
@@ -89,15 +90,15 @@ def switch_branch(session: Session, tract_id: str, name: str) -> BranchInfo:
             f"no branch {name!r} in tract {tract_id!r}; create it with branch({name!r}) "
             "or use checkout() to look at a commit"
         )
-    head = session.refs.head(tract_id, lock=True)
+    head = current_head(session, tract_id, lock=True)
     _attach(session, tract_id, head, branch.name, branch.commit)
     return BranchInfo(branch.name, branch.commit, current=True)
 
 
 def list_branches(session: Session, tract_id: str) -> list[BranchInfo]:
     """Every branch, sorted by name, with the current one marked."""
-    head = session.refs.head(tract_id)
-    return [BranchInfo(r.name, r.commit, current=r.name == head.branch) for r in session.refs.list(tract_id)]
+    current = current_head(session, tract_id).branch
+    return [BranchInfo(r.name, r.commit, current=r.name == current) for r in session.refs.list(tract_id)]
 
 
 def reachable_from_refs(session: Session, tract_id: str, *, skip: str | None = None) -> set[str]:
@@ -123,7 +124,7 @@ def delete_branch(session: Session, tract_id: str, name: str, *, force: bool) ->
     branch = session.refs.get(tract_id, name) if isinstance(name, str) else None
     if branch is None:
         raise BranchNotFoundError(f"no branch {name!r} in tract {tract_id!r}")
-    head = session.refs.head(tract_id, lock=True)
+    head = current_head(session, tract_id, lock=True)
     if head.branch == name:
         raise InvalidInputError(f"cannot delete {name!r}: it is the current branch; switch to another branch first")
     if branch.commit is not None and not force:
@@ -136,7 +137,7 @@ def delete_branch(session: Session, tract_id: str, name: str, *, force: bool) ->
                 "or delete_branch(name, force=True) (they stay in the store; reflog() finds them)"
             )
     session.refs.delete(tract_id, name)
-    session.reflog.append(tract_id, name, branch.commit, None, "branch: deleted")
+    session.reflog.append(tract_id, name, branch.commit, None, BRANCH_DELETED)
     return BranchInfo(name, branch.commit)
 
 

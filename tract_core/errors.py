@@ -20,6 +20,7 @@ __all__ = [
     "CommitNotFoundError",
     "AmbiguousRefError",
     "BranchNotFoundError",
+    "BranchDeletedError",
     "TractNotFoundError",
     "DatabaseNotFoundError",
     "EditTargetError",
@@ -79,6 +80,18 @@ class AmbiguousRefError(NotFoundError):
 
 class BranchNotFoundError(NotFoundError):
     """No branch of this tract has the given name."""
+
+
+class BranchDeletedError(BranchNotFoundError):
+    """The branch this handle has checked out was deleted by another handle or process.
+
+    Attributes:
+        branch: The deleted branch's name.
+    """
+
+    def __init__(self, message: str, branch: str) -> None:
+        super().__init__(message)
+        self.branch = branch
 
 
 class TractNotFoundError(NotFoundError):

@@ -84,15 +84,22 @@ def collect_garbage(
     archive_retention_days: float,
     dry_run: bool,
     now: float | None = None,
+    roots: Iterable[str] = (),
 ) -> GCResult:
-    """Remove unreachable commits past their windows, then unreferenced blobs (in the caller's transaction)."""
+    """Remove unreachable commits past their windows, then unreferenced blobs (in the caller's transaction).
+
+    The tract's lock is taken exclusively first (:class:`~tract_core.store.repository.TractLocks`):
+    no writer can move the history between the reads reachability is computed on and the deletes.
+    ``roots`` adds commits to keep (e.g. a detached handle's HEAD).
+    """
     now = time.time() if now is None else now
     orphan_cutoff = now - _check_days(orphan_retention_days, "orphan_retention_days") * DAY
     archive_cutoff = now - _check_days(archive_retention_days, "archive_retention_days") * DAY
+    session.locks.exclusive(tract_id)
     history = session.commits.history(tract_id)
     ages = session.commits.ages(tract_id)
-    roots = [r.commit for r in session.refs.list(tract_id) if r.commit]
-    head = session.refs.head(tract_id)
+    roots = [*roots, *(r.commit for r in session.refs.list(tract_id) if r.commit)]
+    head = session.refs.stored_head(tract_id)
     if head.commit:
         roots.append(head.commit)
     for record in session.compressions.list(tract_id, "pending"):

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import (
     AmbiguousRefError,
+    BranchDeletedError,
     BranchNotFoundError,
     CommitNotFoundError,
     ConcurrentUpdateError,
@@ -21,7 +22,7 @@ from .errors import (
 from .store.base import Head, Session
 from .store.sql import HEAD
 
-__all__ = ["HEAD", "DEFAULT_BRANCH", "resolve", "check_branch_name", "move_head_commit", "Ref"]
+__all__ = ["HEAD", "DEFAULT_BRANCH", "resolve", "check_branch_name", "move_head_commit", "current_head", "Ref"]
 
 DEFAULT_BRANCH = "main"
 MIN_PREFIX = 4
@@ -110,6 +111,15 @@ def resolve(session: Session, tract_id: str, ref: Ref, *, head: Head | None = No
             raise CommitNotFoundError(f"{text!r} goes back past the first commit (only {step} steps exist)")
         commit = stored.commit.parents[0]
     return commit
+
+
+def current_head(session: Session, tract_id: str, *, lock: bool = False) -> Head:
+    """HEAD, where a checked-out branch that was deleted meanwhile reads as empty instead of raising
+    (so a handle can always list branches and switch away from it)."""
+    try:
+        return session.refs.head(tract_id, lock=lock)
+    except BranchDeletedError as exc:
+        return Head(exc.branch, None)
 
 
 def move_head_commit(session: Session, tract_id: str, head: Head, new: str | None, action: str) -> None:

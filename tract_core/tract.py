@@ -17,6 +17,7 @@ from typing import Any
 from .agents import create_child, provenance, seed_messages
 from .annotations import write_annotation
 from .branches import BranchInfo, ResetResult, create_branch, delete_branch, list_branches, reset_head, switch_branch
+from .checkout import HeadPointer, handle_view
 from .commits import write_commit
 from .compile import Compiler
 from .compress import (
@@ -39,7 +40,7 @@ from .messages import check_role
 from .objects import ContentType, Operation, Priority, canonical_json
 from .query import run_config_query
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
-from .refs import DEFAULT_BRANCH, HEAD, Ref, resolve
+from .refs import DEFAULT_BRANCH, HEAD, Ref, current_head, resolve
 from .replay import ReplayResult, cherry_pick, rebase
 from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
@@ -80,6 +81,7 @@ class Tract:
         self.config = config
         self.counter: TokenCounter = config.token_counter or TiktokenCounter(model=config.model)
         self._compiler = Compiler(tract_id, self.counter)
+        self._head = HeadPointer()  # this handle's own HEAD (see tract_core.checkout)
         self._owns_store = owns_store
         self._closed = False
 
@@ -185,19 +187,30 @@ class Tract:
     def _reading(self) -> Iterator[Session]:
         active = self.store.join_batch()
         if active is not None:
-            yield active
+            yield handle_view(active, self.tract_id, self._head)
         else:
             with self.store.read() as session:
-                yield session
+                yield handle_view(session, self.tract_id, self._head)
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
-        active = self.store.join_batch(self._compiler.clear)
+        active = self.store.join_batch(self._rolled_back)
         if active is not None:
-            yield active
-        else:
+            self._head.mark(active)
+            yield handle_view(active, self.tract_id, self._head)
+            return
+        before = self._head.current
+        try:
             with self.store.write() as session:
-                yield session
+                yield handle_view(session, self.tract_id, self._head)
+        except BaseException:
+            self._head.current = before  # a HEAD move that rolled back did not happen
+            raise
+
+    def _rolled_back(self) -> None:
+        """A batch this handle wrote in rolled back: forget what it cached and moved."""
+        self._compiler.clear()
+        self._head.restore()
 
     @contextmanager
     def batch(self) -> Iterator[Tract]:
@@ -207,7 +220,8 @@ class Tract:
         same store, is one transaction: if the block raises (or the process dies), none of it is
         stored. Batches nest (the outer one decides).
         """
-        with self.store.batch(self._compiler.clear):
+        with self.store.batch(self._rolled_back) as session:
+            self._head.mark(session)
             yield self
 
     # -- writing ----------------------------------------------------------------------------
@@ -317,7 +331,7 @@ class Tract:
         ``checkout("main")`` goes back to the branch. Commits made while detached move only HEAD.
         """
         with self._writing() as session:
-            head = session.refs.head(self.tract_id, lock=True)
+            head = current_head(session, self.tract_id, lock=True)
             branch = session.refs.get(self.tract_id, ref) if isinstance(ref, str) else None
             if branch is not None:
                 target = branch.commit
@@ -809,6 +823,7 @@ class Tract:
             raise InvalidInputError(f"vacuum must be 'incremental', 'full' or None, not {vacuum!r}")
         before = self.store.file_bytes()
         with self._writing() as session:
+            own = session.refs.checkout()  # a detached handle's HEAD is a root too
             result = collect_garbage(
                 session,
                 self.tract_id,
@@ -816,6 +831,7 @@ class Tract:
                 archive_retention_days=archive_retention_days,
                 dry_run=dry_run,
                 now=now,
+                roots=[own.commit] if own.commit else (),
             )
         after = None
         if not dry_run:
@@ -913,6 +929,15 @@ class Tract:
 
     @property
     def head(self) -> str | None:
-        """The commit HEAD points at (None for an empty tract)."""
+        """The commit this handle's HEAD points at (None for an empty tract)."""
         with self._reading() as session:
             return session.refs.head(self.tract_id).commit
+
+    @property
+    def current_branch(self) -> str | None:
+        """The branch this handle has checked out (None when detached).
+
+        Each handle has its own: another handle's ``switch()`` never moves this one's appends.
+        """
+        with self._reading() as session:
+            return session.refs.checkout().branch

@@ -33,6 +33,7 @@ __all__ = [
     "AnnotationRepository",
     "CompressionRepository",
     "HoldRepository",
+    "TractLockManager",
     "Session",
     "Store",
     "iter_chunks",
@@ -216,6 +217,9 @@ class CommitRepository(Protocol):
 
 class RefRepository(Protocol):
     def head(self, tract_id: str, *, lock: bool = False) -> Head: ...
+    def stored_head(self, tract_id: str) -> Head: ...
+    def tip(self, tract_id: str, name: str, *, lock: bool = False) -> str | None: ...
+    def tip_with_marker(self, tract_id: str, name: str) -> tuple[str | None, int]: ...
     def head_with_marker(self, tract_id: str) -> tuple[Head, int]: ...
     def set_head(self, tract_id: str, *, branch: str | None, commit: str | None) -> None: ...
     def init_head(self, tract_id: str, branch: str) -> None: ...
@@ -282,9 +286,17 @@ class HoldRepository(Protocol):
     def held(self, tract_id: str) -> set[str]: ...
 
 
+class TractLockManager(Protocol):
+    """The per-tract lock that keeps gc and writers apart within one transaction."""
+
+    def share(self, tract_id: str) -> None: ...
+    def exclusive(self, tract_id: str) -> None: ...
+
+
 class Session(Protocol):
     """One unit of work; a write session is a single transaction."""
 
+    locks: TractLockManager
     tracts: TractRepository
     blobs: BlobRepository
     commits: CommitRepository

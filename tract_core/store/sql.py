@@ -20,6 +20,7 @@ from ..errors import DatabaseNotFoundError
 from .aio import AsyncRunner
 from .engine import WRITE_OPTION, display_url, make_engine
 from .migrations import migrate, schema_version
+from .repository import TractLocks
 from .sql_compressions import SqlCompressions
 from .sql_objects import SqlBlobs, SqlCommits, SqlTracts
 from .sql_refs import SqlAnnotations, SqlHolds, SqlReflog, SqlRefs
@@ -36,6 +37,7 @@ __all__ = [
     "SqlAnnotations",
     "SqlCompressions",
     "SqlHolds",
+    "TractLocks",
     "HEAD",
 ]
 
@@ -49,14 +51,15 @@ class SqlSession:
         self.conn = conn
         self.dialect = dialect
         q = statements(conn.dialect)
-        self.tracts = SqlTracts(conn, q)
-        self.blobs = SqlBlobs(conn, q)
-        self.commits = SqlCommits(conn, q)
-        self.refs = SqlRefs(conn, q)
-        self.reflog = SqlReflog(conn, q)
-        self.annotations = SqlAnnotations(conn, q)
-        self.compressions = SqlCompressions(conn, q)
-        self.holds = SqlHolds(conn, q)
+        self.locks = locks = TractLocks(conn)
+        self.tracts = SqlTracts(conn, q, locks)
+        self.blobs = SqlBlobs(conn, q, locks)
+        self.commits = SqlCommits(conn, q, locks)
+        self.refs = SqlRefs(conn, q, locks)
+        self.reflog = SqlReflog(conn, q, locks)
+        self.annotations = SqlAnnotations(conn, q, locks)
+        self.compressions = SqlCompressions(conn, q, locks)
+        self.holds = SqlHolds(conn, q, locks)
 
 
 class SqlStore:

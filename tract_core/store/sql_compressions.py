@@ -54,6 +54,7 @@ class SqlCompressions(_Repo):
         summary_commit: str | None = None,
         new_head: str | None = None,
     ) -> int:
+        self.locks.share(tract_id)
         now = _now()
         result = self.conn.execute(
             _X.insert()
@@ -99,6 +100,7 @@ class SqlCompressions(_Repo):
 
         ``details`` are merged into the record's (how a draft was made stays on record).
         """
+        self.locks.share(tract_id)
         values: dict[str, Any] = {"status": status, "decided_at": _now()}
         if summary_commit is not None:
             values.update(summary_commit=summary_commit, new_head=new_head)
@@ -114,6 +116,7 @@ class SqlCompressions(_Repo):
         return result.rowcount == 1
 
     def archive(self, tract_id: str, compression_id: int, hashes: Iterable[str]) -> int:
+        self.locks.share(tract_id)
         rows = [
             {"tract_id": tract_id, "commit_hash": h, "compression_id": compression_id, "archived_at": _now()}
             for h in sorted(set(hashes))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, cast, delete, func, literal, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..objects import Blob, Commit, ObjectId, Operation, TrustedId
 from .base import (
@@ -20,6 +21,7 @@ from .base import (
 )
 from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
+from .repository import TractLocks
 from .repository import now as _now
 from .statements import COMMIT_COLUMNS, Statements
 from .statements import A as _A
@@ -49,6 +51,8 @@ class SqlTracts(_Repo):
         parent_tract_id: str | None,
         parent_commit: str | None = None,
     ) -> bool:
+        if parent_tract_id is not None:
+            self.locks.share(parent_tract_id)  # the child's starting point is one of the parent's gc roots
         values = {
             "tract_id": tract_id,
             "parent_tract_id": parent_tract_id,
@@ -72,6 +76,7 @@ class SqlTracts(_Repo):
     def delete(self, tract_id: str) -> list[str]:
         """Remove the tract and everything of it (commits, refs, reflog, annotations, compression
         records, holds); return the blobs its commits carried (delete the unreferenced ones next)."""
+        self.locks.exclusive(tract_id)
         blobs = list(
             self.conn.execute(
                 select(_C.c.blob_hash).where(_C.c.tract_id == tract_id, _C.c.blob_hash.is_not(None)).distinct()
@@ -85,6 +90,8 @@ class SqlTracts(_Repo):
     def copy(self, source: str, target: str) -> None:
         """Make ``target`` a copy of ``source``: same commits (rows referencing the same blobs), refs,
         annotations and holds. ``target`` must not exist yet."""
+        self.locks.share(source)
+        self.locks.share(target)
         row = self.get(source)
         if row is None:
             return
@@ -109,6 +116,10 @@ class SqlTracts(_Repo):
         )
 
 
+def _is_deadlock(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "40P01"
+
+
 def _tract_entry(row: Any) -> TractEntry:
     return TractEntry(row.tract_id, row.parent_tract_id, row.config, row.created_at, row.parent_commit)
 
@@ -126,25 +137,52 @@ class SqlBlobs(_Repo):
         return found
 
     def delete_unreferenced(self, hashes: Iterable[str]) -> int:
-        """Remove those of ``hashes`` that no commit of any tract references; return how many went."""
+        """Remove those of ``hashes`` that no commit of any tract references; return how many went.
+
+        On PostgreSQL another tract's writer may be committing a reference to one of them at this
+        very moment (it holds the blob's row with ``FOR KEY SHARE``, see :meth:`put`): the delete
+        then waits for it, the foreign key refuses to remove the now referenced blob, and that blob
+        is kept. Each attempt runs in a savepoint, so the caller's transaction goes on.
+        """
         removed = 0
         for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
-            used = select(_C.c.blob_hash).where(_C.c.blob_hash.in_(chunk))
-            removed += self.conn.execute(delete(_B).where(_B.c.hash.in_(chunk), _B.c.hash.not_in(used))).rowcount
+            done = self._delete_if_unused(chunk)
+            if done is None:  # a blob of the chunk became referenced meanwhile: one at a time
+                done = sum(self._delete_if_unused([h]) or 0 for h in chunk)
+            removed += done
         return removed
 
+    def _delete_if_unused(self, hashes: Sequence[str]) -> int | None:
+        used = select(_C.c.blob_hash).where(_C.c.blob_hash.in_(hashes))
+        statement = delete(_B).where(_B.c.hash.in_(hashes), _B.c.hash.not_in(used))
+        if self.conn.dialect.name != "postgresql":
+            return self.conn.execute(statement).rowcount  # SQLite: writers are excluded, nothing races
+        savepoint = self.conn.begin_nested()
+        try:
+            count = self.conn.execute(statement).rowcount
+        except (IntegrityError, OperationalError) as exc:  # FK violation, or a deadlock with another gc
+            savepoint.rollback()
+            if isinstance(exc, OperationalError) and not _is_deadlock(exc):
+                raise
+            return None
+        savepoint.commit()
+        return count
+
     def put(self, blob: Blob, token_count: int | None, tokenizer: str | None) -> None:
-        self.q.insert_blob_p.run(
-            self.conn,
-            {
-                "hash": blob.hash,
-                "content": blob.text,
-                "size": len(blob.text.encode("utf-8")),
-                "token_count": token_count,
-                "tokenizer": tokenizer,
-                "created_at": _now(),
-            },
-        )
+        """Store a blob (a no-op if it is already stored; then, on PostgreSQL, it is locked against
+        deletion until the transaction ends, so the commit about to reference it cannot lose it)."""
+        values = {
+            "hash": blob.hash,
+            "content": blob.text,
+            "size": len(blob.text.encode("utf-8")),
+            "token_count": token_count,
+            "tokenizer": tokenizer,
+            "created_at": _now(),
+        }
+        while self.q.insert_blob_p.run(self.conn, values) == 0 and self.conn.dialect.name == "postgresql":
+            if self.q.lock_blob_p.one(self.conn, {"hash": blob.hash}) is not None:
+                return  # stored, and now held until our commit
+            # deleted by a gc that committed after our insert saw the row: store it again
 
     def get(self, hash: str) -> StoredBlob | None:
         row = self.q.get_blob_p.one(self.conn, {"hash": hash})
@@ -180,12 +218,13 @@ class SqlCommits(_Repo):
 
     __slots__ = ("_history",)
 
-    def __init__(self, conn: Connection, q: Statements) -> None:
-        super().__init__(conn, q)
+    def __init__(self, conn: Connection, q: Statements, locks: TractLocks | None = None) -> None:
+        super().__init__(conn, q, locks)
         self._history: tuple[str, dict[str, HistoryEntry]] | None = None
 
     def put(self, tract_id: str, commit: Commit, depth: int, body: Mapping[str, Any] | None = None) -> StoredCommit:
         """Insert a commit (a no-op if it exists). Pass the blob's ``body`` to keep :meth:`history` warm."""
+        self.locks.share(tract_id)
         self._remember(tract_id, commit, body)
         created = _now()
         extra = json.dumps(list(commit.parents[1:])) if len(commit.parents) > 1 else None
@@ -282,6 +321,7 @@ class SqlCommits(_Repo):
 
     def delete_many(self, tract_id: str, hashes: Iterable[str]) -> int:
         """Remove commits (and the annotation rows about them); return how many commits went."""
+        self.locks.share(tract_id)
         self._history = None
         removed = 0
         for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):

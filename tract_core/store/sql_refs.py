@@ -36,6 +36,7 @@ class SqlRefs(_Repo):
 
     def _head_locked(self, tract_id: str) -> Head:
         """HEAD and its branch tip, both row-locked until the transaction ends (PostgreSQL)."""
+        self.locks.share(tract_id)
         row = self.q.head_row_locked_p.one(self.conn, {"tract_id": tract_id})
         if row is None:
             return Head(branch=None, commit=None)
@@ -45,6 +46,33 @@ class SqlRefs(_Repo):
         tip = self.q.branch_locked_p.one(self.conn, {"tract_id": tract_id, "name": branch})
         return Head(branch=branch, commit=None if tip is None else tip[0])
 
+    def stored_head(self, tract_id: str) -> Head:
+        """The HEAD stored with the tract: where a newly opened handle starts (see ``tract_core.checkout``)."""
+        return self.head(tract_id)
+
+    def tip(self, tract_id: str, name: str, *, lock: bool = False) -> str | None:
+        """The commit branch ``name`` points at (None: no such branch, or an unborn one).
+
+        With ``lock`` (a writer about to move it), on PostgreSQL the branch row stays locked until
+        the transaction ends, so writers of one branch queue instead of failing their
+        compare-and-swap; writers of a branch not born yet queue on the HEAD row instead.
+        """
+        if lock and self.conn.dialect.name == "postgresql":
+            self.locks.share(tract_id)
+            params = {"tract_id": tract_id, "name": name}
+            row = self.q.branch_locked_p.one(self.conn, params)
+            if row is None or row[0] is None:
+                self.q.head_row_locked_p.one(self.conn, {"tract_id": tract_id})
+                row = self.q.branch_locked_p.one(self.conn, params)
+            return None if row is None else row[0]
+        row = self.q.get_ref_p.one(self.conn, {"tract_id": tract_id, "name": name})
+        return None if row is None else row[1]
+
+    def tip_with_marker(self, tract_id: str, name: str) -> tuple[str | None, int]:
+        """Branch ``name``'s commit (None if it has none) and the tract's newest annotation id, in one round trip."""
+        row = self.q.tip_with_marker_p.one(self.conn, {"tract_id": tract_id, "name": name})
+        return (None, 0) if row is None else (row[0], int(row[1] or 0))
+
     def head_with_marker(self, tract_id: str) -> tuple[Head, int]:
         """HEAD and the tract's newest annotation id, in one round trip."""
         row = self.q.head_with_marker_p.one(self.conn, {"tract_id": tract_id})
@@ -53,6 +81,7 @@ class SqlRefs(_Repo):
         return Head(branch=row[0], commit=row[1]), int(row[2] or 0)
 
     def set_head(self, tract_id: str, *, branch: str | None, commit: str | None) -> None:
+        self.locks.share(tract_id)
         values = {"symbolic": branch, "commit_hash": None if branch is not None else commit}
         updated = self.conn.execute(update(_R).where(_R.c.tract_id == tract_id, _R.c.name == HEAD).values(**values))
         if updated.rowcount == 0:
@@ -60,6 +89,7 @@ class SqlRefs(_Repo):
 
     def init_head(self, tract_id: str, branch: str) -> None:
         """Create HEAD pointing at ``branch`` unless the tract already has a HEAD."""
+        self.locks.share(tract_id)
         self.conn.execute(
             self.q.insert_ref, {"tract_id": tract_id, "name": HEAD, "commit_hash": None, "symbolic": branch}
         )
@@ -75,16 +105,19 @@ class SqlRefs(_Repo):
         return [RefEntry(r.name, r.commit_hash) for r in rows]
 
     def create(self, tract_id: str, name: str, commit: str | None) -> bool:
+        self.locks.share(tract_id)
         result = self.conn.execute(
             self.q.insert_ref, {"tract_id": tract_id, "name": name, "commit_hash": commit, "symbolic": None}
         )
         return result.first() is not None
 
     def compare_and_swap(self, tract_id: str, name: str, old: str | None, new: str | None) -> bool:
+        self.locks.share(tract_id)
         params = {"ref_tract": tract_id, "ref_name": name, "old": old, "new": new}
         return (self.q.cas_ref_from_null_p if old is None else self.q.cas_ref_p).run(self.conn, params) == 1
 
     def delete(self, tract_id: str, name: str) -> None:
+        self.locks.share(tract_id)
         self.conn.execute(delete(_R).where(_R.c.tract_id == tract_id, _R.c.name == name))
 
 
@@ -122,6 +155,7 @@ class SqlAnnotations(_Repo):
     def add(
         self, tract_id: str, target: str, priority: str, reason: str | None, anchor: str, excluded: Sequence[str]
     ) -> int:
+        self.locks.share(tract_id)
         result = self.conn.execute(
             _A.insert()
             .values(
@@ -158,6 +192,7 @@ class SqlHolds(_Repo):
     """Commits held by something outside the ref graph (gc roots)."""
 
     def hold(self, tract_id: str, commits: Iterable[str], holder: str) -> None:
+        self.locks.share(tract_id)
         for commit in sorted(set(commits)):
             self.q.insert_hold_p.run(
                 self.conn, {"tract_id": tract_id, "commit_hash": commit, "holder": holder, "created_at": _now()}
@@ -165,6 +200,7 @@ class SqlHolds(_Repo):
 
     def release(self, tract_id: str, holder: str, keep: Iterable[str] = ()) -> int:
         """Drop ``holder``'s holds on the tract, except on ``keep``; return how many went."""
+        self.locks.share(tract_id)
         kept = sorted(set(keep))
         query = delete(_H).where(_H.c.tract_id == tract_id, _H.c.holder == holder)
         if kept:

@@ -162,6 +162,8 @@ class Statements:
             .select_from(joined)
             .where(R.c.tract_id == _tract, R.c.name == HEAD)
         )
+        branch_tip = select(R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name"))
+        self.tip_with_marker = select(branch_tip.scalar_subquery().label("tip"), marker.label("marker"))
         self.get_ref = select(R.c.name, R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name"))
         self.cas_ref = (
             update(R)
@@ -178,6 +180,11 @@ class Statements:
             .values(commit_hash=bindparam("new"))
         )
         self.get_commit = select(*COMMIT_COLUMNS).where(C.c.tract_id == _tract, C.c.hash == bindparam("hash"))
+        # A writer that finds a blob already stored keeps it from being deleted (by another tract's gc)
+        # until its own commit referencing it has landed: FOR KEY SHARE blocks DELETE, not readers.
+        self.lock_blob = select(B.c.hash).where(B.c.hash == bindparam("hash"))
+        if dialect.name == "postgresql":
+            self.lock_blob = self.lock_blob.with_for_update(key_share=True)
         self.get_blob = select(B.c.hash, B.c.content, B.c.token_count, B.c.tokenizer).where(
             B.c.hash == bindparam("hash")
         )
@@ -205,6 +212,7 @@ class Statements:
         self.head_row_locked_p = prepare(self.head_row_locked)
         self.branch_locked_p = prepare(self.branch_locked)
         self.head_with_marker_p = prepare(self.head_with_marker)
+        self.tip_with_marker_p = prepare(self.tip_with_marker)
         self.insert_blob_p = prepare(self.insert_blob)
         self.insert_commit_p = prepare(self.insert_commit)
         self.insert_reflog_p = prepare(self.insert_reflog)
@@ -213,6 +221,7 @@ class Statements:
         self.get_ref_p = prepare(self.get_ref)
         self.get_commit_p = prepare(self.get_commit)
         self.get_blob_p = prepare(self.get_blob)
+        self.lock_blob_p = prepare(self.lock_blob)
         self.history_p = prepare(self.history)
         self.graph_p = prepare(self.graph)
         self.insert_hold_p = prepare(self.insert_ignore(H))
