@@ -150,6 +150,8 @@ def reset_head(session: Session, tract_id: str, target: Ref, mode: str) -> Reset
     """
     if mode not in RESET_MODES:
         raise InvalidInputError(f"reset mode must be 'soft' or 'hard', not {mode!r}")
+    if mode == "hard":  # it deletes what it finds unreachable: no writer may move the history meanwhile
+        session.locks.exclusive(tract_id)
     head = session.refs.head(tract_id, lock=True)
     before = reachable_from_refs(session, tract_id)
     if target is None:  # empty the branch: HEAD stays on it, as on a new tract (unborn)
