@@ -120,11 +120,16 @@ def reachable_from_refs(session: Session, tract_id: str, *, skip: str | None = N
 
 
 def delete_branch(session: Session, tract_id: str, name: str, *, force: bool) -> BranchInfo:
-    """Delete branch ``name``; refuse (unless ``force``) when that would orphan commits."""
-    branch = session.refs.get(tract_id, name) if isinstance(name, str) else None
+    """Delete branch ``name``; refuse (unless ``force``) when that would orphan commits.
+
+    The branch is locked first (PostgreSQL), so a commit another writer appends to it meanwhile is
+    either seen by the check or waits and then finds the branch deleted (``BranchDeletedError``).
+    """
+    tip = session.refs.tip(tract_id, name, lock=True) if isinstance(name, str) else None
+    branch = session.refs.get(tract_id, name) if tip is not None else None
     if branch is None:
         raise BranchNotFoundError(f"no branch {name!r} in tract {tract_id!r}")
-    head = current_head(session, tract_id, lock=True)
+    head = current_head(session, tract_id)
     if head.branch == name:
         raise InvalidInputError(f"cannot delete {name!r}: it is the current branch; switch to another branch first")
     if branch.commit is not None and not force:

@@ -8,10 +8,12 @@ branch another handle deleted is a clear error, never a silent landing elsewhere
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
-from tract_core import BranchNotFoundError, Tract
+from tract_core import BranchNotFoundError, InvalidInputError, Tract
 from tract_core.testing import store_snapshot
 from tract_core.testing.processes import WAIT_FOR_FILE, ChildProcess, wait_for_files
 
@@ -165,3 +167,28 @@ def test_appends_stay_on_main_while_another_process_switches_and_deletes_branche
     assert contents(t)[1:] == [f"append {k}" for k in range(150)]
     assert t.verify() > 0
     assert json.dumps(switched)
+
+
+def test_deleting_a_branch_waits_for_an_append_to_it_and_then_sees_it(factory):
+    """A non-forced delete_branch racing an append to that branch never orphans the append."""
+    worker = factory.open(tract_id="shared")
+    worker.system("base")
+    worker.branch("feature", switch=True)  # no commits of its own yet: deletable without force
+    admin = factory.open(tract_id="shared")
+    admin.switch("main")
+    outcome: dict[str, object] = {}
+
+    def delete() -> None:
+        try:
+            outcome["deleted"] = admin.delete_branch("feature")
+        except BaseException as exc:
+            outcome["deleted"] = exc
+
+    deleter = threading.Thread(target=delete)
+    with worker.batch():
+        appended = worker.user("only on feature")
+        deleter.start()
+        time.sleep(0.5)  # the delete runs now, or queues behind this transaction
+    deleter.join(60)
+    assert isinstance(outcome["deleted"], InvalidInputError), outcome["deleted"]
+    assert {b.name: b.commit for b in admin.list_branches()}["feature"] == appended.hash
