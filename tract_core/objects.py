@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NewType
 
-from .errors import CorruptObjectError, InvalidInputError
+from .errors import CorruptObjectError, InvalidInputError, damaged
 
 __all__ = [
     "ObjectId",
@@ -178,14 +178,19 @@ class Blob:
             verify: Check that ``text`` still hashes to ``hash`` (bulk reads skip it for speed).
             decoded: ``json.loads(text)``, when the caller already parsed it (in bulk).
         """
+        if not isinstance(text, str):
+            raise damaged(f"blob {str(hash)[:12]}", f"its content is stored as {type(text).__name__}, not text")
         if verify and sha256_hex(text) != hash:
-            raise CorruptObjectError(
-                f"blob {hash[:12]} does not match its content hash; the database was modified "
-                "outside tract. Restore it from a backup"
-            )
-        if decoded is None:
-            decoded = json.loads(text)
-        return cls(body=decoded["body"], text=text, hash=ObjectId(hash))
+            raise damaged(f"blob {hash[:12]}", "it does not match its content hash")
+        try:
+            if decoded is None:
+                decoded = json.loads(text)
+            body = decoded["body"]
+        except (ValueError, KeyError, TypeError):
+            body = None
+        if not isinstance(body, Mapping):
+            raise damaged(f"blob {str(hash)[:12]}", "its content is not a stored message (a JSON object with a body)")
+        return cls(body=body, text=text, hash=ObjectId(hash))
 
 
 _encode_str = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) does to a str
