@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Set
 
 from .annotations import annotation_info
 from .compile import Compiler
@@ -143,7 +144,10 @@ def verify_objects(session: Session, tract_id: str, counter: TokenCounter) -> Ve
         session.tracts.get(tract_id)
     except CorruptObjectError as error:
         problems.extend(error.problems)
-    commits = session.commits.all(tract_id, problems)
+    broken: dict[str, str] = {}
+    commits = session.commits.all(tract_id, broken)
+    problems.extend(broken[hash] for hash in sorted(broken))
+    present = commits.keys() | broken.keys()  # a damaged commit is reported once, not as missing too
     carriers: dict[str, list[str]] = {}
     for hash, stored in sorted(commits.items()):
         if stored.commit.blob:
@@ -156,10 +160,10 @@ def verify_objects(session: Session, tract_id: str, counter: TokenCounter) -> Ve
             problems.append(f"{_commit_what(tract_id, hash)}: its message ({problem})")
     for hash, stored in sorted(commits.items()):
         for parent in stored.commit.parents:
-            if parent not in commits:
+            if parent not in present:
                 problems.append(f"{_commit_what(tract_id, hash)}: its parent {parent[:12]} is missing")
         target = stored.commit.response_to
-        if target is not None and target not in commits:
+        if target is not None and target not in present:
             problems.append(f"{_commit_what(tract_id, hash)}: the commit it EDITs ({target[:12]}) is missing")
     recounted = 0
     for blob_hash, found in sorted(blobs.items()):
@@ -174,11 +178,11 @@ def verify_objects(session: Session, tract_id: str, counter: TokenCounter) -> Ve
             )
     refs = session.refs.list(tract_id)
     for ref in refs:
-        if ref.commit is not None and ref.commit not in commits:
+        if ref.commit is not None and ref.commit not in present:
             problems.append(
                 f"branch {ref.name!r} of tract {tract_id!r}: it points at a missing commit {ref.commit[:12]}"
             )
-    problems.extend(_head_problems(session, tract_id, commits, refs))
+    problems.extend(_head_problems(session, tract_id, present, refs))
     annotations, chain = session.annotations.check(tract_id)
     problems.extend(chain)
     compressions = session.compressions.list(tract_id, problems=problems)
@@ -195,9 +199,7 @@ def verify_objects(session: Session, tract_id: str, counter: TokenCounter) -> Ve
     )
 
 
-def _head_problems(
-    session: Session, tract_id: str, commits: dict[str, StoredCommit], refs: list[RefEntry]
-) -> list[str]:
+def _head_problems(session: Session, tract_id: str, commits: Set[str], refs: list[RefEntry]) -> list[str]:
     """What is wrong with the stored HEAD (see :func:`verify_objects` for an unborn branch)."""
     what = f"HEAD of tract {tract_id!r}"
     stored = session.refs.stored_head(tract_id)

@@ -598,3 +598,45 @@ def test_the_report_says_what_was_checked(factory) -> None:
     assert report.annotations == 1 and report.refs == 2 and report.compressions == 1
     assert report.pages is (True if factory.backend != "postgres" else None)
     assert json.loads(json.dumps(report.as_dict()))["commits"] == report.commits
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+
+def test_tract_verify_reports_what_it_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tract_core.cli import main
+
+    path = tmp_path / "cli.db"
+    with Tract.open(path) as t:
+        t.user("hello")
+        t.annotate(t.assistant("hi"), "pinned")
+    code = main(["--db", str(path), "verify"])
+    out, err = capsys.readouterr()
+    out = " ".join(out.split())
+    assert (code, err) == (0, "")
+    assert "tract 'default' is sound." in out
+    assert "Re-hashed 2 commits and 2 blobs." in out
+    assert "Checked 1 annotation (chain intact), 1 branch and HEAD" in out
+    assert "every page of the SQLite file checked" in out
+
+
+def test_tract_verify_lists_every_problem_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tract_core.cli import main
+
+    path = tmp_path / "cli.db"
+    with Tract.open(path) as t:
+        first = t.user("hello").hash
+        t.annotate(first, "skip")
+        tamper(
+            t,
+            f"UPDATE tract_commits SET operation = 'rewrite' WHERE hash = '{first}'",
+            "UPDATE tract_annotations SET priority = 'pinned'",
+        )
+    code = main(["--db", str(path), "verify"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert lines[0] == "tract: verify: tract 'default' is damaged (2 problems):"
+    assert lines[1].startswith(f"  commit {first[:12]} of tract 'default': its operation 'rewrite'")
+    assert lines[2].startswith("  annotation 1 of tract 'default': it does not match the annotation chain")
+    assert lines[-1].startswith("hint: restore the database from a backup")

@@ -385,17 +385,17 @@ class SqlCommits(_Repo):
                 found[row[0]] = _stored_commit(tract_id, row)
         return found
 
-    def all(self, tract_id: str, problems: list[str] | None = None) -> dict[str, StoredCommit]:
+    def all(self, tract_id: str, broken: dict[str, str] | None = None) -> dict[str, StoredCommit]:
         """Every commit of the tract, verified. A damaged one raises CorruptObjectError, or, given a
-        ``problems`` list, is left out and described there."""
+        ``broken`` dict, is left out and described there (by hash)."""
         found: dict[str, StoredCommit] = {}
         for row in self.conn.execute(select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id)).all():
             try:
                 found[row[0]] = _stored_commit(tract_id, row)
             except CorruptObjectError as error:
-                if problems is None:
+                if broken is None:
                     raise
-                problems.extend(error.problems)
+                broken[str(row[0])] = error.problems[0]
         return found
 
     def _remember(self, tract_id: str, commit: Commit, body: Mapping[str, Any] | None) -> None:
