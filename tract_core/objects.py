@@ -33,7 +33,6 @@ __all__ = [
     "sha256_hex",
     "Blob",
     "Commit",
-    "TrustedId",
     "json_or_none",
 ]
 
@@ -196,12 +195,6 @@ class Blob:
 _encode_str = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) does to a str
 
 
-class TrustedId(str):
-    """A commit id read in bulk from a store and deliberately not re-hashed (see ``Tract.verify``)."""
-
-    __slots__ = ()
-
-
 def _str(value: str | None) -> str:
     return "null" if value is None else _encode_str(value)
 
@@ -238,8 +231,6 @@ class Commit:
     hash: ObjectId = field(default=ObjectId(""), compare=False)
 
     def __post_init__(self) -> None:
-        if type(self.hash) is TrustedId:
-            return
         computed = self.compute_hash()
         if not self.hash:
             object.__setattr__(self, "hash", computed)

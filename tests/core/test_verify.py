@@ -265,6 +265,17 @@ def test_verify_lists_every_damaged_row_not_only_the_first(factory) -> None:
     assert len(error.problems) >= 3
 
 
+@pytest.mark.parametrize("backend", DATABASES)
+def test_an_incremental_compile_names_the_commit_of_a_damaged_message(factory) -> None:
+    t = factory.open(tract_id="warm")
+    t.user("first")
+    t.compile()  # a cached state: the next compile extends it commit by commit
+    other = cold(t)
+    second = other.user("second").hash
+    tamper(t, f"UPDATE tract_blobs SET content = '{{\"v\":1}}' WHERE hash = {blob_of(t, second)}")
+    expect_damage(t.compile, second[:12])
+
+
 # -- annotations ----------------------------------------------------------------------------------
 
 
