@@ -237,9 +237,16 @@ def _history_entries(rows: list[tuple[Any, ...]]) -> dict[str, HistoryEntry]:
     texts = [row[14] for row in rows if row[14] is not None]
     bodies = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for every blob
     entries: dict[str, HistoryEntry] = {}
+    merged: set[str] = set()
     for row in rows:
         hash, parent, extra, _depth, blob, role, ctype, op, response_to = row[:9]
-        parents: tuple[str, ...] = () if parent is None else (parent,) if not extra else _parents(parent, extra)
+        if parent is None:
+            parents: tuple[str, ...] = ()
+        elif not extra:
+            parents = (parent,)
+        else:
+            parents = _parents(parent, extra)
+            merged.update(parents)
         if row[14] is not None:
             body = next(bodies)["body"]
             if body.__class__ is not dict or (role is not None and role.__class__ is not str):
@@ -248,15 +255,13 @@ def _history_entries(rows: list[tuple[Any, ...]]) -> dict[str, HistoryEntry]:
             raise ValueError("a blob is missing")
         else:
             body = None
-        if ctype.__class__ is not str:
-            raise TypeError("a content type must be text")
         entries[hash] = HistoryEntry(
             hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16], row[9]
         )
-    for entry in entries.values():
-        for parent in entry.parents:
-            if parent not in entries:
-                raise KeyError(parent)
+    missing = ({row[1] for row in rows} | merged) - entries.keys()
+    missing.discard(None)
+    if missing:
+        raise KeyError(min(missing))
     return entries
 
 
