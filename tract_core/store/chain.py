@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from ..errors import TractError
 from ..objects import canonical_json, sha256_hex
 
-__all__ = ["CHAIN_VERSION", "ChainRow", "annotation_digest", "chain_problems", "relink"]
+__all__ = ["CHAIN_VERSION", "ChainRow", "annotation_digest", "digest_of", "chain_problems", "relink"]
 
 CHAIN_VERSION = 1
 """Version of the digest encoding; part of every digest."""
@@ -75,8 +75,9 @@ def annotation_digest(
     return sha256_hex(canonical_json(payload))
 
 
-def _digest_of(prev: str | None, row: ChainRow) -> str | None:
-    """The digest ``row`` should have, or None if its stored values cannot be encoded (damaged)."""
+def digest_of(prev: str | None, row: ChainRow) -> str | None:
+    """The digest ``row`` should have after a row whose digest is ``prev``, or None if its stored
+    values cannot be encoded (the row is damaged)."""
     try:
         return annotation_digest(prev, row.target, row.priority, row.reason, row.anchor, row.excluded, row.created_at)
     except (TractError, TypeError, ValueError):
@@ -92,7 +93,7 @@ def chain_problems(tract_id: str, rows: Sequence[ChainRow], head: tuple[str | No
         what = f"annotation {row.id} of tract {tract_id!r}"
         if row.digest is None:
             problems.append(f"{what}: it has no chain digest, so it was added outside tract")
-        elif row.digest != _digest_of(prev, row):
+        elif row.digest != digest_of(prev, row):
             problems.append(
                 f"{what}: it does not match the annotation chain (it was changed or reordered outside tract, "
                 "or the row before it was deleted)"
@@ -131,8 +132,8 @@ def relink(
         if row.id in doomed:
             old_prev = row.digest
             continue
-        intact = row.digest is not None and row.digest == _digest_of(old_prev, row)
-        new = _digest_of(new_prev, row) if intact else row.digest
+        intact = row.digest is not None and row.digest == digest_of(old_prev, row)
+        new = digest_of(new_prev, row) if intact else row.digest
         old_prev = row.digest
         if new is not None and new != row.digest:
             changes.append((row.id, new))

@@ -19,7 +19,7 @@ from .base import (
     ReflogRecord,
     iter_chunks,
 )
-from .chain import ChainRow, annotation_digest, chain_problems, relink
+from .chain import ChainRow, annotation_digest, chain_problems, digest_of, relink
 from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import now as _now
@@ -274,7 +274,7 @@ def link_annotations(conn: Connection) -> int:
     for tract_id, *fields in rows:
         row = ChainRow(*fields)
         prev, count = heads.get(tract_id, (None, 0))
-        digest = annotation_digest(prev, row.target, row.priority, row.reason, row.anchor, row.excluded, row.created_at)
+        digest = digest_of(prev, row)  # None for a row already damaged: verify() reports it
         digests.append({"row_id": row.id, "new_digest": digest})
         heads[tract_id] = (digest, count + 1)
     if digests:
