@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
+from .errors import CorruptObjectError, damaged
 from .formats import CompiledContext
 from .graph import linearize
 from .objects import Blob, ContentType, Operation, Priority
@@ -308,9 +309,13 @@ class Compiler:
             return None
         blob = None
         if stored.commit.blob is not None:
-            found = session.blobs.get(stored.commit.blob)
+            try:
+                found = session.blobs.get(stored.commit.blob)
+            except CorruptObjectError as error:
+                what = f"commit {hash[:12]} of tract {self.tract_id!r}"
+                raise damaged(what, f"its message ({error.problems[0]})") from None
             if found is None:
-                return None
+                return None  # the full build names the missing blob
             blob = found.blob
             self.blob_tokens(blob, found)
         self.remember(stored, blob)

@@ -30,7 +30,13 @@ __all__ = [
     "BranchExistsError",
     "MergeConflict",
     "RebaseSafetyError",
+    "RESTORE",
+    "damaged",
+    "damage_summary",
 ]
+
+RESTORE = "the database was changed outside tract: restore it from a backup (Tract.verify() lists all the damage)"
+"""What to do about damaged stored data: tract cannot rebuild what was lost."""
 
 
 class TractError(Exception):
@@ -115,7 +121,37 @@ class SchemaVersionError(TractError):
 
 
 class CorruptObjectError(TractError):
-    """A stored object no longer matches its content hash."""
+    """Stored data was damaged or changed outside tract: a row that no longer matches its hash or
+    cannot be decoded, a link to something missing, a broken annotation chain, a damaged file.
+
+    Attributes:
+        problems: What is wrong, one line each (``Tract.verify()`` lists every problem it finds).
+    """
+
+    def __init__(self, message: str, problems: Iterable[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems is not None else [message]
+
+
+def damaged(what: str, problem: str, advice: str = RESTORE) -> CorruptObjectError:
+    """The error for one damaged thing.
+
+    Args:
+        what: What is damaged, e.g. ``"commit 1a2b3c4d5e6f of tract 'support'"``.
+        problem: What is wrong with it.
+        advice: What to do about it.
+    """
+    return CorruptObjectError(f"{what} is damaged: {problem}; {advice}", [f"{what}: {problem}"])
+
+
+def damage_summary(subject: str, problems: list[str], advice: str = RESTORE) -> CorruptObjectError:
+    """One error listing several problems of ``subject`` (the first ten in the message, all in ``problems``)."""
+    if len(problems) == 1:
+        return CorruptObjectError(f"{subject} is damaged: {problems[0]}; {advice}", problems)
+    more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+    return CorruptObjectError(
+        f"{subject} is damaged ({len(problems)} problems): {'; '.join(problems[:10])}{more}; {advice}", problems
+    )
 
 
 class BranchExistsError(InvalidInputError):

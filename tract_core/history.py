@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Set
 
 from .annotations import annotation_info
 from .compile import Compiler
-from .errors import CorruptObjectError
+from .errors import RESTORE, CorruptObjectError, damage_summary, damaged
 from .objects import Blob
-from .records import CommitInfo, ReflogEntry
-from .store.base import Session, StoredCommit
-from .tokens import MESSAGE_OVERHEAD
+from .records import CommitInfo, ReflogEntry, VerifyReport
+from .store.base import RefEntry, Session, StoredBlob, StoredCommit
+from .store.integrity import REPAIR_FILE
+from .tokens import MESSAGE_OVERHEAD, TokenCounter, count_body
 from .usage import Usage
 
-__all__ = ["commit_info", "walk_log", "show_commit", "read_reflog", "verify_objects"]
+__all__ = ["commit_info", "message_blob", "walk_log", "show_commit", "read_reflog", "verify_objects"]
 
 
 def commit_info(
@@ -41,6 +43,28 @@ def commit_info(
     )
 
 
+def _commit_what(tract_id: str, hash: str) -> str:
+    return f"commit {hash[:12]} of tract {tract_id!r}"
+
+
+def message_blob(session: Session, tract_id: str, stored: StoredCommit) -> StoredBlob | None:
+    """The verified blob of a commit's message (None for a commit without one).
+
+    Raises:
+        CorruptObjectError: The blob is missing or damaged (naming the commit).
+    """
+    blob_hash = stored.commit.blob
+    if not blob_hash:
+        return None
+    try:
+        found = session.blobs.get(blob_hash)
+    except CorruptObjectError as error:
+        raise damaged(_commit_what(tract_id, stored.commit.hash), f"its message ({error.problems[0]})") from None
+    if found is None:
+        raise damaged(_commit_what(tract_id, stored.commit.hash), f"its message (blob {blob_hash[:12]}) is missing")
+    return found
+
+
 def walk_log(session: Session, compiler: Compiler, tract_id: str, start: str, limit: int | None) -> list[CommitInfo]:
     """Commits reachable from ``start``, newest first (children always before their parents)."""
     result: list[CommitInfo] = []
@@ -55,15 +79,18 @@ def walk_log(session: Session, compiler: Compiler, tract_id: str, start: str, li
         stored = pending.pop(hash)
         blob = None
         tokens = None
-        if stored.commit.blob:
-            found = session.blobs.get(stored.commit.blob)
-            if found is not None:
-                blob = found.blob
-                tokens = compiler.blob_tokens(blob, found)
+        found = message_blob(session, tract_id, stored)
+        if found is not None:
+            blob = found.blob
+            tokens = compiler.blob_tokens(blob, found)
         result.append(commit_info(stored, blob, tokens))
         new_parents = [p for p in stored.commit.parents if p not in seen]
         if new_parents:
-            for parent_hash, parent in session.commits.get_many(tract_id, new_parents).items():
+            parents = session.commits.get_many(tract_id, new_parents)
+            for parent_hash in new_parents:
+                parent = parents.get(parent_hash)
+                if parent is None:
+                    raise damaged(_commit_what(tract_id, hash), f"its parent {parent_hash[:12]} is missing")
                 seen.add(parent_hash)
                 pending[parent_hash] = parent
                 heapq.heappush(heap, (-parent.depth, parent_hash))
@@ -76,10 +103,9 @@ def show_commit(session: Session, compiler: Compiler, tract_id: str, hash: str) 
     assert stored is not None, "resolve() guarantees the commit exists"
     blob = None
     tokens = None
-    if stored.commit.blob:
-        found = session.blobs.get(stored.commit.blob)
-        if found is not None:
-            blob, tokens = found.blob, compiler.blob_tokens(found.blob, found)
+    found = message_blob(session, tract_id, stored)
+    if found is not None:
+        blob, tokens = found.blob, compiler.blob_tokens(found.blob, found)
     key = stored.commit.response_to or hash
     rows = tuple(annotation_info(r) for r in session.annotations.for_target(tract_id, key))
     return commit_info(stored, blob, tokens, with_annotations=rows)
@@ -90,30 +116,110 @@ def read_reflog(session: Session, tract_id: str, ref: str | None, limit: int | N
     return [ReflogEntry(r.ref, r.old, r.new, r.action, r.created_at) for r in session.reflog.read(tract_id, ref, limit)]
 
 
-def verify_objects(session: Session, tract_id: str) -> int:
-    """Re-hash every commit and blob of a tract and check every link; return how many objects were checked.
+_ADVICE = f"{RESTORE}; a branch or HEAD that lost its commit can be pointed back at one that reflog() lists"
+
+
+def verify_objects(session: Session, tract_id: str, counter: TokenCounter) -> VerifyReport:
+    """Check everything stored for a tract (like ``git fsck``); return what was checked.
+
+    Checks the database pages (SQLite's integrity check); re-hashes every commit and blob; decodes
+    every row (commits, blobs, annotations, compression records, the tract's settings); checks every
+    link (parents, EDIT targets, blobs, branches, HEAD); re-computes the annotation chain; and
+    recounts the cached token counts made by ``counter``'s tokenizer.
+
+    HEAD may name a branch that has no row only while that branch is unborn: on a new tract, or
+    after the branch was emptied (``start_over``, ``reset(None)``) or deleted through tract, which
+    the reflog records. A branch whose last recorded move put it at a commit but whose row is gone
+    was removed outside tract, and is reported (the reflog says where it was).
 
     Raises:
-        CorruptObjectError: An object no longer matches its hash, or a parent, EDIT target, blob
-            or ref points at something missing.
+        CorruptObjectError: Listing every problem found (``problems``), the damaged pages alone if
+            the file itself is damaged.
     """
-    commits = session.commits.all(tract_id)
-    wanted = {c.commit.blob for c in commits.values() if c.commit.blob}
-    blobs = session.blobs.get_many(wanted)
-    problems = [f"blob {h[:12]} is missing" for h in sorted(wanted - blobs.keys())]
+    pages = session.check_pages()
+    if pages:
+        raise damage_summary(f"the database of tract {tract_id!r}", pages, REPAIR_FILE)
+    problems: list[str] = []
+    try:
+        session.tracts.get(tract_id)
+    except CorruptObjectError as error:
+        problems.extend(error.problems)
+    broken: dict[str, str] = {}
+    commits = session.commits.all(tract_id, broken)
+    problems.extend(broken[hash] for hash in sorted(broken))
+    present = commits.keys() | broken.keys()  # a damaged commit is reported once, not as missing too
+    carriers: dict[str, list[str]] = {}
+    for hash, stored in sorted(commits.items()):
+        if stored.commit.blob:
+            carriers.setdefault(stored.commit.blob, []).append(hash)
+    damaged_blobs: dict[str, str] = {}
+    blobs = session.blobs.get_many(carriers, damaged_blobs)
+    for blob_hash in sorted(carriers.keys() - blobs.keys()):
+        problem = damaged_blobs.get(blob_hash, f"blob {blob_hash[:12]} is missing")
+        for hash in carriers[blob_hash]:
+            problems.append(f"{_commit_what(tract_id, hash)}: its message ({problem})")
     for hash, stored in sorted(commits.items()):
         for parent in stored.commit.parents:
-            if parent not in commits:
-                problems.append(f"commit {hash[:12]} has a missing parent {parent[:12]}")
+            if parent not in present:
+                problems.append(f"{_commit_what(tract_id, hash)}: its parent {parent[:12]} is missing")
         target = stored.commit.response_to
-        if target is not None and target not in commits:
-            problems.append(f"EDIT {hash[:12]} replaces a missing commit {target[:12]}")
-    for ref in session.refs.list(tract_id):
-        if ref.commit is not None and ref.commit not in commits:
-            problems.append(f"branch {ref.name!r} points at a missing commit {ref.commit[:12]}")
-    head = session.refs.head(tract_id)
-    if head.commit is not None and head.commit not in commits:
-        problems.append(f"HEAD points at a missing commit {head.commit[:12]}")
+        if target is not None and target not in present:
+            problems.append(f"{_commit_what(tract_id, hash)}: the commit it EDITs ({target[:12]}) is missing")
+    recounted = 0
+    for blob_hash, found in sorted(blobs.items()):
+        if found.tokenizer != counter.name or found.token_count is None:
+            continue
+        recounted += 1
+        actual = count_body(counter, found.blob.body)
+        if actual != found.token_count:
+            problems.append(
+                f"{_commit_what(tract_id, carriers[blob_hash][0])}: the cached token count of its message "
+                f"(blob {blob_hash[:12]}) is {found.token_count}, but {counter.name} counts {actual} tokens"
+            )
+    refs = session.refs.list(tract_id)
+    for ref in refs:
+        if ref.commit is not None and ref.commit not in present:
+            problems.append(
+                f"branch {ref.name!r} of tract {tract_id!r}: it points at a missing commit {ref.commit[:12]}"
+            )
+    problems.extend(_head_problems(session, tract_id, present, refs))
+    annotations, chain = session.annotations.check(tract_id)
+    problems.extend(chain)
+    compressions = session.compressions.list(tract_id, problems=problems)
     if problems:
-        raise CorruptObjectError(f"tract {tract_id!r} is damaged: " + "; ".join(problems[:10]))
-    return len(commits) + len(blobs)
+        raise damage_summary(f"tract {tract_id!r}", problems, _ADVICE)
+    return VerifyReport(
+        commits=len(commits),
+        blobs=len(blobs),
+        annotations=annotations,
+        refs=len(refs),
+        compressions=len(compressions),
+        token_counts=recounted,
+        pages=None if pages is None else True,
+    )
+
+
+def _head_problems(session: Session, tract_id: str, commits: Set[str], refs: list[RefEntry]) -> list[str]:
+    """What is wrong with the stored HEAD (see :func:`verify_objects` for an unborn branch)."""
+    what = f"HEAD of tract {tract_id!r}"
+    stored = session.refs.head_row(tract_id)
+    if stored is None:
+        return [f"{what}: it is missing (switch() to a branch writes it again)"]
+    branch, detached = stored
+    if branch is not None and detached is not None:
+        return [f"{what}: it names both branch {branch!r} and commit {detached[:12]}"]
+    if branch is None and detached is None:
+        return [f"{what}: it names neither a branch nor a commit (switch() to a branch writes it again)"]
+    if branch is None:
+        assert detached is not None
+        return [] if detached in commits else [f"{what}: it points at a missing commit {detached[:12]}"]
+    if any(ref.name == branch for ref in refs):
+        return []
+    last = session.reflog.read(tract_id, branch, 1)
+    if not last or last[0].new is None:
+        return []  # unborn: never had a commit, or emptied or deleted through tract
+    return [
+        f"{what}: it is on branch {branch!r}, which does not exist, though its last recorded move put it at "
+        f"{last[0].new[:12]}: the branch was removed outside tract (branch({branch!r}, {last[0].new[:12]!r}) "
+        "recreates it)"
+    ]

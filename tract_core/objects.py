@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NewType
 
-from .errors import CorruptObjectError, InvalidInputError
+from .errors import CorruptObjectError, InvalidInputError, damaged
 
 __all__ = [
     "ObjectId",
@@ -33,7 +33,6 @@ __all__ = [
     "sha256_hex",
     "Blob",
     "Commit",
-    "TrustedId",
     "json_or_none",
 ]
 
@@ -178,23 +177,22 @@ class Blob:
             verify: Check that ``text`` still hashes to ``hash`` (bulk reads skip it for speed).
             decoded: ``json.loads(text)``, when the caller already parsed it (in bulk).
         """
+        if not isinstance(text, str):
+            raise damaged(f"blob {str(hash)[:12]}", f"its content is stored as {type(text).__name__}, not text")
         if verify and sha256_hex(text) != hash:
-            raise CorruptObjectError(
-                f"blob {hash[:12]} does not match its content hash; the database was modified "
-                "outside tract. Restore it from a backup"
-            )
-        if decoded is None:
-            decoded = json.loads(text)
-        return cls(body=decoded["body"], text=text, hash=ObjectId(hash))
+            raise damaged(f"blob {hash[:12]}", "it does not match its content hash")
+        try:
+            if decoded is None:
+                decoded = json.loads(text)
+            body = decoded["body"]
+        except (ValueError, KeyError, TypeError):
+            body = None
+        if not isinstance(body, Mapping):
+            raise damaged(f"blob {str(hash)[:12]}", "its content is not a stored message (a JSON object with a body)")
+        return cls(body=body, text=text, hash=ObjectId(hash))
 
 
 _encode_str = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) does to a str
-
-
-class TrustedId(str):
-    """A commit id read in bulk from a store and deliberately not re-hashed (see ``Tract.verify``)."""
-
-    __slots__ = ()
 
 
 def _str(value: str | None) -> str:
@@ -233,8 +231,6 @@ class Commit:
     hash: ObjectId = field(default=ObjectId(""), compare=False)
 
     def __post_init__(self) -> None:
-        if type(self.hash) is TrustedId:
-            return
         computed = self.compute_hash()
         if not self.hash:
             object.__setattr__(self, "hash", computed)

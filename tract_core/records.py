@@ -11,7 +11,7 @@ from typing import Any
 from .objects import Operation, Priority
 from .usage import Usage
 
-__all__ = ["CommitInfo", "AnnotationInfo", "TractStatus", "ReflogEntry"]
+__all__ = ["CommitInfo", "AnnotationInfo", "TractStatus", "ReflogEntry", "VerifyReport"]
 
 
 def _iso(timestamp: float) -> str:
@@ -163,3 +163,64 @@ class ReflogEntry:
     def created(self) -> str:
         """``created_at`` as an ISO-8601 UTC string."""
         return _iso(self.created_at)
+
+
+class VerifyReport(int):
+    """What :meth:`~tract_core.Tract.verify` checked and found sound (damage raises instead).
+
+    As an ``int`` the report is the number of commits and blobs re-hashed, what ``verify()``
+    returned before it had a report, so ``t.verify() > 0`` keeps working.
+
+    Attributes:
+        commits: Commits re-hashed (every commit of the tract, reachable or not).
+        blobs: Blobs (the messages of those commits) re-hashed.
+        annotations: Annotation rows decoded, their chain re-computed.
+        refs: Branches whose commit was found (HEAD is always checked too).
+        compressions: Compression records decoded.
+        token_counts: Cached token counts recounted (those made by the tract's tokenizer).
+        pages: Whether SQLite's integrity check ran over every page of the file (True), or None on
+            PostgreSQL, which checks its own pages (data checksums, ``amcheck``).
+    """
+
+    commits: int
+    blobs: int
+    annotations: int
+    refs: int
+    compressions: int
+    token_counts: int
+    pages: bool | None
+
+    _FIELDS = ("commits", "blobs", "annotations", "refs", "compressions", "token_counts", "pages")
+
+    def __new__(
+        cls,
+        *,
+        commits: int,
+        blobs: int,
+        annotations: int = 0,
+        refs: int = 0,
+        compressions: int = 0,
+        token_counts: int = 0,
+        pages: bool | None = None,
+    ) -> VerifyReport:
+        report = super().__new__(cls, commits + blobs)
+        values = (commits, blobs, annotations, refs, compressions, token_counts, pages)
+        for name, value in zip(cls._FIELDS, values, strict=True):
+            object.__setattr__(report, name, value)
+        return report
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a VerifyReport cannot be changed")
+
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]:
+        return (), self.as_dict()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain data."""
+        return {name: getattr(self, name) for name in self._FIELDS}
+
+    def __repr__(self) -> str:
+        return "VerifyReport(" + ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items()) + ")"
+
+    def __str__(self) -> str:
+        return int.__repr__(self)

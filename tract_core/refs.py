@@ -18,6 +18,7 @@ from .errors import (
     CommitNotFoundError,
     ConcurrentUpdateError,
     InvalidInputError,
+    damaged,
 )
 from .store.base import Head, Session
 from .store.sql import HEAD
@@ -107,7 +108,11 @@ def resolve(session: Session, tract_id: str, ref: Ref, *, head: Head | None = No
     commit = _base(session, tract_id, base_name, head or Head(None, None))
     for step in range(_steps(suffix)):
         stored = session.commits.get(tract_id, commit)
-        if stored is None or not stored.commit.parents:
+        if stored is None:
+            raise damaged(
+                f"commit {commit[:12]} of tract {tract_id!r}", f"it is missing, though {text!r} goes through it"
+            )
+        if not stored.commit.parents:
             raise CommitNotFoundError(f"{text!r} goes back past the first commit (only {step} steps exist)")
         commit = stored.commit.parents[0]
     return commit

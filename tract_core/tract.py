@@ -39,7 +39,7 @@ from .merge import MergeResult, PendingMerge, Resolver, apply_merge, plan_merge
 from .messages import check_role
 from .objects import ContentType, Operation, Priority, canonical_json
 from .query import run_config_query
-from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
+from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus, VerifyReport
 from .refs import DEFAULT_BRANCH, HEAD, Ref, current_head, resolve
 from .replay import ReplayResult, cherry_pick, rebase
 from .store.base import CompressionEntry, Session
@@ -914,18 +914,26 @@ class Tract:
             commit_message=f"summary of sub-agent {child.tract_id}",
         )
 
-    def verify(self) -> int:
-        """Re-hash every commit and blob of this tract and check every link (like ``git fsck``).
+    def verify(self) -> VerifyReport:
+        """Check everything stored for this tract, like ``git fsck``; return what was checked.
 
+        Re-hashes every commit and blob, decodes every row, checks every link (parents, EDIT
+        targets, messages, branches, HEAD), re-computes the annotation chain (annotations changed,
+        added or deleted outside tract), recounts the cached token counts of this tract's
+        tokenizer and, on SQLite, checks every page of the file (``PRAGMA integrity_check``).
         Single reads (``show``, ``log``, ...) always verify the objects they return; a cold
-        ``compile`` reads in bulk without re-hashing, for speed. Returns the number of objects
-        checked.
+        ``compile`` reads in bulk without re-hashing, for speed.
+
+        Returns:
+            A :class:`~tract_core.records.VerifyReport`; as an ``int``, the number of commits and
+            blobs checked.
 
         Raises:
-            CorruptObjectError: Something was modified or removed outside tract.
+            CorruptObjectError: Something was modified or removed outside tract; its ``problems``
+                list everything found.
         """
         with self._reading() as session:
-            return verify_objects(session, self.tract_id)
+            return verify_objects(session, self.tract_id, self.counter)
 
     @property
     def head(self) -> str | None:

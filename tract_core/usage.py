@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, damaged
 
 __all__ = ["Usage", "normalize_usage"]
 
@@ -50,8 +50,15 @@ class Usage:
 
     @classmethod
     def from_json(cls, text: str) -> Usage:
-        """Rebuild from :meth:`to_json` output."""
-        return cls(**json.loads(text))
+        """Rebuild from :meth:`to_json` output.
+
+        Raises:
+            CorruptObjectError: The stored text is not what :meth:`to_json` writes.
+        """
+        try:
+            return cls(**json.loads(text))
+        except (TypeError, ValueError):
+            raise damaged("a recorded token usage", f"{str(text)[:60]!r} is not what tract stores") from None
 
 
 def _as_mapping(obj: Any) -> Mapping[str, Any] | None:

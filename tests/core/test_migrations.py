@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 from sqlalchemy import text
 
-from tract_core import SchemaVersionError, Tract
+from tract_core import CorruptObjectError, SchemaVersionError, Tract
 from tract_core.store import migrations
 from tract_core.store.sql import SqlStore
 
@@ -92,7 +92,7 @@ def test_a_version_1_store_upgrades_and_keeps_its_history(tmp_path) -> None:
         assert t.compile().digest == "4df751921af34caca1f2ec962fd09c4c22bb4f84c8b20b4beb6f5cebaa5a35d0"
         assert [m["content"] for m in t.compile().messages][-1] == "30 days."
         assert [b.name for b in t.list_branches()] == ["draft", "main"]
-        assert t.verify() > 0
+        assert t.verify() > 0 and t.verify().annotations == 1  # the annotation written by version 1 is chained
         t.user("written after the upgrade")
     assert _version(path) == migrations.SCHEMA_VERSION
     with sqlite3.connect(path) as conn:
@@ -110,6 +110,8 @@ def test_the_version_2_migration_runs_on_postgresql(postgres_server) -> None:
         head = t.head
     store = SqlStore(url=url)
     with store.engine.begin() as conn:  # take the database back to what version 1 wrote
+        conn.execute(text("DROP TABLE tract_annotation_chains"))
+        conn.execute(text("ALTER TABLE tract_annotations DROP COLUMN digest"))
         conn.execute(text("DROP TABLE tract_archived"))
         conn.execute(text("DROP TABLE tract_compressions"))
         conn.execute(text("ALTER TABLE tract_tracts DROP COLUMN parent_commit"))
@@ -121,3 +123,45 @@ def test_the_version_2_migration_runs_on_postgresql(postgres_server) -> None:
     with store.engine.connect() as conn:
         assert migrations.schema_version(conn) == migrations.SCHEMA_VERSION
     store.close()
+
+
+def _take_back_to_version_3(conn) -> None:
+    """Undo version 4 (the annotation chain), as a version-3 tract left the database."""
+    conn.execute(text("DROP TABLE tract_annotation_chains"))
+    conn.execute(text("ALTER TABLE tract_annotations DROP COLUMN digest"))
+    conn.execute(text("UPDATE tract_schema SET version = 3"))
+
+
+def _digests(store: SqlStore) -> list[tuple[str, int, str]]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT tract_id, id, digest FROM tract_annotations ORDER BY id"))]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_version_4_chains_the_annotations_written_before_it(factory) -> None:
+    """The migration links every tract's existing annotation rows exactly as tract would have
+    written them, so verify() passes, and damage made after it is found."""
+    for tract_id in ("one", "two"):
+        t = factory.open(tract_id=tract_id)
+        first = t.user(f"{tract_id}: first")
+        t.annotate(first, "skip", reason="noise")
+        t.annotate(t.user(f"{tract_id}: second"), "pinned")
+        t.annotate(first, "normal")
+    store = SqlStore(**{k: v for k, v in factory.location.items() if k in ("path", "url")})
+    written = _digests(store)
+    with store.engine.begin() as conn:
+        _take_back_to_version_3(conn)
+    store.close()
+    upgraded = factory.open(tract_id="one")
+    store = SqlStore(**{k: v for k, v in factory.location.items() if k in ("path", "url")})
+    assert _digests(store) == written and all(d for _, _, d in written)
+    with store.engine.connect() as conn:
+        assert migrations.schema_version(conn) == migrations.SCHEMA_VERSION
+    store.close()
+    assert upgraded.verify().annotations == 3 and factory.open(tract_id="two").verify().annotations == 3
+    with upgraded.store.write() as session:
+        session.conn.execute(
+            text("UPDATE tract_annotations SET priority = 'skip' WHERE tract_id = 'one' AND priority = 'pinned'")
+        )
+    with pytest.raises(CorruptObjectError, match="annotation"):
+        upgraded.verify()

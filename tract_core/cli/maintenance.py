@@ -1,5 +1,8 @@
-"""The ``tract`` commands that shrink a store: compress (a stretch of history replaced by a summary,
-or the review of pending drafts) and gc (unreachable commits and unused content removed).
+"""The ``tract`` commands that look after a store: compress (a stretch of history replaced by a
+summary, or the review of pending drafts), gc (unreachable commits and unused content removed) and
+verify (everything stored checked, like ``git fsck``).
+
+``tract verify`` exits with :data:`EXIT_DAMAGED` and lists every problem on stderr when it finds damage.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ from collections.abc import Sequence
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
-from .. import Tract
+from .. import CorruptObjectError, Tract
 from ..compress import DEFAULT_KEEP_RECENT, CompressionResult, PendingCompression
 from ..gc import GCResult
-from .options import UsageError, open_from
+from ..records import VerifyReport
+from .options import UsageError, open_from, tract_id_from
 from .render import counted, short, tip_line
 
-__all__ = ["cmd_compress", "cmd_gc"]
+__all__ = ["cmd_compress", "cmd_gc", "cmd_verify", "EXIT_DAMAGED"]
+
+EXIT_DAMAGED = 1
+"""Exit status of ``tract verify`` when it finds damage (an outcome, not a usage error)."""
 
 
 def _days_text(days: float) -> str:
@@ -217,3 +224,42 @@ def cmd_gc(args: argparse.Namespace, out: Console) -> None:
         result = t.gc(args.orphan_days, args.archive_days, dry_run=args.dry_run, vacuum=vacuum)
         archived_left = len(t.archived()) - (result.archived if result.dry_run else 0)
         out.print(_render_gc(t, result, args, archived_left))
+
+
+def _render_verify(t: Tract, report: VerifyReport) -> Group:
+    """What ``tract verify`` checked, when everything is sound."""
+    pages = "every page of the SQLite file checked" if report.pages else "pages: checked by the database server itself"
+    return Group(
+        Text(f"tract {t.tract_id!r} is sound.", style="bold green"),
+        Text(f"Re-hashed {counted(report.commits, 'commit')} and {counted(report.blobs, 'blob')}."),
+        Text(
+            f"Checked {counted(report.annotations, 'annotation')} (chain intact), "
+            f"{counted(report.refs, 'branch', 'branches')} and HEAD, "
+            f"{counted(report.compressions, 'compression record')}."
+        ),
+        Text(f"Recounted {counted(report.token_counts, 'cached token count')} ({t.counter.name}); {pages}."),
+    )
+
+
+def _damage_report(tract_id: str, error: CorruptObjectError) -> str:
+    """What ``tract verify`` prints on stderr when it finds damage: every problem, then what to do."""
+    lines = [f"tract: verify: tract {tract_id!r} is damaged ({counted(len(error.problems), 'problem')}):"]
+    lines += [f"  {problem}" for problem in error.problems]
+    lines.append(
+        "hint: restore the database from a backup; a branch or HEAD that lost its commit can be pointed "
+        "back at one from `tract reflog`"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def cmd_verify(args: argparse.Namespace, out: Console) -> int | None:
+    """``tract verify``: check everything stored for the tract, like ``git fsck``."""
+    tract_id = tract_id_from(args)
+    try:
+        with open_from(args) as t:
+            report = t.verify()
+            out.print(_render_verify(t, report))
+    except CorruptObjectError as error:
+        sys.stderr.write(_damage_report(tract_id, error))
+        return EXIT_DAMAGED
+    return None

@@ -17,7 +17,7 @@ from ..merge import STRATEGIES
 from ..tract import DEFAULT_TRACT_ID
 from .branching import cmd_branch, cmd_cherry_pick, cmd_merge, cmd_rebase, cmd_reset, cmd_switch
 from .history import cmd_compile, cmd_demo, cmd_diff, cmd_log, cmd_reflog, cmd_show, cmd_status
-from .maintenance import cmd_compress, cmd_gc
+from .maintenance import cmd_compress, cmd_gc, cmd_verify
 from .options import DB_ENV
 
 __all__ = ["build_parser"]
@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="incremental",
         help="SQLite: give freed space back to the file system (full: rewrite the file; none: leave the file as "
         "it is) (default: incremental)",
+    )
+    command(
+        "verify",
+        cmd_verify,
+        "Check everything stored for the tract, like git fsck: hashes, links, HEAD, the annotation chain, "
+        "cached token counts and (SQLite) every page of the file. Exits 1 and lists the damage if there is any.",
     )
     demo = commands.add_parser(
         "demo",

@@ -15,11 +15,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import SchemaVersionError
 from .engine import WRITE_OPTION
-from .schema import TABLES, ArchivedRow, CompressionRow, HoldRow, SchemaVersionRow, metadata
+from .schema import TABLES, AnnotationChainRow, ArchivedRow, CompressionRow, HoldRow, SchemaVersionRow, metadata
+from .sql_refs import link_annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this code writes."""
 
 
@@ -34,7 +35,19 @@ def _v3_holds(conn: Connection) -> None:
     metadata.create_all(conn, tables=[HoldRow.__table__])
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_compression_and_subagents, 3: _v3_holds}
+def _v4_annotation_chain(conn: Connection) -> None:
+    """Version 4: annotation rows chained by digest (``verify()`` finds changed, forged and deleted
+    ones); the rows written before are chained as they are."""
+    conn.execute(text("ALTER TABLE tract_annotations ADD COLUMN digest VARCHAR(64)"))
+    metadata.create_all(conn, tables=[AnnotationChainRow.__table__])
+    link_annotations(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _v2_compression_and_subagents,
+    3: _v3_holds,
+    4: _v4_annotation_chain,
+}
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 
 _VERSION = SchemaVersionRow.__table__

@@ -18,6 +18,7 @@ __all__ = [
     "RefRow",
     "ReflogRow",
     "AnnotationRow",
+    "AnnotationChainRow",
     "CompressionRow",
     "ArchivedRow",
     "HoldRow",
@@ -116,7 +117,10 @@ class ReflogRow(SQLModel, table=True):
 
 
 class AnnotationRow(SQLModel, table=True):
-    """A priority given to a message, anchored at the commit HEAD was on when it was given."""
+    """A priority given to a message, anchored at the commit HEAD was on when it was given.
+
+    ``digest`` links the row into its tract's annotation chain (see :mod:`tract_core.store.chain`).
+    """
 
     __tablename__ = "tract_annotations"
     __table_args__ = (
@@ -132,6 +136,18 @@ class AnnotationRow(SQLModel, table=True):
     anchor: str = Field(max_length=64)
     excluded: str | None = Field(default=None, sa_column=Column(Text))
     created_at: float
+    digest: str | None = Field(default=None, max_length=64)
+
+
+class AnnotationChainRow(SQLModel, table=True):
+    """The head of a tract's annotation chain: the newest digest tract wrote and how many rows it holds."""
+
+    __tablename__ = "tract_annotation_chains"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    tract_id: str = Field(primary_key=True, max_length=255)
+    digest: str | None = Field(default=None, max_length=64)
+    row_count: int = 0
 
 
 class CompressionRow(SQLModel, table=True):
@@ -191,6 +207,7 @@ TABLES = [
         RefRow,
         ReflogRow,
         AnnotationRow,
+        AnnotationChainRow,
         CompressionRow,
         ArchivedRow,
         HoldRow,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from ..errors import DatabaseNotFoundError
 from .aio import AsyncRunner
 from .engine import WRITE_OPTION, display_url, make_engine
+from .integrity import corruption, page_problems
 from .migrations import migrate, schema_version
 from .repository import TractLocks
 from .sql_compressions import SqlCompressions
@@ -61,6 +63,13 @@ class SqlSession:
         self.compressions = SqlCompressions(conn, q, locks)
         self.holds = SqlHolds(conn, q, locks)
 
+    def check_pages(self) -> list[str] | None:
+        """SQLite: ``PRAGMA integrity_check``, one line per damaged table (none if every page is
+        sound). None on PostgreSQL, which checks its own pages (data checksums, ``amcheck``)."""
+        if self.dialect != "sqlite":
+            return None
+        return page_problems(self.conn.connection.dbapi_connection)
+
 
 class SqlStore:
     """A tract database on SQLite (file or memory) or PostgreSQL.
@@ -98,6 +107,9 @@ class SqlStore:
             migrate(self.engine)
         except DBAPIError as exc:
             self.engine.dispose()
+            damage = corruption(exc, self.url, opening=True)
+            if damage is not None:
+                raise damage from exc
             raise DatabaseNotFoundError(
                 f"cannot open the database {self.url}: {exc.orig}; check that it exists, is reachable and is a database"
             ) from exc
@@ -122,9 +134,13 @@ class SqlStore:
     @contextmanager
     def read(self) -> Iterator[SqlSession]:
         """A read-only unit of work seeing one consistent snapshot."""
-        with self._guard(), self.engine.connect() as conn, conn.begin() as tx:
-            yield SqlSession(conn, self.dialect)
-            tx.rollback()
+        try:
+            with self._guard(), self.engine.connect() as conn, conn.begin() as tx:
+                yield SqlSession(conn, self.dialect)
+                tx.rollback()
+        except (sqlite3.DatabaseError, DBAPIError) as error:
+            self._raise_if_damaged(error)
+            raise
 
     @contextmanager
     def write(self) -> Iterator[SqlSession]:
@@ -134,8 +150,18 @@ class SqlStore:
         write lock, so threads never fall into SQLite's sleeping busy-wait (other processes still
         do, up to the busy timeout).
         """
-        with self._guard(), self._writers, self._write_engine.connect() as conn, conn.begin():
-            yield SqlSession(conn, self.dialect)
+        try:
+            with self._guard(), self._writers, self._write_engine.connect() as conn, conn.begin():
+                yield SqlSession(conn, self.dialect)
+        except (sqlite3.DatabaseError, DBAPIError) as error:
+            self._raise_if_damaged(error)
+            raise
+
+    def _raise_if_damaged(self, error: Exception) -> None:
+        """Raise CorruptObjectError from a driver error that reports a damaged database."""
+        damage = corruption(error, self.url)
+        if damage is not None:
+            raise damage from error
 
     @contextmanager
     def batch(self, on_rollback: Callable[[], None] | None = None) -> Iterator[SqlSession]:

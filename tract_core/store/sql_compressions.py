@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..errors import CorruptObjectError, damaged
 from .base import (
     CompressionEntry,
     iter_chunks,
@@ -22,7 +23,20 @@ from .statements import X as _X
 __all__ = ["SqlCompressions"]
 
 
-def _compression(row: Any) -> CompressionEntry:
+def _details(tract_id: str, record: int, text: Any) -> dict[str, Any]:
+    """The decoded details of a compression record (CorruptObjectError naming it if they cannot be)."""
+    try:
+        details = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        details = None
+    if not isinstance(details, dict):
+        raise damaged(f"compression {record} of tract {tract_id!r}", "its details are not a JSON object")
+    return details
+
+
+def _compression(tract_id: str, row: Any) -> CompressionEntry:
+    """Decode a compression record (raising CorruptObjectError naming it if it cannot be)."""
+    details = _details(tract_id, row.id, row.details)
     return CompressionEntry(
         row.id,
         row.status,
@@ -32,7 +46,7 @@ def _compression(row: Any) -> CompressionEntry:
         row.summary_commit,
         row.new_head,
         row.draft,
-        json.loads(row.details) if row.details else {},
+        details,
         row.created_at,
         row.decided_at,
     )
@@ -77,13 +91,25 @@ class SqlCompressions(_Repo):
 
     def get(self, tract_id: str, compression_id: int) -> CompressionEntry | None:
         row = self.conn.execute(select(_X).where(_X.c.tract_id == tract_id, _X.c.id == compression_id)).first()
-        return None if row is None else _compression(row)
+        return None if row is None else _compression(tract_id, row)
 
-    def list(self, tract_id: str, status: str | None = None) -> list[CompressionEntry]:
+    def list(
+        self, tract_id: str, status: str | None = None, problems: list[str] | None = None
+    ) -> list[CompressionEntry]:
+        """The tract's records, oldest first. A damaged one raises CorruptObjectError, or, given a
+        ``problems`` list, is left out and described there."""
         query = select(_X).where(_X.c.tract_id == tract_id)
         if status is not None:
             query = query.where(_X.c.status == status)
-        return [_compression(r) for r in self.conn.execute(query.order_by(_X.c.id))]
+        found = []
+        for row in self.conn.execute(query.order_by(_X.c.id)):
+            try:
+                found.append(_compression(tract_id, row))
+            except CorruptObjectError as error:
+                if problems is None:
+                    raise
+                problems.extend(error.problems)
+        return found
 
     def decide(
         self,
@@ -152,7 +178,7 @@ class SqlCompressions(_Repo):
         ).all()
         compacted = 0
         for row in rows:
-            details = json.loads(row.details) if row.details else {}
+            details = _details(tract_id, row.id, row.details)
             lists = {k: v for k, v in details.items() if isinstance(v, list)}
             if not lists:
                 continue

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import JSON, cast, delete, func, literal, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from ..objects import Blob, Commit, ObjectId, Operation, TrustedId
+from ..errors import CorruptObjectError, damage_summary, damaged
+from ..objects import Blob, Commit, Operation
 from .base import (
     HistoryEntry,
     StoredBlob,
@@ -23,6 +25,8 @@ from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import TractLocks
 from .repository import now as _now
+from .schema import AnnotationChainRow
+from .sql_refs import SqlAnnotations
 from .statements import COMMIT_COLUMNS, Statements
 from .statements import A as _A
 from .statements import B as _B
@@ -36,13 +40,25 @@ from .statements import X as _X
 
 __all__ = ["SqlTracts", "SqlBlobs", "SqlCommits"]
 
+_K = AnnotationChainRow.__table__
+
 
 class SqlTracts(_Repo):
     """Tract rows."""
 
     def get(self, tract_id: str) -> TractEntry | None:
+        """The tract's row; raises CorruptObjectError if its saved settings cannot be read."""
         row = self.conn.execute(select(_T).where(_T.c.tract_id == tract_id)).first()
-        return None if row is None else _tract_entry(row)
+        if row is None:
+            return None
+        if row.config is not None:
+            try:
+                settings = json.loads(row.config)
+            except (TypeError, ValueError):
+                settings = None
+            if not isinstance(settings, dict):
+                raise damaged(f"tract {tract_id!r}", "its saved settings (config) are not a JSON object")
+        return _tract_entry(row)
 
     def create(
         self,
@@ -82,14 +98,14 @@ class SqlTracts(_Repo):
                 select(_C.c.blob_hash).where(_C.c.tract_id == tract_id, _C.c.blob_hash.is_not(None)).distinct()
             ).scalars()
         )
-        for table in (_A, _L, _R, _V, _X, _H, _C):
+        for table in (_A, _K, _L, _R, _V, _X, _H, _C):
             self.conn.execute(delete(table).where(table.c.tract_id == tract_id))
         self.conn.execute(delete(_T).where(_T.c.tract_id == tract_id))
         return blobs
 
     def copy(self, source: str, target: str) -> None:
         """Make ``target`` a copy of ``source``: same commits (rows referencing the same blobs), refs,
-        annotations and holds. ``target`` must not exist yet."""
+        annotations (with their chain) and holds. ``target`` must not exist yet."""
         self.locks.share(source)
         self.locks.share(target)
         row = self.get(source)
@@ -100,6 +116,7 @@ class SqlTracts(_Repo):
             (_C, [c for c in _C.c if c.name != "tract_id"]),
             (_R, [c for c in _R.c if c.name != "tract_id"]),
             (_H, [c for c in _H.c if c.name != "tract_id"]),
+            (_K, [c for c in _K.c if c.name != "tract_id"]),
         ):
             names = [c.name for c in columns]
             self.conn.execute(
@@ -186,30 +203,179 @@ class SqlBlobs(_Repo):
 
     def get(self, hash: str) -> StoredBlob | None:
         row = self.q.get_blob_p.one(self.conn, {"hash": hash})
-        return None if row is None else StoredBlob(Blob.from_stored(row[0], row[1]), row[2], row[3])
+        return None if row is None else _stored_blob(row)
 
-    def get_many(self, hashes: Iterable[str]) -> dict[str, StoredBlob]:
+    def get_many(self, hashes: Iterable[str], broken: dict[str, str] | None = None) -> dict[str, StoredBlob]:
+        """The blobs found among ``hashes``, verified. A damaged one raises CorruptObjectError, or,
+        given a ``broken`` dict, is left out and described there (by hash)."""
         wanted = sorted(set(hashes))
         found: dict[str, StoredBlob] = {}
         for chunk in iter_chunks(wanted, _CHUNK):
             query = select(_B.c.hash, _B.c.content, _B.c.token_count, _B.c.tokenizer).where(_B.c.hash.in_(chunk))
             for row in self.conn.execute(query).all():
-                found[row.hash] = StoredBlob(Blob.from_stored(row.hash, row.content), row.token_count, row.tokenizer)
+                try:
+                    found[row.hash] = _stored_blob(row)
+                except CorruptObjectError as error:
+                    if broken is None:
+                        raise
+                    broken[row.hash] = error.problems[0]
         return found
 
 
+def _stored_blob(row: Any) -> StoredBlob:
+    """A blob from a (hash, content, token_count, tokenizer) row, verified."""
+    hash, content, tokens, tokenizer = row[:4]
+    blob = Blob.from_stored(hash, content)
+    if (tokens is not None and type(tokens) is not int) or (tokenizer is not None and not isinstance(tokenizer, str)):
+        raise damaged(f"blob {hash[:12]}", "its cached token count is not a whole number")
+    return StoredBlob(blob, tokens, tokenizer)
+
+
 _OPERATIONS = {op.value: op for op in Operation}
+_TEXT_COLUMNS = (
+    (1, "parent"),
+    (4, "blob"),
+    (5, "role"),
+    (8, "response_to"),
+    (9, "metadata"),
+    (10, "generation_config"),
+    (11, "message"),
+    (13, "usage"),
+)
 
 
-def _stored_commit(row: Any, verify: bool = True) -> StoredCommit:
-    """Rebuild a commit from a row of :data:`COMMIT_COLUMNS`, read by position, verifying its hash."""
-    (hash, parent, extra, depth, blob, role, ctype, op, response_to, meta, gen, message, created, usage) = row[:14]
-    parents: tuple[ObjectId, ...] = ()
-    if parent is not None:
-        parents = (parent,) if not extra else (parent, *json.loads(extra))
-    commit_id = hash if verify else TrustedId(hash)
-    commit = Commit(parents, blob, role, ctype, _OPERATIONS[op], response_to, meta, gen, message, commit_id)
-    return StoredCommit(commit, depth, created, usage)
+def _commit_what(tract_id: str, hash: Any) -> str:
+    return f"commit {str(hash)[:12]} of tract {tract_id!r}"
+
+
+def _parents(parent: Any, extra: Any) -> tuple[str, ...]:
+    """The parent ids of a commit row (raises ValueError/TypeError if ``extra_parents`` is damaged)."""
+    if parent is None:
+        return ()
+    if not extra:
+        return (parent,)
+    more = json.loads(extra)
+    if not isinstance(more, list) or not all(isinstance(p, str) for p in more):
+        raise TypeError("extra_parents is not a list of commit ids")
+    return (parent, *more)
+
+
+def _extra_damaged(extra: Any) -> bool:
+    try:
+        _parents("", extra)
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
+def _history_entries(rows: list[tuple[Any, ...]]) -> dict[str, HistoryEntry]:
+    """The fast path of :meth:`SqlCommits.history`; raises KeyError/TypeError/ValueError on any
+    damaged row (the slow path then names it)."""
+    texts = [row[14] for row in rows if row[14] is not None]
+    bodies = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for every blob
+    entries: dict[str, HistoryEntry] = {}
+    merged: set[str] = set()
+    for row in rows:
+        hash, parent, extra, _depth, blob, role, ctype, op, response_to = row[:9]
+        if parent is None:
+            parents: tuple[str, ...] = ()
+        elif not extra:
+            parents = (parent,)
+        else:
+            parents = _parents(parent, extra)
+            merged.update(parents)
+        if row[14] is not None:
+            body = next(bodies)["body"]
+            if body.__class__ is not dict or (role is not None and role.__class__ is not str):
+                raise TypeError("a message body must be a JSON object, a role text")
+        elif blob is not None:
+            raise ValueError("a blob is missing")
+        else:
+            body = None
+        entries[hash] = HistoryEntry(
+            hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16], row[9]
+        )
+    missing = ({row[1] for row in rows} | merged) - entries.keys()
+    missing.discard(None)
+    if missing:
+        raise KeyError(min(missing))
+    return entries
+
+
+def _commit_problem(row: Any) -> str | None:
+    """What is wrong with the stored values of a row of :data:`COMMIT_COLUMNS`, if anything
+    (the hash is checked separately, by rebuilding the commit)."""
+    if not isinstance(row[0], str):
+        return "its id is not text"
+    if row[7] not in _OPERATIONS:
+        return f"its operation {row[7]!r} is neither append nor edit"
+    if not isinstance(row[6], str):
+        return "its content type is not text"
+    for index, name in _TEXT_COLUMNS:
+        if row[index] is not None and not isinstance(row[index], str):
+            return f"its {name} is stored as {type(row[index]).__name__}, not text"
+    if type(row[3]) is not int or row[3] < 0:
+        return f"its depth {row[3]!r} is not a whole number"
+    try:
+        _parents(row[1], row[2])
+    except (TypeError, ValueError):
+        return "its extra parents (of a merge) are not a JSON list of commit ids"
+    if row[13] is not None:
+        try:
+            usage = json.loads(row[13])
+        except ValueError:
+            usage = None
+        if not isinstance(usage, dict):
+            return "its recorded token usage is not a JSON object"
+    return None
+
+
+def _stored_commit(tract_id: str, row: Any) -> StoredCommit:
+    """Rebuild a commit from a row of :data:`COMMIT_COLUMNS`, read by position, verifying it."""
+    problem = _commit_problem(row)
+    if problem is None:
+        (hash, parent, extra, depth, blob, role, ctype, op, response_to, meta, gen, message, created, usage) = row[:14]
+        try:
+            commit = Commit(
+                _parents(parent, extra), blob, role, ctype, _OPERATIONS[op], response_to, meta, gen, message, hash
+            )
+        except CorruptObjectError:
+            problem = "it no longer matches its hash (a hashed field was changed)"
+        else:
+            return StoredCommit(commit, depth, created, usage)
+    raise damaged(_commit_what(tract_id, row[0]), problem)
+
+
+def _content_problem(row: Any) -> str | None:
+    """What is wrong with the blob half of a :meth:`SqlCommits.history` row, if anything."""
+    blob, content = row[4], row[14]
+    if blob is None:
+        return None
+    if content is None:
+        return f"its message (blob {str(blob)[:12]}) is missing"
+    try:
+        decoded = json.loads(content)
+    except (TypeError, ValueError):
+        decoded = None
+    if not isinstance(decoded, dict) or not isinstance(decoded.get("body"), dict):
+        return f"its message (blob {str(blob)[:12]}) is not a stored message (a JSON object with a body)"
+    return None
+
+
+def _history_damage(tract_id: str, rows: list[tuple[Any, ...]]) -> CorruptObjectError:
+    """The error naming every damaged commit of a bulk history read (the slow path, after the fast
+    one failed)."""
+    problems = []
+    known = {row[0] for row in rows}
+    for row in rows:
+        problem = _commit_problem(row) or _content_problem(row)
+        if problem is None:
+            missing = [p for p in _parents(row[1], row[2]) if p not in known]
+            if missing:
+                problem = f"its parent {missing[0][:12]} is missing"
+        if problem is not None:
+            problems.append(f"{_commit_what(tract_id, row[0])}: {problem}")
+    return damage_summary(f"the history of tract {tract_id!r}", problems or ["a row could not be read"])
 
 
 class SqlCommits(_Repo):
@@ -252,19 +418,28 @@ class SqlCommits(_Repo):
 
     def get(self, tract_id: str, hash: str) -> StoredCommit | None:
         row = self.q.get_commit_p.one(self.conn, {"tract_id": tract_id, "hash": hash})
-        return None if row is None else _stored_commit(row)
+        return None if row is None else _stored_commit(tract_id, row)
 
     def get_many(self, tract_id: str, hashes: Iterable[str]) -> dict[str, StoredCommit]:
         found: dict[str, StoredCommit] = {}
         for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
             query = select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id, _C.c.hash.in_(chunk))
             for row in self.conn.execute(query).all():
-                found[row[0]] = _stored_commit(row)
+                found[row[0]] = _stored_commit(tract_id, row)
         return found
 
-    def all(self, tract_id: str) -> dict[str, StoredCommit]:
-        rows = self.conn.execute(select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id)).all()
-        return {row[0]: _stored_commit(row) for row in rows}
+    def all(self, tract_id: str, broken: dict[str, str] | None = None) -> dict[str, StoredCommit]:
+        """Every commit of the tract, verified. A damaged one raises CorruptObjectError, or, given a
+        ``broken`` dict, is left out and described there (by hash)."""
+        found: dict[str, StoredCommit] = {}
+        for row in self.conn.execute(select(*COMMIT_COLUMNS).where(_C.c.tract_id == tract_id)).all():
+            try:
+                found[row[0]] = _stored_commit(tract_id, row)
+            except CorruptObjectError as error:
+                if broken is None:
+                    raise
+                broken[str(row[0])] = error.problems[0]
+        return found
 
     def _remember(self, tract_id: str, commit: Commit, body: Mapping[str, Any] | None) -> None:
         memo = self._history
@@ -296,38 +471,32 @@ class SqlCommits(_Repo):
         if self._history is not None and self._history[0] == tract_id:
             return self._history[1]
         rows = self.q.history_p.all(self.conn, {"tract_id": tract_id})
-        texts = [row[14] for row in rows if row[14] is not None]
-        bodies = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for every blob
-        entries: dict[str, HistoryEntry] = {}
-        for row in rows:
-            hash, parent, extra, _depth, blob, role, ctype, op, response_to = row[:9]
-            parents: tuple[str, ...] = (
-                () if parent is None else (parent,) if not extra else (parent, *json.loads(extra))
-            )
-            body = next(bodies)["body"] if row[14] is not None else None
-            entries[hash] = HistoryEntry(
-                hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16], row[9]
-            )
+        try:
+            entries = _history_entries(rows)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            raise _history_damage(tract_id, rows) from None
         self._history = (tract_id, entries)
         return entries
 
     def graph(self, tract_id: str) -> dict[str, tuple[tuple[str, ...], int]]:
         """Parents and depth of every commit of the tract, for graph walks."""
         rows = self.q.graph_p.all(self.conn, {"tract_id": tract_id})
-        return {
-            hash: (() if parent is None else (parent,) if not extra else (parent, *json.loads(extra)), depth)
-            for hash, parent, extra, depth in rows
-        }
+        try:
+            return {hash: (_parents(parent, extra), depth) for hash, parent, extra, depth in rows}
+        except (TypeError, ValueError):
+            bad = next(r[0] for r in rows if r[1] is not None and _extra_damaged(r[2]))
+            raise damaged(
+                _commit_what(tract_id, bad), "its extra parents (of a merge) are not a JSON list of commit ids"
+            ) from None
 
     def delete_many(self, tract_id: str, hashes: Iterable[str]) -> int:
         """Remove commits (and the annotation rows about them); return how many commits went."""
         self.locks.share(tract_id)
         self._history = None
+        doomed = sorted(set(hashes))
+        SqlAnnotations(self.conn, self.q, self.locks).delete_about(tract_id, doomed)
         removed = 0
-        for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):
-            self.conn.execute(
-                delete(_A).where(_A.c.tract_id == tract_id, (_A.c.target.in_(chunk)) | (_A.c.anchor.in_(chunk)))
-            )
+        for chunk in iter_chunks(doomed, _CHUNK):
             removed += self.conn.execute(delete(_C).where(_C.c.tract_id == tract_id, _C.c.hash.in_(chunk))).rowcount
         return removed
 
@@ -361,7 +530,30 @@ class SqlCommits(_Repo):
             .where(_C.c.tract_id == tract_id, _C.c.generation_config.is_not(None), comparison)
             .order_by(_C.c.depth.desc(), _C.c.hash)
         )
-        return list(self.conn.execute(query).scalars())
+        postgres = self.conn.dialect.name == "postgresql"
+        try:
+            with self.conn.begin_nested() if postgres else nullcontext():  # an error aborts a PostgreSQL transaction
+                return list(self.conn.execute(query).scalars())
+        except DBAPIError:
+            damage = self._config_damage(tract_id)
+            if damage is None:
+                raise
+            raise damage from None
+
+    def _config_damage(self, tract_id: str) -> CorruptObjectError | None:
+        """The error naming the tract's commits whose generation_config is not JSON, if any."""
+        rows = self.conn.execute(
+            select(_C.c.hash, _C.c.generation_config).where(
+                _C.c.tract_id == tract_id, _C.c.generation_config.is_not(None)
+            )
+        )
+        problems = []
+        for hash, text in rows:
+            try:
+                json.loads(text)
+            except (TypeError, ValueError):
+                problems.append(f"{_commit_what(tract_id, hash)}: its generation_config is not valid JSON")
+        return damage_summary(f"tract {tract_id!r}", problems) if problems else None
 
     def ages(self, tract_id: str) -> dict[str, float]:
         """When each commit of the tract was written."""
@@ -391,7 +583,12 @@ class SqlCommits(_Repo):
             select(_C.c.hash, _C.c.extra_parents).where(_C.c.tract_id == tract_id, _C.c.extra_parents.is_not(None))
         )
         found = set(direct)
-        found.update(row.hash for row in merges if hash in json.loads(row.extra_parents))
+        for row in merges:
+            if _extra_damaged(row.extra_parents):
+                problem = "its extra parents (of a merge) are not a JSON list of commit ids"
+                raise damaged(_commit_what(tract_id, row.hash), problem)
+            if hash in json.loads(row.extra_parents):
+                found.add(row.hash)
         return sorted(found)
 
     def count(self, tract_id: str) -> int:
@@ -400,7 +597,17 @@ class SqlCommits(_Repo):
     def latest_usage(self, tract_id: str, head: str, within: int = 200) -> str | None:
         """The usage recorded nearest to ``head`` along its first parents (up to ``within`` back)."""
         params = {"tract_id": tract_id, "head": head, "within": within}
-        return self.conn.execute(self.q.latest_usage, params).scalar_one_or_none()
+        text = self.conn.execute(self.q.latest_usage, params).scalar_one_or_none()
+        if text is not None:
+            try:
+                usage = json.loads(text)
+            except (TypeError, ValueError):
+                usage = None
+            if not isinstance(usage, dict):
+                owner = select(_C.c.hash).where(_C.c.tract_id == tract_id, _C.c.usage == text).limit(1)
+                found = self.conn.execute(owner).scalar_one_or_none()
+                raise damaged(_commit_what(tract_id, found), "its recorded token usage is not a JSON object")
+        return text
 
     def set_usage(self, tract_id: str, hash: str, usage_json: str) -> None:
         self.conn.execute(update(_C).where(_C.c.tract_id == tract_id, _C.c.hash == hash).values(usage=usage_json))

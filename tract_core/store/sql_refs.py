@@ -6,23 +6,44 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
+from ..errors import CorruptObjectError, damaged
+from ..objects import Priority
 from .base import (
     AnnotationEntry,
     Head,
     RefEntry,
     ReflogRecord,
+    iter_chunks,
 )
+from .chain import ChainRow, annotation_digest, chain_problems, digest_of, relink
+from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import now as _now
+from .schema import AnnotationChainRow
 from .statements import HEAD
 from .statements import A as _A
 from .statements import H as _H
 from .statements import L as _L
 from .statements import R as _R
 
-__all__ = ["SqlRefs", "SqlReflog", "SqlAnnotations", "SqlHolds"]
+__all__ = ["SqlRefs", "SqlReflog", "SqlAnnotations", "SqlHolds", "link_annotations"]
+
+_K = AnnotationChainRow.__table__
+_CHAIN_COLUMNS = (
+    _A.c.id,
+    _A.c.target,
+    _A.c.priority,
+    _A.c.reason,
+    _A.c.anchor,
+    _A.c.excluded,
+    _A.c.created_at,
+    _A.c.digest,
+)
+_PRIORITIES = frozenset(p.value for p in Priority)
 
 
 class SqlRefs(_Repo):
@@ -94,6 +115,14 @@ class SqlRefs(_Repo):
             self.q.insert_ref, {"tract_id": tract_id, "name": HEAD, "commit_hash": None, "symbolic": branch}
         )
 
+    def head_row(self, tract_id: str) -> tuple[str | None, str | None] | None:
+        """The stored HEAD row as it is: (branch it names, detached commit), None if there is none."""
+        row = self.conn.execute(
+            select(_R.c.symbolic, _R.c.commit_hash).where(_R.c.tract_id == tract_id, _R.c.name == HEAD)
+        )
+        found = row.first()
+        return None if found is None else (found.symbolic, found.commit_hash)
+
     def get(self, tract_id: str, name: str) -> RefEntry | None:
         row = self.q.get_ref_p.one(self.conn, {"tract_id": tract_id, "name": name})
         return None if row is None else RefEntry(row[0], row[1])
@@ -144,18 +173,35 @@ class SqlReflog(_Repo):
         return [ReflogRecord(r.id, r.ref, r.old, r.new, r.action, r.created_at) for r in self.conn.execute(query)]
 
 
-def _annotation(row: Any) -> AnnotationEntry:
-    excluded = tuple(json.loads(row.excluded)) if row.excluded else ()
-    return AnnotationEntry(row.id, row.target, row.priority, row.reason, row.anchor, excluded, row.created_at)
+def _annotation(tract_id: str, row: Any) -> AnnotationEntry:
+    """Decode an annotation row (raising CorruptObjectError naming it if it cannot be)."""
+    problem = None
+    try:
+        excluded = json.loads(row.excluded) if row.excluded else []
+    except ValueError:
+        excluded, problem = [], "its list of excluded commits is not valid JSON"
+    if problem is None and (not isinstance(excluded, list) or not all(isinstance(e, str) for e in excluded)):
+        problem = "its excluded commits are not a list of commit ids"
+    if row.priority not in _PRIORITIES:
+        problem = f"its priority {row.priority!r} is not pinned, skip or normal"
+    if not isinstance(row.target, str) or not isinstance(row.anchor, str):
+        problem = "its target or anchor is not a commit id"
+    if problem is not None:
+        raise damaged(f"annotation {row.id} of tract {tract_id!r}", problem)
+    return AnnotationEntry(row.id, row.target, row.priority, row.reason, row.anchor, tuple(excluded), row.created_at)
 
 
 class SqlAnnotations(_Repo):
-    """Append-only priority rows."""
+    """Append-only priority rows, chained per tract (see :mod:`tract_core.store.chain`)."""
 
     def add(
         self, tract_id: str, target: str, priority: str, reason: str | None, anchor: str, excluded: Sequence[str]
     ) -> int:
         self.locks.share(tract_id)
+        prev, count = self._lock_chain(tract_id)
+        created = _now()
+        excluded_json = json.dumps(sorted(excluded)) if excluded else None
+        digest = annotation_digest(prev, target, priority, reason, anchor, excluded_json, created)
         result = self.conn.execute(
             _A.insert()
             .values(
@@ -164,28 +210,112 @@ class SqlAnnotations(_Repo):
                 priority=priority,
                 reason=reason,
                 anchor=anchor,
-                excluded=json.dumps(sorted(excluded)) if excluded else None,
-                created_at=_now(),
+                excluded=excluded_json,
+                created_at=created,
+                digest=digest,
             )
             .returning(_A.c.id)
         )
+        self.conn.execute(update(_K).where(_K.c.tract_id == tract_id).values(digest=digest, row_count=count + 1))
         return int(result.scalar_one())
 
+    def _lock_chain(self, tract_id: str) -> tuple[str | None, int]:
+        """The head of the tract's chain (newest digest, row count), created if missing and locked
+        until the transaction ends, so annotation writers of a tract take turns (PostgreSQL)."""
+        module = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        statement = (
+            module.insert(_K)
+            .values(tract_id=tract_id, digest=None, row_count=0)
+            .on_conflict_do_update(index_elements=[_K.c.tract_id], set_={"row_count": _K.c.row_count})
+            .returning(_K.c.digest, _K.c.row_count)
+        )
+        digest, count = self.conn.execute(statement).one()
+        return digest, int(count)
+
+    def delete_about(self, tract_id: str, commits: Iterable[str]) -> int:
+        """Delete the rows that target or are anchored at any of ``commits``, re-linking the chain
+        after them; return how many rows went."""
+        doomed: set[int] = set()
+        for chunk in iter_chunks(sorted(set(commits)), _CHUNK):
+            query = select(_A.c.id).where(_A.c.tract_id == tract_id, _A.c.target.in_(chunk) | _A.c.anchor.in_(chunk))
+            doomed.update(self.conn.execute(query).scalars())
+        if not doomed:
+            return 0
+        head = self._lock_chain(tract_id)
+        first = min(doomed)
+        mine = _A.c.tract_id == tract_id
+        before = self.conn.execute(
+            select(_A.c.digest).where(mine, _A.c.id < first).order_by(_A.c.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        total = self.conn.execute(select(func.count()).select_from(_A).where(mine)).scalar_one()
+        rows = [
+            ChainRow(*r)
+            for r in self.conn.execute(select(*_CHAIN_COLUMNS).where(mine, _A.c.id >= first).order_by(_A.c.id))
+        ]
+        changes, last = relink(rows, doomed, before)
+        for chunk in iter_chunks(sorted(doomed), _CHUNK):
+            self.conn.execute(delete(_A).where(mine, _A.c.id.in_(chunk)))
+        if changes:
+            self.conn.execute(
+                update(_A).where(_A.c.id == bindparam("row_id")).values(digest=bindparam("new_digest")),
+                [{"row_id": row_id, "new_digest": digest} for row_id, digest in changes],
+            )
+        intact = head == (rows[-1].digest, total)  # else keep the mismatch for verify to report
+        self.conn.execute(
+            update(_K)
+            .where(_K.c.tract_id == tract_id)
+            .values(digest=last if intact else head[0], row_count=head[1] - len(doomed))
+        )
+        return len(doomed)
+
+    def check(self, tract_id: str) -> tuple[int, list[str]]:
+        """Decode every row of the tract and re-compute its chain; return (rows, problems found)."""
+        rows = self.conn.execute(select(*_CHAIN_COLUMNS).where(_A.c.tract_id == tract_id).order_by(_A.c.id)).all()
+        problems: list[str] = []
+        for row in rows:
+            try:
+                _annotation(tract_id, row)
+            except CorruptObjectError as error:
+                problems.extend(error.problems)
+        head = self.conn.execute(select(_K.c.digest, _K.c.row_count).where(_K.c.tract_id == tract_id)).first()
+        chain = [ChainRow(*row) for row in rows]
+        problems.extend(chain_problems(tract_id, chain, None if head is None else (head.digest, head.row_count)))
+        return len(rows), problems
+
+    def _rows(self, tract_id: str, *conditions: Any) -> list[AnnotationEntry]:
+        query = select(_A).where(_A.c.tract_id == tract_id, *conditions).order_by(_A.c.id)
+        return [_annotation(tract_id, r) for r in self.conn.execute(query)]
+
     def all(self, tract_id: str) -> list[AnnotationEntry]:
-        rows = self.conn.execute(select(_A).where(_A.c.tract_id == tract_id).order_by(_A.c.id))
-        return [_annotation(r) for r in rows]
+        return self._rows(tract_id)
 
     def since(self, tract_id: str, after_id: int) -> list[AnnotationEntry]:
-        rows = self.conn.execute(select(_A).where(_A.c.tract_id == tract_id, _A.c.id > after_id).order_by(_A.c.id))
-        return [_annotation(r) for r in rows]
+        return self._rows(tract_id, _A.c.id > after_id)
 
     def anchored_at(self, tract_id: str, anchor: str) -> list[AnnotationEntry]:
-        rows = self.conn.execute(select(_A).where(_A.c.tract_id == tract_id, _A.c.anchor == anchor).order_by(_A.c.id))
-        return [_annotation(r) for r in rows]
+        return self._rows(tract_id, _A.c.anchor == anchor)
 
     def for_target(self, tract_id: str, target: str) -> list[AnnotationEntry]:
-        rows = self.conn.execute(select(_A).where(_A.c.tract_id == tract_id, _A.c.target == target).order_by(_A.c.id))
-        return [_annotation(r) for r in rows]
+        return self._rows(tract_id, _A.c.target == target)
+
+
+def link_annotations(conn: Connection) -> int:
+    """Chain the annotation rows written before chains existed (schema version 4): every tract's
+    rows in id order, and its chain head. Returns how many rows were linked."""
+    rows = conn.execute(select(_A.c.tract_id, *_CHAIN_COLUMNS).order_by(_A.c.tract_id, _A.c.id)).all()
+    heads: dict[str, tuple[str | None, int]] = {}
+    digests = []
+    for tract_id, *fields in rows:
+        row = ChainRow(*fields)
+        prev, count = heads.get(tract_id, (None, 0))
+        digest = digest_of(prev, row)  # None for a row already damaged: verify() reports it
+        digests.append({"row_id": row.id, "new_digest": digest})
+        heads[tract_id] = (digest, count + 1)
+    if digests:
+        conn.execute(update(_A).where(_A.c.id == bindparam("row_id")).values(digest=bindparam("new_digest")), digests)
+    for tract_id, (digest, count) in heads.items():
+        conn.execute(_K.insert().values(tract_id=tract_id, digest=digest, row_count=count))
+    return len(digests)
 
 
 class SqlHolds(_Repo):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..store.schema import AnnotationRow, BlobRow, CommitRow, ReflogRow, RefRow, TractRow
+from ..store.schema import AnnotationChainRow, AnnotationRow, BlobRow, CommitRow, ReflogRow, RefRow, TractRow
 
 if TYPE_CHECKING:
     from ..tract import Tract
@@ -33,6 +33,7 @@ _OWNED = {
     "refs": RefRow.__table__,
     "reflog": ReflogRow.__table__,
     "annotations": AnnotationRow.__table__,
+    "annotation_chain": AnnotationChainRow.__table__,
 }
 _BLOBS = BlobRow.__table__
 _COMMITS = CommitRow.__table__
@@ -43,7 +44,8 @@ def store_snapshot(tract: Tract) -> dict[str, list[dict[str, Any]]]:
 
     Contract:
         - Keys: ``"tract"`` (its row in ``tract_tracts``), ``"commits"``, ``"refs"`` (branches and
-          HEAD), ``"reflog"``, ``"annotations"``, and ``"blobs"`` (the blob rows its commits
+          HEAD), ``"reflog"``, ``"annotations"``, ``"annotation_chain"`` (the head of its annotation
+          chain), and ``"blobs"`` (the blob rows its commits
           reference; blobs are shared between tracts, so unreferenced ones are not included).
         - Values: lists of ``{column name: value}`` dicts holding every column (timestamps, usage and
           token counts included), sorted by primary key, read in one transaction.
