@@ -12,6 +12,7 @@ Run the contract suite against tract's backends (or your own deployment) with::
         pass
 """
 
+from .blocking import no_blocking_io
 from .factory import BACKENDS, TractFactory, create_database, start_postgres
 from .llm import ScriptedLLM
 from .processes import ChildProcess, wait_for_files, write_atomically
@@ -27,4 +28,5 @@ __all__ = [
     "ChildProcess",
     "wait_for_files",
     "write_atomically",
+    "no_blocking_io",
 ]
