@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from tract_core import InvalidInputError, Tract, TractConfig
+from tract_core.objects import Blob
 from tract_core.store import SqlStore, display_url
+
+from .messages import decode, encode, from_body
 
 __all__ = ["TractChatMessageHistory"]
 
@@ -31,12 +35,19 @@ class TractChatMessageHistory(BaseChatMessageHistory):
     URL (``url=``, e.g. PostgreSQL), a shared :class:`~tract_core.store.SqlStore` (``store=``), or
     a private in-memory database when none is given. Or wrap a tract you already have (``tract=``).
 
-    :attr:`messages` is the compiled context of the session (``Tract.compile().to_langchain()``):
-    EDITs, SKIPs and compressions made through :attr:`tract` apply. Each read returns a new list
-    of new message objects (mutating them changes nothing stored), and reading has no side
-    effects, so every read within a turn has the same length, as ``RunnableWithMessageHistory``
-    requires. Each message's ``id`` is the hash of the commit that added it, which any
-    :attr:`tract` method accepts (``history.tract.annotate(history.messages[0].id, SKIP)``).
+    Messages come back exactly as they were added: same class and every field (``id``, ``name``,
+    ``additional_kwargs``, ``response_metadata``, ``usage_metadata``, tool calls, ``artifact``,
+    ``status``, custom roles, content blocks); see :mod:`tract_langchain.messages`. Any message
+    LangChain accepts is stored, and what the model is sent (``tract.compile().to_openai()``)
+    stays valid for the chat APIs.
+
+    :attr:`messages` is the compiled context of the session: EDITs, SKIPs and compressions made
+    through :attr:`tract` apply. Each read returns a new list of new message objects (mutating
+    them changes nothing stored), and reading has no side effects, so every read within a turn
+    has the same length, as ``RunnableWithMessageHistory`` requires. :meth:`messages_with_commits`
+    pairs each message with the hash of the commit that added it, which any :attr:`tract` method
+    accepts (``history.tract.annotate(commit, SKIP)``). Messages tract wrote itself (summaries,
+    commits made through :attr:`tract`) carry that hash as their ``id``.
 
     :meth:`clear` never destroys history: the conversation so far is kept as a branch named
     ``cleared/1`` (then ``cleared/2``, ...) and the session starts over with no messages.
@@ -122,6 +133,7 @@ class TractChatMessageHistory(BaseChatMessageHistory):
         self._owns_tract = tract is None
         self._where = where
         self._opening = threading.Lock()
+        self._records: dict[str, tuple[Mapping[str, Any] | None, str | None]] = {}  # commit -> metadata, blob
 
     @property
     def tract(self) -> Tract:
@@ -152,14 +164,45 @@ class TractChatMessageHistory(BaseChatMessageHistory):
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The session's compiled context as LangChain messages: a new list of new objects on every read.
 
-        Each message's ``id`` is the hash of the commit that added it (an EDITed message keeps the
-        hash of the message it replaces), so it can be passed to any :attr:`tract` method.
+        Each message is the one added (EDITs through :attr:`tract` replace its content).
         """
-        context = self.tract.compile()
-        result: list[BaseMessage] = context.to_langchain()
-        for message, commit in zip(result, context.commit_hashes, strict=True):
-            message.id = commit
+        return [message for _, message in self.messages_with_commits()]
+
+    def messages_with_commits(self) -> list[tuple[str, BaseMessage]]:
+        """:attr:`messages`, each with the hash of the commit that added it (an EDITed message
+        keeps the hash of the message it replaces), for :attr:`tract` methods."""
+        tract = self.tract
+        context = tract.compile()
+        hashes = context.commit_hashes
+        records = self._read_records(tract, hashes)
+        result = []
+        for compiled, commit in zip(context.messages, hashes, strict=True):
+            metadata, blob = records[commit]
+            body = {k: v for k, v in compiled.items() if k != "role"}
+            edited = blob is not None and Blob.from_body(body).hash != blob
+            message = decode(compiled, metadata, edited=edited)
+            if message is None:  # tract wrote it (a summary, a commit made through the tract)
+                message = from_body(compiled)
+                message.id = commit
+            result.append((commit, message))
         return result
+
+    def _read_records(
+        self, tract: Tract, hashes: Iterable[str]
+    ) -> dict[str, tuple[Mapping[str, Any] | None, str | None]]:
+        """The metadata and blob of each commit (commits never change: read once, remembered)."""
+        missing = [h for h in hashes if h not in self._records]
+        if missing:
+            session = tract.store.join_batch()
+            if session is not None:  # inside tract.batch(): read what the batch wrote
+                found = session.commits.get_many(tract.tract_id, missing)
+            else:
+                with tract.store.read() as reading:
+                    found = reading.commits.get_many(tract.tract_id, missing)
+            for commit in missing:
+                stored = found.get(commit)
+                self._records[commit] = (stored.commit.metadata, stored.commit.blob) if stored else (None, None)
+        return self._records
 
     async def aget_messages(self) -> list[BaseMessage]:
         """:attr:`messages`, read in a worker thread."""
@@ -171,13 +214,14 @@ class TractChatMessageHistory(BaseChatMessageHistory):
         """Commit the messages in order, as one transaction: all of them are stored, or none.
 
         Raises:
-            InvalidInputError: A message cannot be stored (unknown role, no content, not a
-                message); nothing of the call is stored then.
+            InvalidInputError: Not a message, or one holding data JSON cannot represent; nothing
+                of the call is stored then.
         """
+        encoded = [encode(message) for message in messages]
         tract = self.tract
         with tract.batch():
-            for message in messages:
-                tract.commit(message)
+            for body, content_type, metadata in encoded:
+                tract.commit(body, content_type=content_type, metadata=metadata)
 
     def add_message(self, message: BaseMessage) -> None:
         """Commit one message (through :meth:`add_messages`)."""

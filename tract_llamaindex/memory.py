@@ -321,7 +321,7 @@ class TractMemory(BaseMemory):
         if keep >= len(entries):
             return None
         # the kept tail starts a turn (a user message), as the window does
-        while keep > 1 and (entries[-keep].pinned or entries[-keep].body.get("role") != "user"):
+        while keep > 1 and (entries[-keep].pinned or entries[-keep].role != "user"):
             keep -= 1
         return {"keep_recent": max(keep, 1), "target_tokens": summary}
 
@@ -341,10 +341,10 @@ class TractMemory(BaseMemory):
                 if room < 0:
                     break
             start = i
-        while start < len(entries) and entries[start].body.get("role") != "user":
+        while start < len(entries) and entries[start].role != "user":
             start += 1
         if start == len(entries):  # not even the latest turn fits: send it anyway
-            users = [i for i, e in enumerate(entries) if e.body.get("role") == "user" and not e.pinned]
+            users = [i for i, e in enumerate(entries) if e.role == "user" and not e.pinned]
             start = users[-1] if users else max(len(entries) - 1, 0)
         return [e for i, e in enumerate(entries) if e.pinned or i >= start]
 

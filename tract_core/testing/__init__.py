@@ -13,6 +13,7 @@ Run the contract suite against tract's backends (or your own deployment) with::
 """
 
 from .blocking import no_blocking_io
+from .chat_api import assert_chat_api_valid
 from .factory import BACKENDS, TractFactory, create_database, start_postgres
 from .llm import ScriptedLLM
 from .processes import ChildProcess, wait_for_files, write_atomically
@@ -29,4 +30,5 @@ __all__ = [
     "wait_for_files",
     "write_atomically",
     "no_blocking_io",
+    "assert_chat_api_valid",
 ]
