@@ -13,8 +13,9 @@ have no record: they decode from their body.
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import langchain_core.messages as lc_messages
@@ -43,6 +44,20 @@ def _classes() -> dict[str, type[BaseMessage]]:
 
 
 _CLASSES = _classes()
+
+
+def _default_makers(cls: type[BaseMessage]) -> dict[str, Callable[[], Any]]:
+    """For each field, a function giving a fresh default (pydantic's own lookup is slow per call)."""
+    makers: dict[str, Callable[[], Any]] = {}
+    for name, field in cls.model_fields.items():
+        if field.default_factory is not None:
+            makers[name] = field.default_factory  # type: ignore[assignment]
+        elif not field.is_required():
+            makers[name] = lambda value=field.default: copy.deepcopy(value)
+    return makers
+
+
+_DEFAULTS = {kind: _default_makers(cls) for kind, cls in _CLASSES.items()}
 
 
 class Encoded(NamedTuple):
@@ -103,7 +118,11 @@ def decode(message: Mapping[str, Any], metadata: Mapping[str, Any] | None, *, ed
         fields["tool_calls"] = from_body(message).tool_calls  # type: ignore[attr-defined]
     # the fields of a valid message, as it was: set them as they are (validating again would
     # re-derive some, e.g. a chunk's tool calls from its tool call chunks)
-    return cls.model_construct(**fields)
+    given = set(fields)
+    for name, make in _DEFAULTS[record["type"]].items():
+        if name not in fields:
+            fields[name] = make()
+    return cls.model_construct(given, **fields)
 
 
 def from_body(message: Mapping[str, Any]) -> BaseMessage:
