@@ -3,6 +3,15 @@
 Accepted: OpenAI-style dicts, plain strings with ``role=``, LangChain ``BaseMessage`` objects and
 LlamaIndex ``ChatMessage`` objects (when those packages are installed), and pydantic models that
 dump to an OpenAI-style dict (such as the OpenAI SDK's ``ChatCompletionMessage``).
+
+The body is what a provider is sent, so it stays valid for the chat APIs. A framework message
+they cannot take as it is, but the framework accepts, is stored in the nearest shape they do
+take: a function result (LangChain ``FunctionMessage``, LlamaIndex ``role="function"``), a tool
+result that names no tool call, or a message with a role of its own (a LangChain ``ChatMessage``)
+becomes a ``user`` message with its content (and its name, or its custom role, as ``name``);
+content parts (and tool calls) a role cannot carry are left out; framework-only fields (LlamaIndex
+``additional_kwargs``, LangChain metadata) are not part of it. The adapters keep the exact
+framework message in the commit's metadata and give it back unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +41,12 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 
 _ROLE_ALIASES = {"human": "user", "ai": "assistant", "chatbot": "assistant", "model": "assistant"}
 _CONTENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a participant name the chat APIs accept
+_PARTS = {  # the content part types each role can carry in the chat APIs
+    "user": frozenset({"text", "image_url", "input_audio", "file"}),
+    "assistant": frozenset({"text", "refusal"}),
+}
+_TEXT_ONLY = frozenset({"text"})
 _BODY_ORDER = ("content", "name", "tool_calls", "tool_call_id")
 
 
@@ -113,25 +128,60 @@ def _plain(value: Any) -> Any:
 def _from_langchain(message: Any) -> dict[str, Any]:
     from langchain_core.messages.utils import convert_to_openai_messages
 
-    return convert_to_openai_messages(message)
+    try:
+        return convert_to_openai_messages(message)
+    except Exception:  # content parts LangChain's converter does not know: the model reads their text
+        return convert_to_openai_messages(message.model_copy(update={"content": message.text}))
+
+
+def _is_openai_tool_call(call: Any) -> bool:
+    function = call.get("function") if isinstance(call, Mapping) else None
+    return isinstance(function, Mapping) and isinstance(function.get("name"), str)
 
 
 def _from_llamaindex(message: Any) -> dict[str, Any]:
     role = message.role.value if hasattr(message.role, "value") else str(message.role)
     result: dict[str, Any] = {"role": _ROLE_ALIASES.get(role, role), "content": message.content}
     extra = _plain(dict(message.additional_kwargs or {}))
-    for key in ("tool_calls", "tool_call_id", "name"):
-        if extra.get(key) is not None:
-            result[key] = extra.pop(key)
+    # what LlamaIndex's OpenAI-compatible LLMs send from additional_kwargs (the rest is not sent)
+    calls = extra.get("tool_calls")
+    if isinstance(calls, list) and calls and all(_is_openai_tool_call(c) for c in calls):
+        result["tool_calls"] = calls
+    for key in ("tool_call_id", "name"):
+        if isinstance(extra.get(key), str):
+            result[key] = extra[key]
     # LlamaIndex's own LLMs (and FunctionAgent) carry tool calls as ToolCallBlocks
     calls = [_llamaindex_tool_call(b) for b in getattr(message, "blocks", ()) or () if _is_tool_call_block(b)]
     if calls and not result.get("tool_calls"):
         result["tool_calls"] = calls
     if result["content"] is None and not result.get("tool_calls"):
         result["content"] = ""
-    if extra:
-        result["additional_kwargs"] = extra
     return result
+
+
+def _provider_shape(data: dict[str, Any], role: str) -> dict[str, Any]:
+    """A framework message in a shape the chat APIs take (see the module docstring)."""
+    name = data.get("name")
+    call_id = data.get("tool_call_id")
+    if role not in ROLES or (role == "tool" and not (isinstance(call_id, str) and call_id)):
+        if not (isinstance(name, str) and _NAME_RE.match(name)) and role not in ("tool", "function"):
+            name = role  # a custom role names the speaker
+        data = {"role": "user", "content": data.get("content")}
+        role = "user"
+    if isinstance(name, str) and _NAME_RE.match(name):
+        data["name"] = name
+    else:
+        data.pop("name", None)
+    if role != "assistant":  # only an assistant calls tools
+        data.pop("tool_calls", None)
+    content = data.get("content")
+    if isinstance(content, list):
+        allowed = _PARTS.get(role, _TEXT_ONLY)
+        kept = [p for p in content if isinstance(p, Mapping) and p.get("type") in allowed]
+        data["content"] = kept if kept else ""
+    elif content is None and not data.get("tool_calls"):
+        data["content"] = ""
+    return data
 
 
 def _is_tool_call_block(block: Any) -> bool:
@@ -150,17 +200,18 @@ def _is_from(obj: Any, package: str) -> bool:
     return any(cls.__module__.split(".")[0] == package for cls in type(obj).__mro__)
 
 
-def _as_dict(message: Any) -> dict[str, Any]:
+def _as_dict(message: Any) -> tuple[dict[str, Any], bool]:
+    """The message as an OpenAI-style dict, and whether it is a LangChain or LlamaIndex message."""
     if isinstance(message, Mapping):
-        return dict(message)
+        return dict(message), False
     if _is_from(message, "langchain_core"):
-        return _from_langchain(message)
+        return _from_langchain(message), True
     if _is_from(message, "llama_index"):
-        return _from_llamaindex(message)
+        return _from_llamaindex(message), True
     if hasattr(message, "model_dump"):
         dumped = message.model_dump(exclude_none=True)
         if isinstance(dumped, Mapping) and "role" in dumped:
-            return _plain(dumped)
+            return _plain(dumped), False
     raise InvalidInputError(
         f"cannot commit a {type(message).__name__}; pass an OpenAI-style dict, a string with role=, "
         "or a LangChain / LlamaIndex message"
@@ -188,7 +239,7 @@ def normalize_message(message: Any, *, role: str | None = None, content_type: st
             )
         data: dict[str, Any] = {"role": role, "content": message}
     else:
-        data = _as_dict(message)
+        data, framework = _as_dict(message)
         given = data.get("role")
         if given is None:
             if role is None:
@@ -196,6 +247,9 @@ def normalize_message(message: Any, *, role: str | None = None, content_type: st
             data["role"] = role
         elif role is not None and _ROLE_ALIASES.get(str(given), given) != role:
             raise InvalidRoleError(f"role={role!r} contradicts the message's own role {given!r}")
+        if framework:
+            raw = getattr(data["role"], "value", data["role"])
+            data = _provider_shape(data, _ROLE_ALIASES.get(raw, raw))
     raw_role = data["role"]
     raw_role = getattr(raw_role, "value", raw_role)
     checked_role = check_role(_ROLE_ALIASES.get(raw_role, raw_role))

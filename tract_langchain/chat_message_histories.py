@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from tract_core import InvalidInputError, Tract, TractConfig
-from tract_core.store import SqlStore
+from tract_core.objects import Blob
+from tract_core.store import SqlStore, display_url
+
+from .messages import decode, encode, from_body
 
 __all__ = ["TractChatMessageHistory"]
 
@@ -30,18 +35,26 @@ class TractChatMessageHistory(BaseChatMessageHistory):
     URL (``url=``, e.g. PostgreSQL), a shared :class:`~tract_core.store.SqlStore` (``store=``), or
     a private in-memory database when none is given. Or wrap a tract you already have (``tract=``).
 
-    :attr:`messages` is the compiled context of the session (``Tract.compile().to_langchain()``):
-    EDITs, SKIPs and compressions made through :attr:`tract` apply. Each read returns a new list
-    of new message objects (mutating them changes nothing stored), and reading has no side
-    effects, so every read within a turn has the same length, as ``RunnableWithMessageHistory``
-    requires. Each message's ``id`` is the hash of the commit that added it, which any
-    :attr:`tract` method accepts (``history.tract.annotate(history.messages[0].id, SKIP)``).
+    Messages come back exactly as they were added: same class and every field (``id``, ``name``,
+    ``additional_kwargs``, ``response_metadata``, ``usage_metadata``, tool calls, ``artifact``,
+    ``status``, custom roles, content blocks); see :mod:`tract_langchain.messages`. Any message
+    LangChain accepts is stored, and what the model is sent (``tract.compile().to_openai()``)
+    stays valid for the chat APIs.
+
+    :attr:`messages` is the compiled context of the session: EDITs, SKIPs and compressions made
+    through :attr:`tract` apply. Each read returns a new list of new message objects (mutating
+    them changes nothing stored), and reading has no side effects, so every read within a turn
+    has the same length, as ``RunnableWithMessageHistory`` requires. :meth:`messages_with_commits`
+    pairs each message with the hash of the commit that added it, which any :attr:`tract` method
+    accepts (``history.tract.annotate(commit, SKIP)``). Messages tract wrote itself (summaries,
+    commits made through :attr:`tract`) carry that hash as their ``id``.
 
     :meth:`clear` never destroys history: the conversation so far is kept as a branch named
     ``cleared/1`` (then ``cleared/2``, ...) and the session starts over with no messages.
 
-    The async methods run the synchronous work in a worker thread (``asyncio.to_thread``): the
-    SQLite backend is synchronous, and this keeps the event loop free.
+    Building a history does no I/O (``RunnableWithMessageHistory.ainvoke`` calls the factory on
+    the event loop): the database and the session are opened on first use, by the async methods
+    in a worker thread (``asyncio.to_thread``), so the event loop is never blocked.
 
     Deprecation: ``BaseChatMessageHistory`` (since langchain-core 1.6.4) and
     ``RunnableWithMessageHistory`` (since 1.3.3) are deprecated, to be removed in langchain-core
@@ -60,8 +73,9 @@ class TractChatMessageHistory(BaseChatMessageHistory):
         config: Budget and model of a tract opened here (saved with it; omitted, the saved one).
 
     Raises:
-        InvalidInputError: Bad ``session_id``, or ``tract=`` combined with another way to open
-            the session, or a ``tract`` whose id is not ``session_id``.
+        InvalidInputError: Bad ``session_id``, more than one of ``path``/``url``/``store``, or
+            ``tract=`` combined with another way to open the session, or a ``tract`` whose id is
+            not ``session_id``. (A database that cannot be opened raises on first use.)
 
     Example:
         >>> from langchain_core.messages import AIMessage, HumanMessage
@@ -88,6 +102,10 @@ class TractChatMessageHistory(BaseChatMessageHistory):
         config: TractConfig | None = None,
     ) -> None:
         super().__init__()
+        if not isinstance(session_id, str) or not session_id.strip() or len(session_id) > 255:
+            raise InvalidInputError(
+                f"session_id is the tract_id: a non-empty string of at most 255 characters, not {session_id!r}"
+            )
         if tract is not None:
             if path is not None or url is not None or store is not None or config is not None:
                 raise InvalidInputError("pass tract= alone, or path=/url=/store= (with config=) to open the session")
@@ -98,20 +116,47 @@ class TractChatMessageHistory(BaseChatMessageHistory):
                     f"the tract's id {tract.tract_id!r} is not the session id {session_id!r}; "
                     "the session id names the tract"
                 )
-            self._owns_tract = False
+            where = tract.store.url
         else:
-            tract = Tract.open(path, url=url, store=store, tract_id=session_id, config=config)
-            self._owns_tract = True
+            given = [name for name, value in (("path", path), ("url", url), ("store", store)) if value is not None]
+            if len(given) > 1:
+                raise InvalidInputError(f"pass one of path=, url= or store=, not {' and '.join(given)}")
+            if store is not None and not isinstance(store, SqlStore):
+                raise InvalidInputError(f"store= takes a tract_core.store.SqlStore, not a {type(store).__name__}")
+            if url is not None:
+                where = display_url(url)
+            else:
+                where = store.url if store is not None else ("memory" if path is None else os.fspath(path))
         self.session_id = session_id
-        self._tract = tract
+        self._open_args = {"path": path, "url": url, "store": store, "config": config}
+        self._tract: Tract | None = tract
+        self._owns_tract = tract is None
+        self._where = where
+        self._opening = threading.Lock()
+        self._records: dict[str, tuple[Mapping[str, Any] | None, str | None]] = {}  # commit -> metadata, blob
 
     @property
     def tract(self) -> Tract:
-        """The session's tract: the full API (branch, diff, annotate, compress, log, ...)."""
+        """The session's tract: the full API (branch, diff, annotate, compress, log, ...).
+
+        The first use opens the database (blocking I/O: from async code, call an async method
+        first, or use ``await asyncio.to_thread(lambda: history.tract)``).
+        """
+        if self._tract is None:
+            with self._opening:
+                if self._tract is None:
+                    args = self._open_args
+                    self._tract = Tract.open(
+                        args["path"],
+                        url=args["url"],
+                        store=args["store"],
+                        tract_id=self.session_id,
+                        config=args["config"],
+                    )
         return self._tract
 
     def __repr__(self) -> str:
-        return f"TractChatMessageHistory({self.session_id!r}, store={self._tract.store.url!r})"
+        return f"TractChatMessageHistory({self.session_id!r}, store={self._where!r})"
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -119,14 +164,45 @@ class TractChatMessageHistory(BaseChatMessageHistory):
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The session's compiled context as LangChain messages: a new list of new objects on every read.
 
-        Each message's ``id`` is the hash of the commit that added it (an EDITed message keeps the
-        hash of the message it replaces), so it can be passed to any :attr:`tract` method.
+        Each message is the one added (EDITs through :attr:`tract` replace its content).
         """
-        context = self._tract.compile()
-        result: list[BaseMessage] = context.to_langchain()
-        for message, commit in zip(result, context.commit_hashes, strict=True):
-            message.id = commit
+        return [message for _, message in self.messages_with_commits()]
+
+    def messages_with_commits(self) -> list[tuple[str, BaseMessage]]:
+        """:attr:`messages`, each with the hash of the commit that added it (an EDITed message
+        keeps the hash of the message it replaces), for :attr:`tract` methods."""
+        tract = self.tract
+        context = tract.compile()
+        hashes = context.commit_hashes
+        records = self._read_records(tract, hashes)
+        result = []
+        for compiled, commit in zip(context.messages, hashes, strict=True):
+            metadata, blob = records[commit]
+            body = {k: v for k, v in compiled.items() if k != "role"}
+            edited = blob is not None and Blob.from_body(body).hash != blob
+            message = decode(compiled, metadata, edited=edited)
+            if message is None:  # tract wrote it (a summary, a commit made through the tract)
+                message = from_body(compiled)
+                message.id = commit
+            result.append((commit, message))
         return result
+
+    def _read_records(
+        self, tract: Tract, hashes: Iterable[str]
+    ) -> dict[str, tuple[Mapping[str, Any] | None, str | None]]:
+        """The metadata and blob of each commit (commits never change: read once, remembered)."""
+        missing = [h for h in hashes if h not in self._records]
+        if missing:
+            session = tract.store.join_batch()
+            if session is not None:  # inside tract.batch(): read what the batch wrote
+                found = session.commits.get_many(tract.tract_id, missing)
+            else:
+                with tract.store.read() as reading:
+                    found = reading.commits.get_many(tract.tract_id, missing)
+            for commit in missing:
+                stored = found.get(commit)
+                self._records[commit] = (stored.commit.metadata, stored.commit.blob) if stored else (None, None)
+        return self._records
 
     async def aget_messages(self) -> list[BaseMessage]:
         """:attr:`messages`, read in a worker thread."""
@@ -138,12 +214,14 @@ class TractChatMessageHistory(BaseChatMessageHistory):
         """Commit the messages in order, as one transaction: all of them are stored, or none.
 
         Raises:
-            InvalidInputError: A message cannot be stored (unknown role, no content, not a
-                message); nothing of the call is stored then.
+            InvalidInputError: Not a message, or one holding data JSON cannot represent; nothing
+                of the call is stored then.
         """
-        with self._tract.batch():
-            for message in messages:
-                self._tract.commit(message)
+        encoded = [encode(message) for message in messages]
+        tract = self.tract
+        with tract.batch():
+            for body, content_type, metadata in encoded:
+                tract.commit(body, content_type=content_type, metadata=metadata)
 
     def add_message(self, message: BaseMessage) -> None:
         """Commit one message (through :meth:`add_messages`)."""
@@ -169,7 +247,7 @@ class TractChatMessageHistory(BaseChatMessageHistory):
             ConcurrentUpdateError: Another writer moved the branch meanwhile; nothing was changed.
         """
         try:
-            self._tract.start_over("cleared")
+            self.tract.start_over("cleared")
         except InvalidInputError as exc:
             raise InvalidInputError(f"cannot clear session {self.session_id!r}: {exc}") from exc
 
@@ -181,7 +259,7 @@ class TractChatMessageHistory(BaseChatMessageHistory):
 
     def close(self) -> None:
         """Close the tract if this history opened it (a tract passed as ``tract=`` stays open)."""
-        if self._owns_tract:
+        if self._owns_tract and self._tract is not None:
             self._tract.close()
 
     def __enter__(self) -> TractChatMessageHistory:

@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import ChatMessage
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
 from tract_core import InvalidInputError, Tract, TractNotFoundError
 from tract_core.store import SqlStore
 
-from .connections import database_name, open_store
+from .connections import database_key, database_name, open_store
 from .messages import encode
 from .reader import Entry, MessageReader
 
@@ -47,11 +47,13 @@ class TractChatStore(AsyncDBChatStore):
     Deleting or replacing never rewrites stored commits: the old line becomes unreachable and
     stays in the reflog until ``gc`` passes its retention window (``tract(key).reflog()``).
 
-    Every operation is one transaction. The database work runs in a worker thread.
+    Every operation is one transaction. The database work runs in a worker thread, and building
+    the store does no I/O: the database is opened on first use.
 
     Attributes:
-        db: The database: a SQLite path, a database URL, or a ``tract-store://`` handle of a
-            database that lives in this process only.
+        db: The database: a SQLite path, a database URL (without its password: one given is kept
+            in this process only, see :mod:`tract_llamaindex.connections`), or a
+            ``tract-store://`` handle of a database that lives in this process only.
         prefix: Prefix of the tract ids of the keys' active messages.
         archive_prefix: Prefix of the tract ids of the keys' archived messages.
     """
@@ -60,7 +62,7 @@ class TractChatStore(AsyncDBChatStore):
     prefix: str = "chat/"
     archive_prefix: str = "chat-archived/"
 
-    _store: SqlStore = PrivateAttr()
+    _store: SqlStore | None = PrivateAttr(default=None)
     _open: dict[str, tuple[Tract, MessageReader]] = PrivateAttr(default_factory=dict)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
 
@@ -87,7 +89,19 @@ class TractChatStore(AsyncDBChatStore):
                 f"prefix {prefix!r} and archive_prefix {archive_prefix!r} must differ and neither start the other"
             )
         super().__init__(db=db or database_name(path, url, store), prefix=prefix, archive_prefix=archive_prefix)
-        self._store = open_store(self.db)
+
+    @field_validator("db")
+    @classmethod
+    def _no_password(cls, db: str) -> str:
+        return database_key(db)
+
+    def _opened_store(self) -> SqlStore:
+        """The shared store of :attr:`db`, opened on first use (in the worker thread of an async
+        method: building the chat store does no I/O)."""
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.db)
+            return self._store
 
     @classmethod
     def class_name(cls) -> str:
@@ -138,7 +152,7 @@ class TractChatStore(AsyncDBChatStore):
         """Keys that hold messages (active or archived), sorted."""
 
         def keys() -> list[str]:
-            with self._store.read() as session:
+            with self._opened_store().read() as session:
                 ids = [t.tract_id for t in session.tracts.list()]
             found = set()
             for tract_id in ids:
@@ -213,7 +227,7 @@ class TractChatStore(AsyncDBChatStore):
 
         def remove() -> None:
             found = [self._reader(self._tract_id(key, target), create=False) for target in statuses]
-            with self._store.batch():
+            with self._opened_store().batch():
                 for opened in found:
                     if opened is not None:
                         opened[0].start_over(None)
@@ -264,7 +278,7 @@ class TractChatStore(AsyncDBChatStore):
         opened = self._open.get(tract_id)
         if opened is None:
             try:
-                tract = Tract.open(store=self._store, tract_id=tract_id, create=create)
+                tract = Tract.open(store=self._opened_store(), tract_id=tract_id, create=create)
             except TractNotFoundError:
                 return None
             opened = self._open[tract_id] = (tract, MessageReader(tract))
@@ -299,7 +313,7 @@ class TractChatStore(AsyncDBChatStore):
         # Open (create) the archived tract before the batch: a tract created inside it would be
         # rolled back with it while this store keeps it open.
         archived = self._target(key, MessageStatus.ARCHIVED)[1] if archive else None
-        with self._store.batch():
+        with self._opened_store().batch():
             tract.archive(taken[-1].key, from_commit=taken[0].key)
             if archived is not None:
                 archived.commit((dict(e.body), reader.metadata(e.key)) for e in taken)

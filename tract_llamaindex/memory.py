@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.memory.types import BaseMemory
 
 from tract_core import InvalidInputError, Tract
 from tract_core.store import SqlStore
 from tract_core.tokens import REPLY_PRIMING
 
-from .connections import database_name, open_store
+from .connections import check_database, database_key, database_name, open_store
 from .messages import encode
 from .reader import ContextView, Entry, MessageReader
 
@@ -56,13 +56,19 @@ class TractMemory(BaseMemory):
     ``to_dict()``/``from_dict()`` and a workflow ``Context`` round trip reconnect it to its
     database, so a restored agent continues its conversation. The ``llm`` is not serialized; a
     memory restored in the same process finds it again, elsewhere pass it to ``from_dict(data,
-    llm=...)``.
+    llm=...)``. Neither is a database password: ``db`` never holds one (see
+    :mod:`tract_llamaindex.connections`); in another process PostgreSQL reads it from
+    ``PGPASSWORD`` or ``~/.pgpass``, or pass the URL again: ``from_dict(data, db=url)``.
+
+    Building a memory does no I/O (agents build and restore memories on the event loop): the
+    database is opened on first use, by the async methods in a worker thread.
 
     Attributes:
         session_id: The conversation, which is the tract id.
         token_limit: The most tokens :meth:`get` returns (tract's tokenizer).
-        db: The database: a SQLite path, a database URL, or a ``tract-store://`` handle of a
-            database that lives in this process only (see :mod:`tract_llamaindex.connections`).
+        db: The database: a SQLite path, a database URL (without its password: one given is
+            kept in this process only), or a ``tract-store://`` handle of a database that lives
+            in this process only (see :mod:`tract_llamaindex.connections`).
         recent_ratio: Share of ``token_limit`` kept verbatim after a compression.
         summary_tokens: Budget of a summary (default ``min(2000, token_limit // 5)``).
         llm: The model that writes summaries: a LlamaIndex LLM or anything
@@ -89,9 +95,13 @@ class TractMemory(BaseMemory):
     summary_tokens: int | None = Field(default=None, gt=0)
     llm: Any = Field(default=None, exclude=True)
 
-    _tract: Tract = PrivateAttr()
-    _reader: MessageReader = PrivateAttr()
+    _reader: MessageReader | None = PrivateAttr(default=None)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+
+    @field_validator("db")
+    @classmethod
+    def _no_password(cls, db: str) -> str:
+        return database_key(db)
 
     def model_post_init(self, context: Any, /) -> None:
         key = (self.db, self.session_id)
@@ -100,8 +110,14 @@ class TractMemory(BaseMemory):
                 _llms[key] = self.llm
             else:
                 self.llm = _llms.get(key)
-        self._tract = Tract.open(store=open_store(self.db), tract_id=self.session_id)
-        self._reader = MessageReader(self._tract)
+
+    def _open(self) -> MessageReader:
+        """The session's reader, opening the database and the tract on first use (the constructor
+        does no I/O: agents build and restore memories on the event loop)."""
+        with self._lock:
+            if self._reader is None:
+                self._reader = MessageReader(Tract.open(store=open_store(self.db), tract_id=self.session_id))
+            return self._reader
 
     @classmethod
     def class_name(cls) -> str:
@@ -150,19 +166,22 @@ class TractMemory(BaseMemory):
     def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> TractMemory:
         """The memory :meth:`to_dict` described, reconnected to its database (``llm=`` as a keyword).
 
+        Nothing is opened here (the database is opened on first use). ``db=url`` replaces the
+        serialized database name, e.g. to give a password in another process.
+
         Raises:
             InvalidInputError: ``db`` is a ``tract-store://`` handle this process does not know
                 (an in-memory database of another process) or not a database name.
         """
         db = {**data, **kwargs}.get("db")
-        if db is not None:
-            open_store(db)  # raises tract's error itself: inside pydantic's __init__ it would become a ValidationError
+        if db is not None:  # tract's errors themselves: inside pydantic's __init__ they would become ValidationErrors
+            check_database(database_key(db))
         return super().from_dict(data, **kwargs)
 
     @property
     def tract(self) -> Tract:
         """The session's tract: log, diff, branch, checkout, annotate, compress, ..."""
-        return self._tract
+        return self._open().tract
 
     def __bool__(self) -> bool:  # agents test ``memory or default_memory``
         return True
@@ -184,34 +203,36 @@ class TractMemory(BaseMemory):
         """
         limit = self._limit(initial_token_count)
         with self._lock:
-            view = self._reader.view()
+            reader = self._open()
+            view = reader.view()
             plan = self._plan(view, limit)
             if plan is not None:
                 try:
-                    self._tract.compress(llm=self.llm, **plan)
-                    view = self._reader.view()
+                    reader.tract.compress(llm=self.llm, **plan)
+                    view = reader.view()
                 except InvalidInputError:
                     pass  # nothing compressible (all pinned or all recent): fall back to the window
-            return self._reader.messages(self._fit(view, limit))
+            return reader.messages(self._fit(view, limit))
 
     async def aget(self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any) -> list[ChatMessage]:
         """:meth:`get`, with the summary written through the LLM's async API."""
         limit = self._limit(initial_token_count)
-        view = await asyncio.to_thread(self._reader.view)
+        reader = await asyncio.to_thread(self._open)
+        view = await asyncio.to_thread(reader.view)
         plan = self._plan(view, limit)
         if plan is not None:
             try:
-                await self._tract.acompress(llm=self.llm, **plan)
-                view = await asyncio.to_thread(self._reader.view)
+                await reader.tract.acompress(llm=self.llm, **plan)
+                view = await asyncio.to_thread(reader.view)
             except InvalidInputError:
                 pass  # nothing compressible (all pinned or all recent): fall back to the window
         entries = self._fit(view, limit)
-        return await asyncio.to_thread(self._reader.messages, entries)
+        return await asyncio.to_thread(reader.messages, entries)
 
     def get_all(self) -> list[ChatMessage]:
         """Every message of the conversation as it was put, compressed ones included."""
         with self._lock:
-            return self._reader.history()
+            return self._open().history()
 
     async def aget_all(self) -> list[ChatMessage]:
         """:meth:`get_all` in a worker thread."""
@@ -236,7 +257,7 @@ class TractMemory(BaseMemory):
         """
         encoded = [encode(m) for m in messages]
         with self._lock:
-            self._reader.commit(encoded)
+            self._open().commit(encoded)
 
     async def aput_messages(self, messages: list[ChatMessage]) -> None:
         """:meth:`put_messages` in a worker thread."""
@@ -245,11 +266,13 @@ class TractMemory(BaseMemory):
     def set(self, messages: list[ChatMessage]) -> None:
         """Replace the conversation with ``messages``; the old one is kept as branch ``cleared/<n>``."""
         encoded = [encode(m) for m in messages]
-        with self._lock, self._tract.batch():
-            if self._same_line(encoded):
-                return  # agents set the history they were given each run: nothing changes
-            self._tract.start_over(_CLEARED)
-            self._reader.commit(encoded)
+        with self._lock:
+            reader = self._open()
+            with reader.tract.batch():
+                if self._same_line(reader.tract, encoded):
+                    return  # agents set the history they were given each run: nothing changes
+                reader.tract.start_over(_CLEARED)
+                reader.commit(encoded)
 
     async def aset(self, messages: list[ChatMessage]) -> None:
         """:meth:`set` in a worker thread."""
@@ -258,7 +281,7 @@ class TractMemory(BaseMemory):
     def reset(self) -> None:
         """Start the conversation over; the old one is kept as branch ``cleared/<n>``."""
         with self._lock:
-            self._tract.start_over(_CLEARED)
+            self._open().tract.start_over(_CLEARED)
 
     async def areset(self) -> None:
         """:meth:`reset` in a worker thread."""
@@ -266,7 +289,9 @@ class TractMemory(BaseMemory):
 
     def close(self) -> None:
         """Release the tract (the shared database stays open for other sessions)."""
-        self._tract.close()
+        with self._lock:
+            if self._reader is not None:
+                self._reader.tract.close()
 
     # -- budget -----------------------------------------------------------------------------
 
@@ -296,7 +321,7 @@ class TractMemory(BaseMemory):
         if keep >= len(entries):
             return None
         # the kept tail starts a turn (a user message), as the window does
-        while keep > 1 and (entries[-keep].pinned or entries[-keep].body.get("role") != "user"):
+        while keep > 1 and (entries[-keep].pinned or entries[-keep].role != "user"):
             keep -= 1
         return {"keep_recent": max(keep, 1), "target_tokens": summary}
 
@@ -316,16 +341,17 @@ class TractMemory(BaseMemory):
                 if room < 0:
                     break
             start = i
-        while start < len(entries) and entries[start].body.get("role") != "user":
+        while start < len(entries) and entries[start].role != "user":
             start += 1
         if start == len(entries):  # not even the latest turn fits: send it anyway
-            users = [i for i, e in enumerate(entries) if e.body.get("role") == "user" and not e.pinned]
+            users = [i for i, e in enumerate(entries) if e.role == "user" and not e.pinned]
             start = users[-1] if users else max(len(entries) - 1, 0)
         return [e for i, e in enumerate(entries) if e.pinned or i >= start]
 
-    def _same_line(self, encoded: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> bool:
+    @staticmethod
+    def _same_line(tract: Tract, encoded: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> bool:
         """Whether the current line already holds exactly these messages (and nothing else)."""
-        line = list(reversed(self._tract.log(limit=len(encoded) + 1)))
+        line = list(reversed(tract.log(limit=len(encoded) + 1)))
         if len(line) != len(encoded):
             return False
         return all(

@@ -11,6 +11,7 @@ text blocks with the edited text and keeps the other blocks. Messages tract wrot
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,35 +20,51 @@ from llama_index.core.base.llms.types import ChatMessage, TextBlock
 from tract_core import InvalidInputError
 from tract_core.formats import llamaindex_message, text_of
 from tract_core.messages import normalize_message
+from tract_core.objects import canonical_json
 
-__all__ = ["METADATA_KEY", "decode", "encode"]
+__all__ = ["METADATA_KEY", "decode", "encode", "role_of"]
 
 METADATA_KEY = "llamaindex"
 
 
 def _dump(message: ChatMessage) -> dict[str, Any]:
-    return message.model_dump(mode="json")
+    try:
+        return message.model_dump(mode="json")
+    except ValueError as exc:  # pydantic cannot serialise an object in it
+        raise InvalidInputError(f"this ChatMessage holds data JSON cannot represent: {exc}") from None
 
 
 def encode(message: ChatMessage) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The body to commit and the metadata that makes decoding exact (None when not needed).
 
     Raises:
-        InvalidInputError: tract cannot store the message (e.g. a ``tool`` message without a
-            ``tool_call_id`` in ``additional_kwargs``).
+        InvalidInputError: Not a ``ChatMessage``, or one that would not come back equal: it holds
+            data JSON cannot represent as it is (NaN, sets, tuples, objects), or a file block
+            whose file is gone.
     """
     if not isinstance(message, ChatMessage):
         raise InvalidInputError(f"expected a llama_index ChatMessage, not a {type(message).__name__}")
     normalized = normalize_message(message)
     body = {"role": normalized.role, **normalized.body}
     dump = _dump(message)
-    if _dump(llamaindex_message(body)) == dump:
-        return body, None
-    blocks = dump.get("blocks") or []
-    text = text_of(body.get("content"))
-    if len(blocks) == 1 and blocks[0].get("block_type") == "text" and blocks[0].get("text") == text and text:
-        dump = {k: v for k, v in dump.items() if k != "blocks"}
-    return body, {METADATA_KEY: dump}
+    metadata: dict[str, Any] | None = None
+    if _dump(llamaindex_message(body)) != dump:
+        blocks = dump.get("blocks") or []
+        text = text_of(body.get("content"))
+        if len(blocks) == 1 and blocks[0].get("block_type") == "text" and blocks[0].get("text") == text and text:
+            dump = {k: v for k, v in dump.items() if k != "blocks"}
+        metadata = {METADATA_KEY: dump}
+    try:  # read back as it will be stored: what would not come back equal is refused now
+        stored = None if metadata is None else json.loads(canonical_json(metadata))
+        back = decode(json.loads(canonical_json(body)), stored)
+    except ValueError as exc:  # pydantic's ValidationError too
+        raise InvalidInputError(f"this ChatMessage cannot be stored: {exc}") from None
+    if back != message:
+        raise InvalidInputError(
+            "this ChatMessage would not come back equal: tract stores JSON, which has no NaN, infinity, "
+            "tuples, sets or other objects; use lists, strings and dicts"
+        )
+    return body, metadata
 
 
 def decode(body: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> ChatMessage:
@@ -67,3 +84,11 @@ def decode(body: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> ChatM
         rest = [b for b in blocks if not isinstance(b, TextBlock)]
         message.blocks = rest[:first] + ([TextBlock(text=text)] if text else []) + rest[first:]
     return message
+
+
+def role_of(body: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> str:
+    """The LlamaIndex role of a stored message (a tool result that names no call is sent to the
+    model as a ``user`` message, but it is still a ``tool`` message)."""
+    dump = metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
+    role = dump.get("role") if isinstance(dump, Mapping) else None
+    return role if isinstance(role, str) else str(body.get("role"))

@@ -13,17 +13,19 @@ from llama_index.core.base.llms.types import ChatMessage
 from tract_core import CommitNotFoundError, Operation, Priority, Tract
 from tract_core.records import CommitInfo
 
-from .messages import decode
+from .messages import decode, role_of
 
 __all__ = ["ContextView", "Entry", "MessageReader"]
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One message of a compiled context: the commit that added it, its body, size and pin."""
+    """One message of a compiled context: the commit that added it, its body (with its ``role``,
+    as the model is sent it), its LlamaIndex role, size and pin."""
 
     key: str
     body: Mapping[str, Any]
+    role: str
     tokens: int
     pinned: bool
 
@@ -90,9 +92,12 @@ class MessageReader:
                         stored = found.get(key)
                         self._metadata[key] = stored.commit.metadata if stored is not None else None
         slots = {slot.key: slot for slot in state.slots}
+        messages = state.context._messages  # read-only: decode copies
+        with self._lock:
+            roles = [role_of(message, self._metadata.get(key)) for key, message in zip(keys, messages, strict=True)]
         entries = tuple(
-            Entry(key, message, slots[key].tokens, slots[key].priority is Priority.PINNED)
-            for key, message in zip(keys, state.context._messages, strict=True)  # read-only: decode copies
+            Entry(key, message, role, slots[key].tokens, slots[key].priority is Priority.PINNED)
+            for key, message, role in zip(keys, messages, roles, strict=True)
         )
         return ContextView(entries, state.context.token_count)
 

@@ -453,11 +453,11 @@ async def test_deleted_messages_stay_recoverable_until_gc(chat: TractChatStore) 
 
 async def test_add_messages_is_atomic(chat: TractChatStore) -> None:
     await chat.add_messages("k", msgs("m0"))
-    no_call_id = ChatMessage(role="tool", content="3")  # a tool result must name its call
+    not_json = ChatMessage(role="tool", content="3", additional_kwargs={"score": float("nan")})  # JSON has no NaN
     with pytest.raises(InvalidInputError):
-        await chat.add_messages("k", [*msgs("m1", "m2"), no_call_id])
+        await chat.add_messages("k", [*msgs("m1", "m2"), not_json])
     with pytest.raises(InvalidInputError):
-        await chat.add_messages("new", [*msgs("n0"), no_call_id])
+        await chat.add_messages("new", [*msgs("n0"), not_json])
     with pytest.raises(InvalidInputError):
         await chat.add_message("new", "a plain string")  # type: ignore[arg-type]
     assert texts(await chat.get_messages("k")) == ["m0"]
@@ -468,7 +468,7 @@ async def test_add_messages_is_atomic(chat: TractChatStore) -> None:
 async def test_set_messages_is_atomic(chat: TractChatStore) -> None:
     await chat.add_messages("k", msgs("m0", "m1"))
     with pytest.raises(InvalidInputError):
-        await chat.set_messages("k", [*msgs("n0"), ChatMessage(role="tool", content="no call id")])
+        await chat.set_messages("k", [*msgs("n0"), ChatMessage(role="user", content="?", additional_kwargs={"x": {1}})])
     assert texts(await chat.get_messages("k")) == ["m0", "m1"]
 
 

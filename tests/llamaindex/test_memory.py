@@ -608,7 +608,7 @@ def test_a_message_tract_cannot_store_raises_and_stores_nothing(tmp_path: Path) 
     good = [ChatMessage(role="user", content="What is 1 + 1?"), ChatMessage(role="assistant", content="2")]
     memory.put_messages(good)
     head = memory.tract.head
-    orphan = ChatMessage(role="tool", content="42")  # a tool result without additional_kwargs["tool_call_id"]
+    orphan = ChatMessage(role="tool", content="42", additional_kwargs={"score": float("inf")})  # not JSON
 
     with pytest.raises(InvalidInputError):
         memory.put_messages([ChatMessage(role="user", content="Stored?"), orphan])

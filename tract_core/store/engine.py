@@ -9,18 +9,19 @@ process; a power cut may lose the last few); pass ``durability="full"`` to fsync
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine as _sa_create_engine
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from ..errors import DatabaseNotFoundError, InvalidInputError
 
-__all__ = ["DURABILITY", "make_engine", "normalise_url", "display_url"]
+__all__ = ["DURABILITY", "make_engine", "normalise_url", "display_url", "strip_password", "has_password"]
 
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 BUSY_TIMEOUT_MS = 30_000
@@ -35,12 +36,52 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def display_url(url: str) -> str:
-    """The URL with any password masked, for messages and ``repr``."""
+_SECRET_QUERY_KEYS = ("password", "sslpassword")
+_USERINFO_PASSWORD = re.compile(r"(//[^/@:?#]*:)[^/@?#]*@")
+_QUERY_PASSWORD = re.compile(r"((?:^|[?&])(?:ssl)?password=)[^&#]*", re.IGNORECASE)
+
+
+def _parse(url: str) -> URL | None:
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+        return make_url(url)
+    except Exception:  # malformed: callers fall back to masking the text
+        return None
+
+
+def display_url(url: str) -> str:
+    """The URL with its password (in the user info or the query string) shown as ``***``, for
+    messages and ``repr``. A URL that does not parse is masked as text."""
+    parsed = _parse(url)
+    if parsed is None:
+        return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", url))
+    secret = [k for k in parsed.query if k.lower() in _SECRET_QUERY_KEYS]
+    shown = parsed.difference_update_query(secret).render_as_string(hide_password=True)
+    return shown + "".join(f"{'&' if '?' in shown or i else '?'}{k}=***" for i, k in enumerate(secret))
+
+
+def strip_password(url: str) -> str:
+    """The URL without any password (user info or query string), still usable to connect.
+
+    PostgreSQL then takes the password from libpq's own sources: the ``PGPASSWORD`` environment
+    variable or the password file (``~/.pgpass``, or the file named by ``PGPASSFILE``).
+
+    Raises:
+        InvalidInputError: The URL does not parse.
+    """
+    parsed = _parse(url)
+    if parsed is None:
+        raise InvalidInputError(f"{display_url(url)!r} is not a database URL; use e.g. postgresql://user@host/db")
+    query = {k: v for k, v in parsed.query.items() if k.lower() not in _SECRET_QUERY_KEYS}
+    bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, query)
+    return bare.render_as_string(hide_password=False)
+
+
+def has_password(url: str) -> bool:
+    """Whether the URL carries a password (in the user info or the query string)."""
+    parsed = _parse(url)
+    if parsed is None:
+        return bool(_USERINFO_PASSWORD.search(url) or _QUERY_PASSWORD.search(url))
+    return parsed.password is not None or any(k.lower() in _SECRET_QUERY_KEYS for k in parsed.query)
 
 
 def _sqlite_pragmas(engine: Engine, *, memory: bool, durability: str) -> None:
@@ -100,8 +141,15 @@ def make_engine(
         _sqlite_pragmas(engine, memory=True, durability=durability)
         return engine, "sqlite", threading.RLock()
     url = normalise_url(url)
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018  (a port that is not a number only fails here)
+        backend = parsed.get_backend_name()
+    except Exception as exc:
+        raise InvalidInputError(
+            f"{display_url(url)!r} is not a valid database URL ({type(exc).__name__}); "
+            "use a SQLite path or a URL such as postgresql://user@host:5432/db"
+        ) from None
     if backend == "sqlite":
         database = parsed.database
         memory = not database or database == ":memory:"

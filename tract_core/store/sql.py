@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..errors import DatabaseNotFoundError
 from .aio import AsyncRunner
-from .engine import WRITE_OPTION, display_url, make_engine
+from .engine import WRITE_OPTION, display_url, has_password, make_engine
 from .integrity import corruption, page_problems
 from .migrations import migrate, schema_version
 from .repository import TractLocks
@@ -110,8 +110,15 @@ class SqlStore:
             damage = corruption(exc, self.url, opening=True)
             if damage is not None:
                 raise damage from exc
+            hint = ""
+            if self.dialect == "postgresql" and not has_password(str(self.engine.url)):
+                hint = (
+                    "; the URL has no password, so libpq looked in PGPASSWORD and ~/.pgpass: set one of "
+                    "them or put the password in the URL"
+                )
             raise DatabaseNotFoundError(
-                f"cannot open the database {self.url}: {exc.orig}; check that it exists, is reachable and is a database"
+                f"cannot open the database {self.url}: {exc.orig}; check that it exists, is reachable and is a "
+                f"database{hint}"
             ) from exc
         except BaseException:
             self.engine.dispose()

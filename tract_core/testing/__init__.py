@@ -12,6 +12,8 @@ Run the contract suite against tract's backends (or your own deployment) with::
         pass
 """
 
+from .blocking import no_blocking_io
+from .chat_api import assert_chat_api_valid
 from .factory import BACKENDS, TractFactory, create_database, start_postgres
 from .llm import ScriptedLLM
 from .processes import ChildProcess, wait_for_files, write_atomically
@@ -27,4 +29,6 @@ __all__ = [
     "ChildProcess",
     "wait_for_files",
     "write_atomically",
+    "no_blocking_io",
+    "assert_chat_api_valid",
 ]
