@@ -207,7 +207,11 @@ def _agent(state: ToolState) -> dict[str, Any]:
 
 def _tool(state: ToolState) -> dict[str, Any]:
     call = state["messages"][-1].tool_calls[0]
-    return {"messages": [ToolMessage(f"{SECRET}-result for {call['args']['code']}", tool_call_id=call["id"], id="t-1")]}
+    return {
+        "messages": [
+            ToolMessage(f"{SECRET}-result for {call['args']['code']}", tool_call_id=call["id"], id=f"t-{call['id']}")
+        ]
+    }
 
 
 def tool_graph(checkpointer: Any) -> Any:
