@@ -105,7 +105,7 @@ class Chain:
     keys: SharedSequence[str]
     commits: SharedSequence[str]
     snapshots: SharedSequence[Snapshot]
-    prints: SharedSequence[tuple[Any, ...]]
+    prints: SharedSequence[bytes]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -268,7 +268,7 @@ class ChainStore:
         return chain, best
 
     def _common_prefix(
-        self, chain: Chain, messages: Sequence[BaseMessage], prints: list[Any], encoded: dict[int, Encoded]
+        self, chain: Chain, messages: Sequence[BaseMessage], prints: list[bytes], encoded: dict[int, Encoded]
     ) -> tuple[int, Chain]:
         """How many leading messages equal the chain's, and the chain with their snapshots (the
         positions found equal by canonical JSON but not by fingerprint take the new message's)."""
@@ -300,7 +300,7 @@ class ChainStore:
         tract_id: str,
         chain: Chain,
         messages: Sequence[BaseMessage],
-        prints: list[Any],
+        prints: list[bytes],
         encoded: dict[int, Encoded],
     ) -> Chain:
         for i in range(len(chain), len(messages)):
@@ -310,7 +310,7 @@ class ChainStore:
         return self._keep(tract_id, chain)
 
     def _append(
-        self, session: Session, tract_id: str, chain: Chain, encoded: Encoded, message: BaseMessage, print: Any
+        self, session: Session, tract_id: str, chain: Chain, encoded: Encoded, message: BaseMessage, print: bytes
     ) -> Chain:
         body, metadata_json = encoded.body, encoded.metadata_json
         if self.sealer.enabled:

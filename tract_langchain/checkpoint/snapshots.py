@@ -6,7 +6,8 @@ what is stored nor go unnoticed by the next ``put``. A :class:`Snapshot` keeps a
 as bytes (``marshal``, version 2: exact types, no object sharing, so equal fields give equal bytes)
 and rebuilds a new, independent object from them on every read, which costs a fraction of
 deserialising it. Messages holding values ``marshal`` cannot write (an Enum, a model object) keep a
-deep copy instead and are fingerprinted by their canonical JSON.
+deep copy instead and are fingerprinted by their canonical JSON. Snapshot bytes live only in
+memory; nothing read from the database is ever unmarshalled.
 """
 
 from __future__ import annotations
@@ -21,33 +22,45 @@ from langchain_core.messages import BaseMessage
 __all__ = ["Snapshot", "fingerprint"]
 
 _MARSHAL_VERSION = 2  # version 3+ writes back-references that depend on reference counts
+_OTHER = b"\x00"  # starts the fingerprint of a message marshal cannot write (marshal output never does)
 _set_attribute = object.__setattr__
+_tags: dict[type, str] = {}
 
 
-def fingerprint(message: Any, key: Callable[[BaseMessage], str]) -> tuple[Any, ...]:
+def _tag(cls: type) -> str:
+    """A name for the exact class (the id tells apart classes of the same name; the dict keeps it alive)."""
+    tag = _tags.get(cls)
+    if tag is None:
+        tag = _tags[cls] = f"{cls.__module__}.{cls.__qualname__}#{id(cls)}"
+    return tag
+
+
+def fingerprint(message: Any, key: Callable[[BaseMessage], str]) -> bytes:
     """What identifies a message's exact content: equal fingerprints mean equal messages.
+
+    The bytes (not a tuple) keep a put from allocating objects the garbage collector tracks.
 
     Args:
         message: The message (anything else raises ``TypeError``).
         key: The message's canonical-JSON hash, used when its fields are not plain data.
 
     Returns:
-        ``(class, bytes of every field)``, or ``("json", key)`` for a message with other values.
+        The class and every field, marshalled; or a marker and ``key`` for a message with other values.
     """
     if not isinstance(message, BaseMessage):
         raise TypeError("not a list of LangChain messages")
     try:
-        return type(message), marshal.dumps((message.__dict__, message.__pydantic_extra__), _MARSHAL_VERSION)
+        return marshal.dumps((_tag(type(message)), message.__dict__, message.__pydantic_extra__), _MARSHAL_VERSION)
     except ValueError:  # a value marshal cannot hold
-        return "json", key(message)
+        return _OTHER + key(message).encode("ascii")
 
 
 class Snapshot:
     """An immutable private copy of a message, taken when it is stored or read from the database."""
 
-    __slots__ = ("print", "_fields_set", "_copy")
+    __slots__ = ("print", "_cls", "_fields_set", "_copy")
 
-    def __init__(self, message: BaseMessage, print: tuple[Any, ...], *, owned: bool = False) -> None:
+    def __init__(self, message: BaseMessage, print: bytes, *, owned: bool = False) -> None:
         """Take a snapshot of ``message`` whose :func:`fingerprint` is ``print``.
 
         Args:
@@ -57,17 +70,17 @@ class Snapshot:
                 so it need not be copied when its fields are not plain data.
         """
         self.print = print
+        self._cls = type(message)
         self._fields_set = frozenset(message.__pydantic_fields_set__)
-        plain = print[0] != "json" and message.__pydantic_private__ is None
+        plain = not print.startswith(_OTHER) and message.__pydantic_private__ is None
         self._copy = None if plain else message if owned else copy.deepcopy(message)
 
     def thaw(self) -> BaseMessage:
         """A new message object equal to the one the snapshot was taken of, sharing nothing with it."""
         if self._copy is not None:
             return copy.deepcopy(self._copy)
-        cls, data = self.print
-        fields, extra = marshal.loads(data)
-        message = cls.__new__(cls)
+        _, fields, extra = marshal.loads(self.print)
+        message = self._cls.__new__(self._cls)
         _set_attribute(message, "__dict__", fields)
         _set_attribute(message, "__pydantic_extra__", extra)
         _set_attribute(message, "__pydantic_fields_set__", set(self._fields_set))
