@@ -273,3 +273,33 @@ def test_a_tract_opened_by_id_agrees_with_saver_tract(saver: TractSaver) -> None
         by_id = Tract.open(store=saver.store, tract_id=tract_id_for(thread_id, ns), create=False)
         assert by_id.compile().messages == saver.tract(thread_id, ns).compile().messages
         assert by_id.compile().messages[0]["content"] == f"{thread_id[:10]}/{ns}"
+
+
+def test_a_postgres_database_made_with_varchar_ids_is_widened_on_open(postgres_server: Any) -> None:
+    """Databases created before long thread ids had ``VARCHAR(255)`` id columns; ``setup()`` widens them."""
+    url = create_database(postgres_server)
+    tables = ("tract_lg_checkpoints", "tract_lg_channels", "tract_lg_writes")
+    with TractSaver.from_conn_string(url) as saver:
+        put(saver, "old", "", [HumanMessage("from before", id="1")])
+        with saver.store.write() as session:
+            for table in tables:
+                for column in ("thread_id", "checkpoint_ns"):
+                    session.conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(255)"))
+
+    def id_column_types(saver: TractSaver) -> set[str]:
+        with saver.store.read() as session:
+            return set(
+                session.conn.execute(
+                    text(
+                        "SELECT data_type FROM information_schema.columns WHERE table_name LIKE 'tract_lg_%' "
+                        "AND column_name IN ('thread_id', 'checkpoint_ns')"
+                    )
+                ).scalars()
+            )
+
+    with TractSaver.from_conn_string(url) as saver:
+        assert id_column_types(saver) == {"text"}
+        assert contents(saver, config("old")) == ["from before"]
+        long_id = "y" * 900
+        put(saver, long_id, "", [HumanMessage("long", id="2")])
+        assert contents(saver, config(long_id)) == ["long"]
