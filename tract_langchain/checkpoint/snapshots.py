@@ -25,6 +25,7 @@ _MARSHAL_VERSION = 2  # version 3+ writes back-references that depend on referen
 _OTHER = b"\x00"  # starts the fingerprint of a message marshal cannot write (marshal output never does)
 _set_attribute = object.__setattr__
 _tags: dict[type, str] = {}
+_fields_sets: dict[frozenset[str], frozenset[str]] = {}  # a handful of distinct sets, shared by every snapshot
 
 
 def _tag(cls: type) -> str:
@@ -71,7 +72,8 @@ class Snapshot:
         """
         self.print = print
         self._cls = type(message)
-        self._fields_set = frozenset(message.__pydantic_fields_set__)
+        fields_set = frozenset(message.__pydantic_fields_set__)
+        self._fields_set = _fields_sets.setdefault(fields_set, fields_set)
         plain = not print.startswith(_OTHER) and message.__pydantic_private__ is None
         self._copy = None if plain else message if owned else copy.deepcopy(message)
 
