@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import enum
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -329,3 +330,22 @@ def test_async_reads_are_independent_too(store: SqlStore) -> None:
     a, b = asyncio.run(read_twice())
     a[0].content = "edited"
     assert b[0].content == "q" and _messages(saver, config)[0].content == "q"
+
+
+def test_messages_holding_values_beyond_plain_data_are_copied_and_compared_too(store: SqlStore) -> None:
+    """An Enum in a message's metadata: the snapshot is a deep copy, the fingerprint its canonical JSON."""
+
+    class Reason(str, enum.Enum):
+        STOP = "stop"
+
+    saver = TractSaver(store)
+    config = _put(
+        saver, "t", [HumanMessage("q", id="h1"), AIMessage("a", id="a1", response_metadata={"why": Reason.STOP})]
+    )
+    one, two = _messages(saver, config), _messages(saver, config)
+    assert one[1].response_metadata["why"] is Reason.STOP and one[1] is not two[1]
+    one[1].response_metadata["extra"] = [1]
+    assert "extra" not in two[1].response_metadata and "extra" not in _messages(saver, config)[1].response_metadata
+    config = _put(saver, "t", one, config["configurable"]["checkpoint_id"])  # the edit, made in place, is saved
+    assert _messages(TractSaver(store), config)[1].response_metadata == {"why": "stop", "extra": [1]}
+    assert commits(saver, "t") == 3

@@ -33,7 +33,7 @@ from tract_core.sequence import SharedSequence
 from tract_core.store.base import Session
 
 from .sealing import Sealer, is_sealed
-from .snapshots import Snapshot, fingerprint
+from .snapshots import Snapshot, fingerprint, fingerprints, thaw_all
 
 __all__ = ["Chain", "ChainStore", "Encoded", "is_message_list", "encode_message", "decode_message"]
 
@@ -235,7 +235,7 @@ class ChainStore:
     @staticmethod
     def values(chain: Chain) -> list[BaseMessage]:
         """New message objects equal to the chain's messages (nothing shared with any other read)."""
-        return [snapshot.thaw() for snapshot in chain.snapshots]
+        return thaw_all(chain.snapshots.tolist())
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -250,7 +250,7 @@ class ChainStore:
         Raises:
             TypeError: ``messages`` holds something other than LangChain messages.
         """
-        prints = [fingerprint(message, _key) for message in messages]
+        prints = fingerprints(messages, _key)
         encoded: dict[int, Encoded] = {}
         base = self.load(session, tract_id, candidates[0])
         n = len(base)

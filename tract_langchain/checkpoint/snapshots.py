@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import copy
 import marshal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-__all__ = ["Snapshot", "fingerprint"]
+__all__ = ["Snapshot", "fingerprint", "fingerprints", "thaw_all"]
 
 _MARSHAL_VERSION = 2  # version 3+ writes back-references that depend on reference counts
 _OTHER = b"\x00"  # starts the fingerprint of a message marshal cannot write (marshal output never does)
@@ -56,6 +56,15 @@ def fingerprint(message: Any, key: Callable[[BaseMessage], str]) -> bytes:
         return _OTHER + key(message).encode("ascii")
 
 
+def fingerprints(messages: Sequence[Any], key: Callable[[BaseMessage], str]) -> list[bytes]:
+    """:func:`fingerprint` of each message, in one pass without a call per message where it can."""
+    dumps, tags = marshal.dumps, _tags
+    try:  # only classes fingerprinted before are in _tags, so a KeyError also catches non-messages
+        return [dumps((tags[type(m)], m.__dict__, m.__pydantic_extra__), _MARSHAL_VERSION) for m in messages]
+    except (KeyError, ValueError):
+        return [fingerprint(message, key) for message in messages]
+
+
 class Snapshot:
     """An immutable private copy of a message, taken when it is stored or read from the database."""
 
@@ -77,14 +86,21 @@ class Snapshot:
         plain = not print.startswith(_OTHER) and message.__pydantic_private__ is None
         self._copy = None if plain else message if owned else copy.deepcopy(message)
 
-    def thaw(self) -> BaseMessage:
-        """A new message object equal to the one the snapshot was taken of, sharing nothing with it."""
-        if self._copy is not None:
-            return copy.deepcopy(self._copy)
-        _, fields, extra = marshal.loads(self.print)
-        message = self._cls.__new__(self._cls)
-        _set_attribute(message, "__dict__", fields)
-        _set_attribute(message, "__pydantic_extra__", extra)
-        _set_attribute(message, "__pydantic_fields_set__", set(self._fields_set))
-        _set_attribute(message, "__pydantic_private__", None)
-        return message
+
+def thaw_all(snapshots: Iterable[Snapshot]) -> list[BaseMessage]:
+    """New message objects equal to those the snapshots were taken of, sharing nothing with them."""
+    loads, set_attribute = marshal.loads, _set_attribute
+    thawed = []
+    for snapshot in snapshots:
+        if snapshot._copy is not None:
+            thawed.append(copy.deepcopy(snapshot._copy))
+            continue
+        cls = snapshot._cls
+        _, fields, extra = loads(snapshot.print)
+        message = cls.__new__(cls)
+        set_attribute(message, "__dict__", fields)
+        set_attribute(message, "__pydantic_extra__", extra)
+        set_attribute(message, "__pydantic_fields_set__", set(snapshot._fields_set))
+        set_attribute(message, "__pydantic_private__", None)
+        thawed.append(message)
+    return thawed
