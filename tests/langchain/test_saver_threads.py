@@ -250,7 +250,7 @@ def _assert_refused(saver: TractSaver, thread_id: Any, checkpoint_ns: Any) -> No
                 asyncio.run(asynchronous())
 
 
-@pytest.mark.parametrize("thread_id", BAD_THREAD_IDS, ids=repr)
+@pytest.mark.parametrize("thread_id", BAD_THREAD_IDS, ids=lambda value: repr(value)[:24])
 def test_bad_thread_ids_are_refused_by_every_method_sync_and_async(saver: TractSaver, thread_id: Any) -> None:
     put(saver, "t", "", [HumanMessage("kept", id="1")])
     _assert_refused(saver, thread_id, "")
@@ -259,7 +259,7 @@ def test_bad_thread_ids_are_refused_by_every_method_sync_and_async(saver: TractS
     assert tract_ids(saver) == ["t"]
 
 
-@pytest.mark.parametrize("checkpoint_ns", BAD_NAMESPACES, ids=repr)
+@pytest.mark.parametrize("checkpoint_ns", BAD_NAMESPACES, ids=lambda value: repr(value)[:24])
 def test_bad_namespaces_are_refused_by_every_method_sync_and_async(saver: TractSaver, checkpoint_ns: Any) -> None:
     put(saver, "t", "", [HumanMessage("kept", id="1")])
     _assert_refused(saver, "t", checkpoint_ns)
