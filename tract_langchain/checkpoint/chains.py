@@ -7,11 +7,11 @@ to rebuild the exact object rides in the commit's metadata) and a checkpoint sto
 commit. A new list that extends the previous one costs one commit per new message; a list that
 was edited or trimmed shares the longest common prefix and branches off it.
 
-Reads hand LangGraph a new list holding the cached message objects themselves (no per-message
-copy: rebuilding 2,000 LangChain messages costs more than a whole turn). LangGraph's reducers treat
-messages as values: nodes return new messages (``add_messages`` replaces by id) instead of changing
-old ones. A message that was already checkpointed and is then changed in place is not noticed when
-the same object comes back at the same position; return a new message (same id) instead.
+Nothing is shared with callers. A chain keeps a private :class:`~.snapshots.Snapshot` of each
+message; every read hands out new objects rebuilt from them (as a stock saver deserialises), and
+a put compares each message of the new list with the snapshot at its position by content
+fingerprint, so a message changed in place is stored like a new one. When the saver's serde
+encrypts, messages are stored sealed (see :mod:`.sealing`).
 """
 
 from __future__ import annotations
@@ -32,11 +32,10 @@ from tract_core.objects import Blob, Commit, ObjectId, Operation, canonical_json
 from tract_core.sequence import SharedSequence
 from tract_core.store.base import Session
 
+from .sealing import Sealer, is_sealed
+from .snapshots import Snapshot, fingerprint, fingerprints, thaw_all
+
 __all__ = ["Chain", "ChainStore", "Encoded", "is_message_list", "encode_message", "decode_message"]
-
-
-def _fingerprint(message: BaseMessage) -> tuple[int, Any]:
-    return id(message.content), message.id
 
 
 def is_message_list(value: Any) -> bool:
@@ -100,56 +99,53 @@ def decode_message(body: dict[str, Any], metadata_json: str | None) -> tuple[str
 
 @dataclass(frozen=True)
 class Chain:
-    """A stored message list: for each position, the message key, its commit and the message."""
+    """A stored message list: for each position, the message key, its commit and its snapshot."""
 
     tip: str | None
     keys: SharedSequence[str]
     commits: SharedSequence[str]
-    messages: SharedSequence[BaseMessage]
+    snapshots: SharedSequence[Snapshot]
+    prints: SharedSequence[bytes]
 
     def __len__(self) -> int:
         return len(self.keys)
 
+    def cut(self, length: int) -> Chain:
+        """The chain of this chain's first ``length`` messages."""
+        if length == len(self):
+            return self
+        return Chain(
+            self.commits[length - 1] if length else None,
+            SharedSequence(self.keys[:length]),
+            SharedSequence(self.commits[:length]),
+            SharedSequence(self.snapshots[:length]),
+            SharedSequence(self.prints[:length]),
+        )
 
-_EMPTY = Chain(None, SharedSequence(), SharedSequence(), SharedSequence())
+
+_EMPTY = Chain(None, SharedSequence(), SharedSequence(), SharedSequence(), SharedSequence())
+
+
+def _key(message: BaseMessage) -> str:
+    return encode_message(message).key
 
 
 class ChainStore:
-    """Writes and reads message chains, with caches of chains (by tip) and of object identities.
+    """Writes and reads message chains, with a cache of chains (by tip).
 
     Args:
+        sealer: Seals messages when the saver's serde encrypts, and opens sealed ones.
         max_chains: Chains kept in memory.
-        max_objects: Message objects remembered by identity.
     """
 
-    def __init__(self, *, max_chains: int = 256, max_objects: int = 200_000) -> None:
+    def __init__(self, sealer: Sealer, *, max_chains: int = 256) -> None:
+        self.sealer = sealer
         self._chains: OrderedDict[tuple[str, str], Chain] = OrderedDict()
-        self._ids: OrderedDict[int, tuple[BaseMessage, str, tuple[int, Any]]] = OrderedDict()
         self._max_chains = max_chains
         # per tract, the longest chain seen and the position of each of its commits: an older
         # checkpoint's list is a prefix of it, or shares one (history, forks), so no decoding
         self._index: dict[str, tuple[Chain, dict[str, int]]] = {}
-        self._max_objects = max_objects
         self._lock = threading.RLock()
-
-    # -- identity map -------------------------------------------------------------------------
-
-    def _key_of(self, message: BaseMessage) -> tuple[str, Encoded | None]:
-        with self._lock:
-            known = self._ids.get(id(message))
-        if known is not None and known[0] is message and known[2] == _fingerprint(message):
-            return known[1], None
-        encoded = encode_message(message)
-        self._remember_objects([(message, encoded.key)])
-        return encoded.key, encoded
-
-    def _remember_objects(self, pairs: Sequence[tuple[BaseMessage, str]]) -> None:
-        with self._lock:
-            for message, key in pairs:
-                self._ids[id(message)] = (message, key, _fingerprint(message))
-                self._ids.move_to_end(id(message))
-            while len(self._ids) > self._max_objects:
-                self._ids.popitem(last=False)
 
     def _keep(self, tract_id: str, chain: Chain) -> Chain:
         if chain.tip is not None:
@@ -179,13 +175,7 @@ class ChainStore:
             indexed = self._index.get(tract_id)
         if indexed is None or tip not in indexed[1]:
             return None
-        chain, i = indexed[0], indexed[1][tip] + 1
-        return Chain(
-            tip,
-            SharedSequence(chain.keys[:i]),
-            SharedSequence(chain.commits[:i]),
-            SharedSequence(chain.messages[:i]),
-        )
+        return indexed[0].cut(indexed[1][tip] + 1)
 
     def forget(self, tract_id: str) -> None:
         """Drop cached chains of a tract (after it was deleted)."""
@@ -225,20 +215,27 @@ class ChainStore:
             parents = history[current].parents
             current = parents[0] if parents else None
         order.reverse()
-        keys, messages = base.keys.tolist(), base.messages.tolist()
-        for commit in order:
-            entry = history[commit]
-            key, message = decode_message(dict(entry.body or {}), entry.metadata_json)
+        entries = [history[commit] for commit in order]
+        sealed = [e.blob for e in entries if is_sealed(e.metadata_json)]
+        opened = self.sealer.open_many(session, tract_id, sealed) if sealed else {}
+        keys, snapshots, prints = base.keys.tolist(), base.snapshots.tolist(), base.prints.tolist()
+        for entry in entries:
+            body, metadata_json = opened.get(entry.blob) or (dict(entry.body or {}), entry.metadata_json)
+            key, message = decode_message(body, metadata_json)
+            print = fingerprint(message, _key)
             keys.append(key)
-            messages.append(message)
+            snapshots.append(Snapshot(message, print, owned=True))
+            prints.append(print)
         commits = base.commits.tolist() + order
-        chain = Chain(tip, SharedSequence(keys), SharedSequence(commits), SharedSequence(messages))
-        self._remember_objects(list(zip(messages[len(base) :], keys[len(base) :], strict=True)))
+        chain = Chain(
+            tip, SharedSequence(keys), SharedSequence(commits), SharedSequence(snapshots), SharedSequence(prints)
+        )
         return self._keep(tract_id, chain)
 
-    def values(self, chain: Chain) -> list[BaseMessage]:
-        """A new list of the chain's (cached, shared) message objects."""
-        return chain.messages.tolist()
+    @staticmethod
+    def values(chain: Chain) -> list[BaseMessage]:
+        """New message objects equal to the chain's messages (nothing shared with any other read)."""
+        return thaw_all(chain.snapshots.tolist())
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -249,50 +246,79 @@ class ChainStore:
 
         Returns:
             The new chain and the chain it was built on (its common prefix is shared).
+
+        Raises:
+            TypeError: ``messages`` holds something other than LangChain messages.
         """
-        for tip in candidates[:1]:  # fast path: the same objects as the likely base, plus new ones
-            base = chain = self.load(session, tract_id, tip)
-            if len(chain) <= len(messages) and _same_objects(chain, messages):
-                for message in messages[len(chain) :]:
-                    if not isinstance(message, BaseMessage):
-                        raise TypeError("not a list of LangChain messages")
-                    key, encoded = self._key_of(message)
-                    chain = self._append(session, tract_id, chain, encoded or encode_message(message), message)
-                return self._keep(tract_id, chain), base
-        if not all(isinstance(m, BaseMessage) for m in messages):
-            raise TypeError("not a list of LangChain messages")
-        keys: list[str] = []
-        fresh: dict[int, Encoded] = {}
-        for i, message in enumerate(messages):
-            key, encoded = self._key_of(message)
-            keys.append(key)
-            if encoded is not None:
-                fresh[i] = encoded
-        base, shared = _EMPTY, 0
+        prints = fingerprints(messages, _key)
+        encoded: dict[int, Encoded] = {}
+        base = self.load(session, tract_id, candidates[0])
+        n = len(base)
+        if n <= len(messages) and base.prints.tolist() == prints[:n]:  # the usual turn: the list grew
+            return self._extend(session, tract_id, base, messages, prints, encoded), base
+        best, shared = _EMPTY, 0
         for tip in dict.fromkeys(candidates):
             chain = self.load(session, tract_id, tip)
-            common = _common_prefix(chain.keys, keys)
-            if common > shared or base is _EMPTY:
-                base, shared = chain, common
-            if shared == len(keys) == len(chain):
-                return chain, chain
-        if shared == len(base):
-            chain = base
-        else:  # the list was edited or trimmed: branch off the longest common prefix
-            cut = SharedSequence
-            chain = Chain(
-                base.commits[shared - 1] if shared else None,
-                cut(base.keys[:shared]),
-                cut(base.commits[:shared]),
-                cut(base.messages[:shared]),
-            )
-        for i in range(shared, len(keys)):
-            encoded = fresh.get(i) or encode_message(messages[i])
-            chain = self._append(session, tract_id, chain, encoded, messages[i])
-        return self._keep(tract_id, chain), base
+            common, chain = self._common_prefix(chain, messages, prints, encoded)
+            if common > shared or best is _EMPTY:
+                best, shared = chain, common
+            if shared == len(messages) == len(chain):
+                return self._keep(tract_id, chain), chain
+        chain = self._extend(session, tract_id, best.cut(shared), messages, prints, encoded)
+        return chain, best
 
-    def _append(self, session: Session, tract_id: str, chain: Chain, encoded: Encoded, message: BaseMessage) -> Chain:
-        blob = Blob.from_body(encoded.body)
+    def _common_prefix(
+        self, chain: Chain, messages: Sequence[BaseMessage], prints: list[bytes], encoded: dict[int, Encoded]
+    ) -> tuple[int, Chain]:
+        """How many leading messages equal the chain's, and the chain with their snapshots (the
+        positions found equal by canonical JSON but not by fingerprint take the new message's)."""
+        n = min(len(chain), len(messages))
+        stored = chain.prints.tolist()
+        if stored[:n] == prints[:n]:
+            return n, chain
+        renewed: dict[int, Snapshot] = {}
+        i = 0
+        while i < n:
+            if stored[i] != prints[i]:
+                if i not in encoded:
+                    encoded[i] = encode_message(messages[i])
+                if encoded[i].key != chain.keys[i]:
+                    break
+                renewed[i] = Snapshot(messages[i], prints[i])
+            i += 1
+        if renewed:
+            snapshots = chain.snapshots.tolist()
+            for position, snapshot in renewed.items():
+                snapshots[position] = snapshot
+                stored[position] = snapshot.print
+            chain = Chain(chain.tip, chain.keys, chain.commits, SharedSequence(snapshots), SharedSequence(stored))
+        return i, chain
+
+    def _extend(
+        self,
+        session: Session,
+        tract_id: str,
+        chain: Chain,
+        messages: Sequence[BaseMessage],
+        prints: list[bytes],
+        encoded: dict[int, Encoded],
+    ) -> Chain:
+        for i in range(len(chain), len(messages)):
+            message = messages[i]
+            encoding = encoded.get(i) or encode_message(message)
+            chain = self._append(session, tract_id, chain, encoding, message, prints[i])
+        return self._keep(tract_id, chain)
+
+    def _append(
+        self, session: Session, tract_id: str, chain: Chain, encoded: Encoded, message: BaseMessage, print: bytes
+    ) -> Chain:
+        body, metadata_json = encoded.body, encoded.metadata_json
+        if self.sealer.enabled:
+            sealed = self.sealer.seal(encoded.key, body, metadata_json)
+            self.sealer.put(session, sealed)
+            blob, metadata_json = sealed.blob, sealed.metadata_json
+        else:
+            blob = Blob.from_body(body)
         session.blobs.put(blob, None, None)  # counted when first compiled: a put stays O(stored bytes)
         commit = Commit(
             parents=(ObjectId(chain.tip),) if chain.tip else (),
@@ -300,28 +326,13 @@ class ChainStore:
             role=encoded.role,
             content_type=encoded.content_type,
             operation=Operation.APPEND,
-            metadata_json=encoded.metadata_json,
+            metadata_json=metadata_json,
         )
         session.commits.put(tract_id, commit, len(chain) + 1, blob.body)
         return Chain(
             commit.hash,
             chain.keys.append(encoded.key),
             chain.commits.append(commit.hash),
-            chain.messages.append(message),
+            chain.snapshots.append(Snapshot(message, print)),
+            chain.prints.append(print),
         )
-
-
-def _same_objects(chain: Chain, messages: Sequence[BaseMessage]) -> bool:
-    """Whether ``messages`` starts with the chain's messages: the same objects (a C-level identity
-    check, falling back to equality for look-alikes)."""
-    return chain.messages.tolist() == list(messages[: len(chain)])
-
-
-def _common_prefix(stored: Sequence[str], wanted: Sequence[str]) -> int:
-    n = min(len(stored), len(wanted))
-    i = 0
-    for a, b in zip(stored, wanted, strict=False):
-        if i >= n or a != b:
-            break
-        i += 1
-    return i

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import get_checkpoint_id, writes_sort_key
-from sqlalchemy import JSON, bindparam, cast, delete, literal, select, type_coerce
+from langgraph.checkpoint.base import writes_sort_key
+from sqlalchemy import JSON, bindparam, cast, delete, literal, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from tract_core.store.base import Session
 from tract_core.store.statements import Prepared
 
-from .schema import ChannelRow, CheckpointRow, ValueRow, WriteRow
+from .schema import ID_COLUMNS, SAVER_TABLES, ChannelRow, CheckpointRow, SealedRow, ValueRow, WriteRow
 
-__all__ = ["CheckpointStore", "CheckpointRecord", "ChannelRecord", "WriteRecord"]
+__all__ = ["CheckpointStore", "CheckpointRecord", "ChannelRecord", "WriteRecord", "create_tables"]
 
 
 class CheckpointRecord(NamedTuple):
@@ -64,6 +63,7 @@ _K = CheckpointRow.__table__
 _CH = ChannelRow.__table__
 _V = ValueRow.__table__
 _W = WriteRow.__table__
+_S = SealedRow.__table__
 _CHECKPOINT_FIELDS = (
     "parent_checkpoint_id",
     "type",
@@ -141,6 +141,19 @@ class _Prepared:
             dialect,
         )
         self.put_writes_keep = Prepared(write.on_conflict_do_nothing(), dialect)
+        self.recorded_tract = Prepared(
+            select(_CH.c.tract_id)
+            .where(_CH.c.thread_id == thread, _CH.c.checkpoint_ns == ns, _CH.c.tract_id.is_not(None))
+            .limit(1),
+            dialect,
+        )
+        self.claims = Prepared(
+            select(_CH.c.tract_id)
+            .where(_CH.c.thread_id == thread, _CH.c.checkpoint_ns == ns, _CH.c.tract_id == bindparam("tract_id"))
+            .limit(1),
+            dialect,
+        )
+        self.put_sealed = Prepared(module.insert(_S).on_conflict_do_nothing(), dialect)
 
 
 _prepared: dict[str, _Prepared] = {}
@@ -159,11 +172,11 @@ class CheckpointStore:
 
     # -- checkpoints --------------------------------------------------------------------------
 
-    def locate(self, session: Session, config: RunnableConfig) -> tuple[Any, dict[str, Any]] | None:
-        """The checkpoint row ``config`` names (or the latest of its thread and namespace)."""
-        configurable = config["configurable"]
-        params = {"thread_id": configurable["thread_id"], "checkpoint_ns": configurable.get("checkpoint_ns", "")}
-        checkpoint_id = get_checkpoint_id(config)
+    def locate(
+        self, session: Session, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+    ) -> tuple[Any, dict[str, Any]] | None:
+        """The checkpoint row with that id (or the latest of the thread and namespace) and its versions."""
+        params = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
         if checkpoint_id:
             found = _q(session).by_id.one(session.conn, {**params, "checkpoint_id": checkpoint_id})
         else:
@@ -176,22 +189,23 @@ class CheckpointStore:
     def matching(
         self,
         session: Session,
-        config: RunnableConfig | None,
+        thread_id: str | None,
+        checkpoint_ns: str | None,
+        checkpoint_id: str | None,
         *,
         filter: dict[str, Any] | None,
-        before: RunnableConfig | None,
+        before_id: str | None,
         limit: int | None,
     ) -> list[Any]:
-        """Checkpoint rows newest first, narrowed as ``BaseCheckpointSaver.list`` specifies."""
+        """Checkpoint rows newest first, narrowed as ``BaseCheckpointSaver.list`` specifies (None: any)."""
         query = select(*_ROW)
-        if config is not None:
-            configurable = config["configurable"]
-            query = query.where(_K.c.thread_id == configurable["thread_id"])
-            if "checkpoint_ns" in configurable:
-                query = query.where(_K.c.checkpoint_ns == configurable["checkpoint_ns"])
-            if checkpoint_id := get_checkpoint_id(config):
-                query = query.where(_K.c.checkpoint_id == checkpoint_id)
-        if before is not None and (before_id := get_checkpoint_id(before)):
+        if thread_id is not None:
+            query = query.where(_K.c.thread_id == thread_id)
+        if checkpoint_ns is not None:
+            query = query.where(_K.c.checkpoint_ns == checkpoint_ns)
+        if checkpoint_id:
+            query = query.where(_K.c.checkpoint_id == checkpoint_id)
+        if before_id:
             query = query.where(_K.c.checkpoint_id < before_id)
         exact = True
         for key, value in (filter or {}).items():
@@ -327,10 +341,7 @@ class CheckpointStore:
         """Where a new message list most likely continues: the parent checkpoint's list, then ``main``."""
         tips: list[str | None] = []
         if parent_id:
-            found = self.locate(
-                session,
-                {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": parent_id}},
-            )
+            found = self.locate(session, thread_id, checkpoint_ns, parent_id)
             if found is not None and channel in found[1]:
                 row = self.channel(session, thread_id, checkpoint_ns, channel, str(found[1][channel]))
                 if row is not None and row.kind == "messages":
@@ -361,6 +372,16 @@ class CheckpointStore:
     def namespaces(self, session: Session, thread_id: str) -> list[str]:
         rows = session.conn.execute(select(_K.c.checkpoint_ns).where(_K.c.thread_id == thread_id).distinct())
         return sorted(rows.scalars())
+
+    def recorded_tract(self, session: Session, thread_id: str, checkpoint_ns: str) -> str | None:
+        """The tract the thread's messages in that namespace went to, if any were stored."""
+        found = _q(session).recorded_tract.one(session.conn, {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns})
+        return None if found is None else found[0]
+
+    def claims(self, session: Session, thread_id: str, checkpoint_ns: str, tract_id: str) -> bool:
+        """Whether messages of the thread in that namespace were stored in ``tract_id``."""
+        params = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "tract_id": tract_id}
+        return _q(session).claims.one(session.conn, params) is not None
 
     def tracts_of(self, session: Session, thread_id: str) -> list[str]:
         rows = session.conn.execute(
@@ -453,8 +474,8 @@ class CheckpointStore:
         self._drop_values(session, dropped_values)
         return kept
 
-    def copy_thread(self, session: Session, source: str, target: str, tract_id_for: Callable[[str, str], str]) -> None:
-        """Copy every row of ``source`` to ``target`` (message channels pointing at ``target``'s tracts)."""
+    def copy_thread(self, session: Session, source: str, target: str, tract_ids: dict[str, str]) -> None:
+        """Copy every row of ``source`` to ``target`` (message channels pointing at ``tract_ids[ns]``)."""
         for table in (_K, _W):
             columns = [c for c in table.c if c.name != "thread_id"]
             session.conn.execute(
@@ -465,12 +486,45 @@ class CheckpointStore:
             )
         rows = session.conn.execute(select(_CH).where(_CH.c.thread_id == source)).all()
         copies = [
-            {
-                **row._mapping,
-                "thread_id": target,
-                "tract_id": tract_id_for(target, row.checkpoint_ns) if row.tract_id else None,
-            }
+            {**row._mapping, "thread_id": target, "tract_id": tract_ids[row.checkpoint_ns] if row.tract_id else None}
             for row in rows
         ]
         if copies:
             session.conn.execute(_CH.insert(), copies)
+
+    # -- sealed messages ----------------------------------------------------------------------
+
+    def put_sealed(self, session: Session, blob_hash: str, typed: tuple[str, bytes]) -> None:
+        _q(session).put_sealed.run(session.conn, {"hash": blob_hash, "type": typed[0], "data": typed[1]})
+
+    def sealed_many(self, session: Session, blob_hashes: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+        found: dict[str, tuple[str, bytes]] = {}
+        for start in range(0, len(blob_hashes), 500):
+            chunk = list(blob_hashes[start : start + 500])
+            for row in session.conn.execute(select(_S.c.hash, _S.c.type, _S.c.data).where(_S.c.hash.in_(chunk))):
+                found[row.hash] = (row.type, bytes(row.data))
+        return found
+
+    def delete_sealed(self, session: Session, blob_hashes: set[str]) -> None:
+        ordered = sorted(blob_hashes)
+        for start in range(0, len(ordered), 500):
+            session.conn.execute(delete(_S).where(_S.c.hash.in_(ordered[start : start + 500])))
+
+
+def create_tables(session: Session) -> None:
+    """Create the saver's tables if missing, and widen id columns an older version made ``VARCHAR(255)``."""
+    from sqlmodel import SQLModel
+
+    SQLModel.metadata.create_all(session.conn, tables=SAVER_TABLES)
+    if session.conn.dialect.name != "postgresql":
+        return  # SQLite does not enforce VARCHAR lengths
+    narrow = session.conn.execute(
+        text(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name IN :tables AND column_name IN :columns "
+            "AND data_type = 'character varying'"
+        ).bindparams(bindparam("tables", expanding=True), bindparam("columns", expanding=True)),
+        {"tables": [t.name for t in SAVER_TABLES], "columns": list(ID_COLUMNS)},
+    ).all()
+    for table, column in narrow:
+        session.conn.execute(text(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE TEXT'))

@@ -3,7 +3,8 @@
 How LangGraph maps onto tract:
 
 * A thread (and each subgraph namespace of it) is a tract: ``thread_id`` for the root graph,
-  ``"<thread_id>|<checkpoint_ns>"`` for a subgraph. ``saver.tract(thread_id)`` opens it.
+  ``"<thread_id>|<checkpoint_ns>"`` for a subgraph (see :mod:`.threads` for thread ids holding
+  ``|`` and long ones). ``saver.tract(thread_id)`` opens it.
 * Every message of a messages-style channel (a list of LangChain messages) is one commit of that
   tract, stored once; a checkpoint records the commit at the tip of its list. Checkpoints that do
   not change the messages share a commit; a turn adds one commit per new message.
@@ -15,6 +16,12 @@ How LangGraph maps onto tract:
 
 The commits checkpoints point at are *held* (a tract-level record gc respects), so ``Tract.gc``
 never removes what a saved checkpoint needs; deleting checkpoints releases them.
+
+Security: the default serde deserialises strictly (LangGraph's allowlisted msgpack mode), so a
+value row rewritten in the database cannot make a read import and call arbitrary code; allow your
+own state types with ``JsonPlusSerializer(allowed_msgpack_modules=[...])`` or
+``saver.with_allowlist([...])``. With an encrypting serde (``EncryptedSerializer``) messages are
+stored encrypted as well (see :mod:`.sealing`).
 """
 
 from __future__ import annotations
@@ -37,19 +44,23 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from tract_core.errors import InvalidInputError
 from tract_core.refs import DEFAULT_BRANCH
 from tract_core.store.base import Session
 from tract_core.store.sql import SqlStore
 from tract_core.tract import Tract
 
 from .chains import ChainStore, is_message_list
-from .rows import CheckpointStore
-from .schema import SAVER_TABLES
+from .rows import CheckpointStore, create_tables
+from .sealing import Sealer, encrypts
+from .threads import SEPARATOR, check_namespace, check_thread_id, hashed_tract_id, tract_id_for
 
-__all__ = ["TractSaver", "tract_id_for", "HOLDER"]
+__all__ = ["TractSaver", "tract_id_for", "strict_serde", "HOLDER"]
 
 _T = TypeVar("_T")
 
@@ -57,9 +68,21 @@ HOLDER = "langgraph"
 """The holder name of the commits saved checkpoints keep (see ``tract_core`` holds)."""
 
 
-def tract_id_for(thread_id: str, checkpoint_ns: str = "") -> str:
-    """The tract holding the messages of a thread (root graph) or of one of its subgraph namespaces."""
-    return thread_id if not checkpoint_ns else f"{thread_id}|{checkpoint_ns}"
+def strict_serde() -> JsonPlusSerializer:
+    """The default serde: LangGraph's JSON+msgpack serializer in its strict, allowlisted mode.
+
+    Only LangGraph's and LangChain's safe types (messages, ``Send``, ``Interrupt``, datetimes, ...)
+    are rebuilt; any other stored type comes back as its plain serialized data.
+    """
+    return JsonPlusSerializer(allowed_msgpack_modules=None)
+
+
+def _ids(config: RunnableConfig) -> tuple[str, str]:
+    """The (checked) thread id and namespace of a config."""
+    configurable = config.get("configurable") if isinstance(config, dict) else None
+    if not isinstance(configurable, dict) or "thread_id" not in configurable:
+        raise InvalidInputError('the config needs a thread id: {"configurable": {"thread_id": "..."}}')
+    return check_thread_id(configurable["thread_id"]), check_namespace(configurable.get("checkpoint_ns", ""))
 
 
 def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -78,18 +101,27 @@ class TractSaver(BaseCheckpointSaver[str]):
     ``async with TractSaver.afrom_conn_string(url) as saver:`` also closes the async connections
     on the loop that opened them.
 
+    Thread ids are strings (ints and UUIDs are taken as their string, as the stock savers do) of
+    at most 1024 bytes; ``None``, blank ids and NUL characters raise ``InvalidInputError``.
+
     Args:
         store: The tract store to use.
-        serde: LangGraph serializer for non-message channel values and writes (default JSON+msgpack).
+        serde: LangGraph serializer for non-message channel values and writes. Default: JSON+msgpack
+            in strict mode (:func:`strict_serde`); pass ``JsonPlusSerializer(allowed_msgpack_modules=[...])``
+            to rebuild your own state types, or an ``EncryptedSerializer`` to encrypt everything,
+            messages included.
+        owns_store: Close ``store`` when the saver is closed.
     """
 
     def __init__(self, store: SqlStore, *, serde: Any = None, owns_store: bool = False) -> None:
-        super().__init__(serde=serde)
+        super().__init__(serde=serde if serde is not None else strict_serde())
         self.store = store
         self._owns_store = owns_store
-        self._chains = ChainStore()
         self._rows = CheckpointStore()
+        self._chains = ChainStore(Sealer(self.serde, self._rows, enabled=encrypts(self.serde)))
         self._known_tracts: set[str] = set()
+        # per (thread, namespace): the tract its messages go to (see _tract_of)
+        self._tract_ids: dict[tuple[str, str], str] = {}
         # per (thread, namespace): the last checkpoint this process stored and its message tips
         self._lines: dict[tuple[str, str], tuple[str, dict[str, str | None]]] = {}
         self._lock = threading.RLock()
@@ -123,10 +155,8 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def setup(self) -> None:
         """Create the saver's tables if missing (idempotent; tract's own tables migrate on open)."""
-        from sqlmodel import SQLModel
-
         with self.store.write() as session:
-            SQLModel.metadata.create_all(session.conn, tables=SAVER_TABLES)
+            create_tables(session)
 
     def close(self) -> None:
         """Release the store if this saver opened it."""
@@ -139,13 +169,53 @@ class TractSaver(BaseCheckpointSaver[str]):
             await self.store.aclose()
 
     def tract(self, thread_id: str, checkpoint_ns: str = "") -> Tract:
-        """The thread (or one of its subgraph namespaces) as a ``Tract``: log, diff, compile, annotate, compress."""
-        return Tract.open(store=self.store, tract_id=tract_id_for(thread_id, checkpoint_ns), create=False)
+        """The thread (or one of its subgraph namespaces) as a ``Tract``: log, diff, compile, annotate, compress.
+
+        Raises:
+            TractNotFoundError: The thread has no checkpoint in that namespace.
+            InvalidInputError: A bad thread id or namespace, or the saver encrypts its messages (tract's
+                API would only see the placeholders of sealed messages; read them through the graph).
+        """
+        thread_id, checkpoint_ns = check_thread_id(thread_id), check_namespace(checkpoint_ns)
+        if self._chains.sealer.enabled:
+            raise InvalidInputError(
+                f"thread {thread_id!r} is stored encrypted (the saver's serde encrypts), so its tract holds no "
+                "readable messages; read them through the graph (get_state, get_state_history)"
+            )
+        tract_id = self.store.run_read(lambda session: self._tract_of(session, thread_id, checkpoint_ns))
+        return Tract.open(store=self.store, tract_id=tract_id, create=False)
+
+    def _tract_of(self, session: Session, thread_id: str, checkpoint_ns: str) -> str:
+        """The tract a thread's messages (in a namespace) go to.
+
+        The tract its stored messages are in, if any (so a thread stored by an earlier version, under
+        an earlier mapping, keeps its tract); else :func:`tract_id_for`, unless a thread stored by an
+        earlier version already uses that id (then the hashed form, which only this pair has).
+        """
+        key = (thread_id, checkpoint_ns)
+        found = self._tract_ids.get(key)
+        if found is not None:
+            return found
+        found = self._rows.recorded_tract(session, thread_id, checkpoint_ns)
+        if found is None:
+            found = tract_id_for(thread_id, checkpoint_ns)
+            if SEPARATOR in found and self._claimed_by_another(session, found, key):
+                found = hashed_tract_id(thread_id, checkpoint_ns)
+        return found
+
+    def _claimed_by_another(self, session: Session, tract_id: str, owner: tuple[str, str]) -> bool:
+        """Whether an earlier version stored another (thread, namespace) pair's messages in ``tract_id``
+        (its mapping joined thread and namespace with ``|`` however many the thread id held)."""
+        splits = [(tract_id, "")] + [
+            (tract_id[:i], tract_id[i + 1 :]) for i, c in enumerate(tract_id) if c == SEPARATOR and i > 0
+        ]
+        return any(pair != owner and self._rows.claims(session, *pair, tract_id) for pair in splits)
 
     def checkpoint_commit(self, config: RunnableConfig, channel: str = "messages") -> str | None:
         """The commit holding a checkpoint's message list (for ``Tract.diff`` and ``compile(at_commit=)``)."""
+        thread_id, checkpoint_ns = _ids(config)
         with self.store.read() as session:
-            found = self._rows.locate(session, config)
+            found = self._rows.locate(session, thread_id, checkpoint_ns, get_checkpoint_id(config))
             if found is None:
                 return None
             row, versions = found
@@ -169,11 +239,17 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint ``config`` names, or the thread's latest (in that namespace)."""
-        return self.store.run_read(lambda session: self._get_tuple(session, config))
+        return self.store.run_read(self._get_tuple_fn(config))
 
-    def _get_tuple(self, session: Session, config: RunnableConfig) -> CheckpointTuple | None:
-        found = self._rows.locate(session, config)
-        return None if found is None else self._tuple(session, found[0])
+    def _get_tuple_fn(self, config: RunnableConfig) -> Callable[[Session], CheckpointTuple | None]:
+        thread_id, checkpoint_ns = _ids(config)
+        checkpoint_id = get_checkpoint_id(config)
+
+        def get_tuple(session: Session) -> CheckpointTuple | None:
+            found = self._rows.locate(session, thread_id, checkpoint_ns, checkpoint_id)
+            return None if found is None else self._tuple(session, found[0])
+
+        return get_tuple
 
     def list(
         self,
@@ -184,31 +260,45 @@ class TractSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         """Checkpoints, newest first, filtered as LangGraph specifies (see the base class)."""
-        yield from self.store.run_read(lambda session: self._list(session, config, filter, before, limit))
+        yield from self.store.run_read(self._list_fn(config, filter, before, limit))
 
-    def _list(
+    def _list_fn(
         self,
-        session: Session,
         config: RunnableConfig | None,
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
         limit: int | None,
-    ) -> list[CheckpointTuple]:
-        rows = self._rows.matching(session, config, filter=filter, before=before, limit=limit)
-        return [self._tuple(session, row) for row in rows]
+    ) -> Callable[[Session], list[CheckpointTuple]]:
+        thread_id = checkpoint_ns = checkpoint_id = None
+        if config is not None:
+            configurable = config.get("configurable", {})
+            if "thread_id" in configurable:
+                thread_id = check_thread_id(configurable["thread_id"])
+            if configurable.get("checkpoint_ns") is not None:  # None: every namespace, as InMemorySaver
+                checkpoint_ns = check_namespace(configurable["checkpoint_ns"])
+            checkpoint_id = get_checkpoint_id(config)
+        before_id = None if before is None else get_checkpoint_id(before)
+
+        def list_(session: Session) -> list[CheckpointTuple]:
+            rows = self._rows.matching(
+                session, thread_id, checkpoint_ns, checkpoint_id, filter=filter, before_id=before_id, limit=limit
+            )
+            return [self._tuple(session, row) for row in rows]
+
+        return list_
 
     def _tuple(self, session: Session, row: Any) -> CheckpointTuple:
-        checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.checkpoint))
+        checkpoint: Checkpoint = self._loads(row, "checkpoint", (row.type, row.checkpoint))
         values: dict[str, Any] = {}
         stored = self._rows.channels(session, row.thread_id, row.checkpoint_ns, json.loads(row.versions))
         for channel, value in stored.items():
             if value.kind == "value":
-                values[channel] = self.serde.loads_typed(self._rows.value(session, value.value_hash))
+                values[channel] = self._loads(row, f"channel {channel!r}", self._rows.value(session, value.value_hash))
             elif value.kind == "messages":
                 chain = self._chains.load(session, value.tract_id, value.commit_hash)
                 values[channel] = self._chains.values(chain)
         writes = [
-            (w.task_id, w.channel, self.serde.loads_typed((w.type, w.data)))
+            (w.task_id, w.channel, self._loads(row, f"pending write to {w.channel!r}", (w.type, w.data)))
             for w in self._rows.writes(session, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
         ]
         parent = (
@@ -217,10 +307,21 @@ class TractSaver(BaseCheckpointSaver[str]):
         return CheckpointTuple(
             config=_config(row.thread_id, row.checkpoint_ns, row.checkpoint_id),
             checkpoint={**checkpoint, "channel_values": values},
-            metadata=self.serde.loads_typed((row.metadata_type, row.metadata_blob)),
+            metadata=self._loads(row, "metadata", (row.metadata_type, row.metadata_blob)),
             parent_config=parent,
             pending_writes=writes,
         )
+
+    def _loads(self, row: Any, what: str, typed: tuple[str, bytes]) -> Any:
+        """Deserialise a stored value with the saver's serde; a serde that cannot read it is a clear error."""
+        try:
+            return self.serde.loads_typed(typed)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"the {what} of checkpoint {row.checkpoint_id} of thread {row.thread_id!r} was stored as "
+                f"{typed[0]!r} and this saver's serde cannot read it ({type(exc).__name__}: {exc}); open "
+                "TractSaver with serde= the serializer that wrote it (for encrypted data: the same key)"
+            ) from exc
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -247,10 +348,8 @@ class TractSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> _Put:
-        configurable = config["configurable"]
-        thread_id = configurable["thread_id"]
-        checkpoint_ns = configurable.get("checkpoint_ns", "")
-        parent_id = configurable.get("checkpoint_id")
+        thread_id, checkpoint_ns = _ids(config)
+        parent_id = config["configurable"].get("checkpoint_id")
         line = self._lines.get((thread_id, checkpoint_ns))
         return _Put(
             saver=self,
@@ -261,13 +360,14 @@ class TractSaver(BaseCheckpointSaver[str]):
             meta=get_serializable_checkpoint_metadata(config, metadata),
             new_versions=new_versions,
             tips=dict(line[1]) if line is not None and line[0] == parent_id else {},
+            tract_id=self._tract_ids.get((thread_id, checkpoint_ns), ""),
         )
 
     def _put_in(self, session: Session, put: _Put) -> None:
         """The transaction of a put: channels first, then the checkpoint row."""
         body = dict(put.checkpoint)
         values = body.pop("channel_values", {})
-        tract_id = put.tract_id
+        tract_id = put.tract_id = self._tract_of(session, put.thread_id, put.checkpoint_ns)
         self._ensure_tract(session, tract_id)
         for channel, version in put.new_versions.items():
             self._put_channel(
@@ -296,6 +396,7 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def _finish_put(self, put: _Put) -> RunnableConfig:
         self._known_tracts.add(put.tract_id)
+        self._tract_ids[(put.thread_id, put.checkpoint_ns)] = put.tract_id
         self._lines[(put.thread_id, put.checkpoint_ns)] = (put.checkpoint["id"], put.tips)
         return _config(put.thread_id, put.checkpoint_ns, put.checkpoint["id"])
 
@@ -411,12 +512,13 @@ class TractSaver(BaseCheckpointSaver[str]):
     def _writes_fn(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
     ) -> Callable[[Session], None]:
-        configurable = config["configurable"]
+        thread_id, checkpoint_ns = _ids(config)
+        checkpoint_id = config["configurable"]["checkpoint_id"]
         rows = [
             {
-                "thread_id": configurable["thread_id"],
-                "checkpoint_ns": configurable.get("checkpoint_ns", ""),
-                "checkpoint_id": configurable["checkpoint_id"],
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint_id,
                 "task_id": task_id,
                 "idx": WRITES_IDX_MAP.get(channel, i),
                 "channel": channel,
@@ -432,22 +534,31 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     # -- deleting and copying -----------------------------------------------------------------
 
-    def _forget(self, thread_id: str) -> None:
+    def _forget(self, thread_id: str, *, tracts: bool = False) -> None:
         for line in [key for key in self._lines if key[0] == thread_id]:
             del self._lines[line]
+        if tracts:
+            for key in [key for key in self._tract_ids if key[0] == thread_id]:
+                del self._tract_ids[key]
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of a thread, in all namespaces, and its tracts."""
-        self._forget(thread_id)
-        self._write(lambda session: self._delete_thread_in(session, thread_id))
+        self._write(self._delete_thread_fn(thread_id))
 
-    def _delete_thread_in(self, session: Session, thread_id: str) -> None:
-        for tract_id in self._rows.tracts_of(session, thread_id):
-            blobs = session.tracts.delete(tract_id)
-            session.blobs.delete_unreferenced(blobs)
-            self._chains.forget(tract_id)
-            self._known_tracts.discard(tract_id)
-        self._rows.delete_thread(session, thread_id)
+    def _delete_thread_fn(self, thread_id: str) -> Callable[[Session], None]:
+        thread_id = check_thread_id(thread_id)
+        self._forget(thread_id, tracts=True)
+
+        def delete_thread(session: Session) -> None:
+            for tract_id in self._rows.tracts_of(session, thread_id):
+                blobs = session.tracts.delete(tract_id)
+                session.blobs.delete_unreferenced(blobs)
+                self._chains.sealer.forget(session, blobs)
+                self._chains.forget(tract_id)
+                self._known_tracts.discard(tract_id)
+            self._rows.delete_thread(session, thread_id)
+
+        return delete_thread
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) created by the given runs."""
@@ -461,15 +572,21 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread: its checkpoints, writes and tracts (commit rows referencing the same blobs)."""
-        self._write(lambda session: self._copy_thread_in(session, source_thread_id, target_thread_id))
+        self._write(self._copy_thread_fn(source_thread_id, target_thread_id))
 
-    def _copy_thread_in(self, session: Session, source_thread_id: str, target_thread_id: str) -> None:
-        for checkpoint_ns in self._rows.namespaces(session, source_thread_id):
-            source = tract_id_for(source_thread_id, checkpoint_ns)
-            target = tract_id_for(target_thread_id, checkpoint_ns)
-            if session.tracts.get(source) is not None and session.tracts.get(target) is None:
-                session.tracts.copy(source, target)
-        self._rows.copy_thread(session, source_thread_id, target_thread_id, tract_id_for)
+    def _copy_thread_fn(self, source_thread_id: str, target_thread_id: str) -> Callable[[Session], None]:
+        source_id, target_id = check_thread_id(source_thread_id), check_thread_id(target_thread_id)
+
+        def copy_thread(session: Session) -> None:
+            targets: dict[str, str] = {}
+            for checkpoint_ns in self._rows.namespaces(session, source_id):
+                source = self._rows.recorded_tract(session, source_id, checkpoint_ns)
+                target = targets[checkpoint_ns] = self._tract_of(session, target_id, checkpoint_ns)
+                if source is not None and session.tracts.get(source) is not None and session.tracts.get(target) is None:
+                    session.tracts.copy(source, target)
+            self._rows.copy_thread(session, source_id, target_id, targets)
+
+        return copy_thread
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``keep_latest``: keep only the newest checkpoint of each namespace; ``delete``: delete the threads."""
@@ -482,7 +599,7 @@ class TractSaver(BaseCheckpointSaver[str]):
     def _keep_latest_fn(self, thread_ids: Sequence[str], strategy: str) -> Callable[[Session], None]:
         if strategy != "keep_latest":
             raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
-        threads = list(thread_ids)
+        threads = [check_thread_id(thread_id) for thread_id in thread_ids]
 
         def keep_latest(session: Session) -> None:
             for thread_id in threads:
@@ -494,15 +611,15 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def _release(self, session: Session, thread_id: str, checkpoint_ns: str) -> None:
         """Drop channel rows and holds no remaining checkpoint of the namespace needs."""
+        tract_id = self._tract_of(session, thread_id, checkpoint_ns)
         kept_tips = self._rows.collect_channels(session, thread_id, checkpoint_ns)
-        tract_id = tract_id_for(thread_id, checkpoint_ns)
         session.holds.release(tract_id, HOLDER, keep=kept_tips)
 
     # -- async: the same units of work, awaited ---------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async :meth:`get_tuple`."""
-        return await self.store.aread(lambda session: self._get_tuple(session, config))
+        return await self.store.aread(self._get_tuple_fn(config))
 
     async def alist(
         self,
@@ -513,7 +630,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list` (the matching checkpoints are read in one transaction)."""
-        for item in await self.store.aread(lambda session: self._list(session, config, filter, before, limit)):
+        for item in await self.store.aread(self._list_fn(config, filter, before, limit)):
             yield item
 
     async def aput(
@@ -540,8 +657,7 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Async :meth:`delete_thread`."""
-        self._forget(thread_id)
-        await self._awrite(lambda session: self._delete_thread_in(session, thread_id))
+        await self._awrite(self._delete_thread_fn(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Async :meth:`delete_for_runs`."""
@@ -550,7 +666,7 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Async :meth:`copy_thread`."""
-        await self._awrite(lambda session: self._copy_thread_in(session, source_thread_id, target_thread_id))
+        await self._awrite(self._copy_thread_fn(source_thread_id, target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Async :meth:`prune`."""
@@ -573,10 +689,7 @@ class _Put:
     meta: Any
     new_versions: ChannelVersions
     tips: dict[str, str | None]
-
-    @property
-    def tract_id(self) -> str:
-        return tract_id_for(self.thread_id, self.checkpoint_ns)
+    tract_id: str  # resolved in the transaction ("" until then)
 
     def run(self, session: Session) -> None:
         self.saver._put_in(session, self)

@@ -1,8 +1,11 @@
 """The LangGraph checkpointer's tables (created by ``TractSaver.setup()``, idempotently).
 
 Messages live in tract commits (one tract per thread and namespace); these tables hold what is
-LangGraph-specific: checkpoint rows, each channel version's value reference, pending writes, and
-content-addressed serialized values shared by every thread.
+LangGraph-specific: checkpoint rows, each channel version's value reference, pending writes,
+content-addressed serialized values shared by every thread, and the encrypted text of sealed
+messages (when the saver's serde encrypts). Thread ids and namespaces are ``TEXT`` (up to
+``threads.MAX_ID_BYTES`` bytes each); databases created with ``VARCHAR(255)`` are widened by
+``setup()``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
-__all__ = ["CheckpointRow", "ChannelRow", "ValueRow", "WriteRow", "SAVER_TABLES"]
+__all__ = ["CheckpointRow", "ChannelRow", "ValueRow", "WriteRow", "SealedRow", "SAVER_TABLES", "ID_COLUMNS"]
 
 
 class CheckpointRow(SQLModel, table=True):
@@ -19,8 +22,8 @@ class CheckpointRow(SQLModel, table=True):
     __tablename__ = "tract_lg_checkpoints"
     __table_args__ = (Index("ix_tract_lg_checkpoints_run", "run_id"), {"sqlite_with_rowid": False})
 
-    thread_id: str = Field(primary_key=True, max_length=255)
-    checkpoint_ns: str = Field(primary_key=True, max_length=255)
+    thread_id: str = Field(sa_column=Column(Text, primary_key=True))
+    checkpoint_ns: str = Field(sa_column=Column(Text, primary_key=True))
     checkpoint_id: str = Field(primary_key=True, max_length=64)
     parent_checkpoint_id: str | None = Field(default=None, max_length=64)
     type: str = Field(max_length=32)
@@ -38,8 +41,8 @@ class ChannelRow(SQLModel, table=True):
     __tablename__ = "tract_lg_channels"
     __table_args__ = {"sqlite_with_rowid": False}
 
-    thread_id: str = Field(primary_key=True, max_length=255)
-    checkpoint_ns: str = Field(primary_key=True, max_length=255)
+    thread_id: str = Field(sa_column=Column(Text, primary_key=True))
+    checkpoint_ns: str = Field(sa_column=Column(Text, primary_key=True))
     channel: str = Field(primary_key=True, max_length=255)
     version: str = Field(primary_key=True, max_length=128)
     kind: str = Field(max_length=16)
@@ -66,8 +69,8 @@ class WriteRow(SQLModel, table=True):
     __tablename__ = "tract_lg_writes"
     __table_args__ = {"sqlite_with_rowid": False}
 
-    thread_id: str = Field(primary_key=True, max_length=255)
-    checkpoint_ns: str = Field(primary_key=True, max_length=255)
+    thread_id: str = Field(sa_column=Column(Text, primary_key=True))
+    checkpoint_ns: str = Field(sa_column=Column(Text, primary_key=True))
     checkpoint_id: str = Field(primary_key=True, max_length=64)
     task_id: str = Field(primary_key=True, max_length=255)
     idx: int = Field(primary_key=True)
@@ -77,5 +80,19 @@ class WriteRow(SQLModel, table=True):
     task_path: str = Field(default="", sa_column=Column(Text, nullable=False))
 
 
-SAVER_TABLES = [model.__table__ for model in (CheckpointRow, ChannelRow, ValueRow, WriteRow)]
+class SealedRow(SQLModel, table=True):
+    """The encrypted body of a sealed message, keyed by the hash of the blob its commit carries."""
+
+    __tablename__ = "tract_lg_sealed"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    hash: str = Field(primary_key=True, max_length=64)
+    type: str = Field(max_length=64)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+SAVER_TABLES = [model.__table__ for model in (CheckpointRow, ChannelRow, ValueRow, WriteRow, SealedRow)]
 """The saver's tables, created by ``TractSaver.setup()``."""
+
+ID_COLUMNS = ("thread_id", "checkpoint_ns")
+"""Columns that were ``VARCHAR(255)`` before thread ids could be long."""
