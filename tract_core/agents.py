@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, shown
 from .objects import Priority
 from .refs import DEFAULT_BRANCH, check_branch_name
 from .store.base import Session
@@ -12,11 +12,24 @@ from .store.base import Session
 if TYPE_CHECKING:
     from .compile import Compiler
 
-__all__ = ["INCLUDE_CHOICES", "child_id", "create_child", "seed_messages", "provenance"]
+__all__ = ["INCLUDE_CHOICES", "check_include", "child_id", "create_child", "seed_messages", "provenance"]
 
 INCLUDE_CHOICES = ("nothing", "pinned", "all")
 """What a spawned child starts with: nothing, the parent's pinned messages (its instructions), or
 the parent's whole compiled context; an integer N means the pinned messages plus the last N."""
+
+
+def check_include(include: Any) -> str | int:
+    """Validate what a child starts with (None means ``"nothing"``); return it."""
+    if include is None:
+        return "nothing"
+    if isinstance(include, str) and include in INCLUDE_CHOICES:
+        return include
+    if isinstance(include, int) and not isinstance(include, bool) and include >= 0:
+        return include
+    raise InvalidInputError(
+        f"include must be one of {', '.join(INCLUDE_CHOICES)} or a number of recent messages, not {shown(include)}"
+    )
 
 
 def child_id(parent_id: str, name: str) -> str:
@@ -39,14 +52,7 @@ def seed_messages(
     session: Session, compiler: Compiler, parent_id: str, head: str | None, include: Any
 ) -> list[tuple[str, dict[str, Any], Priority]]:
     """The parent's messages a child starts with: (origin commit, message, priority) in order."""
-    if include is None:
-        include = "nothing"
-    if not (
-        include in INCLUDE_CHOICES or (isinstance(include, int) and not isinstance(include, bool) and include >= 0)
-    ):
-        raise InvalidInputError(
-            f"include must be one of {', '.join(INCLUDE_CHOICES)} or a number of recent messages, not {include!r}"
-        )
+    include = check_include(include)
     if include == "nothing" or head is None:
         return []
     marker = session.refs.head_with_marker(parent_id)[1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .compile import Compiler
-from .errors import CommitNotFoundError, InvalidInputError
-from .objects import Operation, Priority
+from .errors import CommitNotFoundError, InvalidInputError, shown
+from .objects import Operation, Priority, check_text
 from .records import AnnotationInfo
 from .refs import Ref, resolve
 from .store.base import AnnotationEntry, Session
@@ -18,10 +18,9 @@ def coerce_priority(priority: Any) -> Priority:
     """Accept ``PINNED``/``SKIP``/``NORMAL`` (or their string values, any case)."""
     if isinstance(priority, Priority):
         return priority
-    try:
-        return Priority(str(priority).lower())
-    except ValueError:
-        raise InvalidInputError(f"priority must be PINNED, SKIP or NORMAL, not {priority!r}") from None
+    if isinstance(priority, str) and priority.lower() in {p.value for p in Priority}:
+        return Priority(priority.lower())
+    raise InvalidInputError(f"priority must be PINNED, SKIP or NORMAL, not {shown(priority)}")
 
 
 def annotation_info(row: AnnotationEntry) -> AnnotationInfo:
@@ -39,8 +38,8 @@ def write_annotation(
     are not affected.
     """
     level = coerce_priority(priority)
-    if reason is not None and not isinstance(reason, str):
-        raise InvalidInputError("reason must be a string")
+    if reason is not None:
+        check_text(reason, "reason")
     head, marker = session.refs.head_with_marker(tract_id)
     if head.commit is None:
         raise CommitNotFoundError(f"tract {tract_id!r} has no commits to annotate yet")

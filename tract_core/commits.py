@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .compile import Compiler
-from .errors import EditTargetError, InvalidInputError
+from .errors import EditTargetError, InvalidInputError, shown
 from .messages import NormalizedMessage, normalize_message
-from .objects import Blob, Commit, ObjectId, Operation, json_or_none
+from .objects import Blob, Commit, ObjectId, Operation, check_text, json_or_none
 from .refs import Ref, move_head_commit, resolve
 from .store.base import Session, StoredCommit
 from .tokens import count_body
@@ -18,10 +18,11 @@ __all__ = ["write_commit", "coerce_operation"]
 
 def coerce_operation(operation: Any) -> Operation:
     """Accept ``APPEND``/``EDIT`` (or their string values)."""
-    try:
-        return operation if isinstance(operation, Operation) else Operation(str(operation).lower())
-    except ValueError:
-        raise InvalidInputError(f"operation must be APPEND or EDIT, not {operation!r}") from None
+    if isinstance(operation, Operation):
+        return operation
+    if isinstance(operation, str) and operation.lower() in {o.value for o in Operation}:
+        return Operation(operation.lower())
+    raise InvalidInputError(f"operation must be APPEND or EDIT, not {shown(operation)}")
 
 
 def _edit_target(
@@ -35,7 +36,7 @@ def _edit_target(
     try:
         target = resolve(session, tract_id, response_to)
     except LookupError as exc:
-        raise EditTargetError(f"cannot EDIT {response_to!r}: {exc}") from exc
+        raise EditTargetError(f"cannot EDIT {shown(response_to)}: {exc}") from exc
     stored = session.commits.get(tract_id, target)
     if stored is not None and stored.commit.operation is Operation.EDIT and stored.commit.response_to:
         target = stored.commit.response_to
@@ -69,10 +70,10 @@ def write_commit(
         The stored commit, its blob and the blob's token count.
     """
     op = coerce_operation(operation)
-    gen_json = json_or_none(generation_config, "generation_config")
+    gen_json = json_or_none(generation_config, "generation_config", nul=False)  # PostgreSQL queries it as jsonb
     meta_json = json_or_none(metadata, "metadata")
-    if commit_message is not None and not isinstance(commit_message, str):
-        raise InvalidInputError("commit_message must be a string")
+    if commit_message is not None:
+        check_text(commit_message, "commit_message")
     head = session.refs.head(tract_id, lock=True)
     target: str | None = None
     if op is Operation.EDIT:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .compile import Slot
-from .errors import CommitNotFoundError, ConcurrentUpdateError, InvalidInputError
+from .errors import CommitNotFoundError, ConcurrentUpdateError, InvalidInputError, shown
 from .graph import linearize
 from .history import commit_info
 from .messages import normalize_message
@@ -207,7 +207,7 @@ def plan_compression(
             call from its result; a range that starts inside merged history.
     """
     if isinstance(keep_recent, bool) or not isinstance(keep_recent, int) or keep_recent < 0:
-        raise InvalidInputError(f"keep_recent must be a non-negative number of messages, not {keep_recent!r}")
+        raise InvalidInputError(f"keep_recent must be a non-negative number of messages, not {shown(keep_recent)}")
     head, marker = session.refs.head_with_marker(tract_id)
     tip = at if at is not None else head.commit
     if tip is None:

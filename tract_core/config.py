@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
 from .tokens import TokenCounter
 
 __all__ = ["TractConfig"]
@@ -36,11 +36,11 @@ class TractConfig:
         budget = self.token_budget
         if budget is not None:
             if isinstance(budget, bool) or not isinstance(budget, int):
-                raise ConfigError(f"token_budget must be a whole number of tokens, not {budget!r}")
+                raise ConfigError(f"token_budget must be a whole number of tokens, not {shown(budget)}")
             if budget <= 0:
                 raise ConfigError(f"token_budget must be positive, got {budget}; use None for no budget")
         if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
-            raise ConfigError(f"model must be a non-empty string such as 'gpt-4o', not {self.model!r}")
+            raise ConfigError(f"model must be a non-empty string such as 'gpt-4o', not {shown(self.model)}")
         if self.token_counter is not None and not isinstance(self.token_counter, TokenCounter):
             raise ConfigError("token_counter must have a 'name' and a count_text(text) -> int method")
 

@@ -7,9 +7,12 @@ already catches the builtin families keeps working.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
+    "shown",
     "TractError",
     "TractWarning",
     "TokenizerFallbackWarning",
@@ -33,10 +36,32 @@ __all__ = [
     "RESTORE",
     "damaged",
     "damage_summary",
+    "StorageError",
+    "StorageBusyError",
+    "StorageFullError",
+    "StorageReadOnlyError",
+    "StorageUnavailableError",
 ]
 
 RESTORE = "the database was changed outside tract: restore it from a backup (Tract.verify() lists all the damage)"
 """What to do about damaged stored data: tract cannot rebuild what was lost."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 60, 60, 40
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A short ``repr`` of a caller's value for an error message.
+
+    Never raises and never grows with the value: deep, cyclic or huge values (a 5,000-digit int, an
+    object whose ``repr`` fails) are cut or named by their type.
+    """
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # noqa: BLE001 - a broken or refused __repr__ (e.g. int digit limits)
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class TractError(Exception):
@@ -180,3 +205,27 @@ class RebaseSafetyError(TractError):
     def __init__(self, message: str, warnings: list[str]) -> None:
         super().__init__(message)
         self.warnings = warnings
+
+
+class StorageError(TractError):
+    """The database failed or refused an operation; what it was doing was rolled back.
+
+    Raised instead of the database driver's own exception, which is kept as ``__cause__``. The
+    message says what to check and never repeats SQL parameters (message content).
+    """
+
+
+class StorageBusyError(StorageError):
+    """Another writer held the database's lock longer than tract waits for it; retry."""
+
+
+class StorageFullError(StorageError):
+    """The disk (or a size limit of the database) is full; free space, then retry."""
+
+
+class StorageReadOnlyError(StorageError):
+    """The database cannot be written: file or folder permissions, a read-only disk or replica."""
+
+
+class StorageUnavailableError(StorageError):
+    """The database server cannot be reached, or the connection to it was lost."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .compile import Compiler
-from .errors import ConcurrentUpdateError, InvalidInputError, MergeConflict
+from .errors import ConcurrentUpdateError, InvalidInputError, MergeConflict, shown
 from .graph import ancestors, linearize, merge_base
 from .objects import Commit, ContentType, ObjectId, Operation, Priority
 from .refs import HEAD, Ref, move_head_commit, resolve
@@ -35,6 +35,7 @@ __all__ = [
     "PendingMerge",
     "LLMResolver",
     "Resolver",
+    "check_strategy",
     "plan_merge",
     "apply_merge",
 ]
@@ -127,9 +128,9 @@ class PendingMerge:
     def resolve(self, target: Any, resolution: Any) -> None:
         """Set the resolution of the conflict on ``target`` (a hash, unique prefix or CommitInfo)."""
         key = getattr(target, "hash", target)
-        matches = [c for c in self.conflicts if isinstance(key, str) and c.target.startswith(key)]
+        matches = [c for c in self.conflicts if isinstance(key, str) and key and c.target.startswith(key)]
         if len(matches) != 1:
-            raise InvalidInputError(f"{target!r} names no single conflict of this merge")
+            raise InvalidInputError(f"{shown(target)} names no single conflict of this merge")
         self.resolutions[matches[0].target] = _check_resolution(matches[0], resolution)
 
     def commit(self) -> MergeResult:
@@ -139,12 +140,13 @@ class PendingMerge:
 
 def _check_resolution(conflict: Conflict, resolution: Any) -> Any:
     if conflict.kind == "annotation":
-        try:
-            return resolution if isinstance(resolution, Priority) else Priority(str(resolution).lower())
-        except ValueError:
-            raise InvalidInputError(
-                f"the annotation conflict on {conflict.target[:12]} needs PINNED, SKIP or NORMAL, not {resolution!r}"
-            ) from None
+        if isinstance(resolution, Priority):
+            return resolution
+        if isinstance(resolution, str) and resolution.lower() in {p.value for p in Priority}:
+            return Priority(resolution.lower())
+        raise InvalidInputError(
+            f"the annotation conflict on {conflict.target[:12]} needs PINNED, SKIP or NORMAL, not {shown(resolution)}"
+        )
     if isinstance(resolution, Mapping):
         if resolution.get("role", conflict.role) != conflict.role:
             raise InvalidInputError(f"the resolution of {conflict.target[:12]} must keep the role {conflict.role!r}")
@@ -156,10 +158,16 @@ def _check_resolution(conflict: Conflict, resolution: Any) -> Any:
     )
 
 
+def check_strategy(strategy: Any) -> str:
+    """Validate a merge strategy (one of :data:`STRATEGIES`); return it."""
+    if not isinstance(strategy, str) or strategy not in STRATEGIES:
+        raise InvalidInputError(f"unknown merge strategy {shown(strategy)}; use one of {', '.join(STRATEGIES)}")
+    return strategy
+
+
 def plan_merge(session: Session, compiler: Compiler, tract: Tract, source: Ref, strategy: str) -> PendingMerge:
     """Work out what merging ``source`` into HEAD means, conflicts included. Writes nothing."""
-    if strategy not in STRATEGIES:
-        raise InvalidInputError(f"unknown merge strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    check_strategy(strategy)
     tract_id = tract.tract_id
     head, marker = session.refs.head_with_marker(tract_id)
     compiler.sync_annotations(session, marker)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .errors import InvalidInputError, InvalidRoleError
-from .objects import ContentType
+from .errors import InvalidInputError, InvalidRoleError, shown
+from .objects import MAX_JSON_DEPTH, ContentType
 
 __all__ = [
     "ROLES",
@@ -64,7 +64,7 @@ def check_role(role: Any) -> str:
     if isinstance(role, Enum) and isinstance(getattr(role, "value", None), str):
         role = role.value
     if not isinstance(role, str) or role not in ROLES:
-        raise InvalidRoleError(f"unknown message role {role!r}; use one of {', '.join(ROLES)}")
+        raise InvalidRoleError(f"unknown message role {shown(role)}; use one of {', '.join(ROLES)}")
     return role
 
 
@@ -72,7 +72,7 @@ def check_content_type(content_type: Any) -> str:
     """Validate a caller-chosen content type (a lowercase identifier)."""
     if not isinstance(content_type, str) or not _CONTENT_TYPE_RE.match(content_type):
         raise InvalidInputError(
-            f"content_type {content_type!r} is not valid; use a lowercase identifier such as "
+            f"content_type {shown(content_type)} is not valid; use a lowercase identifier such as "
             "'dialogue', 'instruction', 'tool_result' or 'retrieval'"
         )
     return content_type
@@ -104,6 +104,24 @@ def _check_content(content: Any, body: Mapping[str, Any]) -> None:
     )
 
 
+def _check_tool_fields(body: Mapping[str, Any]) -> None:
+    """Refuse tool fields compile and the exporters could not read back."""
+    calls = body.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            raise InvalidInputError("tool_calls must be a list of tool call dicts")
+        for call in calls:
+            if not isinstance(call, Mapping):
+                raise InvalidInputError(f"tool_calls must hold dicts, not {type(call).__name__}")
+            if not isinstance(call.get("id"), (str, type(None))):
+                raise InvalidInputError(f"a tool call's id must be a string, not {shown(call.get('id'))}")
+            if not isinstance(call.get("function", {}), Mapping):
+                raise InvalidInputError("a tool call's function must be a dict with its name and arguments")
+    for key in ("tool_call_id", "name"):
+        if key in body and not isinstance(body[key], str):
+            raise InvalidInputError(f"{key} must be a string, not {shown(body[key])}")
+
+
 def _body_from_dict(message: Mapping[str, Any]) -> dict[str, Any]:
     body = {key: message[key] for key in _BODY_ORDER if key in message and message[key] is not None}
     for key in sorted(message):
@@ -114,14 +132,20 @@ def _body_from_dict(message: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _plain(value: Any) -> Any:
-    """Recursively turn pydantic models and tuples into plain JSON data."""
+def _plain(value: Any, depth: int = 0) -> Any:
+    """Recursively turn pydantic models, mappings and tuples into plain JSON data.
+
+    Keys are kept as they are: a non-string key is refused when the message is encoded, as in
+    metadata, instead of being silently turned into a string.
+    """
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidInputError(f"the message is nested more than {MAX_JSON_DEPTH} levels deep; flatten it")
     if hasattr(value, "model_dump"):
-        return _plain(value.model_dump(exclude_none=True))
+        return _plain(value.model_dump(exclude_none=True), depth + 1)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {k: _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, depth + 1) for v in value]
     return value
 
 
@@ -203,6 +227,11 @@ def _is_from(obj: Any, package: str) -> bool:
 def _as_dict(message: Any) -> tuple[dict[str, Any], bool]:
     """The message as an OpenAI-style dict, and whether it is a LangChain or LlamaIndex message."""
     if isinstance(message, Mapping):
+        odd = [key for key in message if not isinstance(key, str)]
+        if odd:
+            raise InvalidInputError(
+                f"the message has a non-string key {shown(odd[0])}; message fields are named by strings"
+            )
         return dict(message), False
     if _is_from(message, "langchain_core"):
         return _from_langchain(message), True
@@ -245,18 +274,21 @@ def normalize_message(message: Any, *, role: str | None = None, content_type: st
             if role is None:
                 raise InvalidRoleError("the message has no 'role'; add one or pass role=")
             data["role"] = role
-        elif role is not None and _ROLE_ALIASES.get(str(given), given) != role:
-            raise InvalidRoleError(f"role={role!r} contradicts the message's own role {given!r}")
+        elif role is not None:
+            own = getattr(given, "value", given)
+            if not isinstance(own, str):
+                check_role(own)  # refuses it, naming it
+            if _ROLE_ALIASES.get(own, own) != role:
+                raise InvalidRoleError(f"role={shown(role)} contradicts the message's own role {shown(given)}")
         if framework:
             raw = getattr(data["role"], "value", data["role"])
             data = _provider_shape(data, _ROLE_ALIASES.get(raw, raw))
     raw_role = data["role"]
     raw_role = getattr(raw_role, "value", raw_role)
-    checked_role = check_role(_ROLE_ALIASES.get(raw_role, raw_role))
+    checked_role = check_role(_ROLE_ALIASES.get(raw_role, raw_role) if isinstance(raw_role, str) else raw_role)
     body = _plain(_body_from_dict(data))
     _check_content(body.get("content"), body)
-    if body.get("tool_calls") is not None and not isinstance(body["tool_calls"], list):
-        raise InvalidInputError("tool_calls must be a list of tool call dicts")
+    _check_tool_fields(body)
     if checked_role == "tool" and not body.get("tool_call_id"):
         raise InvalidInputError(
             "a tool message needs the tool_call_id of the call it answers; use t.tool_result(tool_call_id, content)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -29,6 +30,8 @@ __all__ = [
     "APPEND",
     "EDIT",
     "FORMAT_VERSION",
+    "MAX_JSON_DEPTH",
+    "check_text",
     "canonical_json",
     "sha256_hex",
     "Blob",
@@ -41,6 +44,12 @@ ObjectId = NewType("ObjectId", str)
 
 FORMAT_VERSION = 1
 """Version of the canonical encoding; part of every hashed payload."""
+
+MAX_JSON_DEPTH = 100
+"""How many levels of dicts and lists a JSON value (metadata, a message, a config) may nest."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 class Priority(str, Enum):
@@ -83,6 +92,81 @@ APPEND = Operation.APPEND
 EDIT = Operation.EDIT
 
 
+def check_text(value: Any, what: str, *, control: bool = False) -> str:
+    """Refuse text that the store cannot hold identically on every backend; return it unchanged.
+
+    Args:
+        value: The text to check.
+        what: How to name it in the error message (``"reason"``, ``"ref"``, ...).
+        control: Also refuse control characters (names and refs never contain them).
+
+    Raises:
+        InvalidInputError: ``value`` is not a string, contains NUL (PostgreSQL text cannot hold it,
+            so tract refuses it everywhere and histories can move between backends), a lone
+            surrogate (not valid Unicode, so not encodable), or (``control``) a control character.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, not {type(value).__name__}")
+    if "\x00" in value:
+        raise InvalidInputError(_nul_message(what))
+    if control:
+        found = _CONTROL.search(value)
+        if found:
+            raise InvalidInputError(
+                f"{what} {value[:40]!r} contains a control character ({found.group()!r}); remove it"
+            )
+    if not value.isascii():
+        found = _SURROGATE.search(value)
+        if found:
+            raise InvalidInputError(_surrogate_message(what, found.group()))
+    return value
+
+
+def _nul_message(what: str) -> str:
+    return (
+        f"{what} contains a NUL character (\\x00), which PostgreSQL cannot store; tract refuses it on every "
+        "backend so a history can move between them. Remove it"
+    )
+
+
+def _surrogate_message(what: str, char: str) -> str:
+    return (
+        f"{what} contains a lone surrogate ({char!r}), which is not valid Unicode and cannot be stored; "
+        "fix the text at its source (e.g. decode bytes with errors='replace')"
+    )
+
+
+def _check_structure(value: Any, what: str, nul: bool) -> None:
+    """Refuse what ``json.dumps`` would silently change or choke on: non-string dict keys (it turns
+    them into strings), nesting deeper than :data:`MAX_JSON_DEPTH` (or a cycle), and, when ``nul``
+    is False, NUL in any string (PostgreSQL's ``jsonb`` cannot hold ``\\u0000``)."""
+    if not isinstance(value, (dict, list, tuple)):
+        if not nul and isinstance(value, str) and "\x00" in value:
+            raise InvalidInputError(_nul_message(what))
+        return
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidInputError(
+                f"{what} is nested more than {MAX_JSON_DEPTH} levels deep (or contains itself); flatten it"
+            )
+        if isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    raise InvalidInputError(f"{what} has a non-string key {key!r}; JSON object keys must be strings")
+                if not nul and "\x00" in key:
+                    raise InvalidInputError(_nul_message(f"a key of {what}"))
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            if isinstance(child, (dict, list, tuple)):
+                stack.append((child, depth + 1))
+            elif not nul and isinstance(child, str) and "\x00" in child:
+                raise InvalidInputError(_nul_message(what))
+
+
 def _check_json(value: Any, path: str) -> None:
     if value is None or isinstance(value, (str, bool, int)):
         return
@@ -90,10 +174,8 @@ def _check_json(value: Any, path: str) -> None:
         if not math.isfinite(value):
             raise InvalidInputError(f"{path} is {value!r}; JSON has no NaN or infinity, store it as a string")
         return
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInputError(f"{path} has a non-string key {key!r}; JSON object keys must be strings")
             _check_json(item, f"{path}[{key!r}]")
         return
     if isinstance(value, (list, tuple)):
@@ -106,26 +188,15 @@ def _check_json(value: Any, path: str) -> None:
     )
 
 
-def _check_keys(value: Any, what: str) -> None:
-    """Refuse non-string dict keys, which ``json.dumps`` would silently turn into strings."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInputError(f"{what} has a non-string key {key!r}; JSON object keys must be strings")
-            if isinstance(item, (dict, list, tuple)):
-                _check_keys(item, what)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            if isinstance(item, (dict, list, tuple)):
-                _check_keys(item, what)
-
-
-def canonical_json(value: Any, *, what: str = "value") -> str:
+def canonical_json(value: Any, *, what: str = "value", nul: bool = True) -> str:
     """Encode ``value`` as canonical JSON: sorted keys, compact separators, UTF-8, no NaN.
 
     Args:
-        value: Plain JSON data (dicts with string keys, lists, tuples, str, int, float, bool, None).
+        value: Plain JSON data (dicts with string keys, lists, tuples, str, int, float, bool, None),
+            nested at most :data:`MAX_JSON_DEPTH` levels.
         what: How to name the value in the error message if it cannot be encoded.
+        nul: Whether strings may contain NUL (escaped as ``\\u0000``; False for values PostgreSQL
+            reads as ``jsonb``, which cannot hold it).
 
     Returns:
         The canonical text; equal values always give equal text.
@@ -133,12 +204,17 @@ def canonical_json(value: Any, *, what: str = "value") -> str:
     Raises:
         InvalidInputError: ``value`` holds something JSON cannot represent.
     """
-    _check_keys(value, what)
+    _check_structure(value, what, nul)
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
         _check_json(value, what)
-        raise
+        raise InvalidInputError(f"{what} cannot be encoded as JSON: {exc}") from exc
+    if not text.isascii():
+        found = _SURROGATE.search(text)
+        if found:
+            raise InvalidInputError(_surrogate_message(what, found.group()))
+    return text
 
 
 def sha256_hex(text: str) -> ObjectId:
@@ -291,12 +367,12 @@ class Commit:
         return None if self.generation_config_json is None else json.loads(self.generation_config_json)
 
 
-def json_or_none(value: Mapping[str, Any] | None, what: str) -> str | None:
-    """Canonical JSON of an optional mapping (None and ``{}`` both give None)."""
+def json_or_none(value: Mapping[str, Any] | None, what: str, *, nul: bool = True) -> str | None:
+    """Canonical JSON of an optional mapping (None and ``{}`` both give None); see :func:`canonical_json`."""
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{what} must be a dict, not {type(value).__name__}")
     if not value:
         return None
-    return canonical_json(dict(value), what=what)
+    return canonical_json(dict(value), what=what, nul=nul)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from .arguments import check_limit
 from .compile import Compiler
-from .errors import InvalidInputError
+from .errors import InvalidInputError, shown
 from .history import commit_info
+from .objects import check_text
 from .records import CommitInfo
 from .store.base import Session
 
@@ -17,13 +20,19 @@ OPERATORS = {"==": "==", "=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", 
 
 def _path(key: Any) -> tuple[str, ...]:
     if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
-        raise InvalidInputError(f"a config key must be a name such as 'temperature' or 'sampling.top_p', not {key!r}")
-    return tuple(key.split("."))
+        raise InvalidInputError(
+            f"a config key must be a name such as 'temperature' or 'sampling.top_p', not {shown(key)}"
+        )
+    return tuple(check_text(key, "config key", control=True).split("."))
 
 
 def _check_value(value: Any) -> Any:
     if value is None or not isinstance(value, (str, int, float, bool)):
-        raise InvalidInputError(f"compare config values with a string, number or bool, not {value!r}")
+        raise InvalidInputError(f"compare config values with a string, number or bool, not {shown(value)}")
+    if isinstance(value, str):
+        check_text(value, "the value to compare")
+    elif isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and abs(value) >= 2**63:
+        raise InvalidInputError(f"the value to compare must be a finite number within 64 bits, not {shown(value)}")
     return value
 
 
@@ -40,16 +49,15 @@ def run_config_query(
     """Commits whose generation config satisfies every condition, newest first."""
     conditions: list[tuple[tuple[str, ...], str, Any]] = []
     if key is not None:
-        if op not in OPERATORS:
-            raise InvalidInputError(f"operator must be one of {' '.join(OPERATORS)}, not {op!r}")
+        if not isinstance(op, str) or op not in OPERATORS:
+            raise InvalidInputError(f"operator must be one of {' '.join(OPERATORS)}, not {shown(op)}")
         conditions.append((_path(key), OPERATORS[op], _check_value(value)))
     elif op is not None or value is not None:
         raise InvalidInputError("give a key with the operator: query_by_config('temperature', '>', 0.5)")
     conditions += [(_path(k), "==", _check_value(v)) for k, v in equals.items()]
     if not conditions:
         raise InvalidInputError("say what to look for: query_by_config(model='gpt-4o') or ('temperature', '>', 0.5)")
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise InvalidInputError(f"limit must be a non-negative integer or None, not {limit!r}")
+    check_limit(limit)
     matches: list[str] | None = None
     for path, operator, expected in conditions:
         found = session.commits.query_config(tract_id, path, operator, expected)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import InvalidInputError, shown
 from .objects import Operation, Priority
 from .usage import Usage
 
@@ -91,7 +92,9 @@ class CommitInfo:
         return self.parents[0] if self.parents else None
 
     def preview(self, width: int = 60) -> str:
-        """A one-line preview of the content."""
+        """A one-line preview of the content, at most ``width`` (at least 1) characters."""
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise InvalidInputError(f"width must be a positive number of characters, not {shown(width)}")
         content = self.content
         if content is None and self.body and self.body.get("tool_calls"):
             names = [c.get("function", {}).get("name", "?") for c in self.body["tool_calls"]]

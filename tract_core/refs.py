@@ -2,8 +2,10 @@
 
 A commit can be named by a full hash, a unique prefix (at least 4 hex characters), a
 :class:`~tract_core.CommitInfo`, a branch name, ``HEAD``, or any of those followed by ``~N`` (N
-first parents back) or ``^`` (one back). Refs move by compare-and-swap, and every move is written
-to the reflog in the same transaction.
+first parents back) or ``^`` (one back). A ref is parsed in one pass over at most
+:data:`MAX_REF_LENGTH` characters, before any database work, so a malformed one is refused at once
+and never while a lock is held. Refs move by compare-and-swap, and every move is written to the
+reflog in the same transaction.
 """
 
 from __future__ import annotations
@@ -19,40 +21,106 @@ from .errors import (
     ConcurrentUpdateError,
     InvalidInputError,
     damaged,
+    shown,
 )
+from .objects import check_text
 from .store.base import Head, Session
 from .store.sql import HEAD
 
-__all__ = ["HEAD", "DEFAULT_BRANCH", "resolve", "check_branch_name", "move_head_commit", "current_head", "Ref"]
+__all__ = [
+    "HEAD",
+    "DEFAULT_BRANCH",
+    "MAX_REF_LENGTH",
+    "MAX_STEP_DIGITS",
+    "resolve",
+    "parse_ref",
+    "check_ref",
+    "check_branch_name",
+    "move_head_commit",
+    "current_head",
+    "Ref",
+]
 
 DEFAULT_BRANCH = "main"
 MIN_PREFIX = 4
+MAX_REF_LENGTH = 256
+"""The longest ref accepted (a branch name is at most 200 characters, a hash 64)."""
+MAX_STEP_DIGITS = 9
+"""The most digits of one ``~N`` step count."""
 _HEX = re.compile(r"^[0-9a-f]+$")
-_SUFFIX = re.compile(r"^(?P<base>.+?)(?P<steps>(?:~\d*|\^)*)$")
 _BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/\-]{1,200}(?<![./])$")
+_DIGITS = frozenset("0123456789")
 
 Ref = Any
 """Anything that names a commit: a hash, a prefix, a CommitInfo, a branch name, ``HEAD``, ``HEAD~N``."""
 
 
-def check_branch_name(name: Any) -> str:
+def check_branch_name(name: Any, what: str = "branch name") -> str:
     """Validate a branch name (letters, digits, ``._/-``; not ``HEAD``; no ``..``)."""
+    if isinstance(name, str):
+        check_text(name, what, control=True)
     if not isinstance(name, str) or name == HEAD or not _BRANCH_RE.match(name) or _HEX.match(name) and len(name) >= 40:
         raise InvalidInputError(
-            f"{name!r} is not a valid branch name; use letters, digits, '.', '_', '/' and '-' "
+            f"{shown(name)} is not a valid {what}; use letters, digits, '.', '_', '/' and '-' "
             "(not 'HEAD', not a hash, no '..')"
         )
     return name
 
 
-def _steps(text: str) -> int:
-    count = 0
-    for match in re.finditer(r"~(\d*)|\^", text):
-        if match.group(0) == "^":
-            count += 1
-        else:
-            count += int(match.group(1) or 1)
-    return count
+def parse_ref(ref: Ref) -> tuple[str, int]:
+    """Split a ref into the name it starts from and how many first parents to go back.
+
+    ``"main~2^"`` gives ``("main", 3)``. One pass from the end, linear in the length, touching
+    no database: call it before taking any lock.
+
+    Raises:
+        InvalidInputError: ``ref`` is not a string or commit record, is empty or longer than
+            :data:`MAX_REF_LENGTH`, holds a control character or a lone surrogate, has a step
+            count of more than :data:`MAX_STEP_DIGITS` digits, or is only steps.
+    """
+    hash_attr = getattr(ref, "hash", None)
+    if isinstance(hash_attr, str):
+        ref = hash_attr
+    if not isinstance(ref, str) or not ref.strip():
+        raise InvalidInputError(
+            f"cannot name a commit with {shown(ref)}; pass a hash, a prefix, a CommitInfo, a branch name or 'HEAD~N'"
+        )
+    text = ref.strip()
+    if len(text) > MAX_REF_LENGTH:
+        raise InvalidInputError(
+            f"a ref is at most {MAX_REF_LENGTH} characters, this one has {len(text)} ({text[:20]!r}...); "
+            "name a commit by its hash, a branch or HEAD~N"
+        )
+    check_text(text, "ref", control=True)
+    end, steps = len(text), 0
+    while end > 0:
+        if text[end - 1] == "^":
+            steps, end = steps + 1, end - 1
+            continue
+        start = end
+        while start > 0 and text[start - 1] in _DIGITS:
+            start -= 1
+        if start == 0 or text[start - 1] != "~":
+            break
+        digits = text[start:end]
+        if len(digits) > MAX_STEP_DIGITS:
+            raise InvalidInputError(
+                f"~N in ref {text[:20]!r}... takes at most {MAX_STEP_DIGITS} digits, not {len(digits)}"
+            )
+        steps, end = steps + (int(digits) if digits else 1), start - 1
+    if end == 0:
+        raise InvalidInputError(f"ref {text!r} names no commit: put a hash, a branch or HEAD before ~N or ^")
+    return text[:end], steps
+
+
+def check_ref(ref: Ref) -> Ref:
+    """Refuse a malformed ref (see :func:`parse_ref`) before any database work; return it unchanged.
+
+    ``None`` (meaning "the default", e.g. HEAD) passes.
+    """
+    if ref is not None:
+        parse_ref(ref)
+    return ref
 
 
 def _base(session: Session, tract_id: str, name: str, head: Head) -> str:
@@ -90,30 +158,21 @@ def resolve(session: Session, tract_id: str, ref: Ref, *, head: Head | None = No
         CommitNotFoundError: No such commit, or ``~N`` walks past the root.
         AmbiguousRefError: A prefix matches several commits.
         BranchNotFoundError: A name that is neither a branch nor hex.
-        InvalidInputError: ``ref`` is not a string or commit record.
+        InvalidInputError: ``ref`` is malformed (see :func:`parse_ref`).
     """
-    hash_attr = getattr(ref, "hash", None)
-    if isinstance(hash_attr, str):
-        ref = hash_attr
-    if not isinstance(ref, str) or not ref.strip():
-        raise InvalidInputError(
-            f"cannot name a commit with {ref!r}; pass a hash, a prefix, a CommitInfo, a branch name or 'HEAD~N'"
-        )
-    text = ref.strip()
-    match = _SUFFIX.match(text)
-    assert match is not None
-    base_name, suffix = match.group("base"), match.group("steps")
+    base_name, steps = parse_ref(ref)
     if head is None and (base_name == HEAD):
         head = session.refs.head(tract_id)
     commit = _base(session, tract_id, base_name, head or Head(None, None))
-    for step in range(_steps(suffix)):
+    named = getattr(ref, "hash", ref).strip() if steps else ""
+    for step in range(steps):
         stored = session.commits.get(tract_id, commit)
         if stored is None:
             raise damaged(
-                f"commit {commit[:12]} of tract {tract_id!r}", f"it is missing, though {text!r} goes through it"
+                f"commit {commit[:12]} of tract {tract_id!r}", f"it is missing, though {named!r} goes through it"
             )
         if not stored.commit.parents:
-            raise CommitNotFoundError(f"{text!r} goes back past the first commit (only {step} steps exist)")
+            raise CommitNotFoundError(f"{named!r} goes back past the first commit (only {step} steps exist)")
         commit = stored.commit.parents[0]
     return commit
 

@@ -13,7 +13,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, shown
 from .llm import LLMError, as_llm
 from .messages import message_text
 from .tokens import TokenCounter
@@ -90,7 +90,7 @@ def _conversation(
     Yields each request to send and receives the model's text; returns the draft.
     """
     if target_tokens is not None and (isinstance(target_tokens, bool) or not isinstance(target_tokens, int)):
-        raise InvalidInputError(f"target_tokens must be a positive whole number, not {target_tokens!r}")
+        raise InvalidInputError(f"target_tokens must be a positive whole number, not {shown(target_tokens)}")
     if target_tokens is not None and target_tokens <= 0:
         raise InvalidInputError(f"target_tokens must be positive, got {target_tokens}")
     limit = f" Use at most {target_tokens} tokens." if target_tokens else ""

@@ -14,9 +14,19 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from typing import Any
 
-from .agents import create_child, provenance, seed_messages
-from .annotations import write_annotation
-from .branches import BranchInfo, ResetResult, create_branch, delete_branch, list_branches, reset_head, switch_branch
+from .agents import check_include, create_child, provenance, seed_messages
+from .annotations import coerce_priority, write_annotation
+from .arguments import check_callable, check_flag, check_limit, check_mapping, check_number
+from .branches import (
+    RESET_MODES,
+    BranchInfo,
+    ResetResult,
+    create_branch,
+    delete_branch,
+    list_branches,
+    reset_head,
+    switch_branch,
+)
 from .checkout import HeadPointer, handle_view
 from .commits import write_commit
 from .compile import Compiler
@@ -30,17 +40,17 @@ from .compress import (
 )
 from .config import TractConfig
 from .diff import ContextDiff, diff_contexts
-from .errors import ConcurrentUpdateError, InvalidInputError, TractError, TractNotFoundError
+from .errors import ConcurrentUpdateError, InvalidInputError, TractError, TractNotFoundError, shown
 from .formats import CompiledContext
 from .gc import GCResult, collect_garbage
 from .graph import linearize
 from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
-from .merge import MergeResult, PendingMerge, Resolver, apply_merge, plan_merge
+from .merge import MergeResult, PendingMerge, Resolver, apply_merge, check_strategy, plan_merge
 from .messages import check_role
-from .objects import ContentType, Operation, Priority, canonical_json
+from .objects import ContentType, Operation, Priority, canonical_json, check_text
 from .query import run_config_query
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus, VerifyReport
-from .refs import DEFAULT_BRANCH, HEAD, Ref, current_head, resolve
+from .refs import DEFAULT_BRANCH, HEAD, Ref, check_branch_name, check_ref, current_head, resolve
 from .replay import ReplayResult, cherry_pick, rebase
 from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
@@ -56,8 +66,27 @@ DEFAULT_TRACT_ID = "default"
 
 def _check_tract_id(tract_id: Any) -> str:
     if not isinstance(tract_id, str) or not tract_id.strip() or len(tract_id) > 255:
-        raise InvalidInputError(f"tract_id must be a non-empty string of at most 255 characters, not {tract_id!r}")
-    return tract_id
+        raise InvalidInputError(f"tract_id must be a non-empty string of at most 255 characters, not {shown(tract_id)}")
+    return check_text(tract_id, "tract_id")
+
+
+def _compression_id(value: Any, what: str) -> int:
+    record_id = getattr(value, "id", value)
+    if isinstance(record_id, bool) or not isinstance(record_id, int):
+        raise InvalidInputError(f"{what} must be a compression (or its id), not {shown(value)}")
+    return record_id
+
+
+def _check_target_tokens(target_tokens: Any) -> None:
+    if target_tokens is not None and (
+        isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0
+    ):
+        raise InvalidInputError(f"target_tokens must be a positive whole number, not {shown(target_tokens)}")
+
+
+def _check_prompt(prompt: Any) -> None:
+    if prompt is not None:
+        check_text(prompt, "prompt")
 
 
 class Tract:
@@ -118,8 +147,11 @@ class Tract:
             SchemaVersionError: The database was written by a newer tract.
         """
         tract_id = _check_tract_id(tract_id)
+        check_flag(create, "create")
         if config is not None and not isinstance(config, TractConfig):
             raise InvalidInputError("config must be a TractConfig")
+        if store is not None and not isinstance(store, SqlStore):
+            raise InvalidInputError(f"store must be a tract_core.store.SqlStore, not {type(store).__name__}")
         owns = store is None
         if store is None:
             store = SqlStore(path=path, url=url, create=create, durability=durability)
@@ -261,6 +293,7 @@ class Tract:
             EditTargetError: An EDIT names no message of the current history.
             InvalidInputError: The message or its metadata cannot be stored.
         """
+        check_ref(response_to)
         with self._writing() as session:
             stored, blob, tokens = write_commit(
                 session,
@@ -308,6 +341,10 @@ class Tract:
         current HEAD onwards: ``compile(at_commit=<older commit>)`` still shows what the model saw
         then.
         """
+        check_ref(target)
+        coerce_priority(priority)
+        if reason is not None:
+            check_text(reason, "reason")
         with self._writing() as session:
             info = write_annotation(session, self._compiler, self.tract_id, target, priority, reason)
         return info
@@ -320,6 +357,7 @@ class Tract:
         ``record_usage(prompt_tokens=812, completion_tokens=96)``.
         """
         normalized = normalize_usage(usage, **numbers)
+        check_ref(commit)
         with self._writing() as session:
             target = resolve(session, self.tract_id, commit if commit is not None else HEAD)
             session.commits.set_usage(self.tract_id, target, normalized.to_json())
@@ -330,6 +368,7 @@ class Tract:
 
         ``checkout("main")`` goes back to the branch. Commits made while detached move only HEAD.
         """
+        check_ref(ref)
         with self._writing() as session:
             head = current_head(session, self.tract_id, lock=True)
             branch = session.refs.get(self.tract_id, ref) if isinstance(ref, str) else None
@@ -354,6 +393,7 @@ class Tract:
         ``at_commit`` reconstructs exactly what the model was given at that point, without moving
         HEAD. The result is immutable; its ``messages`` are fresh copies on every access.
         """
+        check_ref(at_commit)
         with self._reading() as session:
             head, marker = session.refs.head_with_marker(self.tract_id)
             target = head.commit if at_commit is None else resolve(session, self.tract_id, at_commit, head=head)
@@ -384,8 +424,8 @@ class Tract:
 
     def log(self, limit: int | None = 20, *, start: Ref = HEAD) -> list[CommitInfo]:
         """Commits of HEAD's history (or ``start``'s), newest first."""
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidInputError(f"limit must be a non-negative integer or None, not {limit!r}")
+        check_limit(limit)
+        check_ref(start)
         with self._reading() as session:
             head = session.refs.head(self.tract_id)
             if start == HEAD and head.commit is None:
@@ -395,15 +435,21 @@ class Tract:
 
     def show(self, ref: Ref = HEAD) -> CommitInfo:
         """One commit in full: content, config, usage and the annotation history of its message."""
+        check_ref(ref)
         with self._reading() as session:
             return show_commit(session, self._compiler, self.tract_id, resolve(session, self.tract_id, ref))
 
     def diff(self, a: Ref, b: Ref = HEAD) -> ContextDiff:
         """Compare the compiled contexts of two commits: messages added, removed and changed."""
+        check_ref(a)
+        check_ref(b)
         return diff_contexts(self.compile(at_commit=a), self.compile(at_commit=b))
 
     def reflog(self, limit: int | None = None, *, ref: str | None = None) -> list[ReflogEntry]:
         """Every recorded move of HEAD and the branches, newest first."""
+        check_limit(limit)
+        if ref is not None:
+            check_text(ref, "ref", control=True)
         with self._reading() as session:
             return read_reflog(session, self.tract_id, ref, limit)
 
@@ -420,11 +466,15 @@ class Tract:
         Raises:
             BranchExistsError: The name is taken.
         """
+        check_branch_name(name)
+        check_ref(from_)
+        check_flag(switch, "switch")
         with self._writing() as session:
             return create_branch(session, self.tract_id, name, from_, switch=switch)
 
     def switch(self, name: str) -> BranchInfo:
         """Attach HEAD to an existing branch (``checkout`` also takes commits)."""
+        check_text(name, "branch name", control=True)
         with self._writing() as session:
             return switch_branch(session, self.tract_id, name)
 
@@ -435,6 +485,8 @@ class Tract:
 
     def delete_branch(self, name: str, *, force: bool = False) -> BranchInfo:
         """Delete a branch. Refused if it is current, or (unless ``force``) if only it reaches some commits."""
+        check_text(name, "branch name", control=True)
+        check_flag(force, "force")
         with self._writing() as session:
             return delete_branch(session, self.tract_id, name, force=force)
 
@@ -463,9 +515,14 @@ class Tract:
             resolver: Called with each unresolved :class:`~tract_core.merge.Conflict`.
             auto_commit: False returns a :class:`~tract_core.merge.PendingMerge` to review and commit.
         """
+        check_ref(source)
+        check_strategy(strategy)
+        resolutions = check_mapping(resolutions, "resolutions")
+        check_callable(resolver, "resolver")
+        check_flag(auto_commit, "auto_commit")
         with self._reading() as session:
             plan = plan_merge(session, self._compiler, self, source, strategy)
-        for target, value in (resolutions or {}).items():
+        for target, value in resolutions.items():
             plan.resolve(target, value)
         if resolver is not None:
             for conflict in plan.unresolved:
@@ -484,6 +541,8 @@ class Tract:
         Returns the new commit and warnings when its EDIT target or tool call is not in this
         history (``strict=True`` refuses instead, writing nothing).
         """
+        check_ref(ref)
+        check_flag(strict, "strict")
         with self._writing() as session:
             return cherry_pick(session, self._compiler, self.tract_id, ref, strict=strict)
 
@@ -493,6 +552,8 @@ class Tract:
         Returns the mapping of old to new commits and warnings for EDITs or tool results that
         would point outside the new history (``strict=True`` refuses instead, writing nothing).
         """
+        check_ref(onto)
+        check_flag(strict, "strict")
         with self._writing() as session:
             return rebase(session, self._compiler, self.tract_id, onto, strict=strict)
 
@@ -513,6 +574,8 @@ class Tract:
             InvalidInputError: HEAD is detached (switch to a branch first), or a bad ``keep_as``.
             ConcurrentUpdateError: Another writer moved the branch meanwhile; nothing changed.
         """
+        if keep_as is not None:
+            check_branch_name(f"{check_text(keep_as, 'keep_as', control=True)}/1", "keep_as prefix")
         with self._writing() as session:
             head = session.refs.head(self.tract_id, lock=True)
             if head.branch is None:
@@ -541,6 +604,9 @@ class Tract:
         one back); ``hard`` deletes those nothing else reaches, except originals archived by a
         compression, which stay readable until :meth:`gc` passes their archive window.
         """
+        check_ref(ref)
+        if not isinstance(mode, str) or mode not in RESET_MODES:
+            raise InvalidInputError(f"reset mode must be 'soft' or 'hard', not {shown(mode)}")
         with self._writing() as session:
             return reset_head(session, self.tract_id, ref, mode)
 
@@ -596,6 +662,8 @@ class Tract:
             InvalidInputError: Nothing to compress (empty or all-pinned range), ``target_tokens`` <= 0,
                 no content and no LLM.
         """
+        _check_prompt(prompt)
+        check_flag(auto_commit, "auto_commit")
         plan = self._plan_compression(target_tokens, summary_role, from_commit, to_commit, keep_recent)
         draft = None
         if content is None:
@@ -620,6 +688,8 @@ class Tract:
     ) -> CompressionResult | PendingCompression:
         """Async :meth:`compress`: the LLM is called with ``acomplete`` on the running loop, the
         store is read and written in a worker thread."""
+        _check_prompt(prompt)
+        check_flag(auto_commit, "auto_commit")
         plan = await asyncio.to_thread(
             self._plan_compression, target_tokens, summary_role, from_commit, to_commit, keep_recent
         )
@@ -634,11 +704,10 @@ class Tract:
     def _plan_compression(
         self, target_tokens: Any, summary_role: str, from_commit: Ref, to_commit: Ref, keep_recent: int
     ) -> CompressionPlan:
-        if target_tokens is not None and (
-            isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0
-        ):
-            raise InvalidInputError(f"target_tokens must be a positive whole number, not {target_tokens!r}")
+        _check_target_tokens(target_tokens)
         check_role(summary_role)
+        check_ref(from_commit)
+        check_ref(to_commit)
         with self._reading() as session:
             return plan_compression(
                 session,
@@ -661,6 +730,8 @@ class Tract:
         self, plan: CompressionPlan, content: Any, draft: SummaryDraft | None, auto_commit: bool, summary_role: str
     ) -> CompressionResult | PendingCompression:
         if not auto_commit:
+            if isinstance(content, str):
+                check_text(content, "the summary draft (content)")
             details = {"summary_role": summary_role, "messages": len(plan.summarised)}
             if draft is not None:
                 details.update(target_tokens=draft.target_tokens, attempts=draft.attempts, trimmed=draft.trimmed)
@@ -699,6 +770,8 @@ class Tract:
         Raises:
             InvalidInputError: The range holds no message that is in the context, or is inverted.
         """
+        check_ref(to_commit)
+        check_ref(from_commit)
         with self._writing() as session:
             if from_commit is None:
                 head = session.refs.head(self.tract_id).commit
@@ -718,7 +791,7 @@ class Tract:
             ConcurrentUpdateError: HEAD moved since the draft was made (draft it again), or the
                 compression was already approved or rejected.
         """
-        record_id = pending if isinstance(pending, int) else pending.id
+        record_id = _compression_id(pending, "pending")
         with self._writing() as session:
             record = session.compressions.get(self.tract_id, record_id)
             if record is None:
@@ -750,7 +823,7 @@ class Tract:
 
     def reject_compression(self, pending: PendingCompression | int) -> None:
         """Drop a pending compression; history is untouched."""
-        record_id = pending if isinstance(pending, int) else pending.id
+        record_id = _compression_id(pending, "pending")
         with self._writing() as session:
             record = session.compressions.get(self.tract_id, record_id)
             if record is None:
@@ -797,7 +870,7 @@ class Tract:
         with self._reading() as session:
             if compression is None:
                 return sorted(session.compressions.archived(self.tract_id))
-            record_id = compression if isinstance(compression, int) else compression.id
+            record_id = _compression_id(compression, "compression")
             return session.compressions.archived_by(self.tract_id, record_id)
 
     def gc(
@@ -820,7 +893,11 @@ class Tract:
         ``None`` leaves the file as it is (freed pages are reused). ``now`` overrides the clock.
         """
         if vacuum not in ("incremental", "full", None):
-            raise InvalidInputError(f"vacuum must be 'incremental', 'full' or None, not {vacuum!r}")
+            raise InvalidInputError(f"vacuum must be 'incremental', 'full' or None, not {shown(vacuum)}")
+        check_number(orphan_retention_days, "orphan_retention_days")
+        check_number(archive_retention_days, "archive_retention_days")
+        check_flag(dry_run, "dry_run")
+        check_number(now, "now", optional=True)
         before = self.store.file_bytes()
         with self._writing() as session:
             own = session.refs.checkout()  # a detached handle's HEAD is a root too
@@ -853,6 +930,10 @@ class Tract:
                 number N (pinned plus the last N messages). Priorities come along.
             config: The child's settings (default: the parent's).
         """
+        check_branch_name(name, "sub-agent name")
+        check_include(include)
+        if config is not None and not isinstance(config, TractConfig):
+            raise InvalidInputError(f"config must be a TractConfig, not {type(config).__name__}")
         settings = config if config is not None else self.config
         with self._writing() as session:
             tract_id, spawned_at = create_child(session, self.tract_id, name, canonical_json(settings.to_stored()))
@@ -895,8 +976,11 @@ class Tract:
         within ``target_tokens``. The commit's metadata links back to the child's tract and head, so
         the full work stays one ``Tract.open(..., tract_id=...)`` away.
         """
-        if child.store is not self.store:
-            raise InvalidInputError("absorb() takes a sub-agent from the same store (see spawn())")
+        if not isinstance(child, Tract) or child.store is not self.store:
+            raise InvalidInputError("absorb() takes a sub-agent (a Tract) from the same store (see spawn())")
+        check_role(role)
+        _check_target_tokens(target_tokens)
+        _check_prompt(prompt)
         context = child.compile()
         seeded = {c.hash for c in child.log(limit=None) if c.metadata and "from_parent" in c.metadata}
         messages = [m for m, h in zip(context.messages, context.commit_hashes, strict=True) if h not in seeded]

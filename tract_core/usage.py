@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import InvalidInputError, damaged
+from .errors import InvalidInputError, damaged, shown
 
 __all__ = ["Usage", "normalize_usage"]
 
@@ -77,9 +77,11 @@ def _int(data: Mapping[str, Any], key: str, default: int = 0) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(f"usage field {key!r} must be a whole number of tokens, not {value!r}")
+        raise InvalidInputError(f"usage field {key!r} must be a whole number of tokens, not {shown(value)}")
     if value < 0:
-        raise InvalidInputError(f"usage field {key!r} cannot be negative ({value})")
+        raise InvalidInputError(f"usage field {key!r} cannot be negative ({shown(value)})")
+    if value >= 2**63:
+        raise InvalidInputError(f"usage field {key!r} is too large to be a token count ({shown(value)})")
     return value
 
 
@@ -162,4 +164,4 @@ def normalize_usage(usage: Any = None, **numbers: int) -> Usage:
             cache_write_tokens=_int(details, "cache_creation"),
             source="openai" if responses_api else "langchain",
         )
-    raise InvalidInputError(f"cannot find token counts in {sorted(data)[:8]}; pass {_SHAPES}")
+    raise InvalidInputError(f"cannot find token counts in {sorted(shown(k) for k in data)[:8]}; pass {_SHAPES}")

@@ -11,6 +11,8 @@ On a SQLite file and on PostgreSQL.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 
@@ -20,6 +22,7 @@ from tract_core import Tract
 from tract_core.messages import normalize_message
 from tract_core.objects import Blob, Commit, ObjectId, Operation
 from tract_core.testing.processes import WAIT_FOR_FILE, ChildProcess, wait_for_files
+from tract_core.testing.snapshot import store_snapshot
 
 APPENDER = (
     WAIT_FOR_FILE
@@ -199,3 +202,65 @@ def test_gc_of_one_tract_and_writers_of_another_sharing_blobs(factory, tmp_path)
     assert t.verify() > 0
     assert [m["content"] for m in t.compile().messages][1:] == [f"shared text {k % 20}" for k in range(120)]
     assert json.dumps(collected)  # the collector finished without a raw driver error
+
+
+# -- gc killed mid-transaction ---------------------------------------------------------------------
+
+KILLED_IN_GC = """
+import json, sys, time
+from pathlib import Path
+from tract_core import Tract
+from tract_core.store import sql_objects
+
+args = json.loads(sys.argv[1])
+original = sql_objects.SqlBlobs.delete_unreferenced
+
+def delete_then_stall(self, hashes):
+    # Commits, compression records and blobs are deleted inside gc's transaction by now: stall here
+    # so the parent can kill the process before the transaction commits.
+    removed = original(self, hashes)
+    Path(args["ready"]).write_text(str(removed))
+    time.sleep(600)
+    return removed
+
+sql_objects.SqlBlobs.delete_unreferenced = delete_then_stall
+t = Tract.open(tract_id=args["tract_id"], **args["location"])
+t.gc(orphan_retention_days=0, archive_retention_days=0, vacuum=None)
+sys.exit("the parent should have killed this process inside gc")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_gc_killed_mid_transaction_leaves_the_store_as_before(factory, tmp_path):
+    """Fault injection: SIGKILL after gc deleted rows but before it committed. Nothing is half-done:
+    the store is exactly as before, ``verify()`` is clean, and the next gc finishes the job."""
+    t = factory.open(tract_id="victim")
+    t.system("You are terse.")
+    kept = t.user("keep me")
+    for k in range(30):
+        t.user(f"an orphan with its own text {k}")
+    t.reset(kept, mode="soft")
+    before = store_snapshot(t)
+    digest = t.compile().digest
+
+    ready = tmp_path / "ready"
+    args = {"location": factory.location, "tract_id": "victim", "ready": str(ready)}
+    child = ChildProcess(KILLED_IN_GC, args, tmp_path, "gc-child")
+    try:
+        wait_for_files([ready], [child])
+        assert int(ready.read_text()) > 0, "the child's gc deleted no blobs before the kill point"
+        os.kill(child.proc.pid, signal.SIGKILL)
+        assert child.wait() == -signal.SIGKILL, child.stderr()
+    finally:
+        child.kill()
+
+    reopened = factory.open(tract_id="victim")
+    assert store_snapshot(reopened) == before
+    assert reopened.compile().digest == digest
+    assert reopened.verify() > 0
+    result = reopened.gc(orphan_retention_days=0, archive_retention_days=0, vacuum=None)
+    assert len(result.commits) == 30 and result.blobs == 30
+    assert reopened.verify() > 0
+    assert reopened.compile().digest == digest
+    assert reopened.user("after the crash").hash == reopened.head

@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, shown
 from .protocol import AsyncOnlyError, LLMResponse, Messages, is_async_callable, message_list, settle, to_response
 
 __all__ = ["OpenAIChatLLM", "chat_create"]
@@ -58,7 +58,7 @@ class OpenAIChatLLM:
                 "OpenAIChatLLM needs a client (openai.OpenAI) or an async_client (openai.AsyncOpenAI)"
             )
         if not isinstance(model, str) or not model:
-            raise InvalidInputError(f"OpenAIChatLLM needs the model name as a non-empty string, not {model!r}")
+            raise InvalidInputError(f"OpenAIChatLLM needs the model name as a non-empty string, not {shown(model)}")
         self.client = client
         self.async_client = async_client
         self.model = model

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
+from .engine import guard_engine
+
 if TYPE_CHECKING:  # pragma: no cover
     from .sql import SqlSession, SqlStore
 
@@ -61,7 +63,9 @@ class AsyncRunner:
             if engine is not None:
                 return engine
             stale = [old for old in self._engines if old.is_closed()]
-            engine = self._engines[loop] = create_async_engine(async_url(self._store.engine), pool_pre_ping=True)
+            engine = create_async_engine(async_url(self._store.engine), pool_pre_ping=True, hide_parameters=True)
+            guard_engine(engine.sync_engine)  # the same error translation and checks as the sync engine
+            self._engines[loop] = engine
             finished = [self._engines.pop(old) for old in stale]
         _dispose(finished)  # connections of loops that ended (e.g. an earlier asyncio.run)
         return engine

@@ -4,28 +4,49 @@ SQLite runs in WAL mode with a busy timeout and foreign keys on. Write transacti
 ``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock instead of failing midway.
 Durability: ``synchronous=NORMAL`` by default (a committed transaction survives a crash of the
 process; a power cut may lose the last few); pass ``durability="full"`` to fsync every commit.
+
+Every engine hides SQL parameters from SQLAlchemy's exception text, turns driver errors into
+:class:`~tract_core.errors.StorageError` subclasses (:mod:`.driver_errors`), and refuses text
+parameters PostgreSQL cannot store (NUL) or no encoding can (lone surrogates) before they reach
+the driver, on every backend, whichever code path sent them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine as _sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
-from ..errors import DatabaseNotFoundError, InvalidInputError
+from ..errors import DatabaseNotFoundError, InvalidInputError, shown
+from ..objects import check_text
+from . import driver_errors
 
-__all__ = ["DURABILITY", "make_engine", "normalise_url", "display_url", "strip_password", "has_password"]
+__all__ = [
+    "DURABILITY",
+    "make_engine",
+    "probe_engine",
+    "guard_engine",
+    "check_parameters",
+    "raw_driver_error",
+    "normalise_url",
+    "display_url",
+    "strip_password",
+    "has_password",
+]
 
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "tract_write"
+_MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
 
 
 def normalise_url(url: str) -> str:
@@ -99,10 +120,64 @@ def _sqlite_pragmas(engine: Engine, *, memory: bool, durability: str) -> None:
             cur.execute(f"PRAGMA synchronous={DURABILITY[durability]}")
         cur.close()
 
+    url = display_url(str(engine.url))
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.Error as exc:  # SQLAlchemy does not translate errors raised in this event
+            raise driver_errors.storage_error(exc, url, database=engine.url.database) from exc
+
+
+def check_parameters(parameters: Any, executemany: bool = False) -> None:
+    """Refuse parameters no backend stores faithfully, before the driver sees them: text with NUL
+    (PostgreSQL cannot store it and would fail; SQLite would store it and the history could not
+    move) or lone surrogates, and integers beyond 64 bits."""
+    if not parameters:
+        return
+    for row in parameters if executemany else (parameters,):
+        for value in row.values() if isinstance(row, Mapping) else row:
+            if isinstance(value, str):
+                if "\x00" in value or not value.isascii():
+                    check_text(value, "a text value sent to the database")
+            elif isinstance(value, int) and not _MIN_INT <= value <= _MAX_INT:
+                raise InvalidInputError(f"the number {shown(value)} does not fit the database's 64-bit integers")
+
+
+def _refuse_unstorable(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    check_parameters(parameters, executemany)
+
+
+def guard_engine(engine: Engine) -> Engine:
+    """Install tract's error translation and parameter checks on ``engine`` (sync, or an async
+    engine's ``sync_engine``); return it."""
+    driver_errors.install(engine, display_url(str(engine.url)))
+    event.listen(engine, "before_cursor_execute", _refuse_unstorable)
+    return engine
+
+
+def raw_driver_error(conn: Any, exc: BaseException) -> BaseException:
+    """The error to raise for ``exc``, raised by a DBAPI cursor used directly on ``conn`` (a
+    SQLAlchemy connection): a StorageError for a driver error, ``exc`` itself otherwise."""
+    if not driver_errors.is_driver_error(exc):
+        return exc
+    engine = conn.engine
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    return driver_errors.storage_error(exc, display_url(str(engine.url)), database=database)
+
+
+def _create(url: str | URL, **kwargs: Any) -> Engine:
+    return guard_engine(_sa_create_engine(url, hide_parameters=True, **kwargs))
+
+
+def probe_engine(url: str | URL) -> Engine:
+    """An engine that sets nothing on the connections it opens (no WAL switch, no pragmas): for
+    checking a database read-only before deciding to use it. Dispose it after use."""
+    return _create(url, poolclass=NullPool)
 
 
 def make_engine(
@@ -124,10 +199,12 @@ def make_engine(
     """
     if path is not None and url is not None:
         raise InvalidInputError("pass either path= (a SQLite file) or url= (a database URL), not both")
-    if durability not in DURABILITY:
+    if not isinstance(durability, str) or durability not in DURABILITY:
         raise InvalidInputError(f"durability must be one of {sorted(DURABILITY)}, not {durability!r}")
     if path is not None:
-        file = Path(path).expanduser()
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidInputError(f"path must be a file path (a str or os.PathLike), not {type(path).__name__}")
+        file = Path(check_text(os.fspath(path), "path")).expanduser()
         if not create and not file.exists():
             raise DatabaseNotFoundError(
                 f"no tract database at {str(file)!r}; check the path, or create one with "
@@ -137,10 +214,10 @@ def make_engine(
             raise DatabaseNotFoundError(f"the folder {str(file.parent)!r} does not exist; create it first")
         url = f"sqlite:///{file}"
     if url is None:
-        engine = _sa_create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = _create("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
         _sqlite_pragmas(engine, memory=True, durability=durability)
         return engine, "sqlite", threading.RLock()
-    url = normalise_url(url)
+    url = normalise_url(check_text(url, "url"))
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018  (a port that is not a number only fails here)
@@ -154,17 +231,17 @@ def make_engine(
         database = parsed.database
         memory = not database or database == ":memory:"
         if memory:
-            engine = _sa_create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+            engine = _create(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
             _sqlite_pragmas(engine, memory=True, durability=durability)
             return engine, "sqlite", threading.RLock()
         if not create and not Path(database).exists():
             raise DatabaseNotFoundError(f"no tract database at {database!r}; check the path")
-        engine = _sa_create_engine(url, connect_args={"check_same_thread": False})
+        engine = _create(url, connect_args={"check_same_thread": False})
         _sqlite_pragmas(engine, memory=False, durability=durability)
         return engine, "sqlite", None
     if backend == "postgresql":
         try:
-            engine = _sa_create_engine(url, pool_pre_ping=True)
+            engine = _create(url, pool_pre_ping=True)
         except ModuleNotFoundError as exc:
             raise ImportError("PostgreSQL support needs psycopg: pip install 'tract-context[postgres]'") from exc
         return engine, "postgresql", None

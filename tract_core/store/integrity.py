@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..errors import CorruptObjectError
+from ..errors import CorruptObjectError, StorageError
 
 __all__ = ["REPAIR_FILE", "corruption", "page_problems"]
 
@@ -40,6 +40,8 @@ def corruption(error: BaseException, where: str, *, opening: bool = False) -> Co
             (the caller says so), not damage.
     """
     original: Any = getattr(error, "orig", None) or error
+    if isinstance(original, StorageError) and original.__cause__ is not None:  # translated by driver_errors
+        original = original.__cause__
     if isinstance(original, sqlite3.DatabaseError):
         code = getattr(original, "sqlite_errorcode", None)  # Python 3.11+
         name = _SQLITE_CODES.get(code & 0xFF) if code is not None else _SQLITE_TEXTS.get(str(original))

@@ -17,9 +17,16 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from ..errors import DatabaseNotFoundError
+from ..errors import (
+    DatabaseNotFoundError,
+    StorageBusyError,
+    StorageError,
+    StorageFullError,
+    StorageReadOnlyError,
+)
 from .aio import AsyncRunner
-from .engine import WRITE_OPTION, display_url, has_password, make_engine
+from .driver_errors import storage_error
+from .engine import WRITE_OPTION, display_url, has_password, make_engine, probe_engine
 from .integrity import corruption, page_problems
 from .migrations import migrate, schema_version
 from .repository import TractLocks
@@ -105,7 +112,10 @@ class SqlStore:
             if not create:
                 self._require_schema()
             migrate(self.engine)
-        except DBAPIError as exc:
+        except (StorageBusyError, StorageFullError, StorageReadOnlyError):
+            self.engine.dispose()
+            raise
+        except StorageError as exc:  # unreachable, missing, or not a database
             self.engine.dispose()
             damage = corruption(exc, self.url, opening=True)
             if damage is not None:
@@ -117,18 +127,23 @@ class SqlStore:
                     "them or put the password in the URL"
                 )
             raise DatabaseNotFoundError(
-                f"cannot open the database {self.url}: {exc.orig}; check that it exists, is reachable and is a "
-                f"database{hint}"
-            ) from exc
+                f"cannot open the database {self.url}: {exc.__cause__}; check that it exists, is reachable "
+                f"and is a database{hint}"
+            ) from exc.__cause__
         except BaseException:
             self.engine.dispose()
             raise
 
     def _require_schema(self) -> None:
-        """Refuse (without writing anything) a database that holds no tract tables."""
-        with self.engine.connect() as conn:
-            found = schema_version(conn)
-            conn.rollback()
+        """Refuse a database that holds no tract tables, before this store's engine ever connects
+        (its first connection would switch a SQLite file to WAL mode: a write)."""
+        probe = probe_engine(self.engine.url)
+        try:
+            with probe.connect() as conn:
+                found = schema_version(conn)
+                conn.rollback()
+        finally:
+            probe.dispose()
         if found is None:
             raise DatabaseNotFoundError(
                 f"{self.url} is not a tract database (it has no tract tables); check the path or URL, "
@@ -145,7 +160,7 @@ class SqlStore:
             with self._guard(), self.engine.connect() as conn, conn.begin() as tx:
                 yield SqlSession(conn, self.dialect)
                 tx.rollback()
-        except (sqlite3.DatabaseError, DBAPIError) as error:
+        except (sqlite3.DatabaseError, DBAPIError, StorageError) as error:
             self._raise_if_damaged(error)
             raise
 
@@ -160,7 +175,7 @@ class SqlStore:
         try:
             with self._guard(), self._writers, self._write_engine.connect() as conn, conn.begin():
                 yield SqlSession(conn, self.dialect)
-        except (sqlite3.DatabaseError, DBAPIError) as error:
+        except (sqlite3.DatabaseError, DBAPIError, StorageError) as error:
             self._raise_if_damaged(error)
             raise
 
@@ -257,11 +272,14 @@ class SqlStore:
             return
         with self._guard(), self.engine.connect() as conn:
             raw = conn.connection.dbapi_connection
-            if mode == "full":
-                raw.execute("VACUUM")  # type: ignore[union-attr]
-            else:
-                raw.executescript("PRAGMA incremental_vacuum;")  # type: ignore[union-attr]  # execute() frees one page
-            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+            try:
+                if mode == "full":
+                    raw.execute("VACUUM")  # type: ignore[union-attr]
+                else:
+                    raw.executescript("PRAGMA incremental_vacuum;")  # type: ignore[union-attr]  # execute() frees one page
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+            except sqlite3.Error as exc:  # raw calls bypass SQLAlchemy's error translation
+                raise storage_error(exc, self.url, database=self.engine.url.database) from exc
 
     def close(self) -> None:
         """Release the database connections (sync and async)."""

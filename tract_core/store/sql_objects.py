@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import JSON, cast, delete, func, literal, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
-from ..errors import CorruptObjectError, damage_summary, damaged
+from ..errors import CorruptObjectError, StorageError, damage_summary, damaged
 from ..objects import Blob, Commit, Operation
 from .base import (
     HistoryEntry,
@@ -133,8 +133,14 @@ class SqlTracts(_Repo):
         )
 
 
-def _is_deadlock(exc: OperationalError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) == "40P01"
+_STILL_USED = {"23503", "40P01"}
+"""A blob's delete refused by its foreign key (a commit references it now), or a deadlock with another gc."""
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE behind ``exc`` (SQLAlchemy's wrapper or tract's StorageError)."""
+    driver = getattr(exc, "orig", None) or exc.__cause__
+    return getattr(driver, "sqlstate", None)
 
 
 def _tract_entry(row: Any) -> TractEntry:
@@ -177,9 +183,9 @@ class SqlBlobs(_Repo):
         savepoint = self.conn.begin_nested()
         try:
             count = self.conn.execute(statement).rowcount
-        except (IntegrityError, OperationalError) as exc:  # FK violation, or a deadlock with another gc
+        except (DBAPIError, StorageError) as exc:
             savepoint.rollback()
-            if isinstance(exc, OperationalError) and not _is_deadlock(exc):
+            if _sqlstate(exc) not in _STILL_USED:
                 raise
             return None
         savepoint.commit()

@@ -16,6 +16,7 @@ from sqlalchemy import and_, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
+from .engine import check_parameters, raw_driver_error
 from .schema import (
     AnnotationRow,
     ArchivedRow,
@@ -94,8 +95,16 @@ class Prepared:
 
     def _cursor(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         merged = {**self.defaults, **params} if self.defaults else params
+        values = [merged[n] for n in self.names] if self.names is not None else merged
+        check_parameters(values)  # what the engine checks for statements it runs itself
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(self.sql, [merged[n] for n in self.names] if self.names is not None else merged)
+        try:
+            cursor.execute(self.sql, values)
+        except Exception as exc:  # the DBAPI cursor bypasses SQLAlchemy's error translation
+            error = raw_driver_error(conn, exc)
+            if error is exc:
+                raise
+            raise error from exc
         return cursor
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> int:

@@ -17,13 +17,14 @@ from .chat_api import assert_chat_api_valid
 from .factory import BACKENDS, TractFactory, create_database, start_postgres
 from .llm import ScriptedLLM
 from .processes import ChildProcess, wait_for_files, write_atomically
-from .snapshot import store_snapshot
+from .snapshot import database_digest, store_snapshot
 
 __all__ = [
     "BACKENDS",
     "TractFactory",
     "ScriptedLLM",
     "store_snapshot",
+    "database_digest",
     "start_postgres",
     "create_database",
     "ChildProcess",

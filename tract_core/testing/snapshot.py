@@ -16,16 +16,18 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import MetaData, select
 
 from ..store.schema import AnnotationChainRow, AnnotationRow, BlobRow, CommitRow, ReflogRow, RefRow, TractRow
 
 if TYPE_CHECKING:
+    from ..store.sql import SqlStore
     from ..tract import Tract
 
-__all__ = ["store_snapshot"]
+__all__ = ["store_snapshot", "database_digest"]
 
 _OWNED = {
     "tract": TractRow.__table__,
@@ -65,3 +67,22 @@ def store_snapshot(tract: Tract) -> dict[str, list[dict[str, Any]]]:
         snapshot["blobs"] = [dict(row._mapping) for row in conn.execute(blobs)]
         transaction.rollback()
     return snapshot
+
+
+def database_digest(store: SqlStore) -> str:
+    """A SHA-256 over every row of every table in the store's database (tract's and the adapters').
+
+    Equal digests mean no row anywhere was added, removed or changed: the check that a refused
+    call wrote nothing, whichever tract or table it could have touched. Read in one transaction;
+    call it outside any open ``batch()`` on the same in-memory store.
+    """
+    digest = hashlib.sha256()
+    with store.read() as session:
+        tables = MetaData()
+        tables.reflect(session.conn)
+        for table in sorted(tables.tables.values(), key=lambda t: t.name):
+            rows = sorted(repr(tuple(row)) for row in session.conn.execute(select(table)))
+            digest.update(f"{table.name}:{len(rows)}\n".encode())
+            for row in rows:
+                digest.update(row.encode("utf-8", "backslashreplace") + b"\n")
+    return digest.hexdigest()
