@@ -540,7 +540,7 @@ class SqlCommits(_Repo):
         try:
             with self.conn.begin_nested() if postgres else nullcontext():  # an error aborts a PostgreSQL transaction
                 return list(self.conn.execute(query).scalars())
-        except DBAPIError:
+        except (DBAPIError, StorageError):  # StorageError: the driver error as translated by the engine
             damage = self._config_damage(tract_id)
             if damage is None:
                 raise
