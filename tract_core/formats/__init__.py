@@ -1,0 +1,18 @@
+"""The compiled context and its exporters, one module per provider format.
+
+:class:`CompiledContext` (:mod:`.context`) holds the messages in OpenAI chat shape, tract's own
+message shape; each provider's module turns that list into what its API or framework takes:
+
+* :mod:`.openai`: OpenAI Chat Completions ``messages`` (fresh copies).
+* :mod:`.anthropic`: the Anthropic Messages API's ``system`` and ``messages``.
+* :mod:`.langchain`: LangChain ``BaseMessage`` objects (imports ``langchain-core`` when called).
+* :mod:`.llamaindex`: LlamaIndex ``ChatMessage`` objects (imports ``llama-index-core`` when called).
+
+:mod:`.content` holds the helpers they share (copying messages, the text of content parts).
+"""
+
+from .content import copy_message, text_of
+from .context import CompiledContext
+from .llamaindex import llamaindex_message
+
+__all__ = ["CompiledContext", "copy_message", "llamaindex_message", "text_of"]

@@ -1,0 +1,118 @@
+"""The compiled context: the immutable message list one commit compiles to.
+
+A :class:`CompiledContext` holds frozen message data and every accessor returns fresh copies, so
+a caller that mutates what it gets never corrupts tract's compile cache. Its ``to_*`` methods hand
+the messages to the provider modules of this package (:mod:`.openai`, :mod:`.anthropic`,
+:mod:`.langchain`, :mod:`.llamaindex`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ..objects import FORMAT_VERSION, canonical_json
+from ..sequence import SharedSequence
+from .anthropic import to_anthropic
+from .content import copy_message
+from .langchain import to_langchain
+from .llamaindex import to_llamaindex
+from .openai import to_openai
+
+__all__ = ["CompiledContext"]
+
+
+class CompiledContext:
+    """The message list an LLM call needs, as compiled from one commit.
+
+    Attributes:
+        token_count: Estimated prompt tokens of the messages (tokenizer of the tract's model).
+        head: The commit this context was compiled from (None for an empty tract).
+    """
+
+    __slots__ = ("_messages", "_keys", "_hashes", "token_count", "head", "_bytes")
+
+    def __init__(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        commit_hashes: Sequence[str],
+        token_count: int,
+        head: str | None,
+    ) -> None:
+        self._messages: Sequence[Mapping[str, Any]] = (
+            messages if isinstance(messages, SharedSequence) else tuple(messages)
+        )
+        self._keys: Sequence[str] = commit_hashes if isinstance(commit_hashes, SharedSequence) else tuple(commit_hashes)
+        self._hashes: tuple[str, ...] | None = None
+        self.token_count = token_count
+        self.head = head
+        self._bytes: bytes | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, "_bytes") and name not in ("_bytes", "_hashes"):
+            raise AttributeError("CompiledContext is immutable")
+        object.__setattr__(self, name, value)
+
+    @property
+    def commit_hashes(self) -> tuple[str, ...]:
+        """For each message, the commit that added it (EDITs keep the original's hash)."""
+        if self._hashes is None:
+            object.__setattr__(self, "_hashes", tuple(self._keys))
+        return self._hashes  # type: ignore[return-value]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The messages in OpenAI chat shape (``role``, ``content``, ...), as a fresh list of copies."""
+        return [copy_message(m) for m in self._messages]
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.messages)
+
+    def __repr__(self) -> str:
+        head = self.head[:12] if self.head else None
+        return f"CompiledContext(messages={len(self)}, token_count={self.token_count}, head={head!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CompiledContext) and self.canonical_bytes() == other.canonical_bytes()
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+    def canonical_bytes(self) -> bytes:
+        """The messages as canonical JSON bytes; identical for identical contexts on every run and backend."""
+        if self._bytes is None:
+            text = canonical_json({"v": FORMAT_VERSION, "messages": list(self._messages)}, what="context")
+            object.__setattr__(self, "_bytes", text.encode("utf-8"))
+        return self._bytes  # type: ignore[return-value]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 (hex) of :meth:`canonical_bytes`."""
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+    def to_openai(self) -> list[dict[str, Any]]:
+        """Messages for the OpenAI Chat Completions API (``messages=``); see :mod:`.openai`."""
+        return to_openai(self._messages)
+
+    def to_anthropic(self) -> dict[str, Any]:
+        """Arguments for the Anthropic Messages API: ``{"system": ..., "messages": [...]}``.
+
+        Leading system/developer messages become the ``system`` string (joined by blank lines);
+        later ones become user text, since Anthropic only takes a system prompt up front. Tool
+        calls become ``tool_use`` blocks and tool results ``tool_result`` blocks in a user turn.
+        Consecutive messages of the same role are merged into one turn of content blocks, so roles
+        alternate as the API expects.
+        """
+        return to_anthropic(self._messages)
+
+    def to_langchain(self) -> list[Any]:
+        """The messages as LangChain ``BaseMessage`` objects (needs ``langchain-core``)."""
+        return to_langchain(self._messages)
+
+    def to_llamaindex(self) -> list[Any]:
+        """The messages as LlamaIndex ``ChatMessage`` objects (needs ``llama-index-core``)."""
+        return to_llamaindex(self._messages)
