@@ -17,18 +17,30 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine
 
 from .engine import guard_engine
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .sql import SqlSession, SqlStore
+from .session import SqlSession
 
 __all__ = ["AsyncRunner", "async_url"]
 
 T = TypeVar("T")
+
+
+class _BlockingStore(Protocol):
+    """What the runner needs of a store (:class:`~.sql.SqlStore`): its engine and blocking units of work."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def dialect(self) -> str: ...
+
+    def run_read(self, fn: Callable[[SqlSession], T]) -> T: ...
+
+    def run_write(self, fn: Callable[[SqlSession], T]) -> T: ...
 
 
 def async_url(engine: Engine) -> Any:
@@ -43,7 +55,7 @@ class AsyncRunner:
         store: The store whose database the functions work on.
     """
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: _BlockingStore) -> None:
         self._store = store
         self._native = store.dialect == "postgresql"
         self._engines: dict[asyncio.AbstractEventLoop, Any] = {}
@@ -83,8 +95,6 @@ class AsyncRunner:
         return await self._run(fn, write=True)
 
     async def _run(self, fn: Callable[[SqlSession], T], *, write: bool) -> T:
-        from .sql import SqlSession
-
         dialect = self._store.dialect
         async with self._engine().connect() as conn, conn.begin() as tx:
             result = await conn.run_sync(lambda sync_conn: fn(SqlSession(sync_conn, dialect)))

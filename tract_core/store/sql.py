@@ -1,7 +1,8 @@
-"""The SQL implementation of the storage contract (SQLite and PostgreSQL): the store and its units of work.
+"""The SQL implementation of the storage contract (SQLite and PostgreSQL): the store.
 
-The repositories live in :mod:`.sql_objects` (tracts, blobs, commits), :mod:`.sql_refs` (refs,
-reflog, annotations) and :mod:`.sql_compressions`.
+A unit of work is a :class:`~.session.SqlSession` (its repositories live in :mod:`.sql_objects`
+(tracts, blobs, commits), :mod:`.sql_refs` (refs, reflog, annotations) and
+:mod:`.sql_compressions`); :mod:`.aio` runs units of work from coroutines.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import (
@@ -27,13 +27,14 @@ from ..errors import (
 from .aio import AsyncRunner
 from .driver_errors import storage_error
 from .engine import WRITE_OPTION, display_url, has_password, make_engine, probe_engine
-from .integrity import corruption, page_problems
+from .integrity import corruption
 from .migrations import migrate, schema_version
 from .repository import TractLocks
+from .session import SqlSession
 from .sql_compressions import SqlCompressions
 from .sql_objects import SqlBlobs, SqlCommits, SqlTracts
 from .sql_refs import SqlAnnotations, SqlHolds, SqlReflog, SqlRefs
-from .statements import HEAD, statements
+from .statements import HEAD
 
 __all__ = [
     "SqlStore",
@@ -51,31 +52,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-class SqlSession:
-    """A unit of work over one connection; repositories are created on first use."""
-
-    def __init__(self, conn: Connection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
-        q = statements(conn.dialect)
-        self.locks = locks = TractLocks(conn)
-        self.tracts = SqlTracts(conn, q, locks)
-        self.blobs = SqlBlobs(conn, q, locks)
-        self.commits = SqlCommits(conn, q, locks)
-        self.refs = SqlRefs(conn, q, locks)
-        self.reflog = SqlReflog(conn, q, locks)
-        self.annotations = SqlAnnotations(conn, q, locks)
-        self.compressions = SqlCompressions(conn, q, locks)
-        self.holds = SqlHolds(conn, q, locks)
-
-    def check_pages(self) -> list[str] | None:
-        """SQLite: ``PRAGMA integrity_check``, one line per damaged table (none if every page is
-        sound). None on PostgreSQL, which checks its own pages (data checksums, ``amcheck``)."""
-        if self.dialect != "sqlite":
-            return None
-        return page_problems(self.conn.connection.dbapi_connection)
 
 
 class SqlStore:
