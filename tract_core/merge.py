@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .compile import Compiler
 from .errors import ConcurrentUpdateError, InvalidInputError, MergeConflict, shown
@@ -24,9 +24,6 @@ from .objects import Commit, ContentType, ObjectId, Operation, Priority
 from .refs import HEAD, Ref, move_head_commit, resolve
 from .replay import carry_priorities
 from .store.base import Session
-
-if TYPE_CHECKING:
-    from .tract import Tract
 
 __all__ = [
     "STRATEGIES",
@@ -37,6 +34,7 @@ __all__ = [
     "Resolver",
     "check_strategy",
     "plan_merge",
+    "resolve_conflicts",
     "apply_merge",
 ]
 
@@ -108,9 +106,12 @@ class PendingMerge:
     Resolve what :attr:`unresolved` lists with :meth:`resolve`, then :meth:`commit`. Nothing is
     written before that; if the branch moves meanwhile, :meth:`commit` raises
     :class:`~tract_core.errors.ConcurrentUpdateError`.
+
+    ``on_commit`` is how :meth:`commit` applies the plan: the tract's write unit of work around
+    :func:`apply_merge`.
     """
 
-    tract: Tract = field(repr=False)
+    tract_id: str
     source: str
     ours: str | None
     theirs: str
@@ -119,6 +120,7 @@ class PendingMerge:
     conflicts: list[Conflict]
     expected: dict[str, Priority] = field(repr=False)
     resolutions: dict[str, Any] = field(default_factory=dict)
+    on_commit: Callable[[PendingMerge], MergeResult] = field(repr=False, compare=False, kw_only=True)
 
     @property
     def unresolved(self) -> list[Conflict]:
@@ -135,7 +137,7 @@ class PendingMerge:
 
     def commit(self) -> MergeResult:
         """Apply the merge (all conflicts must be resolved)."""
-        return self.tract._apply_merge(self)
+        return self.on_commit(self)
 
 
 def _check_resolution(conflict: Conflict, resolution: Any) -> Any:
@@ -165,18 +167,34 @@ def check_strategy(strategy: Any) -> str:
     return strategy
 
 
-def plan_merge(session: Session, compiler: Compiler, tract: Tract, source: Ref, strategy: str) -> PendingMerge:
-    """Work out what merging ``source`` into HEAD means, conflicts included. Writes nothing."""
+def plan_merge(
+    session: Session,
+    compiler: Compiler,
+    tract_id: str,
+    source: Ref,
+    strategy: str,
+    on_commit: Callable[[PendingMerge], MergeResult],
+) -> PendingMerge:
+    """Work out what merging ``source`` into HEAD means, conflicts included. Writes nothing.
+
+    ``on_commit`` becomes the plan's :attr:`PendingMerge.on_commit`.
+    """
     check_strategy(strategy)
-    tract_id = tract.tract_id
     head, marker = session.refs.head_with_marker(tract_id)
     compiler.sync_annotations(session, marker)
     theirs = resolve(session, tract_id, source, head=head)
     name = source if isinstance(source, str) else theirs[:12]
     ours = head.commit
 
-    def pending(kind: str, base: str | None = None, conflicts: list | None = None, expected=None) -> PendingMerge:
-        return PendingMerge(tract, name, ours, theirs, base, kind, conflicts or [], expected or {})
+    def pending(
+        kind: str,
+        base: str | None = None,
+        conflicts: list[Conflict] | None = None,
+        expected: dict[str, Priority] | None = None,
+    ) -> PendingMerge:
+        return PendingMerge(
+            tract_id, name, ours, theirs, base, kind, conflicts or [], expected or {}, on_commit=on_commit
+        )
 
     if ours is None:
         return pending("fast-forward")
@@ -205,6 +223,18 @@ def plan_merge(session: Session, compiler: Compiler, tract: Tract, source: Ref, 
         for conflict in conflicts:
             plan.resolutions[conflict.target] = getattr(conflict, strategy)
     return plan
+
+
+def resolve_conflicts(plan: PendingMerge, resolutions: Mapping[Any, Any], resolver: Resolver | None) -> None:
+    """Resolve a plan's conflicts: first the given ``resolutions`` (by target), then ``resolver`` for the rest.
+
+    Runs no database work: a resolver (an LLM, a person) may take its time without holding a lock.
+    """
+    for target, value in resolutions.items():
+        plan.resolve(target, value)
+    if resolver is not None:
+        for conflict in plan.unresolved:
+            plan.resolve(conflict.target, resolver(conflict))
 
 
 def _children_on(commit: str, line: set[str], graph: Mapping[str, tuple[tuple[str, ...], int]]) -> set[str]:
@@ -312,7 +342,7 @@ def _conflicts(
 
 def apply_merge(session: Session, compiler: Compiler, plan: PendingMerge) -> MergeResult:
     """Write a planned merge in the caller's transaction (compare-and-swap on the planned HEAD)."""
-    tract_id = plan.tract.tract_id
+    tract_id = plan.tract_id
     missing = plan.unresolved
     if missing:
         raise MergeConflict(
@@ -346,7 +376,7 @@ def apply_merge(session: Session, compiler: Compiler, plan: PendingMerge) -> Mer
     )
     depth = max(d.depth for d in depths.values()) + 1
     session.commits.put(tract_id, merge, depth)
-    tip = merge.hash
+    tip: str = merge.hash
     resolved: list[tuple[Conflict, Any]] = []
     expected = dict(plan.expected)
     for conflict in plan.conflicts:

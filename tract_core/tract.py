@@ -45,7 +45,7 @@ from .formats import CompiledContext
 from .gc import GCResult, collect_garbage
 from .graph import linearize
 from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
-from .merge import MergeResult, PendingMerge, Resolver, apply_merge, check_strategy, plan_merge
+from .merge import MergeResult, PendingMerge, Resolver, apply_merge, check_strategy, plan_merge, resolve_conflicts
 from .messages import check_role
 from .objects import ContentType, Operation, Priority, canonical_json, check_text
 from .query import run_config_query
@@ -521,17 +521,11 @@ class Tract:
         check_callable(resolver, "resolver")
         check_flag(auto_commit, "auto_commit")
         with self._reading() as session:
-            plan = plan_merge(session, self._compiler, self, source, strategy)
-        for target, value in resolutions.items():
-            plan.resolve(target, value)
-        if resolver is not None:
-            for conflict in plan.unresolved:
-                plan.resolve(conflict.target, resolver(conflict))
-        if not auto_commit:
-            return plan
-        return self._apply_merge(plan)
+            plan = plan_merge(session, self._compiler, self.tract_id, source, strategy, self._commit_merge)
+        resolve_conflicts(plan, resolutions, resolver)
+        return plan.commit() if auto_commit else plan
 
-    def _apply_merge(self, plan: PendingMerge) -> MergeResult:
+    def _commit_merge(self, plan: PendingMerge) -> MergeResult:
         with self._writing() as session:
             return apply_merge(session, self._compiler, plan)
 
