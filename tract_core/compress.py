@@ -16,32 +16,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .compile import Slot
-from .errors import CommitNotFoundError, ConcurrentUpdateError, InvalidInputError, shown
+from .errors import CommitNotFoundError, ConcurrentUpdateError, InvalidInputError, TractError, shown
 from .graph import linearize
 from .history import commit_info
 from .messages import normalize_message
-from .objects import Blob, Commit, ContentType, ObjectId, Operation, Priority, canonical_json
+from .objects import Blob, Commit, ContentType, ObjectId, Operation, Priority, canonical_json, check_text
 from .records import CommitInfo
 from .refs import Ref, move_head_commit, resolve
 from .replay import carry_priorities, replay_commits
 from .store.base import Session
-from .summarize import SummaryDraft
-from .tokens import MESSAGE_OVERHEAD, count_body
+from .summarize import SummaryDraft, asummarize, summarize
+from .tokens import MESSAGE_OVERHEAD, TokenCounter, count_body
 
 if TYPE_CHECKING:
     from .compile import Compiler
-    from .tract import Tract
 
 __all__ = [
     "DEFAULT_KEEP_RECENT",
+    "CompressionOwner",
     "CompressionPlan",
     "CompressionResult",
     "PendingCompression",
     "plan_compression",
     "apply_compression",
+    "archive_range",
+    "summary_llm",
+    "draft_summary",
+    "adraft_summary",
+    "store_pending",
+    "approve_pending",
+    "reject_pending",
+    "list_pending",
+    "compression_id",
 ]
 
 DEFAULT_KEEP_RECENT = 6
@@ -120,6 +129,18 @@ class CompressionResult:
     draft: SummaryDraft | None = None
 
 
+class CompressionOwner(Protocol):
+    """Where a :class:`PendingCompression` is approved or rejected: the tract that drafted it."""
+
+    def approve_compression(self, pending: PendingCompression | int, *, content: Any = None) -> CompressionResult:
+        """Commit a pending compression (see :meth:`tract_core.Tract.approve_compression`)."""
+        ...
+
+    def reject_compression(self, pending: PendingCompression | int) -> None:
+        """Drop a pending compression (see :meth:`tract_core.Tract.reject_compression`)."""
+        ...
+
+
 @dataclass
 class PendingCompression:
     """A drafted compression waiting for a person (``compress(auto_commit=False)``).
@@ -138,7 +159,7 @@ class PendingCompression:
         stale: The draft no longer applies (HEAD moved, or its range changed): reject it.
     """
 
-    tract: Tract = field(repr=False)
+    tract: CompressionOwner = field(repr=False)
     id: int
     draft: str
     range_from: str
@@ -404,3 +425,156 @@ def apply_compression(
         draft=draft,
     )
     return result
+
+
+def archive_range(
+    session: Session, compiler: Compiler, tract_id: str, from_commit: Ref, to_commit: Ref
+) -> CompressionResult:
+    """Take an exact range out of HEAD's history without a summary (``from_commit`` None: the first commit)."""
+    if from_commit is None:
+        head = session.refs.head(tract_id).commit
+        if head is None:
+            raise InvalidInputError("there is nothing to archive: the tract has no commits")
+        history = session.commits.history(tract_id)
+        from_commit = linearize(head, lambda h: history[h].parents)[0]
+    plan = plan_compression(session, compiler, tract_id, from_commit=from_commit, to_commit=to_commit, exact=True)
+    return apply_compression(session, compiler, tract_id, plan, None, summary_role="system")
+
+
+def summary_llm(llm: Any, default: Any) -> Any:
+    """The model that writes a summary: ``llm``, else ``default`` (the tract's ``TractConfig(llm=...)``).
+
+    Raises:
+        InvalidInputError: Neither is set.
+    """
+    model = llm if llm is not None else default
+    if model is None:
+        raise InvalidInputError(
+            "compress needs content= (a summary you wrote) or an llm= (or TractConfig(llm=...)) to write one"
+        )
+    return model
+
+
+def _summary_budget(plan: CompressionPlan, target_tokens: int | None) -> int:
+    """``target_tokens``, else a quarter of what the summarised messages take now (64 to 2000)."""
+    return target_tokens or min(2000, max(64, plan.summarised_tokens // 4))
+
+
+def draft_summary(
+    plan: CompressionPlan, llm: Any, *, counter: TokenCounter, target_tokens: int | None, prompt: str | None
+) -> SummaryDraft:
+    """Have ``llm`` summarise the plan's messages within ``target_tokens`` (default: see above)."""
+    budget = _summary_budget(plan, target_tokens)
+    return summarize(llm, plan.messages, counter=counter, target_tokens=budget, prompt=prompt)
+
+
+async def adraft_summary(
+    plan: CompressionPlan, llm: Any, *, counter: TokenCounter, target_tokens: int | None, prompt: str | None
+) -> SummaryDraft:
+    """Async :func:`draft_summary`: the model is called with ``acomplete`` on the running loop."""
+    budget = _summary_budget(plan, target_tokens)
+    return await asummarize(llm, plan.messages, counter=counter, target_tokens=budget, prompt=prompt)
+
+
+def store_pending(
+    session: Session,
+    owner: CompressionOwner,
+    tract_id: str,
+    plan: CompressionPlan,
+    content: Any,
+    *,
+    summary_role: str,
+    draft: SummaryDraft | None,
+) -> PendingCompression:
+    """Store a drafted compression for review (``compress(auto_commit=False)``); history is untouched."""
+    if isinstance(content, str):
+        check_text(content, "the summary draft (content)")
+    details: dict[str, Any] = {"summary_role": summary_role, "messages": len(plan.summarised)}
+    if draft is not None:
+        details.update(target_tokens=draft.target_tokens, attempts=draft.attempts, trimmed=draft.trimmed)
+    text = content if isinstance(content, str) else canonical_json(content)
+    record = session.compressions.add(
+        tract_id,
+        status="pending",
+        old_head=plan.old_head,
+        range_from=plan.range_from,
+        range_to=plan.range_to,
+        draft=text,
+        details=details,
+    )
+    return PendingCompression(
+        owner, record, text, plan.range_from, plan.range_to, plan.old_head, plan.messages, details
+    )
+
+
+def approve_pending(
+    session: Session, compiler: Compiler, tract_id: str, record_id: int, content: Any
+) -> CompressionResult:
+    """Commit pending compression ``record_id`` with ``content`` (None: its draft), re-planned on HEAD.
+
+    Raises:
+        ConcurrentUpdateError: HEAD moved since the draft was made, or it was already decided.
+    """
+    record = session.compressions.get(tract_id, record_id)
+    if record is None:
+        raise InvalidInputError(f"no compression {record_id} in tract {tract_id!r}")
+    if record.status != "pending":
+        raise ConcurrentUpdateError(f"compression {record_id} is already {record.status}")
+    head = session.refs.head(tract_id, lock=True)
+    if head.commit != record.old_head:
+        raise ConcurrentUpdateError(
+            f"HEAD moved since compression {record_id} was drafted (it was {str(record.old_head)[:12]}, "
+            f"it is {str(head.commit)[:12]}); nothing was changed. Reject it and compress again"
+        )
+    plan = plan_compression(session, compiler, tract_id, from_commit=record.range_from, to_commit=record.range_to)
+    return apply_compression(
+        session,
+        compiler,
+        tract_id,
+        plan,
+        content if content is not None else record.draft,
+        summary_role=record.details.get("summary_role", "system"),
+        pending_id=record.id,
+    )
+
+
+def reject_pending(session: Session, tract_id: str, record_id: int) -> None:
+    """Mark pending compression ``record_id`` rejected; history is untouched.
+
+    Raises:
+        ConcurrentUpdateError: It was already approved or rejected.
+    """
+    record = session.compressions.get(tract_id, record_id)
+    if record is None:
+        raise InvalidInputError(f"no compression {record_id} in tract {tract_id!r}")
+    if not session.compressions.decide(tract_id, record_id, expected="pending", status="rejected"):
+        raise ConcurrentUpdateError(f"compression {record_id} is already {record.status}")
+
+
+def list_pending(
+    session: Session, compiler: Compiler, tract_id: str, owner: CompressionOwner
+) -> list[PendingCompression]:
+    """The drafts waiting for approval, oldest first; those that no longer apply are marked ``stale``."""
+    drafts = []
+    head = session.refs.head(tract_id).commit
+    for r in session.compressions.list(tract_id, "pending"):
+        try:
+            messages = plan_compression(
+                session, compiler, tract_id, from_commit=r.range_from, to_commit=r.range_to, at=r.old_head
+            ).messages
+        except TractError:  # its range no longer holds anything to compress, or is gone
+            messages = None
+        draft = PendingCompression(
+            owner, r.id, r.draft or "", r.range_from, r.range_to, r.old_head or "", messages or [], r.details
+        )
+        draft.stale = messages is None or head != r.old_head
+        drafts.append(draft)
+    return drafts
+
+
+def compression_id(value: Any, what: str) -> int:
+    """The record id of a compression given as a record (anything with an ``id``) or as the id."""
+    record_id = getattr(value, "id", value)
+    if isinstance(record_id, bool) or not isinstance(record_id, int):
+        raise InvalidInputError(f"{what} must be a compression (or its id), not {shown(value)}")
+    return record_id

@@ -16,9 +16,19 @@ from typing import Any
 from .errors import InvalidInputError, shown
 from .llm import LLMError, as_llm
 from .messages import message_text
+from .objects import check_text
 from .tokens import TokenCounter
 
-__all__ = ["DEFAULT_SUMMARY_PROMPT", "SummaryDraft", "render_transcript", "summarize", "asummarize", "trim_to_tokens"]
+__all__ = [
+    "DEFAULT_SUMMARY_PROMPT",
+    "SummaryDraft",
+    "render_transcript",
+    "summarize",
+    "asummarize",
+    "trim_to_tokens",
+    "check_target_tokens",
+    "check_prompt",
+]
 
 DEFAULT_SUMMARY_PROMPT = (
     "You compress the earlier part of a conversation between a user and an AI assistant so the "
@@ -47,6 +57,20 @@ class SummaryDraft:
     target_tokens: int | None
     attempts: int
     trimmed: bool
+
+
+def check_target_tokens(target_tokens: Any) -> None:
+    """Validate a summary budget: None or a positive whole number of tokens."""
+    if target_tokens is not None and (
+        isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0
+    ):
+        raise InvalidInputError(f"target_tokens must be a positive whole number, not {shown(target_tokens)}")
+
+
+def check_prompt(prompt: Any) -> None:
+    """Validate the instructions replacing :data:`DEFAULT_SUMMARY_PROMPT`: None or storable text."""
+    if prompt is not None:
+        check_text(prompt, "prompt")
 
 
 def render_transcript(messages: Sequence[Mapping[str, Any]]) -> str:

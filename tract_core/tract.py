@@ -35,15 +35,23 @@ from .compress import (
     CompressionPlan,
     CompressionResult,
     PendingCompression,
+    adraft_summary,
     apply_compression,
+    approve_pending,
+    archive_range,
+    compression_id,
+    draft_summary,
+    list_pending,
     plan_compression,
+    reject_pending,
+    store_pending,
+    summary_llm,
 )
 from .config import TractConfig
 from .diff import ContextDiff, diff_contexts
-from .errors import ConcurrentUpdateError, InvalidInputError, TractError, TractNotFoundError, shown
+from .errors import InvalidInputError, TractNotFoundError, shown
 from .formats import CompiledContext
 from .gc import GCResult, collect_garbage
-from .graph import linearize
 from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
 from .merge import MergeResult, PendingMerge, Resolver, apply_merge, check_strategy, plan_merge, resolve_conflicts
 from .messages import check_role
@@ -54,7 +62,7 @@ from .refs import DEFAULT_BRANCH, HEAD, Ref, check_branch_name, check_ref, curre
 from .replay import ReplayResult, cherry_pick, rebase
 from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
-from .summarize import SummaryDraft, asummarize, summarize
+from .summarize import SummaryDraft, check_prompt, check_target_tokens, summarize
 from .tokens import TiktokenCounter, TokenCounter
 from .usage import Usage, normalize_usage
 
@@ -68,25 +76,6 @@ def _check_tract_id(tract_id: Any) -> str:
     if not isinstance(tract_id, str) or not tract_id.strip() or len(tract_id) > 255:
         raise InvalidInputError(f"tract_id must be a non-empty string of at most 255 characters, not {shown(tract_id)}")
     return check_text(tract_id, "tract_id")
-
-
-def _compression_id(value: Any, what: str) -> int:
-    record_id = getattr(value, "id", value)
-    if isinstance(record_id, bool) or not isinstance(record_id, int):
-        raise InvalidInputError(f"{what} must be a compression (or its id), not {shown(value)}")
-    return record_id
-
-
-def _check_target_tokens(target_tokens: Any) -> None:
-    if target_tokens is not None and (
-        isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0
-    ):
-        raise InvalidInputError(f"target_tokens must be a positive whole number, not {shown(target_tokens)}")
-
-
-def _check_prompt(prompt: Any) -> None:
-    if prompt is not None:
-        check_text(prompt, "prompt")
 
 
 class Tract:
@@ -656,14 +645,13 @@ class Tract:
             InvalidInputError: Nothing to compress (empty or all-pinned range), ``target_tokens`` <= 0,
                 no content and no LLM.
         """
-        _check_prompt(prompt)
+        check_prompt(prompt)
         check_flag(auto_commit, "auto_commit")
         plan = self._plan_compression(target_tokens, summary_role, from_commit, to_commit, keep_recent)
         draft = None
         if content is None:
-            model = self._summary_model(llm)
-            budget = target_tokens or min(2000, max(64, plan.summarised_tokens // 4))
-            draft = summarize(model, plan.messages, counter=self.counter, target_tokens=budget, prompt=prompt)
+            model = summary_llm(llm, self.config.llm)
+            draft = draft_summary(plan, model, counter=self.counter, target_tokens=target_tokens, prompt=prompt)
             content = draft.text
         return self._finish_compression(plan, content, draft, auto_commit, summary_role)
 
@@ -682,23 +670,22 @@ class Tract:
     ) -> CompressionResult | PendingCompression:
         """Async :meth:`compress`: the LLM is called with ``acomplete`` on the running loop, the
         store is read and written in a worker thread."""
-        _check_prompt(prompt)
+        check_prompt(prompt)
         check_flag(auto_commit, "auto_commit")
         plan = await asyncio.to_thread(
             self._plan_compression, target_tokens, summary_role, from_commit, to_commit, keep_recent
         )
         draft = None
         if content is None:
-            model = self._summary_model(llm)
-            budget = target_tokens or min(2000, max(64, plan.summarised_tokens // 4))
-            draft = await asummarize(model, plan.messages, counter=self.counter, target_tokens=budget, prompt=prompt)
+            model = summary_llm(llm, self.config.llm)
+            draft = await adraft_summary(plan, model, counter=self.counter, target_tokens=target_tokens, prompt=prompt)
             content = draft.text
         return await asyncio.to_thread(self._finish_compression, plan, content, draft, auto_commit, summary_role)
 
     def _plan_compression(
         self, target_tokens: Any, summary_role: str, from_commit: Ref, to_commit: Ref, keep_recent: int
     ) -> CompressionPlan:
-        _check_target_tokens(target_tokens)
+        check_target_tokens(target_tokens)
         check_role(summary_role)
         check_ref(from_commit)
         check_ref(to_commit)
@@ -712,38 +699,14 @@ class Tract:
                 keep_recent=keep_recent,
             )
 
-    def _summary_model(self, llm: Any) -> Any:
-        model = llm if llm is not None else self.config.llm
-        if model is None:
-            raise InvalidInputError(
-                "compress needs content= (a summary you wrote) or an llm= (or TractConfig(llm=...)) to write one"
-            )
-        return model
-
     def _finish_compression(
         self, plan: CompressionPlan, content: Any, draft: SummaryDraft | None, auto_commit: bool, summary_role: str
     ) -> CompressionResult | PendingCompression:
-        if not auto_commit:
-            if isinstance(content, str):
-                check_text(content, "the summary draft (content)")
-            details = {"summary_role": summary_role, "messages": len(plan.summarised)}
-            if draft is not None:
-                details.update(target_tokens=draft.target_tokens, attempts=draft.attempts, trimmed=draft.trimmed)
-            with self._writing() as session:
-                record = session.compressions.add(
-                    self.tract_id,
-                    status="pending",
-                    old_head=plan.old_head,
-                    range_from=plan.range_from,
-                    range_to=plan.range_to,
-                    draft=content if isinstance(content, str) else canonical_json(content),
-                    details=details,
-                )
-            text = content if isinstance(content, str) else canonical_json(content)
-            return PendingCompression(
-                self, record, text, plan.range_from, plan.range_to, plan.old_head, plan.messages, details
-            )
         with self._writing() as session:
+            if not auto_commit:
+                return store_pending(
+                    session, self, self.tract_id, plan, content, summary_role=summary_role, draft=draft
+                )
             return apply_compression(
                 session, self._compiler, self.tract_id, plan, content, summary_role=summary_role, draft=draft
             )
@@ -767,16 +730,7 @@ class Tract:
         check_ref(to_commit)
         check_ref(from_commit)
         with self._writing() as session:
-            if from_commit is None:
-                head = session.refs.head(self.tract_id).commit
-                if head is None:
-                    raise InvalidInputError("there is nothing to archive: the tract has no commits")
-                history = session.commits.history(self.tract_id)
-                from_commit = linearize(head, lambda h: history[h].parents)[0]
-            plan = plan_compression(
-                session, self._compiler, self.tract_id, from_commit=from_commit, to_commit=to_commit, exact=True
-            )
-            return apply_compression(session, self._compiler, self.tract_id, plan, None, summary_role="system")
+            return archive_range(session, self._compiler, self.tract_id, from_commit, to_commit)
 
     def approve_compression(self, pending: PendingCompression | int, *, content: Any = None) -> CompressionResult:
         """Commit a pending compression, with ``content`` replacing the draft if given.
@@ -785,69 +739,20 @@ class Tract:
             ConcurrentUpdateError: HEAD moved since the draft was made (draft it again), or the
                 compression was already approved or rejected.
         """
-        record_id = _compression_id(pending, "pending")
+        record_id = compression_id(pending, "pending")
         with self._writing() as session:
-            record = session.compressions.get(self.tract_id, record_id)
-            if record is None:
-                raise InvalidInputError(f"no compression {record_id} in tract {self.tract_id!r}")
-            if record.status != "pending":
-                raise ConcurrentUpdateError(f"compression {record_id} is already {record.status}")
-            head = session.refs.head(self.tract_id, lock=True)
-            if head.commit != record.old_head:
-                raise ConcurrentUpdateError(
-                    f"HEAD moved since compression {record_id} was drafted (it was {str(record.old_head)[:12]}, "
-                    f"it is {str(head.commit)[:12]}); nothing was changed. Reject it and compress again"
-                )
-            plan = plan_compression(
-                session,
-                self._compiler,
-                self.tract_id,
-                from_commit=record.range_from,
-                to_commit=record.range_to,
-            )
-            return apply_compression(
-                session,
-                self._compiler,
-                self.tract_id,
-                plan,
-                content if content is not None else record.draft,
-                summary_role=record.details.get("summary_role", "system"),
-                pending_id=record.id,
-            )
+            return approve_pending(session, self._compiler, self.tract_id, record_id, content)
 
     def reject_compression(self, pending: PendingCompression | int) -> None:
         """Drop a pending compression; history is untouched."""
-        record_id = _compression_id(pending, "pending")
+        record_id = compression_id(pending, "pending")
         with self._writing() as session:
-            record = session.compressions.get(self.tract_id, record_id)
-            if record is None:
-                raise InvalidInputError(f"no compression {record_id} in tract {self.tract_id!r}")
-            if not session.compressions.decide(self.tract_id, record_id, expected="pending", status="rejected"):
-                raise ConcurrentUpdateError(f"compression {record_id} is already {record.status}")
+            reject_pending(session, self.tract_id, record_id)
 
     def pending_compressions(self) -> list[PendingCompression]:
         """Drafts waiting for approval, oldest first (also those made by other processes)."""
-        drafts = []
         with self._reading() as session:
-            head = session.refs.head(self.tract_id).commit
-            for r in session.compressions.list(self.tract_id, "pending"):
-                try:
-                    messages = plan_compression(
-                        session,
-                        self._compiler,
-                        self.tract_id,
-                        from_commit=r.range_from,
-                        to_commit=r.range_to,
-                        at=r.old_head,
-                    ).messages
-                except TractError:  # its range no longer holds anything to compress, or is gone
-                    messages = None
-                draft = PendingCompression(
-                    self, r.id, r.draft or "", r.range_from, r.range_to, r.old_head or "", messages or [], r.details
-                )
-                draft.stale = messages is None or head != r.old_head
-                drafts.append(draft)
-        return drafts
+            return list_pending(session, self._compiler, self.tract_id, self)
 
     def compressions(self) -> list[CompressionEntry]:
         """Every compression of this tract (pending, committed, rejected), oldest first: the audit trail.
@@ -864,7 +769,7 @@ class Tract:
         with self._reading() as session:
             if compression is None:
                 return sorted(session.compressions.archived(self.tract_id))
-            record_id = _compression_id(compression, "compression")
+            record_id = compression_id(compression, "compression")
             return session.compressions.archived_by(self.tract_id, record_id)
 
     def gc(
@@ -973,8 +878,8 @@ class Tract:
         if not isinstance(child, Tract) or child.store is not self.store:
             raise InvalidInputError("absorb() takes a sub-agent (a Tract) from the same store (see spawn())")
         check_role(role)
-        _check_target_tokens(target_tokens)
-        _check_prompt(prompt)
+        check_target_tokens(target_tokens)
+        check_prompt(prompt)
         context = child.compile()
         seeded = {c.hash for c in child.log(limit=None) if c.metadata and "from_parent" in c.metadata}
         messages = [m for m, h in zip(context.messages, context.commit_hashes, strict=True) if h not in seeded]
