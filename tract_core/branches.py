@@ -7,10 +7,12 @@ the history. Every move goes through compare-and-swap and the reflog.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .checkout import BRANCH_DELETED
 from .errors import BranchExistsError, BranchNotFoundError, CommitNotFoundError, InvalidInputError
 from .graph import ancestors
+from .objects import check_text
 from .refs import HEAD, Ref, check_branch_name, current_head, move_head_commit, resolve
 from .store.base import Head, Session
 
@@ -24,6 +26,8 @@ __all__ = [
     "delete_branch",
     "reset_head",
     "reachable_from_refs",
+    "check_keep_as",
+    "start_over",
 ]
 
 RESET_MODES = ("soft", "hard")
@@ -216,3 +220,39 @@ def _still_needed(session: Session, tract_id: str, dropped: set[str], reachable:
                     needed.add(linked)
                 frontier.append(linked)
     return needed
+
+
+def check_keep_as(keep_as: Any) -> str | None:
+    """Validate the prefix :func:`start_over` keeps the old line under (None: keep no branch)."""
+    if keep_as is not None:
+        check_branch_name(f"{check_text(keep_as, 'keep_as', control=True)}/1", "keep_as prefix")
+    return keep_as
+
+
+def start_over(session: Session, tract_id: str, keep_as: str | None) -> str | None:
+    """Empty the current branch, first keeping its line as the branch ``<keep_as>/<next number>``.
+
+    Returns:
+        The name of the branch that keeps the old line, or None (the branch was already empty, or
+        ``keep_as`` is None).
+
+    Raises:
+        InvalidInputError: HEAD is detached.
+    """
+    head = session.refs.head(tract_id, lock=True)
+    if head.branch is None:
+        raise InvalidInputError(
+            f"cannot start tract {tract_id!r} over: HEAD is detached at {str(head.commit)[:12]}; "
+            "switch back to a branch first (switch('main'))"
+        )
+    if head.commit is None:
+        return None
+    kept = None
+    if keep_as is not None:
+        prefix = f"{keep_as}/"
+        taken = [b.name[len(prefix) :] for b in list_branches(session, tract_id) if b.name.startswith(prefix)]
+        number = max((int(n) for n in taken if n.isdigit() and not n.startswith("0")), default=0) + 1
+        kept = f"{prefix}{number}"
+        create_branch(session, tract_id, kept, head.commit, switch=False)
+    reset_head(session, tract_id, None, "soft")
+    return kept

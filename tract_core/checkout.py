@@ -7,20 +7,39 @@ updates it, so reopening a tract continues where it was left.
 
 The operations (``commits``, ``branches``, ``merge``, ...) read and move HEAD through
 ``session.refs``; a handle gives them a *view* of the unit of work whose ``refs`` answer with the
-handle's HEAD (:class:`HandleRefs`), so they need not know about handles.
+handle's HEAD (:class:`HandleRefs`), so they need not know about handles. :class:`HandleWork`
+opens those views: the reading and writing units of work of one handle, joined to the store's open
+batch if there is one, with the handle's HEAD put back when what moved it rolls back.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import BranchDeletedError
-from .refs import DEFAULT_BRANCH, HEAD
+from .compile import Compiler
+from .errors import BranchDeletedError, InvalidInputError
+from .history import show_commit
+from .records import CommitInfo
+from .refs import DEFAULT_BRANCH, HEAD, Ref, current_head, resolve
 from .store.base import Head, Session
 
-__all__ = ["Checkout", "HeadPointer", "HandleRefs", "handle_view", "BRANCH_DELETED"]
+if TYPE_CHECKING:
+    from .store.sql import SqlStore
+
+__all__ = [
+    "Checkout",
+    "HeadPointer",
+    "HandleRefs",
+    "HandleWork",
+    "handle_view",
+    "checked_out",
+    "checkout_ref",
+    "BRANCH_DELETED",
+]
 
 BRANCH_DELETED = "branch: deleted"
 """The reflog action of a deleted branch (how a handle tells a deleted branch from an unborn one)."""
@@ -154,3 +173,94 @@ def handle_view(session: Session, tract_id: str, pointer: HeadPointer) -> Sessio
     view = copy.copy(session)
     view.refs = HandleRefs(session, tract_id, pointer)  # type: ignore[assignment]
     return view
+
+
+def checked_out(session: Session, tract_id: str) -> Checkout:
+    """What the handle of ``session`` (a :func:`handle_view`) has checked out; the stored HEAD otherwise."""
+    refs = session.refs
+    if isinstance(refs, HandleRefs):
+        return refs.checkout()
+    stored = refs.head(tract_id)
+    return Checkout(stored.branch, stored.commit if stored.branch is None else None)
+
+
+def checkout_ref(session: Session, compiler: Compiler, tract_id: str, ref: Ref) -> CommitInfo:
+    """Move HEAD to a branch (attached) or to any commit (detached); return the commit it is at.
+
+    Raises:
+        InvalidInputError: The branch has no commits yet (HEAD is attached to it all the same).
+    """
+    head = current_head(session, tract_id, lock=True)
+    branch = session.refs.get(tract_id, ref) if isinstance(ref, str) else None
+    if branch is not None:
+        target = branch.commit
+        session.refs.set_head(tract_id, branch=branch.name, commit=None)
+        action = f"checkout: moving to {branch.name}"
+    else:
+        target = resolve(session, tract_id, ref, head=head)
+        session.refs.set_head(tract_id, branch=None, commit=target)
+        action = f"checkout: moving to {target[:12]} (detached)"
+    session.reflog.append(tract_id, HEAD, head.commit, target, action)
+    if target is None:
+        raise InvalidInputError(f"branch {ref!r} has no commits yet")
+    return show_commit(session, compiler, tract_id, target)
+
+
+class HandleWork:
+    """The units of work of one handle: sessions of ``store`` whose ``refs`` answer with its HEAD.
+
+    Inside a batch of the store (:meth:`batch`, or another handle's) they join the batch's
+    transaction; a HEAD move that rolls back is undone, and ``forget`` (the handle drops what it
+    cached) runs when a batch it worked in rolls back.
+
+    Args:
+        store: The store the handle works on.
+        tract_id: The handle's tract.
+        forget: Called when a batch this handle used rolls back.
+    """
+
+    __slots__ = ("_store", "_tract_id", "_forget", "head")
+
+    def __init__(self, store: SqlStore, tract_id: str, forget: Callable[[], None]) -> None:
+        self._store = store
+        self._tract_id = tract_id
+        self._forget = forget
+        self.head = HeadPointer()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work (the open batch, if any)."""
+        active = self._store.join_batch()
+        if active is not None:
+            yield handle_view(active, self._tract_id, self.head)
+        else:
+            with self._store.read() as session:
+                yield handle_view(session, self._tract_id, self.head)
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A write transaction (the open batch, if any); HEAD moves made in it roll back with it."""
+        active = self._store.join_batch(self.rolled_back)
+        if active is not None:
+            self.head.mark(active)
+            yield handle_view(active, self._tract_id, self.head)
+            return
+        before = self.head.current
+        try:
+            with self._store.write() as session:
+                yield handle_view(session, self._tract_id, self.head)
+        except BaseException:
+            self.head.current = before  # a HEAD move that rolled back did not happen
+            raise
+
+    @contextmanager
+    def batch(self) -> Iterator[Session]:
+        """One transaction for everything done on the store inside the block (see ``SqlStore.batch``)."""
+        with self._store.batch(self.rolled_back) as session:
+            self.head.mark(session)
+            yield session
+
+    def rolled_back(self) -> None:
+        """A batch this handle wrote in rolled back: forget what it cached and moved."""
+        self._forget()
+        self.head.restore()

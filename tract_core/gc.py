@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, shown
 from .store.base import HistoryEntry, Session
 
-__all__ = ["GCResult", "collect_garbage", "DAY"]
+if TYPE_CHECKING:
+    from .store.sql import SqlStore
+
+__all__ = ["GCResult", "collect_garbage", "DAY", "VACUUM_MODES", "check_vacuum", "reclaim_space"]
+
+VACUUM_MODES = ("incremental", "full", None)
+"""How a gc gives freed space back to the file system (see :meth:`tract_core.Tract.gc`)."""
 
 DAY = 86_400.0
 """Seconds in a day (retention windows are in days; fractions are fine)."""
@@ -146,3 +153,27 @@ def collect_garbage(
         reflog_entries=expiring,
         kept_unreachable=unreachable - len(removed),
     )
+
+
+def check_vacuum(vacuum: Any) -> str | None:
+    """Validate a vacuum mode (one of :data:`VACUUM_MODES`); return it."""
+    if vacuum not in VACUUM_MODES:
+        raise InvalidInputError(f"vacuum must be 'incremental', 'full' or None, not {shown(vacuum)}")
+    return vacuum  # type: ignore[no-any-return]
+
+
+def reclaim_space(store: SqlStore, result: GCResult, before: int | None, vacuum: str | None) -> GCResult:
+    """Give what a gc freed back to the file system (not inside a batch), and report the file sizes.
+
+    Args:
+        store: The store the gc ran on.
+        result: What the gc did (a dry run reclaims nothing and reports no size after).
+        before: The file size measured before the gc.
+        vacuum: ``"incremental"``, ``"full"`` or None (leave the file as it is).
+    """
+    after = None
+    if not result.dry_run:
+        if vacuum is not None and store.join_batch() is None:
+            store.reclaim(vacuum)
+        after = store.file_bytes()
+    return replace(result, file_bytes_before=before, file_bytes_after=after)

@@ -1,33 +1,44 @@
 """The :class:`Tract` facade: the public API over the store, the compiler and the operations.
 
-It holds no algorithms: each method opens a unit of work and delegates to the module that owns
-the concept (``commits``, ``annotations``, ``compile``, ``history``, ``diff``, ``refs``).
+It holds no algorithms: each method checks its arguments, opens one unit of work of this handle
+(:class:`~tract_core.checkout.HandleWork`) and delegates to the module that owns the concept
+(``commits``, ``annotations``, ``compile``, ``history``, ``branches``, ``checkout``, ``merge``,
+``replay``, ``compress``, ``gc``, ``agents``, ``registry``, ``status``, ``usage``, ...).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import replace
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from .agents import check_include, create_child, provenance, seed_messages
+from .agents import (
+    check_include,
+    child_id,
+    create_child,
+    plant_seeds,
+    provenance,
+    seed_messages,
+    subagent_work,
+    summarize_work,
+)
 from .annotations import coerce_priority, write_annotation
 from .arguments import check_callable, check_flag, check_limit, check_mapping, check_number
 from .branches import (
     RESET_MODES,
     BranchInfo,
     ResetResult,
+    check_keep_as,
     create_branch,
     delete_branch,
     list_branches,
     reset_head,
+    start_over,
     switch_branch,
 )
-from .checkout import HeadPointer, handle_view
+from .checkout import HandleWork, checked_out, checkout_ref
 from .commits import write_commit
 from .compile import Compiler
 from .compress import (
@@ -49,33 +60,29 @@ from .compress import (
 )
 from .config import TractConfig
 from .diff import ContextDiff, diff_contexts
-from .errors import InvalidInputError, TractNotFoundError, shown
+from .errors import InvalidInputError, shown
 from .formats import CompiledContext
-from .gc import GCResult, collect_garbage
+from .gc import GCResult, check_vacuum, collect_garbage, reclaim_space
 from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
 from .merge import MergeResult, PendingMerge, Resolver, apply_merge, check_strategy, plan_merge, resolve_conflicts
 from .messages import check_role
-from .objects import ContentType, Operation, Priority, canonical_json, check_text
+from .objects import ContentType, Operation, canonical_json, check_text
 from .query import run_config_query
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus, VerifyReport
-from .refs import DEFAULT_BRANCH, HEAD, Ref, check_branch_name, check_ref, current_head, resolve
+from .refs import HEAD, Ref, check_branch_name, check_ref, resolve
+from .registry import attach_tract, check_tract_id, list_tract_ids
 from .replay import ReplayResult, cherry_pick, rebase
+from .status import read_status
 from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
-from .summarize import SummaryDraft, check_prompt, check_target_tokens, summarize
+from .summarize import SummaryDraft, check_prompt, check_target_tokens
 from .tokens import TiktokenCounter, TokenCounter
-from .usage import Usage, normalize_usage
+from .usage import Usage, normalize_usage, store_usage
 
 __all__ = ["Tract", "DEFAULT_TRACT_ID"]
 
 DEFAULT_TRACT_ID = "default"
 """The tract opened when no ``tract_id`` is given."""
-
-
-def _check_tract_id(tract_id: Any) -> str:
-    if not isinstance(tract_id, str) or not tract_id.strip() or len(tract_id) > 255:
-        raise InvalidInputError(f"tract_id must be a non-empty string of at most 255 characters, not {shown(tract_id)}")
-    return check_text(tract_id, "tract_id")
 
 
 class Tract:
@@ -99,7 +106,7 @@ class Tract:
         self.config = config
         self.counter: TokenCounter = config.token_counter or TiktokenCounter(model=config.model)
         self._compiler = Compiler(tract_id, self.counter)
-        self._head = HeadPointer()  # this handle's own HEAD (see tract_core.checkout)
+        self._work = HandleWork(store, tract_id, self._compiler.clear)  # this handle's own HEAD
         self._owns_store = owns_store
         self._closed = False
 
@@ -135,7 +142,7 @@ class Tract:
             DatabaseNotFoundError: The database is missing or unreachable.
             SchemaVersionError: The database was written by a newer tract.
         """
-        tract_id = _check_tract_id(tract_id)
+        tract_id = check_tract_id(tract_id)
         check_flag(create, "create")
         if config is not None and not isinstance(config, TractConfig):
             raise InvalidInputError("config must be a TractConfig")
@@ -147,7 +154,7 @@ class Tract:
         elif path is not None or url is not None:
             raise InvalidInputError("pass store= or path=/url=, not both")
         try:
-            resolved = cls._attach(store, tract_id, config, create)
+            resolved = attach_tract(store, tract_id, config, create)
         except BaseException:
             if owns:
                 store.close()
@@ -155,36 +162,9 @@ class Tract:
         return cls(store, tract_id, resolved, owns_store=owns)
 
     @staticmethod
-    def _attach(store: SqlStore, tract_id: str, config: TractConfig | None, create: bool) -> TractConfig:
-        active = store.join_batch()  # opened inside a batch on this store: use the batch's transaction
-        reading = (lambda: nullcontext(active)) if active is not None else store.read
-        writing = (lambda: nullcontext(active)) if active is not None else store.write
-        with reading() as session:
-            entry = session.tracts.get(tract_id)
-        if entry is None and not create:
-            with reading() as session:
-                known = [t.tract_id for t in session.tracts.list()]
-            listing = ", ".join(known[:20]) or "none"
-            raise TractNotFoundError(f"no tract {tract_id!r} in {store.url} (tracts: {listing})")
-        stored = TractConfig.from_stored(json.loads(entry.config_json) if entry and entry.config_json else None)
-        wanted = config if config is not None else stored
-        stored_json = canonical_json(wanted.to_stored())
-        if entry is None or (config is not None and stored_json != entry.config_json):
-            with writing() as session:
-                if not session.tracts.create(tract_id, stored_json, None):
-                    session.tracts.set_config(tract_id, stored_json)
-                session.refs.init_head(tract_id, DEFAULT_BRANCH)
-        return wanted if config is not None else stored.with_counter(None)
-
-    @staticmethod
     def list_tracts(path: str | os.PathLike[str] | None = None, *, url: str | None = None) -> list[str]:
         """The ids of the tracts in a database (which must exist)."""
-        store = SqlStore(path=path, url=url, create=False)
-        try:
-            with store.read() as session:
-                return [t.tract_id for t in session.tracts.list()]
-        finally:
-            store.close()
+        return list_tract_ids(path, url=url)
 
     def close(self) -> None:
         """Release the database (if this tract opened it). Safe to call twice."""
@@ -204,34 +184,13 @@ class Tract:
 
     # -- units of work ----------------------------------------------------------------------
 
-    @contextmanager
-    def _reading(self) -> Iterator[Session]:
-        active = self.store.join_batch()
-        if active is not None:
-            yield handle_view(active, self.tract_id, self._head)
-        else:
-            with self.store.read() as session:
-                yield handle_view(session, self.tract_id, self._head)
+    def _reading(self) -> AbstractContextManager[Session]:
+        """A read-only unit of work as this handle sees it (its HEAD)."""
+        return self._work.reading()
 
-    @contextmanager
-    def _writing(self) -> Iterator[Session]:
-        active = self.store.join_batch(self._rolled_back)
-        if active is not None:
-            self._head.mark(active)
-            yield handle_view(active, self.tract_id, self._head)
-            return
-        before = self._head.current
-        try:
-            with self.store.write() as session:
-                yield handle_view(session, self.tract_id, self._head)
-        except BaseException:
-            self._head.current = before  # a HEAD move that rolled back did not happen
-            raise
-
-    def _rolled_back(self) -> None:
-        """A batch this handle wrote in rolled back: forget what it cached and moved."""
-        self._compiler.clear()
-        self._head.restore()
+    def _writing(self) -> AbstractContextManager[Session]:
+        """A write transaction as this handle sees it (its HEAD)."""
+        return self._work.writing()
 
     @contextmanager
     def batch(self) -> Iterator[Tract]:
@@ -241,8 +200,7 @@ class Tract:
         same store, is one transaction: if the block raises (or the process dies), none of it is
         stored. Batches nest (the outer one decides).
         """
-        with self.store.batch(self._rolled_back) as session:
-            self._head.mark(session)
+        with self._work.batch():
             yield self
 
     # -- writing ----------------------------------------------------------------------------
@@ -348,8 +306,7 @@ class Tract:
         normalized = normalize_usage(usage, **numbers)
         check_ref(commit)
         with self._writing() as session:
-            target = resolve(session, self.tract_id, commit if commit is not None else HEAD)
-            session.commits.set_usage(self.tract_id, target, normalized.to_json())
+            store_usage(session, self.tract_id, commit, normalized)
         return normalized
 
     def checkout(self, ref: Ref) -> CommitInfo:
@@ -359,20 +316,7 @@ class Tract:
         """
         check_ref(ref)
         with self._writing() as session:
-            head = current_head(session, self.tract_id, lock=True)
-            branch = session.refs.get(self.tract_id, ref) if isinstance(ref, str) else None
-            if branch is not None:
-                target = branch.commit
-                session.refs.set_head(self.tract_id, branch=branch.name, commit=None)
-                action = f"checkout: moving to {branch.name}"
-            else:
-                target = resolve(session, self.tract_id, ref, head=head)
-                session.refs.set_head(self.tract_id, branch=None, commit=target)
-                action = f"checkout: moving to {target[:12]} (detached)"
-            session.reflog.append(self.tract_id, HEAD, head.commit, target, action)
-            if target is None:
-                raise InvalidInputError(f"branch {ref!r} has no commits yet")
-            return show_commit(session, self._compiler, self.tract_id, target)
+            return checkout_ref(session, self._compiler, self.tract_id, ref)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -391,25 +335,7 @@ class Tract:
     def status(self) -> TractStatus:
         """Token count against the budget, HEAD and branch, and the provider's last usage."""
         with self._reading() as session:
-            head, marker = session.refs.head_with_marker(self.tract_id)
-            state = self._compiler.state(session, head.commit, marker)
-            usage_json = session.commits.latest_usage(self.tract_id, head.commit) if head.commit else None
-        budget = self.config.token_budget
-        tokens = state.context.token_count
-        return TractStatus(
-            tract_id=self.tract_id,
-            branch=head.branch,
-            head=head.commit,
-            detached=head.branch is None,
-            commit_count=state.length,
-            message_count=len(state.context),
-            token_count=tokens,
-            token_budget=budget,
-            budget_ratio=None if budget is None else tokens / budget,
-            tokenizer=self.counter.name,
-            tokenizer_note=getattr(self.counter, "fallback_reason", None),
-            last_usage=None if usage_json is None else Usage.from_json(usage_json),
-        )
+            return read_status(session, self._compiler, self.tract_id, self.config.token_budget)
 
     def log(self, limit: int | None = 20, *, start: Ref = HEAD) -> list[CommitInfo]:
         """Commits of HEAD's history (or ``start``'s), newest first."""
@@ -557,28 +483,9 @@ class Tract:
             InvalidInputError: HEAD is detached (switch to a branch first), or a bad ``keep_as``.
             ConcurrentUpdateError: Another writer moved the branch meanwhile; nothing changed.
         """
-        if keep_as is not None:
-            check_branch_name(f"{check_text(keep_as, 'keep_as', control=True)}/1", "keep_as prefix")
+        check_keep_as(keep_as)
         with self._writing() as session:
-            head = session.refs.head(self.tract_id, lock=True)
-            if head.branch is None:
-                raise InvalidInputError(
-                    f"cannot start tract {self.tract_id!r} over: HEAD is detached at {str(head.commit)[:12]}; "
-                    "switch back to a branch first (switch('main'))"
-                )
-            if head.commit is None:
-                return None
-            kept = None
-            if keep_as is not None:
-                prefix = f"{keep_as}/"
-                taken = [
-                    b.name[len(prefix) :] for b in list_branches(session, self.tract_id) if b.name.startswith(prefix)
-                ]
-                number = max((int(n) for n in taken if n.isdigit() and not n.startswith("0")), default=0) + 1
-                kept = f"{prefix}{number}"
-                create_branch(session, self.tract_id, kept, head.commit, switch=False)
-            reset_head(session, self.tract_id, None, "soft")
-            return kept
+            return start_over(session, self.tract_id, keep_as)
 
     def reset(self, ref: Ref, mode: str = "soft") -> ResetResult:
         """Move the current branch (or detached HEAD) to ``ref``; ``reset(None)`` empties the branch.
@@ -791,15 +698,14 @@ class Tract:
         with VACUUM (slower; also shrinks files created before tract enabled incremental vacuum),
         ``None`` leaves the file as it is (freed pages are reused). ``now`` overrides the clock.
         """
-        if vacuum not in ("incremental", "full", None):
-            raise InvalidInputError(f"vacuum must be 'incremental', 'full' or None, not {shown(vacuum)}")
+        check_vacuum(vacuum)
         check_number(orphan_retention_days, "orphan_retention_days")
         check_number(archive_retention_days, "archive_retention_days")
         check_flag(dry_run, "dry_run")
         check_number(now, "now", optional=True)
         before = self.store.file_bytes()
         with self._writing() as session:
-            own = session.refs.checkout()  # a detached handle's HEAD is a root too
+            own = checked_out(session, self.tract_id)  # a detached handle's HEAD is a root too
             result = collect_garbage(
                 session,
                 self.tract_id,
@@ -809,13 +715,9 @@ class Tract:
                 now=now,
                 roots=[own.commit] if own.commit else (),
             )
-        after = None
         if not dry_run:
             self._compiler.clear()
-            if vacuum is not None and self.store.join_batch() is None:
-                self.store.reclaim(vacuum)
-            after = self.store.file_bytes()
-        return replace(result, file_bytes_before=before, file_bytes_after=after)
+        return reclaim_space(self.store, result, before, vacuum)
 
     # -- sub-agents ---------------------------------------------------------------------------
 
@@ -834,15 +736,13 @@ class Tract:
         if config is not None and not isinstance(config, TractConfig):
             raise InvalidInputError(f"config must be a TractConfig, not {type(config).__name__}")
         settings = config if config is not None else self.config
-        with self._writing() as session:
-            tract_id, spawned_at = create_child(session, self.tract_id, name, canonical_json(settings.to_stored()))
-            seeds = seed_messages(session, self._compiler, self.tract_id, spawned_at, include)
-        child = Tract(self.store, tract_id, settings, owns_store=False)
-        with child.batch():
-            for origin, message, priority in seeds:
-                info = child.commit(message, metadata={"from_parent": origin})
-                if priority is Priority.SKIP or (priority is Priority.PINNED and info.content_type != "instruction"):
-                    child.annotate(info, priority)
+        child = Tract(self.store, child_id(self.tract_id, name), settings, owns_store=False)
+        with self._work.batch(), child._work.batch():  # one transaction; both handles forget it on rollback
+            with self._writing() as session:
+                _, spawned_at = create_child(session, self.tract_id, name, canonical_json(settings.to_stored()))
+                seeds = seed_messages(session, self._compiler, self.tract_id, spawned_at, include)
+            with child._writing() as session:
+                plant_seeds(session, child._compiler, child.tract_id, seeds)
         return child
 
     def parent(self) -> Tract | None:
@@ -880,20 +780,22 @@ class Tract:
         check_role(role)
         check_target_tokens(target_tokens)
         check_prompt(prompt)
-        context = child.compile()
-        seeded = {c.hash for c in child.log(limit=None) if c.metadata and "from_parent" in c.metadata}
-        messages = [m for m, h in zip(context.messages, context.commit_hashes, strict=True) if h not in seeded]
+        with child._reading() as session:
+            messages, child_head = subagent_work(session, child._compiler, child.tract_id)
         if content is None:
-            model = llm if llm is not None else self.config.llm
-            if model is None:
-                raise InvalidInputError("absorb needs content= or an llm= (or TractConfig(llm=...)) to summarise with")
-            budget = target_tokens or 500
-            content = summarize(model, messages, counter=self.counter, target_tokens=budget, prompt=prompt).text
+            content = summarize_work(
+                messages,
+                llm=llm,
+                default_llm=self.config.llm,
+                counter=self.counter,
+                target_tokens=target_tokens,
+                prompt=prompt,
+            )
         return self.commit(
             content,
             role=role,
             content_type=ContentType.SUMMARY,
-            metadata=provenance(child.tract_id, child.head, len(messages)),
+            metadata=provenance(child.tract_id, child_head, len(messages)),
             commit_message=f"summary of sub-agent {child.tract_id}",
         )
 
@@ -931,4 +833,4 @@ class Tract:
         Each handle has its own: another handle's ``switch()`` never moves this one's appends.
         """
         with self._reading() as session:
-            return session.refs.checkout().branch
+            return checked_out(session, self.tract_id).branch

@@ -2,7 +2,8 @@
 
 ``record_usage`` accepts OpenAI (Chat Completions and Responses), Anthropic and LangChain
 ``usage_metadata`` shapes, as dicts or as the SDKs' objects, whole responses or messages that carry
-usage, or plain keyword integers. Everything becomes one :class:`Usage`.
+usage, or plain keyword integers. Everything becomes one :class:`Usage`, kept beside the commit it
+belongs to (:func:`store_usage`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import InvalidInputError, damaged, shown
+from .refs import HEAD, Ref, resolve
+from .store.base import Session
 
-__all__ = ["Usage", "normalize_usage"]
+__all__ = ["Usage", "normalize_usage", "store_usage"]
 
 _SHAPES = (
     "OpenAI {'prompt_tokens', 'completion_tokens'}, Anthropic {'input_tokens', 'output_tokens', "
@@ -165,3 +168,9 @@ def normalize_usage(usage: Any = None, **numbers: int) -> Usage:
             source="openai" if responses_api else "langchain",
         )
     raise InvalidInputError(f"cannot find token counts in {sorted(shown(k) for k in data)[:8]}; pass {_SHAPES}")
+
+
+def store_usage(session: Session, tract_id: str, commit: Ref, usage: Usage) -> None:
+    """Keep ``usage`` beside ``commit`` (HEAD when None), replacing what it had."""
+    target = resolve(session, tract_id, commit if commit is not None else HEAD)
+    session.commits.set_usage(tract_id, target, usage.to_json())
