@@ -171,7 +171,7 @@ class HandleRefs:
 def handle_view(session: Session, tract_id: str, pointer: HeadPointer) -> Session:
     """``session`` with its ``refs`` answering as the handle whose HEAD is ``pointer``."""
     view = copy.copy(session)
-    view.refs = HandleRefs(session, tract_id, pointer)  # type: ignore[assignment]
+    view.__dict__["refs"] = HandleRefs(session, tract_id, pointer)  # the copy's own refs; the rest is shared
     return view
 
 

@@ -188,7 +188,7 @@ def _index_of(order: Sequence[str], session: Session, tract_id: str, ref: Ref, w
         ) from None
 
 
-def _tool_ids(slot: Slot) -> tuple[set[str], set[str]]:
+def _tool_ids(slot: Slot) -> tuple[set[str | None], set[str | None]]:
     calls = {c.get("id") for c in slot.message.get("tool_calls") or () if isinstance(c, Mapping)}
     results = {slot.message.get("tool_call_id")} if slot.role == "tool" else set()
     return calls, results
@@ -270,8 +270,8 @@ def plan_compression(
         raise InvalidInputError(
             "nothing to compress in that range: it holds no message that is neither pinned nor skipped"
         )
-    gone_calls: set[str] = set()
-    gone_results: set[str] = set()
+    gone_calls: set[str | None] = set()
+    gone_results: set[str | None] = set()
     for slot in summarised:
         calls, results = _tool_ids(slot)
         gone_calls |= calls
@@ -372,9 +372,10 @@ def apply_compression(
     archived = plan.order[plan.start :]
     new_state = compiler.state(session, tip, session.refs.head_with_marker(tract_id)[1])
     summary_tokens = 0 if summary_blob is None else count_body(compiler.counter, summary_blob.body)
-    details = {
+    kept = [mapping[k] for k in plan.pinned if k in mapping]
+    details: dict[str, Any] = {
         "replaced": [k for k in plan.order if k in summarised],  # in history order
-        "kept": [mapping[k] for k in plan.pinned if k in mapping],
+        "kept": kept,
         "skipped": list(plan.skipped),
         "tokens_before": plan.tokens_before,
         "tokens_after": new_state.context.token_count,
@@ -418,7 +419,7 @@ def apply_compression(
         else commit_info(stored_summary, summary_blob, summary_tokens),
         head=tip,
         replaced=tuple(k for k in plan.order if k in summarised),
-        kept=tuple(details["kept"]),
+        kept=tuple(kept),
         archived=tuple(archived),
         tokens_before=plan.tokens_before,
         tokens_after=new_state.context.token_count,

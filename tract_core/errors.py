@@ -190,7 +190,7 @@ class MergeConflict(TractError):
         conflicts: One :class:`~tract_core.merge.Conflict` per message, each with both versions.
     """
 
-    def __init__(self, message: str, conflicts: list) -> None:  # type: ignore[type-arg]
+    def __init__(self, message: str, conflicts: list[Any]) -> None:
         super().__init__(message)
         self.conflicts = conflicts
 

@@ -130,8 +130,8 @@ def collect_garbage(
     survivors = [h for h in history if h not in removable]
     removable -= _closure(survivors, history)
     unreachable = len(history) - len(reachable)
-    blob_candidates = {history[h].blob for h in removable if history[h].blob}
-    still_used = {history[h].blob for h in history if h not in removable and history[h].blob}
+    blob_candidates = {blob for h in removable if (blob := history[h].blob)}
+    still_used = {blob for h in history if h not in removable and (blob := history[h].blob)}
     still_used |= session.commits.blobs_used_elsewhere(tract_id, blob_candidates - still_used)
     doomed_blobs = blob_candidates - still_used
     sizes = session.blobs.sizes(doomed_blobs)
@@ -159,7 +159,7 @@ def check_vacuum(vacuum: Any) -> str | None:
     """Validate a vacuum mode (one of :data:`VACUUM_MODES`); return it."""
     if vacuum not in VACUUM_MODES:
         raise InvalidInputError(f"vacuum must be 'incremental', 'full' or None, not {shown(vacuum)}")
-    return vacuum  # type: ignore[no-any-return]
+    return vacuum
 
 
 def reclaim_space(store: SqlStore, result: GCResult, before: int | None, vacuum: str | None) -> GCResult:

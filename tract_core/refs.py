@@ -164,7 +164,7 @@ def resolve(session: Session, tract_id: str, ref: Ref, *, head: Head | None = No
     if head is None and (base_name == HEAD):
         head = session.refs.head(tract_id)
     commit = _base(session, tract_id, base_name, head or Head(None, None))
-    named = getattr(ref, "hash", ref).strip() if steps else ""
+    named = str(getattr(ref, "hash", ref)).strip() if steps else ""  # a string: parse_ref checked it
     for step in range(steps):
         stored = session.commits.get(tract_id, commit)
         if stored is None:

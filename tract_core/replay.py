@@ -44,7 +44,7 @@ class ReplayResult:
         return list(self.mapping.values())
 
 
-def _call_ids(message: Mapping[str, Any]) -> set[str]:
+def _call_ids(message: Mapping[str, Any]) -> set[str | None]:
     return {call.get("id") for call in message.get("tool_calls") or () if isinstance(call, Mapping)}
 
 
@@ -62,7 +62,7 @@ def replay_commits(
     """
     base_state = compiler.state(session, onto, marker)
     keys = {slot.key for slot in base_state.slots}
-    calls: set[str] = set()
+    calls: set[str | None] = set()
     for slot in base_state.slots:
         calls |= _call_ids(slot.message)
     blobs = session.blobs.get_many(c.commit.blob for c in commits if c.commit.blob)
@@ -78,7 +78,7 @@ def replay_commits(
         if commit.blob is None and len(commit.parents) > 1:
             continue
         body = blobs[commit.blob].blob.body if commit.blob in blobs else {}
-        target = commit.response_to
+        target: str | None = commit.response_to
         if commit.operation is Operation.EDIT and target is not None:
             if target in mapping:
                 target = mapping[target]

@@ -13,6 +13,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import TokenizerFallbackWarning
@@ -79,7 +80,7 @@ def _load(name: str) -> Any:
 def _caller_level() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside tract_core."""
     package = os.path.dirname(os.path.abspath(__file__))
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame = frame.f_back

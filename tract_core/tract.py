@@ -432,12 +432,12 @@ class Tract:
         """
         check_ref(source)
         check_strategy(strategy)
-        resolutions = check_mapping(resolutions, "resolutions")
+        given = check_mapping(resolutions, "resolutions")
         check_callable(resolver, "resolver")
         check_flag(auto_commit, "auto_commit")
         with self._reading() as session:
             plan = plan_merge(session, self._compiler, self.tract_id, source, strategy, self._commit_merge)
-        resolve_conflicts(plan, resolutions, resolver)
+        resolve_conflicts(plan, given, resolver)
         return plan.commit() if auto_commit else plan
 
     def _commit_merge(self, plan: PendingMerge) -> MergeResult:

@@ -101,7 +101,8 @@ def _render_compression(t: Tract, result: CompressionResult) -> Group:
     record = next((entry for entry in t.compressions() if entry.id == result.id), None)
     skipped = len(record.details.get("skipped", ())) if record is not None else 0
     summarised = counted(len(result.replaced), "message")
-    parts: list[RenderableType] = [tip_line(t, f"Compressed {summarised} into the summary ", result.summary.hash)]
+    summary = result.summary.hash if result.summary is not None else None
+    parts: list[RenderableType] = [tip_line(t, f"Compressed {summarised} into the summary ", summary)]
     kept = Text(f"Kept {counted(len(result.kept), 'pinned message')} verbatim after the summary")
     if result.kept:
         kept.append(": ").append(", ".join(short(h) for h in result.kept), style="yellow")
@@ -176,9 +177,9 @@ def cmd_compress(args: argparse.Namespace, out: Console) -> None:
             out.print(_render_compression(t, result))
         else:
             keep_recent = DEFAULT_KEEP_RECENT if args.keep_recent is None else args.keep_recent
-            result = t.compress(summary, from_commit=args.start, to_commit=args.end, keep_recent=keep_recent)
-            assert isinstance(result, CompressionResult)
-            out.print(_render_compression(t, result))
+            compressed = t.compress(summary, from_commit=args.start, to_commit=args.end, keep_recent=keep_recent)
+            assert isinstance(compressed, CompressionResult)
+            out.print(_render_compression(t, compressed))
 
 
 def _render_gc(t: Tract, result: GCResult, args: argparse.Namespace, archived_left: int) -> Group:

@@ -8,10 +8,11 @@ all. :class:`~tract_core.store.sql.SqlStore` implements the contract on SQLite a
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ..objects import Blob, Commit, Operation
 
@@ -280,7 +281,7 @@ class CompressionRepository(Protocol):
     ) -> bool: ...
     def archive(self, tract_id: str, compression_id: int, hashes: Iterable[str]) -> int: ...
     def archived(self, tract_id: str) -> dict[str, tuple[int, float]]: ...
-    def archived_by(self, tract_id: str, compression_id: int) -> list[str]: ...
+    def archived_by(self, tract_id: str, compression_id: int) -> builtins.list[str]: ...  # list: the method above
     def unarchive(self, tract_id: str, hashes: Iterable[str]) -> None: ...
     def compact(self, tract_id: str) -> int: ...
 
@@ -299,17 +300,26 @@ class TractLockManager(Protocol):
 
 
 class Session(Protocol):
-    """One unit of work; a write session is a single transaction."""
+    """One unit of work; a write session is a single transaction. Its repositories are read-only."""
 
-    locks: TractLockManager
-    tracts: TractRepository
-    blobs: BlobRepository
-    commits: CommitRepository
-    refs: RefRepository
-    reflog: ReflogRepository
-    annotations: AnnotationRepository
-    compressions: CompressionRepository
-    holds: HoldRepository
+    @property
+    def locks(self) -> TractLockManager: ...
+    @property
+    def tracts(self) -> TractRepository: ...
+    @property
+    def blobs(self) -> BlobRepository: ...
+    @property
+    def commits(self) -> CommitRepository: ...
+    @property
+    def refs(self) -> RefRepository: ...
+    @property
+    def reflog(self) -> ReflogRepository: ...
+    @property
+    def annotations(self) -> AnnotationRepository: ...
+    @property
+    def compressions(self) -> CompressionRepository: ...
+    @property
+    def holds(self) -> HoldRepository: ...
 
     def check_pages(self) -> list[str] | None:
         """Damaged storage pages, one line per damaged table; None if the backend checks its own."""
@@ -327,7 +337,10 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def iter_chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+_Item = TypeVar("_Item")
+
+
+def iter_chunks(items: Sequence[_Item], size: int) -> Iterator[Sequence[_Item]]:
     """Split ``items`` into chunks of at most ``size`` (for IN lists)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]

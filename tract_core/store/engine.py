@@ -229,8 +229,7 @@ def make_engine(
         ) from None
     if backend == "sqlite":
         database = parsed.database
-        memory = not database or database == ":memory:"
-        if memory:
+        if not database or database == ":memory:":
             engine = _create(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
             _sqlite_pragmas(engine, memory=True, durability=durability)
             return engine, "sqlite", threading.RLock()

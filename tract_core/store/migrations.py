@@ -15,7 +15,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import SchemaVersionError
 from .engine import WRITE_OPTION
-from .schema import TABLES, AnnotationChainRow, ArchivedRow, CompressionRow, HoldRow, SchemaVersionRow, metadata
+from .schema import (
+    TABLES,
+    AnnotationChainRow,
+    ArchivedRow,
+    CompressionRow,
+    HoldRow,
+    SchemaVersionRow,
+    metadata,
+    table_of,
+)
 from .sql_refs import link_annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
@@ -26,20 +35,20 @@ SCHEMA_VERSION = 4
 
 def _v2_compression_and_subagents(conn: Connection) -> None:
     """Version 2: compression records, archived commits, and the commit a child tract was spawned at."""
-    metadata.create_all(conn, tables=[CompressionRow.__table__, ArchivedRow.__table__])
+    metadata.create_all(conn, tables=[table_of(CompressionRow), table_of(ArchivedRow)])
     conn.execute(text("ALTER TABLE tract_tracts ADD COLUMN parent_commit VARCHAR(64)"))
 
 
 def _v3_holds(conn: Connection) -> None:
     """Version 3: commits held by something outside the ref graph (saved checkpoints), kept by gc."""
-    metadata.create_all(conn, tables=[HoldRow.__table__])
+    metadata.create_all(conn, tables=[table_of(HoldRow)])
 
 
 def _v4_annotation_chain(conn: Connection) -> None:
     """Version 4: annotation rows chained by digest (``verify()`` finds changed, forged and deleted
     ones); the rows written before are chained as they are."""
     conn.execute(text("ALTER TABLE tract_annotations ADD COLUMN digest VARCHAR(64)"))
-    metadata.create_all(conn, tables=[AnnotationChainRow.__table__])
+    metadata.create_all(conn, tables=[table_of(AnnotationChainRow)])
     link_annotations(conn)
 
 
@@ -50,7 +59,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
 }
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 
-_VERSION = SchemaVersionRow.__table__
+_VERSION = table_of(SchemaVersionRow)
 
 
 def schema_version(conn: Connection) -> int | None:

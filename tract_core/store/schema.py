@@ -7,7 +7,7 @@ re-hash to their ids, and queryable with each database's JSON functions.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Table, Text
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -24,11 +24,17 @@ __all__ = [
     "HoldRow",
     "metadata",
     "TABLES",
+    "table_of",
 ]
 
 metadata = SQLModel.metadata
 """SQLModel's shared metadata; create tract's tables with ``tables=TABLES`` so an application's
 own SQLModel tables are never created in a tract database by accident."""
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy :class:`~sqlalchemy.Table` of a table model."""
+    return model.__table__  # type: ignore[attr-defined]  # set by SQLModel for table=True; its stubs omit it
 
 
 class SchemaVersionRow(SQLModel, table=True):
@@ -198,7 +204,7 @@ class HoldRow(SQLModel, table=True):
 
 
 TABLES = [
-    model.__table__
+    table_of(model)
     for model in (
         SchemaVersionRow,
         TractRow,

@@ -235,7 +235,9 @@ class SqlStore:
         if self.memory or self.dialect != "sqlite":
             return None
         database = self.engine.url.database
-        return sum(os.path.getsize(p) for p in (database, database + "-wal") if p and os.path.exists(p))
+        if not database:
+            return None
+        return sum(os.path.getsize(p) for p in (database, database + "-wal") if os.path.exists(p))
 
     def reclaim(self, mode: str) -> None:
         """Give freed space back to the file system (SQLite; a no-op elsewhere).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -161,7 +162,7 @@ class SqlCompressions(_Repo):
         )
         return {r.commit_hash: (r.compression_id, r.archived_at) for r in rows}
 
-    def archived_by(self, tract_id: str, compression_id: int) -> list[str]:
+    def archived_by(self, tract_id: str, compression_id: int) -> builtins.list[str]:  # list: the method above
         rows = self.conn.execute(
             select(_V.c.commit_hash).where(_V.c.tract_id == tract_id, _V.c.compression_id == compression_id)
         )

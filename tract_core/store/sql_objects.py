@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import CorruptObjectError, StorageError, damage_summary, damaged
-from ..objects import Blob, Commit, Operation
+from ..objects import Blob, Commit, ObjectId, Operation
 from .base import (
     HistoryEntry,
     StoredBlob,
@@ -25,7 +26,7 @@ from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import TractLocks
 from .repository import now as _now
-from .schema import AnnotationChainRow
+from .schema import AnnotationChainRow, table_of
 from .sql_refs import SqlAnnotations
 from .statements import COMMIT_COLUMNS, Statements
 from .statements import A as _A
@@ -40,7 +41,7 @@ from .statements import X as _X
 
 __all__ = ["SqlTracts", "SqlBlobs", "SqlCommits"]
 
-_K = AnnotationChainRow.__table__
+_K = table_of(AnnotationChainRow)
 
 
 class SqlTracts(_Repo):
@@ -89,7 +90,7 @@ class SqlTracts(_Repo):
         rows = self.conn.execute(select(_T).order_by(_T.c.tract_id))
         return [_tract_entry(r) for r in rows]
 
-    def delete(self, tract_id: str) -> list[str]:
+    def delete(self, tract_id: str) -> builtins.list[str]:  # list: the method above
         """Remove the tract and everything of it (commits, refs, reflog, annotations, compression
         records, holds); return the blobs its commits carried (delete the unreferenced ones next)."""
         self.locks.exclusive(tract_id)
@@ -254,16 +255,16 @@ def _commit_what(tract_id: str, hash: Any) -> str:
     return f"commit {str(hash)[:12]} of tract {tract_id!r}"
 
 
-def _parents(parent: Any, extra: Any) -> tuple[str, ...]:
+def _parents(parent: Any, extra: Any) -> tuple[ObjectId, ...]:
     """The parent ids of a commit row (raises ValueError/TypeError if ``extra_parents`` is damaged)."""
     if parent is None:
         return ()
     if not extra:
-        return (parent,)
+        return (ObjectId(parent),)
     more = json.loads(extra)
     if not isinstance(more, list) or not all(isinstance(p, str) for p in more):
         raise TypeError("extra_parents is not a list of commit ids")
-    return (parent, *more)
+    return (ObjectId(parent), *(ObjectId(p) for p in more))
 
 
 def _extra_damaged(extra: Any) -> bool:

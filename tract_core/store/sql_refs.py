@@ -23,7 +23,7 @@ from .chain import ChainRow, annotation_digest, chain_problems, digest_of, relin
 from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import now as _now
-from .schema import AnnotationChainRow
+from .schema import AnnotationChainRow, table_of
 from .statements import HEAD
 from .statements import A as _A
 from .statements import H as _H
@@ -32,7 +32,7 @@ from .statements import R as _R
 
 __all__ = ["SqlRefs", "SqlReflog", "SqlAnnotations", "SqlHolds", "link_annotations"]
 
-_K = AnnotationChainRow.__table__
+_K = table_of(AnnotationChainRow)
 _CHAIN_COLUMNS = (
     _A.c.id,
     _A.c.target,
@@ -253,8 +253,8 @@ class SqlAnnotations(_Repo):
             for r in self.conn.execute(select(*_CHAIN_COLUMNS).where(mine, _A.c.id >= first).order_by(_A.c.id))
         ]
         changes, last = relink(rows, doomed, before)
-        for chunk in iter_chunks(sorted(doomed), _CHUNK):
-            self.conn.execute(delete(_A).where(mine, _A.c.id.in_(chunk)))
+        for ids in iter_chunks(sorted(doomed), _CHUNK):
+            self.conn.execute(delete(_A).where(mine, _A.c.id.in_(ids)))
         if changes:
             self.conn.execute(
                 update(_A).where(_A.c.id == bindparam("row_id")).values(digest=bindparam("new_digest")),

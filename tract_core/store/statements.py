@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, select, update
+from sqlalchemy import BindParameter, and_, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
@@ -27,6 +27,7 @@ from .schema import (
     ReflogRow,
     RefRow,
     TractRow,
+    table_of,
 )
 
 __all__ = [
@@ -47,15 +48,15 @@ __all__ = [
 ]
 
 HEAD = "HEAD"
-T = TractRow.__table__
-B = BlobRow.__table__
-C = CommitRow.__table__
-R = RefRow.__table__
-L = ReflogRow.__table__
-A = AnnotationRow.__table__
-X = CompressionRow.__table__
-V = ArchivedRow.__table__
-H = HoldRow.__table__
+T = table_of(TractRow)
+B = table_of(BlobRow)
+C = table_of(CommitRow)
+R = table_of(RefRow)
+L = table_of(ReflogRow)
+A = table_of(AnnotationRow)
+X = table_of(CompressionRow)
+V = table_of(ArchivedRow)
+H = table_of(HoldRow)
 
 COMMIT_COLUMNS = (
     C.c.hash,
@@ -74,7 +75,7 @@ COMMIT_COLUMNS = (
     C.c.usage,
 )
 
-_tract = bindparam("tract_id")
+_tract: BindParameter[str] = bindparam("tract_id")
 
 
 class Prepared:
