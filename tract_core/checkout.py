@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .compile import Compiler
 from .errors import BranchDeletedError, InvalidInputError
 from .history import show_commit
 from .records import CommitInfo
 from .refs import DEFAULT_BRANCH, HEAD, Ref, current_head, resolve
-from .store.base import Head, Session
-
-if TYPE_CHECKING:
-    from .store.sql import SqlStore
+from .store.base import Head, RefRepository, Session
 
 __all__ = [
     "Checkout",
@@ -38,6 +35,7 @@ __all__ = [
     "handle_view",
     "checked_out",
     "checkout_ref",
+    "stored_checkout",
     "BRANCH_DELETED",
 ]
 
@@ -53,10 +51,19 @@ class Checkout:
     commit: str | None = None
 
 
+def stored_checkout(refs: RefRepository, tract_id: str) -> Checkout:
+    """Where a newly opened handle starts: the HEAD stored with the tract (``main`` if it has none)."""
+    stored = refs.head(tract_id)
+    if stored.branch is None and stored.commit is None:  # no HEAD row: a tract's default
+        return Checkout(DEFAULT_BRANCH)
+    return Checkout(stored.branch, stored.commit if stored.branch is None else None)
+
+
 class HeadPointer:
     """A handle's mutable HEAD, restored when the transaction that moved it rolls back.
 
-    ``current`` is None until first read (it then starts at the stored HEAD).
+    ``current`` is set when the handle is opened (:func:`stored_checkout`); None means "not read
+    yet", and the first read then starts it at the stored HEAD.
     """
 
     __slots__ = ("current", "_batch", "_saved")
@@ -101,12 +108,7 @@ class HandleRefs:
         """The handle's HEAD (read from the stored HEAD the first time)."""
         current = self._pointer.current
         if current is None:
-            stored = self._refs.head(self._tract_id)
-            if stored.branch is None and stored.commit is None:  # no HEAD row: a tract's default
-                current = Checkout(DEFAULT_BRANCH)
-            else:
-                current = Checkout(stored.branch, stored.commit if stored.branch is None else None)
-            self._pointer.current = current
+            current = self._pointer.current = stored_checkout(self._refs, self._tract_id)
         return current
 
     def stored_head(self, tract_id: str) -> Head:
@@ -206,6 +208,15 @@ def checkout_ref(session: Session, compiler: Compiler, tract_id: str, ref: Ref) 
     return show_commit(session, compiler, tract_id, target)
 
 
+class _BatchingStore(Protocol):
+    """What a handle needs of its store (:class:`~tract_core.store.SqlStore`): units of work and batches."""
+
+    def read(self) -> AbstractContextManager[Session]: ...
+    def write(self) -> AbstractContextManager[Session]: ...
+    def batch(self, on_rollback: Callable[[], None] | None = None) -> AbstractContextManager[Session]: ...
+    def join_batch(self, on_rollback: Callable[[], None] | None = None) -> Session | None: ...
+
+
 class HandleWork:
     """The units of work of one handle: sessions of ``store`` whose ``refs`` answer with its HEAD.
 
@@ -217,15 +228,18 @@ class HandleWork:
         store: The store the handle works on.
         tract_id: The handle's tract.
         forget: Called when a batch this handle used rolls back.
+        start: Where the handle's HEAD starts (None: the stored HEAD, read at first use).
     """
 
     __slots__ = ("_store", "_tract_id", "_forget", "head")
 
-    def __init__(self, store: SqlStore, tract_id: str, forget: Callable[[], None]) -> None:
+    def __init__(
+        self, store: _BatchingStore, tract_id: str, forget: Callable[[], None], start: Checkout | None = None
+    ) -> None:
         self._store = store
         self._tract_id = tract_id
         self._forget = forget
-        self.head = HeadPointer()
+        self.head = HeadPointer(start)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -14,13 +14,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import InvalidInputError, shown
 from .store.base import HistoryEntry, Session
-
-if TYPE_CHECKING:
-    from .store.sql import SqlStore
 
 __all__ = ["GCResult", "collect_garbage", "DAY", "VACUUM_MODES", "check_vacuum", "reclaim_space"]
 
@@ -162,7 +159,15 @@ def check_vacuum(vacuum: Any) -> str | None:
     return vacuum
 
 
-def reclaim_space(store: SqlStore, result: GCResult, before: int | None, vacuum: str | None) -> GCResult:
+class _FileStore(Protocol):
+    """What reclaiming space needs of a store (:class:`~tract_core.store.SqlStore`)."""
+
+    def join_batch(self) -> Session | None: ...
+    def reclaim(self, mode: str) -> None: ...
+    def file_bytes(self) -> int | None: ...
+
+
+def reclaim_space(store: _FileStore, result: GCResult, before: int | None, vacuum: str | None) -> GCResult:
     """Give what a gc freed back to the file system (not inside a batch), and report the file sizes.
 
     Args:

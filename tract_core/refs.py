@@ -24,8 +24,7 @@ from .errors import (
     shown,
 )
 from .objects import check_text
-from .store.base import Head, Session
-from .store.sql import HEAD
+from .store.base import HEAD, Head, Session
 
 __all__ = [
     "HEAD",

@@ -12,6 +12,7 @@ import os
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from .checkout import Checkout, stored_checkout
 from .config import TractConfig
 from .errors import InvalidInputError, TractNotFoundError, shown
 from .objects import canonical_json, check_text
@@ -28,8 +29,11 @@ def check_tract_id(tract_id: Any) -> str:
     return check_text(tract_id, "tract_id")
 
 
-def attach_tract(store: SqlStore, tract_id: str, config: TractConfig | None, create: bool) -> TractConfig:
-    """Make sure tract ``tract_id`` exists in ``store`` and return the config a handle on it uses.
+def attach_tract(
+    store: SqlStore, tract_id: str, config: TractConfig | None, create: bool
+) -> tuple[TractConfig, Checkout]:
+    """Make sure tract ``tract_id`` exists in ``store``; return the config a handle on it uses and
+    where its HEAD starts (the HEAD stored with the tract now, not when the handle is first used).
 
     A new tract is created with ``config`` (or the default) and HEAD on ``main``. An existing one
     keeps its saved config unless ``config`` is given and differs, which then replaces it. Inside a
@@ -48,6 +52,7 @@ def attach_tract(store: SqlStore, tract_id: str, config: TractConfig | None, cre
 
     with reading() as session:
         entry = session.tracts.get(tract_id)
+        start = stored_checkout(session.refs, tract_id) if entry is not None else None
     if entry is None and not create:
         with reading() as session:
             known = [t.tract_id for t in session.tracts.list()]
@@ -61,7 +66,9 @@ def attach_tract(store: SqlStore, tract_id: str, config: TractConfig | None, cre
             if not session.tracts.create(tract_id, stored_json, None):
                 session.tracts.set_config(tract_id, stored_json)
             session.refs.init_head(tract_id, DEFAULT_BRANCH)
-    return wanted if config is not None else stored.with_counter(None)
+            start = stored_checkout(session.refs, tract_id)
+    assert start is not None  # read with the entry, or after creating it
+    return (wanted if config is not None else stored.with_counter(None)), start
 
 
 def list_tract_ids(path: str | os.PathLike[str] | None = None, *, url: str | None = None) -> list[str]:

@@ -38,7 +38,7 @@ from .branches import (
     start_over,
     switch_branch,
 )
-from .checkout import HandleWork, checked_out, checkout_ref
+from .checkout import Checkout, HandleWork, checked_out, checkout_ref
 from .commits import write_commit
 from .compile import Compiler
 from .compress import (
@@ -69,7 +69,7 @@ from .messages import check_role
 from .objects import ContentType, Operation, canonical_json, check_text
 from .query import run_config_query
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus, VerifyReport
-from .refs import HEAD, Ref, check_branch_name, check_ref, resolve
+from .refs import DEFAULT_BRANCH, HEAD, Ref, check_branch_name, check_ref, resolve
 from .registry import attach_tract, check_tract_id, list_tract_ids
 from .replay import ReplayResult, cherry_pick, rebase
 from .status import read_status
@@ -100,13 +100,15 @@ class Tract:
         {'role': 'user', 'content': 'What is 2 + 2?'}
     """
 
-    def __init__(self, store: SqlStore, tract_id: str, config: TractConfig, *, owns_store: bool) -> None:
+    def __init__(
+        self, store: SqlStore, tract_id: str, config: TractConfig, *, owns_store: bool, start: Checkout | None = None
+    ) -> None:
         self.store = store
         self.tract_id = tract_id
         self.config = config
         self.counter: TokenCounter = config.token_counter or TiktokenCounter(model=config.model)
         self._compiler = Compiler(tract_id, self.counter)
-        self._work = HandleWork(store, tract_id, self._compiler.clear)  # this handle's own HEAD
+        self._work = HandleWork(store, tract_id, self._compiler.clear, start)  # this handle's own HEAD
         self._owns_store = owns_store
         self._closed = False
 
@@ -154,12 +156,12 @@ class Tract:
         elif path is not None or url is not None:
             raise InvalidInputError("pass store= or path=/url=, not both")
         try:
-            resolved = attach_tract(store, tract_id, config, create)
+            resolved, start = attach_tract(store, tract_id, config, create)
         except BaseException:
             if owns:
                 store.close()
             raise
-        return cls(store, tract_id, resolved, owns_store=owns)
+        return cls(store, tract_id, resolved, owns_store=owns, start=start)
 
     @staticmethod
     def list_tracts(path: str | os.PathLike[str] | None = None, *, url: str | None = None) -> list[str]:
@@ -736,7 +738,9 @@ class Tract:
         if config is not None and not isinstance(config, TractConfig):
             raise InvalidInputError(f"config must be a TractConfig, not {type(config).__name__}")
         settings = config if config is not None else self.config
-        child = Tract(self.store, child_id(self.tract_id, name), settings, owns_store=False)
+        child = Tract(
+            self.store, child_id(self.tract_id, name), settings, owns_store=False, start=Checkout(DEFAULT_BRANCH)
+        )
         with self._work.batch(), child._work.batch():  # one transaction; both handles forget it on rollback
             with self._writing() as session:
                 _, spawned_at = create_child(session, self.tract_id, name, canonical_json(settings.to_stored()))

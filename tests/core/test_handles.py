@@ -51,6 +51,20 @@ def test_a_new_handle_starts_where_the_last_switch_left_the_tract(factory):
     assert factory.open(tract_id="shared").current_branch == "main"
 
 
+def test_a_handle_starts_where_head_was_when_it_was_opened_not_when_first_used(factory):
+    first = factory.open(tract_id="shared")
+    first.system("base")
+    idle = factory.open(tract_id="shared")  # opened on main, not used yet
+    first.branch("side", switch=True)  # moves the stored HEAD before the idle handle's first call
+
+    info = idle.user("on main")
+
+    assert idle.current_branch == "main"
+    assert {b.name: b.commit for b in idle.list_branches()}["main"] == info.hash
+    assert contents(idle) == ["base", "on main"]
+    assert first.current_branch == "side"
+
+
 def test_appending_to_a_branch_deleted_under_the_handle_is_a_clear_error(factory):
     worker = factory.open(tract_id="shared")
     worker.system("base")

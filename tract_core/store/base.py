@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from ..objects import Blob, Commit, Operation
 
 __all__ = [
+    "HEAD",
     "StoredCommit",
     "StoredBlob",
     "HistoryEntry",
@@ -39,6 +40,9 @@ __all__ = [
     "Store",
     "iter_chunks",
 ]
+
+HEAD = "HEAD"
+"""The name of the ref that records a tract's HEAD (the branch it is on, or a detached HEAD's commit)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from sqlalchemy import BindParameter, and_, bindparam, func, literal, select, up
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
+from .base import HEAD
 from .engine import check_parameters, raw_driver_error
 from .schema import (
     AnnotationRow,
@@ -47,7 +48,6 @@ __all__ = [
     "statements",
 ]
 
-HEAD = "HEAD"
 T = table_of(TractRow)
 B = table_of(BlobRow)
 C = table_of(CommitRow)
