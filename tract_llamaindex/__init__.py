@@ -6,7 +6,18 @@
 - :class:`TractChatStore`: an ``AsyncDBChatStore`` so LlamaIndex's ``Memory`` (and its memory
   blocks) keeps its messages in tracts, ARCHIVED mapped to tract's archive records.
 - :class:`LlamaIndexLLM`: any LlamaIndex LLM as tract's ``llm=`` (summaries, merge resolution).
+
+Needs ``llama-index-core``: ``pip install 'tract-context[llamaindex]'``.
 """
+
+try:
+    import llama_index.core  # noqa: F401
+except ImportError as _exc:  # exercised in a subprocess by tests/core/test_packaging.py
+    raise ImportError(
+        f"tract_llamaindex needs llama-index-core ({_exc.name or _exc} is missing): "
+        "pip install 'tract-context[llamaindex]'",
+        name=_exc.name,
+    ) from _exc
 
 from tract_core.llm.llamaindex import LlamaIndexLLM
 
