@@ -1,5 +1,8 @@
 """tract for LangChain and LangGraph: the ``TractSaver`` checkpointer and ``TractChatMessageHistory``.
 
+The tract of a conversation: :func:`thread_tract_id` (a LangGraph thread, as ``TractSaver`` stores
+it) and :func:`session_tract_id` (a chat history session); see :mod:`tract_core.names`.
+
 Needs ``langchain-core``, ``langgraph`` and ``langchain``: ``pip install 'tract-context[langchain]'``.
 """
 
@@ -14,8 +17,18 @@ except ImportError as _exc:  # exercised in a subprocess by tests/core/test_pack
         name=_exc.name,
     ) from _exc
 
+from tract_core.names import session_tract_id, thread_tract_id
+
 from .chat_message_histories import TractChatMessageHistory
 from .checkpoint import TractSaver
 from .policies import SUMMARY_MARKER, TractCompressMiddleware, TractCompressNode
 
-__all__ = ["TractSaver", "TractChatMessageHistory", "TractCompressNode", "TractCompressMiddleware", "SUMMARY_MARKER"]
+__all__ = [
+    "TractSaver",
+    "TractChatMessageHistory",
+    "TractCompressNode",
+    "TractCompressMiddleware",
+    "SUMMARY_MARKER",
+    "thread_tract_id",
+    "session_tract_id",
+]

@@ -14,6 +14,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.memory.types import BaseMemory
 
 from tract_core import InvalidInputError, Tract
+from tract_core.names import session_tract_id
 from tract_core.store import SqlStore
 from tract_core.tokens import REPLY_PRIMING
 
@@ -116,7 +117,9 @@ class TractMemory(BaseMemory):
         does no I/O: agents build and restore memories on the event loop)."""
         with self._lock:
             if self._reader is None:
-                self._reader = MessageReader(Tract.open(store=open_store(self.db), tract_id=self.session_id))
+                self._reader = MessageReader(
+                    Tract.open(store=open_store(self.db), tract_id=session_tract_id(self.session_id))
+                )
             return self._reader
 
     @classmethod
