@@ -99,7 +99,7 @@ async def measure(turns: int, seed: int) -> dict[str, dict[str, float]]:
         li_dir.mkdir()
 
         async def tract_memory() -> TractMemory:
-            return TractMemory.from_defaults(session_id="bench", path=tract_dir / "agent.db", token_limit=LIMIT)
+            return TractMemory.from_defaults(session_id="bench", path=tract_dir / "agent.db", token_budget=LIMIT)
 
         async def li_memory() -> Memory:
             store = SQLAlchemyChatStore(

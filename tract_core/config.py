@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigError, shown
 from .tokens import TokenCounter
 
-__all__ = ["TractConfig"]
+__all__ = ["TractConfig", "token_budget_argument"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +59,50 @@ class TractConfig:
     def with_counter(self, counter: TokenCounter | None) -> TractConfig:
         """A copy with another token counter."""
         return replace(self, token_counter=counter)
+
+
+def token_budget_argument(token_budget: Any, deprecated: Mapping[str, Any], *, where: str, stacklevel: int = 3) -> Any:
+    """The token budget a caller gave an adapter: ``token_budget``, or one of its deprecated names.
+
+    Every adapter calls its budget ``token_budget``, as :class:`TractConfig` does. An adapter that
+    used another name (``budget_tokens``, ``token_limit``) still accepts it through this function,
+    with a :class:`DeprecationWarning` naming ``token_budget``. The value is returned as given
+    (None when nothing was given); the caller validates it.
+
+    Args:
+        token_budget: The value of ``token_budget`` (None: not given).
+        deprecated: Each deprecated name and the value given for it (None: not given).
+        where: What takes the argument, for the messages (``"TractCompressNode"``).
+        stacklevel: Where the warning points, counted from this function (default: the caller's caller).
+
+    Raises:
+        ConfigError: More than one of them given.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     token_budget_argument(None, {"token_limit": 500}, where="TractMemory", stacklevel=1)
+        500
+        >>> print(caught[0].message)
+        TractMemory(token_limit=...) is deprecated: use token_budget=500
+        (the name TractConfig and every tract adapter use)
+    """
+    given = {name: value for name, value in deprecated.items() if value is not None}
+    if token_budget is not None:
+        given = {"token_budget": token_budget, **given}
+    if len(given) > 1:
+        raise ConfigError(
+            f"{where}: pass token_budget only, not {' and '.join(given)} "
+            f"({', '.join(n for n in given if n != 'token_budget')} is the deprecated name of token_budget)"
+        )
+    if token_budget is not None or not given:
+        return token_budget
+    ((name, value),) = given.items()
+    warnings.warn(
+        f"{where}({name}=...) is deprecated: use token_budget={shown(value)} "
+        "(the name TractConfig and every tract adapter use)",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return value

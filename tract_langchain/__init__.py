@@ -1,17 +1,34 @@
 """tract for LangChain and LangGraph: the ``TractSaver`` checkpointer and ``TractChatMessageHistory``.
 
-Needs ``langchain-core``: ``pip install 'tract-context[langchain]'``.
+The tract of a conversation: :func:`thread_tract_id` (a LangGraph thread, as ``TractSaver`` stores
+it) and :func:`session_tract_id` (a chat history session); see :mod:`tract_core.names`.
+
+Needs ``langchain-core``, ``langgraph`` and ``langchain``: ``pip install 'tract-context[langchain]'``.
 """
 
 try:
+    import langchain  # noqa: F401
     import langchain_core  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    import langgraph  # noqa: F401
+except ImportError as _exc:  # exercised in a subprocess by tests/core/test_packaging.py
     raise ImportError(
-        "tract_langchain needs langchain-core, which is not installed: pip install 'tract-context[langchain]'"
-    ) from exc
+        f"tract_langchain needs langchain-core, langgraph and langchain ({_exc.name or _exc} is missing): "
+        "pip install 'tract-context[langchain]'",
+        name=_exc.name,
+    ) from _exc
+
+from tract_core.names import session_tract_id, thread_tract_id
 
 from .chat_message_histories import TractChatMessageHistory
 from .checkpoint import TractSaver
 from .policies import SUMMARY_MARKER, TractCompressMiddleware, TractCompressNode
 
-__all__ = ["TractSaver", "TractChatMessageHistory", "TractCompressNode", "TractCompressMiddleware", "SUMMARY_MARKER"]
+__all__ = [
+    "TractSaver",
+    "TractChatMessageHistory",
+    "TractCompressNode",
+    "TractCompressMiddleware",
+    "SUMMARY_MARKER",
+    "thread_tract_id",
+    "session_tract_id",
+]

@@ -19,6 +19,7 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from tract_core import InvalidInputError, Tract, TractConfig
+from tract_core.names import session_tract_id
 from tract_core.objects import Blob
 from tract_core.store import SqlStore, display_url
 
@@ -102,10 +103,7 @@ class TractChatMessageHistory(BaseChatMessageHistory):
         config: TractConfig | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(session_id, str) or not session_id.strip() or len(session_id) > 255:
-            raise InvalidInputError(
-                f"session_id is the tract_id: a non-empty string of at most 255 characters, not {session_id!r}"
-            )
+        session_id = session_tract_id(session_id)
         if tract is not None:
             if path is not None or url is not None or store is not None or config is not None:
                 raise InvalidInputError("pass tract= alone, or path=/url=/store= (with config=) to open the session")

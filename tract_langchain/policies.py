@@ -5,7 +5,7 @@ Two ways to run the same policy on a conversation that lives in graph state:
 * :class:`TractCompressNode`, a LangGraph node (``builder.add_node("compress", TractCompressNode(...))``);
 * :class:`TractCompressMiddleware`, a LangChain 1.x ``create_agent`` middleware (``before_model``).
 
-When the messages exceed ``trigger_ratio * budget_tokens`` (tract's token counter on their
+When the messages exceed ``trigger_ratio * token_budget`` (tract's token counter on their
 OpenAI-shaped form, as ``Tract.compile()`` counts them), the older messages are summarised with
 tract's summariser (:func:`tract_core.summarize.summarize`, so any model :func:`tract_core.llm.as_llm`
 accepts works, LangChain chat models included) and the state update replaces the list::
@@ -51,6 +51,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
+from tract_core.config import token_budget_argument
 from tract_core.errors import InvalidInputError, TractError, TractNotFoundError
 from tract_core.llm import LangChainChatLLM, as_llm
 from tract_core.messages import normalize_message
@@ -218,7 +219,7 @@ class _Compressor:
         self,
         llm: Any,
         *,
-        budget_tokens: int,
+        token_budget: int,
         trigger_ratio: float,
         keep_recent: int,
         target_tokens: int | None,
@@ -228,8 +229,8 @@ class _Compressor:
         summary_role: str,
         summary_prefix: str,
     ) -> None:
-        if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int) or budget_tokens <= 0:
-            raise InvalidInputError(f"budget_tokens must be a positive whole number, not {budget_tokens!r}")
+        if isinstance(token_budget, bool) or not isinstance(token_budget, int) or token_budget <= 0:
+            raise InvalidInputError(f"token_budget must be a positive whole number of tokens, not {token_budget!r}")
         if isinstance(trigger_ratio, bool) or not isinstance(trigger_ratio, (int, float)) or trigger_ratio <= 0:
             raise InvalidInputError(f"trigger_ratio must be a positive number, not {trigger_ratio!r}")
         if isinstance(keep_recent, bool) or not isinstance(keep_recent, int) or keep_recent < 0:
@@ -248,7 +249,7 @@ class _Compressor:
             self.llm: Any = LangChainChatLLM(llm, config=config)
         else:
             self.llm = as_llm(llm)
-        self.budget_tokens = budget_tokens
+        self.token_budget = token_budget
         self.trigger_ratio = trigger_ratio
         self.keep_recent = keep_recent
         self.target_tokens = target_tokens
@@ -260,7 +261,7 @@ class _Compressor:
 
     @property
     def threshold(self) -> float:
-        return self.trigger_ratio * self.budget_tokens
+        return self.trigger_ratio * self.token_budget
 
     def plan(self, messages: Sequence[BaseMessage], thread: tuple[str, str] | None) -> _Plan | None:
         """What to summarise and keep, or None when under the threshold or nothing can be summarised."""
@@ -361,6 +362,15 @@ class _Compressor:
         return await asyncio.to_thread(self.run, messages, thread)
 
 
+def _budget(where: str, token_budget: int | None, budget_tokens: int | None) -> int:
+    """The budget given as ``token_budget`` (or its deprecated name ``budget_tokens``, which warns)."""
+    # stacklevel 4: the warning points at the code constructing the node or middleware
+    budget = token_budget_argument(token_budget, {"budget_tokens": budget_tokens}, where=where, stacklevel=4)
+    if budget is None:
+        raise InvalidInputError(f"{where} needs token_budget=<the context budget, in tokens>")
+    return budget
+
+
 def _ensure_ids(messages: Sequence[BaseMessage]) -> None:
     for message in messages:
         if message.id is None:
@@ -380,9 +390,9 @@ class TractCompressNode(Runnable[Any, dict[str, Any]]):
     """A LangGraph node that compresses the conversation in state when it outgrows its budget.
 
     Add it before the model node: ``builder.add_node("compress", TractCompressNode(model,
-    budget_tokens=8000))``. It runs synchronously (``invoke``, or calling it) and asynchronously
+    token_budget=8000))``. It runs synchronously (``invoke``, or calling it) and asynchronously
     (``ainvoke``), so it works in ``graph.invoke`` and ``graph.ainvoke`` alike. Below
-    ``trigger_ratio * budget_tokens`` it returns ``{}``; above, ``{messages_key: [RemoveMessage(
+    ``trigger_ratio * token_budget`` it returns ``{}``; above, ``{messages_key: [RemoveMessage(
     REMOVE_ALL_MESSAGES), *instructions, summary, *pinned, *recent]}``. See the module docstring
     for the rules. The thread comes from the node's config (``thread_id``, and the graph's
     checkpoint namespace for a subgraph).
@@ -391,8 +401,8 @@ class TractCompressNode(Runnable[Any, dict[str, Any]]):
         llm: The model that writes summaries: a LangChain chat model (``init_chat_model(...)``,
             ``ChatOpenAI(...)``), or anything :func:`tract_core.llm.as_llm` accepts. A LangChain
             model's summary call is tagged ``nostream``, so it stays out of the graph's message stream.
-        budget_tokens: The context budget, in tokens.
-        trigger_ratio: Compress when the messages take more than ``trigger_ratio * budget_tokens``.
+        token_budget: The context budget, in tokens (required; the name ``TractConfig`` uses).
+        trigger_ratio: Compress when the messages take more than ``trigger_ratio * token_budget``.
         keep_recent: Messages at the end kept as they are (more when a tool result would be cut off
             from its call).
         target_tokens: The most tokens the summary may have (default: what fits under the trigger
@@ -404,13 +414,17 @@ class TractCompressNode(Runnable[Any, dict[str, Any]]):
         summary_role: ``"system"`` (a ``SystemMessage``, default) or ``"human"`` (a ``HumanMessage``).
         summary_prefix: What the summary message starts with.
         messages_key: The state key holding the messages.
+        budget_tokens: Deprecated name of ``token_budget`` (warns with a ``DeprecationWarning``).
+
+    Raises:
+        InvalidInputError: No budget, both ``token_budget`` and ``budget_tokens``, or a bad value.
     """
 
     def __init__(
         self,
         llm: Any,
         *,
-        budget_tokens: int,
+        token_budget: int | None = None,
         trigger_ratio: float = 0.8,
         keep_recent: int = 6,
         target_tokens: int | None = None,
@@ -420,10 +434,11 @@ class TractCompressNode(Runnable[Any, dict[str, Any]]):
         saver: TractSaver | None = None,
         summary_role: str = "system",
         summary_prefix: str = DEFAULT_SUMMARY_PREFIX,
+        budget_tokens: int | None = None,
     ) -> None:
         self._policy = _Compressor(
             llm,
-            budget_tokens=budget_tokens,
+            token_budget=_budget("TractCompressNode", token_budget, budget_tokens),
             trigger_ratio=trigger_ratio,
             keep_recent=keep_recent,
             target_tokens=target_tokens,
@@ -435,10 +450,15 @@ class TractCompressNode(Runnable[Any, dict[str, Any]]):
         )
         self.messages_key = messages_key
 
+    @property
+    def token_budget(self) -> int:
+        """The context budget, in tokens."""
+        return self._policy.token_budget
+
     def __repr__(self) -> str:
         p = self._policy
         return (
-            f"TractCompressNode(budget_tokens={p.budget_tokens}, trigger_ratio={p.trigger_ratio}, "
+            f"TractCompressNode(token_budget={p.token_budget}, trigger_ratio={p.trigger_ratio}, "
             f"keep_recent={p.keep_recent})"
         )
 
@@ -473,7 +493,7 @@ class TractCompressMiddleware(AgentMiddleware):
     """A ``create_agent`` middleware that compresses the agent's messages before a model call.
 
     ``create_agent(model, tools, middleware=[TractCompressMiddleware(summary_model,
-    budget_tokens=8000, saver=saver)], checkpointer=saver)``. It hooks ``before_model`` (and
+    token_budget=8000, saver=saver)], checkpointer=saver)``. It hooks ``before_model`` (and
     ``abefore_model``), as LangChain's ``SummarizationMiddleware`` does, and returns the same kind
     of state update, with tract's rules (see the module docstring). Only the state's messages are
     counted: the agent's ``system_prompt`` is not part of them. Unlike ``SummarizationMiddleware``,
@@ -484,8 +504,8 @@ class TractCompressMiddleware(AgentMiddleware):
         llm: The model that writes summaries: a LangChain chat model (``init_chat_model(...)``,
             ``ChatOpenAI(...)``), or anything :func:`tract_core.llm.as_llm` accepts. A LangChain
             model's summary call is tagged ``nostream``, so it stays out of the graph's message stream.
-        budget_tokens: The context budget, in tokens.
-        trigger_ratio: Compress when the messages take more than ``trigger_ratio * budget_tokens``.
+        token_budget: The context budget, in tokens (required; the name ``TractConfig`` uses).
+        trigger_ratio: Compress when the messages take more than ``trigger_ratio * token_budget``.
         keep_recent: Messages at the end kept as they are (more when a tool result would be cut off
             from its call).
         target_tokens: The most tokens the summary may have (default: what fits under the trigger
@@ -496,6 +516,10 @@ class TractCompressMiddleware(AgentMiddleware):
             the thread's tract apply (matched by message ``id``).
         summary_role: ``"system"`` (a ``SystemMessage``, default) or ``"human"`` (a ``HumanMessage``).
         summary_prefix: What the summary message starts with.
+        budget_tokens: Deprecated name of ``token_budget`` (warns with a ``DeprecationWarning``).
+
+    Raises:
+        InvalidInputError: No budget, both ``token_budget`` and ``budget_tokens``, or a bad value.
     """
 
     transformers = (InternalCallTransformer,)
@@ -504,7 +528,7 @@ class TractCompressMiddleware(AgentMiddleware):
         self,
         llm: Any,
         *,
-        budget_tokens: int,
+        token_budget: int | None = None,
         trigger_ratio: float = 0.8,
         keep_recent: int = 6,
         target_tokens: int | None = None,
@@ -513,11 +537,12 @@ class TractCompressMiddleware(AgentMiddleware):
         saver: TractSaver | None = None,
         summary_role: str = "system",
         summary_prefix: str = DEFAULT_SUMMARY_PREFIX,
+        budget_tokens: int | None = None,
     ) -> None:
         super().__init__()
         self._policy = _Compressor(
             llm,
-            budget_tokens=budget_tokens,
+            token_budget=_budget("TractCompressMiddleware", token_budget, budget_tokens),
             trigger_ratio=trigger_ratio,
             keep_recent=keep_recent,
             target_tokens=target_tokens,
@@ -527,6 +552,11 @@ class TractCompressMiddleware(AgentMiddleware):
             summary_role=summary_role,
             summary_prefix=summary_prefix,
         )
+
+    @property
+    def token_budget(self) -> int:
+        """The context budget, in tokens."""
+        return self._policy.token_budget
 
     @staticmethod
     def _thread(runtime: Any) -> tuple[str, str] | None:

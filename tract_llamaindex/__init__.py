@@ -6,12 +6,26 @@
 - :class:`TractChatStore`: an ``AsyncDBChatStore`` so LlamaIndex's ``Memory`` (and its memory
   blocks) keeps its messages in tracts, ARCHIVED mapped to tract's archive records.
 - :class:`LlamaIndexLLM`: any LlamaIndex LLM as tract's ``llm=`` (summaries, merge resolution).
+- :func:`chat_tract_id` (a chat store key: ``"chat/<key>"``) and :func:`session_tract_id` (a
+  ``TractMemory`` session: the id itself): the tract of a conversation (see :mod:`tract_core.names`).
+
+Needs ``llama-index-core``: ``pip install 'tract-context[llamaindex]'``.
 """
 
+try:
+    import llama_index.core  # noqa: F401
+except ImportError as _exc:  # exercised in a subprocess by tests/core/test_packaging.py
+    raise ImportError(
+        f"tract_llamaindex needs llama-index-core ({_exc.name or _exc} is missing): "
+        "pip install 'tract-context[llamaindex]'",
+        name=_exc.name,
+    ) from _exc
+
 from tract_core.llm.llamaindex import LlamaIndexLLM
+from tract_core.names import chat_tract_id, session_tract_id
 
 from .chat_store import TractChatStore
 from .connections import close_stores
 from .memory import TractMemory
 
-__all__ = ["LlamaIndexLLM", "TractChatStore", "TractMemory", "close_stores"]
+__all__ = ["LlamaIndexLLM", "TractChatStore", "TractMemory", "close_stores", "chat_tract_id", "session_tract_id"]

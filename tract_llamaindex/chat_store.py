@@ -13,6 +13,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
 from tract_core import InvalidInputError, Tract, TractNotFoundError
+from tract_core.names import ARCHIVED_CHAT_PREFIX, CHAT_PREFIX, chat_tract_id
 from tract_core.store import SqlStore
 
 from .connections import database_key, database_name, open_store
@@ -59,8 +60,8 @@ class TractChatStore(AsyncDBChatStore):
     """
 
     db: str = Field(default_factory=database_name)
-    prefix: str = "chat/"
-    archive_prefix: str = "chat-archived/"
+    prefix: str = CHAT_PREFIX
+    archive_prefix: str = ARCHIVED_CHAT_PREFIX
 
     _store: SqlStore | None = PrivateAttr(default=None)
     _open: dict[str, tuple[Tract, MessageReader]] = PrivateAttr(default_factory=dict)
@@ -73,8 +74,8 @@ class TractChatStore(AsyncDBChatStore):
         url: str | None = None,
         store: SqlStore | None = None,
         db: str | None = None,
-        prefix: str = "chat/",
-        archive_prefix: str = "chat-archived/",
+        prefix: str = CHAT_PREFIX,
+        archive_prefix: str = ARCHIVED_CHAT_PREFIX,
     ) -> None:
         """Keep the keys in a SQLite ``path``, a database ``url``, an open ``store``, a ``db``
         string (as serialized) or, with none of them, a private in-memory database.
@@ -256,12 +257,6 @@ class TractChatStore(AsyncDBChatStore):
         return await asyncio.to_thread(locked)
 
     @staticmethod
-    def _key(key: Any) -> str:
-        if not isinstance(key, str) or not key:
-            raise InvalidInputError(f"a chat store key is a non-empty string, not {key!r}")
-        return key
-
-    @staticmethod
     def _status(status: Any) -> MessageStatus:
         try:
             return MessageStatus(status)
@@ -271,8 +266,7 @@ class TractChatStore(AsyncDBChatStore):
             ) from None
 
     def _tract_id(self, key: str, status: MessageStatus) -> str:
-        prefix = self.prefix if status is MessageStatus.ACTIVE else self.archive_prefix
-        return prefix + self._key(key)
+        return chat_tract_id(key, self.prefix if status is MessageStatus.ACTIVE else self.archive_prefix)
 
     def _reader(self, tract_id: str, *, create: bool) -> tuple[Tract, MessageReader] | None:
         opened = self._open.get(tract_id)

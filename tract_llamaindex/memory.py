@@ -6,14 +6,18 @@ import asyncio
 import os
 import threading
 import uuid
+import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator, model_validator
 from llama_index.core.memory.types import BaseMemory
 
 from tract_core import InvalidInputError, Tract
+from tract_core.config import token_budget_argument
+from tract_core.names import session_tract_id
 from tract_core.store import SqlStore
 from tract_core.tokens import REPLY_PRIMING
 
@@ -23,7 +27,8 @@ from .reader import ContextView, Entry, MessageReader
 
 __all__ = ["TractMemory"]
 
-DEFAULT_TOKEN_LIMIT = 30_000
+DEFAULT_TOKEN_BUDGET = 30_000
+"""The budget of a session whose tract has none and whose memory was given none."""
 _CLEARED = "cleared"
 _llms: dict[tuple[str, str], Any] = {}  # the summarising LLM of each (db, session) in this process
 _llms_lock = threading.Lock()
@@ -42,7 +47,7 @@ class TractMemory(BaseMemory):
     a private in-memory database; every message the agent puts is a commit.
 
     :meth:`get` (what the agent sends to its LLM) is the session's compiled context: edits, skips
-    and pins made through :attr:`tract` apply. When it passes ``token_limit`` and an ``llm`` is
+    and pins made through :attr:`tract` apply. When it passes ``token_budget`` and an ``llm`` is
     set, the older part is compressed with tract's non-destructive compression: one summary
     message, the pinned messages (system instructions) verbatim, and the recent messages that
     fit in ``recent_ratio`` of the budget, tool calls kept with their results; the originals stay
@@ -52,7 +57,13 @@ class TractMemory(BaseMemory):
     list of new messages (agents append to what they get).
 
     :meth:`set` and :meth:`reset` keep the old conversation as the branch ``cleared/<n>``.
-    The memory is always truthy, and it is plain data (``session_id``, ``token_limit``, ``db``):
+    The budget is the tract's own: the memory's ``token_budget`` is saved as the session tract's
+    ``TractConfig(token_budget=...)`` when the tract is opened (so ``memory.tract.status()``
+    measures against it), and a memory given none uses the budget the tract already has (set by an
+    earlier memory or ``Tract.open(config=TractConfig(token_budget=...))``), else
+    :data:`DEFAULT_TOKEN_BUDGET`. ``token_limit`` is the deprecated name of ``token_budget``.
+
+    The memory is always truthy, and it is plain data (``session_id``, ``token_budget``, ``db``):
     ``to_dict()``/``from_dict()`` and a workflow ``Context`` round trip reconnect it to its
     database, so a restored agent continues its conversation. The ``llm`` is not serialized; a
     memory restored in the same process finds it again, elsewhere pass it to ``from_dict(data,
@@ -65,12 +76,13 @@ class TractMemory(BaseMemory):
 
     Attributes:
         session_id: The conversation, which is the tract id.
-        token_limit: The most tokens :meth:`get` returns (tract's tokenizer).
+        token_budget: The most tokens :meth:`get` returns (tract's tokenizer); None until the
+            session is opened when none was given (then the tract's, see above).
         db: The database: a SQLite path, a database URL (without its password: one given is
             kept in this process only), or a ``tract-store://`` handle of a database that lives
             in this process only (see :mod:`tract_llamaindex.connections`).
-        recent_ratio: Share of ``token_limit`` kept verbatim after a compression.
-        summary_tokens: Budget of a summary (default ``min(2000, token_limit // 5)``).
+        recent_ratio: Share of ``token_budget`` kept verbatim after a compression.
+        summary_tokens: Budget of a summary (default ``min(2000, token_budget // 5)``).
         llm: The model that writes summaries: a LlamaIndex LLM or anything
             :func:`tract_core.llm.as_llm` accepts (not serialized).
 
@@ -89,7 +101,7 @@ class TractMemory(BaseMemory):
     """
 
     session_id: str = Field(default_factory=_new_session_id, min_length=1, max_length=255)
-    token_limit: int = Field(default=DEFAULT_TOKEN_LIMIT, gt=0)
+    token_budget: int | None = Field(default=None, gt=0)
     db: str = Field(default_factory=database_name)
     recent_ratio: float = Field(default=0.5, gt=0, le=1)
     summary_tokens: int | None = Field(default=None, gt=0)
@@ -102,6 +114,25 @@ class TractMemory(BaseMemory):
     @classmethod
     def _no_password(cls, db: str) -> str:
         return database_key(db)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_budget(cls, data: Any) -> Any:
+        """``TractMemory(token_limit=...)``: the deprecated name of ``token_budget`` (warns)."""
+        if isinstance(data, dict) and "token_limit" in data:
+            data = dict(data)
+            # stacklevel 4: the warning points at the code calling TractMemory(...)
+            old = data.pop("token_limit")
+            data["token_budget"] = token_budget_argument(
+                data.get("token_budget"), {"token_limit": old}, where="TractMemory", stacklevel=4
+            )
+        return data
+
+    @property
+    def token_limit(self) -> int | None:
+        """Deprecated name of :attr:`token_budget` (warns)."""
+        warnings.warn("TractMemory.token_limit is deprecated: use token_budget", DeprecationWarning, stacklevel=2)
+        return self.token_budget
 
     def model_post_init(self, context: Any, /) -> None:
         key = (self.db, self.session_id)
@@ -116,7 +147,15 @@ class TractMemory(BaseMemory):
         does no I/O: agents build and restore memories on the event loop)."""
         with self._lock:
             if self._reader is None:
-                self._reader = MessageReader(Tract.open(store=open_store(self.db), tract_id=self.session_id))
+                store, tract_id = open_store(self.db), session_tract_id(self.session_id)
+                tract = Tract.open(store=store, tract_id=tract_id)
+                budget = self.token_budget or tract.config.token_budget or DEFAULT_TOKEN_BUDGET
+                if tract.config.token_budget != budget:  # the memory's budget becomes the tract's
+                    tract.close()
+                    config = replace(tract.config, token_budget=budget)
+                    tract = Tract.open(store=store, tract_id=tract_id, config=config)
+                self.token_budget = budget
+                self._reader = MessageReader(tract)
             return self._reader
 
     @classmethod
@@ -133,9 +172,10 @@ class TractMemory(BaseMemory):
         path: str | os.PathLike[str] | None = None,
         url: str | None = None,
         store: SqlStore | None = None,
-        token_limit: int = DEFAULT_TOKEN_LIMIT,
+        token_budget: int | None = None,
         recent_ratio: float = 0.5,
         summary_tokens: int | None = None,
+        token_limit: int | None = None,
         **kwargs: Any,
     ) -> TractMemory:
         """A memory for ``session_id`` (new id if None) in a SQLite ``path``, a database ``url``,
@@ -143,16 +183,21 @@ class TractMemory(BaseMemory):
 
         Reopening an existing session continues it. ``chat_history`` replaces the session's
         messages (the old ones kept as a ``cleared/<n>`` branch). ``llm`` writes the summaries.
+        ``token_budget`` (default: the session tract's, else :data:`DEFAULT_TOKEN_BUDGET`) becomes
+        the tract's ``TractConfig`` budget; ``token_limit`` is its deprecated name (warns).
 
         Raises:
-            InvalidInputError: More than one of ``path``/``url``/``store``, or a bad message.
-            ValueError: A bad ``session_id``, ``token_limit`` or ratio (pydantic validation).
+            InvalidInputError: More than one of ``path``/``url``/``store``, both ``token_budget``
+                and ``token_limit``, or a bad message.
+            ValueError: A bad ``session_id``, ``token_budget`` or ratio (pydantic validation).
         """
         if kwargs:
             raise InvalidInputError(f"unexpected arguments {sorted(kwargs)}; see TractMemory.from_defaults")
+        # stacklevel 3: the warning points at the code calling from_defaults
+        token_budget = token_budget_argument(token_budget, {"token_limit": token_limit}, where="TractMemory")
         memory = cls(
             session_id=session_id or _new_session_id(),
-            token_limit=token_limit,
+            token_budget=token_budget,
             db=database_name(path, url, store),
             recent_ratio=recent_ratio,
             summary_tokens=summary_tokens,
@@ -176,6 +221,8 @@ class TractMemory(BaseMemory):
         db = {**data, **kwargs}.get("db")
         if db is not None:  # tract's errors themselves: inside pydantic's __init__ they would become ValidationErrors
             check_database(database_key(db))
+        if "token_limit" in data and "token_budget" not in data:  # serialized before the rename: no warning
+            data = {("token_budget" if k == "token_limit" else k): v for k, v in data.items()}
         return super().from_dict(data, **kwargs)
 
     @property
@@ -187,7 +234,7 @@ class TractMemory(BaseMemory):
         return True
 
     def __repr__(self) -> str:
-        return f"TractMemory(session_id={self.session_id!r}, token_limit={self.token_limit}, db={self.db!r})"
+        return f"TractMemory(session_id={self.session_id!r}, token_budget={self.token_budget}, db={self.db!r})"
 
     __str__ = __repr__
 
@@ -199,11 +246,11 @@ class TractMemory(BaseMemory):
         Args:
             input: Ignored (the whole conversation is the context).
             initial_token_count: Tokens the caller adds itself (a system prompt, a query); they
-                come off ``token_limit``.
+                come off ``token_budget``.
         """
-        limit = self._limit(initial_token_count)
         with self._lock:
             reader = self._open()
+            limit = self._limit(reader, initial_token_count)
             view = reader.view()
             plan = self._plan(view, limit)
             if plan is not None:
@@ -216,8 +263,8 @@ class TractMemory(BaseMemory):
 
     async def aget(self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any) -> list[ChatMessage]:
         """:meth:`get`, with the summary written through the LLM's async API."""
-        limit = self._limit(initial_token_count)
         reader = await asyncio.to_thread(self._open)
+        limit = self._limit(reader, initial_token_count)
         view = await asyncio.to_thread(reader.view)
         plan = self._plan(view, limit)
         if plan is not None:
@@ -295,14 +342,17 @@ class TractMemory(BaseMemory):
 
     # -- budget -----------------------------------------------------------------------------
 
-    def _limit(self, initial_token_count: int) -> int:
+    @staticmethod
+    def _limit(reader: MessageReader, initial_token_count: int) -> int:
+        """What :meth:`get` may return: the tract's budget minus what the caller adds itself."""
         if isinstance(initial_token_count, bool) or not isinstance(initial_token_count, int) or initial_token_count < 0:
             raise InvalidInputError(f"initial_token_count must be a non-negative int, not {initial_token_count!r}")
-        if initial_token_count >= self.token_limit:
+        budget = reader.tract.config.token_budget or DEFAULT_TOKEN_BUDGET
+        if initial_token_count >= budget:
             raise InvalidInputError(
-                f"initial_token_count ({initial_token_count}) leaves nothing of token_limit ({self.token_limit})"
+                f"initial_token_count ({initial_token_count}) leaves nothing of token_budget ({budget})"
             )
-        return self.token_limit - initial_token_count
+        return budget - initial_token_count
 
     def _plan(self, view: ContextView, limit: int) -> dict[str, int] | None:
         """The ``keep_recent`` and ``target_tokens`` of a compression that brings ``view`` under

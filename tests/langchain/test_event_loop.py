@@ -153,7 +153,7 @@ def tract_saver(location: dict[str, str]) -> Any:
 async def test_compress_node_in_an_async_graph_does_not_block(tract_saver: TractSaver) -> None:
     summary = SummaryModel()
     with no_blocking_io():
-        node = TractCompressNode(summary, budget_tokens=700, keep_recent=2, saver=tract_saver)
+        node = TractCompressNode(summary, token_budget=700, keep_recent=2, saver=tract_saver)
         builder = StateGraph(MessagesState)
         builder.add_node("compress", node)
         builder.add_edge(START, "compress")
@@ -167,7 +167,7 @@ async def test_compress_middleware_in_an_async_agent_does_not_block(tract_saver:
     summary = SummaryModel()
     replies = iter([AIMessage(f"Answer {i}: {FILLER}", id=f"ai{i}") for i in range(4)])
     with no_blocking_io():
-        middleware = TractCompressMiddleware(summary, budget_tokens=500, keep_recent=2, saver=tract_saver)
+        middleware = TractCompressMiddleware(summary, token_budget=500, keep_recent=2, saver=tract_saver)
         agent = create_agent(AgentModel(messages=replies), [], middleware=[middleware], checkpointer=InMemorySaver())
         for i in range(4):
             await agent.ainvoke(

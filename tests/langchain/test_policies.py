@@ -191,7 +191,7 @@ def sqlite_saver(tmp_path: Path) -> Iterator[TractSaver]:
 
 def test_below_the_threshold_nothing_changes(saver: TractSaver) -> None:
     summary = SummaryModel()
-    node = TractCompressNode(summary, budget_tokens=100_000, saver=saver)
+    node = TractCompressNode(summary, token_budget=100_000, saver=saver)
     graph = chat_graph(node, saver)
     for i in range(4):
         graph.invoke({"messages": [HumanMessage(f"Question {i}", id=f"h{i}")]}, config("t"))
@@ -205,7 +205,7 @@ def test_below_the_threshold_nothing_changes(saver: TractSaver) -> None:
 def test_over_the_threshold_the_state_shrinks_and_keeps_what_it_must(saver: TractSaver) -> None:
     summary = SummaryModel()
     budget = 900
-    node = TractCompressNode(summary, budget_tokens=budget, keep_recent=3, saver=saver)
+    node = TractCompressNode(summary, token_budget=budget, keep_recent=3, saver=saver)
     graph = chat_graph(node, saver)
     graph.invoke({"messages": [SystemMessage(SYSTEM, id="sys"), HumanMessage("My name is Ada.", id="h0")]}, config("t"))
     graph.invoke({"messages": [HumanMessage("Remember: the oven code is 4417.", id="h1")]}, config("t"))
@@ -248,7 +248,7 @@ def test_over_the_threshold_the_state_shrinks_and_keeps_what_it_must(saver: Trac
 
 def test_the_originals_stay_in_the_tract_on_a_branch(saver: TractSaver) -> None:
     summary = SummaryModel()
-    graph = chat_graph(TractCompressNode(summary, budget_tokens=1200, keep_recent=2, saver=saver), saver)
+    graph = chat_graph(TractCompressNode(summary, token_budget=1200, keep_recent=2, saver=saver), saver)
     graph.invoke({"messages": [SystemMessage(SYSTEM, id="sys")]}, config("t"))
     turn = 0
     while not summary.prompts:
@@ -276,7 +276,7 @@ def test_the_originals_stay_in_the_tract_on_a_branch(saver: TractSaver) -> None:
 
 def test_tool_calls_and_results_are_never_split(saver: TractSaver) -> None:
     summary = SummaryModel()
-    node = TractCompressNode(summary, budget_tokens=300, keep_recent=1, saver=saver)
+    node = TractCompressNode(summary, token_budget=300, keep_recent=1, saver=saver)
     graph = chat_graph(node, saver, interrupt_before=["compress"])
     calls = [
         {"name": "oven_temperature", "args": {"side": "left"}, "id": "c1"},
@@ -309,7 +309,7 @@ def test_tool_calls_and_results_are_never_split(saver: TractSaver) -> None:
 def test_the_summariser_reads_the_tract_edits_and_skips_and_the_branch_keeps_them(saver: TractSaver) -> None:
     summary = SummaryModel()
     graph = chat_graph(
-        TractCompressNode(summary, budget_tokens=500, keep_recent=2, saver=saver), saver, interrupt_before=["compress"]
+        TractCompressNode(summary, token_budget=500, keep_recent=2, saver=saver), saver, interrupt_before=["compress"]
     )
     graph.invoke({"messages": conversation(4)}, config("t"))  # paused before the node: review the history
     tract = saver.tract("t")
@@ -337,7 +337,7 @@ def test_the_summariser_reads_the_tract_edits_and_skips_and_the_branch_keeps_the
 def test_a_second_pass_folds_the_previous_summary(sqlite_saver: TractSaver) -> None:
     saver = sqlite_saver
     summary = SummaryModel(replies=["First summary: Ada's bakery, batch 0.", "Second summary: batches 0 to 5."])
-    graph = chat_graph(TractCompressNode(summary, budget_tokens=1000, keep_recent=2, saver=saver), saver)
+    graph = chat_graph(TractCompressNode(summary, token_budget=1000, keep_recent=2, saver=saver), saver)
     graph.invoke(
         {"messages": [SystemMessage(SYSTEM, id="sys"), HumanMessage("Keep this: code 4417.", id="keep")]}, config("t")
     )
@@ -366,7 +366,7 @@ def test_a_second_pass_folds_the_previous_summary(sqlite_saver: TractSaver) -> N
 
 async def test_async_graph(saver: TractSaver) -> None:
     summary = SummaryModel()
-    graph = chat_graph(TractCompressNode(summary, budget_tokens=700, keep_recent=2, saver=saver), saver)
+    graph = chat_graph(TractCompressNode(summary, token_budget=700, keep_recent=2, saver=saver), saver)
     await graph.ainvoke({"messages": conversation(5)}, config("t"))
     after = (await graph.aget_state(config("t"))).values["messages"]
     assert [m.id for m in after][:1] == ["sys"] and is_summary(after[1])
@@ -378,7 +378,7 @@ async def test_async_graph(saver: TractSaver) -> None:
 
 def test_the_node_as_a_plain_function_and_its_update() -> None:
     summary = SummaryModel(replies=["They talked."])
-    node = TractCompressNode(summary, budget_tokens=200, keep_recent=2, summary_role="human", summary_prefix="")
+    node = TractCompressNode(summary, token_budget=200, keep_recent=2, summary_role="human", summary_prefix="")
     messages = conversation(3)
     update = node({"messages": messages})
     remove, *rest = update["messages"]
@@ -395,7 +395,7 @@ def test_the_node_as_a_plain_function_and_its_update() -> None:
 
 def test_the_summary_call_stays_out_of_the_message_stream(sqlite_saver: TractSaver) -> None:
     summary = SummaryModel(replies=["SECRET-SUMMARY-TEXT"])
-    graph = chat_graph(TractCompressNode(summary, budget_tokens=500, saver=sqlite_saver), sqlite_saver)
+    graph = chat_graph(TractCompressNode(summary, token_budget=500, saver=sqlite_saver), sqlite_saver)
     streamed = [chunk for chunk, _ in graph.stream({"messages": conversation(5)}, config("t"), stream_mode="messages")]
     assert summary.prompts
     # the compress node's update is streamed (it is state); the summary model's own reply is not
@@ -407,11 +407,11 @@ def test_the_summary_call_stays_out_of_the_message_stream(sqlite_saver: TractSav
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"budget_tokens": 0}, "budget_tokens"),
-        ({"budget_tokens": 100, "trigger_ratio": 0}, "trigger_ratio"),
-        ({"budget_tokens": 100, "keep_recent": -1}, "keep_recent"),
-        ({"budget_tokens": 100, "target_tokens": 0}, "target_tokens"),
-        ({"budget_tokens": 100, "summary_role": "tool"}, "summary_role"),
+        ({"token_budget": 0}, "token_budget"),
+        ({"token_budget": 100, "trigger_ratio": 0}, "trigger_ratio"),
+        ({"token_budget": 100, "keep_recent": -1}, "keep_recent"),
+        ({"token_budget": 100, "target_tokens": 0}, "target_tokens"),
+        ({"token_budget": 100, "summary_role": "tool"}, "summary_role"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, Any], match: str) -> None:
@@ -419,6 +419,29 @@ def test_bad_settings_are_refused(kwargs: dict[str, Any], match: str) -> None:
         TractCompressNode(SummaryModel(), **kwargs)
     with pytest.raises(InvalidInputError, match=match):
         TractCompressMiddleware(SummaryModel(), **kwargs)
+
+
+def test_budget_tokens_is_the_deprecated_name_of_token_budget_and_behaves_the_same() -> None:
+    messages = conversation(3)
+    for cls in (TractCompressNode, TractCompressMiddleware):
+        with pytest.warns(
+            DeprecationWarning, match=r"budget_tokens=\.\.\.\) is deprecated: use token_budget=200"
+        ) as caught:
+            old = cls(SummaryModel(replies=["They talked."]), budget_tokens=200, keep_recent=2)
+        assert caught[0].filename == __file__  # it points at the caller
+        new = cls(SummaryModel(replies=["They talked."]), token_budget=200, keep_recent=2)
+        assert old.token_budget == new.token_budget == 200
+        if cls is TractCompressNode:
+            assert repr(old) == repr(new)
+            assert old({"messages": messages}) == new({"messages": messages}) != {}
+            assert old({"messages": messages[:3]}) == new({"messages": messages[:3]}) == {}
+        else:
+            assert old.before_model({"messages": messages}, None) == new.before_model({"messages": messages}, None)
+            assert old.before_model({"messages": messages}, None) is not None
+        with pytest.raises(InvalidInputError, match="pass token_budget only, not token_budget and budget_tokens"):
+            cls(SummaryModel(), token_budget=200, budget_tokens=200)
+        with pytest.raises(InvalidInputError, match="needs token_budget="):
+            cls(SummaryModel())
 
 
 # -- the create_agent middleware ----------------------------------------------------------------
@@ -443,7 +466,7 @@ def test_middleware_in_create_agent(saver: TractSaver) -> None:
     rounds = 5
     model = AgentModel(messages=iter(agent_script(rounds + 1)))
     summary = SummaryModel()
-    middleware = TractCompressMiddleware(summary, budget_tokens=1000, keep_recent=3, saver=saver)
+    middleware = TractCompressMiddleware(summary, token_budget=1000, keep_recent=3, saver=saver)
     agent = create_agent(model, [oven_temperature], system_prompt=SYSTEM, middleware=[middleware], checkpointer=saver)
     run_agent(agent, 1, "t")
     saver.tract("t").annotate(commit_of(saver, "t", "q0"), PINNED)
@@ -468,7 +491,7 @@ def test_middleware_in_create_agent(saver: TractSaver) -> None:
 async def test_middleware_async(saver: TractSaver) -> None:
     model = AgentModel(messages=iter(agent_script(4)))
     summary = SummaryModel()
-    middleware = TractCompressMiddleware(summary, budget_tokens=900, keep_recent=2, saver=saver)
+    middleware = TractCompressMiddleware(summary, token_budget=900, keep_recent=2, saver=saver)
     agent = create_agent(model, [oven_temperature], system_prompt=SYSTEM, middleware=[middleware], checkpointer=saver)
     for i in range(4):
         await agent.ainvoke({"messages": [HumanMessage(f"Round {i}: {FILLER}", id=f"q{i}")]}, config("t"))
@@ -507,7 +530,7 @@ def test_side_by_side_with_summarization_middleware(tmp_path: Path) -> None:
             stock[name] = (latest, older)
     with TractSaver.from_conn_string(str(tmp_path / "tract.db")) as saver:
         agent = agent_with(
-            TractCompressMiddleware(SummaryModel(), budget_tokens=1000, keep_recent=3, saver=saver), saver
+            TractCompressMiddleware(SummaryModel(), token_budget=1000, keep_recent=3, saver=saver), saver
         )
         run_agent(agent, rounds, "t")
         latest = agent.get_state(config("t")).values["messages"]
@@ -537,7 +560,7 @@ def test_in_a_subgraph_the_node_reads_the_subgraph_tract(sqlite_saver: TractSave
 
     saver.tract = spy  # type: ignore[method-assign]
     summary = SummaryModel()
-    inner = chat_graph(TractCompressNode(summary, budget_tokens=500, keep_recent=2, saver=saver), None)
+    inner = chat_graph(TractCompressNode(summary, token_budget=500, keep_recent=2, saver=saver), None)
     outer = StateGraph(MessagesState)
     outer.add_node("inner", inner)
     outer.add_edge(START, "inner")

@@ -81,7 +81,7 @@ def _close_stores() -> Iterator[None]:
 async def test_function_agent_on_tract_memory_does_not_block(location: dict[str, str]) -> None:
     agent = FunctionAgent(tools=[], llm=echo_llm(), system_prompt="Be brief.")
     with no_blocking_io():
-        memory = TractMemory.from_defaults(session_id="ada", llm=Summarizer(), token_limit=300, **location)
+        memory = TractMemory.from_defaults(session_id="ada", llm=Summarizer(), token_budget=300, **location)
         for i in range(5):
             await agent.run(f"Turn {i}: {FILLER}", memory=memory)
         restored = TractMemory.from_dict(memory.to_dict())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,13 @@ from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.workflow import Context, JsonSerializer
 
-from tract_core import InvalidInputError
+from tract_core import InvalidInputError, Tract, TractConfig
 from tract_core.messages import normalize_message
 from tract_core.testing import create_database
 from tract_core.testing.processes import run_in_child
 from tract_core.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, count_body
 from tract_llamaindex import TractMemory, close_stores
+from tract_llamaindex.memory import DEFAULT_TOKEN_BUDGET
 
 # LlamaIndex's workflows inspect the agents' pydantic attributes when building their steps,
 # touching deprecated pydantic accessors: noise from the libraries, not from tract.
@@ -329,7 +331,7 @@ async def test_long_agent_conversation_is_summarised_within_budget_and_nothing_i
 ) -> None:
     limit = 400
     summarizer = Summarizer()
-    memory = TractMemory.from_defaults(session_id="long", token_limit=limit, llm=summarizer, **location)
+    memory = TractMemory.from_defaults(session_id="long", token_budget=limit, llm=summarizer, **location)
     system = ChatMessage(role="system", content=SYSTEM)
     memory.put(system)
     calls: list[Dump] = []
@@ -416,7 +418,7 @@ async def test_without_an_llm_get_sends_pinned_messages_and_the_latest_turns_and
     latest = len(history) - 4  # the last question
 
     for limit in range(25, total + 5):  # every budget, including those just under a turn's size
-        window = TractMemory.from_dict({**memory.to_dict(), "token_limit": limit})
+        window = TractMemory.from_dict({**memory.to_dict(), "token_budget": limit})
         got = window.get()
         assert dump(got[:1]) == dump([system])  # pinned: always there, first and verbatim
         start = len(history) - len(got) + 1
@@ -430,14 +432,72 @@ async def test_without_an_llm_get_sends_pinned_messages_and_the_latest_turns_and
             assert context_tokens(window, [system, *history[previous:]]) > limit
         if limit % 50 == 0:
             assert dump(await window.aget()) == dump(got)
-    assert dump(TractMemory.from_dict({**memory.to_dict(), "token_limit": 25}).get()[1:]) == dump(history[latest:])
-    assert dump(TractMemory.from_dict({**memory.to_dict(), "token_limit": total}).get()) == dump(history)
+    assert dump(TractMemory.from_dict({**memory.to_dict(), "token_budget": 25}).get()[1:]) == dump(history[latest:])
+    assert dump(TractMemory.from_dict({**memory.to_dict(), "token_budget": total}).get()) == dump(history)
 
     # nothing was written: no compression, the same head, the whole history
     assert memory.tract.head == head
     assert memory.tract.compressions() == []
     assert len(memory.tract.log(limit=None)) == len(history)
     assert dump(memory.get_all()) == dump(history)
+
+
+@pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWarning")  # gpt-4o's encoding, offline
+def test_the_budget_is_the_tracts_token_budget(tmp_path: Path) -> None:
+    path = tmp_path / "budget.db"
+    memory = TractMemory.from_defaults(path=path, session_id="given", token_budget=300)
+    memory.put(ChatMessage(role="user", content="Hi"))
+    assert memory.tract.config.token_budget == memory.tract.status().token_budget == 300
+    assert Tract.open(path=path, tract_id="given", create=False).config.token_budget == 300  # saved with it
+
+    with Tract.open(path=path, tract_id="preset", config=TractConfig(token_budget=123, model="gpt-4o")) as t:
+        t.user("set up elsewhere")
+    inherited = TractMemory.from_defaults(path=path, session_id="preset")  # none given: the tract's
+    assert inherited.token_budget is None  # building a memory does no I/O
+    assert inherited.get(initial_token_count=100)[0].content == "set up elsewhere"
+    assert inherited.token_budget == 123 and inherited.tract.config == TractConfig(token_budget=123, model="gpt-4o")
+    with pytest.raises(InvalidInputError, match=r"leaves nothing of token_budget \(123\)"):
+        inherited.get(initial_token_count=123)
+    resized = TractMemory.from_defaults(path=path, session_id="preset", token_budget=456)  # given: it replaces it
+    resized.get()
+    assert resized.tract.config == TractConfig(token_budget=456, model="gpt-4o")  # the model is kept
+
+    default = TractMemory.from_defaults(path=path, session_id="fresh")
+    default.get()
+    assert default.token_budget == default.tract.status().token_budget == DEFAULT_TOKEN_BUDGET
+
+
+def test_token_limit_is_the_deprecated_name_of_token_budget_and_behaves_the_same(tmp_path: Path) -> None:
+    history = [ChatMessage(role="system", content=SYSTEM)] + dump_to_messages(
+        [m for i in range(6) for m in turn(f"What is {i} + {i + 1}?", i, i + 1)]
+    )
+    with pytest.warns(DeprecationWarning, match=r"token_limit=\.\.\.\) is deprecated: use token_budget=120") as caught:
+        old = TractMemory.from_defaults(path=tmp_path / "old.db", session_id="s", token_limit=120)
+    assert caught[0].filename == __file__  # it points at the caller
+    with pytest.warns(DeprecationWarning, match="use token_budget=120") as caught:
+        built = TractMemory(session_id="s", token_limit=120, db=str(tmp_path / "built.db"))
+    assert caught[0].filename == __file__
+    new = TractMemory.from_defaults(path=tmp_path / "new.db", session_id="s", token_budget=120)
+    assert old.token_budget == built.token_budget == new.token_budget == 120
+    with pytest.warns(DeprecationWarning, match="TractMemory.token_limit is deprecated: use token_budget"):
+        assert old.token_limit == 120
+    for memory in (old, built, new):
+        memory.put_messages(history)
+    assert dump(old.get()) == dump(built.get()) == dump(new.get()) != dump(history)  # the same window
+    assert old.tract.status().token_budget == new.tract.status().token_budget == 120
+    assert repr(old).replace("old.db", "new.db") == repr(new)
+
+    with pytest.raises(InvalidInputError, match="pass token_budget only, not token_budget and token_limit"):
+        TractMemory.from_defaults(session_id="s", token_budget=120, token_limit=120)
+    with pytest.raises(ValueError, match="pass token_budget only"):
+        TractMemory(session_id="s", token_budget=120, token_limit=120)
+
+    # a memory serialized before the rename restores without a warning
+    data = {**new.to_dict(), "token_limit": 99}
+    del data["token_budget"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert TractMemory.from_dict(data).token_budget == 99
 
 
 # -- 4. fresh copies, truthiness ------------------------------------------------------------------
@@ -498,14 +558,14 @@ async def test_another_process_continues_the_conversation(location: dict[str, st
 
 async def test_to_dict_and_from_dict_reconnect_to_the_session(tmp_path: Path) -> None:
     summarizer = Summarizer()
-    memory = TractMemory.from_defaults(path=tmp_path / "dict.db", session_id="dict", token_limit=999)
+    memory = TractMemory.from_defaults(path=tmp_path / "dict.db", session_id="dict", token_budget=999)
     memory.put_messages(dump_to_messages(turn("What is 5 + 6?", 5, 6)))
 
     data = memory.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain data
     assert data == {
         "session_id": "dict",
-        "token_limit": 999,
+        "token_budget": 999,
         "db": str(tmp_path / "dict.db"),
         "recent_ratio": 0.5,
         "summary_tokens": None,
@@ -513,7 +573,7 @@ async def test_to_dict_and_from_dict_reconnect_to_the_session(tmp_path: Path) ->
     }
     restored = TractMemory.from_dict(data)
     assert restored is not memory and restored.tract.tract_id == memory.tract.tract_id == "dict"
-    assert restored.token_limit == 999 and restored.llm is None
+    assert restored.token_budget == 999 and restored.llm is None
     assert dump(restored.get_all()) == dump(memory.get_all()) == turn("What is 5 + 6?", 5, 6)
     restored.put(ChatMessage(role="user", content="Thanks!"))
     assert memory.get()[-1].content == "Thanks!"

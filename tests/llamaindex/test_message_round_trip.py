@@ -259,4 +259,4 @@ def test_memory_window_starts_at_a_user_message_not_at_a_tool_result(tmp_path: P
     sizes = [c.token_count for c in reversed(memory.tract.log())]
     # room for the tool result and the last turn, not for the assistant message before them
     limit = REPLY_PRIMING + sum(sizes[2:]) + sizes[1] // 2
-    assert memory.get(initial_token_count=memory.token_limit - limit) == put[3:]
+    assert memory.get(initial_token_count=memory.token_budget - limit) == put[3:]

@@ -1,5 +1,7 @@
-"""Which tract a ``tract`` command works on: the ``--db`` and ``--tract`` options (or ``$TRACT_DB``),
-opened without ever creating anything; and :class:`UsageError`, for a command called wrongly.
+"""Which tract a ``tract`` command works on: the ``--db`` option (or ``$TRACT_DB``) and ``--tract``, or a
+framework's name for the conversation (``--thread ID [--ns NS]``, ``--session ID``, ``--chat KEY``, mapped
+by :mod:`tract_core.names`), opened without ever creating anything; and :class:`UsageError`, for a
+command called wrongly.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ import argparse
 import os
 
 from .. import Tract
+from ..names import chat_tract_id, session_tract_id, thread_tract_id
 from ..tract import DEFAULT_TRACT_ID
 
 __all__ = ["UsageError", "open_tract", "tract_id_from", "open_from"]
@@ -46,8 +49,32 @@ def _database(args: argparse.Namespace) -> str:
     return db
 
 
+NAMING_OPTIONS = ("tract", "thread", "session", "chat")
+"""The options that name the tract (at most one of them is given)."""
+
+
 def tract_id_from(args: argparse.Namespace) -> str:
-    """The tract named by ``--tract`` (default: the default tract)."""
+    """The tract the arguments name: ``--tract ID``; the tract of a LangGraph thread (``--thread ID``,
+    with ``--ns NS`` for a subgraph's namespace), of a LangChain chat history or LlamaIndex
+    ``TractMemory`` session (``--session ID``) or of a LlamaIndex chat store key (``--chat KEY``);
+    default: the default tract.
+
+    Raises:
+        UsageError: More than one of them, or ``--ns`` without ``--thread``.
+        InvalidInputError: A name the framework's adapter would refuse too.
+    """
+    given = [name for name in NAMING_OPTIONS if getattr(args, name, None) is not None]
+    if len(given) > 1:
+        raise UsageError(f"pass one of --{', --'.join(given)}: each names the tract to use")
+    namespace = getattr(args, "ns", None)
+    if namespace is not None and given != ["thread"]:
+        raise UsageError("--ns names a subgraph's checkpoint namespace of a LangGraph thread: use it with --thread")
+    if given == ["thread"]:
+        return thread_tract_id(args.thread, namespace or "")
+    if given == ["session"]:
+        return session_tract_id(args.session)
+    if given == ["chat"]:
+        return chat_tract_id(args.chat)
     return getattr(args, "tract", None) or DEFAULT_TRACT_ID
 
 

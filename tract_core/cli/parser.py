@@ -53,6 +53,30 @@ def _add_globals(parser: argparse.ArgumentParser, db_help: str) -> None:
     parser.add_argument(
         "--tract", metavar="ID", default=argparse.SUPPRESS, help=f"the tract to use (default: {DEFAULT_TRACT_ID!r})"
     )
+    parser.add_argument(
+        "--thread",
+        metavar="ID",
+        default=argparse.SUPPRESS,
+        help="instead of --tract: the tract of a LangGraph thread (TractSaver's thread_id)",
+    )
+    parser.add_argument(
+        "--ns",
+        metavar="NS",
+        default=argparse.SUPPRESS,
+        help="with --thread: a subgraph's checkpoint namespace (default: the root graph)",
+    )
+    parser.add_argument(
+        "--session",
+        metavar="ID",
+        default=argparse.SUPPRESS,
+        help="instead of --tract: the tract of a LangChain chat history or LlamaIndex TractMemory session",
+    )
+    parser.add_argument(
+        "--chat",
+        metavar="KEY",
+        default=argparse.SUPPRESS,
+        help="instead of --tract: the tract of a LlamaIndex chat store key (TractChatStore; Memory's session_id)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

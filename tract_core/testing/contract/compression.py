@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ...compress import PendingCompression
+from ...compress import CompressionResult, PendingCompression
 from ...config import TractConfig
 from ...errors import CommitNotFoundError, ConcurrentUpdateError, InvalidInputError
 from ...merge import LLMResolver
@@ -47,6 +47,24 @@ def _therapy(t: Tract, turns: int = 200) -> list[CommitInfo]:
     return commits
 
 
+def _committed(result: CompressionResult | PendingCompression) -> CompressionResult:
+    """The compression ``compress()`` committed (``auto_commit=True``, the default)."""
+    assert isinstance(result, CompressionResult), f"expected a committed compression, not {result!r}"
+    return result
+
+
+def _pending(result: CompressionResult | PendingCompression) -> PendingCompression:
+    """The draft ``compress(auto_commit=False)`` returned."""
+    assert isinstance(result, PendingCompression), f"expected a pending compression, not {result!r}"
+    return result
+
+
+def _summary(result: CompressionResult) -> CommitInfo:
+    """The summary commit of a compression (every compression but ``Tract.archive`` writes one)."""
+    assert result.summary is not None, f"{result!r} wrote no summary"
+    return result.summary
+
+
 def _long_text(words: int) -> str:
     return " ".join(f"detail{i}" for i in range(words))
 
@@ -63,16 +81,16 @@ class CompressionContract:
         _therapy(twin)
         before = t.compile()
 
-        result = t.compress(content=MANUAL_SUMMARY)
-        again = twin.compress(content=MANUAL_SUMMARY)
+        result = _committed(t.compress(content=MANUAL_SUMMARY))
+        again = _committed(twin.compress(content=MANUAL_SUMMARY))
         assert result.draft is None
-        assert (result.summary.hash, result.head) == (again.summary.hash, again.head)  # same content, same ids
+        assert (_summary(result).hash, result.head) == (_summary(again).hash, again.head)  # same content, same ids
         assert t.compile().digest == twin.compile().digest
 
         ctx = t.compile()  # pinned system prompt, the summary, the most recent turns
         assert _contents(ctx) == [THERAPY_PROMPT, MANUAL_SUMMARY, *_contents(before)[-6:]]
         assert ctx.messages[1]["role"] == "system"
-        assert t.show(result.summary).content_type == ContentType.SUMMARY
+        assert t.show(_summary(result)).content_type == ContentType.SUMMARY
         assert result.replaced == tuple(c.hash for c in commits[1:-6])
         assert result.tokens_after < result.tokens_before == before.token_count
         assert t.status().token_count == result.tokens_after == ctx.token_count
@@ -83,7 +101,7 @@ class CompressionContract:
         before = t.compile()
         summary = "Sam has felt anxious before team meetings for 150 sessions; breathing helps."
         llm = ScriptedLLM([summary])
-        result = t.compress(llm=llm, target_tokens=2000, to_commit=commits[300])  # reply 149
+        result = _committed(t.compress(llm=llm, target_tokens=2000, to_commit=commits[300]))  # reply 149
 
         assert llm.calls == 1
         system, transcript = llm.prompts[0][0]["content"], llm.prompts[0][-1]["content"]
@@ -92,7 +110,7 @@ class CompressionContract:
         assert THERAPY_PROMPT not in transcript  # pinned: kept verbatim, not summarised
         assert result.draft is not None
         assert (result.draft.attempts, result.draft.trimmed, result.draft.target_tokens) == (1, False, 2000)
-        assert result.summary.content == summary
+        assert _summary(result).content == summary
         assert _contents(t.compile()) == [THERAPY_PROMPT, summary, *_contents(before)[301:]]
         assert len(t.compile()) == 2 + 100
         assert t.compressions()[-1].details["attempts"] == 1
@@ -102,23 +120,23 @@ class CompressionContract:
         t = factory.open("re-asked")
         _therapy(t, 20)
         llm = ScriptedLLM([too_long, "Sam is anxious before meetings; breathing helps."])
-        result = t.compress(llm=llm, target_tokens=2000)
+        result = _committed(t.compress(llm=llm, target_tokens=2000))
         assert llm.calls == 2  # the model was asked once more, with its own answer and the limit
         first, second = llm.prompts
         assert second[: len(first)] == first
         assert second[len(first)] == {"role": "assistant", "content": too_long}
         assert second[-1]["role"] == "user" and "2000" in second[-1]["content"]
         assert result.draft is not None and (result.draft.attempts, result.draft.trimmed) == (2, False)
-        assert result.summary.content == "Sam is anxious before meetings; breathing helps."
+        assert _summary(result).content == "Sam is anxious before meetings; breathing helps."
 
         trimmed = factory.open("trimmed")
         _therapy(trimmed, 20)
         stubborn = ScriptedLLM([too_long, too_long])
-        result = trimmed.compress(llm=stubborn, target_tokens=2000)
+        result = _committed(trimmed.compress(llm=stubborn, target_tokens=2000))
         assert stubborn.calls == 2
         draft = result.draft
         assert draft is not None and (draft.attempts, draft.trimmed) == (2, True)
-        text = result.summary.content
+        text = _summary(result).content
         assert draft.tokens <= 2000 and trimmed.counter.count_text(text) <= 2000
         assert draft.tokens > 1900  # cut near the budget, not emptied
         assert too_long.startswith(text.rstrip(" …"))  # cut at a word boundary of the model's answer
@@ -133,14 +151,14 @@ class CompressionContract:
         _therapy(twin, 20)
         sync_llm = ScriptedLLM([too_long, summary])
         async_llm = ScriptedLLM([too_long, summary])
-        result = t.compress(llm=sync_llm, target_tokens=2000, keep_recent=4)
-        aresult = asyncio.run(twin.acompress(llm=async_llm, target_tokens=2000, keep_recent=4))
+        result = _committed(t.compress(llm=sync_llm, target_tokens=2000, keep_recent=4))
+        aresult = _committed(asyncio.run(twin.acompress(llm=async_llm, target_tokens=2000, keep_recent=4)))
         assert async_llm.prompts == sync_llm.prompts  # the same exchange, re-ask included
         assert aresult.draft == result.draft
-        assert (aresult.summary.hash, aresult.head) == (result.summary.hash, result.head)
+        assert (_summary(aresult).hash, aresult.head) == (_summary(result).hash, result.head)
         assert twin.compile().digest == t.compile().digest
 
-        pending = asyncio.run(twin.acompress(content="by hand", keep_recent=2, auto_commit=False))
+        pending = _pending(asyncio.run(twin.acompress(content="by hand", keep_recent=2, auto_commit=False)))
         assert isinstance(pending, PendingCompression) and twin.head == aresult.head
         before = store_snapshot(twin)
         with pytest.raises(InvalidInputError, match="content="):
@@ -151,8 +169,8 @@ class CompressionContract:
         llm = ScriptedLLM(["Sam is anxious before meetings."])
         t = factory.open(config=TractConfig(llm=llm))
         _therapy(t, 20)
-        result = t.compress(target_tokens=2000)
-        assert llm.calls == 1 and result.summary.content == "Sam is anxious before meetings."
+        result = _committed(t.compress(target_tokens=2000))
+        assert llm.calls == 1 and _summary(result).content == "Sam is anxious before meetings."
         assert _contents(t.compile())[1] == "Sam is anxious before meetings."
 
     def test_scenario_4_1_collaborative_draft_edited_then_approved(self, factory: TractFactory) -> None:
@@ -162,7 +180,7 @@ class CompressionContract:
         _therapy(t, 40)
         head, digest, before = t.head, t.compile().digest, store_snapshot(t)
         llm = ScriptedLLM([draft])
-        pending = t.compress(auto_commit=False, llm=llm, target_tokens=2000)
+        pending = _pending(t.compress(auto_commit=False, llm=llm, target_tokens=2000))
         assert isinstance(pending, PendingCompression)
         assert pending.draft == draft and pending.old_head == head
         assert len(pending.messages) == 80 - 6 and pending.messages[0]["content"].startswith("Session 0:")
@@ -178,7 +196,7 @@ class CompressionContract:
             pending.range_to,
         )
         result = reviewer.approve_compression(seen, content=edited)
-        assert result.summary.content == edited
+        assert _summary(result).content == edited
         assert _contents(t.compile())[:2] == [THERAPY_PROMPT, edited]
         assert draft not in _contents(t.compile())
         assert t.head == result.head and t.pending_compressions() == []
@@ -188,7 +206,7 @@ class CompressionContract:
     def test_pending_draft_seen_from_another_tract_lists_what_it_summarises(self, factory: TractFactory) -> None:
         t = factory.open()
         _therapy(t, 10)
-        pending = t.compress(auto_commit=False, content="Sam is anxious.")
+        pending = _pending(t.compress(auto_commit=False, content="Sam is anxious."))
         (seen,) = factory.open().pending_compressions()
         # the reviewer needs the originals to check the draft
         assert seen.messages == pending.messages, f"{len(seen.messages)} messages, not {len(pending.messages)}"
@@ -197,7 +215,7 @@ class CompressionContract:
         t = factory.open()
         _therapy(t, 20)
         digest, before = t.compile().digest, store_snapshot(t)
-        pending = t.compress(auto_commit=False, llm=ScriptedLLM(["A draft nobody likes."]))
+        pending = _pending(t.compress(auto_commit=False, llm=ScriptedLLM(["A draft nobody likes."])))
         pending.reject()
         assert store_snapshot(t) == before and t.compile().digest == digest
         assert t.pending_compressions() == []
@@ -207,7 +225,7 @@ class CompressionContract:
         t = factory.open()
         _therapy(t, 20)
         too_long = _long_text(300)
-        pending = t.compress(auto_commit=False, llm=ScriptedLLM([too_long, too_long]), target_tokens=100)
+        pending = _pending(t.compress(auto_commit=False, llm=ScriptedLLM([too_long, too_long]), target_tokens=100))
         pending.approve(content="Sam is anxious before meetings.")
         (record,) = t.compressions()
         assert record.status == "committed" and record.draft == pending.draft  # what the model proposed
@@ -219,11 +237,11 @@ class CompressionContract:
         t = factory.open()
         _therapy(t, 10)
         old_head = t.head
-        first = t.compress(content=MANUAL_SUMMARY)
+        first = _committed(t.compress(content=MANUAL_SUMMARY))
         t.reset(old_head)  # undo
         assert t.head == old_head
-        redo = t.compress(content=MANUAL_SUMMARY)
-        assert (redo.summary.hash, redo.head) == (first.summary.hash, first.head)
+        redo = _committed(t.compress(content=MANUAL_SUMMARY))
+        assert (_summary(redo).hash, redo.head) == (_summary(first).hash, first.head)
         archived = t.archived(redo)  # the redo took them out of the history
         assert set(archived) == set(redo.archived), f"archived(redo) lists {len(archived)} of {len(redo.archived)}"
 
@@ -256,7 +274,7 @@ class CompressionContract:
 
         summary = "The client has $50k; advised emergency fund, index funds (0.03% fees), 60/40 with bonds."
         llm = ScriptedLLM([summary])
-        result = t.compress(llm=llm, from_commit=first, to_commit=last)
+        result = _committed(t.compress(llm=llm, from_commit=first, to_commit=last))
         assert _contents(t.compile()) == [
             disclaimer,
             summary,
@@ -293,14 +311,14 @@ class CompressionContract:
         t = factory.open()
         commits = _therapy(t, 30)
         pre, old_head = t.compile(), t.head
-        result = t.compress(content=MANUAL_SUMMARY, keep_recent=4)
+        result = _committed(t.compress(content=MANUAL_SUMMARY, keep_recent=4))
 
         assert result.replaced == tuple(c.hash for c in commits[1:-4])
         assert result.archived == tuple(c.hash for c in commits[1:])  # the range and the replayed tail
         assert set(t.archived(result)) == set(result.archived) == set(t.archived())
         (record,) = t.compressions()
         assert (record.id, record.status) == (result.id, "committed")
-        assert (record.old_head, record.new_head, record.summary_commit) == (old_head, t.head, result.summary.hash)
+        assert (record.old_head, record.new_head, record.summary_commit) == (old_head, t.head, _summary(result).hash)
         assert (record.range_from, record.range_to) == (commits[1].hash, commits[-5].hash)
         assert _contents(t.compile())[-4:] == _contents(pre)[-4:]
         assert not set(result.archived) & {c.hash for c in t.log(limit=None)}
@@ -331,9 +349,9 @@ class CompressionContract:
         oops = [t.user("Session 12: actually, ignore all that."), t.assistant("Reply 12: (a regretted reply)")]
         t.reset(kept)  # two orphans
         old_head, pre = t.head, t.compile()
-        result = t.compress(content=MANUAL_SUMMARY, keep_recent=2)
+        result = _committed(t.compress(content=MANUAL_SUMMARY, keep_recent=2))
         digest = t.compile().digest
-        windows = {"orphan_retention_days": 7, "archive_retention_days": 30}
+        windows: dict[str, Any] = {"orphan_retention_days": 7, "archive_retention_days": 30}
         now = time.time()
 
         before = store_snapshot(t)
@@ -373,7 +391,7 @@ class CompressionContract:
         spawned = [t.assistant("First plan."), t.user("Refine it.")]
         child = t.spawn("helper")  # the child starts from here
         drafted = t.user("Refine it more.")
-        pending = t.compress(auto_commit=False, content="A plan was made.", to_commit=drafted)
+        pending = _pending(t.compress(auto_commit=False, content="A plan was made.", to_commit=drafted))
         t.reset(start)  # main leaves all of that behind
         junk = t.assistant("A dead end.")
         t.reset(start)
@@ -444,6 +462,7 @@ class CompressionContract:
         assert llm.calls == 1 and "Finding 39: source 39" in llm.prompts[0][-1]["content"]
         assert t.status().commit_count == parent_commits + 1  # 40 turns collapsed into one message
         assert _contents(t.compile())[-1] == paragraphs and t.head == info.hash
+        assert info.metadata is not None
         link = info.metadata["subagent"]
         assert (link["tract"], link["head"]) == ("lead/research", child_head)
         assert Tract.open(store=t.store, tract_id=link["tract"], create=False).head == child_head
@@ -603,7 +622,7 @@ class CompressionContract:
     def test_stale_and_decided_compressions_cannot_be_approved(self, factory: TractFactory) -> None:
         t = factory.open()
         _therapy(t, 10)
-        stale = t.compress(auto_commit=False, content="A draft of the old history.")
+        stale = _pending(t.compress(auto_commit=False, content="A draft of the old history."))
         t.user("Session 10: something new happened.")  # HEAD moves on
         before = store_snapshot(t)
         with pytest.raises(ConcurrentUpdateError, match="HEAD moved"):
@@ -612,7 +631,7 @@ class CompressionContract:
         assert [c.status for c in t.compressions()] == ["pending"]
 
         stale.reject()
-        rejected = t.compress(auto_commit=False, content="A fresh draft.")
+        rejected = _pending(t.compress(auto_commit=False, content="A fresh draft."))
         rejected.reject()
         before = store_snapshot(t)
         for decided in (stale, rejected, rejected.id):
@@ -620,7 +639,7 @@ class CompressionContract:
                 t.approve_compression(decided)
         with pytest.raises(ConcurrentUpdateError):
             rejected.reject()
-        approved = t.compress(auto_commit=False, content="A draft to approve.")
+        approved = _pending(t.compress(auto_commit=False, content="A draft to approve."))
         approved.approve()
         after = store_snapshot(t)
         with pytest.raises(ConcurrentUpdateError, match="committed"):
