@@ -116,6 +116,8 @@ def _build(
     session: Session, tract_id: str, commits: Sequence[NewCommit], parent: str | None, parent_depth: int | None
 ) -> tuple[list[tuple[Commit, int]], int]:
     """The commits of the chain with their depths (nothing written yet), and the parent's depth."""
+    if not commits:
+        return [], parent_depth or 0
     if parent is None:
         depth = 0
     elif parent_depth is not None:

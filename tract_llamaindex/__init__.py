@@ -8,7 +8,7 @@
 - :class:`LlamaIndexLLM`: any LlamaIndex LLM as tract's ``llm=`` (summaries, merge resolution).
 """
 
-from tract_core.llm.llamaindex import LlamaIndexLLM
+from tract_core import LlamaIndexLLM
 
 from .chat_store import TractChatStore
 from .connections import close_stores

@@ -12,8 +12,8 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from tract_core import InvalidInputError, Tract, TractNotFoundError
-from tract_core.store import SqlStore
+from tract_core import InvalidInputError, Tract, TractNotFoundError, storage
+from tract_core.storage import SqlStore
 
 from .connections import database_key, database_name, open_store
 from .messages import encode
@@ -152,8 +152,7 @@ class TractChatStore(AsyncDBChatStore):
         """Keys that hold messages (active or archived), sorted."""
 
         def keys() -> list[str]:
-            with self._opened_store().read() as session:
-                ids = [t.tract_id for t in session.tracts.list()]
+            ids = storage.run_read(self._opened_store(), lambda tx: tx.tract_ids())
             found = set()
             for tract_id in ids:
                 for prefix in (self.prefix, self.archive_prefix):
@@ -316,5 +315,5 @@ class TractChatStore(AsyncDBChatStore):
         with self._opened_store().batch():
             tract.archive(taken[-1].key, from_commit=taken[0].key)
             if archived is not None:
-                archived.commit((dict(e.body), reader.metadata(e.key)) for e in taken)
+                archived.commit((e.body, reader.metadata(e.key)) for e in taken)
         return messages

@@ -14,7 +14,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.memory.types import BaseMemory
 
 from tract_core import InvalidInputError, Tract
-from tract_core.store import SqlStore
+from tract_core.storage import SqlStore
 from tract_core.tokens import REPLY_PRIMING
 
 from .connections import check_database, database_key, database_name, open_store

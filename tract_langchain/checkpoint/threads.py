@@ -3,7 +3,7 @@
 A thread id is a non-blank string (an integer or UUID is taken as its decimal or canonical string,
 as LangGraph's stock savers do) of at most :data:`MAX_ID_BYTES` bytes of UTF-8 without NUL; a
 checkpoint namespace is a string of the same limits, possibly empty. Anything else raises
-:class:`~tract_core.errors.InvalidInputError` before the store is touched.
+:class:`~tract_core.InvalidInputError` before the store is touched.
 
 :func:`tract_id_for` is injective and keeps the ids earlier versions gave:
 
@@ -22,7 +22,7 @@ import json
 import uuid
 from typing import Any
 
-from tract_core.errors import InvalidInputError
+from tract_core import InvalidInputError
 
 __all__ = ["MAX_ID_BYTES", "SEPARATOR", "check_thread_id", "check_namespace", "tract_id_for", "hashed_tract_id"]
 
