@@ -53,7 +53,9 @@ def test_import_contracts_hold() -> None:
 def test_every_core_module_is_public_or_forbidden_to_adapters() -> None:
     """A new core module must be classified: listed as public here, or forbidden in pyproject.toml."""
     forbidden = next(set(c["forbidden_modules"]) for c in _contracts() if c["type"] == "forbidden")
-    modules = {f"tract_core.{info.name}" for info in pkgutil.iter_modules(tract_core.__path__)} - {"tract_core.__main__"}
+    modules = {f"tract_core.{info.name}" for info in pkgutil.iter_modules(tract_core.__path__)} - {
+        "tract_core.__main__"
+    }
     assert not forbidden & PUBLIC
     unclassified = modules - forbidden - PUBLIC
     assert not unclassified, f"classify {sorted(unclassified)}: public (docs/adapters.md) or forbidden to adapters"

@@ -8,6 +8,7 @@ from .branches import BranchInfo, ResetResult
 from .compress import CompressionResult, PendingCompression
 from .config import TractConfig
 from .diff import ContextDiff, MessageChange
+from .entries import CompiledMessage
 from .errors import (
     AmbiguousRefError,
     BranchDeletedError,
@@ -35,7 +36,6 @@ from .errors import (
     TractNotFoundError,
     TractWarning,
 )
-from .entries import CompiledMessage
 from .formats import CompiledContext
 from .gc import GCResult
 from .llm import (

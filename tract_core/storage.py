@@ -49,7 +49,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection, CursorResult
 
@@ -61,9 +61,12 @@ from .records import AnnotationInfo
 from .refs import DEFAULT_BRANCH, check_branch_name
 from .store.base import HistoryEntry, Session
 from .store.engine import display_url, strip_password
-from .store.sql import SqlStore
+from .store.sql import SqlSession, SqlStore
 from .store.statements import Prepared
 from .writes import EXPECT_PARENT, NewCommit, write_chain
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
 
 __all__ = [
     "SqlStore",
@@ -224,7 +227,7 @@ class Transaction:
 
     __slots__ = ("_session",)
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     # -- the adapter's own tables -------------------------------------------------------------
@@ -232,14 +235,14 @@ class Transaction:
     @property
     def connection(self) -> Connection:
         """The SQLAlchemy connection of the transaction (for the adapter's own tables only)."""
-        return self._session.conn  # type: ignore[attr-defined, no-any-return]
+        return self._session.conn
 
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.connection.dialect.name
 
-    def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]:
+    def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Unpack[tuple[Any, ...]]]:
         """Run a SQLAlchemy statement on the adapter's own tables, in this transaction."""
         return self.connection.execute(statement, parameters)
 
@@ -363,7 +366,14 @@ class Transaction:
         """
         commits = [m.to_commit() if isinstance(m, ChainMessage) else _not_a_message(m) for m in messages]
         written = write_chain(
-            self._session, tract_id, commits, parent=parent, ref=ref, expected=expected, action=action, hold=hold
+            cast(Session, self._session),
+            tract_id,
+            commits,
+            parent=parent,
+            ref=ref,
+            expected=expected,
+            action=action,
+            hold=hold,
         )
         return WrittenChain(
             written.tip,
@@ -373,7 +383,7 @@ class Transaction:
         )
 
     def create_branch(self, tract_id: str, name: str, commit: str, *, action: str = "branch: created") -> bool:
-        """Create branch ``name`` at ``commit`` (logged in the reflog) unless it exists; return whether it was created."""
+        """Create branch ``name`` at ``commit`` (logged in the reflog) unless it exists; return whether it was."""
         check_branch_name(name)
         check_text(action, "reflog action")
         if not self._session.refs.create(tract_id, name, commit):

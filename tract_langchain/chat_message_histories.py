@@ -13,6 +13,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
@@ -126,7 +127,7 @@ class TractChatMessageHistory(BaseChatMessageHistory):
             else:
                 where = store.url if store is not None else ("memory" if path is None else os.fspath(path))
         self.session_id = session_id
-        self._open_args = {"path": path, "url": url, "store": store, "config": config}
+        self._open_args: dict[str, Any] = {"path": path, "url": url, "store": store, "config": config}
         self._tract: Tract | None = tract
         self._owns_tract = tract is None
         self._where = where

@@ -171,7 +171,9 @@ def _tract_view(saver: TractSaver, thread_id: str, checkpoint_ns: str) -> _View:
         if context.head is None:
             return _EMPTY_VIEW
         tract_id = tract.tract_id
-        history, annotations = storage.run_read(tract.store, lambda tx: (tx.history(tract_id), tx.annotations(tract_id)))
+        history, annotations = storage.run_read(
+            tract.store, lambda tx: (tx.history(tract_id), tx.annotations(tract_id))
+        )
     finally:
         tract.close()
     known: dict[str, _Known] = {}
@@ -197,7 +199,7 @@ def _tool_ids(message: BaseMessage) -> set[str]:
     if isinstance(message, ToolMessage):
         return {message.tool_call_id}
     if isinstance(message, AIMessage):
-        return {call["id"] for call in message.tool_calls if call.get("id")}
+        return {call_id for call in message.tool_calls if (call_id := call.get("id"))}
     return set()
 
 

@@ -88,7 +88,8 @@ class TractChatStore(AsyncDBChatStore):
             raise InvalidInputError(
                 f"prefix {prefix!r} and archive_prefix {archive_prefix!r} must differ and neither start the other"
             )
-        super().__init__(db=db or database_name(path, url, store), prefix=prefix, archive_prefix=archive_prefix)
+        # pydantic's typed __init__ of the base class does not know this subclass's fields
+        super().__init__(db=db or database_name(path, url, store), prefix=prefix, archive_prefix=archive_prefix)  # type: ignore[call-arg]
 
     @field_validator("db")
     @classmethod

@@ -124,7 +124,7 @@ class TractMemory(BaseMemory):
         return "TractMemory"
 
     @classmethod
-    def from_defaults(  # type: ignore[override]
+    def from_defaults(
         cls,
         session_id: str | None = None,
         chat_history: Sequence[ChatMessage] | None = None,
@@ -208,7 +208,7 @@ class TractMemory(BaseMemory):
             plan = self._plan(view, limit)
             if plan is not None:
                 try:
-                    reader.tract.compress(llm=self.llm, **plan)
+                    reader.tract.compress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
                     view = reader.view()
                 except InvalidInputError:
                     pass  # nothing compressible (all pinned or all recent): fall back to the window
@@ -222,7 +222,7 @@ class TractMemory(BaseMemory):
         plan = self._plan(view, limit)
         if plan is not None:
             try:
-                await reader.tract.acompress(llm=self.llm, **plan)
+                await reader.tract.acompress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
                 view = await asyncio.to_thread(reader.view)
             except InvalidInputError:
                 pass  # nothing compressible (all pinned or all recent): fall back to the window
@@ -304,8 +304,8 @@ class TractMemory(BaseMemory):
             )
         return self.token_limit - initial_token_count
 
-    def _plan(self, view: ContextView, limit: int) -> dict[str, int] | None:
-        """The ``keep_recent`` and ``target_tokens`` of a compression that brings ``view`` under
+    def _plan(self, view: ContextView, limit: int) -> tuple[int, int] | None:
+        """The ``(keep_recent, target_tokens)`` of a compression that brings ``view`` under
         ``limit``; None when it is under, there is no llm, or everything would be kept."""
         if view.tokens <= limit or self.llm is None:
             return None
@@ -323,7 +323,7 @@ class TractMemory(BaseMemory):
         # the kept tail starts a turn (a user message), as the window does
         while keep > 1 and (entries[-keep].pinned or entries[-keep].role != "user"):
             keep -= 1
-        return {"keep_recent": max(keep, 1), "target_tokens": summary}
+        return max(keep, 1), summary
 
     @staticmethod
     def _fit(view: ContextView, limit: int) -> list[Entry]:

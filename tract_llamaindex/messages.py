@@ -82,7 +82,7 @@ def decode(body: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> ChatM
         blocks = list(message.blocks)
         first = next((i for i, b in enumerate(blocks) if isinstance(b, TextBlock)), 0)
         rest = [b for b in blocks if not isinstance(b, TextBlock)]
-        message.blocks = rest[:first] + ([TextBlock(text=text)] if text else []) + rest[first:]
+        message.blocks = [*rest[:first], *([TextBlock(text=text)] if text else []), *rest[first:]]
     return message
 
 

@@ -59,12 +59,13 @@ class MessageReader:
         with self._lock:
             self._metadata[commit] = metadata
 
-    def commit(self, encoded: Iterable[tuple[dict[str, Any], dict[str, Any] | None]]) -> None:
+    def commit(self, encoded: Iterable[tuple[Mapping[str, Any], Mapping[str, Any] | None]]) -> None:
         """Commit encoded messages (see :func:`~tract_llamaindex.messages.encode`) in order, as one
         transaction, remembering their metadata."""
         with self.tract.batch():
             for body, metadata in encoded:
-                self.remember(self.tract.commit(body, metadata=metadata).hash, metadata)
+                stored = None if metadata is None else dict(metadata)
+                self.remember(self.tract.commit(body, metadata=stored).hash, stored)
 
     def metadata(self, commit: str) -> Mapping[str, Any] | None:
         """The metadata of a commit seen by :meth:`view` or :meth:`remember`."""
@@ -100,21 +101,24 @@ class MessageReader:
         gc has collected the originals, the summary stands in for them.
         """
         tract = self.tract
-        records = [r for r in tract.compressions() if r.status == "committed" and r.new_head and r.old_head]
+        # (new head, old head) of each committed compression
+        records = [
+            (r.new_head, r.old_head)
+            for r in tract.compressions()
+            if r.status == "committed" and r.new_head and r.old_head
+        ]
         commits: list[CommitInfo] = []
         start: str | None = tract.head
         while start is not None:
             line = list(reversed(tract.log(limit=None, start=start)))
             position = {c.hash: i for i, c in enumerate(line)}
-            latest = max(
-                (r for r in records if r.new_head in position), key=lambda r: position[r.new_head], default=None
-            )
-            if latest is None or not self._exists(latest.old_head):
+            latest = max((r for r in records if r[0] in position), key=lambda r: position[r[0]], default=None)
+            if latest is None or not self._exists(latest[1]):
                 commits[:0] = line
                 break
             records.remove(latest)
-            commits[:0] = line[position[latest.new_head] + 1 :]
-            start = latest.old_head
+            commits[:0] = line[position[latest[0]] + 1 :]
+            start = latest[1]
         return [
             decode({"role": c.role, **c.body}, c.metadata)
             for c in commits

@@ -242,11 +242,12 @@ class ChainStore:
             current = parents[0] if parents else None
         order.reverse()
         entries = [history[commit] for commit in order]
-        sealed = [e.blob for e in entries if is_sealed(e.metadata_json)]
+        sealed = [e.blob for e in entries if e.blob is not None and is_sealed(e.metadata_json)]
         opened = self.sealer.open_many(tx, tract_id, sealed) if sealed else {}
         keys, snapshots, prints = base.keys.tolist(), base.snapshots.tolist(), base.prints.tolist()
         for entry in entries:
-            body, metadata_json = opened.get(entry.blob) or (dict(entry.body or {}), entry.metadata_json)
+            found = opened.get(entry.blob) if entry.blob is not None else None
+            body, metadata_json = found or (dict(entry.body or {}), entry.metadata_json)
             key, message = decode_message(body, metadata_json)
             print = fingerprint(message, _key)
             keys.append(key)
@@ -319,7 +320,10 @@ class ChainStore:
         """
         sealed = [self.sealer.seal(e.key, e.body, e.metadata) for e, _, _ in plan.new] if self.sealer.enabled else []
         if sealed:
-            messages = [ChainMessage(e.role, s.body, e.content_type, s.metadata) for (e, _, _), s in zip(plan.new, sealed)]
+            messages = [
+                ChainMessage(e.role, s.body, e.content_type, s.metadata)
+                for (e, _, _), s in zip(plan.new, sealed, strict=True)
+            ]
         else:
             messages = [ChainMessage(e.role, e.body, e.content_type, e.metadata) for e, _, _ in plan.new]
         written = tx.write_chain(

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from langgraph.checkpoint.base import writes_sort_key
-from sqlalchemy import JSON, bindparam, cast, delete, literal, select, text, type_coerce
+from sqlalchemy import JSON, BindParameter, bindparam, cast, delete, literal, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from tract_core.storage import DEFAULT_BRANCH, PreparedStatement, Transaction
 
-from .schema import ID_COLUMNS, SAVER_TABLES, ChannelRow, CheckpointRow, SealedRow, ValueRow, WriteRow
+from .schema import CHANNELS, CHECKPOINTS, ID_COLUMNS, SAVER_TABLES, SEALED, VALUES, WRITES
 
 __all__ = ["CheckpointStore", "CheckpointRecord", "ChannelRecord", "WriteRecord", "create_tables"]
 
@@ -44,7 +44,7 @@ class ChannelRecord(NamedTuple):
     value_hash: str | None
     tract_id: str | None
     commit_hash: str | None
-    count: int
+    length: int
 
 
 class WriteRecord(NamedTuple):
@@ -58,11 +58,11 @@ class WriteRecord(NamedTuple):
     task_path: str
 
 
-_K = CheckpointRow.__table__
-_CH = ChannelRow.__table__
-_V = ValueRow.__table__
-_W = WriteRow.__table__
-_S = SealedRow.__table__
+_K = CHECKPOINTS
+_CH = CHANNELS
+_V = VALUES
+_W = WRITES
+_S = SEALED
 _CHECKPOINT_FIELDS = (
     "parent_checkpoint_id",
     "type",
@@ -94,7 +94,8 @@ class _Prepared:
 
     def __init__(self, dialect: str) -> None:
         module: Any = postgresql if dialect == "postgresql" else sqlite
-        thread, ns = bindparam("thread_id"), bindparam("checkpoint_ns")
+        thread: BindParameter[str] = bindparam("thread_id")
+        ns: BindParameter[str] = bindparam("checkpoint_ns")
         by_ns = select(*_ROW).where(_K.c.thread_id == thread, _K.c.checkpoint_ns == ns)
         self.by_id = PreparedStatement(by_ns.where(_K.c.checkpoint_id == bindparam("checkpoint_id")))
         self.latest = PreparedStatement(by_ns.order_by(_K.c.checkpoint_id.desc()).limit(1))
@@ -175,7 +176,7 @@ class CheckpointStore:
             found = _q(tx).latest.one(tx, params)
         if found is None:
             return None
-        row = CheckpointRecord(*found)
+        row = CheckpointRecord._make(found)
         return row, json.loads(row.versions)
 
     def matching(
@@ -211,7 +212,7 @@ class CheckpointStore:
             query = query.limit(max(limit, 0))
         rows = []
         for found in tx.execute(query):
-            row = CheckpointRecord(*found)
+            row = CheckpointRecord._make(found)
             if not exact:
                 metadata = json.loads(row.metadata_json)
                 if not all(metadata.get(k) == v for k, v in (filter or {}).items()):
@@ -227,9 +228,7 @@ class CheckpointStore:
         if value is None or not isinstance(value, (str, int, float, bool)):
             return None
         column = (
-            cast(_K.c.metadata_json, JSONB)
-            if tx.dialect == "postgresql"
-            else type_coerce(_K.c.metadata_json, JSON)
+            cast(_K.c.metadata_json, JSONB) if tx.dialect == "postgresql" else type_coerce(_K.c.metadata_json, JSON)
         )
         element = column[key]
         if isinstance(value, bool):
@@ -308,11 +307,9 @@ class CheckpointStore:
             tx,
             {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "channel": channel, "version": version},
         )
-        return None if found is None else ChannelRecord(*found)
+        return None if found is None else ChannelRecord._make(found)
 
-    def channels(
-        self, tx: Transaction, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]
-    ) -> dict[str, Any]:
+    def channels(self, tx: Transaction, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]) -> dict[str, Any]:
         """The stored values of a checkpoint's channels (``empty`` markers and unknown versions left out)."""
         found = {}
         for channel, version in versions.items():
@@ -356,7 +353,7 @@ class CheckpointStore:
         found = _q(tx).writes.all(
             tx, {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}
         )
-        rows = [WriteRecord(*w) for w in found]
+        rows = [WriteRecord._make(w) for w in found]
         return sorted(rows, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
 
     # -- whole threads ------------------------------------------------------------------------
@@ -412,7 +409,7 @@ class CheckpointStore:
                         table.c.checkpoint_id == checkpoint_id,
                     )
                 )
-        return {(row.thread_id, row.checkpoint_ns) for row in doomed}
+        return {(thread_id, checkpoint_ns) for thread_id, checkpoint_ns, _ in doomed}
 
     def keep_latest(self, tx: Transaction, thread_id: str) -> list[str]:
         """Keep only the newest checkpoint (and its writes) of each namespace; return the namespaces."""

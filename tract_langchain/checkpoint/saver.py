@@ -27,6 +27,7 @@ stored encrypted as well (see :mod:`.sealing`).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import json
 import random
@@ -261,7 +262,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
         limit: int | None,
-    ) -> Callable[[Transaction], list[CheckpointTuple]]:
+    ) -> Callable[[Transaction], builtins.list[CheckpointTuple]]:
         thread_id = checkpoint_ns = checkpoint_id = None
         if config is not None:
             configurable = config.get("configurable", {})
@@ -272,7 +273,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             checkpoint_id = get_checkpoint_id(config)
         before_id = None if before is None else get_checkpoint_id(before)
 
-        def list_(tx: Transaction) -> list[CheckpointTuple]:
+        def list_(tx: Transaction) -> builtins.list[CheckpointTuple]:
             rows = self._rows.matching(
                 tx, thread_id, checkpoint_ns, checkpoint_id, filter=filter, before_id=before_id, limit=limit
             )
@@ -358,7 +359,7 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def _put_in(self, tx: Transaction, put: _Put) -> None:
         """The transaction of a put: channels first, then the checkpoint row."""
-        body = dict(put.checkpoint)
+        body: dict[str, Any] = dict(put.checkpoint)
         values = body.pop("channel_values", {})
         tract_id = put.tract_id = self._tract_of(tx, put.thread_id, put.checkpoint_ns)
         self._ensure_tract(tx, tract_id)
@@ -425,9 +426,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         value = values[channel]
         if is_message_list(value):
             try:
-                self._put_messages(
-                    tx, thread_id, checkpoint_ns, tract_id, channel, version, value, parent_id, tips
-                )
+                self._put_messages(tx, thread_id, checkpoint_ns, tract_id, channel, version, value, parent_id, tips)
                 return
             except TypeError:  # something else hides in the list: store it as a plain value
                 pass
@@ -444,13 +443,13 @@ class TractSaver(BaseCheckpointSaver[str]):
         tract_id: str,
         channel: str,
         version: str,
-        value: list[Any],
+        value: builtins.list[Any],
         parent_id: str | None,
         tips: dict[str, str | None],
     ) -> None:
         """Store a message list as a chain of commits (O(new messages)) and point the channel at its tip."""
         if channel in tips:  # the usual case: continuing the checkpoint this process stored last
-            candidates: list[str | None] = [tips[channel]]
+            candidates: builtins.list[str | None] = [tips[channel]]
         else:
             candidates = self._rows.previous_tips(tx, thread_id, checkpoint_ns, channel, parent_id, tract_id)
         plan = self._chains.plan(tx, tract_id, value, candidates)
@@ -551,7 +550,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         if run_ids:
             self._write(lambda tx: self._delete_runs_in(tx, list(run_ids)))
 
-    def _delete_runs_in(self, tx: Transaction, run_ids: list[str]) -> None:
+    def _delete_runs_in(self, tx: Transaction, run_ids: builtins.list[str]) -> None:
         for thread_id, checkpoint_ns in self._rows.delete_runs(tx, run_ids):
             self._forget(thread_id)
             self._release(tx, thread_id, checkpoint_ns)
