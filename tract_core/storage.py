@@ -79,6 +79,7 @@ __all__ = [
     "run_write",
     "arun_read",
     "arun_write",
+    "native_async",
     "Transaction",
     "PreparedStatement",
     "ChainMessage",
@@ -440,6 +441,12 @@ def run_write(store: SqlStore, fn: Callable[[Transaction], T]) -> T:
     """``fn(tx)`` in a write transaction (rolled back if it raises); returns its result."""
     with write(store) as tx:
         return fn(tx)
+
+
+def native_async(store: SqlStore) -> bool:
+    """Whether :func:`arun_read` and :func:`arun_write` await the database on the event loop
+    (PostgreSQL, psycopg's async driver) rather than run in a worker thread (SQLite)."""
+    return store.aio.native
 
 
 async def arun_read(store: SqlStore, fn: Callable[[Transaction], T]) -> T:

@@ -44,7 +44,7 @@ class NewCommit:
     """A commit to write, before its parents are known (:func:`put_chain` links them).
 
     Attributes:
-        blob: The message payload, or None for a commit without a message (a merge).
+        blob: The message payload, or None for a commit without a message.
         role: The message role (None without a message).
         content_type: The content type.
         operation: ``APPEND`` or ``EDIT``.
@@ -52,7 +52,6 @@ class NewCommit:
         metadata_json: Canonical JSON metadata (see :func:`~tract_core.objects.json_or_none`), or None.
         generation_config_json: Canonical JSON generation settings, or None.
         message: A commit message, or None.
-        merged: Parents after the first (a merge commit).
         tokens: The blob's token count for ``tokenizer``, kept beside it (None: counted when compiled).
         tokenizer: The tokenizer that produced ``tokens``.
         stored: The blob is known to be stored already (a replayed commit): it is not put again.
@@ -66,7 +65,6 @@ class NewCommit:
     metadata_json: str | None = None
     generation_config_json: str | None = None
     message: str | None = None
-    merged: tuple[str, ...] = ()
     tokens: int | None = None
     tokenizer: str | None = None
     stored: bool = False
@@ -114,10 +112,10 @@ def _check(new: NewCommit) -> None:
 
 def _build(
     session: Session, tract_id: str, commits: Sequence[NewCommit], parent: str | None, parent_depth: int | None
-) -> tuple[list[tuple[Commit, int]], int]:
-    """The commits of the chain with their depths (nothing written yet), and the parent's depth."""
+) -> list[tuple[Commit, int]]:
+    """The commits of the chain with their depths (nothing written yet)."""
     if not commits:
-        return [], parent_depth or 0
+        return []
     if parent is None:
         depth = 0
     elif parent_depth is not None:
@@ -129,14 +127,12 @@ def _build(
                 f"cannot write on commit {str(parent)[:12]}: it is not a commit of tract {tract_id!r}"
             )
         depth = found
-    base = depth
     built: list[tuple[Commit, int]] = []
     tip = parent
     for new in commits:
         _check(new)
-        parents = ((ObjectId(tip),) if tip else ()) + tuple(ObjectId(p) for p in new.merged)
         commit = Commit(
-            parents=parents,
+            parents=(ObjectId(tip),) if tip else (),
             blob=new.blob.hash if new.blob is not None else None,
             role=new.role,
             content_type=new.content_type,
@@ -149,7 +145,7 @@ def _build(
         depth += 1
         built.append((commit, depth))
         tip = commit.hash
-    return built, base
+    return built
 
 
 def _put(session: Session, tract_id: str, commits: Sequence[NewCommit], built: list[tuple[Commit, int]]) -> ChainWrite:
@@ -183,9 +179,8 @@ def put_chain(
         CommitNotFoundError: ``parent`` is not a commit of the tract.
         InvalidInputError: A commit breaks a rule (see the module).
     """
-    built, _ = _build(session, tract_id, commits, parent, parent_depth)
-    written = _put(session, tract_id, commits, built)
-    return written if built else ChainWrite(parent, (), ())
+    built = _build(session, tract_id, commits, parent, parent_depth)
+    return _put(session, tract_id, commits, built) if built else ChainWrite(parent, (), ())
 
 
 def write_chain(
@@ -222,7 +217,7 @@ def write_chain(
         CommitNotFoundError: ``parent`` is not a commit of the tract.
         InvalidInputError: A commit breaks a rule, or a bad ref name or action.
     """
-    built, _ = _build(session, tract_id, commits, parent, parent_depth)
+    built = _build(session, tract_id, commits, parent, parent_depth)
     tip = built[-1][0].hash if built else parent
     old = parent if expected is EXPECT_PARENT else expected
     moved = False

@@ -42,7 +42,7 @@ def is_message_list(value: Any) -> bool:
     """Whether a channel value is a (non-empty) list of LangChain messages.
 
     Only the ends are looked at (a put must not cost O(history)); a list with something else in
-    the middle is refused by :meth:`ChainStore.store` and stored as a plain value instead.
+    the middle is refused by :meth:`ChainStore.plan` and stored as a plain value instead.
     """
     return (
         isinstance(value, list)

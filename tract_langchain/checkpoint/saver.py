@@ -399,7 +399,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             return storage.run_write(self.store, fn)
 
     async def _awrite(self, fn: Callable[[Transaction], _T]) -> _T:
-        if self.store.aio.native:  # PostgreSQL: awaits the server on the event loop
+        if storage.native_async(self.store):  # PostgreSQL: awaits the server on the event loop
             return await storage.arun_write(self.store, fn)
         return await asyncio.to_thread(self._write, fn)
 
