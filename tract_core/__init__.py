@@ -5,8 +5,10 @@ a commit's history into the exact message list for an LLM call, deterministicall
 """
 
 from .branches import BranchInfo, ResetResult
+from .compress import CompressionResult, PendingCompression
 from .config import TractConfig
 from .diff import ContextDiff, MessageChange
+from .entries import CompiledMessage
 from .errors import (
     AmbiguousRefError,
     BranchDeletedError,
@@ -35,6 +37,7 @@ from .errors import (
     TractWarning,
 )
 from .formats import CompiledContext
+from .gc import GCResult
 from .llm import (
     LLM,
     AsyncOnlyError,
@@ -48,8 +51,10 @@ from .llm import (
 )
 from .merge import Conflict, LLMResolver, MergeResult, PendingMerge
 from .objects import APPEND, EDIT, NORMAL, PINNED, SKIP, ContentType, Operation, Priority
-from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus
+from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus, VerifyReport
 from .replay import ReplayResult
+from .store.base import CompressionEntry
+from .summarize import SummaryDraft
 from .tokens import TiktokenCounter, TokenCounter
 from .tract import Tract
 from .usage import Usage
@@ -60,6 +65,7 @@ __all__ = [
     "Tract",
     "TractConfig",
     "CompiledContext",
+    "CompiledMessage",
     "CommitInfo",
     "AnnotationInfo",
     "TractStatus",
@@ -70,6 +76,12 @@ __all__ = [
     "BranchInfo",
     "ResetResult",
     "ReplayResult",
+    "CompressionResult",
+    "PendingCompression",
+    "CompressionEntry",
+    "SummaryDraft",
+    "GCResult",
+    "VerifyReport",
     "MergeResult",
     "PendingMerge",
     "Conflict",

@@ -1,4 +1,4 @@
-"""Writing commits: validate, store the blob, store the commit, move the ref — in one transaction."""
+"""Writing one message: validate it, then write it as a chain of one commit (see :mod:`tract_core.writes`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 from .compile import Compiler
 from .errors import EditTargetError, InvalidInputError, shown
 from .messages import NormalizedMessage, normalize_message
-from .objects import Blob, Commit, ObjectId, Operation, check_text, json_or_none
-from .refs import Ref, move_head_commit, resolve
+from .objects import Blob, Operation, check_text, json_or_none
+from .refs import HEAD, Ref, resolve
 from .store.base import Session, StoredCommit
 from .tokens import count_body
+from .writes import NewCommit, write_chain
 
 __all__ = ["write_commit", "coerce_operation"]
 
@@ -98,24 +99,27 @@ def write_commit(
         normalized = normalize_message(message, role=role, content_type=content_type)
     blob = Blob.from_body(normalized.body)
     tokens = count_body(compiler.counter, blob.body)
-    parents: tuple[ObjectId, ...] = (ObjectId(head.commit),) if head.commit else ()
-    depth = 1
-    if head.commit is not None:
-        parent = compiler.cached_commit(head.commit) or session.commits.get(tract_id, head.commit)
-        depth = (parent.depth if parent is not None else 0) + 1
-    commit = Commit(
-        parents=parents,
-        blob=blob.hash,
+    cached = compiler.cached_commit(head.commit) if head.commit is not None else None
+    new = NewCommit(
+        blob=blob,
         role=normalized.role,
         content_type=normalized.content_type,
         operation=op,
-        response_to=ObjectId(target) if target else None,
+        response_to=target,
         metadata_json=meta_json,
         generation_config_json=gen_json,
         message=commit_message,
+        tokens=tokens,
+        tokenizer=compiler.counter.name,
     )
-    session.blobs.put(blob, tokens, compiler.counter.name)
-    stored = session.commits.put(tract_id, commit, depth)
     summary = commit_message or f"{op.value} {normalized.role} {normalized.content_type}"
-    move_head_commit(session, tract_id, head, commit.hash, f"commit: {summary}")
-    return stored, blob, tokens
+    written = write_chain(
+        session,
+        tract_id,
+        [new],
+        parent=head.commit,
+        ref=head.branch or HEAD,
+        action=f"commit: {summary}",
+        parent_depth=cached.depth if cached is not None else None,
+    )
+    return written.commits[0], blob, tokens

@@ -64,6 +64,9 @@ class Slot(NamedTuple):
         message: The OpenAI-shaped message (never mutated).
         tokens: Estimated tokens of the message, overhead included.
         priority: The effective priority.
+        blob: Hash of the blob whose content is shown (that of ``source``).
+        origin: Hash of the blob the message was appended with (that of ``key``).
+        metadata_json: The metadata of the APPEND commit (canonical JSON), or None.
     """
 
     key: str
@@ -73,6 +76,9 @@ class Slot(NamedTuple):
     message: Mapping[str, Any]
     tokens: int
     priority: Priority
+    blob: str
+    origin: str
+    metadata_json: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +137,14 @@ def _context(head: str | None, slots: Sequence[Slot], counter: TokenCounter) -> 
                 skipped_calls.update(_tool_call_ids(s.message))
     messages: list[Mapping[str, Any]] = []
     keys: list[str] = []
+    shown: list[Slot] = []
     tokens = 0
     for s in slots:
         if s.priority is Priority.SKIP:
             continue
-        message, count = s.message, s.tokens
-        if s.role == "tool" and message.get("tool_call_id") in skipped_calls:
+        if s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
             continue
+        message = s.message
         if skipped_results and s.role == "assistant" and message.get("tool_calls"):
             calls = message["tool_calls"]
             kept = [c for c in calls if not (isinstance(c, Mapping) and c.get("id") in skipped_results)]
@@ -148,12 +155,14 @@ def _context(head: str | None, slots: Sequence[Slot], counter: TokenCounter) -> 
                 if kept:
                     message["tool_calls"] = kept
                 body = {k: v for k, v in message.items() if k != "role"}
-                count = count_body(counter, body) + MESSAGE_OVERHEAD
-        messages.append(message)
+                trimmed = Blob.from_body(body)
+                s = s._replace(message=message, tokens=count_body(counter, body) + MESSAGE_OVERHEAD, blob=trimmed.hash)
+        messages.append(s.message)
         keys.append(s.key)
-        tokens += count
+        shown.append(s)
+        tokens += s.tokens
     tokens += REPLY_PRIMING if messages else 0
-    return CompiledContext(SharedSequence(messages), SharedSequence(keys), tokens, head)
+    return CompiledContext(SharedSequence(messages), SharedSequence(keys), tokens, head, SharedSequence(shown))
 
 
 class Compiler:
@@ -372,6 +381,9 @@ class Compiler:
                 message=build_message(commit.role, blob.body),
                 tokens=self.blob_tokens(blob) + MESSAGE_OVERHEAD,
                 priority=default_priority(commit.content_type),
+                blob=blob.hash,
+                origin=blob.hash,
+                metadata_json=commit.metadata_json,
             )
             slots = slots.append(slot)
             appended = True
@@ -383,6 +395,7 @@ class Compiler:
                     source=commit.hash,
                     message=build_message(old.role, blob.body),
                     tokens=self.blob_tokens(blob) + MESSAGE_OVERHEAD,
+                    blob=blob.hash,
                 )
                 slots = slots.replace(index, new)
         if rows:
@@ -415,10 +428,13 @@ class Compiler:
 
 def _append_context(previous: CompiledContext, slot: Slot, head: str) -> CompiledContext:
     messages, keys = _shared(previous._messages), _shared(previous._keys)
+    shown = _shared(previous._slots if previous._slots is not None else ())
     if slot.priority is Priority.SKIP:
-        return CompiledContext(messages, keys, previous.token_count, head)
+        return CompiledContext(messages, keys, previous.token_count, head, shown)
     base = previous.token_count if len(messages) else REPLY_PRIMING
-    return CompiledContext(messages.append(slot.message), keys.append(slot.key), base + slot.tokens, head)
+    return CompiledContext(
+        messages.append(slot.message), keys.append(slot.key), base + slot.tokens, head, shown.append(slot)
+    )
 
 
 def _shared(items: Sequence[Any]) -> SharedSequence[Any]:
@@ -466,12 +482,17 @@ def build_state(
                     message,
                     tokens,
                     default_priority(entry.content_type),
+                    entry.blob,
+                    entry.blob,
+                    entry.metadata_json,
                 )
             )
         elif entry.response_to in index:
             i_target = index[entry.response_to]
             old = slots[i_target]
-            slots[i_target] = old._replace(source=entry.hash, message=build_message(old.role, body), tokens=tokens)
+            slots[i_target] = old._replace(
+                source=entry.hash, message=build_message(old.role, body), tokens=tokens, blob=entry.blob
+            )
     result = _annotate(SharedSequence(slots), _visible_annotations(head, history, annotations))
     applied = tuple(r for r in annotations if r.anchor == head)
     context = _context(head, result, compiler.counter)

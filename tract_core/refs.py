@@ -36,6 +36,8 @@ __all__ = [
     "check_ref",
     "check_branch_name",
     "move_head_commit",
+    "move_ref",
+    "swap_ref",
     "current_head",
     "Ref",
 ]
@@ -185,25 +187,36 @@ def current_head(session: Session, tract_id: str, *, lock: bool = False) -> Head
         return Head(exc.branch, None)
 
 
+def swap_ref(session: Session, tract_id: str, ref: str, old: str | None, new: str | None) -> bool:
+    """Move ``ref`` (a branch, or ``HEAD`` when detached) from ``old`` to ``new`` by compare-and-swap.
+
+    ``old=None`` means the branch has no commit yet: it is created at ``new`` unless it exists.
+    Nothing is logged; returns whether it moved (False: another writer moved it first).
+    """
+    if ref != HEAD and old is None:
+        return session.refs.create(tract_id, ref, new) or session.refs.compare_and_swap(tract_id, ref, None, new)
+    return session.refs.compare_and_swap(tract_id, ref, old, new)
+
+
+def move_ref(session: Session, tract_id: str, ref: str, old: str | None, new: str | None, action: str) -> None:
+    """:func:`swap_ref`, then log the move in the reflog.
+
+    Raises:
+        ConcurrentUpdateError: ``ref`` is no longer at ``old`` (nothing was moved).
+    """
+    if not swap_ref(session, tract_id, ref, old, new):
+        raise ConcurrentUpdateError(
+            f"{ref!r} of tract {tract_id!r} moved while this update was being made; nothing was "
+            "written. Read the new state and retry"
+        )
+    session.reflog.append(tract_id, ref, old, new, action)
+
+
 def move_head_commit(session: Session, tract_id: str, head: Head, new: str | None, action: str) -> None:
     """Point the checked-out branch (or a detached HEAD) at ``new``, by compare-and-swap, and log it.
 
     ``new=None`` on a branch empties it (HEAD stays on the unborn branch).
     """
-    if head.branch is not None:
-        if head.commit is None:
-            moved = session.refs.create(tract_id, head.branch, new)
-        else:
-            moved = session.refs.compare_and_swap(tract_id, head.branch, head.commit, new)
-        ref = head.branch
-    else:
-        moved = session.refs.compare_and_swap(tract_id, HEAD, head.commit, new)
-        ref = HEAD
-    if not moved:
-        raise ConcurrentUpdateError(
-            f"{ref!r} of tract {tract_id!r} moved while this update was being made; nothing was "
-            "written. Read the new state and retry"
-        )
-    session.reflog.append(tract_id, ref, head.commit, new, action)
+    move_ref(session, tract_id, head.branch or HEAD, head.commit, new, action)
     if new is None and head.branch is not None:
         session.refs.delete(tract_id, head.branch)  # an emptied branch is unborn, as on a new tract

@@ -1,4 +1,4 @@
-"""Replaying commits onto a new base: the one mechanism behind cherry-pick and rebase.
+"""Replaying commits onto a new base: the one mechanism behind cherry-pick, rebase and compression.
 
 Each replayed commit keeps its message, role, content type, operation, metadata, generation
 config and commit message, and gets a new parent (so a new id). EDITs that pointed at replayed
@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .compile import Compiler, CompileState
-from .errors import InvalidInputError, RebaseSafetyError
+from .errors import InvalidInputError, RebaseSafetyError, damaged
 from .graph import ancestors, linearize
-from .objects import Commit, ObjectId, Operation
+from .objects import Operation
 from .refs import Ref, move_head_commit, resolve
 from .store.base import Session, StoredCommit
+from .writes import NewCommit, put_chain
 
 __all__ = ["ReplayResult", "replay_commits", "carry_priorities", "cherry_pick", "rebase"]
 
@@ -66,18 +67,18 @@ def replay_commits(
     for slot in base_state.slots:
         calls |= _call_ids(slot.message)
     blobs = session.blobs.get_many(c.commit.blob for c in commits if c.commit.blob)
-    depth = 0
-    if onto is not None:
-        stored = session.commits.get(tract_id, onto)
-        depth = stored.depth if stored else 0
-    tip = onto
+    tip, depth = onto, None
     mapping: dict[str, str] = {}
     warnings: list[str] = []
     for stored in commits:
         commit = stored.commit
         if commit.blob is None and len(commit.parents) > 1:
             continue
-        body = blobs[commit.blob].blob.body if commit.blob in blobs else {}
+        if commit.blob is not None and commit.blob not in blobs:
+            what = f"commit {commit.hash[:12]} of tract {tract_id!r}"
+            raise damaged(what, f"its message (blob {commit.blob[:12]}) is missing")
+        blob = blobs[commit.blob].blob if commit.blob is not None else None
+        body = blob.body if blob is not None else {}
         target: str | None = commit.response_to
         if commit.operation is Operation.EDIT and target is not None:
             if target in mapping:
@@ -92,23 +93,23 @@ def replay_commits(
                 f"tool result {commit.hash[:12]} answers call {body.get('tool_call_id')!r}, which is not "
                 "in the new history"
             )
-        copy = Commit(
-            parents=(ObjectId(tip),) if tip else (),
-            blob=commit.blob,
+        copy = NewCommit(
+            blob=blob,
             role=commit.role,
             content_type=commit.content_type,
             operation=commit.operation,
-            response_to=ObjectId(target) if target else None,
+            response_to=target,
             metadata_json=commit.metadata_json,
             generation_config_json=commit.generation_config_json,
             message=commit.message,
+            stored=True,
         )
-        depth += 1
-        session.commits.put(tract_id, copy, depth, body if commit.blob else None)
-        mapping[commit.hash] = copy.hash
-        tip = copy.hash
+        written = put_chain(session, tract_id, [copy], parent=tip, parent_depth=depth)
+        tip, depth = written.tip, written.commits[0].depth
+        assert tip is not None
+        mapping[commit.hash] = tip
         if commit.operation is Operation.APPEND:
-            keys.add(copy.hash)
+            keys.add(tip)
             calls |= _call_ids(body)
     return tip, mapping, warnings
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
@@ -20,8 +20,7 @@ from langchain_core.messages import BaseMessage
 
 from tract_core import InvalidInputError, Tract, TractConfig
 from tract_core.names import session_tract_id
-from tract_core.objects import Blob
-from tract_core.store import SqlStore, display_url
+from tract_core.storage import SqlStore, display_url
 
 from .messages import decode, encode, from_body
 
@@ -33,7 +32,7 @@ class TractChatMessageHistory(BaseChatMessageHistory):
 
     A drop-in ``BaseChatMessageHistory`` for ``RunnableWithMessageHistory`` and LCEL chains.
     Each session is the tract whose id is ``session_id``, in a SQLite file (``path=``), a database
-    URL (``url=``, e.g. PostgreSQL), a shared :class:`~tract_core.store.SqlStore` (``store=``), or
+    URL (``url=``, e.g. PostgreSQL), a shared :class:`~tract_core.storage.SqlStore` (``store=``), or
     a private in-memory database when none is given. Or wrap a tract you already have (``tract=``).
 
     Messages come back exactly as they were added: same class and every field (``id``, ``name``,
@@ -120,18 +119,17 @@ class TractChatMessageHistory(BaseChatMessageHistory):
             if len(given) > 1:
                 raise InvalidInputError(f"pass one of path=, url= or store=, not {' and '.join(given)}")
             if store is not None and not isinstance(store, SqlStore):
-                raise InvalidInputError(f"store= takes a tract_core.store.SqlStore, not a {type(store).__name__}")
+                raise InvalidInputError(f"store= takes a tract_core.storage.SqlStore, not a {type(store).__name__}")
             if url is not None:
                 where = display_url(url)
             else:
                 where = store.url if store is not None else ("memory" if path is None else os.fspath(path))
         self.session_id = session_id
-        self._open_args = {"path": path, "url": url, "store": store, "config": config}
+        self._open_args: dict[str, Any] = {"path": path, "url": url, "store": store, "config": config}
         self._tract: Tract | None = tract
         self._owns_tract = tract is None
         self._where = where
         self._opening = threading.Lock()
-        self._records: dict[str, tuple[Mapping[str, Any] | None, str | None]] = {}  # commit -> metadata, blob
 
     @property
     def tract(self) -> Tract:
@@ -169,38 +167,15 @@ class TractChatMessageHistory(BaseChatMessageHistory):
     def messages_with_commits(self) -> list[tuple[str, BaseMessage]]:
         """:attr:`messages`, each with the hash of the commit that added it (an EDITed message
         keeps the hash of the message it replaces), for :attr:`tract` methods."""
-        tract = self.tract
-        context = tract.compile()
-        hashes = context.commit_hashes
-        records = self._read_records(tract, hashes)
         result = []
-        for compiled, commit in zip(context.messages, hashes, strict=True):
-            metadata, blob = records[commit]
-            body = {k: v for k, v in compiled.items() if k != "role"}
-            edited = blob is not None and Blob.from_body(body).hash != blob
-            message = decode(compiled, metadata, edited=edited)
+        for entry in self.tract.compile().entries():
+            compiled = entry.message
+            message = decode(compiled, entry.metadata, edited=entry.edited)
             if message is None:  # tract wrote it (a summary, a commit made through the tract)
                 message = from_body(compiled)
-                message.id = commit
-            result.append((commit, message))
+                message.id = entry.commit
+            result.append((entry.commit, message))
         return result
-
-    def _read_records(
-        self, tract: Tract, hashes: Iterable[str]
-    ) -> dict[str, tuple[Mapping[str, Any] | None, str | None]]:
-        """The metadata and blob of each commit (commits never change: read once, remembered)."""
-        missing = [h for h in hashes if h not in self._records]
-        if missing:
-            session = tract.store.join_batch()
-            if session is not None:  # inside tract.batch(): read what the batch wrote
-                found = session.commits.get_many(tract.tract_id, missing)
-            else:
-                with tract.store.read() as reading:
-                    found = reading.commits.get_many(tract.tract_id, missing)
-            for commit in missing:
-                stored = found.get(commit)
-                self._records[commit] = (stored.commit.metadata, stored.commit.blob) if stored else (None, None)
-        return self._records
 
     async def aget_messages(self) -> list[BaseMessage]:
         """:attr:`messages`, read in a worker thread."""

@@ -53,8 +53,12 @@ def _default_makers(cls: type[BaseMessage]) -> dict[str, Callable[[], Any]]:
         if field.default_factory is not None:
             makers[name] = field.default_factory  # type: ignore[assignment]
         elif not field.is_required():
-            makers[name] = lambda value=field.default: copy.deepcopy(value)
+            makers[name] = _copier(field.default)
     return makers
+
+
+def _copier(value: Any) -> Callable[[], Any]:
+    return lambda: copy.deepcopy(value)
 
 
 _DEFAULTS = {kind: _default_makers(cls) for kind, cls in _CLASSES.items()}

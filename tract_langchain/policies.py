@@ -51,13 +51,20 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
+from tract_core import (
+    InvalidInputError,
+    LangChainChatLLM,
+    Priority,
+    TokenCounter,
+    TractError,
+    TractNotFoundError,
+    as_llm,
+    storage,
+)
 from tract_core.config import token_budget_argument
-from tract_core.errors import InvalidInputError, TractError, TractNotFoundError
-from tract_core.llm import LangChainChatLLM, as_llm
 from tract_core.messages import normalize_message
-from tract_core.objects import Priority
 from tract_core.summarize import summarize
-from tract_core.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TiktokenCounter, TokenCounter, count_body
+from tract_core.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TiktokenCounter, count_body
 
 if TYPE_CHECKING:
     from .checkpoint import TractSaver
@@ -161,27 +168,27 @@ def _tract_view(saver: TractSaver, thread_id: str, checkpoint_ns: str) -> _View:
     except TractNotFoundError:
         return _EMPTY_VIEW
     try:
-        with tract.store.read() as session:
-            head, marker = session.refs.head_with_marker(tract.tract_id)
-            if head.commit is None:
-                return _EMPTY_VIEW
-            state = tract._compiler.state(session, head.commit, marker)
-            history = session.commits.history(tract.tract_id)
-            annotations = session.annotations.all(tract.tract_id)
+        context = tract.compile()
+        if context.head is None:
+            return _EMPTY_VIEW
+        tract_id = tract.tract_id
+        history, annotations = storage.run_read(
+            tract.store, lambda tx: (tx.history(tract_id), tx.annotations(tract_id))
+        )
     finally:
         tract.close()
     known: dict[str, _Known] = {}
-    for slot in state.slots:
-        entry = history.get(slot.key)
-        message_id = _message_id(entry.metadata_json) if entry is not None else None
-        if message_id is not None:
-            known[message_id] = _Known(slot.message, entry.body)  # type: ignore[union-attr]
+    for entry in context.entries():
+        message_id = _message_id(entry.metadata_json)
+        stored = history.get(entry.commit)
+        if message_id is not None and stored is not None:
+            known[message_id] = _Known(entry.message, stored.body)
     annotated: dict[str, Priority] = {}
-    for row in sorted(annotations, key=lambda r: r.id):
-        entry = history.get(row.target)
-        message_id = _message_id(entry.metadata_json) if entry is not None else None
+    for annotation in annotations:  # oldest first: the latest wins
+        target = history.get(annotation.target)
+        message_id = _message_id(target.metadata_json) if target is not None else None
         if message_id is not None:
-            annotated[message_id] = Priority(row.priority)
+            annotated[message_id] = annotation.priority
     return _View(known, annotated)
 
 
@@ -193,7 +200,7 @@ def _tool_ids(message: BaseMessage) -> set[str]:
     if isinstance(message, ToolMessage):
         return {message.tool_call_id}
     if isinstance(message, AIMessage):
-        return {call["id"] for call in message.tool_calls if call.get("id")}
+        return {call_id for call in message.tool_calls if (call_id := call.get("id"))}
     return set()
 
 

@@ -21,7 +21,7 @@ except ImportError as _exc:  # exercised in a subprocess by tests/core/test_pack
         name=_exc.name,
     ) from _exc
 
-from tract_core.llm.llamaindex import LlamaIndexLLM
+from tract_core import LlamaIndexLLM
 from tract_core.names import chat_tract_id, session_tract_id
 
 from .chat_store import TractChatStore

@@ -12,9 +12,9 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from tract_core import InvalidInputError, Tract, TractNotFoundError
+from tract_core import InvalidInputError, Tract, TractNotFoundError, storage
 from tract_core.names import ARCHIVED_CHAT_PREFIX, CHAT_PREFIX, chat_tract_id
-from tract_core.store import SqlStore
+from tract_core.storage import SqlStore
 
 from .connections import database_key, database_name, open_store
 from .messages import encode
@@ -89,7 +89,8 @@ class TractChatStore(AsyncDBChatStore):
             raise InvalidInputError(
                 f"prefix {prefix!r} and archive_prefix {archive_prefix!r} must differ and neither start the other"
             )
-        super().__init__(db=db or database_name(path, url, store), prefix=prefix, archive_prefix=archive_prefix)
+        # pydantic's typed __init__ of the base class does not know this subclass's fields
+        super().__init__(db=db or database_name(path, url, store), prefix=prefix, archive_prefix=archive_prefix)  # type: ignore[call-arg]
 
     @field_validator("db")
     @classmethod
@@ -153,8 +154,7 @@ class TractChatStore(AsyncDBChatStore):
         """Keys that hold messages (active or archived), sorted."""
 
         def keys() -> list[str]:
-            with self._opened_store().read() as session:
-                ids = [t.tract_id for t in session.tracts.list()]
+            ids = storage.run_read(self._opened_store(), lambda tx: tx.tract_ids())
             found = set()
             for tract_id in ids:
                 for prefix in (self.prefix, self.archive_prefix):
@@ -310,5 +310,5 @@ class TractChatStore(AsyncDBChatStore):
         with self._opened_store().batch():
             tract.archive(taken[-1].key, from_commit=taken[0].key)
             if archived is not None:
-                archived.commit((dict(e.body), reader.metadata(e.key)) for e in taken)
+                archived.commit((e.body, reader.metadata(e.key)) for e in taken)
         return messages

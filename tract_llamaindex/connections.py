@@ -3,7 +3,7 @@
 LlamaIndex components are plain data (they are rebuilt with ``from_dict`` after a workflow
 ``Context`` is restored), so they name their database with a string, ``db``: a SQLite path, a
 database URL, or a ``tract-store://`` handle for a store that only lives in this process (the
-private in-memory database, or a :class:`~tract_core.store.SqlStore` passed in). Every component
+private in-memory database, or a :class:`~tract_core.storage.SqlStore` passed in). Every component
 naming the same database shares one open store (one engine and connection pool), opened on first
 use (never by the constructor, which may run on an event loop) and kept for the life of the
 process, or until :func:`close_stores`.
@@ -22,8 +22,8 @@ import os
 import threading
 import uuid
 
-from tract_core import InvalidInputError
-from tract_core.store import SqlStore, strip_password
+from tract_core import InvalidInputError, storage
+from tract_core.storage import SqlStore, strip_password
 
 __all__ = ["check_database", "close_stores", "database_key", "database_name", "open_store"]
 
@@ -75,7 +75,7 @@ def database_name(
             raise InvalidInputError("url= takes a database URL such as postgresql+psycopg://user@host/db")
         return database_key(url)
     if store is not None and not isinstance(store, SqlStore):
-        raise InvalidInputError(f"store= takes a tract_core.store.SqlStore, not a {type(store).__name__}")
+        raise InvalidInputError(f"store= takes a tract_core.storage.SqlStore, not a {type(store).__name__}")
     handle = f"{_HANDLE}{uuid.uuid4().hex}"
     with _lock:
         _stores[handle] = store
@@ -116,11 +116,7 @@ def open_store(db: str) -> SqlStore:
         found = _stores.get(db)
         if found is not None:
             return found
-        if db.startswith(_HANDLE):
-            store = SqlStore()
-        else:
-            url = _urls.get(db, db)
-            store = SqlStore(url=url) if "://" in url else SqlStore(path=url)
+        store = storage.open_store(None if db.startswith(_HANDLE) else _urls.get(db, db))
         _stores[db] = store
         return store
 

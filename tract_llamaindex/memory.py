@@ -18,7 +18,7 @@ from llama_index.core.memory.types import BaseMemory
 from tract_core import InvalidInputError, Tract
 from tract_core.config import token_budget_argument
 from tract_core.names import session_tract_id
-from tract_core.store import SqlStore
+from tract_core.storage import SqlStore
 from tract_core.tokens import REPLY_PRIMING
 
 from .connections import check_database, database_key, database_name, open_store
@@ -163,7 +163,7 @@ class TractMemory(BaseMemory):
         return "TractMemory"
 
     @classmethod
-    def from_defaults(  # type: ignore[override]
+    def from_defaults(
         cls,
         session_id: str | None = None,
         chat_history: Sequence[ChatMessage] | None = None,
@@ -255,7 +255,7 @@ class TractMemory(BaseMemory):
             plan = self._plan(view, limit)
             if plan is not None:
                 try:
-                    reader.tract.compress(llm=self.llm, **plan)
+                    reader.tract.compress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
                     view = reader.view()
                 except InvalidInputError:
                     pass  # nothing compressible (all pinned or all recent): fall back to the window
@@ -269,7 +269,7 @@ class TractMemory(BaseMemory):
         plan = self._plan(view, limit)
         if plan is not None:
             try:
-                await reader.tract.acompress(llm=self.llm, **plan)
+                await reader.tract.acompress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
                 view = await asyncio.to_thread(reader.view)
             except InvalidInputError:
                 pass  # nothing compressible (all pinned or all recent): fall back to the window
@@ -354,8 +354,8 @@ class TractMemory(BaseMemory):
             )
         return budget - initial_token_count
 
-    def _plan(self, view: ContextView, limit: int) -> dict[str, int] | None:
-        """The ``keep_recent`` and ``target_tokens`` of a compression that brings ``view`` under
+    def _plan(self, view: ContextView, limit: int) -> tuple[int, int] | None:
+        """The ``(keep_recent, target_tokens)`` of a compression that brings ``view`` under
         ``limit``; None when it is under, there is no llm, or everything would be kept."""
         if view.tokens <= limit or self.llm is None:
             return None
@@ -373,7 +373,7 @@ class TractMemory(BaseMemory):
         # the kept tail starts a turn (a user message), as the window does
         while keep > 1 and (entries[-keep].pinned or entries[-keep].role != "user"):
             keep -= 1
-        return {"keep_recent": max(keep, 1), "target_tokens": summary}
+        return max(keep, 1), summary
 
     @staticmethod
     def _fit(view: ContextView, limit: int) -> list[Entry]:

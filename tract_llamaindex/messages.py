@@ -82,13 +82,13 @@ def decode(body: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> ChatM
         blocks = list(message.blocks)
         first = next((i for i, b in enumerate(blocks) if isinstance(b, TextBlock)), 0)
         rest = [b for b in blocks if not isinstance(b, TextBlock)]
-        message.blocks = rest[:first] + ([TextBlock(text=text)] if text else []) + rest[first:]
+        message.blocks = [*rest[:first], *([TextBlock(text=text)] if text else []), *rest[first:]]
     return message
 
 
-def role_of(body: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> str:
-    """The LlamaIndex role of a stored message (a tool result that names no call is sent to the
-    model as a ``user`` message, but it is still a ``tool`` message)."""
+def role_of(role: str, metadata: Mapping[str, Any] | None) -> str:
+    """The LlamaIndex role of a stored message whose tract role is ``role`` (a tool result that
+    names no call is sent to the model as a ``user`` message, but it is still a ``tool`` message)."""
     dump = metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
-    role = dump.get("role") if isinstance(dump, Mapping) else None
-    return role if isinstance(role, str) else str(body.get("role"))
+    found = dump.get("role") if isinstance(dump, Mapping) else None
+    return found if isinstance(found, str) else role

@@ -10,8 +10,7 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
 
-from tract_core import CommitNotFoundError, Operation, Priority, Tract
-from tract_core.records import CommitInfo
+from tract_core import CommitInfo, CommitNotFoundError, CompiledMessage, Operation, Tract
 
 from .messages import decode, role_of
 
@@ -20,14 +19,19 @@ __all__ = ["ContextView", "Entry", "MessageReader"]
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One message of a compiled context: the commit that added it, its body (with its ``role``,
-    as the model is sent it), its LlamaIndex role, size and pin."""
+    """One message of a compiled context: the commit that added it, its LlamaIndex role, size and
+    pin, and the compiled message (:attr:`body`, with its ``role``, as the model is sent it)."""
 
     key: str
-    body: Mapping[str, Any]
     role: str
     tokens: int
     pinned: bool
+    compiled: CompiledMessage
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The compiled message (a new copy)."""
+        return self.compiled.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +42,11 @@ class ContextView:
     tokens: int
 
 
-_EMPTY = ContextView((), 0)
-
-
 class MessageReader:
     """Turns a tract's compiled context and history into new ``ChatMessage`` objects.
 
-    Commit metadata (where the exact LlamaIndex message is kept) is read in one query for the
-    commits not seen before and remembered: commits never change.
+    Commit metadata (where the exact LlamaIndex message is kept) is decoded once per commit and
+    remembered: commits never change.
     """
 
     def __init__(self, tract: Tract) -> None:
@@ -54,57 +55,42 @@ class MessageReader:
         self._lock = threading.Lock()
 
     def remember(self, commit: str, metadata: Mapping[str, Any] | None) -> None:
-        """Record the metadata of a commit just written (saves a read)."""
+        """Record the metadata of a commit just written (saves decoding it)."""
         with self._lock:
             self._metadata[commit] = metadata
 
-    def commit(self, encoded: Iterable[tuple[dict[str, Any], dict[str, Any] | None]]) -> None:
+    def commit(self, encoded: Iterable[tuple[Mapping[str, Any], Mapping[str, Any] | None]]) -> None:
         """Commit encoded messages (see :func:`~tract_llamaindex.messages.encode`) in order, as one
         transaction, remembering their metadata."""
         with self.tract.batch():
             for body, metadata in encoded:
-                self.remember(self.tract.commit(body, metadata=metadata).hash, metadata)
+                stored = None if metadata is None else dict(metadata)
+                self.remember(self.tract.commit(body, metadata=stored).hash, stored)
 
     def metadata(self, commit: str) -> Mapping[str, Any] | None:
         """The metadata of a commit seen by :meth:`view` or :meth:`remember`."""
         with self._lock:
             return self._metadata.get(commit)
 
-    def view(self, branch: str | None = None) -> ContextView:
-        """The compiled context at HEAD, or at the tip of ``branch`` (empty if it does not exist)."""
-        tract = self.tract
-        with tract.store.read() as session:
-            head, marker = session.refs.head_with_marker(tract.tract_id)
-            if branch is None:
-                commit = head.commit
-            else:
-                commit = next((b.commit for b in session.refs.list(tract.tract_id) if b.name == branch), None)
-            if commit is None:
-                return _EMPTY
-            state = tract._compiler.state(session, commit, marker)
-            keys = state.context.commit_hashes
-            with self._lock:
-                missing = [k for k in keys if k not in self._metadata]
-            if missing:
-                found = session.commits.get_many(tract.tract_id, missing)
-                with self._lock:
-                    for key in missing:
-                        stored = found.get(key)
-                        self._metadata[key] = stored.commit.metadata if stored is not None else None
-        slots = {slot.key: slot for slot in state.slots}
-        messages = state.context._messages  # read-only: decode copies
+    def view(self) -> ContextView:
+        """The compiled context at HEAD."""
+        context = self.tract.compile()
+        compiled = context.entries()
         with self._lock:
-            roles = [role_of(message, self._metadata.get(key)) for key, message in zip(keys, messages, strict=True)]
+            for entry in compiled:
+                if entry.commit not in self._metadata:
+                    self._metadata[entry.commit] = entry.metadata
+            roles = [role_of(entry.role, self._metadata[entry.commit]) for entry in compiled]
         entries = tuple(
-            Entry(key, message, role, slots[key].tokens, slots[key].priority is Priority.PINNED)
-            for key, message, role in zip(keys, messages, roles, strict=True)
+            Entry(entry.commit, role, entry.tokens, entry.pinned, entry)
+            for entry, role in zip(compiled, roles, strict=True)
         )
-        return ContextView(entries, state.context.token_count)
+        return ContextView(entries, context.token_count)
 
     def messages(self, entries: Iterable[Entry]) -> list[ChatMessage]:
         """New ``ChatMessage`` objects for ``entries`` (callers may mutate them freely)."""
         with self._lock:
-            return [decode(e.body, self._metadata.get(e.key)) for e in entries]
+            return [decode(e.compiled.message, self._metadata.get(e.key)) for e in entries]
 
     def history(self) -> list[ChatMessage]:
         """Every message committed on HEAD's line, in order, as it was put, compressions undone.
@@ -115,21 +101,24 @@ class MessageReader:
         gc has collected the originals, the summary stands in for them.
         """
         tract = self.tract
-        records = [r for r in tract.compressions() if r.status == "committed" and r.new_head and r.old_head]
+        # (new head, old head) of each committed compression
+        records = [
+            (r.new_head, r.old_head)
+            for r in tract.compressions()
+            if r.status == "committed" and r.new_head and r.old_head
+        ]
         commits: list[CommitInfo] = []
         start: str | None = tract.head
         while start is not None:
             line = list(reversed(tract.log(limit=None, start=start)))
             position = {c.hash: i for i, c in enumerate(line)}
-            latest = max(
-                (r for r in records if r.new_head in position), key=lambda r: position[r.new_head], default=None
-            )
-            if latest is None or not self._exists(latest.old_head):
+            latest = max((r for r in records if r[0] in position), key=lambda r: position[r[0]], default=None)
+            if latest is None or not self._exists(latest[1]):
                 commits[:0] = line
                 break
             records.remove(latest)
-            commits[:0] = line[position[latest.new_head] + 1 :]
-            start = latest.old_head
+            commits[:0] = line[position[latest[0]] + 1 :]
+            start = latest[1]
         return [
             decode({"role": c.role, **c.body}, c.metadata)
             for c in commits

@@ -819,6 +819,28 @@ def test_gc_never_removes_commits_saved_checkpoints_need(saver: TractSaver, conn
         assert history_dump(chat_graph(fresh), thread("held")) == everything
 
 
+def test_a_turn_after_main_moved_outside_the_saver_still_lands_whole(saver: TractSaver, conn_string: str) -> None:
+    """The saver writes through tract's one write path: ``main`` moves only by compare-and-swap from
+    where the saver last left it. When something else moved it (a commit made through
+    ``saver.tract``), the next turn is still stored in full, every move is in the reflog, and the
+    commit made outside stays reachable."""
+    graph = chat_graph(saver)
+    graph.invoke(ask(0), thread("moved"))
+    note = saver.tract("moved").user("a note made through tract")
+    graph.invoke(ask(1), thread("moved"))
+    contents = [m.content for m in graph.get_state(thread("moved")).values["messages"]]
+    assert contents[0] == "question 0" and contents[-2:] == ["question 1", f"reply {len(contents) - 1}: question 1"]
+    with reopened(conn_string) as fresh:
+        tract = fresh.tract("moved")
+        assert tract.compile().messages[-1]["content"] == contents[-1]
+        reachable = {c.hash for b in tract.list_branches() for c in tract.log(limit=None, start=b.name)}
+        assert note.hash in reachable
+        moves = [(r.old, r.new) for r in reversed(tract.reflog(ref="main"))]
+        assert all(new == moves[i + 1][0] for i, (_, new) in enumerate(moves[:-1]))  # an unbroken chain of moves
+        assert moves[-1][1] == tract.head
+        assert tract.verify() > 0
+
+
 def test_delete_thread_then_gc_frees_the_blobs_only_it_used(saver: TractSaver, conn_string: str) -> None:
     graph = chat_graph(saver)
     for thread_id in ("doomed", "survivor"):

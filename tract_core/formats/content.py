@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
 from typing import Any
 
+from ..entries import copy_message
+
 __all__ = ["copy_message", "text_of"]
-
-_ATOMS = (str, int, float, bool, type(None))
-
-
-def copy_message(message: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of a message dict (a plain dict copy in the common all-string case)."""
-    out = dict(message)
-    for key, value in out.items():
-        if not isinstance(value, _ATOMS):
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def text_of(content: Any) -> str:

@@ -12,10 +12,11 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from ..entries import CompiledMessage, copy_message
+from ..errors import InvalidInputError
 from ..objects import FORMAT_VERSION, canonical_json
 from ..sequence import SharedSequence
 from .anthropic import to_anthropic
-from .content import copy_message
 from .langchain import to_langchain
 from .llamaindex import to_llamaindex
 from .openai import to_openai
@@ -31,7 +32,7 @@ class CompiledContext:
         head: The commit this context was compiled from (None for an empty tract).
     """
 
-    __slots__ = ("_messages", "_keys", "_hashes", "token_count", "head", "_bytes")
+    __slots__ = ("_messages", "_keys", "_slots", "_hashes", "_entries", "token_count", "head", "_bytes")
 
     def __init__(
         self,
@@ -39,18 +40,21 @@ class CompiledContext:
         commit_hashes: Sequence[str],
         token_count: int,
         head: str | None,
+        slots: Sequence[Any] | None = None,
     ) -> None:
         self._messages: Sequence[Mapping[str, Any]] = (
             messages if isinstance(messages, SharedSequence) else tuple(messages)
         )
         self._keys: Sequence[str] = commit_hashes if isinstance(commit_hashes, SharedSequence) else tuple(commit_hashes)
+        self._slots = slots  # compile's slot of each message (see entries())
         self._hashes: tuple[str, ...] | None = None
+        self._entries: tuple[CompiledMessage, ...] | None = None
         self.token_count = token_count
         self.head = head
         self._bytes: bytes | None = None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if hasattr(self, "_bytes") and name not in ("_bytes", "_hashes"):
+        if hasattr(self, "_bytes") and name not in ("_bytes", "_hashes", "_entries"):
             raise AttributeError("CompiledContext is immutable")
         object.__setattr__(self, name, value)
 
@@ -60,6 +64,45 @@ class CompiledContext:
         if self._hashes is None:
             object.__setattr__(self, "_hashes", tuple(self._keys))
         return self._hashes  # type: ignore[return-value]
+
+    def entries(self) -> tuple[CompiledMessage, ...]:
+        """The messages with what tract knows about each: commit, tokens, priority, metadata, content hash.
+
+        One :class:`~tract_core.CompiledMessage` per message, in order (``entries()[i].message ==
+        messages[i]``), read from the compile without touching the store. Adapters use it to map
+        framework messages to commits, to size and pin them, and to tell edited ones apart.
+
+        Example:
+            >>> from tract_core import Tract
+            >>> with Tract.open() as t:
+            ...     _ = t.system("Be brief.")
+            ...     hello = t.user("Hello", metadata={"source": "web"})
+            ...     [(e.role, e.pinned, e.metadata) for e in t.compile().entries()]
+            [('system', True, None), ('user', False, {'source': 'web'})]
+
+        Raises:
+            InvalidInputError: The context was built by hand, not by ``Tract.compile()``.
+        """
+        if self._entries is None:
+            if self._slots is None:
+                raise InvalidInputError("entries() needs a context made by Tract.compile(), not one built by hand")
+            entries = tuple(
+                CompiledMessage(
+                    commit=s.key,
+                    source=s.source,
+                    role=s.role,
+                    content_type=s.content_type,
+                    tokens=s.tokens,
+                    priority=s.priority,
+                    content_hash=s.blob,
+                    edited=s.blob != s.origin,
+                    metadata_json=s.metadata_json,
+                    message=s.message,
+                )
+                for s in self._slots
+            )
+            object.__setattr__(self, "_entries", entries)
+        return self._entries  # type: ignore[return-value]
 
     @property
     def messages(self) -> list[dict[str, Any]]:

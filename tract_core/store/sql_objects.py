@@ -427,6 +427,15 @@ class SqlCommits(_Repo):
         row = self.q.get_commit_p.one(self.conn, {"tract_id": tract_id, "hash": hash})
         return None if row is None else _stored_commit(tract_id, row)
 
+    def depth(self, tract_id: str, hash: str) -> int | None:
+        """The depth of a commit of the tract (None: no such commit), without reading the commit."""
+        row = self.q.get_depth_p.one(self.conn, {"tract_id": tract_id, "hash": hash})
+        if row is None:
+            return None
+        if type(row[0]) is not int or row[0] < 0:
+            raise damaged(_commit_what(tract_id, hash), f"its depth {row[0]!r} is not a whole number")
+        return row[0]
+
     def get_many(self, tract_id: str, hashes: Iterable[str]) -> dict[str, StoredCommit]:
         found: dict[str, StoredCommit] = {}
         for chunk in iter_chunks(sorted(set(hashes)), _CHUNK):

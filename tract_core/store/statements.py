@@ -190,6 +190,7 @@ class Statements:
             .values(commit_hash=bindparam("new"))
         )
         self.get_commit = select(*COMMIT_COLUMNS).where(C.c.tract_id == _tract, C.c.hash == bindparam("hash"))
+        self.get_depth = select(C.c.depth).where(C.c.tract_id == _tract, C.c.hash == bindparam("hash"))
         # A writer that finds a blob already stored keeps it from being deleted (by another tract's gc)
         # until its own commit referencing it has landed: FOR KEY SHARE blocks DELETE, not readers.
         self.lock_blob = select(B.c.hash).where(B.c.hash == bindparam("hash"))
@@ -230,6 +231,7 @@ class Statements:
         self.cas_ref_from_null_p = prepare(self.cas_ref_from_null)
         self.get_ref_p = prepare(self.get_ref)
         self.get_commit_p = prepare(self.get_commit)
+        self.get_depth_p = prepare(self.get_depth)
         self.get_blob_p = prepare(self.get_blob)
         self.lock_blob_p = prepare(self.lock_blob)
         self.history_p = prepare(self.history)

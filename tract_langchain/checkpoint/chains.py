@@ -26,23 +26,23 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
-from tract_core.errors import CommitNotFoundError, TractError
+from tract_core import CommitNotFoundError, TractError
 from tract_core.messages import normalize_message
-from tract_core.objects import Blob, Commit, ObjectId, Operation, canonical_json
+from tract_core.objects import canonical_json
 from tract_core.sequence import SharedSequence
-from tract_core.store.base import Session
+from tract_core.storage import EXPECT_PARENT, ChainMessage, Transaction
 
 from .sealing import Sealer, is_sealed
 from .snapshots import Snapshot, fingerprint, fingerprints, thaw_all
 
-__all__ = ["Chain", "ChainStore", "Encoded", "is_message_list", "encode_message", "decode_message"]
+__all__ = ["Chain", "ChainPlan", "ChainStore", "Encoded", "is_message_list", "encode_message", "decode_message"]
 
 
 def is_message_list(value: Any) -> bool:
     """Whether a channel value is a (non-empty) list of LangChain messages.
 
     Only the ends are looked at (a put must not cost O(history)); a list with something else in
-    the middle is refused by :meth:`ChainStore.store` and stored as a plain value instead.
+    the middle is refused by :meth:`ChainStore.plan` and stored as a plain value instead.
     """
     return (
         isinstance(value, list)
@@ -60,7 +60,7 @@ class Encoded:
     role: str
     content_type: str
     body: dict[str, Any]
-    metadata_json: str
+    metadata: dict[str, Any]
 
 
 def encode_message(message: BaseMessage) -> Encoded:
@@ -78,7 +78,7 @@ def encode_message(message: BaseMessage) -> Encoded:
     extra: dict[str, Any] = {"type": data["type"], "data": fields}
     if content != body.get("content"):
         extra["content"] = content
-    return Encoded(key, role, content_type, body, canonical_json({"lc": extra, "key": key}))
+    return Encoded(key, role, content_type, body, {"lc": extra, "key": key})
 
 
 def decode_message(body: dict[str, Any], metadata_json: str | None) -> tuple[str, BaseMessage]:
@@ -124,6 +124,32 @@ class Chain:
 
 
 _EMPTY = Chain(None, SharedSequence(), SharedSequence(), SharedSequence(), SharedSequence())
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    """How a message list will be stored, before anything is written (:meth:`ChainStore.plan`).
+
+    Attributes:
+        base: The stored chain the list continues: the likeliest candidate when the list extends
+            it, else the candidate sharing the longest prefix with it.
+        prefix: The stored chain the list starts with (its longest common prefix with a candidate).
+        new: The messages after the prefix: each encoded, with its message and fingerprint.
+    """
+
+    base: Chain
+    prefix: Chain
+    new: tuple[tuple[Encoded, BaseMessage, bytes], ...]
+
+    @property
+    def extends_base(self) -> bool:
+        """Whether the list is the base chain plus new messages (the usual turn)."""
+        return self.base.tip is not None and bool(self.new) and self.prefix.tip == self.base.tip
+
+    @property
+    def moves(self) -> bool:
+        """Whether the stored list's tip will differ from the base chain's."""
+        return bool(self.new) or self.prefix.tip != self.base.tip
 
 
 def _key(message: BaseMessage) -> str:
@@ -186,7 +212,7 @@ class ChainStore:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def load(self, session: Session, tract_id: str, tip: str | None) -> Chain:
+    def load(self, tx: Transaction, tract_id: str, tip: str | None) -> Chain:
         """The chain ending at ``tip`` (cached, or rebuilt from the tract's commits)."""
         if tip is None:
             return _EMPTY
@@ -197,7 +223,7 @@ class ChainStore:
         prefix = self._prefix(tract_id, tip)
         if prefix is not None:
             return self._keep(tract_id, prefix)
-        history = session.commits.history(tract_id)
+        history = tx.history(tract_id)
         order: list[str] = []
         current: str | None = tip
         base: Chain = _EMPTY
@@ -216,11 +242,12 @@ class ChainStore:
             current = parents[0] if parents else None
         order.reverse()
         entries = [history[commit] for commit in order]
-        sealed = [e.blob for e in entries if is_sealed(e.metadata_json)]
-        opened = self.sealer.open_many(session, tract_id, sealed) if sealed else {}
+        sealed = [e.blob for e in entries if e.blob is not None and is_sealed(e.metadata_json)]
+        opened = self.sealer.open_many(tx, tract_id, sealed) if sealed else {}
         keys, snapshots, prints = base.keys.tolist(), base.snapshots.tolist(), base.prints.tolist()
         for entry in entries:
-            body, metadata_json = opened.get(entry.blob) or (dict(entry.body or {}), entry.metadata_json)
+            found = opened.get(entry.blob) if entry.blob is not None else None
+            body, metadata_json = found or (dict(entry.body or {}), entry.metadata_json)
             key, message = decode_message(body, metadata_json)
             print = fingerprint(message, _key)
             keys.append(key)
@@ -239,33 +266,82 @@ class ChainStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def store(
-        self, session: Session, tract_id: str, messages: Sequence[BaseMessage], candidates: Sequence[str | None]
-    ) -> tuple[Chain, Chain]:
-        """Store ``messages`` as a chain, sharing the longest prefix with one of ``candidates``.
-
-        Returns:
-            The new chain and the chain it was built on (its common prefix is shared).
+    def plan(
+        self, tx: Transaction, tract_id: str, messages: Sequence[BaseMessage], candidates: Sequence[str | None]
+    ) -> ChainPlan:
+        """How to store ``messages``: the longest prefix shared with one of ``candidates`` (stored
+        chain tips, the likeliest first) and the messages after it. Nothing is written.
 
         Raises:
             TypeError: ``messages`` holds something other than LangChain messages.
         """
         prints = fingerprints(messages, _key)
         encoded: dict[int, Encoded] = {}
-        base = self.load(session, tract_id, candidates[0])
+        base = self.load(tx, tract_id, candidates[0])
         n = len(base)
         if n <= len(messages) and base.prints.tolist() == prints[:n]:  # the usual turn: the list grew
-            return self._extend(session, tract_id, base, messages, prints, encoded), base
+            return ChainPlan(base, base, self._encode(base, messages, prints, encoded))
         best, shared = _EMPTY, 0
         for tip in dict.fromkeys(candidates):
-            chain = self.load(session, tract_id, tip)
+            chain = self.load(tx, tract_id, tip)
             common, chain = self._common_prefix(chain, messages, prints, encoded)
             if common > shared or best is _EMPTY:
                 best, shared = chain, common
             if shared == len(messages) == len(chain):
-                return self._keep(tract_id, chain), chain
-        chain = self._extend(session, tract_id, best.cut(shared), messages, prints, encoded)
-        return chain, best
+                return ChainPlan(base, chain, ())
+        prefix = best.cut(shared)
+        return ChainPlan(best, prefix, self._encode(prefix, messages, prints, encoded))
+
+    @staticmethod
+    def _encode(
+        prefix: Chain, messages: Sequence[BaseMessage], prints: list[bytes], encoded: dict[int, Encoded]
+    ) -> tuple[tuple[Encoded, BaseMessage, bytes], ...]:
+        return tuple(
+            (encoded.get(i) or encode_message(messages[i]), messages[i], prints[i])
+            for i in range(len(prefix), len(messages))
+        )
+
+    def write(
+        self,
+        tx: Transaction,
+        tract_id: str,
+        plan: ChainPlan,
+        *,
+        ref: str | None = None,
+        expected: Any = EXPECT_PARENT,
+        hold: str | None = None,
+        action: str = "checkpoint",
+    ) -> Chain:
+        """Write ``plan``'s new messages on its prefix with one :meth:`~tract_core.storage.Transaction.write_chain`
+        (moving ``ref`` from ``expected``, holding the tip for ``hold``); return the stored chain.
+
+        Raises:
+            ConcurrentUpdateError: ``ref`` does not point at ``expected``; nothing was written.
+        """
+        sealed = [self.sealer.seal(e.key, e.body, e.metadata) for e, _, _ in plan.new] if self.sealer.enabled else []
+        if sealed:
+            messages = [
+                ChainMessage(e.role, s.body, e.content_type, s.metadata)
+                for (e, _, _), s in zip(plan.new, sealed, strict=True)
+            ]
+        else:
+            messages = [ChainMessage(e.role, e.body, e.content_type, e.metadata) for e, _, _ in plan.new]
+        written = tx.write_chain(
+            tract_id, messages, parent=plan.prefix.tip, ref=ref, expected=expected, action=action, hold=hold
+        )
+        if sealed:
+            for content, seal in zip(written.contents, sealed, strict=True):
+                self.sealer.put(tx, content, seal)
+        chain = plan.prefix
+        for (encoding, message, print), commit in zip(plan.new, written.commits, strict=True):
+            chain = Chain(
+                commit,
+                chain.keys.append(encoding.key),
+                chain.commits.append(commit),
+                chain.snapshots.append(Snapshot(message, print)),
+                chain.prints.append(print),
+            )
+        return self._keep(tract_id, chain)
 
     def _common_prefix(
         self, chain: Chain, messages: Sequence[BaseMessage], prints: list[bytes], encoded: dict[int, Encoded]
@@ -293,46 +369,3 @@ class ChainStore:
                 stored[position] = snapshot.print
             chain = Chain(chain.tip, chain.keys, chain.commits, SharedSequence(snapshots), SharedSequence(stored))
         return i, chain
-
-    def _extend(
-        self,
-        session: Session,
-        tract_id: str,
-        chain: Chain,
-        messages: Sequence[BaseMessage],
-        prints: list[bytes],
-        encoded: dict[int, Encoded],
-    ) -> Chain:
-        for i in range(len(chain), len(messages)):
-            message = messages[i]
-            encoding = encoded.get(i) or encode_message(message)
-            chain = self._append(session, tract_id, chain, encoding, message, prints[i])
-        return self._keep(tract_id, chain)
-
-    def _append(
-        self, session: Session, tract_id: str, chain: Chain, encoded: Encoded, message: BaseMessage, print: bytes
-    ) -> Chain:
-        body, metadata_json = encoded.body, encoded.metadata_json
-        if self.sealer.enabled:
-            sealed = self.sealer.seal(encoded.key, body, metadata_json)
-            self.sealer.put(session, sealed)
-            blob, metadata_json = sealed.blob, sealed.metadata_json
-        else:
-            blob = Blob.from_body(body)
-        session.blobs.put(blob, None, None)  # counted when first compiled: a put stays O(stored bytes)
-        commit = Commit(
-            parents=(ObjectId(chain.tip),) if chain.tip else (),
-            blob=blob.hash,
-            role=encoded.role,
-            content_type=encoded.content_type,
-            operation=Operation.APPEND,
-            metadata_json=metadata_json,
-        )
-        session.commits.put(tract_id, commit, len(chain) + 1, blob.body)
-        return Chain(
-            commit.hash,
-            chain.keys.append(encoded.key),
-            chain.commits.append(commit.hash),
-            chain.snapshots.append(Snapshot(message, print)),
-            chain.prints.append(print),
-        )

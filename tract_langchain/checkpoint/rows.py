@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from langgraph.checkpoint.base import writes_sort_key
-from sqlalchemy import JSON, bindparam, cast, delete, literal, select, text, type_coerce
+from sqlalchemy import JSON, BindParameter, bindparam, cast, delete, literal, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
-from tract_core.store.base import Session
-from tract_core.store.statements import Prepared
+from tract_core.storage import DEFAULT_BRANCH, PreparedStatement, Transaction
 
-from .schema import ID_COLUMNS, SAVER_TABLES, ChannelRow, CheckpointRow, SealedRow, ValueRow, WriteRow
+from .schema import CHANNELS, CHECKPOINTS, ID_COLUMNS, SAVER_TABLES, SEALED, VALUES, WRITES
 
 __all__ = ["CheckpointStore", "CheckpointRecord", "ChannelRecord", "WriteRecord", "create_tables"]
 
@@ -45,7 +44,7 @@ class ChannelRecord(NamedTuple):
     value_hash: str | None
     tract_id: str | None
     commit_hash: str | None
-    count: int
+    length: int
 
 
 class WriteRecord(NamedTuple):
@@ -59,11 +58,11 @@ class WriteRecord(NamedTuple):
     task_path: str
 
 
-_K = CheckpointRow.__table__
-_CH = ChannelRow.__table__
-_V = ValueRow.__table__
-_W = WriteRow.__table__
-_S = SealedRow.__table__
+_K = CHECKPOINTS
+_CH = CHANNELS
+_V = VALUES
+_W = WRITES
+_S = SEALED
 _CHECKPOINT_FIELDS = (
     "parent_checkpoint_id",
     "type",
@@ -91,79 +90,73 @@ _ROW = (
 
 
 class _Prepared:
-    """The hot statements, compiled once per dialect and run on the DBAPI cursor."""
+    """The hot statements of one dialect, each compiled once and run on the DBAPI cursor."""
 
-    def __init__(self, dialect: Any) -> None:
-        module = postgresql if dialect.name == "postgresql" else sqlite
-        thread, ns = bindparam("thread_id"), bindparam("checkpoint_ns")
+    def __init__(self, dialect: str) -> None:
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        thread: BindParameter[str] = bindparam("thread_id")
+        ns: BindParameter[str] = bindparam("checkpoint_ns")
         by_ns = select(*_ROW).where(_K.c.thread_id == thread, _K.c.checkpoint_ns == ns)
-        self.by_id = Prepared(by_ns.where(_K.c.checkpoint_id == bindparam("checkpoint_id")), dialect)
-        self.latest = Prepared(by_ns.order_by(_K.c.checkpoint_id.desc()).limit(1), dialect)
+        self.by_id = PreparedStatement(by_ns.where(_K.c.checkpoint_id == bindparam("checkpoint_id")))
+        self.latest = PreparedStatement(by_ns.order_by(_K.c.checkpoint_id.desc()).limit(1))
         checkpoint = module.insert(_K)
-        self.put_checkpoint = Prepared(
+        self.put_checkpoint = PreparedStatement(
             checkpoint.on_conflict_do_update(
                 index_elements=["thread_id", "checkpoint_ns", "checkpoint_id"],
                 set_={k: checkpoint.excluded[k] for k in _CHECKPOINT_FIELDS},
             ),
-            dialect,
         )
         channel = module.insert(_CH)
-        self.put_channel = Prepared(
+        self.put_channel = PreparedStatement(
             channel.on_conflict_do_update(
                 index_elements=["thread_id", "checkpoint_ns", "channel", "version"],
                 set_={k: channel.excluded[k] for k in ("kind", "value_hash", "tract_id", "commit_hash", "count")},
             ),
-            dialect,
         )
-        self.put_value = Prepared(module.insert(_V).on_conflict_do_nothing(), dialect)
-        self.value = Prepared(select(_V.c.type, _V.c.data).where(_V.c.hash == bindparam("hash")), dialect)
-        self.channel = Prepared(
+        self.put_value = PreparedStatement(module.insert(_V).on_conflict_do_nothing())
+        self.value = PreparedStatement(select(_V.c.type, _V.c.data).where(_V.c.hash == bindparam("hash")))
+        self.channel = PreparedStatement(
             select(*_CHANNEL).where(
                 _CH.c.thread_id == thread,
                 _CH.c.checkpoint_ns == ns,
                 _CH.c.channel == bindparam("channel"),
                 _CH.c.version == bindparam("version"),
             ),
-            dialect,
         )
-        self.writes = Prepared(
+        self.writes = PreparedStatement(
             select(*_WRITE).where(
                 _W.c.thread_id == thread, _W.c.checkpoint_ns == ns, _W.c.checkpoint_id == bindparam("checkpoint_id")
             ),
-            dialect,
         )
         write = module.insert(_W)
-        self.put_writes_replace = Prepared(
+        self.put_writes_replace = PreparedStatement(
             write.on_conflict_do_update(
                 index_elements=["thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
                 set_={k: write.excluded[k] for k in ("channel", "type", "data", "task_path")},
             ),
-            dialect,
         )
-        self.put_writes_keep = Prepared(write.on_conflict_do_nothing(), dialect)
-        self.recorded_tract = Prepared(
+        self.put_writes_keep = PreparedStatement(write.on_conflict_do_nothing())
+        self.recorded_tract = PreparedStatement(
             select(_CH.c.tract_id)
             .where(_CH.c.thread_id == thread, _CH.c.checkpoint_ns == ns, _CH.c.tract_id.is_not(None))
             .limit(1),
-            dialect,
         )
-        self.claims = Prepared(
+        self.claims = PreparedStatement(
             select(_CH.c.tract_id)
             .where(_CH.c.thread_id == thread, _CH.c.checkpoint_ns == ns, _CH.c.tract_id == bindparam("tract_id"))
             .limit(1),
-            dialect,
         )
-        self.put_sealed = Prepared(module.insert(_S).on_conflict_do_nothing(), dialect)
+        self.put_sealed = PreparedStatement(module.insert(_S).on_conflict_do_nothing())
 
 
 _prepared: dict[str, _Prepared] = {}
 
 
-def _q(session: Session) -> _Prepared:
-    dialect = session.conn.dialect
-    found = _prepared.get(dialect.name)
+def _q(tx: Transaction) -> _Prepared:
+    dialect = tx.dialect
+    found = _prepared.get(dialect)
     if found is None:
-        found = _prepared[dialect.name] = _Prepared(dialect)
+        found = _prepared[dialect] = _Prepared(dialect)
     return found
 
 
@@ -173,22 +166,22 @@ class CheckpointStore:
     # -- checkpoints --------------------------------------------------------------------------
 
     def locate(
-        self, session: Session, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+        self, tx: Transaction, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
     ) -> tuple[Any, dict[str, Any]] | None:
         """The checkpoint row with that id (or the latest of the thread and namespace) and its versions."""
         params = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
         if checkpoint_id:
-            found = _q(session).by_id.one(session.conn, {**params, "checkpoint_id": checkpoint_id})
+            found = _q(tx).by_id.one(tx, {**params, "checkpoint_id": checkpoint_id})
         else:
-            found = _q(session).latest.one(session.conn, params)
+            found = _q(tx).latest.one(tx, params)
         if found is None:
             return None
-        row = CheckpointRecord(*found)
+        row = CheckpointRecord._make(found)
         return row, json.loads(row.versions)
 
     def matching(
         self,
-        session: Session,
+        tx: Transaction,
         thread_id: str | None,
         checkpoint_ns: str | None,
         checkpoint_id: str | None,
@@ -209,7 +202,7 @@ class CheckpointStore:
             query = query.where(_K.c.checkpoint_id < before_id)
         exact = True
         for key, value in (filter or {}).items():
-            condition = self._metadata_condition(session, key, value)
+            condition = self._metadata_condition(tx, key, value)
             if condition is None:
                 exact = False
             else:
@@ -218,8 +211,8 @@ class CheckpointStore:
         if limit is not None and exact:
             query = query.limit(max(limit, 0))
         rows = []
-        for found in session.conn.execute(query):
-            row = CheckpointRecord(*found)
+        for found in tx.execute(query):
+            row = CheckpointRecord._make(found)
             if not exact:
                 metadata = json.loads(row.metadata_json)
                 if not all(metadata.get(k) == v for k, v in (filter or {}).items()):
@@ -230,14 +223,12 @@ class CheckpointStore:
         return rows
 
     @staticmethod
-    def _metadata_condition(session: Session, key: str, value: Any) -> Any:
+    def _metadata_condition(tx: Transaction, key: str, value: Any) -> Any:
         """A SQL condition for ``metadata[key] == value`` (None: check in Python instead)."""
         if value is None or not isinstance(value, (str, int, float, bool)):
             return None
         column = (
-            cast(_K.c.metadata_json, JSONB)
-            if session.conn.dialect.name == "postgresql"
-            else type_coerce(_K.c.metadata_json, JSON)
+            cast(_K.c.metadata_json, JSONB) if tx.dialect == "postgresql" else type_coerce(_K.c.metadata_json, JSON)
         )
         element = column[key]
         if isinstance(value, bool):
@@ -248,7 +239,7 @@ class CheckpointStore:
 
     def put_checkpoint(
         self,
-        session: Session,
+        tx: Transaction,
         thread_id: str,
         checkpoint_ns: str,
         checkpoint_id: str,
@@ -272,13 +263,13 @@ class CheckpointStore:
             "metadata_json": metadata_json,
             "run_id": None if run_id is None else str(run_id),
         }
-        _q(session).put_checkpoint.run(session.conn, values)
+        _q(tx).put_checkpoint.run(tx, values)
 
     # -- channel versions and values ----------------------------------------------------------
 
     def put_channel(
         self,
-        session: Session,
+        tx: Transaction,
         thread_id: str,
         checkpoint_ns: str,
         channel: str,
@@ -301,37 +292,35 @@ class CheckpointStore:
             "commit_hash": commit_hash,
             "count": count,
         }
-        _q(session).put_channel.run(session.conn, values)
+        _q(tx).put_channel.run(tx, values)
 
-    def put_value(self, session: Session, value_hash: str, typed: tuple[str, bytes]) -> None:
-        _q(session).put_value.run(session.conn, {"hash": value_hash, "type": typed[0], "data": typed[1]})
+    def put_value(self, tx: Transaction, value_hash: str, typed: tuple[str, bytes]) -> None:
+        _q(tx).put_value.run(tx, {"hash": value_hash, "type": typed[0], "data": typed[1]})
 
-    def value(self, session: Session, value_hash: str) -> tuple[str, bytes]:
-        found = _q(session).value.one(session.conn, {"hash": value_hash})
+    def value(self, tx: Transaction, value_hash: str) -> tuple[str, bytes]:
+        found = _q(tx).value.one(tx, {"hash": value_hash})
         assert found is not None, f"value {value_hash[:12]} is missing"
         return found[0], bytes(found[1])
 
-    def channel(self, session: Session, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Any:
-        found = _q(session).channel.one(
-            session.conn,
+    def channel(self, tx: Transaction, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Any:
+        found = _q(tx).channel.one(
+            tx,
             {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "channel": channel, "version": version},
         )
-        return None if found is None else ChannelRecord(*found)
+        return None if found is None else ChannelRecord._make(found)
 
-    def channels(
-        self, session: Session, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]
-    ) -> dict[str, Any]:
+    def channels(self, tx: Transaction, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]) -> dict[str, Any]:
         """The stored values of a checkpoint's channels (``empty`` markers and unknown versions left out)."""
         found = {}
         for channel, version in versions.items():
-            row = self.channel(session, thread_id, checkpoint_ns, channel, str(version))
+            row = self.channel(tx, thread_id, checkpoint_ns, channel, str(version))
             if row is not None and row.kind != "empty":
                 found[channel] = row
         return found
 
     def previous_tips(
         self,
-        session: Session,
+        tx: Transaction,
         thread_id: str,
         checkpoint_ns: str,
         channel: str,
@@ -341,99 +330,99 @@ class CheckpointStore:
         """Where a new message list most likely continues: the parent checkpoint's list, then ``main``."""
         tips: list[str | None] = []
         if parent_id:
-            found = self.locate(session, thread_id, checkpoint_ns, parent_id)
+            found = self.locate(tx, thread_id, checkpoint_ns, parent_id)
             if found is not None and channel in found[1]:
-                row = self.channel(session, thread_id, checkpoint_ns, channel, str(found[1][channel]))
+                row = self.channel(tx, thread_id, checkpoint_ns, channel, str(found[1][channel]))
                 if row is not None and row.kind == "messages":
                     tips.append(row.commit_hash)
-        main = session.refs.get(tract_id, "main")
-        if main is not None and main.commit:
-            tips.append(main.commit)
+        main = tx.branch_tip(tract_id, DEFAULT_BRANCH)
+        if main is not None:
+            tips.append(main)
         return tips or [None]
 
     # -- writes -------------------------------------------------------------------------------
 
-    def put_writes(self, session: Session, rows: Sequence[dict[str, Any]], *, replace: bool) -> None:
+    def put_writes(self, tx: Transaction, rows: Sequence[dict[str, Any]], *, replace: bool) -> None:
         if not rows:
             return
-        statement = _q(session).put_writes_replace if replace else _q(session).put_writes_keep
+        statement = _q(tx).put_writes_replace if replace else _q(tx).put_writes_keep
         for row in rows:
-            statement.run(session.conn, row)
+            statement.run(tx, row)
 
-    def writes(self, session: Session, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Any]:
-        found = _q(session).writes.all(
-            session.conn, {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}
+    def writes(self, tx: Transaction, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Any]:
+        found = _q(tx).writes.all(
+            tx, {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}
         )
-        rows = [WriteRecord(*w) for w in found]
+        rows = [WriteRecord._make(w) for w in found]
         return sorted(rows, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
 
     # -- whole threads ------------------------------------------------------------------------
 
-    def namespaces(self, session: Session, thread_id: str) -> list[str]:
-        rows = session.conn.execute(select(_K.c.checkpoint_ns).where(_K.c.thread_id == thread_id).distinct())
+    def namespaces(self, tx: Transaction, thread_id: str) -> list[str]:
+        rows = tx.execute(select(_K.c.checkpoint_ns).where(_K.c.thread_id == thread_id).distinct())
         return sorted(rows.scalars())
 
-    def recorded_tract(self, session: Session, thread_id: str, checkpoint_ns: str) -> str | None:
+    def recorded_tract(self, tx: Transaction, thread_id: str, checkpoint_ns: str) -> str | None:
         """The tract the thread's messages in that namespace went to, if any were stored."""
-        found = _q(session).recorded_tract.one(session.conn, {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns})
+        found = _q(tx).recorded_tract.one(tx, {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns})
         return None if found is None else found[0]
 
-    def claims(self, session: Session, thread_id: str, checkpoint_ns: str, tract_id: str) -> bool:
+    def claims(self, tx: Transaction, thread_id: str, checkpoint_ns: str, tract_id: str) -> bool:
         """Whether messages of the thread in that namespace were stored in ``tract_id``."""
         params = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "tract_id": tract_id}
-        return _q(session).claims.one(session.conn, params) is not None
+        return _q(tx).claims.one(tx, params) is not None
 
-    def tracts_of(self, session: Session, thread_id: str) -> list[str]:
-        rows = session.conn.execute(
+    def tracts_of(self, tx: Transaction, thread_id: str) -> list[str]:
+        rows = tx.execute(
             select(_CH.c.tract_id).where(_CH.c.thread_id == thread_id, _CH.c.tract_id.is_not(None)).distinct()
         )
         return sorted(rows.scalars())
 
-    def delete_thread(self, session: Session, thread_id: str) -> None:
-        values = session.conn.execute(
+    def delete_thread(self, tx: Transaction, thread_id: str) -> None:
+        values = tx.execute(
             select(_CH.c.value_hash).where(_CH.c.thread_id == thread_id, _CH.c.value_hash.is_not(None)).distinct()
         ).scalars()
         hashes = set(values)
         for table in (_W, _CH, _K):
-            session.conn.execute(delete(table).where(table.c.thread_id == thread_id))
-        self._drop_values(session, hashes)
+            tx.execute(delete(table).where(table.c.thread_id == thread_id))
+        self._drop_values(tx, hashes)
 
     @staticmethod
-    def _drop_values(session: Session, hashes: set[str]) -> None:
+    def _drop_values(tx: Transaction, hashes: set[str]) -> None:
         """Delete those serialized values no channel row references any more (any thread)."""
         if not hashes:
             return
         still = select(_CH.c.value_hash).where(_CH.c.value_hash.in_(sorted(hashes)))
-        session.conn.execute(delete(_V).where(_V.c.hash.in_(sorted(hashes)), _V.c.hash.not_in(still)))
+        tx.execute(delete(_V).where(_V.c.hash.in_(sorted(hashes)), _V.c.hash.not_in(still)))
 
-    def delete_runs(self, session: Session, run_ids: list[str]) -> set[tuple[str, str]]:
+    def delete_runs(self, tx: Transaction, run_ids: list[str]) -> set[tuple[str, str]]:
         """Delete the checkpoints of these runs and their writes; return the namespaces touched."""
-        doomed = session.conn.execute(
+        doomed = tx.execute(
             select(_K.c.thread_id, _K.c.checkpoint_ns, _K.c.checkpoint_id).where(_K.c.run_id.in_(run_ids))
         ).all()
         for thread_id, checkpoint_ns, checkpoint_id in doomed:
             for table in (_W, _K):
-                session.conn.execute(
+                tx.execute(
                     delete(table).where(
                         table.c.thread_id == thread_id,
                         table.c.checkpoint_ns == checkpoint_ns,
                         table.c.checkpoint_id == checkpoint_id,
                     )
                 )
-        return {(row.thread_id, row.checkpoint_ns) for row in doomed}
+        return {(thread_id, checkpoint_ns) for thread_id, checkpoint_ns, _ in doomed}
 
-    def keep_latest(self, session: Session, thread_id: str) -> list[str]:
+    def keep_latest(self, tx: Transaction, thread_id: str) -> list[str]:
         """Keep only the newest checkpoint (and its writes) of each namespace; return the namespaces."""
         touched = []
-        for checkpoint_ns in self.namespaces(session, thread_id):
-            latest = session.conn.execute(
+        for checkpoint_ns in self.namespaces(tx, thread_id):
+            latest = tx.execute(
                 select(_K.c.checkpoint_id)
                 .where(_K.c.thread_id == thread_id, _K.c.checkpoint_ns == checkpoint_ns)
                 .order_by(_K.c.checkpoint_id.desc())
                 .limit(1)
             ).scalar_one()
             for table in (_W, _K):
-                session.conn.execute(
+                tx.execute(
                     delete(table).where(
                         table.c.thread_id == thread_id,
                         table.c.checkpoint_ns == checkpoint_ns,
@@ -443,13 +432,13 @@ class CheckpointStore:
             touched.append(checkpoint_ns)
         return touched
 
-    def collect_channels(self, session: Session, thread_id: str, checkpoint_ns: str) -> set[str]:
+    def collect_channels(self, tx: Transaction, thread_id: str, checkpoint_ns: str) -> set[str]:
         """Delete channel rows no checkpoint of the namespace references; return the commits still used."""
-        versions = session.conn.execute(
+        versions = tx.execute(
             select(_K.c.versions).where(_K.c.thread_id == thread_id, _K.c.checkpoint_ns == checkpoint_ns)
         ).scalars()
         needed = {(channel, str(version)) for text in versions for channel, version in json.loads(text).items()}
-        rows = session.conn.execute(
+        rows = tx.execute(
             select(_CH.c.channel, _CH.c.version, _CH.c.commit_hash, _CH.c.value_hash).where(
                 _CH.c.thread_id == thread_id, _CH.c.checkpoint_ns == checkpoint_ns
             )
@@ -463,7 +452,7 @@ class CheckpointStore:
                 continue
             if row.value_hash:
                 dropped_values.add(row.value_hash)
-            session.conn.execute(
+            tx.execute(
                 delete(_CH).where(
                     _CH.c.thread_id == thread_id,
                     _CH.c.checkpoint_ns == checkpoint_ns,
@@ -471,54 +460,52 @@ class CheckpointStore:
                     _CH.c.version == row.version,
                 )
             )
-        self._drop_values(session, dropped_values)
+        self._drop_values(tx, dropped_values)
         return kept
 
-    def copy_thread(self, session: Session, source: str, target: str, tract_ids: dict[str, str]) -> None:
+    def copy_thread(self, tx: Transaction, source: str, target: str, tract_ids: dict[str, str]) -> None:
         """Copy every row of ``source`` to ``target`` (message channels pointing at ``tract_ids[ns]``)."""
         for table in (_K, _W):
             columns = [c for c in table.c if c.name != "thread_id"]
-            session.conn.execute(
+            tx.execute(
                 table.insert().from_select(
                     ["thread_id", *[c.name for c in columns]],
                     select(literal(target), *columns).where(table.c.thread_id == source),
                 )
             )
-        rows = session.conn.execute(select(_CH).where(_CH.c.thread_id == source)).all()
+        rows = tx.execute(select(_CH).where(_CH.c.thread_id == source)).all()
         copies = [
             {**row._mapping, "thread_id": target, "tract_id": tract_ids[row.checkpoint_ns] if row.tract_id else None}
             for row in rows
         ]
         if copies:
-            session.conn.execute(_CH.insert(), copies)
+            tx.execute(_CH.insert(), copies)
 
     # -- sealed messages ----------------------------------------------------------------------
 
-    def put_sealed(self, session: Session, blob_hash: str, typed: tuple[str, bytes]) -> None:
-        _q(session).put_sealed.run(session.conn, {"hash": blob_hash, "type": typed[0], "data": typed[1]})
+    def put_sealed(self, tx: Transaction, blob_hash: str, typed: tuple[str, bytes]) -> None:
+        _q(tx).put_sealed.run(tx, {"hash": blob_hash, "type": typed[0], "data": typed[1]})
 
-    def sealed_many(self, session: Session, blob_hashes: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+    def sealed_many(self, tx: Transaction, blob_hashes: Sequence[str]) -> dict[str, tuple[str, bytes]]:
         found: dict[str, tuple[str, bytes]] = {}
         for start in range(0, len(blob_hashes), 500):
             chunk = list(blob_hashes[start : start + 500])
-            for row in session.conn.execute(select(_S.c.hash, _S.c.type, _S.c.data).where(_S.c.hash.in_(chunk))):
+            for row in tx.execute(select(_S.c.hash, _S.c.type, _S.c.data).where(_S.c.hash.in_(chunk))):
                 found[row.hash] = (row.type, bytes(row.data))
         return found
 
-    def delete_sealed(self, session: Session, blob_hashes: set[str]) -> None:
+    def delete_sealed(self, tx: Transaction, blob_hashes: set[str]) -> None:
         ordered = sorted(blob_hashes)
         for start in range(0, len(ordered), 500):
-            session.conn.execute(delete(_S).where(_S.c.hash.in_(ordered[start : start + 500])))
+            tx.execute(delete(_S).where(_S.c.hash.in_(ordered[start : start + 500])))
 
 
-def create_tables(session: Session) -> None:
+def create_tables(tx: Transaction) -> None:
     """Create the saver's tables if missing, and widen id columns an older version made ``VARCHAR(255)``."""
-    from sqlmodel import SQLModel
-
-    SQLModel.metadata.create_all(session.conn, tables=SAVER_TABLES)
-    if session.conn.dialect.name != "postgresql":
+    tx.create_tables(SAVER_TABLES)
+    if tx.dialect != "postgresql":
         return  # SQLite does not enforce VARCHAR lengths
-    narrow = session.conn.execute(
+    narrow = tx.execute(
         text(
             "SELECT table_name, column_name FROM information_schema.columns "
             "WHERE table_schema = current_schema() AND table_name IN :tables AND column_name IN :columns "
@@ -527,4 +514,4 @@ def create_tables(session: Session) -> None:
         {"tables": [t.name for t in SAVER_TABLES], "columns": list(ID_COLUMNS)},
     ).all()
     for table, column in narrow:
-        session.conn.execute(text(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE TEXT'))
+        tx.execute(text(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE TEXT'))

@@ -27,6 +27,7 @@ stored encrypted as well (see :mod:`.sealing`).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import json
 import random
@@ -49,13 +50,10 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from tract_core.errors import InvalidInputError
-from tract_core.refs import DEFAULT_BRANCH
-from tract_core.store.base import Session
-from tract_core.store.sql import SqlStore
-from tract_core.tract import Tract
+from tract_core import ConcurrentUpdateError, InvalidInputError, Tract, storage
+from tract_core.storage import DEFAULT_BRANCH, SqlStore, Transaction
 
-from .chains import ChainStore, is_message_list
+from .chains import Chain, ChainPlan, ChainStore, is_message_list
 from .rows import CheckpointStore, create_tables
 from .sealing import Sealer, encrypts
 from .threads import SEPARATOR, check_namespace, check_thread_id, hashed_tract_id, tract_id_for
@@ -93,7 +91,7 @@ class TractSaver(BaseCheckpointSaver[str]):
     """A LangGraph checkpointer storing threads as tracts.
 
     Use ``with TractSaver.from_conn_string("agent.db") as saver: graph = builder.compile(checkpointer=saver)``
-    (a SQLite path, or a ``postgresql://`` URL), or pass an open ``tract_core.store.SqlStore``.
+    (a SQLite path, or a ``postgresql://`` URL), or pass an open :class:`tract_core.storage.SqlStore`.
 
     Sync methods run on the calling thread. The async ones (``aget_tuple``, ``aput``, ...) run the
     same units of work natively async on PostgreSQL (psycopg's async driver: statements await the
@@ -133,9 +131,7 @@ class TractSaver(BaseCheckpointSaver[str]):
     @contextmanager
     def from_conn_string(cls, conn_string: str, *, serde: Any = None) -> Iterator[TractSaver]:
         """Open a saver on a SQLite path (created if missing) or a database URL; close it on exit."""
-        is_url = "://" in conn_string
-        store = SqlStore(url=conn_string) if is_url else SqlStore(path=conn_string)
-        saver = cls(store, serde=serde, owns_store=True)
+        saver = cls(storage.open_store(conn_string), serde=serde, owns_store=True)
         try:
             yield saver
         finally:
@@ -145,8 +141,7 @@ class TractSaver(BaseCheckpointSaver[str]):
     @asynccontextmanager
     async def afrom_conn_string(cls, conn_string: str, *, serde: Any = None) -> AsyncIterator[TractSaver]:
         """Async :meth:`from_conn_string`: the same saver, closed with :meth:`aclose` on exit."""
-        is_url = "://" in conn_string
-        store = await asyncio.to_thread(lambda: SqlStore(url=conn_string) if is_url else SqlStore(path=conn_string))
+        store = await asyncio.to_thread(storage.open_store, conn_string)
         saver = await asyncio.to_thread(lambda: cls(store, serde=serde, owns_store=True))
         try:
             yield saver
@@ -155,8 +150,7 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def setup(self) -> None:
         """Create the saver's tables if missing (idempotent; tract's own tables migrate on open)."""
-        with self.store.write() as session:
-            create_tables(session)
+        storage.run_write(self.store, create_tables)
 
     def close(self) -> None:
         """Release the store if this saver opened it."""
@@ -182,10 +176,10 @@ class TractSaver(BaseCheckpointSaver[str]):
                 f"thread {thread_id!r} is stored encrypted (the saver's serde encrypts), so its tract holds no "
                 "readable messages; read them through the graph (get_state, get_state_history)"
             )
-        tract_id = self.store.run_read(lambda session: self._tract_of(session, thread_id, checkpoint_ns))
+        tract_id = storage.run_read(self.store, lambda tx: self._tract_of(tx, thread_id, checkpoint_ns))
         return Tract.open(store=self.store, tract_id=tract_id, create=False)
 
-    def _tract_of(self, session: Session, thread_id: str, checkpoint_ns: str) -> str:
+    def _tract_of(self, tx: Transaction, thread_id: str, checkpoint_ns: str) -> str:
         """The tract a thread's messages (in a namespace) go to.
 
         The tract its stored messages are in, if any (so a thread stored by an earlier version, under
@@ -196,33 +190,33 @@ class TractSaver(BaseCheckpointSaver[str]):
         found = self._tract_ids.get(key)
         if found is not None:
             return found
-        found = self._rows.recorded_tract(session, thread_id, checkpoint_ns)
+        found = self._rows.recorded_tract(tx, thread_id, checkpoint_ns)
         if found is None:
             found = tract_id_for(thread_id, checkpoint_ns)
-            if SEPARATOR in found and self._claimed_by_another(session, found, key):
+            if SEPARATOR in found and self._claimed_by_another(tx, found, key):
                 found = hashed_tract_id(thread_id, checkpoint_ns)
         return found
 
-    def _claimed_by_another(self, session: Session, tract_id: str, owner: tuple[str, str]) -> bool:
+    def _claimed_by_another(self, tx: Transaction, tract_id: str, owner: tuple[str, str]) -> bool:
         """Whether an earlier version stored another (thread, namespace) pair's messages in ``tract_id``
         (its mapping joined thread and namespace with ``|`` however many the thread id held)."""
         splits = [(tract_id, "")] + [
             (tract_id[:i], tract_id[i + 1 :]) for i, c in enumerate(tract_id) if c == SEPARATOR and i > 0
         ]
-        return any(pair != owner and self._rows.claims(session, *pair, tract_id) for pair in splits)
+        return any(pair != owner and self._rows.claims(tx, *pair, tract_id) for pair in splits)
 
     def checkpoint_commit(self, config: RunnableConfig, channel: str = "messages") -> str | None:
         """The commit holding a checkpoint's message list (for ``Tract.diff`` and ``compile(at_commit=)``)."""
         thread_id, checkpoint_ns = _ids(config)
-        with self.store.read() as session:
-            found = self._rows.locate(session, thread_id, checkpoint_ns, get_checkpoint_id(config))
+        with storage.read(self.store) as tx:
+            found = self._rows.locate(tx, thread_id, checkpoint_ns, get_checkpoint_id(config))
             if found is None:
                 return None
             row, versions = found
             version = versions.get(channel)
             if version is None:
                 return None
-            value = self._rows.channel(session, row.thread_id, row.checkpoint_ns, channel, str(version))
+            value = self._rows.channel(tx, row.thread_id, row.checkpoint_ns, channel, str(version))
             return None if value is None else value.commit_hash
 
     def get_next_version(self, current: str | None, channel: None) -> str:
@@ -239,15 +233,15 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint ``config`` names, or the thread's latest (in that namespace)."""
-        return self.store.run_read(self._get_tuple_fn(config))
+        return storage.run_read(self.store, self._get_tuple_fn(config))
 
-    def _get_tuple_fn(self, config: RunnableConfig) -> Callable[[Session], CheckpointTuple | None]:
+    def _get_tuple_fn(self, config: RunnableConfig) -> Callable[[Transaction], CheckpointTuple | None]:
         thread_id, checkpoint_ns = _ids(config)
         checkpoint_id = get_checkpoint_id(config)
 
-        def get_tuple(session: Session) -> CheckpointTuple | None:
-            found = self._rows.locate(session, thread_id, checkpoint_ns, checkpoint_id)
-            return None if found is None else self._tuple(session, found[0])
+        def get_tuple(tx: Transaction) -> CheckpointTuple | None:
+            found = self._rows.locate(tx, thread_id, checkpoint_ns, checkpoint_id)
+            return None if found is None else self._tuple(tx, found[0])
 
         return get_tuple
 
@@ -260,7 +254,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         """Checkpoints, newest first, filtered as LangGraph specifies (see the base class)."""
-        yield from self.store.run_read(self._list_fn(config, filter, before, limit))
+        yield from storage.run_read(self.store, self._list_fn(config, filter, before, limit))
 
     def _list_fn(
         self,
@@ -268,7 +262,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
         limit: int | None,
-    ) -> Callable[[Session], list[CheckpointTuple]]:
+    ) -> Callable[[Transaction], builtins.list[CheckpointTuple]]:
         thread_id = checkpoint_ns = checkpoint_id = None
         if config is not None:
             configurable = config.get("configurable", {})
@@ -279,27 +273,27 @@ class TractSaver(BaseCheckpointSaver[str]):
             checkpoint_id = get_checkpoint_id(config)
         before_id = None if before is None else get_checkpoint_id(before)
 
-        def list_(session: Session) -> list[CheckpointTuple]:
+        def list_(tx: Transaction) -> builtins.list[CheckpointTuple]:
             rows = self._rows.matching(
-                session, thread_id, checkpoint_ns, checkpoint_id, filter=filter, before_id=before_id, limit=limit
+                tx, thread_id, checkpoint_ns, checkpoint_id, filter=filter, before_id=before_id, limit=limit
             )
-            return [self._tuple(session, row) for row in rows]
+            return [self._tuple(tx, row) for row in rows]
 
         return list_
 
-    def _tuple(self, session: Session, row: Any) -> CheckpointTuple:
+    def _tuple(self, tx: Transaction, row: Any) -> CheckpointTuple:
         checkpoint: Checkpoint = self._loads(row, "checkpoint", (row.type, row.checkpoint))
         values: dict[str, Any] = {}
-        stored = self._rows.channels(session, row.thread_id, row.checkpoint_ns, json.loads(row.versions))
+        stored = self._rows.channels(tx, row.thread_id, row.checkpoint_ns, json.loads(row.versions))
         for channel, value in stored.items():
             if value.kind == "value":
-                values[channel] = self._loads(row, f"channel {channel!r}", self._rows.value(session, value.value_hash))
+                values[channel] = self._loads(row, f"channel {channel!r}", self._rows.value(tx, value.value_hash))
             elif value.kind == "messages":
-                chain = self._chains.load(session, value.tract_id, value.commit_hash)
+                chain = self._chains.load(tx, value.tract_id, value.commit_hash)
                 values[channel] = self._chains.values(chain)
         writes = [
             (w.task_id, w.channel, self._loads(row, f"pending write to {w.channel!r}", (w.type, w.data)))
-            for w in self._rows.writes(session, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
+            for w in self._rows.writes(tx, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
         ]
         parent = (
             _config(row.thread_id, row.checkpoint_ns, row.parent_checkpoint_id) if row.parent_checkpoint_id else None
@@ -363,15 +357,15 @@ class TractSaver(BaseCheckpointSaver[str]):
             tract_id=self._tract_ids.get((thread_id, checkpoint_ns), ""),
         )
 
-    def _put_in(self, session: Session, put: _Put) -> None:
+    def _put_in(self, tx: Transaction, put: _Put) -> None:
         """The transaction of a put: channels first, then the checkpoint row."""
-        body = dict(put.checkpoint)
+        body: dict[str, Any] = dict(put.checkpoint)
         values = body.pop("channel_values", {})
-        tract_id = put.tract_id = self._tract_of(session, put.thread_id, put.checkpoint_ns)
-        self._ensure_tract(session, tract_id)
+        tract_id = put.tract_id = self._tract_of(tx, put.thread_id, put.checkpoint_ns)
+        self._ensure_tract(tx, tract_id)
         for channel, version in put.new_versions.items():
             self._put_channel(
-                session,
+                tx,
                 put.thread_id,
                 put.checkpoint_ns,
                 tract_id,
@@ -382,7 +376,7 @@ class TractSaver(BaseCheckpointSaver[str]):
                 put.tips,
             )
         self._rows.put_checkpoint(
-            session,
+            tx,
             put.thread_id,
             put.checkpoint_ns,
             put.checkpoint["id"],
@@ -400,24 +394,22 @@ class TractSaver(BaseCheckpointSaver[str]):
         self._lines[(put.thread_id, put.checkpoint_ns)] = (put.checkpoint["id"], put.tips)
         return _config(put.thread_id, put.checkpoint_ns, put.checkpoint["id"])
 
-    def _write(self, fn: Callable[[Session], _T]) -> _T:
+    def _write(self, fn: Callable[[Transaction], _T]) -> _T:
         with self._lock:
-            return self.store.run_write(fn)
+            return storage.run_write(self.store, fn)
 
-    async def _awrite(self, fn: Callable[[Session], _T]) -> _T:
-        if self.store.aio.native:  # PostgreSQL: awaits the server on the event loop
-            return await self.store.awrite(fn)
+    async def _awrite(self, fn: Callable[[Transaction], _T]) -> _T:
+        if storage.native_async(self.store):  # PostgreSQL: awaits the server on the event loop
+            return await storage.arun_write(self.store, fn)
         return await asyncio.to_thread(self._write, fn)
 
-    def _ensure_tract(self, session: Session, tract_id: str) -> None:
-        if tract_id in self._known_tracts:
-            return
-        session.tracts.create(tract_id, None, None)  # idempotent; remembered once committed
-        session.refs.init_head(tract_id, DEFAULT_BRANCH)
+    def _ensure_tract(self, tx: Transaction, tract_id: str) -> None:
+        if tract_id not in self._known_tracts:
+            tx.ensure_tract(tract_id)  # idempotent; remembered once committed
 
     def _put_channel(
         self,
-        session: Session,
+        tx: Transaction,
         thread_id: str,
         checkpoint_ns: str,
         tract_id: str,
@@ -429,43 +421,46 @@ class TractSaver(BaseCheckpointSaver[str]):
     ) -> None:
         """Store one channel's new version; ``tips`` maps message channels to their known tips (updated)."""
         if channel not in values:
-            self._rows.put_channel(session, thread_id, checkpoint_ns, channel, version, kind="empty")
+            self._rows.put_channel(tx, thread_id, checkpoint_ns, channel, version, kind="empty")
             return
         value = values[channel]
         if is_message_list(value):
             try:
-                self._put_messages(
-                    session, thread_id, checkpoint_ns, tract_id, channel, version, value, parent_id, tips
-                )
+                self._put_messages(tx, thread_id, checkpoint_ns, tract_id, channel, version, value, parent_id, tips)
                 return
             except TypeError:  # something else hides in the list: store it as a plain value
                 pass
         typed = self.serde.dumps_typed(value)
         value_hash = hashlib.sha256(typed[0].encode() + b"\0" + typed[1]).hexdigest()
-        self._rows.put_value(session, value_hash, typed)
-        self._rows.put_channel(session, thread_id, checkpoint_ns, channel, version, kind="value", value_hash=value_hash)
+        self._rows.put_value(tx, value_hash, typed)
+        self._rows.put_channel(tx, thread_id, checkpoint_ns, channel, version, kind="value", value_hash=value_hash)
 
     def _put_messages(
         self,
-        session: Session,
+        tx: Transaction,
         thread_id: str,
         checkpoint_ns: str,
         tract_id: str,
         channel: str,
         version: str,
-        value: list[Any],
+        value: builtins.list[Any],
         parent_id: str | None,
         tips: dict[str, str | None],
     ) -> None:
         """Store a message list as a chain of commits (O(new messages)) and point the channel at its tip."""
         if channel in tips:  # the usual case: continuing the checkpoint this process stored last
-            candidates: list[str | None] = [tips[channel]]
+            candidates: builtins.list[str | None] = [tips[channel]]
         else:
-            candidates = self._rows.previous_tips(session, thread_id, checkpoint_ns, channel, parent_id, tract_id)
-        chain, base = self._chains.store(session, tract_id, value, candidates)
+            candidates = self._rows.previous_tips(tx, thread_id, checkpoint_ns, channel, parent_id, tract_id)
+        plan = self._chains.plan(tx, tract_id, value, candidates)
+        hold = HOLDER if plan.moves or len(candidates) > 1 else None
+        if channel == "messages":
+            chain = self._follow(tx, tract_id, plan, hold, parent_id)
+        else:
+            chain = self._chains.write(tx, tract_id, plan, hold=hold)
         tips[channel] = chain.tip
         self._rows.put_channel(
-            session,
+            tx,
             thread_id,
             checkpoint_ns,
             channel,
@@ -475,29 +470,21 @@ class TractSaver(BaseCheckpointSaver[str]):
             commit_hash=chain.tip,
             count=len(chain),
         )
-        if chain.tip != base.tip or len(candidates) > 1:
-            session.holds.hold(tract_id, [chain.tip], HOLDER)
-        if channel == "messages":
-            self._follow(session, tract_id, chain, base, parent_id)
 
-    def _follow(self, session: Session, tract_id: str, chain: Any, base: Any, parent_id: str | None) -> None:
-        """Point ``main`` at the latest messages; keep a line a fork leaves behind as a branch."""
-        extends = base.tip is not None and len(chain) > len(base) and chain.commits[len(base) - 1] == base.tip
-        if extends and session.refs.compare_and_swap(tract_id, DEFAULT_BRANCH, base.tip, chain.tip):
-            session.reflog.append(tract_id, DEFAULT_BRANCH, base.tip, chain.tip, "checkpoint")  # the usual turn
-            return
-        current = session.refs.get(tract_id, DEFAULT_BRANCH)
-        old = None if current is None else current.commit
-        tip = chain.tip
-        if tip is None or old == tip:
-            return
-        if old is not None and not any(commit == old for commit in reversed(chain.commits)):
-            session.refs.create(tract_id, f"lg/{parent_id or 'root'}-{old[:12]}", old)
-        if old is None:
-            session.refs.create(tract_id, DEFAULT_BRANCH, tip)
-        else:
-            session.refs.compare_and_swap(tract_id, DEFAULT_BRANCH, old, tip)
-        session.reflog.append(tract_id, DEFAULT_BRANCH, old, tip, "checkpoint")
+    def _follow(
+        self, tx: Transaction, tract_id: str, plan: ChainPlan, hold: str | None, parent_id: str | None
+    ) -> Chain:
+        """Write the messages and point ``main`` at them; keep a line a fork leaves behind as a branch."""
+        if plan.extends_base:  # the usual turn: main moves on from the list this one continues
+            try:
+                return self._chains.write(tx, tract_id, plan, ref=DEFAULT_BRANCH, expected=plan.base.tip, hold=hold)
+            except ConcurrentUpdateError:
+                pass  # main is elsewhere (a fork, another writer): nothing was written, as below
+        old = tx.branch_tip(tract_id, DEFAULT_BRANCH, lock=True)
+        chain = self._chains.write(tx, tract_id, plan, ref=DEFAULT_BRANCH, expected=old, hold=hold)
+        if old is not None and old != chain.tip and not any(commit == old for commit in reversed(chain.commits)):
+            tx.create_branch(tract_id, f"lg/{parent_id or 'root'}-{old[:12]}", old, action="checkpoint: fork")
+        return chain
 
     def put_writes(
         self,
@@ -511,7 +498,7 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def _writes_fn(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
-    ) -> Callable[[Session], None]:
+    ) -> Callable[[Transaction], None]:
         thread_id, checkpoint_ns = _ids(config)
         checkpoint_id = config["configurable"]["checkpoint_id"]
         rows = [
@@ -530,7 +517,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             for typed in [self.serde.dumps_typed(value)]
         ]
         replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        return lambda session: self._rows.put_writes(session, rows, replace=replace)
+        return lambda tx: self._rows.put_writes(tx, rows, replace=replace)
 
     # -- deleting and copying -----------------------------------------------------------------
 
@@ -545,46 +532,44 @@ class TractSaver(BaseCheckpointSaver[str]):
         """Delete every checkpoint and write of a thread, in all namespaces, and its tracts."""
         self._write(self._delete_thread_fn(thread_id))
 
-    def _delete_thread_fn(self, thread_id: str) -> Callable[[Session], None]:
+    def _delete_thread_fn(self, thread_id: str) -> Callable[[Transaction], None]:
         thread_id = check_thread_id(thread_id)
         self._forget(thread_id, tracts=True)
 
-        def delete_thread(session: Session) -> None:
-            for tract_id in self._rows.tracts_of(session, thread_id):
-                blobs = session.tracts.delete(tract_id)
-                session.blobs.delete_unreferenced(blobs)
-                self._chains.sealer.forget(session, blobs)
+        def delete_thread(tx: Transaction) -> None:
+            for tract_id in self._rows.tracts_of(tx, thread_id):
+                self._chains.sealer.forget(tx, tx.delete_tract(tract_id))
                 self._chains.forget(tract_id)
                 self._known_tracts.discard(tract_id)
-            self._rows.delete_thread(session, thread_id)
+            self._rows.delete_thread(tx, thread_id)
 
         return delete_thread
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) created by the given runs."""
         if run_ids:
-            self._write(lambda session: self._delete_runs_in(session, list(run_ids)))
+            self._write(lambda tx: self._delete_runs_in(tx, list(run_ids)))
 
-    def _delete_runs_in(self, session: Session, run_ids: list[str]) -> None:
-        for thread_id, checkpoint_ns in self._rows.delete_runs(session, run_ids):
+    def _delete_runs_in(self, tx: Transaction, run_ids: builtins.list[str]) -> None:
+        for thread_id, checkpoint_ns in self._rows.delete_runs(tx, run_ids):
             self._forget(thread_id)
-            self._release(session, thread_id, checkpoint_ns)
+            self._release(tx, thread_id, checkpoint_ns)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread: its checkpoints, writes and tracts (commit rows referencing the same blobs)."""
         self._write(self._copy_thread_fn(source_thread_id, target_thread_id))
 
-    def _copy_thread_fn(self, source_thread_id: str, target_thread_id: str) -> Callable[[Session], None]:
+    def _copy_thread_fn(self, source_thread_id: str, target_thread_id: str) -> Callable[[Transaction], None]:
         source_id, target_id = check_thread_id(source_thread_id), check_thread_id(target_thread_id)
 
-        def copy_thread(session: Session) -> None:
+        def copy_thread(tx: Transaction) -> None:
             targets: dict[str, str] = {}
-            for checkpoint_ns in self._rows.namespaces(session, source_id):
-                source = self._rows.recorded_tract(session, source_id, checkpoint_ns)
-                target = targets[checkpoint_ns] = self._tract_of(session, target_id, checkpoint_ns)
-                if source is not None and session.tracts.get(source) is not None and session.tracts.get(target) is None:
-                    session.tracts.copy(source, target)
-            self._rows.copy_thread(session, source_id, target_id, targets)
+            for checkpoint_ns in self._rows.namespaces(tx, source_id):
+                source = self._rows.recorded_tract(tx, source_id, checkpoint_ns)
+                target = targets[checkpoint_ns] = self._tract_of(tx, target_id, checkpoint_ns)
+                if source is not None:
+                    tx.copy_tract(source, target)
+            self._rows.copy_thread(tx, source_id, target_id, targets)
 
         return copy_thread
 
@@ -596,30 +581,30 @@ class TractSaver(BaseCheckpointSaver[str]):
             return
         self._write(self._keep_latest_fn(thread_ids, strategy))
 
-    def _keep_latest_fn(self, thread_ids: Sequence[str], strategy: str) -> Callable[[Session], None]:
+    def _keep_latest_fn(self, thread_ids: Sequence[str], strategy: str) -> Callable[[Transaction], None]:
         if strategy != "keep_latest":
             raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
         threads = [check_thread_id(thread_id) for thread_id in thread_ids]
 
-        def keep_latest(session: Session) -> None:
+        def keep_latest(tx: Transaction) -> None:
             for thread_id in threads:
                 self._forget(thread_id)
-                for checkpoint_ns in self._rows.keep_latest(session, thread_id):
-                    self._release(session, thread_id, checkpoint_ns)
+                for checkpoint_ns in self._rows.keep_latest(tx, thread_id):
+                    self._release(tx, thread_id, checkpoint_ns)
 
         return keep_latest
 
-    def _release(self, session: Session, thread_id: str, checkpoint_ns: str) -> None:
+    def _release(self, tx: Transaction, thread_id: str, checkpoint_ns: str) -> None:
         """Drop channel rows and holds no remaining checkpoint of the namespace needs."""
-        tract_id = self._tract_of(session, thread_id, checkpoint_ns)
-        kept_tips = self._rows.collect_channels(session, thread_id, checkpoint_ns)
-        session.holds.release(tract_id, HOLDER, keep=kept_tips)
+        tract_id = self._tract_of(tx, thread_id, checkpoint_ns)
+        kept_tips = self._rows.collect_channels(tx, thread_id, checkpoint_ns)
+        tx.release(tract_id, HOLDER, keep=kept_tips)
 
     # -- async: the same units of work, awaited ---------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async :meth:`get_tuple`."""
-        return await self.store.aread(self._get_tuple_fn(config))
+        return await storage.arun_read(self.store, self._get_tuple_fn(config))
 
     async def alist(
         self,
@@ -630,7 +615,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list` (the matching checkpoints are read in one transaction)."""
-        for item in await self.store.aread(self._list_fn(config, filter, before, limit)):
+        for item in await storage.arun_read(self.store, self._list_fn(config, filter, before, limit)):
             yield item
 
     async def aput(
@@ -662,7 +647,7 @@ class TractSaver(BaseCheckpointSaver[str]):
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Async :meth:`delete_for_runs`."""
         if run_ids:
-            await self._awrite(lambda session: self._delete_runs_in(session, list(run_ids)))
+            await self._awrite(lambda tx: self._delete_runs_in(tx, list(run_ids)))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Async :meth:`copy_thread`."""
@@ -691,8 +676,8 @@ class _Put:
     tips: dict[str, str | None]
     tract_id: str  # resolved in the transaction ("" until then)
 
-    def run(self, session: Session) -> None:
-        self.saver._put_in(session, self)
+    def run(self, tx: Transaction) -> None:
+        self.saver._put_in(tx, self)
 
 
 def _metadata_json(meta: Any) -> str:

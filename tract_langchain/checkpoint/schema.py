@@ -10,10 +10,24 @@ messages (when the saver's serde encrypts). Thread ids and namespaces are ``TEXT
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, LargeBinary, Text
+from sqlalchemy import Column, Index, LargeBinary, Table, Text
 from sqlmodel import Field, SQLModel
 
-__all__ = ["CheckpointRow", "ChannelRow", "ValueRow", "WriteRow", "SealedRow", "SAVER_TABLES", "ID_COLUMNS"]
+__all__ = [
+    "CheckpointRow",
+    "ChannelRow",
+    "ValueRow",
+    "WriteRow",
+    "SealedRow",
+    "CHECKPOINTS",
+    "CHANNELS",
+    "VALUES",
+    "WRITES",
+    "SEALED",
+    "SAVER_TABLES",
+    "ID_COLUMNS",
+    "table_of",
+]
 
 
 class CheckpointRow(SQLModel, table=True):
@@ -91,7 +105,20 @@ class SealedRow(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-SAVER_TABLES = [model.__table__ for model in (CheckpointRow, ChannelRow, ValueRow, WriteRow, SealedRow)]
+def table_of(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table of a row model (SQLModel's ``__table__``, which its stubs do not declare)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+CHECKPOINTS = table_of(CheckpointRow)
+CHANNELS = table_of(ChannelRow)
+VALUES = table_of(ValueRow)
+WRITES = table_of(WriteRow)
+SEALED = table_of(SealedRow)
+
+SAVER_TABLES = [CHECKPOINTS, CHANNELS, VALUES, WRITES, SEALED]
 """The saver's tables, created by ``TractSaver.setup()``."""
 
 ID_COLUMNS = ("thread_id", "checkpoint_ns")

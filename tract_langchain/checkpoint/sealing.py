@@ -11,7 +11,7 @@ every key, and the objects stay consistent for tract (``Tract.verify`` passes, g
 The message itself (its OpenAI-shaped body and the LangChain fields) is serialised and encrypted
 by the saver's serde and stored in ``tract_lg_sealed``, keyed by the blob's hash, so a message
 stored twice is stored once. Reading decrypts with the saver's serde; a saver whose serde cannot
-(no key, another key) raises :class:`~tract_core.errors.InvalidInputError`. The role of each
+(no key, another key) raises :class:`~tract_core.InvalidInputError`. The role of each
 message, the ids and the graph's shape stay readable, as with the stock savers' metadata.
 """
 
@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tract_core.errors import InvalidInputError
-from tract_core.objects import Blob, canonical_json
-from tract_core.store.base import Session
+from tract_core import InvalidInputError
+from tract_core.objects import canonical_json
+from tract_core.storage import Transaction
 
 from .rows import CheckpointStore
 
@@ -50,11 +50,11 @@ def encrypts(serde: Any) -> bool:
 
 @dataclass(frozen=True)
 class Sealed:
-    """What a sealed message's commit carries, and the ciphertext stored beside it."""
+    """What a sealed message's commit carries, and the ciphertext stored beside it (keyed by the
+    content id of ``body`` once written)."""
 
     body: dict[str, Any]
-    metadata_json: str
-    blob: Blob
+    metadata: dict[str, Any]
     typed: tuple[str, bytes]
 
 
@@ -72,20 +72,19 @@ class Sealer:
         self.rows = rows
         self.enabled = enabled
 
-    def seal(self, key: str, body: Mapping[str, Any], metadata_json: str) -> Sealed:
-        """The commit form of a message whose plaintext is ``body`` and ``metadata_json``."""
-        plaintext = canonical_json({"body": dict(body), "metadata": json.loads(metadata_json)}, what="message")
-        stub = {"content": "", SEALED: key}
-        return Sealed(stub, canonical_json({SEALED: key}), Blob.from_body(stub), self.serde.dumps_typed(plaintext))
+    def seal(self, key: str, body: Mapping[str, Any], metadata: Mapping[str, Any]) -> Sealed:
+        """The commit form of a message whose plaintext is ``body`` and ``metadata``."""
+        plaintext = canonical_json({"body": dict(body), "metadata": dict(metadata)}, what="message")
+        return Sealed({"content": "", SEALED: key}, {SEALED: key}, self.serde.dumps_typed(plaintext))
 
-    def put(self, session: Session, sealed: Sealed) -> None:
-        """Store a sealed message's ciphertext (once per blob)."""
-        self.rows.put_sealed(session, sealed.blob.hash, sealed.typed)
+    def put(self, tx: Transaction, content: str, sealed: Sealed) -> None:
+        """Store a sealed message's ciphertext under the content id of the commit's blob (once per blob)."""
+        self.rows.put_sealed(tx, content, sealed.typed)
 
-    def open_many(self, session: Session, tract_id: str, blobs: Iterable[str]) -> dict[str, tuple[dict[str, Any], str]]:
+    def open_many(self, tx: Transaction, tract_id: str, blobs: Iterable[str]) -> dict[str, tuple[dict[str, Any], str]]:
         """Decrypt sealed messages: blob hash -> (body, metadata JSON)."""
         wanted = sorted(set(blobs))
-        found = self.rows.sealed_many(session, wanted)
+        found = self.rows.sealed_many(tx, wanted)
         opened: dict[str, tuple[dict[str, Any], str]] = {}
         for blob in wanted:
             if blob not in found:
@@ -104,9 +103,9 @@ class Sealer:
             opened[blob] = (plaintext["body"], canonical_json(plaintext["metadata"]))
         return opened
 
-    def forget(self, session: Session, blobs: Iterable[str]) -> None:
-        """Delete the ciphertext of those ``blobs`` the store no longer holds (after a thread was deleted)."""
-        candidates = set(blobs)
-        if candidates:
-            still = set(session.blobs.sizes(candidates))
-            self.rows.delete_sealed(session, candidates - still)
+    def forget(self, tx: Transaction, gone: Iterable[str]) -> None:
+        """Delete the ciphertext of messages the store no longer holds (``gone``: their content ids,
+        as :meth:`~tract_core.storage.Transaction.delete_tract` returns them)."""
+        doomed = set(gone)
+        if doomed:
+            self.rows.delete_sealed(tx, doomed)
