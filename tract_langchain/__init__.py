@@ -11,7 +11,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from .chat_message_histories import TractChatMessageHistory
-from .checkpoint import TractSaver
+from .checkpoint import AsyncTractSaver, TractSaver
 from .policies import SUMMARY_MARKER, TractCompressMiddleware, TractCompressNode
 
-__all__ = ["TractSaver", "TractChatMessageHistory", "TractCompressNode", "TractCompressMiddleware", "SUMMARY_MARKER"]
+__all__ = [
+    "TractSaver",
+    "AsyncTractSaver",
+    "TractChatMessageHistory",
+    "TractCompressNode",
+    "TractCompressMiddleware",
+    "SUMMARY_MARKER",
+]

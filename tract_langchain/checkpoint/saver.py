@@ -29,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import random
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -44,25 +46,32 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    copy_checkpoint,
     get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
+from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from typing_extensions import Self
 
-from tract_core.errors import InvalidInputError
+from tract_core.errors import ConcurrentUpdateError, InvalidInputError
 from tract_core.refs import DEFAULT_BRANCH
 from tract_core.store.base import Session
 from tract_core.store.sql import SqlStore
 from tract_core.tract import Tract
 
 from .chains import ChainStore, is_message_list
+from .forks import fork_branch
 from .rows import CheckpointStore, create_tables
 from .sealing import Sealer, encrypts
 from .threads import SEPARATOR, check_namespace, check_thread_id, hashed_tract_id, tract_id_for
+from .views import SAVER_ACTIONS, UPDATE_ACTION, frozen_hidden, hidden_now, history_of, marker_commit
 
-__all__ = ["TractSaver", "tract_id_for", "strict_serde", "HOLDER"]
+__all__ = ["TractSaver", "AsyncTractSaver", "tract_id_for", "strict_serde", "HOLDER"]
 
 _T = TypeVar("_T")
+_MESSAGES = "messages"  # the channel the thread's tract follows (its main branch)
+_OUTDATED = object()  # a read found a change made through the tract that the graph has not seen
 
 HOLDER = "langgraph"
 """The holder name of the commits saved checkpoints keep (see ``tract_core`` holds)."""
@@ -85,6 +94,19 @@ def _ids(config: RunnableConfig) -> tuple[str, str]:
     return check_thread_id(configurable["thread_id"]), check_namespace(configurable.get("checkpoint_ns", ""))
 
 
+def _store_for(conn: Any) -> tuple[SqlStore, bool]:
+    """The store a saver uses for ``conn``, and whether the saver opened it (and so closes it)."""
+    if isinstance(conn, SqlStore):
+        return conn, False
+    if isinstance(conn, os.PathLike) or (isinstance(conn, str) and conn.strip()):
+        text = os.fspath(conn)
+        return (SqlStore(url=text) if "://" in text else SqlStore(path=text)), True
+    raise InvalidInputError(
+        f"TractSaver takes a SQLite path, a database URL ('postgresql://...') or an open tract store, "
+        f"not {type(conn).__name__} {conn!r}"
+    )
+
+
 def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}}
 
@@ -92,31 +114,40 @@ def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableC
 class TractSaver(BaseCheckpointSaver[str]):
     """A LangGraph checkpointer storing threads as tracts.
 
-    Use ``with TractSaver.from_conn_string("agent.db") as saver: graph = builder.compile(checkpointer=saver)``
-    (a SQLite path, or a ``postgresql://`` URL), or pass an open ``tract_core.store.SqlStore``.
+    The one line that changes in an app: ``graph = builder.compile(checkpointer=TractSaver("agent.db"))``
+    (a SQLite path, created if missing, or a ``postgresql://`` URL). The saver closes what it opened:
+    call :meth:`close`, or use it (or :meth:`from_conn_string`) as a context manager. An open
+    ``tract_core.store.SqlStore`` can be passed instead; it is then left open.
 
     Sync methods run on the calling thread. The async ones (``aget_tuple``, ``aput``, ...) run the
     same units of work natively async on PostgreSQL (psycopg's async driver: statements await the
     server on the event loop, no worker thread) and in a worker thread on SQLite. In async code,
-    ``async with TractSaver.afrom_conn_string(url) as saver:`` also closes the async connections
-    on the loop that opened them.
+    ``async with TractSaver.afrom_conn_string(url) as saver:`` (or :class:`AsyncTractSaver`) also
+    closes the async connections on the loop that opened them.
+
+    Changes made to a thread through its tract (``saver.tract(thread_id)``: ``annotate(h, SKIP)``,
+    an EDIT, ``compress``, a message committed to it) reach the graph as LangGraph records any
+    outside change: the next read of the thread's latest state (the start of a run, ``get_state``,
+    ``get_state_history``) stores a new checkpoint (``source="update"``) whose messages are what the
+    tract compiles to; earlier checkpoints keep what they had.
 
     Thread ids are strings (ints and UUIDs are taken as their string, as the stock savers do) of
     at most 1024 bytes; ``None``, blank ids and NUL characters raise ``InvalidInputError``.
 
     Args:
-        store: The tract store to use.
+        conn: A SQLite path, a database URL (``postgresql://...``), or an open tract store.
         serde: LangGraph serializer for non-message channel values and writes. Default: JSON+msgpack
             in strict mode (:func:`strict_serde`); pass ``JsonPlusSerializer(allowed_msgpack_modules=[...])``
             to rebuild your own state types, or an ``EncryptedSerializer`` to encrypt everything,
             messages included.
-        owns_store: Close ``store`` when the saver is closed.
+
+    Raises:
+        InvalidInputError: ``conn`` is none of those.
     """
 
-    def __init__(self, store: SqlStore, *, serde: Any = None, owns_store: bool = False) -> None:
+    def __init__(self, conn: str | os.PathLike[str] | SqlStore, *, serde: Any = None) -> None:
         super().__init__(serde=serde if serde is not None else strict_serde())
-        self.store = store
-        self._owns_store = owns_store
+        self.store, self._owns_store = _store_for(conn)
         self._rows = CheckpointStore()
         self._chains = ChainStore(Sealer(self.serde, self._rows, enabled=encrypts(self.serde)))
         self._known_tracts: set[str] = set()
@@ -124,8 +155,14 @@ class TractSaver(BaseCheckpointSaver[str]):
         self._tract_ids: dict[tuple[str, str], str] = {}
         # per (thread, namespace): the last checkpoint this process stored and its message tips
         self._lines: dict[tuple[str, str], tuple[str, dict[str, str | None]]] = {}
+        # per tract: (latest checkpoint's messages, main, newest annotation) last found in sync
+        self._in_sync: dict[str, tuple[str | None, str | None, int]] = {}
         self._lock = threading.RLock()
-        self.setup()
+        try:
+            self.setup()
+        except BaseException:
+            self.close()
+            raise
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -133,25 +170,28 @@ class TractSaver(BaseCheckpointSaver[str]):
     @contextmanager
     def from_conn_string(cls, conn_string: str, *, serde: Any = None) -> Iterator[TractSaver]:
         """Open a saver on a SQLite path (created if missing) or a database URL; close it on exit."""
-        is_url = "://" in conn_string
-        store = SqlStore(url=conn_string) if is_url else SqlStore(path=conn_string)
-        saver = cls(store, serde=serde, owns_store=True)
-        try:
+        with cls(conn_string, serde=serde) as saver:
             yield saver
-        finally:
-            saver.close()
 
     @classmethod
     @asynccontextmanager
     async def afrom_conn_string(cls, conn_string: str, *, serde: Any = None) -> AsyncIterator[TractSaver]:
         """Async :meth:`from_conn_string`: the same saver, closed with :meth:`aclose` on exit."""
-        is_url = "://" in conn_string
-        store = await asyncio.to_thread(lambda: SqlStore(url=conn_string) if is_url else SqlStore(path=conn_string))
-        saver = await asyncio.to_thread(lambda: cls(store, serde=serde, owns_store=True))
-        try:
+        saver = await asyncio.to_thread(cls, conn_string, serde=serde)
+        async with saver:
             yield saver
-        finally:
-            await saver.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def setup(self) -> None:
         """Create the saver's tables if missing (idempotent; tract's own tables migrate on open)."""
@@ -159,7 +199,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             create_tables(session)
 
     def close(self) -> None:
-        """Release the store if this saver opened it."""
+        """Close the store if this saver opened it (a store passed in is left open)."""
         if self._owns_store:
             self.store.close()
 
@@ -238,16 +278,31 @@ class TractSaver(BaseCheckpointSaver[str]):
     # -- reading ------------------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """The checkpoint ``config`` names, or the thread's latest (in that namespace)."""
-        return self.store.run_read(self._get_tuple_fn(config))
+        """The checkpoint ``config`` names, or the thread's latest (in that namespace).
 
-    def _get_tuple_fn(self, config: RunnableConfig) -> Callable[[Session], CheckpointTuple | None]:
+        The latest is first brought up to date with changes made through the thread's tract (a new
+        ``source="update"`` checkpoint; see the class docstring).
+        """
+        found = self.store.run_read(self._get_tuple_fn(config, check=True))
+        if found is not _OUTDATED:
+            return found  # type: ignore[return-value]
+        self._update(*_ids(config))
+        return self.store.run_read(self._get_tuple_fn(config))  # type: ignore[return-value]
+
+    def _get_tuple_fn(self, config: RunnableConfig, *, check: bool = False) -> Callable[[Session], Any]:
+        """The read of :meth:`get_tuple`; with ``check``, a latest checkpoint the tract changed since
+        reads as ``_OUTDATED`` instead."""
         thread_id, checkpoint_ns = _ids(config)
         checkpoint_id = get_checkpoint_id(config)
+        check = check and not checkpoint_id
 
-        def get_tuple(session: Session) -> CheckpointTuple | None:
+        def get_tuple(session: Session) -> Any:
             found = self._rows.locate(session, thread_id, checkpoint_ns, checkpoint_id)
-            return None if found is None else self._tuple(session, found[0])
+            if found is None:
+                return None
+            if check and self._outdated(session, thread_id, checkpoint_ns, found[1]):
+                return _OUTDATED
+            return self._tuple(session, found[0])
 
         return get_tuple
 
@@ -259,7 +314,14 @@ class TractSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        """Checkpoints, newest first, filtered as LangGraph specifies (see the base class)."""
+        """Checkpoints, newest first, filtered as LangGraph specifies (see the base class).
+
+        A thread's list starts with an update checkpoint for changes made through its tract, as
+        :meth:`get_tuple` does.
+        """
+        refresh = self._refresh_fn(config)
+        if refresh is not None and self.store.run_read(refresh):
+            self._update(*refresh.ids)
         yield from self.store.run_read(self._list_fn(config, filter, before, limit))
 
     def _list_fn(
@@ -322,6 +384,120 @@ class TractSaver(BaseCheckpointSaver[str]):
                 f"{typed[0]!r} and this saver's serde cannot read it ({type(exc).__name__}: {exc}); open "
                 "TractSaver with serde= the serializer that wrote it (for encrypted data: the same key)"
             ) from exc
+
+    # -- changes made through the tract reaching the graph ----------------------------------
+
+    def _outdated(self, session: Session, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]) -> bool:
+        """Whether the thread's tract changed in a way the latest checkpoint (of these channel versions)
+        does not show: ``main`` moved by someone other than the saver (an EDIT, a compression, a commit
+        made through the tract), or the messages it skips are not those the checkpoint hides.
+
+        One query when nothing changed (the tip of ``main`` and the newest annotation id).
+        """
+        if self._chains.sealer.enabled:
+            return False  # the tract API cannot read sealed messages, so nothing changes through it
+        version = versions.get(_MESSAGES)
+        row = (
+            None if version is None else self._rows.channel(session, thread_id, checkpoint_ns, _MESSAGES, str(version))
+        )
+        tract_id = (
+            row.tract_id if row is not None and row.tract_id else self._tract_of(session, thread_id, checkpoint_ns)
+        )
+        tip = row.commit_hash if row is not None and row.kind == "messages" else None
+        main, marker = session.refs.tip_with_marker(tract_id, DEFAULT_BRANCH)
+        state = (tip, main, marker)
+        if self._in_sync.get(tract_id) == state:
+            return False
+        if main != tip:  # the saver moved main last (a put, deleted runs): the graph is where it should be
+            last = session.reflog.read(tract_id, DEFAULT_BRANCH, 1)
+            outdated = bool(last) and last[0].action not in SAVER_ACTIONS
+        elif main is None or marker == 0:
+            outdated = False
+        else:
+            order = history_of(main, session.commits.history(tract_id))
+            outdated = hidden_now(session, tract_id, order) != frozen_hidden(order)
+        if not outdated:
+            self._in_sync[tract_id] = state
+        return outdated
+
+    def _refresh_fn(self, config: RunnableConfig | None) -> _Refresh | None:
+        """For ``list`` on one thread: a read saying whether its latest checkpoint is outdated."""
+        configurable = config.get("configurable", {}) if isinstance(config, dict) else {}
+        if "thread_id" not in configurable or get_checkpoint_id(config or {}):
+            return None
+        ids = (check_thread_id(configurable["thread_id"]), check_namespace(configurable.get("checkpoint_ns")))
+        return _Refresh(self, ids)
+
+    def _update(self, thread_id: str, checkpoint_ns: str) -> None:
+        """Store the update checkpoint that brings the graph up to date with the thread's tract."""
+        fn = self._update_fn(thread_id, checkpoint_ns)
+        try:
+            put = self._write(fn)
+        except BaseException:
+            self._chains.forget(fn.tract_id)  # cached chains may name the marker the rollback undid
+            raise
+        if put is not None:
+            self._finish_put(put)
+
+    async def _aupdate(self, thread_id: str, checkpoint_ns: str) -> None:
+        """Async :meth:`_update`."""
+        fn = self._update_fn(thread_id, checkpoint_ns)
+        try:
+            put = await self._awrite(fn)
+        except BaseException:
+            self._chains.forget(fn.tract_id)
+            raise
+        if put is not None:
+            self._finish_put(put)
+
+    def _update_fn(self, thread_id: str, checkpoint_ns: str) -> _Update:
+        return _Update(self, thread_id, checkpoint_ns)
+
+    def _update_in(self, session: Session, update: _Update) -> _Put | None:
+        """The transaction of an update: freeze what the tract skips (a marker commit on ``main``, when
+        it differs from what the graph hides), then store a checkpoint as ``update_state`` would."""
+        tract_id = update.tract_id = self._tract_of(session, update.thread_id, update.checkpoint_ns)
+        main = session.refs.tip(tract_id, DEFAULT_BRANCH, lock=True)  # one updater at a time
+        found = self._rows.locate(session, update.thread_id, update.checkpoint_ns, None)
+        if found is None or not self._outdated(session, update.thread_id, update.checkpoint_ns, found[1]):
+            return None  # another reader brought it up to date first
+        row = found[0]
+        latest = self._tuple(session, row)
+        tip = main
+        messages: list[Any] = []
+        if main is not None:
+            order = history_of(main, session.commits.history(tract_id))
+            hidden = hidden_now(session, tract_id, order)
+            if hidden != frozen_hidden(order):
+                marker = marker_commit(main, hidden)
+                session.commits.put(tract_id, marker, session.commits.get(tract_id, main).depth + 1)  # type: ignore[union-attr]
+                if not session.refs.compare_and_swap(tract_id, DEFAULT_BRANCH, main, marker.hash):
+                    raise ConcurrentUpdateError(f"'main' of tract {tract_id!r} moved during a LangGraph update; retry")
+                session.reflog.append(tract_id, DEFAULT_BRANCH, main, marker.hash, UPDATE_ACTION)
+                tip = marker.hash
+            session.holds.hold(tract_id, [tip], HOLDER)
+            messages = self._chains.values(self._chains.load(session, tract_id, tip))
+        checkpoint = copy_checkpoint(latest.checkpoint)
+        step = latest.metadata.get("step", -1)
+        version = self.get_next_version(checkpoint["channel_versions"].get(_MESSAGES), None)
+        checkpoint["id"] = str(uuid6(clock_seq=step + 1))
+        checkpoint["ts"] = datetime.now(timezone.utc).isoformat()
+        checkpoint["channel_values"] = {**checkpoint["channel_values"], _MESSAGES: messages}
+        checkpoint["channel_versions"][_MESSAGES] = version
+        checkpoint["updated_channels"] = [_MESSAGES]
+        put = _Put(
+            saver=self,
+            thread_id=update.thread_id,
+            checkpoint_ns=update.checkpoint_ns,
+            parent_id=row.checkpoint_id,
+            checkpoint=checkpoint,
+            meta={"source": "update", "step": step + 1, "parents": latest.metadata.get("parents", {})},
+            new_versions={_MESSAGES: version},
+            tips={} if tip is None else {_MESSAGES: tip},
+            tract_id=tract_id,
+        )
+        self._put_in(session, put)
+        return put
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -478,10 +654,13 @@ class TractSaver(BaseCheckpointSaver[str]):
         if chain.tip != base.tip or len(candidates) > 1:
             session.holds.hold(tract_id, [chain.tip], HOLDER)
         if channel == "messages":
-            self._follow(session, tract_id, chain, base, parent_id)
+            self._follow(session, tract_id, chain, base, (thread_id, checkpoint_ns, parent_id))
 
-    def _follow(self, session: Session, tract_id: str, chain: Any, base: Any, parent_id: str | None) -> None:
-        """Point ``main`` at the latest messages; keep a line a fork leaves behind as a branch."""
+    def _follow(
+        self, session: Session, tract_id: str, chain: Any, base: Any, parent: tuple[str, str, str | None]
+    ) -> None:
+        """Point ``main`` at the latest messages; keep a line a fork leaves behind as a branch
+        (named after the step of the checkpoint the new line continues from, ``parent``)."""
         extends = base.tip is not None and len(chain) > len(base) and chain.commits[len(base) - 1] == base.tip
         if extends and session.refs.compare_and_swap(tract_id, DEFAULT_BRANCH, base.tip, chain.tip):
             session.reflog.append(tract_id, DEFAULT_BRANCH, base.tip, chain.tip, "checkpoint")  # the usual turn
@@ -491,8 +670,11 @@ class TractSaver(BaseCheckpointSaver[str]):
         tip = chain.tip
         if tip is None or old == tip:
             return
-        if old is not None and not any(commit == old for commit in reversed(chain.commits)):
-            session.refs.create(tract_id, f"lg/{parent_id or 'root'}-{old[:12]}", old)
+        on_old = old == base.tip and not len(base) and len(chain)  # grew from an empty list at ``old``
+        if old is not None and not on_old and not any(commit == old for commit in reversed(chain.commits)):
+            name = fork_branch(session, self._rows, tract_id, old, *parent)
+            if name is not None:
+                session.refs.create(tract_id, name, old)
         if old is None:
             session.refs.create(tract_id, DEFAULT_BRANCH, tip)
         else:
@@ -619,7 +801,11 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async :meth:`get_tuple`."""
-        return await self.store.aread(self._get_tuple_fn(config))
+        found = await self.store.aread(self._get_tuple_fn(config, check=True))
+        if found is not _OUTDATED:
+            return found  # type: ignore[no-any-return]
+        await self._aupdate(*_ids(config))
+        return await self.store.aread(self._get_tuple_fn(config))  # type: ignore[no-any-return]
 
     async def alist(
         self,
@@ -630,6 +816,9 @@ class TractSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list` (the matching checkpoints are read in one transaction)."""
+        refresh = self._refresh_fn(config)
+        if refresh is not None and await self.store.aread(refresh):
+            await self._aupdate(*refresh.ids)
         for item in await self.store.aread(self._list_fn(config, filter, before, limit)):
             yield item
 
@@ -677,6 +866,27 @@ class TractSaver(BaseCheckpointSaver[str]):
         await self._awrite(self._keep_latest_fn(thread_ids, strategy))
 
 
+class AsyncTractSaver(TractSaver):
+    """:class:`TractSaver` under the name asyncio code looks for (as ``AsyncSqliteSaver``, ``AsyncPostgresSaver``).
+
+    The same saver (every async method is native on PostgreSQL), whose :meth:`from_conn_string` is
+    an async context manager that closes the async connections on the loop that opened them::
+
+        async with AsyncTractSaver.from_conn_string("agent.db") as saver:
+            graph = builder.compile(checkpointer=saver)
+            await graph.ainvoke(...)
+    """
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(  # type: ignore[override]
+        cls, conn_string: str, *, serde: Any = None
+    ) -> AsyncIterator[AsyncTractSaver]:
+        """Open a saver on a SQLite path or a database URL; close it on exit (``async with``)."""
+        async with cls.afrom_conn_string(conn_string, serde=serde) as saver:
+            yield saver  # type: ignore[misc]
+
+
 @dataclass
 class _Put:
     """A checkpoint on its way to the store (prepared outside the transaction)."""
@@ -693,6 +903,31 @@ class _Put:
 
     def run(self, session: Session) -> None:
         self.saver._put_in(session, self)
+
+
+@dataclass
+class _Refresh:
+    """The read ``list`` makes first: is the thread's latest checkpoint outdated?"""
+
+    saver: TractSaver
+    ids: tuple[str, str]
+
+    def __call__(self, session: Session) -> bool:
+        found = self.saver._rows.locate(session, *self.ids, None)
+        return found is not None and self.saver._outdated(session, *self.ids, found[1])
+
+
+@dataclass
+class _Update:
+    """An update checkpoint on its way to the store (see :meth:`TractSaver._update_in`)."""
+
+    saver: TractSaver
+    thread_id: str
+    checkpoint_ns: str
+    tract_id: str = ""  # resolved in the transaction
+
+    def __call__(self, session: Session) -> _Put | None:
+        return self.saver._update_in(session, self)
 
 
 def _metadata_json(meta: Any) -> str:
