@@ -85,7 +85,7 @@ def marker_hidden(entry: HistoryEntry) -> frozenset[str] | None:
 def marker_commit(parent: str, hidden: frozenset[str]) -> Commit:
     """The update marker on top of ``parent`` that hides ``hidden`` (deterministic: same input, same hash)."""
     count = len(hidden)
-    what = "no message hidden" if not count else f"{count} message{'s' if count != 1 else ''} hidden (SKIP)"
+    what = "no message hidden" if not count else f"{count} message{'s' if count != 1 else ''} hidden"
     return Commit(
         parents=(ObjectId(parent),),
         blob=None,
@@ -93,7 +93,7 @@ def marker_commit(parent: str, hidden: frozenset[str]) -> Commit:
         content_type=MARKER_TYPE,
         operation=Operation.APPEND,
         metadata_json=canonical_json({MARKER_KEY: {"hidden": sorted(hidden)}}),
-        message=f"LangGraph state updated from the tract: {what}",
+        message=f"LangGraph update: {what}",
     )
 
 
