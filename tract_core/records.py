@@ -104,8 +104,8 @@ class CommitInfo:
         else:
             text = json.dumps(content, ensure_ascii=False)
         if calls:  # an assistant message calling tools shows its calls: search(query="...")
-            shown = ", ".join(_call_preview(call) for call in calls)
-            text = f"{text} → {shown}" if text.strip() else shown
+            listed = ", ".join(_call_preview(call) for call in calls)
+            text = f"{text} → {listed}" if text.strip() else listed
         text = " ".join(text.split())
         return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -122,12 +122,12 @@ def _call_preview(call: Any) -> str:
     except ValueError:
         parsed = arguments
     if isinstance(parsed, Mapping):
-        shown = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in parsed.items())
+        listed = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in parsed.items())
     elif parsed in (None, ""):
-        shown = ""
+        listed = ""
     else:
-        shown = parsed if isinstance(parsed, str) else json.dumps(parsed, ensure_ascii=False)
-    return f"{name}({shown})"
+        listed = parsed if isinstance(parsed, str) else json.dumps(parsed, ensure_ascii=False)
+    return f"{name}({listed})"
 
 
 @dataclass(frozen=True)

@@ -484,7 +484,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         checkpoint["ts"] = datetime.now(timezone.utc).isoformat()
         checkpoint["channel_values"] = {**checkpoint["channel_values"], _MESSAGES: messages}
         checkpoint["channel_versions"][_MESSAGES] = version
-        checkpoint["updated_channels"] = [_MESSAGES]
+        checkpoint["updated_channels"] = None  # as update_state: the next step considers every channel
         put = _Put(
             saver=self,
             thread_id=update.thread_id,
