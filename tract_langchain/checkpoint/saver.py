@@ -10,7 +10,9 @@ How LangGraph maps onto tract:
   not change the messages share a commit; a turn adds one commit per new message.
 * The tract's ``main`` branch follows the latest checkpoint's messages. A fork (resuming from an
   older checkpoint, ``update_state``) that leaves the previous line behind keeps it as a branch
-  ``lg/<checkpoint id>``, sharing every common commit.
+  ``lg/step-<n>`` (see :mod:`.forks`), sharing every common commit.
+* Both ways: a change made through the tract (a SKIP, an EDIT, a compression, a commit on ``main``)
+  reaches the graph as an update checkpoint, as ``update_state`` would record it (see :mod:`.views`).
 * Other channel values are serialized with the saver's serde and stored per version, once per
   distinct content. Pending writes are stored as LangGraph writes them.
 
@@ -463,23 +465,26 @@ class TractSaver(BaseCheckpointSaver[str]):
             return None  # another reader brought it up to date first
         row = found[0]
         latest = self._tuple(session, row)
-        tip = main
+        tip: str | None = None  # None: main is empty (start_over), the messages are []
         messages: list[Any] = []
         if main is not None:
             order = history_of(main, session.commits.history(tract_id))
             hidden = hidden_now(session, tract_id, order)
-            if hidden != frozen_hidden(order):
+            held = main
+            if hidden != frozen_hidden(order):  # the SKIPs changed: freeze them in a marker on main
                 marker = marker_commit(main, hidden)
-                session.commits.put(tract_id, marker, session.commits.get(tract_id, main).depth + 1)  # type: ignore[union-attr]
+                parent = session.commits.get(tract_id, main)
+                session.commits.put(tract_id, marker, (parent.depth if parent is not None else 0) + 1)
                 if not session.refs.compare_and_swap(tract_id, DEFAULT_BRANCH, main, marker.hash):
                     raise ConcurrentUpdateError(f"'main' of tract {tract_id!r} moved during a LangGraph update; retry")
                 session.reflog.append(tract_id, DEFAULT_BRANCH, main, marker.hash, UPDATE_ACTION)
-                tip = marker.hash
-            session.holds.hold(tract_id, [tip], HOLDER)
-            messages = self._chains.values(self._chains.load(session, tract_id, tip))
+                held = marker.hash
+            session.holds.hold(tract_id, [held], HOLDER)
+            messages = self._chains.values(self._chains.load(session, tract_id, held))
+            tip = held
         checkpoint = copy_checkpoint(latest.checkpoint)
         step = latest.metadata.get("step", -1)
-        version = self.get_next_version(checkpoint["channel_versions"].get(_MESSAGES), None)
+        version = self.get_next_version(checkpoint["channel_versions"].get(_MESSAGES), None)  # type: ignore[arg-type]
         checkpoint["id"] = str(uuid6(clock_seq=step + 1))
         checkpoint["ts"] = datetime.now(timezone.utc).isoformat()
         checkpoint["channel_values"] = {**checkpoint["channel_values"], _MESSAGES: messages}
@@ -803,9 +808,9 @@ class TractSaver(BaseCheckpointSaver[str]):
         """Async :meth:`get_tuple`."""
         found = await self.store.aread(self._get_tuple_fn(config, check=True))
         if found is not _OUTDATED:
-            return found  # type: ignore[no-any-return]
+            return found
         await self._aupdate(*_ids(config))
-        return await self.store.aread(self._get_tuple_fn(config))  # type: ignore[no-any-return]
+        return await self.store.aread(self._get_tuple_fn(config))
 
     async def alist(
         self,

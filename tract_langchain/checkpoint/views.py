@@ -4,7 +4,7 @@ A checkpoint's message list is the *view* of the commit its channel points at: t
 that commit's history, EDITs applied (an EDIT is a commit, so it never changes later), minus the
 messages an *update marker* hides. Priorities are annotations, and annotations can be added to a
 commit later, so the view never reads them directly: when a tract-side change reaches the graph
-(:meth:`TractSaver._update_fn`), the saver freezes the set of SKIP messages into a marker commit
+(``TractSaver._update_in``), the saver freezes the set of SKIP messages into a marker commit
 on top of ``main`` (no message; its metadata lists the hidden messages; its commit message says
 so). A checkpoint's messages are therefore a function of its commit alone, however the tract is
 annotated afterwards: every old checkpoint keeps reading what the graph had, and every later turn
