@@ -34,10 +34,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Command, interrupt
 
-from tract_core import EDIT, NORMAL, SKIP, InvalidInputError, Tract
+from tract_core import EDIT, NORMAL, PINNED, SKIP, InvalidInputError, Tract
 from tract_core.store.sql import SqlStore
 from tract_core.testing import create_database
-from tract_core.testing.processes import ChildProcess
+from tract_core.testing.processes import WAIT_FOR_FILE, ChildProcess, write_atomically
 from tract_langchain import AsyncTractSaver, TractSaver
 
 SEEN: list[list[BaseMessage]] = []
@@ -318,6 +318,13 @@ def test_unskip_and_a_message_committed_through_the_tract(saver: TractSaver) -> 
     assert markers == ["LangGraph update: no message hidden", "LangGraph update: 1 message hidden"]
     assert [s.metadata["source"] for s in graph.get_state_history(config)].count("update") == 2
 
+    # a PIN changes nothing the model is shown: no update, however many turns follow
+    tract.annotate(note.hash, PINNED)
+    for i in range(3):
+        graph.invoke(ask(f"more {i}", f"m{i}"), config)
+    assert [s.metadata["source"] for s in graph.get_state_history(config)].count("update") == 2
+    assert compiled_shape(tract) == shape(graph.get_state(config).values["messages"])
+
 
 def test_the_same_changes_give_the_same_commits(tmp_path: Path) -> None:
     heads = []
@@ -413,6 +420,40 @@ def test_a_change_made_by_another_process_reaches_the_next_turn(
     update = next(s for s in states if s.metadata["source"] == "update")
     assert contents(update.values["messages"]) == ["answer 1", "Send it there.", "Sent."]
     assert {k: v for k, v in history(graph, config).items() if k in before} == before
+
+
+_READER = (
+    WAIT_FOR_FILE
+    + """
+import json, sys
+from tract_langchain import TractSaver
+
+args = json.loads(sys.argv[1])
+with TractSaver(args["conn"]) as saver:
+    wait_for_file(args["go"])
+    found = saver.get_tuple({"configurable": {"thread_id": args["thread"]}})
+    print(json.dumps([m.content for m in found.checkpoint["channel_values"]["messages"]]))
+"""
+)
+
+
+def test_readers_racing_to_record_a_change_record_it_once(saver: TractSaver, conn_string: str, tmp_path: Path) -> None:
+    graph, config = chat_graph(saver), thread("race")
+    graph.invoke(ask("secret", "q0"), config)
+    tract = saver.tract("race")
+    tract.annotate(commit_holding(tract, "secret").hash, SKIP)
+    go = tmp_path / "go"
+    args = {"conn": conn_string, "thread": "race", "go": str(go)}
+    readers = [ChildProcess(_READER, args, tmp_path, f"reader{i}") for i in range(2)]
+    try:
+        write_atomically(go, "go")
+        assert [reader.result() for reader in readers] == [["answer 1"]] * 2
+    finally:
+        for reader in readers:
+            reader.kill()
+    sources = [s.metadata["source"] for s in graph.get_state_history(config)]
+    assert sources.count("update") == 1
+    assert [c.preview() for c in tract.log(limit=None)].count("LangGraph update: 1 message hidden") == 1
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

@@ -57,6 +57,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from typing_extensions import Self
 
 from tract_core.errors import ConcurrentUpdateError, InvalidInputError
+from tract_core.objects import Operation
 from tract_core.refs import DEFAULT_BRANCH
 from tract_core.store.base import Session
 from tract_core.store.sql import SqlStore
@@ -413,14 +414,36 @@ class TractSaver(BaseCheckpointSaver[str]):
         if main != tip:  # the saver moved main last (a put, deleted runs): the graph is where it should be
             last = session.reflog.read(tract_id, DEFAULT_BRANCH, 1)
             outdated = bool(last) and last[0].action not in SAVER_ACTIONS
-        elif main is None or marker == 0:
+        elif main is None or marker == 0 or self._grown_in_sync(session, tract_id, state):
             outdated = False
-        else:
+        else:  # annotations exist: does the tract skip what the checkpoint hides? (reads the history once)
             order = history_of(main, session.commits.history(tract_id))
             outdated = hidden_now(session, tract_id, order) != frozen_hidden(order)
         if not outdated:
             self._in_sync[tract_id] = state
         return outdated
+
+    def _grown_in_sync(self, session: Session, tract_id: str, state: tuple[str | None, str | None, int]) -> bool:
+        """Whether the latest checkpoint only appended messages to one found in sync, with no annotation
+        made since: then it is in sync too (annotations only reach messages that existed when they were
+        made), without reading the history. A walk of the turn's few new commits."""
+        known = self._in_sync.get(tract_id)
+        if known is None or known[0] is None or known[0] != known[1] or known[2] != state[2]:
+            return False
+        current = state[0]
+        for _ in range(64):
+            if current == known[0]:
+                return True
+            stored = None if current is None else session.commits.get(tract_id, current)
+            if stored is None:
+                return False
+            commit = stored.commit
+            if commit.operation is not Operation.APPEND or commit.role is None or commit.blob is None:
+                return False
+            if len(commit.parents) != 1:
+                return False
+            current = commit.parents[0]
+        return False
 
     def _refresh_fn(self, config: RunnableConfig | None) -> _Refresh | None:
         """For ``list`` on one thread: a read saying whether its latest checkpoint is outdated."""
@@ -432,28 +455,29 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def _update(self, thread_id: str, checkpoint_ns: str) -> None:
         """Store the update checkpoint that brings the graph up to date with the thread's tract."""
-        fn = self._update_fn(thread_id, checkpoint_ns)
+        update = _Update(self, thread_id, checkpoint_ns)
         try:
-            put = self._write(fn)
+            put = self._write(update)
         except BaseException:
-            self._chains.forget(fn.tract_id)  # cached chains may name the marker the rollback undid
+            self._chains.forget(update.tract_id)  # cached chains may name the marker the rollback undid
             raise
-        if put is not None:
-            self._finish_put(put)
+        self._finish_update(update, put)
 
     async def _aupdate(self, thread_id: str, checkpoint_ns: str) -> None:
         """Async :meth:`_update`."""
-        fn = self._update_fn(thread_id, checkpoint_ns)
+        update = _Update(self, thread_id, checkpoint_ns)
         try:
-            put = await self._awrite(fn)
+            put = await self._awrite(update)
         except BaseException:
-            self._chains.forget(fn.tract_id)
+            self._chains.forget(update.tract_id)
             raise
+        self._finish_update(update, put)
+
+    def _finish_update(self, update: _Update, put: _Put | None) -> None:
         if put is not None:
             self._finish_put(put)
-
-    def _update_fn(self, thread_id: str, checkpoint_ns: str) -> _Update:
-        return _Update(self, thread_id, checkpoint_ns)
+            if update.synced is not None:
+                self._in_sync[update.tract_id] = update.synced
 
     def _update_in(self, session: Session, update: _Update) -> _Put | None:
         """The transaction of an update: freeze what the tract skips (a marker commit on ``main``, when
@@ -465,6 +489,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             return None  # another reader brought it up to date first
         row = found[0]
         latest = self._tuple(session, row)
+        synced = (main, main, session.refs.tip_with_marker(tract_id, DEFAULT_BRANCH)[1])
         tip: str | None = None  # None: main is empty (start_over), the messages are []
         messages: list[Any] = []
         if main is not None:
@@ -482,6 +507,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             session.holds.hold(tract_id, [held], HOLDER)
             messages = self._chains.values(self._chains.load(session, tract_id, held))
             tip = held
+            synced = (held, held, synced[2])
         checkpoint = copy_checkpoint(latest.checkpoint)
         step = latest.metadata.get("step", -1)
         version = self.get_next_version(checkpoint["channel_versions"].get(_MESSAGES), None)  # type: ignore[arg-type]
@@ -502,6 +528,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             tract_id=tract_id,
         )
         self._put_in(session, put)
+        update.synced = synced if tip is not None else None
         return put
 
     # -- writing ------------------------------------------------------------------------------
@@ -930,6 +957,7 @@ class _Update:
     thread_id: str
     checkpoint_ns: str
     tract_id: str = ""  # resolved in the transaction
+    synced: tuple[str | None, str | None, int] | None = None  # what it brought the graph to (if it did)
 
     def __call__(self, session: Session) -> _Put | None:
         return self.saver._update_in(session, self)
