@@ -34,6 +34,7 @@ __all__ = [
     "default_priority",
     "build_message",
     "build_state",
+    "effective_priorities",
     "has_tool_skips",
 ]
 
@@ -497,6 +498,32 @@ def build_state(
     applied = tuple(r for r in annotations if r.anchor == head)
     context = _context(head, result, compiler.counter)
     return CompileState(head, result, applied, marker, context, len(history), has_tool_skips(result))
+
+
+def effective_priorities(
+    head: str, history: Sequence[HistoryEntry], annotations: Sequence[AnnotationEntry]
+) -> dict[str, Priority]:
+    """The priority each message has when ``head`` is compiled: its latest annotation that applies there, else
+    its content type's default (the rule compile itself follows, SKIP messages included).
+
+    Args:
+        head: The compiled commit.
+        history: ``head``'s history in compile order (oldest first, ending at ``head``; see
+            :func:`~tract_core.graph.linearize`).
+        annotations: The tract's annotation rows, oldest first.
+
+    Returns:
+        For each message appended in ``history``, keyed by its APPEND commit, its priority.
+    """
+    priorities = {
+        entry.hash: default_priority(entry.content_type)
+        for entry in history
+        if entry.operation is Operation.APPEND and entry.role is not None and entry.blob is not None
+    }
+    for row in _visible_annotations(head, history, annotations):
+        if row.target in priorities:
+            priorities[row.target] = Priority(row.priority)
+    return priorities
 
 
 def _visible_annotations(

@@ -96,17 +96,38 @@ class CommitInfo:
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
             raise InvalidInputError(f"width must be a positive number of characters, not {shown(width)}")
         content = self.content
-        if content is None and self.body and self.body.get("tool_calls"):
-            names = [c.get("function", {}).get("name", "?") for c in self.body["tool_calls"]]
-            text = "tool calls: " + ", ".join(names)
-        elif isinstance(content, str):
+        calls = self.body.get("tool_calls") if self.body else None
+        if isinstance(content, str):
             text = content
         elif content is None:
-            text = self.message or ""
+            text = "" if calls else self.message or ""
         else:
             text = json.dumps(content, ensure_ascii=False)
+        if calls:  # an assistant message calling tools shows its calls: search(query="...")
+            listed = ", ".join(_call_preview(call) for call in calls)
+            text = f"{text} → {listed}" if text.strip() else listed
         text = " ".join(text.split())
         return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _call_preview(call: Any) -> str:
+    """One tool call as ``name(arg=value, ...)`` (values as JSON), from the OpenAI shape tract stores."""
+    function = call.get("function") if isinstance(call, Mapping) else None
+    if not isinstance(function, Mapping):
+        return "?()"
+    name = function.get("name") or "?"
+    arguments = function.get("arguments")
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except ValueError:
+        parsed = arguments
+    if isinstance(parsed, Mapping):
+        listed = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in parsed.items())
+    elif parsed in (None, ""):
+        listed = ""
+    else:
+        listed = parsed if isinstance(parsed, str) else json.dumps(parsed, ensure_ascii=False)
+    return f"{name}({listed})"
 
 
 @dataclass(frozen=True)

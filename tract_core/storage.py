@@ -18,8 +18,12 @@ enforces it):
   :class:`~tract_core.Tract`: a chain of commits (blobs, commits, an optional hold) and a branch
   moved onto it by compare-and-swap, logged in the reflog, through the same code as
   ``Tract.commit`` (see :mod:`tract_core.writes`).
-* Reads an adapter needs in bulk: a tract's :meth:`~Transaction.history`, a branch's
-  :meth:`~Transaction.branch_tip`, its :meth:`~Transaction.annotations`.
+* Reads an adapter needs in bulk: a tract's :meth:`~Transaction.history` (in compile order with
+  :func:`compile_order`), a branch's :meth:`~Transaction.branch_tip`, its
+  :meth:`~Transaction.annotations` and the :meth:`~Transaction.priorities` they give, its
+  :meth:`~Transaction.branches`, :meth:`~Transaction.reflog` and single :meth:`~Transaction.commit` rows.
+* :class:`ChainMarker`: a commit without a message (an adapter's record of something it did, in its
+  metadata), written by :meth:`Transaction.write_chain` like a message.
 
 Example:
     >>> from sqlalchemy import Column, MetaData, String, Table, insert, select
@@ -54,10 +58,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy.engine import Connection, CursorResult
 
 from .annotations import annotation_info
-from .errors import InvalidInputError, shown
+from .compile import effective_priorities
+from .errors import CommitNotFoundError, InvalidInputError, shown
+from .graph import linearize
 from .messages import check_content_type, check_role, default_content_type
-from .objects import Blob, check_text, json_or_none
-from .records import AnnotationInfo
+from .objects import Blob, Commit, Priority, check_text, json_or_none
+from .records import AnnotationInfo, ReflogEntry
 from .refs import DEFAULT_BRANCH, check_branch_name
 from .store.base import HistoryEntry, Session
 from .store.engine import display_url, strip_password
@@ -83,8 +89,10 @@ __all__ = [
     "Transaction",
     "PreparedStatement",
     "ChainMessage",
+    "ChainMarker",
     "WrittenChain",
     "HistoryEntry",
+    "compile_order",
     "EXPECT_PARENT",
     "DEFAULT_BRANCH",
 ]
@@ -156,13 +164,63 @@ class ChainMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainMarker:
+    """A commit without a message, to write with :meth:`Transaction.write_chain` (alone or among messages).
+
+    Compile shows nothing for it; an adapter uses one to record, in the tract's history, something it
+    did at that point (the LangGraph checkpointer freezes which messages a graph update hid).
+
+    Attributes:
+        content_type: A lowercase identifier naming what the marker records (the adapter's own).
+        metadata: JSON data kept with the commit (hashed with it).
+        message: A commit message saying what the marker is (shown by ``tract log``), or None.
+    """
+
+    content_type: str
+    metadata: Mapping[str, Any] | None = None
+    message: str | None = None
+
+    def to_commit(self) -> NewCommit:
+        """The commit record :func:`tract_core.writes.write_chain` writes (validated)."""
+        return NewCommit(
+            blob=None,
+            role=None,
+            content_type=check_content_type(self.content_type),
+            metadata_json=json_or_none(self.metadata, "metadata"),
+            message=None if self.message is None else check_text(self.message, "commit message"),
+        )
+
+
+def compile_order(head: str, history: Mapping[str, HistoryEntry]) -> list[HistoryEntry]:
+    """``head``'s history in the order compile reads it, oldest first (at a merge: ours, then theirs).
+
+    Args:
+        head: The commit.
+        history: The tract's commits, from :meth:`Transaction.history`.
+
+    Raises:
+        CommitNotFoundError: ``head`` or a commit of its history is not in ``history``.
+    """
+    if head not in history:
+        raise CommitNotFoundError(f"commit {str(head)[:12]} is not in the history given")
+
+    def parents_of(commit: str) -> tuple[str, ...]:
+        entry = history.get(commit)
+        if entry is None:
+            raise CommitNotFoundError(f"commit {commit[:12]} is missing from the tract's history")
+        return tuple(entry.parents)
+
+    return [history[commit] for commit in linearize(head, parents_of)]
+
+
+@dataclass(frozen=True, slots=True)
 class WrittenChain:
     """What :meth:`Transaction.write_chain` wrote.
 
     Attributes:
         tip: The chain's last commit (the parent when no message was given).
         commits: The new commits, in the order of the messages.
-        contents: The content id (blob hash) of each message, in the same order.
+        contents: The content id (blob hash) of each message, in the same order (markers have none).
         moved: Whether the branch moved (False when none was given or it already pointed at ``tip``).
     """
 
@@ -324,6 +382,50 @@ class Transaction:
         """Every annotation of the tract (priorities given to messages), oldest first."""
         return [annotation_info(row) for row in self._session.annotations.all(tract_id)]
 
+    def priorities(self, tract_id: str, order: Sequence[HistoryEntry]) -> dict[str, Priority]:
+        """The priority each message has when ``order[-1]`` is compiled, by the rule compile follows
+        (its latest annotation visible there, else its content type's default; SKIPs included).
+
+        Args:
+            tract_id: The tract.
+            order: The compiled commit's history in compile order (see :func:`compile_order`).
+
+        Returns:
+            For each message appended in ``order``, keyed by its APPEND commit, its priority
+            (empty for an empty ``order``).
+        """
+        if not order:
+            return {}
+        return effective_priorities(order[-1].hash, order, self._session.annotations.all(tract_id))
+
+    def branch_tip_and_mark(self, tract_id: str, name: str) -> tuple[str | None, int]:
+        """Branch ``name``'s commit (None: no such branch, or no commit) and the id of the tract's
+        newest annotation (0: none), in one round trip.
+
+        A cheap way to tell whether a tract changed since last looked at: a new commit on the branch
+        or a new annotation changes the pair (annotation ids only grow).
+        """
+        return self._session.refs.tip_with_marker(tract_id, name)
+
+    def branches(self, tract_id: str) -> dict[str, str | None]:
+        """Every branch of the tract (HEAD is not one) and the commit it points at, sorted by name."""
+        return {entry.name: entry.commit for entry in self._session.refs.list(tract_id)}
+
+    def reflog(self, tract_id: str, ref: str | None = None, limit: int | None = None) -> list[ReflogEntry]:
+        """The recorded moves of ``ref`` (None: of every ref), newest first, at most ``limit``."""
+        return [
+            ReflogEntry(r.ref, r.old, r.new, r.action, r.created_at)
+            for r in self._session.reflog.read(tract_id, ref, limit)
+        ]
+
+    def commit(self, tract_id: str, commit: str) -> Commit | None:
+        """The commit ``commit`` (a full hash) of the tract, or None if the tract has no such commit.
+
+        One row, for walking a few commits; read the whole :meth:`history` for more.
+        """
+        stored = self._session.commits.get(tract_id, commit)
+        return None if stored is None else stored.commit
+
     def stored_contents(self, contents: Iterable[str]) -> set[str]:
         """Those of ``contents`` (blob hashes) the store holds."""
         return set(self._session.blobs.sizes(contents))
@@ -333,7 +435,7 @@ class Transaction:
     def write_chain(
         self,
         tract_id: str,
-        messages: Sequence[ChainMessage],
+        messages: Sequence[ChainMessage | ChainMarker],
         *,
         parent: str | None,
         ref: str | None = None,
@@ -349,7 +451,8 @@ class Transaction:
 
         Args:
             tract_id: The tract (see :meth:`ensure_tract`).
-            messages: The messages, oldest first (may be empty: then ``ref`` moves to ``parent``).
+            messages: The messages (and markers), oldest first (may be empty: then ``ref`` moves to
+                ``parent``, e.g. a compare-and-swap of a branch to a commit it does not point at).
             parent: The commit the first message follows (None: the chain starts a new root).
             ref: The branch to point at the tip, or None to move none.
             expected: Where ``ref`` must point now: default ``parent``; None means the branch does
@@ -365,7 +468,7 @@ class Transaction:
             InvalidInputError: A body or metadata JSON cannot hold, a bad content type, branch name,
                 action or holder.
         """
-        commits = [m.to_commit() if isinstance(m, ChainMessage) else _not_a_message(m) for m in messages]
+        commits = [m.to_commit() if isinstance(m, (ChainMessage, ChainMarker)) else _not_a_message(m) for m in messages]
         written = write_chain(
             cast(Session, self._session),
             tract_id,
@@ -403,7 +506,7 @@ class Transaction:
 
 
 def _not_a_message(value: Any) -> NewCommit:
-    raise InvalidInputError(f"write_chain takes ChainMessage records, not {shown(value)}")
+    raise InvalidInputError(f"write_chain takes ChainMessage and ChainMarker records, not {shown(value)}")
 
 
 @contextmanager

@@ -20,11 +20,12 @@ except ImportError as _exc:  # exercised in a subprocess by tests/core/test_pack
 from tract_core.names import session_tract_id, thread_tract_id
 
 from .chat_message_histories import TractChatMessageHistory
-from .checkpoint import TractSaver
+from .checkpoint import AsyncTractSaver, TractSaver
 from .policies import SUMMARY_MARKER, TractCompressMiddleware, TractCompressNode
 
 __all__ = [
     "TractSaver",
+    "AsyncTractSaver",
     "TractChatMessageHistory",
     "TractCompressNode",
     "TractCompressMiddleware",

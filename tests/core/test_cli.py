@@ -143,6 +143,29 @@ def test_log_shows_the_edit_and_the_skipped_tool_output(demo, capsys):
     assert '"order_id": "SO-48213"' in out
 
 
+def test_log_previews_a_tool_calling_message_as_its_calls(tmp_path, capsys):
+    path = tmp_path / "calls.db"
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "search", "arguments": '{"query": "weather in Paris"}'},
+    }
+    with Tract.open(path=path) as t:
+        t.user("What is the weather in Paris?")
+        t.commit({"role": "assistant", "content": "", "tool_calls": [call]})
+        t.tool_result("c1", "Sunny, 21 °C")
+        t.commit({"role": "assistant", "content": "Let me check again.", "tool_calls": [{**call, "id": "c2"}]})
+        assert [c.preview() for c in t.log()][:3] == [
+            'Let me check again. → search(query="weather in Paris")',
+            "Sunny, 21 °C",
+            'search(query="weather in Paris")',
+        ]
+    code, out, err = run(capsys, "--db", path, "log", "--graph")
+    assert (code, err) == (0, "")
+    assert 'assistant: search(query="weather in Paris")' in out
+    assert "assistant: \n" not in out + "\n" and not re.search(r"assistant:\s*$", out, re.MULTILINE)
+
+
 def test_log_limit(demo, capsys):
     with reopen(demo.path) as t:
         newest = [c.short_hash for c in t.log(limit=3)]

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 
-from tract_core.store.sql import SqlStore
 from tract_core.testing import create_database
 from tract_langchain import TractSaver
 
@@ -57,11 +56,8 @@ async def test_conformance_81_of_81(backend: str, path: str, tmp_path, request: 
 
     @checkpointer_test(name=f"{cls.__name__}[{backend}]")
     async def factory() -> AsyncIterator[TractSaver]:
-        if server is not None:
-            store = SqlStore(url=create_database(server))
-        else:
-            store = SqlStore(path=tmp_path / f"saver{next(counter)}.db")
-        saver = cls(store, owns_store=True)
+        conn = create_database(server) if server is not None else str(tmp_path / f"saver{next(counter)}.db")
+        saver = cls(conn)  # a path or a URL: the saver opens the store and closes it
         yield saver
         saver.close()
 

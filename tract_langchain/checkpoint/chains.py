@@ -20,7 +20,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +30,11 @@ from tract_core import CommitNotFoundError, TractError
 from tract_core.messages import normalize_message
 from tract_core.objects import canonical_json
 from tract_core.sequence import SharedSequence
-from tract_core.storage import EXPECT_PARENT, ChainMessage, Transaction
+from tract_core.storage import EXPECT_PARENT, ChainMessage, HistoryEntry, Transaction
 
 from .sealing import Sealer, is_sealed
 from .snapshots import Snapshot, fingerprint, fingerprints, thaw_all
+from .views import fold, history_of, is_plain
 
 __all__ = ["Chain", "ChainPlan", "ChainStore", "Encoded", "is_message_list", "encode_message", "decode_message"]
 
@@ -81,14 +82,23 @@ def encode_message(message: BaseMessage) -> Encoded:
     return Encoded(key, role, content_type, body, {"lc": extra, "key": key})
 
 
-def decode_message(body: dict[str, Any], metadata_json: str | None) -> tuple[str, BaseMessage]:
-    """Rebuild the LangChain message a commit stores; return (key, message)."""
+def decode_message(
+    body: dict[str, Any], metadata_json: str | None, role: str | None = None, commit: str | None = None
+) -> tuple[str, BaseMessage]:
+    """Rebuild the LangChain message a commit stores; return (key, message).
+
+    A commit made through the tract API (a summary, a message committed to the thread's tract) has
+    no LangChain record: its message is rebuilt from its body and ``role``, with the commit's hash as
+    its id (LangGraph's ``add_messages`` tells messages apart by id, so it must not change).
+    """
     stored = json.loads(metadata_json) if metadata_json else {}
     extra = stored.get("lc")
     if extra is None:  # a commit made through the tract API, not by the saver
         from langchain_core.messages.utils import convert_to_messages
 
-        message = convert_to_messages([{"role": "user", **body}])[0]
+        message = convert_to_messages([{"role": role or "user", **body}])[0]
+        if message.id is None and commit is not None:
+            message.id = commit
         return encode_message(message).key, message
     fields = dict(extra["data"])
     fields["content"] = extra["content"] if "content" in extra else body.get("content")
@@ -99,11 +109,17 @@ def decode_message(body: dict[str, Any], metadata_json: str | None) -> tuple[str
 
 @dataclass(frozen=True)
 class Chain:
-    """A stored message list: for each position, the message key, its commit and its snapshot."""
+    """A stored message list: for each position, the message key, its commit and its snapshot.
+
+    ``commits[i]`` is a commit whose own list is exactly the first ``i + 1`` messages (the commit
+    that appended message ``i`` in a list of appended messages), or None where no commit has that
+    list (before an EDIT or a hidden message; see :mod:`.views`). ``tip`` is the commit of the
+    whole list.
+    """
 
     tip: str | None
     keys: SharedSequence[str]
-    commits: SharedSequence[str]
+    commits: SharedSequence[str | None]
     snapshots: SharedSequence[Snapshot]
     prints: SharedSequence[bytes]
 
@@ -190,9 +206,11 @@ class ChainStore:
         if indexed is not None and indexed[0].tip is not None and chain.commits[len(indexed[0]) - 1] == indexed[0].tip:
             positions = indexed[1]  # the chain grew: index only the new commits
             for i in range(len(indexed[0]), len(chain)):
-                positions[chain.commits[i]] = i
+                commit = chain.commits[i]
+                if commit is not None:
+                    positions[commit] = i
         else:
-            positions = {commit: i for i, commit in enumerate(chain.commits)}
+            positions = {commit: i for i, commit in enumerate(chain.commits) if commit is not None}
         self._index[tract_id] = (chain, positions)
 
     def _prefix(self, tract_id: str, tip: str) -> Chain | None:
@@ -237,6 +255,9 @@ class ChainStore:
                     f"commit {current[:12]} of tract {tract_id!r}, which a saved checkpoint needs, is missing; "
                     "the store was changed outside tract (restore it from a backup)"
                 )
+            if not is_plain(history[current]):  # an EDIT, an update marker, a merge: fold its history
+                base = self._fold(tx, tract_id, current, history)
+                break
             order.append(current)
             parents = history[current].parents
             current = parents[0] if parents else None
@@ -248,7 +269,7 @@ class ChainStore:
         for entry in entries:
             found = opened.get(entry.blob) if entry.blob is not None else None
             body, metadata_json = found or (dict(entry.body or {}), entry.metadata_json)
-            key, message = decode_message(body, metadata_json)
+            key, message = decode_message(body, metadata_json, entry.role, entry.hash)
             print = fingerprint(message, _key)
             keys.append(key)
             snapshots.append(Snapshot(message, print, owned=True))
@@ -256,6 +277,39 @@ class ChainStore:
         commits = base.commits.tolist() + order
         chain = Chain(
             tip, SharedSequence(keys), SharedSequence(commits), SharedSequence(snapshots), SharedSequence(prints)
+        )
+        return self._keep(tract_id, chain)
+
+    def _fold(self, tx: Transaction, tract_id: str, head: str, history: Mapping[str, HistoryEntry]) -> Chain:
+        """The chain of a commit whose history is more than appended messages (see :mod:`.views`)."""
+        with self._lock:
+            cached = self._chains.get((tract_id, head))
+        if cached is not None:
+            return cached
+        order = history_of(head, history)
+        sealed = [e.blob for e in order if e.blob is not None and is_sealed(e.metadata_json)]
+        opened = self.sealer.open_many(tx, tract_id, sealed) if sealed else {}
+
+        def decode(entry: HistoryEntry) -> BaseMessage:
+            body, metadata_json = opened.get(entry.blob or "") or (dict(entry.body or {}), entry.metadata_json)
+            return decode_message(body, metadata_json, entry.role, entry.hash)[1]
+
+        keys: list[str] = []
+        commits: list[str | None] = []
+        snapshots: list[Snapshot] = []
+        prints: list[bytes] = []
+        for message, commit in fold(order, decode):
+            print = fingerprint(message, _key)
+            keys.append(_key(message))
+            commits.append(commit)
+            snapshots.append(Snapshot(message, print, owned=True))
+            prints.append(print)
+        chain = Chain(
+            head,
+            SharedSequence(keys),
+            SharedSequence(commits),
+            SharedSequence(snapshots),
+            SharedSequence(prints),
         )
         return self._keep(tract_id, chain)
 
@@ -289,6 +343,8 @@ class ChainStore:
                 best, shared = chain, common
             if shared == len(messages) == len(chain):
                 return ChainPlan(base, chain, ())
+        while shared and best.commits[shared - 1] is None:  # no commit has that prefix as its view
+            shared -= 1
         prefix = best.cut(shared)
         return ChainPlan(best, prefix, self._encode(prefix, messages, prints, encoded))
 

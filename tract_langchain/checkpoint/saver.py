@@ -10,7 +10,9 @@ How LangGraph maps onto tract:
   not change the messages share a commit; a turn adds one commit per new message.
 * The tract's ``main`` branch follows the latest checkpoint's messages. A fork (resuming from an
   older checkpoint, ``update_state``) that leaves the previous line behind keeps it as a branch
-  ``lg/<checkpoint id>``, sharing every common commit.
+  ``lg/step-<n>`` (see :mod:`.forks`), sharing every common commit.
+* Both ways: a change made through the tract (a SKIP, an EDIT, a compression, a commit on ``main``)
+  reaches the graph as an update checkpoint, as ``update_state`` would record it (see :mod:`.views`).
 * Other channel values are serialized with the saver's serde and stored per version, once per
   distinct content. Pending writes are stored as LangGraph writes them.
 
@@ -30,11 +32,13 @@ import asyncio
 import builtins
 import hashlib
 import json
+import os
 import random
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -45,22 +49,30 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    copy_checkpoint,
     get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
+from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from typing_extensions import Self
 
 from tract_core import ConcurrentUpdateError, InvalidInputError, Tract, storage
+from tract_core.objects import Operation
 from tract_core.storage import DEFAULT_BRANCH, SqlStore, Transaction
 
 from .chains import Chain, ChainPlan, ChainStore, is_message_list
+from .forks import fork_branch
 from .rows import CheckpointStore, create_tables
 from .sealing import Sealer, encrypts
 from .threads import SEPARATOR, check_namespace, check_thread_id, hashed_tract_id, tract_id_for
+from .views import SAVER_ACTIONS, UPDATE_ACTION, frozen_hidden, hidden_now, history_of, marker_commit
 
-__all__ = ["TractSaver", "tract_id_for", "strict_serde", "HOLDER"]
+__all__ = ["TractSaver", "AsyncTractSaver", "tract_id_for", "strict_serde", "HOLDER"]
 
 _T = TypeVar("_T")
+_MESSAGES = "messages"  # the channel the thread's tract follows (its main branch)
+_OUTDATED = object()  # a read found a change made through the tract that the graph has not seen
 
 HOLDER = "langgraph"
 """The holder name of the commits saved checkpoints keep (see ``tract_core`` holds)."""
@@ -83,6 +95,19 @@ def _ids(config: RunnableConfig) -> tuple[str, str]:
     return check_thread_id(configurable["thread_id"]), check_namespace(configurable.get("checkpoint_ns", ""))
 
 
+def _store_for(conn: Any) -> tuple[SqlStore, bool]:
+    """The store a saver uses for ``conn``, and whether the saver opened it (and so closes it)."""
+    if isinstance(conn, SqlStore):
+        return conn, False
+    if isinstance(conn, os.PathLike) or (isinstance(conn, str) and conn.strip()):
+        text = os.fspath(conn)
+        return (SqlStore(url=text) if "://" in text else SqlStore(path=text)), True
+    raise InvalidInputError(
+        f"TractSaver takes a SQLite path, a database URL ('postgresql://...') or an open tract store, "
+        f"not {type(conn).__name__} {conn!r}"
+    )
+
+
 def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}}
 
@@ -90,31 +115,40 @@ def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableC
 class TractSaver(BaseCheckpointSaver[str]):
     """A LangGraph checkpointer storing threads as tracts.
 
-    Use ``with TractSaver.from_conn_string("agent.db") as saver: graph = builder.compile(checkpointer=saver)``
-    (a SQLite path, or a ``postgresql://`` URL), or pass an open :class:`tract_core.storage.SqlStore`.
+    The one line that changes in an app: ``graph = builder.compile(checkpointer=TractSaver("agent.db"))``
+    (a SQLite path, created if missing, or a ``postgresql://`` URL). The saver closes what it opened:
+    call :meth:`close`, or use it (or :meth:`from_conn_string`) as a context manager. An open
+    :class:`tract_core.storage.SqlStore` can be passed instead; it is then left open.
 
     Sync methods run on the calling thread. The async ones (``aget_tuple``, ``aput``, ...) run the
     same units of work natively async on PostgreSQL (psycopg's async driver: statements await the
     server on the event loop, no worker thread) and in a worker thread on SQLite. In async code,
-    ``async with TractSaver.afrom_conn_string(url) as saver:`` also closes the async connections
-    on the loop that opened them.
+    ``async with TractSaver.afrom_conn_string(url) as saver:`` (or :class:`AsyncTractSaver`) also
+    closes the async connections on the loop that opened them.
+
+    Changes made to a thread through its tract (``saver.tract(thread_id)``: ``annotate(h, SKIP)``,
+    an EDIT, ``compress``, a message committed to it) reach the graph as LangGraph records any
+    outside change: the next read of the thread's latest state (the start of a run, ``get_state``,
+    ``get_state_history``) stores a new checkpoint (``source="update"``) whose messages are what the
+    tract compiles to; earlier checkpoints keep what they had.
 
     Thread ids are strings (ints and UUIDs are taken as their string, as the stock savers do) of
     at most 1024 bytes; ``None``, blank ids and NUL characters raise ``InvalidInputError``.
 
     Args:
-        store: The tract store to use.
+        conn: A SQLite path, a database URL (``postgresql://...``), or an open tract store.
         serde: LangGraph serializer for non-message channel values and writes. Default: JSON+msgpack
             in strict mode (:func:`strict_serde`); pass ``JsonPlusSerializer(allowed_msgpack_modules=[...])``
             to rebuild your own state types, or an ``EncryptedSerializer`` to encrypt everything,
             messages included.
-        owns_store: Close ``store`` when the saver is closed.
+
+    Raises:
+        InvalidInputError: ``conn`` is none of those.
     """
 
-    def __init__(self, store: SqlStore, *, serde: Any = None, owns_store: bool = False) -> None:
+    def __init__(self, conn: str | os.PathLike[str] | SqlStore, *, serde: Any = None) -> None:
         super().__init__(serde=serde if serde is not None else strict_serde())
-        self.store = store
-        self._owns_store = owns_store
+        self.store, self._owns_store = _store_for(conn)
         self._rows = CheckpointStore()
         self._chains = ChainStore(Sealer(self.serde, self._rows, enabled=encrypts(self.serde)))
         self._known_tracts: set[str] = set()
@@ -122,8 +156,14 @@ class TractSaver(BaseCheckpointSaver[str]):
         self._tract_ids: dict[tuple[str, str], str] = {}
         # per (thread, namespace): the last checkpoint this process stored and its message tips
         self._lines: dict[tuple[str, str], tuple[str, dict[str, str | None]]] = {}
+        # per tract: (latest checkpoint's messages, main, newest annotation) last found in sync
+        self._in_sync: dict[str, tuple[str | None, str | None, int]] = {}
         self._lock = threading.RLock()
-        self.setup()
+        try:
+            self.setup()
+        except BaseException:
+            self.close()
+            raise
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -131,29 +171,35 @@ class TractSaver(BaseCheckpointSaver[str]):
     @contextmanager
     def from_conn_string(cls, conn_string: str, *, serde: Any = None) -> Iterator[TractSaver]:
         """Open a saver on a SQLite path (created if missing) or a database URL; close it on exit."""
-        saver = cls(storage.open_store(conn_string), serde=serde, owns_store=True)
-        try:
+        with cls(conn_string, serde=serde) as saver:
             yield saver
-        finally:
-            saver.close()
 
     @classmethod
     @asynccontextmanager
     async def afrom_conn_string(cls, conn_string: str, *, serde: Any = None) -> AsyncIterator[TractSaver]:
         """Async :meth:`from_conn_string`: the same saver, closed with :meth:`aclose` on exit."""
-        store = await asyncio.to_thread(storage.open_store, conn_string)
-        saver = await asyncio.to_thread(lambda: cls(store, serde=serde, owns_store=True))
-        try:
+        saver = await asyncio.to_thread(cls, conn_string, serde=serde)
+        async with saver:
             yield saver
-        finally:
-            await saver.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def setup(self) -> None:
         """Create the saver's tables if missing (idempotent; tract's own tables migrate on open)."""
         storage.run_write(self.store, create_tables)
 
     def close(self) -> None:
-        """Release the store if this saver opened it."""
+        """Close the store if this saver opened it (a store passed in is left open)."""
         if self._owns_store:
             self.store.close()
 
@@ -232,16 +278,31 @@ class TractSaver(BaseCheckpointSaver[str]):
     # -- reading ------------------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """The checkpoint ``config`` names, or the thread's latest (in that namespace)."""
-        return storage.run_read(self.store, self._get_tuple_fn(config))
+        """The checkpoint ``config`` names, or the thread's latest (in that namespace).
 
-    def _get_tuple_fn(self, config: RunnableConfig) -> Callable[[Transaction], CheckpointTuple | None]:
+        The latest is first brought up to date with changes made through the thread's tract (a new
+        ``source="update"`` checkpoint; see the class docstring).
+        """
+        found = storage.run_read(self.store, self._get_tuple_fn(config, check=True))
+        if found is not _OUTDATED:
+            return found  # type: ignore[no-any-return]
+        self._update(*_ids(config))
+        return storage.run_read(self.store, self._get_tuple_fn(config))  # type: ignore[no-any-return]
+
+    def _get_tuple_fn(self, config: RunnableConfig, *, check: bool = False) -> Callable[[Transaction], Any]:
+        """The read of :meth:`get_tuple`; with ``check``, a latest checkpoint the tract changed since
+        reads as ``_OUTDATED`` instead."""
         thread_id, checkpoint_ns = _ids(config)
         checkpoint_id = get_checkpoint_id(config)
+        check = check and not checkpoint_id
 
-        def get_tuple(tx: Transaction) -> CheckpointTuple | None:
+        def get_tuple(tx: Transaction) -> Any:
             found = self._rows.locate(tx, thread_id, checkpoint_ns, checkpoint_id)
-            return None if found is None else self._tuple(tx, found[0])
+            if found is None:
+                return None
+            if check and self._outdated(tx, thread_id, checkpoint_ns, found[1]):
+                return _OUTDATED
+            return self._tuple(tx, found[0])
 
         return get_tuple
 
@@ -253,7 +314,14 @@ class TractSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        """Checkpoints, newest first, filtered as LangGraph specifies (see the base class)."""
+        """Checkpoints, newest first, filtered as LangGraph specifies (see the base class).
+
+        A thread's list starts with an update checkpoint for changes made through its tract, as
+        :meth:`get_tuple` does.
+        """
+        refresh = self._refresh_fn(config)
+        if refresh is not None and storage.run_read(self.store, refresh):
+            self._update(*refresh.ids)
         yield from storage.run_read(self.store, self._list_fn(config, filter, before, limit))
 
     def _list_fn(
@@ -316,6 +384,148 @@ class TractSaver(BaseCheckpointSaver[str]):
                 f"{typed[0]!r} and this saver's serde cannot read it ({type(exc).__name__}: {exc}); open "
                 "TractSaver with serde= the serializer that wrote it (for encrypted data: the same key)"
             ) from exc
+
+    # -- changes made through the tract reaching the graph ----------------------------------
+
+    def _outdated(self, tx: Transaction, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]) -> bool:
+        """Whether the thread's tract changed in a way the latest checkpoint (of these channel versions)
+        does not show: ``main`` moved by someone other than the saver (an EDIT, a compression, a commit
+        made through the tract), or the messages it skips are not those the checkpoint hides.
+
+        One query when nothing changed (the tip of ``main`` and the newest annotation id).
+        """
+        if self._chains.sealer.enabled:
+            return False  # the tract API cannot read sealed messages, so nothing changes through it
+        version = versions.get(_MESSAGES)
+        row = None if version is None else self._rows.channel(tx, thread_id, checkpoint_ns, _MESSAGES, str(version))
+        tract_id = row.tract_id if row is not None and row.tract_id else self._tract_of(tx, thread_id, checkpoint_ns)
+        tip = row.commit_hash if row is not None and row.kind == "messages" else None
+        main, marker = tx.branch_tip_and_mark(tract_id, DEFAULT_BRANCH)
+        state = (tip, main, marker)
+        if self._in_sync.get(tract_id) == state:
+            return False
+        if main != tip:  # the saver moved main last (a put, deleted runs): the graph is where it should be
+            last = tx.reflog(tract_id, DEFAULT_BRANCH, 1)
+            outdated = bool(last) and last[0].action not in SAVER_ACTIONS
+        elif main is None or marker == 0 or self._grown_in_sync(tx, tract_id, state):
+            outdated = False
+        else:  # annotations exist: does the tract skip what the checkpoint hides? (reads the history once)
+            order = history_of(main, tx.history(tract_id))
+            outdated = hidden_now(tx, tract_id, order) != frozen_hidden(order)
+        if not outdated:
+            self._in_sync[tract_id] = state
+        return outdated
+
+    def _grown_in_sync(self, tx: Transaction, tract_id: str, state: tuple[str | None, str | None, int]) -> bool:
+        """Whether the latest checkpoint only appended messages to one found in sync, with no annotation
+        made since: then it is in sync too (annotations only reach messages that existed when they were
+        made), without reading the history. A walk of the turn's few new commits."""
+        known = self._in_sync.get(tract_id)
+        if known is None or known[0] is None or known[0] != known[1] or known[2] != state[2]:
+            return False
+        current = state[0]
+        for _ in range(64):
+            if current == known[0]:
+                return True
+            commit = None if current is None else tx.commit(tract_id, current)
+            if commit is None:
+                return False
+            if commit.operation is not Operation.APPEND or commit.role is None or commit.blob is None:
+                return False
+            if len(commit.parents) != 1:
+                return False
+            current = commit.parents[0]
+        return False
+
+    def _refresh_fn(self, config: RunnableConfig | None) -> _Refresh | None:
+        """For ``list`` on one thread: a read saying whether its latest checkpoint is outdated."""
+        configurable = config.get("configurable", {}) if isinstance(config, dict) else {}
+        if "thread_id" not in configurable or get_checkpoint_id(config or {}):
+            return None
+        ids = (check_thread_id(configurable["thread_id"]), check_namespace(configurable.get("checkpoint_ns")))
+        return _Refresh(self, ids)
+
+    def _update(self, thread_id: str, checkpoint_ns: str) -> None:
+        """Store the update checkpoint that brings the graph up to date with the thread's tract."""
+        update = _Update(self, thread_id, checkpoint_ns)
+        try:
+            put = self._write(update)
+        except BaseException:
+            self._chains.forget(update.tract_id)  # cached chains may name the marker the rollback undid
+            raise
+        self._finish_update(update, put)
+
+    async def _aupdate(self, thread_id: str, checkpoint_ns: str) -> None:
+        """Async :meth:`_update`."""
+        update = _Update(self, thread_id, checkpoint_ns)
+        try:
+            put = await self._awrite(update)
+        except BaseException:
+            self._chains.forget(update.tract_id)
+            raise
+        self._finish_update(update, put)
+
+    def _finish_update(self, update: _Update, put: _Put | None) -> None:
+        if put is not None:
+            self._finish_put(put)
+            if update.synced is not None:
+                self._in_sync[update.tract_id] = update.synced
+
+    def _update_in(self, tx: Transaction, update: _Update) -> _Put | None:
+        """The transaction of an update: freeze what the tract skips (a marker commit on ``main``, when
+        it differs from what the graph hides), then store a checkpoint as ``update_state`` would."""
+        tract_id = update.tract_id = self._tract_of(tx, update.thread_id, update.checkpoint_ns)
+        main = tx.branch_tip(tract_id, DEFAULT_BRANCH, lock=True)  # one updater at a time
+        found = self._rows.locate(tx, update.thread_id, update.checkpoint_ns, None)
+        if found is None or not self._outdated(tx, update.thread_id, update.checkpoint_ns, found[1]):
+            return None  # another reader brought it up to date first
+        row = found[0]
+        latest = self._tuple(tx, row)
+        synced = (main, main, tx.branch_tip_and_mark(tract_id, DEFAULT_BRANCH)[1])
+        tip: str | None = None  # None: main is empty (start_over), the messages are []
+        messages: builtins.list[Any] = []
+        if main is not None:
+            order = history_of(main, tx.history(tract_id))
+            hidden = hidden_now(tx, tract_id, order)
+            if hidden != frozen_hidden(order):  # the SKIPs changed: freeze them in a marker on main
+                # one write: the marker commit, main moved onto it by compare-and-swap (logged), held
+                written = tx.write_chain(
+                    tract_id,
+                    [marker_commit(hidden)],
+                    parent=main,
+                    ref=DEFAULT_BRANCH,
+                    action=UPDATE_ACTION,
+                    hold=HOLDER,
+                )
+                held = written.tip if written.tip is not None else main
+            else:
+                held = main
+                tx.hold(tract_id, [held], HOLDER)
+            messages = self._chains.values(self._chains.load(tx, tract_id, held))
+            tip = held
+            synced = (held, held, synced[2])
+        checkpoint = copy_checkpoint(latest.checkpoint)
+        step = latest.metadata.get("step", -1)
+        version = self.get_next_version(checkpoint["channel_versions"].get(_MESSAGES), None)  # type: ignore[arg-type]
+        checkpoint["id"] = str(uuid6(clock_seq=step + 1))
+        checkpoint["ts"] = datetime.now(timezone.utc).isoformat()
+        checkpoint["channel_values"] = {**checkpoint["channel_values"], _MESSAGES: messages}
+        checkpoint["channel_versions"][_MESSAGES] = version
+        checkpoint["updated_channels"] = None  # as update_state: the next step considers every channel
+        put = _Put(
+            saver=self,
+            thread_id=update.thread_id,
+            checkpoint_ns=update.checkpoint_ns,
+            parent_id=row.checkpoint_id,
+            checkpoint=checkpoint,
+            meta={"source": "update", "step": step + 1, "parents": latest.metadata.get("parents", {})},
+            new_versions={_MESSAGES: version},
+            tips={} if tip is None else {_MESSAGES: tip},
+            tract_id=tract_id,
+        )
+        self._put_in(tx, put)
+        update.synced = synced if tip is not None else None
+        return put
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -455,7 +665,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         plan = self._chains.plan(tx, tract_id, value, candidates)
         hold = HOLDER if plan.moves or len(candidates) > 1 else None
         if channel == "messages":
-            chain = self._follow(tx, tract_id, plan, hold, parent_id)
+            chain = self._follow(tx, tract_id, plan, hold, (thread_id, checkpoint_ns, parent_id))
         else:
             chain = self._chains.write(tx, tract_id, plan, hold=hold)
         tips[channel] = chain.tip
@@ -472,9 +682,15 @@ class TractSaver(BaseCheckpointSaver[str]):
         )
 
     def _follow(
-        self, tx: Transaction, tract_id: str, plan: ChainPlan, hold: str | None, parent_id: str | None
+        self,
+        tx: Transaction,
+        tract_id: str,
+        plan: ChainPlan,
+        hold: str | None,
+        parent: tuple[str, str, str | None],
     ) -> Chain:
-        """Write the messages and point ``main`` at them; keep a line a fork leaves behind as a branch."""
+        """Write the messages and point ``main`` at them; keep a line a fork leaves behind as a branch
+        (named after the step of the checkpoint the new line continues from, ``parent``: see :mod:`.forks`)."""
         if plan.extends_base:  # the usual turn: main moves on from the list this one continues
             try:
                 return self._chains.write(tx, tract_id, plan, ref=DEFAULT_BRANCH, expected=plan.base.tip, hold=hold)
@@ -482,8 +698,12 @@ class TractSaver(BaseCheckpointSaver[str]):
                 pass  # main is elsewhere (a fork, another writer): nothing was written, as below
         old = tx.branch_tip(tract_id, DEFAULT_BRANCH, lock=True)
         chain = self._chains.write(tx, tract_id, plan, ref=DEFAULT_BRANCH, expected=old, hold=hold)
-        if old is not None and old != chain.tip and not any(commit == old for commit in reversed(chain.commits)):
-            tx.create_branch(tract_id, f"lg/{parent_id or 'root'}-{old[:12]}", old, action="checkpoint: fork")
+        if old is None or old == chain.tip or old == plan.prefix.tip:  # no line left (the list continues ``old``)
+            return chain
+        if not any(commit == old for commit in reversed(chain.commits)):
+            name = fork_branch(tx, self._rows, tract_id, old, *parent)
+            if name is not None:
+                tx.create_branch(tract_id, name, old, action="checkpoint: fork")
         return chain
 
     def put_writes(
@@ -604,7 +824,11 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async :meth:`get_tuple`."""
-        return await storage.arun_read(self.store, self._get_tuple_fn(config))
+        found = await storage.arun_read(self.store, self._get_tuple_fn(config, check=True))
+        if found is not _OUTDATED:
+            return found  # type: ignore[no-any-return]
+        await self._aupdate(*_ids(config))
+        return await storage.arun_read(self.store, self._get_tuple_fn(config))  # type: ignore[no-any-return]
 
     async def alist(
         self,
@@ -615,6 +839,9 @@ class TractSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list` (the matching checkpoints are read in one transaction)."""
+        refresh = self._refresh_fn(config)
+        if refresh is not None and await storage.arun_read(self.store, refresh):
+            await self._aupdate(*refresh.ids)
         for item in await storage.arun_read(self.store, self._list_fn(config, filter, before, limit)):
             yield item
 
@@ -662,6 +889,27 @@ class TractSaver(BaseCheckpointSaver[str]):
         await self._awrite(self._keep_latest_fn(thread_ids, strategy))
 
 
+class AsyncTractSaver(TractSaver):
+    """:class:`TractSaver` under the name asyncio code looks for (as ``AsyncSqliteSaver``, ``AsyncPostgresSaver``).
+
+    The same saver (every async method is native on PostgreSQL), whose :meth:`from_conn_string` is
+    an async context manager that closes the async connections on the loop that opened them::
+
+        async with AsyncTractSaver.from_conn_string("agent.db") as saver:
+            graph = builder.compile(checkpointer=saver)
+            await graph.ainvoke(...)
+    """
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(  # type: ignore[override]
+        cls, conn_string: str, *, serde: Any = None
+    ) -> AsyncIterator[AsyncTractSaver]:
+        """Open a saver on a SQLite path or a database URL; close it on exit (``async with``)."""
+        async with cls.afrom_conn_string(conn_string, serde=serde) as saver:
+            yield saver  # type: ignore[misc]
+
+
 @dataclass
 class _Put:
     """A checkpoint on its way to the store (prepared outside the transaction)."""
@@ -678,6 +926,32 @@ class _Put:
 
     def run(self, tx: Transaction) -> None:
         self.saver._put_in(tx, self)
+
+
+@dataclass
+class _Refresh:
+    """The read ``list`` makes first: is the thread's latest checkpoint outdated?"""
+
+    saver: TractSaver
+    ids: tuple[str, str]
+
+    def __call__(self, tx: Transaction) -> bool:
+        found = self.saver._rows.locate(tx, *self.ids, None)
+        return found is not None and self.saver._outdated(tx, *self.ids, found[1])
+
+
+@dataclass
+class _Update:
+    """An update checkpoint on its way to the store (see :meth:`TractSaver._update_in`)."""
+
+    saver: TractSaver
+    thread_id: str
+    checkpoint_ns: str
+    tract_id: str = ""  # resolved in the transaction
+    synced: tuple[str | None, str | None, int] | None = None  # what it brought the graph to (if it did)
+
+    def __call__(self, tx: Transaction) -> _Put | None:
+        return self.saver._update_in(tx, self)
 
 
 def _metadata_json(meta: Any) -> str:
