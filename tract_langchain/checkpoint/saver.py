@@ -285,9 +285,9 @@ class TractSaver(BaseCheckpointSaver[str]):
         """
         found = storage.run_read(self.store, self._get_tuple_fn(config, check=True))
         if found is not _OUTDATED:
-            return found  # type: ignore[no-any-return]
+            return found
         self._update(*_ids(config))
-        return storage.run_read(self.store, self._get_tuple_fn(config))  # type: ignore[no-any-return]
+        return storage.run_read(self.store, self._get_tuple_fn(config))
 
     def _get_tuple_fn(self, config: RunnableConfig, *, check: bool = False) -> Callable[[Transaction], Any]:
         """The read of :meth:`get_tuple`; with ``check``, a latest checkpoint the tract changed since
@@ -826,9 +826,9 @@ class TractSaver(BaseCheckpointSaver[str]):
         """Async :meth:`get_tuple`."""
         found = await storage.arun_read(self.store, self._get_tuple_fn(config, check=True))
         if found is not _OUTDATED:
-            return found  # type: ignore[no-any-return]
+            return found
         await self._aupdate(*_ids(config))
-        return await storage.arun_read(self.store, self._get_tuple_fn(config))  # type: ignore[no-any-return]
+        return await storage.arun_read(self.store, self._get_tuple_fn(config))
 
     async def alist(
         self,
