@@ -23,7 +23,7 @@ from tract_core import (
     storage,
 )
 from tract_core.objects import Blob
-from tract_core.storage import ChainMessage, PreparedStatement, Transaction
+from tract_core.storage import ChainMarker, ChainMessage, PreparedStatement, Transaction, compile_order
 from tract_core.tokens import REPLY_PRIMING
 
 NOTES = Table(
@@ -205,6 +205,56 @@ def test_an_empty_chain_moves_the_branch_to_its_parent(factory) -> None:
     )
     assert written.tip == first and written.commits == () and written.moved
     assert t.head == first and t.reflog(limit=1)[0].action == "rewind"
+
+
+def test_a_marker_commit_records_without_a_message(factory) -> None:
+    """A ChainMarker is a commit with metadata and no message: compile shows nothing for it."""
+    t = factory.open(tract_id="marked")
+    t.user("one")
+    before = t.compile()
+    head = t.head
+    marker = ChainMarker("my_adapter_note", {"note": {"seen": 1}}, "My adapter: seen")
+    written = storage.run_write(
+        t.store, lambda tx: tx.write_chain("marked", [marker], parent=head, ref="main", action="my adapter", hold="me")
+    )
+    assert t.head == written.tip != head and written.contents == () and written.moved
+    assert t.compile().messages == before.messages
+    commit = storage.run_read(t.store, lambda tx: tx.commit("marked", written.tip))
+    assert commit is not None and commit.blob is None and commit.role is None and commit.parents == (head,)
+    assert commit.content_type == "my_adapter_note" and commit.message == "My adapter: seen"
+    assert storage.run_read(t.store, lambda tx: tx.commit("marked", "ab" * 32)) is None
+    again = storage.run_write(t.store, lambda tx: tx.write_chain("marked", [marker], parent=head))
+    assert again.tip == written.tip  # deterministic: same parent and marker, same commit
+    with pytest.raises(InvalidInputError):
+        storage.run_write(t.store, lambda tx: tx.write_chain("marked", [ChainMarker("Not Valid")], parent=head))
+
+
+def test_priorities_branches_reflog_and_change_marks(factory) -> None:
+    t = factory.open(tract_id="looked")
+    system = t.system("Be brief.").hash
+    question = t.user("one").hash
+    answer = t.assistant("two").hash
+
+    def look(tx: Transaction) -> tuple:
+        head = tx.branch_tip("looked", "main")
+        order = compile_order(head, tx.history("looked"))
+        return [e.hash for e in order], tx.priorities("looked", order), tx.branch_tip_and_mark("looked", "main")
+
+    order, priorities, (tip, mark) = storage.run_read(t.store, look)
+    assert order == [system, question, answer] and tip == answer
+    assert priorities == {system: PINNED, question: "normal", answer: "normal"}
+    t.annotate(question, SKIP)
+    _, priorities, (tip, later) = storage.run_read(t.store, look)
+    assert priorities[question] == SKIP and tip == answer and later > mark
+    assert storage.run_read(t.store, lambda tx: tx.priorities("looked", [])) == {}
+    storage.run_write(t.store, lambda tx: tx.create_branch("looked", "kept", question, action="my fork"))
+    assert storage.run_read(t.store, lambda tx: tx.branches("looked")) == {"kept": question, "main": answer}
+    moves = storage.run_read(t.store, lambda tx: tx.reflog("looked", "kept"))
+    assert [(m.ref, m.old, m.new, m.action) for m in moves] == [("kept", None, question, "my fork")]
+    newest = storage.run_read(t.store, lambda tx: tx.reflog("looked", limit=1))
+    assert [m.ref for m in newest] == ["kept"]
+    with pytest.raises(CommitNotFoundError):
+        storage.run_read(t.store, lambda tx: compile_order("ab" * 32, tx.history("looked")))
 
 
 # --------------------------------------------------------------------------- storage
