@@ -98,8 +98,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-MAX_TRACT_ID = 255
-"""The longest tract id (characters)."""
+_MAX_TRACT_ID = 255
 
 
 def open_store(
@@ -269,9 +268,9 @@ class PreparedStatement:
 
 
 def _check_tract_id(tract_id: Any) -> str:
-    if not isinstance(tract_id, str) or not tract_id.strip() or len(tract_id) > MAX_TRACT_ID:
+    if not isinstance(tract_id, str) or not tract_id.strip() or len(tract_id) > _MAX_TRACT_ID:
         raise InvalidInputError(
-            f"tract_id must be a non-empty string of at most {MAX_TRACT_ID} characters, not {shown(tract_id)}"
+            f"tract_id must be a non-empty string of at most {_MAX_TRACT_ID} characters, not {shown(tract_id)}"
         )
     return check_text(tract_id, "tract_id")
 
@@ -308,8 +307,8 @@ class Transaction:
     def create_tables(self, tables: Iterable[Any]) -> None:
         """Create the adapter's tables (SQLAlchemy ``Table`` objects, e.g. ``Model.__table__``) if missing.
 
-        Idempotent; call it from the adapter's ``setup()``. Names must not start with ``tract_``
-        unless the adapter's own prefix follows (``tract_lg_...``): tract's tables are tract's.
+        Idempotent; call it from the adapter's ``setup()``. Give the tables a prefix of the adapter's
+        own (the LangGraph checkpointer's are ``tract_lg_*``): tract's tables are tract's.
         """
         listed = list(tables)
         for table in listed:
