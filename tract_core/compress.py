@@ -23,13 +23,14 @@ from .errors import CommitNotFoundError, ConcurrentUpdateError, InvalidInputErro
 from .graph import linearize
 from .history import commit_info
 from .messages import normalize_message
-from .objects import Blob, Commit, ContentType, ObjectId, Operation, Priority, canonical_json, check_text
+from .objects import Blob, ContentType, Operation, Priority, canonical_json, check_text
 from .records import CommitInfo
 from .refs import Ref, move_head_commit, resolve
 from .replay import carry_priorities, replay_commits
 from .store.base import Session
 from .summarize import SummaryDraft, asummarize, summarize
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, count_body
+from .writes import NewCommit, put_chain
 
 if TYPE_CHECKING:
     from .compile import Compiler
@@ -323,21 +324,34 @@ def apply_compression(
     if content is not None:  # None: an archive, the range just leaves the context
         summary_message = normalize_message(content, role=summary_role, content_type=ContentType.SUMMARY)
         summary_blob = Blob.from_body(summary_message.body)
-        session.blobs.put(summary_blob, count_body(compiler.counter, summary_blob.body), compiler.counter.name)
         base_depth = session.commits.get(tract_id, base).depth if base else 0  # type: ignore[union-attr]
-        summary = Commit(
-            parents=(ObjectId(base),) if base else (),
-            blob=summary_blob.hash,
-            role=summary_message.role,
-            content_type=ContentType.SUMMARY,
-            operation=Operation.APPEND,
-            metadata_json=canonical_json(
-                {"compression": {"from": plan.range_from, "to": plan.range_to, "messages": len(plan.summarised)}}
-            ),
-            message=f"compress {len(plan.summarised)} messages",
+        written = put_chain(
+            session,
+            tract_id,
+            [
+                NewCommit(
+                    blob=summary_blob,
+                    role=summary_message.role,
+                    content_type=ContentType.SUMMARY,
+                    metadata_json=canonical_json(
+                        {
+                            "compression": {
+                                "from": plan.range_from,
+                                "to": plan.range_to,
+                                "messages": len(plan.summarised),
+                            }
+                        }
+                    ),
+                    message=f"compress {len(plan.summarised)} messages",
+                    tokens=count_body(compiler.counter, summary_blob.body),
+                    tokenizer=compiler.counter.name,
+                )
+            ],
+            parent=base,
+            parent_depth=base_depth,
         )
-        stored_summary = session.commits.put(tract_id, summary, base_depth + 1, summary_blob.body)
-        onto = summary.hash
+        stored_summary = written.commits[0]
+        onto = written.tip
     summarised = {slot.key for slot in plan.summarised}
     pinned = set(plan.pinned)
     dropped = set(plan.order[plan.start : plan.end + 1]) - pinned

@@ -20,10 +20,11 @@ from typing import Any
 from .compile import Compiler
 from .errors import ConcurrentUpdateError, InvalidInputError, MergeConflict, shown
 from .graph import ancestors, linearize, merge_base
-from .objects import Commit, ContentType, ObjectId, Operation, Priority
+from .objects import ContentType, Operation, Priority
 from .refs import HEAD, Ref, move_head_commit, resolve
 from .replay import carry_priorities
 from .store.base import Session
+from .writes import NewCommit, put_chain
 
 __all__ = [
     "STRATEGIES",
@@ -366,17 +367,24 @@ def apply_merge(session: Session, compiler: Compiler, plan: PendingMerge) -> Mer
     assert plan.ours is not None
     depths = session.commits.get_many(tract_id, [plan.ours, plan.theirs])
     into = head.branch or "HEAD"
-    merge = Commit(
-        parents=(ObjectId(plan.ours), ObjectId(plan.theirs)),
-        blob=None,
-        role=None,
-        content_type=ContentType.MERGE,
-        operation=Operation.APPEND,
-        message=f"Merge {plan.source!r} into {into!r}",
+    depth = max(d.depth for d in depths.values())
+    merge = put_chain(
+        session,
+        tract_id,
+        [
+            NewCommit(
+                blob=None,
+                role=None,
+                content_type=ContentType.MERGE,
+                message=f"Merge {plan.source!r} into {into!r}",
+                other_parents=(plan.theirs,),
+            )
+        ],
+        parent=plan.ours,
+        parent_depth=depth,
     )
-    depth = max(d.depth for d in depths.values()) + 1
-    session.commits.put(tract_id, merge, depth)
-    tip: str = merge.hash
+    depth += 1
+    tip: str = merge.hashes[0]
     resolved: list[tuple[Conflict, Any]] = []
     expected = dict(plan.expected)
     for conflict in plan.conflicts:
@@ -391,8 +399,8 @@ def apply_merge(session: Session, compiler: Compiler, plan: PendingMerge) -> Mer
         depth += 1
         tip = edit
     carry_priorities(session, compiler, tract_id, expected, tip, f"merge of {plan.source!r}")
-    move_head_commit(session, tract_id, head, tip, f"merge {plan.source}: {merge.hash[:12]}")
-    return MergeResult("merge", tip, merge.hash, plan.base, tuple(resolved))
+    move_head_commit(session, tract_id, head, tip, f"merge {plan.source}: {merge.hashes[0][:12]}")
+    return MergeResult("merge", tip, merge.hashes[0], plan.base, tuple(resolved))
 
 
 def _edit_commit(
@@ -404,18 +412,25 @@ def _edit_commit(
 
     normalized = normalize_message(message)
     blob = Blob.from_body(normalized.body)
-    session.blobs.put(blob, count_body(compiler.counter, blob.body), compiler.counter.name)
-    commit = Commit(
-        parents=(ObjectId(parent),),
-        blob=blob.hash,
-        role=normalized.role,
-        content_type=normalized.content_type,
-        operation=Operation.EDIT,
-        response_to=ObjectId(target),
-        message="merge resolution",
+    written = put_chain(
+        session,
+        tract_id,
+        [
+            NewCommit(
+                blob=blob,
+                role=normalized.role,
+                content_type=normalized.content_type,
+                operation=Operation.EDIT,
+                response_to=target,
+                message="merge resolution",
+                tokens=count_body(compiler.counter, blob.body),
+                tokenizer=compiler.counter.name,
+            )
+        ],
+        parent=parent,
+        parent_depth=depth,
     )
-    session.commits.put(tract_id, commit, depth + 1, blob.body)
-    return commit.hash
+    return written.hashes[0]
 
 
 _LLM_SYSTEM = (

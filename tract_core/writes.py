@@ -55,6 +55,7 @@ class NewCommit:
         tokens: The blob's token count for ``tokenizer``, kept beside it (None: counted when compiled).
         tokenizer: The tokenizer that produced ``tokens``.
         stored: The blob is known to be stored already (a replayed commit): it is not put again.
+        other_parents: Parents after the first (a merge commit's other side); the chain links the first.
     """
 
     blob: Blob | None
@@ -68,6 +69,7 @@ class NewCommit:
     tokens: int | None = None
     tokenizer: str | None = None
     stored: bool = False
+    other_parents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ def _build(
     for new in commits:
         _check(new)
         commit = Commit(
-            parents=(ObjectId(tip),) if tip else (),
+            parents=((ObjectId(tip),) if tip else ()) + tuple(ObjectId(p) for p in new.other_parents),
             blob=new.blob.hash if new.blob is not None else None,
             role=new.role,
             content_type=new.content_type,
