@@ -34,6 +34,8 @@ PUBLIC = {
     "tract_core.testing",
     "tract_core.config",
     "tract_core.names",
+    "tract_core.policies",
+    "tract_core.clock",
 }
 """The core modules an adapter may import (documented in docs/adapters.md); the rest are internal."""
 

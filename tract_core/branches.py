@@ -23,6 +23,8 @@ __all__ = [
     "create_branch",
     "switch_branch",
     "list_branches",
+    "rename_branch",
+    "ARCHIVE_PREFIX",
     "delete_branch",
     "reset_head",
     "reachable_from_refs",
@@ -32,14 +34,27 @@ __all__ = [
 
 RESET_MODES = ("soft", "hard")
 
+ARCHIVE_PREFIX = "archive/"
+"""Archived branches are renamed ``archive/<name>``: hidden from ``list_branches()``, kept by gc."""
+
 
 @dataclass(frozen=True)
 class BranchInfo:
-    """A branch: its name, the commit it points at, and whether HEAD is on it."""
+    """A branch: its name, the commit it points at, and whether HEAD is on it.
+
+    ``last_commit_at`` is when its tip commit was written (UNIX seconds; None for an empty branch or
+    where it was not read).
+    """
 
     name: str
     commit: str | None
     current: bool = False
+    last_commit_at: float | None = None
+
+    @property
+    def archived(self) -> bool:
+        """Whether it is an archived branch (``archive/<name>``)."""
+        return self.name.startswith(ARCHIVE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -99,10 +114,47 @@ def switch_branch(session: Session, tract_id: str, name: str) -> BranchInfo:
     return BranchInfo(branch.name, branch.commit, current=True)
 
 
-def list_branches(session: Session, tract_id: str) -> list[BranchInfo]:
-    """Every branch, sorted by name, with the current one marked."""
+def list_branches(session: Session, tract_id: str, *, include_archived: bool = False) -> list[BranchInfo]:
+    """Every branch (archived ones only with ``include_archived``), sorted by name, with the current
+    one marked and the time of each tip commit."""
     current = current_head(session, tract_id).branch
-    return [BranchInfo(r.name, r.commit, current=r.name == current) for r in session.refs.list(tract_id)]
+    refs = [r for r in session.refs.list(tract_id) if include_archived or not r.name.startswith(ARCHIVE_PREFIX)]
+    tips = session.commits.get_many(tract_id, {r.commit for r in refs if r.commit})
+    return [
+        BranchInfo(
+            r.name,
+            r.commit,
+            current=r.name == current,
+            last_commit_at=tips[r.commit].created_at if r.commit in tips else None,
+        )
+        for r in refs
+    ]
+
+
+def rename_branch(session: Session, tract_id: str, old: str, new: str, action: str) -> BranchInfo:
+    """Give branch ``old`` the name ``new`` (same commit); refused for the checked-out branch.
+
+    Raises:
+        BranchNotFoundError: No branch ``old``.
+        BranchExistsError: ``new`` is taken.
+        InvalidInputError: ``old`` is the current branch.
+    """
+    check_branch_name(new)
+    if not isinstance(old, str):
+        raise InvalidInputError(f"a branch name is a string, not {type(old).__name__}")
+    session.refs.tip(tract_id, old, lock=True)  # PostgreSQL: no commit lands on it meanwhile
+    branch = session.refs.get(tract_id, old)
+    if branch is None:
+        raise BranchNotFoundError(f"no branch {old!r} in tract {tract_id!r}")
+    if current_head(session, tract_id).branch == old:
+        raise InvalidInputError(f"cannot {action} {old!r}: it is the current branch; switch to another branch first")
+    if not session.refs.create(tract_id, new, branch.commit):
+        raise BranchExistsError(f"branch {new!r} already exists; delete or rename it first")
+    session.refs.delete(tract_id, old)
+    session.reflog.append(tract_id, old, branch.commit, None, f"branch: {action}d as {new}")
+    session.reflog.append(tract_id, new, None, branch.commit, f"branch: {action}d from {old}")
+    created = session.commits.get(tract_id, branch.commit) if branch.commit else None
+    return BranchInfo(new, branch.commit, last_commit_at=None if created is None else created.created_at)
 
 
 def reachable_from_refs(session: Session, tract_id: str, *, skip: str | None = None) -> set[str]:

@@ -33,6 +33,10 @@ __all__ = [
     "BranchExistsError",
     "MergeConflict",
     "RebaseSafetyError",
+    "ProposalNotFoundError",
+    "ProposalDecidedError",
+    "StaleProposalError",
+    "PolicyWarning",
     "RESTORE",
     "damaged",
     "damage_summary",
@@ -76,6 +80,10 @@ class TokenizerFallbackWarning(TractWarning):
     """The configured model's tokenizer could not be loaded; an offline encoding is used instead."""
 
 
+class PolicyWarning(TractWarning):
+    """A policy failed, was paused after failing, or could not be restored when a tract was opened."""
+
+
 class InvalidInputError(TractError, ValueError):
     """An argument has the wrong shape or value; nothing was written."""
 
@@ -109,6 +117,10 @@ class AmbiguousRefError(NotFoundError):
         )
 
 
+class ProposalNotFoundError(NotFoundError):
+    """No proposal of this tract has the given id."""
+
+
 class BranchNotFoundError(NotFoundError):
     """No branch of this tract has the given name."""
 
@@ -131,6 +143,14 @@ class TractNotFoundError(NotFoundError):
 
 class DatabaseNotFoundError(NotFoundError):
     """The database file or server named by the caller does not exist or cannot be reached."""
+
+
+class ProposalDecidedError(TractError):
+    """The proposal was already decided (approved, rejected, executed...), here or in another process."""
+
+
+class StaleProposalError(TractError):
+    """The proposal was made against a history HEAD no longer holds; re-evaluate with ``run_policies()``."""
 
 
 class EditTargetError(InvalidInputError):

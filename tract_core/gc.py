@@ -11,11 +11,11 @@ entries older than the orphan window expire. ``dry_run=True`` reports without ch
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from .clock import now as clock_now
 from .errors import InvalidInputError, shown
 from .store.base import HistoryEntry, Session
 
@@ -96,7 +96,7 @@ def collect_garbage(
     no writer can move the history between the reads reachability is computed on and the deletes.
     ``roots`` adds commits to keep (e.g. a detached handle's HEAD).
     """
-    now = time.time() if now is None else now
+    now = clock_now() if now is None else now
     orphan_cutoff = now - _check_days(orphan_retention_days, "orphan_retention_days") * DAY
     archive_cutoff = now - _check_days(archive_retention_days, "archive_retention_days") * DAY
     session.locks.exclusive(tract_id)

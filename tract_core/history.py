@@ -7,15 +7,16 @@ from collections.abc import Set
 
 from .annotations import annotation_info
 from .compile import Compiler
-from .errors import RESTORE, CorruptObjectError, damage_summary, damaged
+from .errors import RESTORE, CorruptObjectError, NotFoundError, damage_summary, damaged
 from .objects import Blob
 from .records import CommitInfo, ReflogEntry, VerifyReport
+from .refs import Ref, resolve
 from .store.base import RefEntry, Session, StoredBlob, StoredCommit
 from .store.integrity import REPAIR_FILE
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, count_body
 from .usage import Usage
 
-__all__ = ["commit_info", "message_blob", "walk_log", "show_commit", "read_reflog", "verify_objects"]
+__all__ = ["commit_info", "message_blob", "walk_log", "show_commit", "read_reflog", "verify_objects", "in_history"]
 
 
 def commit_info(
@@ -223,3 +224,29 @@ def _head_problems(session: Session, tract_id: str, commits: Set[str], refs: lis
         f"{last[0].new[:12]}: the branch was removed outside tract (branch({branch!r}, {last[0].new[:12]!r}) "
         "recreates it)"
     ]
+
+
+def in_history(session: Session, tract_id: str, ref: Ref) -> bool:
+    """Whether ``ref`` names a commit in the history of HEAD (False if it names no commit)."""
+    head = session.refs.head(tract_id)
+    if head.commit is None:
+        return False
+    try:
+        target = resolve(session, tract_id, ref, head=head)
+    except NotFoundError:
+        return False
+    if target == head.commit:
+        return True
+    graph = session.commits.graph(tract_id)
+    if target not in graph:
+        return False
+    stack, seen = [head.commit], set()
+    while stack:
+        commit = stack.pop()
+        if commit == target:
+            return True
+        if commit in seen or commit not in graph:
+            continue
+        seen.add(commit)
+        stack.extend(graph[commit][0])
+    return False

@@ -27,6 +27,7 @@ from .agents import (
 from .annotations import coerce_priority, write_annotation
 from .arguments import check_callable, check_flag, check_limit, check_mapping, check_number
 from .branches import (
+    ARCHIVE_PREFIX,
     RESET_MODES,
     BranchInfo,
     ResetResult,
@@ -34,6 +35,7 @@ from .branches import (
     create_branch,
     delete_branch,
     list_branches,
+    rename_branch,
     reset_head,
     start_over,
     switch_branch,
@@ -63,10 +65,13 @@ from .diff import ContextDiff, diff_contexts
 from .errors import InvalidInputError, shown
 from .formats import CompiledContext
 from .gc import GCResult, check_vacuum, collect_garbage, reclaim_space
-from .history import commit_info, read_reflog, show_commit, verify_objects, walk_log
+from .history import commit_info, in_history, read_reflog, show_commit, verify_objects, walk_log
 from .merge import MergeResult, PendingMerge, Resolver, apply_merge, check_strategy, plan_merge, resolve_conflicts
 from .messages import check_role
 from .objects import ContentType, Operation, canonical_json, check_text
+from .policies.engine import OnProposal, PolicyEngine
+from .policies.policy import Policy
+from .policies.proposal import PROPOSAL_STATUSES, PolicyLogEntry, Proposal
 from .query import run_config_query
 from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus, VerifyReport
 from .refs import DEFAULT_BRANCH, HEAD, Ref, check_branch_name, check_ref, resolve
@@ -111,6 +116,7 @@ class Tract:
         self._work = HandleWork(store, tract_id, self._compiler.clear, start)  # this handle's own HEAD
         self._owns_store = owns_store
         self._closed = False
+        self._policies = PolicyEngine(self, self._reading, self._writing)
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -161,7 +167,12 @@ class Tract:
             if owns:
                 store.close()
             raise
-        return cls(store, tract_id, resolved, owns_store=owns, start=start)
+        tract = cls(store, tract_id, resolved, owns_store=owns, start=start)
+        with tract._reading() as session:
+            stored = session.policies.config(tract_id)
+        if stored is not None:
+            tract._policies.restore(stored.config_json)
+        return tract
 
     @staticmethod
     def list_tracts(path: str | os.PathLike[str] | None = None, *, url: str | None = None) -> list[str]:
@@ -258,7 +269,9 @@ class Tract:
                 commit_message=commit_message,
             )
         self._compiler.remember(stored, blob, tokens)
-        return commit_info(stored, blob, tokens)
+        info = commit_info(stored, blob, tokens)
+        self._policies.after("commit")
+        return info
 
     def system(self, content: Any, **kwargs: Any) -> CommitInfo:
         """Commit a system message (an instruction, PINNED by default)."""
@@ -329,6 +342,12 @@ class Tract:
         HEAD. The result is immutable; its ``messages`` are fresh copies on every access.
         """
         check_ref(at_commit)
+        compiled = self._compile(at_commit)
+        if at_commit is None and self._policies.after("compile"):
+            compiled = self._compile(None)  # a compile policy changed the context: show the result
+        return compiled
+
+    def _compile(self, at_commit: Ref) -> CompiledContext:
         with self._reading() as session:
             head, marker = session.refs.head_with_marker(self.tract_id)
             target = head.commit if at_commit is None else resolve(session, self.tract_id, at_commit, head=head)
@@ -395,10 +414,48 @@ class Tract:
         with self._writing() as session:
             return switch_branch(session, self.tract_id, name)
 
-    def list_branches(self) -> list[BranchInfo]:
-        """Every branch, sorted by name; ``current`` marks the one HEAD is on."""
+    def list_branches(self, *, include_archived: bool = False) -> list[BranchInfo]:
+        """Every branch, sorted by name; ``current`` marks the one HEAD is on.
+
+        Archived branches (``archive/<name>``, see :meth:`archive_branch`) are left out unless
+        ``include_archived`` is True.
+        """
+        check_flag(include_archived, "include_archived")
         with self._reading() as session:
-            return list_branches(session, self.tract_id)
+            return list_branches(session, self.tract_id, include_archived=include_archived)
+
+    def archive_branch(self, name: str) -> BranchInfo:
+        """Move a branch out of sight: it becomes ``archive/<name>``, hidden from :meth:`list_branches`,
+        kept by gc, and back with :meth:`restore_branch`. ArchivePolicy does this to idle branches.
+
+        Raises:
+            BranchNotFoundError: No such branch.
+            BranchExistsError: ``archive/<name>`` exists already (restore or delete it first).
+            InvalidInputError: It is the current branch, or already archived.
+        """
+        check_text(name, "branch name", control=True)
+        if name.startswith(ARCHIVE_PREFIX):
+            raise InvalidInputError(f"{name!r} is archived already; restore_branch({name!r}) brings it back")
+        with self._writing() as session:
+            return rename_branch(session, self.tract_id, name, ARCHIVE_PREFIX + name, "archive")
+
+    def restore_branch(self, name: str) -> BranchInfo:
+        """Bring an archived branch back under its own name (``name`` with or without ``archive/``).
+
+        Raises:
+            BranchNotFoundError: No archived branch of that name.
+            BranchExistsError: A branch already has the name it would get back.
+        """
+        check_text(name, "branch name", control=True)
+        archived = name if name.startswith(ARCHIVE_PREFIX) else ARCHIVE_PREFIX + name
+        with self._writing() as session:
+            return rename_branch(session, self.tract_id, archived, archived[len(ARCHIVE_PREFIX) :], "restore")
+
+    def contains(self, ref: Ref) -> bool:
+        """Whether a commit is in the history of this handle's HEAD (False for unknown commits)."""
+        check_ref(ref)
+        with self._reading() as session:
+            return in_history(session, self.tract_id, ref)
 
     def delete_branch(self, name: str, *, force: bool = False) -> BranchInfo:
         """Delete a branch. Refused if it is current, or (unless ``force``) if only it reaches some commits."""
@@ -720,6 +777,114 @@ class Tract:
         if not dry_run:
             self._compiler.clear()
         return reclaim_space(self.store, result, before, vacuum)
+
+    # -- policies -----------------------------------------------------------------------------
+
+    def configure_policies(
+        self,
+        policies: list[Policy] | None = None,
+        *,
+        autonomy: str | None = None,
+        on_proposal: OnProposal | None = None,
+    ) -> list[Policy]:
+        """Set the policies that watch this tract (DESIGN §12, :mod:`tract_core.policies`).
+
+        Each policy is evaluated after every commit (or compile, by its ``trigger``) that lands
+        through this handle, outside the commit's transaction (after the batch, inside one). What
+        it returns becomes a stored proposal; ``autonomy`` decides which execute at once:
+        ``"manual"`` none, ``"collaborative"`` (default) the low-risk ones (pin, skip, archive),
+        ``"autonomous"`` all. A policy's own ``autonomy`` overrides the tract's.
+
+        The configuration is stored with the tract: built-ins by name and parameters, custom
+        policies by import path; :meth:`open` brings them back. ``on_proposal`` (not stored) is
+        called with each new proposal and decides by what it returns: True approves, False
+        rejects, a dict approves with those parameter changes, None leaves it pending.
+
+        Args:
+            policies: The policies (None keeps the configured ones, e.g. to change autonomy).
+            autonomy: ``"manual"``, ``"collaborative"`` or ``"autonomous"`` (None keeps the current).
+            on_proposal: The decision callback (None: proposals wait for :meth:`approve_proposal`).
+
+        Returns:
+            The configured policies.
+
+        Raises:
+            InvalidInputError: Not policies, a repeated name, a bad trigger or autonomy level.
+        """
+        self._policies.configure(policies, autonomy, on_proposal, keep_callback=False)
+        return list(self._policies.policies)
+
+    @property
+    def policies(self) -> list[Policy]:
+        """The policies configured on this tract (restored from the store when it was opened)."""
+        return list(self._policies.policies)
+
+    def run_policies(self, trigger: str | None = None) -> list[PolicyLogEntry]:
+        """Evaluate the configured policies now (those of ``trigger``, or all); return what was logged.
+
+        Graph nodes and middleware call this after writes that did not go through :meth:`commit`.
+        """
+        if trigger is not None and trigger not in ("commit", "compile"):
+            raise InvalidInputError(f"trigger must be 'commit', 'compile' or None, not {shown(trigger)}")
+        return self._policies.run(trigger, source="manual")
+
+    def pending_proposals(self) -> list[Proposal]:
+        """Proposals waiting for a decision, oldest first, from any process.
+
+        A proposal whose commits are no longer in HEAD's history is marked ``stale`` here and left out.
+        """
+        return self._policies.pending()
+
+    def proposals(self, *, status: str | None = None, limit: int | None = None) -> list[Proposal]:
+        """Every stored proposal (or those with ``status``), oldest first; ``limit``: the newest N."""
+        check_limit(limit)
+        if status is not None and status not in PROPOSAL_STATUSES:
+            raise InvalidInputError(f"status must be one of {', '.join(PROPOSAL_STATUSES)}, not {shown(status)}")
+        return self._policies.proposals(None if status is None else [status], limit)
+
+    def approve_proposal(self, proposal: Proposal | int, /, *, decided_by: str = "user", **changes: Any) -> Proposal:
+        """Approve a pending proposal and execute it, with ``changes`` to its parameters
+        (``approve_proposal(p, to_commit=h)``, ``approve_proposal(p, keep_recent=10)``).
+
+        Returns:
+            The proposal as stored after executing (``executed``).
+
+        Raises:
+            ProposalNotFoundError: No such proposal.
+            ProposalDecidedError: It was decided already (here or by another process).
+            StaleProposalError: HEAD's history no longer holds what it names (it is now ``stale``):
+                call :meth:`run_policies` to evaluate the current history.
+            TractError: Executing it failed (the proposal is ``failed``, with the error as outcome).
+        """
+        check_text(decided_by, "decided_by")
+        return self._policies.approve(proposal, changes, decided_by)
+
+    def reject_proposal(
+        self, proposal: Proposal | int, *, reason: str | None = None, decided_by: str = "user"
+    ) -> Proposal:
+        """Reject a pending proposal; nothing is changed (the same action is not proposed again)."""
+        if reason is not None:
+            check_text(reason, "reason")
+        check_text(decided_by, "decided_by")
+        return self._policies.reject(proposal, reason, decided_by)
+
+    def pause_policies(self) -> None:
+        """Stop evaluating policies on this tract, in every process, until :meth:`resume_policies`."""
+        self._policies.set_paused(True)
+
+    def resume_policies(self) -> None:
+        """Evaluate policies again (also those paused after failing three times in a row)."""
+        self._policies.set_paused(False)
+
+    @property
+    def policies_paused(self) -> bool:
+        """Whether this tract's policies are paused."""
+        return self._policies.paused()
+
+    def policy_log(self, limit: int | None = 20) -> list[PolicyLogEntry]:
+        """Policy evaluations that fired or failed and decisions on proposals, newest first."""
+        check_limit(limit)
+        return self._policies.log(limit)
 
     # -- sub-agents ---------------------------------------------------------------------------
 

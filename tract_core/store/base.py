@@ -35,6 +35,10 @@ __all__ = [
     "AnnotationRepository",
     "CompressionRepository",
     "HoldRepository",
+    "PolicyConfigEntry",
+    "ProposalEntry",
+    "PolicyLogRecord",
+    "PolicyRepository",
     "TractLockManager",
     "Session",
     "Store",
@@ -184,6 +188,49 @@ class CompressionEntry:
     decided_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyConfigEntry:
+    """A tract's stored policy configuration (canonical JSON) and whether its policies are paused."""
+
+    config_json: str
+    paused: bool
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalEntry:
+    """A stored proposal row (``params_json``/``outcome_json``: canonical JSON)."""
+
+    id: int
+    fingerprint: str
+    policy: str
+    kind: str
+    params_json: str
+    reason: str
+    risk: str
+    status: str
+    basis: str | None
+    decided_by: str | None
+    outcome_json: str | None
+    created_at: float
+    decided_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyLogRecord:
+    """One stored policy-log row."""
+
+    id: int
+    policy: str
+    trigger: str
+    kind: str | None
+    decision: str
+    reason: str | None
+    detail: str | None
+    proposal_id: int | None
+    created_at: float
+
+
 class TractRepository(Protocol):
     def get(self, tract_id: str) -> TractEntry | None: ...
     def create(
@@ -299,6 +346,55 @@ class HoldRepository(Protocol):
     def held(self, tract_id: str) -> set[str]: ...
 
 
+class PolicyRepository(Protocol):
+    def config(self, tract_id: str) -> PolicyConfigEntry | None: ...
+    def set_config(self, tract_id: str, config_json: str) -> None: ...
+    def set_paused(self, tract_id: str, paused: bool) -> bool: ...
+    def propose(
+        self,
+        tract_id: str,
+        *,
+        fingerprint: str,
+        policy: str,
+        kind: str,
+        params_json: str,
+        reason: str,
+        risk: str,
+        status: str,
+        basis: str | None,
+        decided_by: str | None = None,
+    ) -> int | None: ...
+    def proposal(self, tract_id: str, proposal_id: int) -> ProposalEntry | None: ...
+    def by_fingerprint(self, tract_id: str, fingerprint: str) -> ProposalEntry | None: ...
+    def proposals(
+        self, tract_id: str, statuses: Sequence[str] | None = None, limit: int | None = None
+    ) -> builtins.list[ProposalEntry]: ...
+    def decide(
+        self,
+        tract_id: str,
+        proposal_id: int,
+        *,
+        expected: Sequence[str],
+        status: str,
+        decided_by: str | None = None,
+        outcome_json: str | None = None,
+        params_json: str | None = None,
+    ) -> bool: ...
+    def log(
+        self,
+        tract_id: str,
+        *,
+        policy: str,
+        trigger: str,
+        kind: str | None,
+        decision: str,
+        reason: str | None,
+        detail: str | None = None,
+        proposal_id: int | None = None,
+    ) -> int: ...
+    def read_log(self, tract_id: str, limit: int | None = None) -> builtins.list[PolicyLogRecord]: ...
+
+
 class TractLockManager(Protocol):
     """The per-tract lock that keeps gc and writers apart within one transaction."""
 
@@ -327,6 +423,8 @@ class Session(Protocol):
     def compressions(self) -> CompressionRepository: ...
     @property
     def holds(self) -> HoldRepository: ...
+    @property
+    def policies(self) -> PolicyRepository: ...
 
     def check_pages(self) -> list[str] | None:
         """Damaged storage pages, one line per damaged table; None if the backend checks its own."""

@@ -21,6 +21,9 @@ from .schema import (
     ArchivedRow,
     CompressionRow,
     HoldRow,
+    PolicyConfigRow,
+    PolicyLogRow,
+    ProposalRow,
     SchemaVersionRow,
     metadata,
     table_of,
@@ -29,7 +32,7 @@ from .sql_refs import link_annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema version this code writes."""
 
 
@@ -52,10 +55,16 @@ def _v4_annotation_chain(conn: Connection) -> None:
     link_annotations(conn)
 
 
+def _v5_policies(conn: Connection) -> None:
+    """Version 5: configured policies, their proposals and their log."""
+    metadata.create_all(conn, tables=[table_of(PolicyConfigRow), table_of(ProposalRow), table_of(PolicyLogRow)])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_compression_and_subagents,
     3: _v3_holds,
     4: _v4_annotation_chain,
+    5: _v5_policies,
 }
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 

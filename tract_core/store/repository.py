@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..clock import now as _clock_now
 from .statements import Statements
 
 __all__ = ["Repository", "TractLocks", "CHUNK", "now"]
@@ -18,7 +18,7 @@ CHUNK = 500
 
 def now() -> float:
     """The time stored beside rows (UNIX seconds; never hashed)."""
-    return time.time()
+    return _clock_now()
 
 
 def _lock_key(tract_id: str) -> int:

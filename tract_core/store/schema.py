@@ -22,6 +22,9 @@ __all__ = [
     "CompressionRow",
     "ArchivedRow",
     "HoldRow",
+    "PolicyConfigRow",
+    "ProposalRow",
+    "PolicyLogRow",
     "metadata",
     "TABLES",
     "table_of",
@@ -203,6 +206,66 @@ class HoldRow(SQLModel, table=True):
     created_at: float
 
 
+class PolicyConfigRow(SQLModel, table=True):
+    """A tract's configured policies (JSON: autonomy and each policy by name or import path) and
+    whether they are paused."""
+
+    __tablename__ = "tract_policies"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    tract_id: str = Field(primary_key=True, max_length=255)
+    config: str = Field(sa_column=Column(Text, nullable=False))
+    paused: bool = False
+    updated_at: float
+
+
+class ProposalRow(SQLModel, table=True):
+    """An action a policy proposed (or executed): what, why, against which HEAD, and its fate.
+
+    ``fingerprint`` identifies the action (policy, kind, parameters): the unique index makes two
+    processes that evaluate the same situation record, and so execute, it once.
+    """
+
+    __tablename__ = "tract_proposals"
+    __table_args__ = (
+        Index("ix_tract_proposals_fingerprint", "tract_id", "fingerprint", unique=True),
+        Index("ix_tract_proposals_status", "tract_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tract_id: str = Field(max_length=255)
+    fingerprint: str = Field(max_length=64)
+    policy: str = Field(max_length=255)
+    kind: str = Field(max_length=64)
+    params: str = Field(sa_column=Column(Text, nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    risk: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    basis: str | None = Field(default=None, max_length=64)
+    decided_by: str | None = Field(default=None, max_length=255)
+    outcome: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: float
+    decided_at: float | None = None
+
+
+class PolicyLogRow(SQLModel, table=True):
+    """One policy evaluation that fired (or failed): its decision and outcome."""
+
+    __tablename__ = "tract_policy_log"
+    __table_args__ = (Index("ix_tract_policy_log_tract", "tract_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tract_id: str = Field(max_length=255)
+    policy: str = Field(max_length=255)
+    trigger: str = Field(max_length=16)
+    kind: str | None = Field(default=None, max_length=64)
+    decision: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    proposal_id: int | None = None
+    created_at: float
+
+
 TABLES = [
     table_of(model)
     for model in (
@@ -217,6 +280,9 @@ TABLES = [
         CompressionRow,
         ArchivedRow,
         HoldRow,
+        PolicyConfigRow,
+        ProposalRow,
+        PolicyLogRow,
     )
 ]
 """tract's tables, in dependency order."""

@@ -12,6 +12,7 @@ from .integrity import page_problems
 from .repository import TractLocks
 from .sql_compressions import SqlCompressions
 from .sql_objects import SqlBlobs, SqlCommits, SqlTracts
+from .sql_policies import SqlPolicies
 from .sql_refs import SqlAnnotations, SqlHolds, SqlReflog, SqlRefs
 from .statements import statements
 
@@ -34,6 +35,7 @@ class SqlSession:
         self.annotations = SqlAnnotations(conn, q, locks)
         self.compressions = SqlCompressions(conn, q, locks)
         self.holds = SqlHolds(conn, q, locks)
+        self.policies = SqlPolicies(conn, q, locks)
 
     def check_pages(self) -> list[str] | None:
         """SQLite: ``PRAGMA integrity_check``, one line per damaged table (none if every page is

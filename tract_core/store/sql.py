@@ -33,6 +33,7 @@ from .repository import TractLocks
 from .session import SqlSession
 from .sql_compressions import SqlCompressions
 from .sql_objects import SqlBlobs, SqlCommits, SqlTracts
+from .sql_policies import SqlPolicies
 from .sql_refs import SqlAnnotations, SqlHolds, SqlReflog, SqlRefs
 from .statements import HEAD
 
@@ -47,6 +48,7 @@ __all__ = [
     "SqlAnnotations",
     "SqlCompressions",
     "SqlHolds",
+    "SqlPolicies",
     "TractLocks",
     "HEAD",
 ]
@@ -81,9 +83,9 @@ class SqlStore:
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._writers: Any = threading.RLock() if self.dialect == "sqlite" and not self.memory else nullcontext()
         self._async: AsyncRunner | None = None
-        self._batch: contextvars.ContextVar[tuple[SqlSession, list[Callable[[], None]]] | None] = (
-            contextvars.ContextVar(f"tract-store-batch-{id(self)}", default=None)
-        )
+        self._batch: contextvars.ContextVar[
+            tuple[SqlSession, list[Callable[[], None]], list[Callable[[], None]]] | None
+        ] = contextvars.ContextVar(f"tract-store-batch-{id(self)}", default=None)
         try:
             if not create:
                 self._require_schema()
@@ -168,7 +170,8 @@ class SqlStore:
         Every :class:`~tract_core.Tract` on this store writes and reads through the open batch
         (in this thread or task), so changes to several tracts land together or not at all.
         Batches nest: the outermost decides. ``on_rollback`` is called if the batch rolls back
-        (tracts drop caches built from what was rolled back); see :meth:`join_batch`.
+        (tracts drop caches built from what was rolled back); see :meth:`join_batch` and
+        :meth:`after_batch`.
         """
         active = self._batch.get()
         if active is not None:
@@ -177,9 +180,10 @@ class SqlStore:
             yield active[0]
             return
         callbacks: list[Callable[[], None]] = [] if on_rollback is None else [on_rollback]
+        landed: list[Callable[[], None]] = []
         try:
             with self.write() as session:
-                token = self._batch.set((session, callbacks))
+                token = self._batch.set((session, callbacks, landed))
                 try:
                     yield session
                 finally:
@@ -188,6 +192,8 @@ class SqlStore:
             for callback in callbacks:
                 callback()
             raise
+        for callback in landed:
+            callback()
 
     def join_batch(self, on_rollback: Callable[[], None] | None = None) -> SqlSession | None:
         """The session of the batch open in this thread or task (None if there is none);
@@ -198,6 +204,16 @@ class SqlStore:
         if on_rollback is not None and on_rollback not in active[1]:
             active[1].append(on_rollback)
         return active[0]
+
+    def after_batch(self, callback: Callable[[], None]) -> bool:
+        """Run ``callback`` once the batch open in this thread or task has committed (not if it rolls
+        back). Returns False, without registering it, when no batch is open."""
+        active = self._batch.get()
+        if active is None:
+            return False
+        if callback not in active[2]:
+            active[2].append(callback)
+        return True
 
     def run_read(self, fn: Callable[[SqlSession], T]) -> T:
         """``fn(session)`` in a read-only unit of work; returns its result."""

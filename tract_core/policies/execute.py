@@ -1,0 +1,136 @@
+"""Carrying out a :class:`~tract_core.policies.policy.PolicyAction` on a tract, and telling whether
+a proposal's basis still holds.
+
+Every built-in kind maps to one public :class:`~tract_core.Tract` method, so an action does exactly
+what the same call by hand would do (and is recorded the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..compress import CompressionResult
+from ..errors import InvalidInputError, TractError
+from ..objects import Operation, Priority
+
+if TYPE_CHECKING:
+    from ..tract import Tract
+    from .policy import Policy
+
+__all__ = ["execute_action", "stale_refs", "COMMIT_PARAMS", "TANGENT_PREFIX"]
+
+COMMIT_PARAMS: tuple[str, ...] = ("target", "from_commit", "to_commit", "start", "head")
+"""Parameters that name commits of HEAD's history: a proposal whose named commits left it is stale."""
+
+TANGENT_PREFIX = "tangent/"
+"""Branches BranchPolicy moves a tangent to: ``tangent/1``, ``tangent/2``, ..."""
+
+
+def stale_refs(tract: Tract, params: Mapping[str, Any]) -> list[str]:
+    """The commit parameters of ``params`` that are no longer in the history of ``tract``'s HEAD."""
+    named = [params[key] for key in COMMIT_PARAMS if isinstance(params.get(key), str)]
+    return [commit for commit in named if not tract.contains(commit)]
+
+
+def _next_tangent(tract: Tract) -> str:
+    taken = {b.name for b in tract.list_branches(include_archived=True)}
+    number = 1
+    while f"{TANGENT_PREFIX}{number}" in taken:
+        number += 1
+    return f"{TANGENT_PREFIX}{number}"
+
+
+def _branch(tract: Tract, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Move the tangent (``start`` .. HEAD) to a new branch; the current branch goes back to before it."""
+    start = params.get("start")
+    if not isinstance(start, str):
+        raise InvalidInputError("a branch action needs 'start': the first commit of the tangent")
+    name = params.get("name") or _next_tangent(tract)
+    current = tract.current_branch
+    before = tract.show(start).parents
+    with tract.batch():
+        tract.branch(name)
+        if current is not None:
+            tract.reset(before[0] if before else None)
+        tract.switch(name)
+    return {"branch": name, "left": current, "at": before[0] if before else None}
+
+
+def _compress(tract: Tract, params: Mapping[str, Any], policy: Policy | None) -> dict[str, Any]:
+    llm = getattr(policy, "llm", None)
+    if llm is None and tract.config.llm is None and params.get("content") is None:
+        raise InvalidInputError(
+            "a compress action needs an LLM to write the summary: give CompressPolicy(llm=...) or "
+            "TractConfig(llm=...), or approve it with content='<your summary>'"
+        )
+    keywords = {k: params[k] for k in ("from_commit", "to_commit", "target_tokens", "content") if k in params}
+    if "to_commit" not in keywords and "keep_recent" in params:
+        keywords["keep_recent"] = params["keep_recent"]
+    result = tract.compress(llm=llm, **keywords)
+    assert isinstance(result, CompressionResult)  # auto_commit: never a pending one
+    return {
+        "compression": result.id,
+        "summary": None if result.summary is None else result.summary.hash,
+        "head": result.head,
+        "tokens_before": result.tokens_before,
+        "tokens_after": result.tokens_after,
+    }
+
+
+def _archive(tract: Tract, params: Mapping[str, Any]) -> dict[str, Any]:
+    if "branches" in params:
+        moved = [tract.archive_branch(name).name for name in params["branches"]]
+        return {"archived": moved}
+    result = tract.archive(params["to_commit"], from_commit=params.get("from_commit"))
+    return {"compression": result.id, "head": result.head}
+
+
+def execute_action(
+    tract: Tract, kind: str, params: Mapping[str, Any], policy: Policy | None, execute: Any = None
+) -> Any:
+    """Carry out one action on ``tract``; return JSON data describing what it did.
+
+    Raises:
+        InvalidInputError: A custom kind with no ``execute``, or parameters the kind cannot use.
+        TractError: Whatever the underlying tract call raises.
+    """
+    if kind == "annotate":
+        info = tract.annotate(params["target"], Priority(params["priority"]), reason=params.get("reason"))
+        return {"target": info.target, "priority": str(info.priority)}
+    if kind == "compress":
+        return _compress(tract, params, policy)
+    if kind == "branch":
+        return _branch(tract, params)
+    if kind == "archive":
+        return _archive(tract, params)
+    if kind == "merge":
+        merged = tract.merge(params["source"], strategy=params.get("strategy", "auto"))
+        return {"head": getattr(merged, "head", None)}
+    if kind == "gc":
+        keywords = {k: params[k] for k in ("orphan_retention_days", "archive_retention_days", "vacuum") if k in params}
+        swept = tract.gc(**keywords)
+        return {"commits": len(swept.commits), "blobs": swept.blobs, "file_bytes_after": swept.file_bytes_after}
+    if kind == "edit":
+        info = tract.commit(params["content"], operation=Operation.EDIT, response_to=params["target"])
+        return {"commit": info.hash}
+    runner = execute if execute is not None else getattr(policy, "execute", None)
+    if runner is None:
+        raise InvalidInputError(
+            f"no way to execute a {kind!r} action: give the PolicyAction an execute= function or the "
+            "policy an execute(tract, action) method"
+        )
+    if execute is not None:
+        return _plain(execute(tract, params))
+    from .policy import PolicyAction
+
+    return _plain(runner(tract, PolicyAction(kind, params)))
+
+
+def _plain(value: Any) -> Any:
+    """What a custom execute returned, as JSON data (its repr if it is not)."""
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    if isinstance(value, TractError):
+        return str(value)
+    return repr(value)
