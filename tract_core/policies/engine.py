@@ -339,6 +339,7 @@ class PolicyEngine:
         name = policy.name if policy is not None else "?"
         missing = stale_refs(self._tract, params)
         error: Exception | None = None
+        outcome: Any
         if missing:
             status, outcome = "stale", {"missing": missing}
         else:
