@@ -74,7 +74,9 @@ calibration, the run, ``start`` and switching are the same, and because affiniti
 relative to the conversation's usual one, the same ``threshold`` suits embeddings whose
 similarities are on another scale. The embedding must be good enough that on-topic messages point
 the topic's way: a bag-of-words hashing embedding (the tests' toy) works with 256 dimensions and is
-mostly noise with 64, where a conversation's few hundred distinct words collide.
+mostly noise with 64, where a conversation's few hundred distinct words collide; even at 256 it
+reads a wrap-up that shares no words with the topic ("merge it today") as a tangent, where the
+vocabulary affinity, which counts every established term alike, does not.
 
 Costs
 =====
@@ -96,8 +98,8 @@ Limits
   topic, and the detector stops reporting it. A policy that acts on a report calls
   :meth:`~DriftDetector.reset`.
 * ``start`` lies inside the window: a tangent longer than the window reports its part in the window.
-* Detection lags: by default the tangent must fill most of the window (about four messages) before
-  the window's mean moves far enough; ``start`` still points at its first message.
+* Detection lags: by default a tangent is reported two to four messages after it began, once the
+  window's mean has moved far enough; ``start`` still points at its first message.
 """
 
 from __future__ import annotations
