@@ -40,7 +40,7 @@ from .proposal import PolicyLogEntry, Proposal
 if TYPE_CHECKING:
     from ..tract import Tract
 
-__all__ = ["PolicyEngine", "OnProposal", "MAX_FAILURES"]
+__all__ = ["PolicyEngine", "OnProposal", "MAX_FAILURES", "check_policies"]
 
 OnProposal = Callable[[Proposal], Any]
 """Called with each new proposal; returns True (approve), False (reject), a dict (approve with those
