@@ -44,7 +44,10 @@ __all__ = ["PIIPolicy", "SkipOldToolOutputs", "PII_KINDS", "find_pii"]
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _SSN = re.compile(r"(?<![\d-])\d{3}[- ]\d{2}[- ]\d{4}(?![\d-])")
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{4}(?!\d)")
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])"  # (415) 555-0132
+    r"|(?<![\w+])\+\d{1,3}(?:[ .-]\d{1,4}){2,5}(?![\w-])"  # +44 20 7946 0958
+)
 
 PII_KINDS: tuple[str, ...] = ("email address", "card number", "SSN-like number", "phone number")
 """What :func:`find_pii` looks for, in the order it looks (a card number is not also a phone number)."""
@@ -70,11 +73,16 @@ def _cards(text: str) -> list[re.Match[str]]:
     return found
 
 
+def _phones(text: str) -> list[re.Match[str]]:
+    return [m for m in _PHONE.finditer(text) if 8 <= len(re.sub(r"\D", "", m.group())) <= 15]
+
+
 def find_pii(text: str, kinds: Sequence[str] = PII_KINDS) -> list[str]:
     """The kinds of personal data in ``text`` (a subset of :data:`PII_KINDS`, in that order).
 
     Deterministic patterns, tuned against false alarms on order numbers, dates and versions: card
-    numbers must pass the Luhn checksum, phone numbers need separators between their groups.
+    numbers must pass the Luhn checksum; phone numbers are North American (``(415) 555-0132``,
+    ``555.867.5309``) or international with a ``+`` (``+44 20 7946 0958``), their groups separated.
 
     >>> find_pii("Card 4111 1111 1111 1111, call +1 415-555-0132 or mail a.b@example.org")
     ['email address', 'card number', 'phone number']
@@ -87,9 +95,10 @@ def find_pii(text: str, kinds: Sequence[str] = PII_KINDS) -> list[str]:
             continue
         if kind == "card number":
             matches = _cards(text)
+        elif kind == "phone number":
+            matches = _phones(text)
         else:
-            pattern = {"email address": _EMAIL, "SSN-like number": _SSN, "phone number": _PHONE}[kind]
-            matches = list(pattern.finditer(text))
+            matches = list((_EMAIL if kind == "email address" else _SSN).finditer(text))
         if matches:
             found.append(kind)
             for match in reversed(matches):  # blank it out: its digits are no other kind's
