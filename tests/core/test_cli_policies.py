@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 from typing import Any
 
@@ -616,3 +618,56 @@ def test_help_and_a_missing_database(tmp_path, capsys):
         argv = [command, "1"] if command in ("approve", "reject") else [command]
         assert_one_line_error(*run(capsys, "--db", missing, *argv), "missing.db")
         assert list(tmp_path.iterdir()) == []
+
+
+# -- the documentation ----------------------------------------------------------------------------
+
+POLICIES_PAGE = WORKTREE / "docs" / "policies.md"
+
+
+def page_examples(page: Path) -> list[tuple[str, list[str]]]:
+    """In page order: each ``$ tract ...`` line of a console block with the output lines shown
+    under it, and each python block (as ``("python", [its lines])``)."""
+    examples: list[tuple[str, list[str]]] = []
+    block: str | None = None
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            block = line[3:] or None
+            if block == "python":
+                examples.append(("python", []))
+        elif block == "python":
+            examples[-1][1].append(line)
+        elif block == "console" and line.startswith("$ "):
+            examples.append((line[2:], []))
+        elif block == "console" and examples:
+            examples[-1][1].append(line)
+    return examples
+
+
+@pytest.mark.slow
+def test_the_policies_page_runs_in_order(tmp_path, monkeypatch, capsys):
+    """docs/policies.md from top to bottom in one directory: the python blocks write the stores the
+    commands then use. Output shown under a command is its exact output (an error on stderr with
+    status 2, anything else on stdout with status 0)."""
+    monkeypatch.chdir(tmp_path)
+    examples = page_examples(POLICIES_PAGE)
+    commands = [command for command, _ in examples if command != "python"]
+    assert len(commands) >= 6 and all(command.startswith("tract --db clinic.db ") for command in commands)
+    for command, shown in examples:
+        if command == "python":
+            module = types.ModuleType("__doc_example__")
+            monkeypatch.setitem(sys.modules, module.__name__, module)
+            exec(compile("\n".join(shown), "docs/policies.md", "exec"), module.__dict__)
+            capsys.readouterr()
+            continue
+        code, out, err = run(capsys, *shlex.split(command)[1:])
+        if shown and shown[0].startswith("tract: error: "):
+            assert (code, out, err.splitlines()) == (2, "", shown), command
+        elif shown:
+            assert (code, err, out.splitlines()) == (0, "", shown), command
+        else:
+            assert (code, err) == (0, ""), command
+            assert out
+    with Tract.open(path="clinic.db") as t:
+        assert [p.status for p in t.proposals()] == ["rejected", "executed", "executed"]
+        assert t.compile().messages[1]["content"] == "The patient moved their appointment to Friday."
