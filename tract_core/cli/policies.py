@@ -214,8 +214,8 @@ def _render_policies(t: Tract, rows: Sequence[Mapping[str, Any]], paused: bool, 
             )
         return Group(*parts)
     last: dict[str, PolicyLogEntry] = {}
-    for entry in t.policy_log(limit=200):
-        last.setdefault(entry.policy, entry)
+    for logged in t.policy_log(limit=200):
+        last.setdefault(logged.policy, logged)
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("name", "class", "trigger", "priority", "autonomy", "settings", "last"):
         table.add_column(column, no_wrap=column != "settings")
