@@ -56,12 +56,9 @@ def open_tract(db: str, tract_id: str = DEFAULT_TRACT_ID, *, policies: bool = Fa
         if not policies:
             warnings.simplefilter("ignore", PolicyWarning)
         if db.startswith(URL_PREFIXES):
-            t = Tract.open(url=db, tract_id=tract_id, create=False)
+            t = Tract.open(url=db, tract_id=tract_id, create=False, policies=policies)
         else:
-            t = Tract.open(path=db, tract_id=tract_id, create=False)
-    if not policies:
-        # This handle only: the stored configuration is untouched (there is no public switch yet).
-        t._policies.policies = []
+            t = Tract.open(path=db, tract_id=tract_id, create=False, policies=policies)
     return t
 
 

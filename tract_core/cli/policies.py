@@ -138,8 +138,7 @@ def _open(args: argparse.Namespace) -> tuple[Tract, list[str]]:
 
 
 def _tract_autonomy(t: Tract) -> str:
-    # The tract-wide level is not exposed by the public API yet; the engine holds it.
-    return str(t._policies.autonomy)
+    return t.policy_autonomy
 
 
 # -- tract policies -------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from ..errors import (
 from ..objects import canonical_json
 from ..store.base import ProposalEntry, Session
 from .config import dump_config, load_config
-from .execute import execute_action, stale_refs
+from .execute import check_executable, execute_action, stale_refs
 from .policy import TRIGGERS, Policy, PolicyAction, check_autonomy
 from .proposal import PolicyLogEntry, Proposal
 
@@ -392,8 +392,10 @@ class PolicyEngine:
         entry = self._entry(proposal)
         current = Proposal.from_entry(entry)
         if entry.status != "pending":
-            raise ProposalDecidedError(f"proposal {entry.id} is already {entry.status} (by {entry.decided_by})")
+            by = f" (by {entry.decided_by})" if entry.decided_by else ""
+            raise ProposalDecidedError(f"proposal {entry.id} is already {entry.status}{by}")
         params = {**current.params, **_plain_changes(changes)}
+        check_executable(self._tract, entry.kind, params, self._policy(entry.policy))
         params_json = canonical_json(params)
         tract_id = self._tract.tract_id
         missing = stale_refs(self._tract, params)
