@@ -71,7 +71,7 @@ def _check_autonomy(autonomy: Any) -> str | None:
     """
     if autonomy is not None and autonomy not in AUTONOMY_LEVELS:
         raise InvalidInputError(f"autonomy must be 'manual', 'collaborative' or 'autonomous', not {autonomy!r}")
-    return autonomy  # type: ignore[no-any-return]  # checked above
+    return autonomy
 
 
 def _check_on_proposal(on_proposal: Any) -> Any:
