@@ -15,6 +15,7 @@ Rules (DESIGN §12):
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -133,14 +134,25 @@ class PolicyEngine:
         on_proposal: OnProposal | None,
         keep_callback: bool,
     ) -> None:
-        """Replace the policies (None keeps them), the autonomy (None keeps it) and the callback; store them."""
+        """Replace the policies (None keeps them), the autonomy (None keeps it) and the callback; store them.
+
+        With ``policies`` None the stored list is kept as stored (a policy this process could not
+        import stays configured for the others); nothing is written when nothing stored changes.
+        """
         chosen = self.policies if policies is None else check_policies(policies)
         level = self.autonomy if autonomy is None else check_autonomy(autonomy)
         if on_proposal is not None and not callable(on_proposal):
             raise InvalidInputError("on_proposal must be callable: on_proposal(proposal) -> True | False | dict | None")
         config_json = dump_config(chosen, level)
         with self._writing() as session:
-            session.policies.set_config(self._tract.tract_id, config_json)
+            stored = session.policies.config(self._tract.tract_id)
+            if policies is None and stored is not None and stored.config_json:
+                # keep the stored policies as stored: this handle may have left out one it could not import
+                data = json.loads(stored.config_json)
+                data["autonomy"] = level
+                config_json = canonical_json(data)
+            if stored is None or stored.config_json != config_json:
+                session.policies.set_config(self._tract.tract_id, config_json)
         self.policies, self.autonomy = chosen, level
         if not keep_callback:
             self.on_proposal = on_proposal
