@@ -247,11 +247,7 @@ class _Compressor:
     ) -> None:
         if isinstance(token_budget, bool) or not isinstance(token_budget, int) or token_budget <= 0:
             raise InvalidInputError(f"token_budget must be a positive whole number of tokens, not {token_budget!r}")
-        if (
-            isinstance(trigger_ratio, bool)
-            or not isinstance(trigger_ratio, (int, float))
-            or not 0 < trigger_ratio <= 1
-        ):
+        if isinstance(trigger_ratio, bool) or not isinstance(trigger_ratio, (int, float)) or not 0 < trigger_ratio <= 1:
             raise InvalidInputError(f"trigger_ratio must be a share of token_budget in (0, 1], not {trigger_ratio!r}")
         if isinstance(keep_recent, bool) or not isinstance(keep_recent, int) or keep_recent < 0:
             raise InvalidInputError(f"keep_recent must be a non-negative number of messages, not {keep_recent!r}")
