@@ -43,13 +43,16 @@ stored), so a proposal decided elsewhere while the graph waited (``tract approve
 line) is not mistaken for the next one: that answer is dropped with a :class:`~tract_core.PolicyWarning`.
 
 A compress action needs a model: give ``CompressPolicy(llm=...)`` (not stored: give ``policies=``
-again in every process) or approve with ``{"content": "<your summary>"}``. Without ``token_budget=``
+again in every process) or approve with ``{"content": "<your summary>"}``. A LangChain chat model
+given as a policy's ``llm`` is called tagged ``nostream``: the summary does not show up in
+``stream_mode="messages"`` as if the agent had said it. Without ``token_budget=``
 on the policy, the budget is the tract's ``TractConfig.token_budget``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 import warnings
 from collections import OrderedDict
@@ -58,13 +61,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain.agents.middleware import AgentMiddleware
+from langchain.agents.middleware.internal_call_transformer import InternalCallTransformer, internal_call_metadata
 from langchain_core.messages import BaseMessage, RemoveMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.types import interrupt
 
 from tract_core import (
     InvalidInputError,
+    LangChainChatLLM,
     PolicyWarning,
     ProposalDecidedError,
     ProposalNotFoundError,
@@ -179,6 +185,18 @@ def _asked(stored: Any) -> tuple[int, int, dict[str, Any]] | None:
     return None
 
 
+def _quiet(policy: Policy) -> Policy:
+    """The policy, or a copy whose LangChain model (``llm``) is called tagged ``nostream``, so a
+    summary it writes stays out of the graph's message stream."""
+    llm = getattr(policy, "llm", None)
+    if not isinstance(llm, Runnable):
+        return policy
+    quiet = copy.copy(policy)
+    config = {"tags": [TAG_NOSTREAM], "metadata": {"lc_source": "tract_policy", **internal_call_metadata()}}
+    quiet.llm = LangChainChatLLM(llm, config=config)  # type: ignore[attr-defined]
+    return quiet
+
+
 def _where(config: RunnableConfig | None, saver: TractSaver, who: str) -> _Where:
     """The run's thread and checkpoint, checking the graph is set up for policies.
 
@@ -242,7 +260,7 @@ class _PolicyRun:
         if interrupt_on_proposal is not True and interrupt_on_proposal is not False:
             raise InvalidInputError(f"interrupt_on_proposal must be True or False, not {interrupt_on_proposal!r}")
         self.saver = saver
-        self.policies = None if policies is None else list(policies)
+        self.policies = None if policies is None else [_quiet(p) for p in policies]
         self.autonomy = autonomy
         self.interrupt_on_proposal = interrupt_on_proposal
         self.who = who
@@ -435,6 +453,8 @@ class TractPolicyMiddleware(AgentMiddleware):
     Raises:
         InvalidInputError: As :class:`TractPolicyNode`.
     """
+
+    transformers = (InternalCallTransformer,)
 
     def __init__(
         self,

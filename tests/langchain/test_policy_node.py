@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.tools import tool
 from langgraph.graph import START, MessagesState, StateGraph
@@ -528,3 +528,13 @@ def test_a_run_with_nothing_to_do_changes_nothing(saver: TractSaver) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         asyncio.run(graph.ainvoke({"messages": [question(9)]}, config("t")))
+
+
+def test_a_langchain_summariser_stays_out_of_the_message_stream(saver: TractSaver) -> None:
+    summariser = FakeListChatModel(responses=[SUMMARY])
+    graph = chat_graph(saver, TractPolicyNode(saver, policies=[compress_policy(llm=summariser)]), replies())
+    until_interrupt(graph, "t")
+    streamed = [chunk for chunk, _ in graph.stream(Command(resume=True), config("t"), stream_mode="messages")]
+    assert state_of(graph, "t")[1].content == SUMMARY  # the summariser was called...
+    said = "".join(str(c.content) for c in streamed if isinstance(c, AIMessageChunk))
+    assert said == ""  # ...and not streamed token by token as if the agent said it (the new list is streamed)
