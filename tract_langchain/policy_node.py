@@ -303,6 +303,7 @@ class _PolicyRun:
         except TractNotFoundError:  # no message stored yet: nothing to watch
             return None
         try:
+            start = self.saver._main_mark(where.thread_id, where.namespace)
             if lock is not None:
                 with lock:
                     self._work(tract, where)
@@ -311,6 +312,8 @@ class _PolicyRun:
         finally:
             if lock is None:
                 tract.close()
+        if start[0] == before and self.saver._main_mark(where.thread_id, where.namespace) == start:
+            return None  # main did not move, nothing was annotated: the state is the tract's view
         head, messages = self.saver._thread_view(where.thread_id, where.namespace)
         if head == before:
             return None

@@ -452,10 +452,33 @@ def test_middleware_interrupts_a_create_agent_agent_and_resumes(any_saver: Tract
     assert [b.name for b in thread.list_branches()] == ["main"]
 
 
+async def test_middleware_async(saver: TractSaver) -> None:
+    model = AgentModel(messages=iter(agent_script(12)))
+    middleware = TractPolicyMiddleware(saver, policies=[compress_policy(token_budget=900, keep_recent=3)])
+    agent = create_agent(model, [oven_temperature], system_prompt=SYSTEM, middleware=[middleware], checkpointer=saver)
+    asked = None
+    for i in range(8):
+        result = await agent.ainvoke({"messages": [question(i)]}, config("t"))
+        if "__interrupt__" in result:
+            (asked,) = result["__interrupt__"]
+            break
+    assert asked is not None
+    # rejected: the agent goes on (a tool call, its result), and before the next model call the
+    # grown context is a new situation, so a new proposal is asked
+    result = await agent.ainvoke(Command(resume=False), config("t"))
+    (again,) = result["__interrupt__"]
+    assert again.value["id"] != asked.value["id"] and again.value[QUESTION_KEY] == 0
+    result = await agent.ainvoke(Command(resume=True), config("t"))
+    assert "__interrupt__" not in result
+    assert [p.status for p in saver.tract("t").proposals()] == ["rejected", "executed"]
+    assert shaped((await agent.aget_state(config("t"))).values["messages"]) == compiled(saver, "t")
+
+
 # -- async, configuration, errors ---------------------------------------------------------------
 
 
-async def test_async_graph_interrupts_and_resumes(saver: TractSaver) -> None:
+async def test_async_graph_interrupts_and_resumes(any_saver: TractSaver) -> None:
+    saver = any_saver
     graph = chat_graph(saver, TractPolicyNode(saver, policies=[compress_policy()]), replies())
     asked = None
     for i in range(20):

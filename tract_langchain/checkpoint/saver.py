@@ -554,6 +554,15 @@ class TractSaver(BaseCheckpointSaver[str]):
             self._chains.forget(self._tract_ids.get((thread_id, checkpoint_ns), ""))
             raise
 
+    def _main_mark(self, thread_id: str, checkpoint_ns: str) -> tuple[str | None, int]:
+        """The tip of the thread's ``main`` and the id of its newest annotation (one small read): a
+        change made through the tract changes one of them."""
+
+        def read(tx: Transaction) -> tuple[str | None, int]:
+            return tx.branch_tip_and_mark(self._tract_of(tx, thread_id, checkpoint_ns), DEFAULT_BRANCH)
+
+        return storage.run_read(self.store, read)
+
     def _has_checkpoint(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> bool:
         """Whether the checkpoint is stored (this process's last put of the thread, or the database)."""
         line = self._lines.get((thread_id, checkpoint_ns))
