@@ -1,4 +1,6 @@
-"""tract for LangChain and LangGraph: the ``TractSaver`` checkpointer and ``TractChatMessageHistory``.
+"""tract for LangChain and LangGraph: the ``TractSaver`` checkpointer and ``TractChatMessageHistory``,
+context policies as graph nodes and agent middleware (``TractPolicyNode``, ``TractPolicyMiddleware``,
+``TractCompressNode``, ``TractCompressMiddleware``).
 
 The tract of a conversation: :func:`thread_tract_id` (a LangGraph thread, as ``TractSaver`` stores
 it) and :func:`session_tract_id` (a chat history session); see :mod:`tract_core.names`.
@@ -22,6 +24,7 @@ from tract_core.names import session_tract_id, thread_tract_id
 from .chat_message_histories import TractChatMessageHistory
 from .checkpoint import AsyncTractSaver, TractSaver
 from .policies import SUMMARY_MARKER, TractCompressMiddleware, TractCompressNode
+from .policy_node import TractPolicyMiddleware, TractPolicyNode
 
 __all__ = [
     "TractSaver",
@@ -29,6 +32,8 @@ __all__ = [
     "TractChatMessageHistory",
     "TractCompressNode",
     "TractCompressMiddleware",
+    "TractPolicyNode",
+    "TractPolicyMiddleware",
     "SUMMARY_MARKER",
     "thread_tract_id",
     "session_tract_id",

@@ -5,7 +5,7 @@ Two ways to run the same policy on a conversation that lives in graph state:
 * :class:`TractCompressNode`, a LangGraph node (``builder.add_node("compress", TractCompressNode(...))``);
 * :class:`TractCompressMiddleware`, a LangChain 1.x ``create_agent`` middleware (``before_model``).
 
-When the messages exceed ``trigger_ratio * token_budget`` (tract's token counter on their
+When the messages reach ``trigger_ratio * token_budget`` (tract's token counter on their
 OpenAI-shaped form, as ``Tract.compile()`` counts them), the older messages are summarised with
 tract's summariser (:func:`tract_core.summarize.summarize`, so any model :func:`tract_core.llm.as_llm`
 accepts works, LangChain chat models included) and the state update replaces the list::
@@ -19,6 +19,13 @@ of the summary and of the new list; a tool call and its results are never separa
 moves back, and a message kept verbatim keeps its tool partners with it); the last ``keep_recent``
 messages (skipped ones not counted) are kept as they are. The summary is a message (a ``SystemMessage`` by
 default) marked in ``additional_kwargs["tract_summary"]``; a later pass folds it into the new one.
+
+When to compress is :class:`tract_core.policies.CompressPolicy`'s decision
+(:meth:`~tract_core.policies.CompressPolicy.action_for`, the one threshold rule tract has): the node
+and middleware measure the state's messages and ask it, and the summary message carries the
+policy's reason in ``response_metadata["tract_reason"]`` ("Context at 84% of 8,000 tokens; compress
+the 14 messages before the last 6"). To run a thread's configured policies (compress, pin, branch,
+archive, your own) with proposals as interrupts, see :mod:`tract_langchain.policy_node`.
 
 With ``saver=`` (the graph's :class:`~tract_langchain.TractSaver`), the thread's tract
 (``saver.tract(thread_id)``) says what is pinned and skipped and supplies edited text. Messages are
@@ -63,6 +70,7 @@ from tract_core import (
 )
 from tract_core.config import token_budget_argument
 from tract_core.messages import normalize_message
+from tract_core.policies import CompressPolicy
 from tract_core.summarize import summarize
 from tract_core.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TiktokenCounter, count_body
 
@@ -217,6 +225,7 @@ class _Plan:
     tail: list[BaseMessage]
     folded: int
     target_tokens: int
+    reason: str
 
 
 class _Compressor:
@@ -238,8 +247,8 @@ class _Compressor:
     ) -> None:
         if isinstance(token_budget, bool) or not isinstance(token_budget, int) or token_budget <= 0:
             raise InvalidInputError(f"token_budget must be a positive whole number of tokens, not {token_budget!r}")
-        if isinstance(trigger_ratio, bool) or not isinstance(trigger_ratio, (int, float)) or trigger_ratio <= 0:
-            raise InvalidInputError(f"trigger_ratio must be a positive number, not {trigger_ratio!r}")
+        if isinstance(trigger_ratio, bool) or not isinstance(trigger_ratio, (int, float)) or not 0 < trigger_ratio <= 1:
+            raise InvalidInputError(f"trigger_ratio must be a share of token_budget in (0, 1], not {trigger_ratio!r}")
         if isinstance(keep_recent, bool) or not isinstance(keep_recent, int) or keep_recent < 0:
             raise InvalidInputError(f"keep_recent must be a non-negative number of messages, not {keep_recent!r}")
         if target_tokens is not None and (
@@ -260,6 +269,9 @@ class _Compressor:
         self.trigger_ratio = trigger_ratio
         self.keep_recent = keep_recent
         self.target_tokens = target_tokens
+        # the trigger is CompressPolicy's (the summary's size and what is kept are decided here,
+        # on the state's messages, by the rules of Tract.compress)
+        self.policy = CompressPolicy(trigger_ratio, keep_recent=keep_recent, token_budget=token_budget)
         self.prompt = prompt
         self.sizes = _Sizes(token_counter or TiktokenCounter())
         self.saver = saver
@@ -272,7 +284,10 @@ class _Compressor:
 
     def plan(self, messages: Sequence[BaseMessage], thread: tuple[str, str] | None) -> _Plan | None:
         """What to summarise and keep, or None when under the threshold or nothing can be summarised."""
-        if not messages or self.sizes.total(messages) <= self.threshold:
+        if not messages:
+            return None
+        action = self.policy.action_for(self.sizes.total(messages), self.token_budget, len(messages))
+        if action is None:
             return None
         view = _tract_view(self.saver, *thread) if self.saver is not None and thread is not None else _EMPTY_VIEW
         priorities = []
@@ -340,7 +355,8 @@ class _Compressor:
             room = int(self.threshold) - staying - prefix
             written = sum(self.sizes.of(messages[i])[1] for i in summarised)
             target = max(64, min(2000, written // 4, room))
-        return _Plan(leading, [messages[i] for i in sorted(summarised)], inputs, kept_messages, tail, folded, target)
+        summarised_messages = [messages[i] for i in sorted(summarised)]
+        return _Plan(leading, summarised_messages, inputs, kept_messages, tail, folded, target, action.reason)
 
     def summarise(self, plan: _Plan) -> str:
         """The summary text (the model is asked again, or the text trimmed, if it is too long)."""
@@ -356,6 +372,7 @@ class _Compressor:
             content=self.summary_prefix + text,
             id="tract-summary-" + hashlib.sha256(ids.encode()).hexdigest()[:24],
             additional_kwargs={SUMMARY_MARKER: {"messages": plan.folded}},
+            response_metadata={"tract_reason": plan.reason},
         )
         return [RemoveMessage(id=REMOVE_ALL_MESSAGES), *plan.leading, summary, *plan.kept, *plan.tail]
 
@@ -399,7 +416,7 @@ class TractCompressNode(Runnable[Any, dict[str, Any]]):
     Add it before the model node: ``builder.add_node("compress", TractCompressNode(model,
     token_budget=8000))``. It runs synchronously (``invoke``, or calling it) and asynchronously
     (``ainvoke``), so it works in ``graph.invoke`` and ``graph.ainvoke`` alike. Below
-    ``trigger_ratio * token_budget`` it returns ``{}``; above, ``{messages_key: [RemoveMessage(
+    ``trigger_ratio * token_budget`` it returns ``{}``; from there on, ``{messages_key: [RemoveMessage(
     REMOVE_ALL_MESSAGES), *instructions, summary, *pinned, *recent]}``. See the module docstring
     for the rules. The thread comes from the node's config (``thread_id``, and the graph's
     checkpoint namespace for a subgraph).
@@ -409,7 +426,8 @@ class TractCompressNode(Runnable[Any, dict[str, Any]]):
             ``ChatOpenAI(...)``), or anything :func:`tract_core.llm.as_llm` accepts. A LangChain
             model's summary call is tagged ``nostream``, so it stays out of the graph's message stream.
         token_budget: The context budget, in tokens (required; the name ``TractConfig`` uses).
-        trigger_ratio: Compress when the messages take more than ``trigger_ratio * token_budget``.
+        trigger_ratio: Compress when the messages reach ``trigger_ratio * token_budget`` (0 < ratio <= 1;
+            :class:`~tract_core.policies.CompressPolicy`'s ``threshold``).
         keep_recent: Messages at the end kept as they are (more when a tool result would be cut off
             from its call).
         target_tokens: The most tokens the summary may have (default: what fits under the trigger
@@ -512,7 +530,8 @@ class TractCompressMiddleware(AgentMiddleware):
             ``ChatOpenAI(...)``), or anything :func:`tract_core.llm.as_llm` accepts. A LangChain
             model's summary call is tagged ``nostream``, so it stays out of the graph's message stream.
         token_budget: The context budget, in tokens (required; the name ``TractConfig`` uses).
-        trigger_ratio: Compress when the messages take more than ``trigger_ratio * token_budget``.
+        trigger_ratio: Compress when the messages reach ``trigger_ratio * token_budget`` (0 < ratio <= 1;
+            :class:`~tract_core.policies.CompressPolicy`'s ``threshold``).
         keep_recent: Messages at the end kept as they are (more when a tool result would be cut off
             from its call).
         target_tokens: The most tokens the summary may have (default: what fits under the trigger

@@ -87,20 +87,37 @@ class CompressPolicy:
             config["token_budget"] = self.token_budget
         return config
 
-    def evaluate(self, tract: Tract) -> PolicyAction | None:
-        """A compress action when the context is at ``threshold`` of the budget or more (O(1): the
-        compiled context's token count is kept incrementally)."""
-        status = tract.status()
-        budget = self.token_budget or status.token_budget
-        if not budget or status.head is None or status.token_count < self.threshold * budget:
+    def action_for(
+        self, token_count: int, budget: int | None, message_count: int, *, head: str | None = None
+    ) -> PolicyAction | None:
+        """The compress action for a context of ``token_count`` tokens and ``message_count`` messages
+        measured against ``budget`` (this policy's ``token_budget`` wins when set), or None.
+
+        Pure and O(1): the one place the threshold is decided, for :meth:`evaluate` and for
+        adapters that measure a context held elsewhere (a LangGraph state's messages).
+
+        Args:
+            token_count: The context's tokens.
+            budget: The budget to measure against when the policy has no ``token_budget`` (None or
+                0: no budget, never fires).
+            message_count: The context's messages.
+            head: The commit the context ends at, recorded in the action's params when given.
+
+        Returns:
+            A ``compress`` action when ``token_count`` reaches ``threshold`` of the budget and at least
+            two messages lie before the ``keep_recent`` most recent; else None.
+        """
+        budget = self.token_budget or budget
+        if not budget or token_count < self.threshold * budget:
             return None
-        older = status.message_count - self.keep_recent
+        older = message_count - self.keep_recent
         if older < 2:
             return None
-        params: dict[str, Any] = {"head": status.head, "keep_recent": self.keep_recent}
+        params: dict[str, Any] = {} if head is None else {"head": head}
+        params["keep_recent"] = self.keep_recent
         if self.target_tokens is not None:
             params["target_tokens"] = self.target_tokens
-        share = status.token_count / budget
+        share = token_count / budget
         return PolicyAction(
             "compress",
             params,
@@ -109,3 +126,11 @@ class CompressPolicy:
                 f"before the last {self.keep_recent}"
             ),
         )
+
+    def evaluate(self, tract: Tract) -> PolicyAction | None:
+        """A compress action when the context is at ``threshold`` of the budget or more (O(1): the
+        compiled context's token count is kept incrementally)."""
+        status = tract.status()
+        if status.head is None:
+            return None
+        return self.action_for(status.token_count, status.token_budget, status.message_count, head=status.head)

@@ -35,6 +35,7 @@ import json
 import os
 import random
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.types import INTERRUPT
 from typing_extensions import Self
 
 from tract_core import ConcurrentUpdateError, InvalidInputError, Tract, storage
@@ -159,6 +161,9 @@ class TractSaver(BaseCheckpointSaver[str]):
         # per tract: (latest checkpoint's messages, main, newest annotation) last found in sync
         self._in_sync: dict[str, tuple[str | None, str | None, int]] = {}
         self._lock = threading.RLock()
+        # notified after every put this saver makes (a policy node waits for its step's checkpoint)
+        self._stored = threading.Condition()
+        self._puts = 0
         try:
             self.setup()
         except BaseException:
@@ -482,28 +487,9 @@ class TractSaver(BaseCheckpointSaver[str]):
         row = found[0]
         latest = self._tuple(tx, row)
         synced = (main, main, tx.branch_tip_and_mark(tract_id, DEFAULT_BRANCH)[1])
-        tip: str | None = None  # None: main is empty (start_over), the messages are []
-        messages: builtins.list[Any] = []
-        if main is not None:
-            order = history_of(main, tx.history(tract_id))
-            hidden = hidden_now(tx, tract_id, order)
-            if hidden != frozen_hidden(order):  # the SKIPs changed: freeze them in a marker on main
-                # one write: the marker commit, main moved onto it by compare-and-swap (logged), held
-                written = tx.write_chain(
-                    tract_id,
-                    [marker_commit(hidden)],
-                    parent=main,
-                    ref=DEFAULT_BRANCH,
-                    action=UPDATE_ACTION,
-                    hold=HOLDER,
-                )
-                held = written.tip if written.tip is not None else main
-            else:
-                held = main
-                tx.hold(tract_id, [held], HOLDER)
-            messages = self._chains.values(self._chains.load(tx, tract_id, held))
-            tip = held
-            synced = (held, held, synced[2])
+        tip, messages = self._main_view_in(tx, tract_id, main)  # tip None: main is empty, the messages are []
+        if tip is not None:
+            synced = (tip, tip, synced[2])
         checkpoint = copy_checkpoint(latest.checkpoint)
         step = latest.metadata.get("step", -1)
         version = self.get_next_version(checkpoint["channel_versions"].get(_MESSAGES), None)  # type: ignore[arg-type]
@@ -526,6 +512,91 @@ class TractSaver(BaseCheckpointSaver[str]):
         self._put_in(tx, put)
         update.synced = synced if tip is not None else None
         return put
+
+    def _main_view_in(self, tx: Transaction, tract_id: str, main: str | None) -> tuple[str | None, builtins.list[Any]]:
+        """The commit and messages the graph should see of ``main`` (read with ``lock=True``): when
+        the SKIPs changed since the view was last frozen, a marker commit freezing them first. The
+        commit is held for the checkpoint that will point at it."""
+        if main is None:
+            return None, []
+        order = history_of(main, tx.history(tract_id))
+        hidden = hidden_now(tx, tract_id, order)
+        if hidden != frozen_hidden(order):  # the SKIPs changed: freeze them in a marker on main
+            # one write: the marker commit, main moved onto it by compare-and-swap (logged), held
+            written = tx.write_chain(
+                tract_id,
+                [marker_commit(hidden)],
+                parent=main,
+                ref=DEFAULT_BRANCH,
+                action=UPDATE_ACTION,
+                hold=HOLDER,
+            )
+            held = written.tip if written.tip is not None else main
+        else:
+            held = main
+            tx.hold(tract_id, [held], HOLDER)
+        return held, self._chains.values(self._chains.load(tx, tract_id, held))
+
+    # -- what policy nodes need (tract_langchain.policy_node) --------------------------------
+
+    def _thread_view(self, thread_id: str, checkpoint_ns: str) -> tuple[str | None, builtins.list[Any]]:
+        """The thread's ``main`` as the graph should see it now: its commit (after freezing changed
+        SKIPs in a marker, as an update checkpoint would) and its messages, new objects."""
+        thread_id, checkpoint_ns = check_thread_id(thread_id), check_namespace(checkpoint_ns)
+
+        def view(tx: Transaction) -> tuple[str | None, builtins.list[Any]]:
+            tract_id = self._tract_of(tx, thread_id, checkpoint_ns)
+            return self._main_view_in(tx, tract_id, tx.branch_tip(tract_id, DEFAULT_BRANCH, lock=True))
+
+        try:
+            return self._write(view)
+        except BaseException:
+            self._chains.forget(self._tract_ids.get((thread_id, checkpoint_ns), ""))
+            raise
+
+    def _main_mark(self, thread_id: str, checkpoint_ns: str) -> tuple[str | None, int]:
+        """The tip of the thread's ``main`` and the id of its newest annotation (one small read): a
+        change made through the tract changes one of them."""
+
+        def read(tx: Transaction) -> tuple[str | None, int]:
+            return tx.branch_tip_and_mark(self._tract_of(tx, thread_id, checkpoint_ns), DEFAULT_BRANCH)
+
+        return storage.run_read(self.store, read)
+
+    def _has_checkpoint(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> bool:
+        """Whether the checkpoint is stored (this process's last put of the thread, or the database)."""
+        line = self._lines.get((thread_id, checkpoint_ns))
+        if line is not None and line[0] == checkpoint_id:
+            return True
+        found = storage.run_read(self.store, lambda tx: self._rows.locate(tx, thread_id, checkpoint_ns, checkpoint_id))
+        return found is not None
+
+    def _await_checkpoint(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, timeout: float) -> bool:
+        """Wait until the checkpoint is stored (LangGraph puts a step's checkpoint in the background
+        while the next step runs); False if it still is not after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._stored:
+                seen = self._puts
+            if self._has_checkpoint(thread_id, checkpoint_ns, checkpoint_id):
+                return True
+            with self._stored:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                if self._puts == seen:  # also polls: another saver or process may store it
+                    self._stored.wait(min(remaining, 0.25))
+
+    def _task_interrupt(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, task_id: str) -> Any:
+        """The interrupt a task last raised on a checkpoint, as stored (its pending write), or None."""
+
+        def read(tx: Transaction) -> Any:
+            for write in self._rows.writes(tx, thread_id, checkpoint_ns, checkpoint_id):
+                if write.task_id == task_id and write.channel == INTERRUPT:
+                    return self.serde.loads_typed((write.type, write.data))
+            return None
+
+        return storage.run_read(self.store, read)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -602,6 +673,9 @@ class TractSaver(BaseCheckpointSaver[str]):
         self._known_tracts.add(put.tract_id)
         self._tract_ids[(put.thread_id, put.checkpoint_ns)] = put.tract_id
         self._lines[(put.thread_id, put.checkpoint_ns)] = (put.checkpoint["id"], put.tips)
+        with self._stored:
+            self._puts += 1
+            self._stored.notify_all()
         return _config(put.thread_id, put.checkpoint_ns, put.checkpoint["id"])
 
     def _write(self, fn: Callable[[Transaction], _T]) -> _T:
@@ -663,6 +737,13 @@ class TractSaver(BaseCheckpointSaver[str]):
         else:
             candidates = self._rows.previous_tips(tx, thread_id, checkpoint_ns, channel, parent_id, tract_id)
         plan = self._chains.plan(tx, tract_id, value, candidates)
+        if channel == _MESSAGES and plan.new and not plan.extends_base:
+            # the list may be main as changed through the tract (a policy node returns that view)
+            main = tx.branch_tip(tract_id, DEFAULT_BRANCH)
+            if main is not None and main not in candidates:
+                at_main = self._chains.plan(tx, tract_id, value, [main])
+                if not at_main.new and at_main.prefix.tip == main:
+                    plan, candidates = at_main, [*candidates, main]
         hold = HOLDER if plan.moves or len(candidates) > 1 else None
         if channel == "messages":
             chain = self._follow(tx, tract_id, plan, hold, (thread_id, checkpoint_ns, parent_id))
@@ -697,6 +778,10 @@ class TractSaver(BaseCheckpointSaver[str]):
             except ConcurrentUpdateError:
                 pass  # main is elsewhere (a fork, another writer): nothing was written, as below
         old = tx.branch_tip(tract_id, DEFAULT_BRANCH, lock=True)
+        if old is not None and not plan.new and plan.prefix.tip == old:  # the list is main's: nothing moves
+            if hold is not None:
+                tx.hold(tract_id, [old], hold)
+            return plan.prefix
         chain = self._chains.write(tx, tract_id, plan, ref=DEFAULT_BRANCH, expected=old, hold=hold)
         if old is None or old == chain.tip or old == plan.prefix.tip:  # no line left (the list continues ``old``)
             return chain
