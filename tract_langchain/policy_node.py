@@ -370,6 +370,8 @@ class _PolicyRun:
             warnings.warn(f"{self.who}: the answer was not applied: {error}", PolicyWarning, stacklevel=2)
         except StaleProposalError as error:
             warnings.warn(f"{self.who}: {error}", PolicyWarning, stacklevel=2)
+        except InvalidInputError as error:  # refused before deciding (e.g. no model here): ask again
+            return str(error)
         except TractError:  # executing it failed: the proposal is "failed" (the engine warned), the run goes on
             pass
         return None

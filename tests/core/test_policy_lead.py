@@ -79,3 +79,26 @@ def test_policy_autonomy_is_readable(factory) -> None:
     assert t.policy_autonomy == "collaborative"
     t.configure_policies([PinPolicy()], autonomy="manual")
     assert t.policy_autonomy == "manual"
+
+
+def test_pin_policy_in_a_new_handle_checks_recent_messages_once_and_never_reproposes(tmp_path) -> None:
+    """Adapters open a new handle per step (a graph node, a memory reopened by session): the first
+    look of its PinPolicy covers the messages written since, without proposing twice what an earlier
+    handle already proposed or someone rejected."""
+    path = tmp_path / "pin.db"
+    with Tract.open(path) as t:
+        t.configure_policies([PinPolicy(patterns=["must never"])], autonomy="manual")
+        rejected = t.user("You must never mention competitors.")
+        [first] = t.pending_proposals()
+        t.reject_proposal(first, reason="not a rule")
+    with Tract.open(path, policies=False) as writer:  # written where no policy runs (like a saver put)
+        rule = writer.user("You must never share a patient's chart.")
+        writer.assistant("Understood.")
+    with Tract.open(path) as step:
+        step.run_policies()
+        [proposal] = step.pending_proposals()
+        assert proposal.params["target"] == rule.hash
+        assert rejected.hash not in str(proposal.params)
+    with Tract.open(path) as again:
+        again.run_policies()
+        assert [p.id for p in again.pending_proposals()] == [proposal.id]

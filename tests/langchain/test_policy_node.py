@@ -508,9 +508,13 @@ def test_without_interrupts_proposals_wait_and_the_stored_policies_run(saver: Tr
     result = stored.invoke({"messages": [question(50)]}, config("t"))
     (asked,) = result["__interrupt__"]
     assert asked.value["id"] == pending.id
-    with pytest.warns(PolicyWarning, match="compress action failed"):  # the stored policy has no model
-        stored.invoke(Command(resume=True), config("t"))
-    assert thread.proposals()[0].status == "failed"
+    # the stored policy has no model: approving is refused before anything is decided, and asked again
+    again = stored.invoke(Command(resume=True), config("t"))
+    (retry,) = again["__interrupt__"]
+    assert retry.value["id"] == pending.id and "needs an LLM" in retry.value["error"]
+    assert thread.proposals()[0].status == "pending"
+    stored.invoke(Command(resume={"content": "The customer asked twelve questions."}), config("t"))
+    assert thread.proposals()[0].status == "executed"
 
 
 def test_approving_without_a_model_with_my_own_summary(saver: TractSaver) -> None:

@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..clock import now
 from ..errors import InvalidInputError
 from ..formats.content import text_of
 from ..objects import Operation, Priority
@@ -63,7 +62,6 @@ class PinPolicy:
         self.priority = priority
         self.autonomy = autonomy
         self._seen: dict[str, str] = {}
-        self._born = now()
 
     def __repr__(self) -> str:
         return f"PinPolicy(content_types={list(self.content_types)}, patterns={list(self.patterns)})"
@@ -87,16 +85,15 @@ class PinPolicy:
         return None
 
     def _new_commits(self, tract: Tract) -> list[CommitInfo]:
-        """The commits since the last evaluation on this tract, oldest first (at most ``_LOOK_BACK``;
-        the first time, HEAD and those written since the policy was made, so opening a tract does
-        not re-judge its past)."""
+        """The commits since the last evaluation on this tract, oldest first (at most ``_LOOK_BACK``:
+        the first time, the last ``_LOOK_BACK`` commits)."""
         key = f"{id(tract.store)}:{tract.tract_id}"
         seen = self._seen.get(key)
         fresh: list[CommitInfo] = []
         for limit in (4, _LOOK_BACK):  # usually one new commit (a batch brings more)
             fresh = []
             for commit in tract.log(limit):
-                if commit.hash == seen or (seen is None and fresh and commit.created_at < self._born):
+                if commit.hash == seen:
                     break
                 fresh.append(commit)
             else:
@@ -107,20 +104,32 @@ class PinPolicy:
         fresh.reverse()
         return fresh
 
+    def _proposed(self, tract: Tract) -> set[str]:
+        """Messages this policy already proposed to pin (pending, rejected...): a new handle's first
+        look over past commits does not propose them again."""
+        found: set[str] = set()
+        for proposal in tract.proposals():
+            if proposal.policy == self.name and proposal.kind == "annotate":
+                found.update(t for t in [proposal.params.get("target"), *proposal.params.get("targets", ())] if t)
+        return found
+
     def evaluate(self, tract: Tract) -> PolicyAction | None:
         """A pin for each commit since the last evaluation (one, or a batch's) that matches and whose
         message carries no annotation yet; O(new commits)."""
         targets: list[str] = []
         reasons: list[str] = []
         whys: list[str] = []
-        for commit in self._new_commits(tract):
+        first = f"{id(tract.store)}:{tract.tract_id}" not in self._seen
+        commits = self._new_commits(tract)
+        decided = self._proposed(tract) if first and len(commits) > 1 else set()
+        for commit in commits:
             if commit.role is None:
                 continue
             why = self.matches(commit.content_type, text_of(commit.content))
             if why is None:
                 continue
             target = commit.response_to if commit.operation == Operation.EDIT and commit.response_to else commit.hash
-            if target in targets or tract.show(target).annotations:
+            if target in targets or target in decided or tract.show(target).annotations:
                 continue
             targets.append(target)
             whys.append(why)
