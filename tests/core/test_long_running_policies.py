@@ -3,8 +3,9 @@
 The agent runs for eight simulated hours (``tract_core.clock.use_clock``: the clock advances 40 to
 90 seconds per alert, deterministically) on a SQLite file. Each alert is a user message such as
 ``ALERT 0142 severity: warning disk /var at 91% on web-3``; the agent compiles its context, a
-deterministic stand-in for its model (:func:`acknowledge`) answers from it, and the reply is committed. Nothing else in the loop
-maintains the tract: three policies do, autonomously, after each commit:
+deterministic stand-in for its model (:func:`acknowledge`) answers from it, and the reply is
+committed. Nothing else in the loop maintains the tract: three policies do, autonomously, after
+each commit:
 
 * ``PinPolicy(patterns=[r"severity:\\s*critical"])`` pins every critical alert as it arrives;
 * ``CompressPolicy(0.8, llm=summariser)`` compresses everything but the last few messages each time
