@@ -13,6 +13,7 @@ from .execute import TANGENT_PREFIX
 from .policy import PolicyAction
 
 if TYPE_CHECKING:
+    from ..records import CommitInfo
     from ..tract import Tract
 
 __all__ = ["BranchPolicy"]
@@ -117,7 +118,7 @@ class BranchPolicy:
     def _catch_up(self, tract: Tract, watch: _Watch | None, head: str, branch: str | None) -> _Watch:
         if watch is not None and watch.head is not None:
             for limit in (4, _CATCH_UP):  # usually one new commit: read a few first
-                fresh = []
+                fresh: list[CommitInfo] = []
                 for commit in tract.log(limit):
                     if commit.hash == watch.head:
                         for info in reversed(fresh):

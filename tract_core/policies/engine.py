@@ -40,7 +40,7 @@ from .proposal import PolicyLogEntry, Proposal
 if TYPE_CHECKING:
     from ..tract import Tract
 
-__all__ = ["PolicyEngine", "OnProposal", "MAX_FAILURES"]
+__all__ = ["PolicyEngine", "OnProposal", "MAX_FAILURES", "check_policies"]
 
 OnProposal = Callable[[Proposal], Any]
 """Called with each new proposal; returns True (approve), False (reject), a dict (approve with those
@@ -339,6 +339,7 @@ class PolicyEngine:
         name = policy.name if policy is not None else "?"
         missing = stale_refs(self._tract, params)
         error: Exception | None = None
+        outcome: Any
         if missing:
             status, outcome = "stale", {"missing": missing}
         else:

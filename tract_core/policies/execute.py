@@ -112,8 +112,8 @@ def execute_action(
         swept = tract.gc(**keywords)
         return {"commits": len(swept.commits), "blobs": swept.blobs, "file_bytes_after": swept.file_bytes_after}
     if kind == "edit":
-        info = tract.commit(params["content"], operation=Operation.EDIT, response_to=params["target"])
-        return {"commit": info.hash}
+        edit = tract.commit(params["content"], operation=Operation.EDIT, response_to=params["target"])
+        return {"commit": edit.hash}
     runner = execute if execute is not None else getattr(policy, "execute", None)
     if runner is None:
         raise InvalidInputError(
