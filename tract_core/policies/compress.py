@@ -89,18 +89,21 @@ class CompressPolicy:
 
     def evaluate(self, tract: Tract) -> PolicyAction | None:
         """A compress action when the context is at ``threshold`` of the budget or more (O(1): the
-        compiled context's token count is kept incrementally)."""
-        status = tract.status()
-        budget = self.token_budget or status.token_budget
-        if not budget or status.head is None or status.token_count < self.threshold * budget:
+        compiled context at HEAD is cached and kept incrementally, and the agent's next compile
+        reuses it)."""
+        budget = self.token_budget or tract.config.token_budget
+        if not budget:
             return None
-        older = status.message_count - self.keep_recent
+        context = tract.compile()
+        if context.head is None or context.token_count < self.threshold * budget:
+            return None
+        older = len(context) - self.keep_recent
         if older < 2:
             return None
-        params: dict[str, Any] = {"head": status.head, "keep_recent": self.keep_recent}
+        params: dict[str, Any] = {"head": context.head, "keep_recent": self.keep_recent}
         if self.target_tokens is not None:
             params["target_tokens"] = self.target_tokens
-        share = status.token_count / budget
+        share = context.token_count / budget
         return PolicyAction(
             "compress",
             params,
