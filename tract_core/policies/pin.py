@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
+from ..errors import CommitNotFoundError, InvalidInputError
 from ..formats.content import text_of
 from ..objects import Operation, Priority
 from .policy import PolicyAction
@@ -76,16 +76,19 @@ class PinPolicy:
         return None
 
     def evaluate(self, tract: Tract) -> PolicyAction | None:
-        """A pin for HEAD's commit if it matches and its message carries no annotation yet (O(1))."""
-        newest = tract.log(1)
-        if not newest or newest[0].role is None:
+        """A pin for HEAD's commit if it matches and its message carries no annotation yet (O(1): one
+        read of HEAD's commit, which brings its message's annotations along)."""
+        try:
+            commit = tract.show()
+        except CommitNotFoundError:  # an empty tract
             return None
-        commit = newest[0]
+        if commit.role is None:
+            return None
         why = self.matches(commit.content_type, text_of(commit.content))
         if why is None:
             return None
         target = commit.response_to if commit.operation == Operation.EDIT and commit.response_to else commit.hash
-        if tract.show(target).annotations:
+        if commit.annotations:  # show() gives the annotations of the message (the EDIT's original)
             return None
         return PolicyAction(
             "annotate",
