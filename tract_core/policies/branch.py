@@ -117,7 +117,15 @@ class BranchPolicy:
 
     def _catch_up(self, tract: Tract, watch: _Watch | None, head: str, branch: str | None) -> _Watch:
         if watch is not None and watch.head is not None:
-            for limit in (4, _CATCH_UP):  # usually one new commit: read a few first
+            newest = tract.show()  # usually the one new commit, on top of the one seen last
+            if newest.hash == head and newest.parents == (watch.head,):
+                if newest.operation == Operation.APPEND:
+                    message = self._message(newest.hash, newest.role, newest.content_type, newest.content)
+                    if message is not None:
+                        watch.detector.observe(message)
+                watch.head = head
+                return watch
+            for limit in (4, _CATCH_UP):  # a few commits: read a few first
                 fresh: list[CommitInfo] = []
                 for commit in tract.log(limit):
                     if commit.hash == watch.head:
