@@ -209,8 +209,14 @@ def one_turn(subject: Subject, user_text: str, assistant_text: str, *, measured:
 
 
 def run_rounds(subjects: Sequence[Subject], turns: Sequence[tuple[str, str]]) -> None:
-    """One turn on every subject per round, the order rotating every round."""
+    """One turn on every subject per round, the order rotating every round.
+
+    The objects the preparation left (every tract's compiled history) are frozen out of the garbage
+    collector's reach first: holding all the tracts in one process would otherwise make each
+    collection walk all of them, a cost that grows with the number of tracts, not with the policies.
+    """
     gc.collect()
+    gc.freeze()
     for i, (user_text, assistant_text) in enumerate(turns):
         k = i % len(subjects)
         for subject in [*subjects[k:], *subjects[:k]]:
@@ -269,7 +275,10 @@ def measure(backend: str, where: Callable[[str], dict[str, Any]], args: argparse
             for size in sizes:
                 for kind in KINDS:
                     subjects.append(prepare(kind, size, history, warmup, **where(f"{kind}-{size}".replace("-", "_"))))
-            run_rounds(subjects, measured)
+            try:
+                run_rounds(subjects, measured)
+            finally:
+                gc.unfreeze()
             profile = None
             if args.profile:
                 profile = profile_turns(next(s for s in reversed(subjects) if s.kind == "built-ins"), extra)
