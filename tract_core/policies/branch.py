@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import CommitNotFoundError
 from ..formats.content import text_of
 from ..objects import Operation
 from .drift import DriftDetector, DriftMessage
@@ -115,10 +116,10 @@ class BranchPolicy:
                 detector.observe(message)
         return detector
 
-    def _catch_up(self, tract: Tract, watch: _Watch | None, head: str, branch: str | None) -> _Watch:
+    def _catch_up(self, tract: Tract, watch: _Watch | None, newest: CommitInfo, branch: str | None) -> _Watch:
+        head = newest.hash
         if watch is not None and watch.head is not None:
-            newest = tract.show()  # usually the one new commit, on top of the one seen last
-            if newest.hash == head and newest.parents == (watch.head,):
+            if newest.parents == (watch.head,):  # usually the one new commit, on top of the one seen last
                 if newest.operation == Operation.APPEND:
                     message = self._message(newest.hash, newest.role, newest.content_type, newest.content)
                     if message is not None:
@@ -140,14 +141,18 @@ class BranchPolicy:
         return _Watch(self._rebuild(tract, branch), head)
 
     def evaluate(self, tract: Tract) -> PolicyAction | None:
-        """A branch action when the last ``window`` messages drifted from the topic."""
-        head, branch = tract.head, tract.current_branch
-        if head is None:
+        """A branch action when the last ``window`` messages drifted from the topic (one read of
+        HEAD's commit per new commit; the detector follows incrementally)."""
+        branch = tract.current_branch
+        try:
+            newest = tract.show()
+        except CommitNotFoundError:  # an empty tract
             return None
+        head = newest.hash
         key = (id(tract.store), tract.tract_id, branch)
         watch = self._watches.get(key)
         if watch is None or watch.head != head:
-            watch = self._watches[key] = self._catch_up(tract, watch, head, branch)
+            watch = self._watches[key] = self._catch_up(tract, watch, newest, branch)
         report = watch.detector.report()
         if not report.drifted or report.start is None:
             return None
