@@ -8,6 +8,7 @@ from collections.abc import Set
 from .annotations import annotation_info
 from .compile import Compiler
 from .errors import RESTORE, CorruptObjectError, NotFoundError, damage_summary, damaged
+from .graph import ancestors
 from .objects import Blob
 from .records import CommitInfo, ReflogEntry, VerifyReport
 from .refs import Ref, resolve
@@ -226,27 +227,24 @@ def _head_problems(session: Session, tract_id: str, commits: Set[str], refs: lis
     ]
 
 
-def in_history(session: Session, tract_id: str, ref: Ref) -> bool:
-    """Whether ``ref`` names a commit in the history of HEAD (False if it names no commit)."""
+def in_history(
+    session: Session, tract_id: str, ref: Ref, known: tuple[str, frozenset[str]] | None = None
+) -> tuple[bool, tuple[str, frozenset[str]] | None]:
+    """Whether ``ref`` names a commit in the history of HEAD (False if it names no commit).
+
+    Also returns HEAD's ancestry (``(head, commits)``) for the caller to pass back as ``known``:
+    a commit's ancestors never change, so it stays valid while HEAD is the same commit.
+    """
     head = session.refs.head(tract_id)
     if head.commit is None:
-        return False
+        return False, known
     try:
         target = resolve(session, tract_id, ref, head=head)
     except NotFoundError:
-        return False
+        return False, known
     if target == head.commit:
-        return True
-    graph = session.commits.graph(tract_id)
-    if target not in graph:
-        return False
-    stack, seen = [head.commit], set()
-    while stack:
-        commit = stack.pop()
-        if commit == target:
-            return True
-        if commit in seen or commit not in graph:
-            continue
-        seen.add(commit)
-        stack.extend(graph[commit][0])
-    return False
+        return True, known
+    if known is None or known[0] != head.commit:
+        graph = session.commits.graph(tract_id)
+        known = (head.commit, frozenset(ancestors(head.commit, lambda h: graph[h][0] if h in graph else ())))
+    return target in known[1], known

@@ -117,6 +117,7 @@ class Tract:
         self._owns_store = owns_store
         self._closed = False
         self._policies = PolicyEngine(self, self._reading, self._writing)
+        self._ancestry: tuple[str, frozenset[str]] | None = None  # HEAD's ancestors, for contains()
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -131,6 +132,7 @@ class Tract:
         create: bool = True,
         durability: str = "normal",
         store: SqlStore | None = None,
+        policies: bool = True,
     ) -> Tract:
         """Open (or create) a tract.
 
@@ -142,6 +144,8 @@ class Tract:
             create: Create the database and tract if missing (False: raise instead).
             durability: SQLite ``"normal"`` (default) or ``"full"`` (fsync every commit).
             store: An already open store to share (then ``path``/``url`` must be omitted).
+            policies: Restore and run the tract's stored policies on this handle (False: an
+                inspection handle that runs none; the stored configuration is untouched).
 
         With no ``path``, ``url`` or ``store`` the tract lives in a private in-memory database.
 
@@ -152,6 +156,7 @@ class Tract:
         """
         tract_id = check_tract_id(tract_id)
         check_flag(create, "create")
+        check_flag(policies, "policies")
         if config is not None and not isinstance(config, TractConfig):
             raise InvalidInputError("config must be a TractConfig")
         if store is not None and not isinstance(store, SqlStore):
@@ -168,10 +173,11 @@ class Tract:
                 store.close()
             raise
         tract = cls(store, tract_id, resolved, owns_store=owns, start=start)
-        with tract._reading() as session:
-            stored = session.policies.config(tract_id)
-        if stored is not None:
-            tract._policies.restore(stored.config_json)
+        if policies:
+            with tract._reading() as session:
+                stored = session.policies.config(tract_id)
+            if stored is not None:
+                tract._policies.restore(stored.config_json)
         return tract
 
     @staticmethod
@@ -455,7 +461,8 @@ class Tract:
         """Whether a commit is in the history of this handle's HEAD (False for unknown commits)."""
         check_ref(ref)
         with self._reading() as session:
-            return in_history(session, self.tract_id, ref)
+            found, self._ancestry = in_history(session, self.tract_id, ref, self._ancestry)
+        return found
 
     def delete_branch(self, name: str, *, force: bool = False) -> BranchInfo:
         """Delete a branch. Refused if it is current, or (unless ``force``) if only it reaches some commits."""
@@ -818,6 +825,11 @@ class Tract:
     def policies(self) -> list[Policy]:
         """The policies configured on this tract (restored from the store when it was opened)."""
         return list(self._policies.policies)
+
+    @property
+    def policy_autonomy(self) -> str:
+        """The tract's autonomy level: ``"manual"``, ``"collaborative"`` or ``"autonomous"``."""
+        return self._policies.autonomy
 
     def run_policies(self, trigger: str | None = None) -> list[PolicyLogEntry]:
         """Evaluate the configured policies now (those of ``trigger``, or all); return what was logged.

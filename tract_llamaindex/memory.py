@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import threading
 import uuid
@@ -18,6 +19,7 @@ from llama_index.core.memory.types import BaseMemory
 from tract_core import InvalidInputError, Tract
 from tract_core.config import token_budget_argument
 from tract_core.names import session_tract_id
+from tract_core.policies import AUTONOMY_LEVELS, CompressPolicy, Policy, Proposal
 from tract_core.storage import SqlStore
 from tract_core.tokens import REPLY_PRIMING
 
@@ -30,12 +32,65 @@ __all__ = ["TractMemory"]
 DEFAULT_TOKEN_BUDGET = 30_000
 """The budget of a session whose tract has none and whose memory was given none."""
 _CLEARED = "cleared"
-_llms: dict[tuple[str, str], Any] = {}  # the summarising LLM of each (db, session) in this process
-_llms_lock = threading.Lock()
+# what is not serialized but found again by a memory restored in this process, per (db, session):
+# the summarising LLM and the on_proposal callback
+_PROCESS_ONLY = ("llm", "on_proposal")
+_remembered: dict[tuple[str, str], dict[str, Any]] = {}
+_remembered_lock = threading.Lock()
 
 
 def _new_session_id() -> str:
     return f"chat-{uuid.uuid4().hex}"
+
+
+def _check_policies(policies: Any) -> list[Any] | None:
+    """``policies`` as a list (None stays None), each meeting the :class:`~tract_core.policies.Policy`
+    protocol; the tract checks the rest (unique names, triggers) when the memory opens it.
+
+    Raises:
+        InvalidInputError: Not a list of policies.
+    """
+    if policies is None:
+        return None
+    if isinstance(policies, str | bytes) or not isinstance(policies, Sequence):
+        raise InvalidInputError("policies= takes a list of policies, e.g. [CompressPolicy(0.8), PinPolicy()]")
+    for policy in policies:
+        if not isinstance(policy, Policy):
+            raise InvalidInputError(
+                f"{policy!r} is not a policy: it needs name, priority, trigger and evaluate(tract) "
+                "(see tract_core.policies)"
+            )
+    return list(policies)
+
+
+def _check_autonomy(autonomy: Any) -> str | None:
+    """``autonomy`` if it is None or an autonomy level.
+
+    Raises:
+        InvalidInputError: Anything else.
+    """
+    if autonomy is not None and autonomy not in AUTONOMY_LEVELS:
+        raise InvalidInputError(f"autonomy must be 'manual', 'collaborative' or 'autonomous', not {autonomy!r}")
+    return autonomy
+
+
+def _check_on_proposal(on_proposal: Any) -> Any:
+    """``on_proposal`` if it is None or a plain callable.
+
+    Raises:
+        InvalidInputError: Not callable, or a coroutine function (the tract calls it synchronously,
+            in the thread that wrote the commit: a worker thread for the async methods).
+    """
+    if on_proposal is None:
+        return None
+    if not callable(on_proposal):
+        raise InvalidInputError("on_proposal must be callable: on_proposal(proposal) -> True | False | dict | None")
+    if inspect.iscoroutinefunction(on_proposal) or inspect.iscoroutinefunction(type(on_proposal).__call__):
+        raise InvalidInputError(
+            "on_proposal must be a plain function: the tract calls it synchronously after a write "
+            "(in a worker thread for aput/aget), so an async callback would never run"
+        )
+    return on_proposal
 
 
 class TractMemory(BaseMemory):
@@ -74,6 +129,20 @@ class TractMemory(BaseMemory):
     Building a memory does no I/O (agents build and restore memories on the event loop): the
     database is opened on first use, by the async methods in a worker thread.
 
+    ``policies`` (:mod:`tract_core.policies`), ``autonomy`` and ``on_proposal`` configure the
+    session tract's policies when the memory opens it (``Tract.configure_policies``). They are
+    stored with the tract: a memory reopened on the session (a new object, ``from_dict``, a
+    workflow ``Context``, another process) runs them without being given them again, and a
+    memory given ``policies`` replaces them. Commit-triggered policies run after each
+    :meth:`put` / :meth:`put_messages` / :meth:`set` (once per call, after its transaction),
+    compile-triggered ones in :meth:`get`; the async methods run them in their worker thread.
+    Proposals are decided with :meth:`approve_proposal` / :meth:`reject_proposal` (or their
+    async forms), from any memory or process on the session. A configured
+    :class:`~tract_core.policies.CompressPolicy` owns compression: :meth:`get` then writes no
+    summary of its own and only trims to ``token_budget`` (the final guard), so a range is never
+    compressed twice and a proposal waiting for approval is not pre-empted. A CompressPolicy
+    without ``llm=`` uses the memory's ``llm``.
+
     Attributes:
         session_id: The conversation, which is the tract id.
         token_budget: The most tokens :meth:`get` returns (tract's tokenizer); None until the
@@ -84,7 +153,16 @@ class TractMemory(BaseMemory):
         recent_ratio: Share of ``token_budget`` kept verbatim after a compression.
         summary_tokens: Budget of a summary (default ``min(2000, token_budget // 5)``).
         llm: The model that writes summaries: a LlamaIndex LLM or anything
-            :func:`tract_core.llm.as_llm` accepts (not serialized).
+            :func:`tract_core.llm.as_llm` accepts (not serialized). It is also the session
+            tract's ``TractConfig.llm`` (what a CompressPolicy without ``llm=`` summarises with).
+        policies: Policies to configure on the session's tract when it is opened (None: keep the
+            stored ones); not serialized (they are stored with the tract). The configured ones
+            are ``memory.tract.policies``.
+        autonomy: ``"manual"``, ``"collaborative"`` or ``"autonomous"`` (None: keep the stored
+            level, ``"collaborative"`` for a new tract); stored with the tract, not serialized.
+        on_proposal: Called with each new proposal, in the thread that wrote; returns True
+            (approve), False (reject), a dict (approve with changes) or None (leave it pending).
+            Not serialized; a memory restored in the same process finds it again.
 
     Example:
         >>> from llama_index.core.llms import ChatMessage
@@ -106,6 +184,9 @@ class TractMemory(BaseMemory):
     recent_ratio: float = Field(default=0.5, gt=0, le=1)
     summary_tokens: int | None = Field(default=None, gt=0)
     llm: Any = Field(default=None, exclude=True)
+    policies: list[Any] | None = Field(default=None, exclude=True)
+    autonomy: str | None = Field(default=None, exclude=True)
+    on_proposal: Any = Field(default=None, exclude=True)
 
     _reader: MessageReader | None = PrivateAttr(default=None)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
@@ -114,6 +195,21 @@ class TractMemory(BaseMemory):
     @classmethod
     def _no_password(cls, db: str) -> str:
         return database_key(db)
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _valid_policies(cls, policies: Any) -> list[Any] | None:
+        return _check_policies(policies)
+
+    @field_validator("autonomy", mode="before")
+    @classmethod
+    def _valid_autonomy(cls, autonomy: Any) -> str | None:
+        return _check_autonomy(autonomy)
+
+    @field_validator("on_proposal", mode="before")
+    @classmethod
+    def _valid_on_proposal(cls, on_proposal: Any) -> Any:
+        return _check_on_proposal(on_proposal)
 
     @model_validator(mode="before")
     @classmethod
@@ -135,12 +231,13 @@ class TractMemory(BaseMemory):
         return self.token_budget
 
     def model_post_init(self, context: Any, /) -> None:
-        key = (self.db, self.session_id)
-        with _llms_lock:
-            if self.llm is not None:
-                _llms[key] = self.llm
-            else:
-                self.llm = _llms.get(key)
+        with _remembered_lock:
+            remembered = _remembered.setdefault((self.db, self.session_id), {})
+            for name in _PROCESS_ONLY:
+                if getattr(self, name) is not None:
+                    remembered[name] = getattr(self, name)
+                else:
+                    setattr(self, name, remembered.get(name))
 
     def _open(self) -> MessageReader:
         """The session's reader, opening the database and the tract on first use (the constructor
@@ -150,10 +247,17 @@ class TractMemory(BaseMemory):
                 store, tract_id = open_store(self.db), session_tract_id(self.session_id)
                 tract = Tract.open(store=store, tract_id=tract_id)
                 budget = self.token_budget or tract.config.token_budget or DEFAULT_TOKEN_BUDGET
-                if tract.config.token_budget != budget:  # the memory's budget becomes the tract's
+                # the memory's budget becomes the tract's (stored), its llm the tract's (not stored)
+                if tract.config.token_budget != budget or self.llm is not None:
                     tract.close()
-                    config = replace(tract.config, token_budget=budget)
+                    config = replace(tract.config, token_budget=budget, llm=self.llm)
                     tract = Tract.open(store=store, tract_id=tract_id, config=config)
+                if self.policies is not None or self.autonomy is not None or self.on_proposal is not None:
+                    try:
+                        tract.configure_policies(self.policies, autonomy=self.autonomy, on_proposal=self.on_proposal)
+                    except BaseException:
+                        tract.close()
+                        raise
                 self.token_budget = budget
                 self._reader = MessageReader(tract)
             return self._reader
@@ -176,6 +280,9 @@ class TractMemory(BaseMemory):
         recent_ratio: float = 0.5,
         summary_tokens: int | None = None,
         token_limit: int | None = None,
+        policies: Sequence[Policy] | None = None,
+        autonomy: str | None = None,
+        on_proposal: Any = None,
         **kwargs: Any,
     ) -> TractMemory:
         """A memory for ``session_id`` (new id if None) in a SQLite ``path``, a database ``url``,
@@ -185,14 +292,20 @@ class TractMemory(BaseMemory):
         messages (the old ones kept as a ``cleared/<n>`` branch). ``llm`` writes the summaries.
         ``token_budget`` (default: the session tract's, else :data:`DEFAULT_TOKEN_BUDGET`) becomes
         the tract's ``TractConfig`` budget; ``token_limit`` is its deprecated name (warns).
+        ``policies``, ``autonomy`` and ``on_proposal`` configure the session tract's policies
+        (see the class docstring); None keeps what the tract has stored.
 
         Raises:
             InvalidInputError: More than one of ``path``/``url``/``store``, both ``token_budget``
-                and ``token_limit``, or a bad message.
+                and ``token_limit``, a bad message, or bad ``policies``/``autonomy``/``on_proposal``.
             ValueError: A bad ``session_id``, ``token_budget`` or ratio (pydantic validation).
         """
         if kwargs:
             raise InvalidInputError(f"unexpected arguments {sorted(kwargs)}; see TractMemory.from_defaults")
+        # tract's errors themselves: inside pydantic's __init__ they would become ValidationErrors
+        policies = _check_policies(policies)
+        autonomy = _check_autonomy(autonomy)
+        on_proposal = _check_on_proposal(on_proposal)
         # stacklevel 3: the warning points at the code calling from_defaults
         token_budget = token_budget_argument(token_budget, {"token_limit": token_limit}, where="TractMemory")
         memory = cls(
@@ -202,6 +315,9 @@ class TractMemory(BaseMemory):
             recent_ratio=recent_ratio,
             summary_tokens=summary_tokens,
             llm=llm,
+            policies=policies,
+            autonomy=autonomy,
+            on_proposal=on_proposal,
         )
         if chat_history is not None:
             memory.set(list(chat_history))
@@ -243,6 +359,10 @@ class TractMemory(BaseMemory):
     def get(self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any) -> list[ChatMessage]:
         """The messages for the next LLM call: the compiled context within the token limit.
 
+        Compile-triggered policies run here (compiling the context triggers them). With a
+        CompressPolicy configured, no summary is written here: the policy compresses the stored
+        history at its threshold, and this only trims to the budget.
+
         Args:
             input: Ignored (the whole conversation is the context).
             initial_token_count: Tokens the caller adds itself (a system prompt, a query); they
@@ -252,7 +372,7 @@ class TractMemory(BaseMemory):
             reader = self._open()
             limit = self._limit(reader, initial_token_count)
             view = reader.view()
-            plan = self._plan(view, limit)
+            plan = self._plan(reader.tract, view, limit)
             if plan is not None:
                 try:
                     reader.tract.compress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
@@ -266,7 +386,7 @@ class TractMemory(BaseMemory):
         reader = await asyncio.to_thread(self._open)
         limit = self._limit(reader, initial_token_count)
         view = await asyncio.to_thread(reader.view)
-        plan = self._plan(view, limit)
+        plan = self._plan(reader.tract, view, limit)
         if plan is not None:
             try:
                 await reader.tract.acompress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
@@ -297,6 +417,9 @@ class TractMemory(BaseMemory):
 
     def put_messages(self, messages: list[ChatMessage]) -> None:
         """Commit the messages in order as one transaction: all of them are stored, or none.
+
+        The session's commit-triggered policies then run once (after the transaction, seeing the
+        last message as HEAD); a policy that fails never loses the messages.
 
         Raises:
             InvalidInputError: A message tract cannot store (e.g. a ``tool`` message without
@@ -334,6 +457,56 @@ class TractMemory(BaseMemory):
         """:meth:`reset` in a worker thread."""
         await asyncio.to_thread(self.reset)
 
+    # -- policies ---------------------------------------------------------------------------
+
+    def pending_proposals(self) -> list[Proposal]:
+        """The session's proposals waiting for a decision, from any process (``Tract.pending_proposals``,
+        under the memory's lock)."""
+        with self._lock:
+            return self._open().tract.pending_proposals()
+
+    async def apending_proposals(self) -> list[Proposal]:
+        """:meth:`pending_proposals` in a worker thread."""
+        return await asyncio.to_thread(self.pending_proposals)
+
+    def approve_proposal(self, proposal: Proposal | int, /, *, decided_by: str = "user", **changes: Any) -> Proposal:
+        """Approve a pending proposal and execute it (``Tract.approve_proposal``, under the memory's
+        lock): a compression writes its summary with the policy's ``llm`` or the memory's.
+
+        Raises:
+            ProposalNotFoundError: No such proposal.
+            ProposalDecidedError: It was decided already (here or by another process).
+            StaleProposalError: What it names left the session's history (it is now ``stale``).
+            TractError: Executing it failed (the proposal is ``failed``).
+        """
+        with self._lock:
+            return self._open().tract.approve_proposal(proposal, decided_by=decided_by, **changes)
+
+    async def aapprove_proposal(
+        self, proposal: Proposal | int, /, *, decided_by: str = "user", **changes: Any
+    ) -> Proposal:
+        """:meth:`approve_proposal` in a worker thread (the summary is written there, through the
+        LLM's synchronous API)."""
+        return await asyncio.to_thread(self.approve_proposal, proposal, decided_by=decided_by, **changes)
+
+    def reject_proposal(
+        self, proposal: Proposal | int, *, reason: str | None = None, decided_by: str = "user"
+    ) -> Proposal:
+        """Reject a pending proposal (``Tract.reject_proposal``, under the memory's lock).
+
+        Raises:
+            ProposalNotFoundError: No such proposal.
+            ProposalDecidedError: It was decided already.
+        """
+        with self._lock:
+            return self._open().tract.reject_proposal(proposal, reason=reason, decided_by=decided_by)
+
+    async def areject_proposal(
+        self, proposal: Proposal | int, *, reason: str | None = None, decided_by: str = "user"
+    ) -> Proposal:
+        """:meth:`reject_proposal` in a worker thread."""
+        return await asyncio.to_thread(self.reject_proposal, proposal, reason=reason, decided_by=decided_by)
+
     def close(self) -> None:
         """Release the tract (the shared database stays open for other sessions)."""
         with self._lock:
@@ -354,11 +527,14 @@ class TractMemory(BaseMemory):
             )
         return budget - initial_token_count
 
-    def _plan(self, view: ContextView, limit: int) -> tuple[int, int] | None:
+    def _plan(self, tract: Tract, view: ContextView, limit: int) -> tuple[int, int] | None:
         """The ``(keep_recent, target_tokens)`` of a compression that brings ``view`` under
-        ``limit``; None when it is under, there is no llm, or everything would be kept."""
+        ``limit``; None when it is under, there is no llm, a CompressPolicy owns compression, or
+        everything would be kept."""
         if view.tokens <= limit or self.llm is None:
             return None
+        if any(isinstance(policy, CompressPolicy) for policy in tract.policies):
+            return None  # the policy compresses (or proposes to): get() only trims
         summary = self.summary_tokens or max(16, min(2000, limit // 5))
         room = int(limit * self.recent_ratio)
         keep, used = 0, 0

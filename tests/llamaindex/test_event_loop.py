@@ -22,6 +22,8 @@ from llama_index.core.memory import Memory
 from llama_index.core.storage.chat_store.base_db import MessageStatus
 from llama_index.core.workflow import Context, JsonSerializer
 
+from tract_core import Priority
+from tract_core.policies import CompressPolicy, PinPolicy, PolicyAction
 from tract_core.testing import create_database
 from tract_core.testing.blocking import no_blocking_io
 from tract_llamaindex import TractChatStore, TractMemory, close_stores
@@ -56,6 +58,20 @@ class Summarizer(CustomLLM):
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         return ChatResponse(message=ChatMessage(role="assistant", content="They talked about bread."))
+
+
+class HideSmallTalk:
+    """A compile-triggered policy: hides (SKIP) a "lol" message when the context is compiled."""
+
+    name = "small-talk"
+    priority = 20
+    trigger = "compile"
+
+    def evaluate(self, tract: Any) -> PolicyAction | None:
+        for commit in tract.log(limit=8):
+            if commit.content == "lol" and not tract.show(commit.hash).annotations:
+                return PolicyAction("annotate", {"target": commit.hash, "priority": Priority.SKIP.value})
+        return None
 
 
 def echo_llm() -> MockFunctionCallingLLM:
@@ -134,3 +150,50 @@ async def test_memory_on_tract_chat_store_does_not_block(location: dict[str, str
         await store.delete_messages("carol")
         await memory.areset()
     assert archived and len(active) + len(archived) == 8
+
+
+async def test_policies_run_off_the_event_loop(location: dict[str, str]) -> None:
+    """Commit policies after aput/aput_messages, compile policies in aget, proposals decided with the
+    async methods: all the database work and the summaries in worker threads."""
+    agent = FunctionAgent(tools=[], llm=echo_llm(), system_prompt="Be brief.")
+    with no_blocking_io():
+        memory = TractMemory.from_defaults(
+            session_id="erin",
+            llm=Summarizer(),
+            token_budget=300,
+            policies=[PinPolicy(patterns=["must never"]), HideSmallTalk(), CompressPolicy(0.8, keep_recent=2)],
+            autonomy="autonomous",
+            **location,
+        )
+        await agent.run("You must never burn the bread.", memory=memory)
+        await agent.run("lol", memory=memory)
+        for i in range(4):
+            await agent.run(f"Turn {i}: {FILLER}", memory=memory)
+        got = await memory.aget()
+        everything = await memory.aget_all()
+
+        waiting = TractMemory.from_defaults(
+            session_id="frank",
+            llm=Summarizer(),
+            token_budget=300,
+            policies=[CompressPolicy(0.8, keep_recent=2)],
+            **location,
+        )
+        for i in range(3):
+            await agent.run(f"Turn {i}: {FILLER}", memory=waiting)
+        (first,) = await waiting.apending_proposals()
+        approved = await waiting.aapprove_proposal(first, decided_by="loop")
+        for i in range(3, 6):
+            await agent.run(f"Turn {i}: {FILLER}", memory=waiting)
+        (second,) = await waiting.apending_proposals()
+        rejected = await waiting.areject_proposal(second, reason="later")
+        left = await waiting.apending_proposals()
+
+    tract = memory.tract
+    rule = "You must never burn the bread."
+    assert [m.content for m in got[:3]] == [rule, f"Noted: {rule}", "They talked about bread."]  # both pinned
+    assert "lol" not in [m.content for m in got] and len(everything) == 12
+    decided = {(e.policy, e.trigger) for e in tract.policy_log(limit=None) if e.decision == "executed"}
+    assert decided == {("pin", "commit"), ("small-talk", "compile"), ("compress", "commit")}
+    assert (approved.status, approved.decided_by, rejected.status, left) == ("executed", "loop", "rejected", [])
+    assert len(waiting.tract.compressions()) == 1

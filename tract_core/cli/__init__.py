@@ -1,4 +1,5 @@
-"""The ``tract`` command line: inspect a tract store; branch, merge, reset, compress and gc it, from a terminal.
+"""The ``tract`` command line: inspect a tract store; branch, merge, reset, compress and gc it; review
+what its policies propose, from a terminal.
 
 A thin layer over the public :class:`~tract_core.Tract` API: each command opens an existing tract
 (``create=False``), calls one or two API methods and renders the result with rich.
@@ -6,9 +7,10 @@ A thin layer over the public :class:`~tract_core.Tract` API: each command opens 
 graph of ``tract log --graph``.
 
 This package is the entry point (:func:`main`); the commands live in ``history`` (log, show, status,
-compile, diff, reflog, demo), ``branching`` (branch, switch, merge, reset, cherry-pick, rebase) and
-``maintenance`` (compress, gc, verify); ``parser`` wires them to their options, ``options`` opens the tract
-they name, ``render`` and ``graph`` draw what they print.
+compile, diff, reflog, demo), ``branching`` (branch, switch, merge, reset, cherry-pick, rebase),
+``maintenance`` (compress, gc, verify) and ``policies`` (policies, proposals, approve, reject);
+``parser`` wires them to their options, ``options`` opens the tract they name, ``render`` and
+``graph`` draw what they print.
 
 Example:
     $ tract demo
@@ -26,7 +28,7 @@ from rich.console import Console
 from .. import TokenizerFallbackWarning, TractError
 from .graph import _merge_logs as _merge_logs  # re-exported: the tests check the merged log order
 from .graph import graph_lines
-from .options import UsageError, open_tract
+from .options import CommandFailed, UsageError, open_tract
 from .parser import build_parser
 
 __all__ = ["main", "build_parser", "open_tract", "graph_lines"]
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore", TokenizerFallbackWarning)
         try:
             status = args.handler(args, out)
-        except (TractError, UsageError, ImportError, OSError) as error:
+        except (TractError, UsageError, CommandFailed, ImportError, OSError) as error:
             message = " ".join(str(error).split()) or type(error).__name__
             sys.stderr.write(f"tract: error: {message}\n")
             return EXIT_ERROR

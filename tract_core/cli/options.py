@@ -2,18 +2,25 @@
 framework's name for the conversation (``--thread ID [--ns NS]``, ``--session ID``, ``--chat KEY``, mapped
 by :mod:`tract_core.names`), opened without ever creating anything; and :class:`UsageError`, for a
 command called wrongly.
+
+Only the policy commands (``tract policies``, ``proposals``, ``approve``, ``reject``) load a tract's
+configured policies into their handle. Every other command opens the tract with none, so it never
+evaluates them: ``tract log`` or ``tract compile`` compile the context, and a compile-triggered
+policy would otherwise act on the store from a command that only reads.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import warnings
 
 from .. import Tract
+from ..errors import PolicyWarning
 from ..names import chat_tract_id, session_tract_id, thread_tract_id
 from ..tract import DEFAULT_TRACT_ID
 
-__all__ = ["UsageError", "open_tract", "tract_id_from", "open_from"]
+__all__ = ["UsageError", "CommandFailed", "open_tract", "tract_id_from", "open_from"]
 
 DB_ENV = "TRACT_DB"
 """Environment variable naming the database when ``--db`` is not given."""
@@ -26,20 +33,33 @@ class UsageError(Exception):
     """A mistake in how the command was called (reported like a :class:`TractError`)."""
 
 
-def open_tract(db: str, tract_id: str = DEFAULT_TRACT_ID) -> Tract:
+class CommandFailed(Exception):
+    """What the command was asked to do failed, or cannot be done from this process (reported like
+    a :class:`TractError`)."""
+
+
+def open_tract(db: str, tract_id: str = DEFAULT_TRACT_ID, *, policies: bool = False) -> Tract:
     """Open an existing tract, never creating anything.
 
     Args:
         db: A SQLite file path, or a URL starting with ``sqlite://`` or ``postgresql``.
         tract_id: Which tract of the database.
+        policies: Load the tract's configured policies into the handle (restoring them warns, with
+            a :class:`~tract_core.PolicyWarning`, about any this process cannot import). False:
+            the handle has no policies, so nothing it does evaluates them.
 
     Raises:
         DatabaseNotFoundError: The file or server does not exist.
         TractNotFoundError: The database has no such tract (the message lists those it has).
     """
-    if db.startswith(URL_PREFIXES):
-        return Tract.open(url=db, tract_id=tract_id, create=False)
-    return Tract.open(path=db, tract_id=tract_id, create=False)
+    with warnings.catch_warnings():
+        if not policies:
+            warnings.simplefilter("ignore", PolicyWarning)
+        if db.startswith(URL_PREFIXES):
+            t = Tract.open(url=db, tract_id=tract_id, create=False, policies=policies)
+        else:
+            t = Tract.open(path=db, tract_id=tract_id, create=False, policies=policies)
+    return t
 
 
 def _database(args: argparse.Namespace) -> str:
@@ -78,10 +98,10 @@ def tract_id_from(args: argparse.Namespace) -> str:
     return getattr(args, "tract", None) or DEFAULT_TRACT_ID
 
 
-def open_from(args: argparse.Namespace) -> Tract:
+def open_from(args: argparse.Namespace, *, policies: bool = False) -> Tract:
     """Open the tract the arguments name (see :func:`open_tract`).
 
     Raises:
         UsageError: Neither ``--db`` nor ``$TRACT_DB`` names a database.
     """
-    return open_tract(_database(args), tract_id_from(args))
+    return open_tract(_database(args), tract_id_from(args), policies=policies)

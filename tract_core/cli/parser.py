@@ -14,11 +14,13 @@ from .. import __version__
 from ..compress import DEFAULT_KEEP_RECENT
 from ..demo import DEFAULT_DEMO_PATH
 from ..merge import STRATEGIES
+from ..policies.proposal import PROPOSAL_STATUSES
 from ..tract import DEFAULT_TRACT_ID
 from .branching import cmd_branch, cmd_cherry_pick, cmd_merge, cmd_rebase, cmd_reset, cmd_switch
 from .history import cmd_compile, cmd_demo, cmd_diff, cmd_log, cmd_reflog, cmd_show, cmd_status
 from .maintenance import cmd_compress, cmd_gc, cmd_verify
 from .options import DB_ENV
+from .policies import cmd_approve, cmd_policies, cmd_proposals, cmd_reject
 
 __all__ = ["build_parser"]
 
@@ -211,6 +213,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLite: give freed space back to the file system (full: rewrite the file; none: leave the file as "
         "it is) (default: incremental)",
     )
+    policies = command(
+        "policies",
+        cmd_policies,
+        "List the policies configured on the tract (or, with --log, what they did); pause or resume them.",
+    )
+    policies.add_argument(
+        "action",
+        nargs="?",
+        choices=("pause", "resume"),
+        metavar="pause|resume",
+        help="pause: no process evaluates the tract's policies until resume (pending proposals can still be decided)",
+    )
+    policies.add_argument("--log", action="store_true", help="the policy log, newest first")
+    policies.add_argument(
+        "-n",
+        "--limit",
+        type=_non_negative,
+        metavar="N",
+        help="with --log: at most N entries; 0 for all (default: 20)",
+    )
+    policies.add_argument("--json", action="store_true", help="print plain JSON")
+    proposals = command(
+        "proposals", cmd_proposals, "List the proposals of the tract's policies that wait for a decision."
+    )
+    proposals.add_argument("--all", action="store_true", help="every proposal, decided ones included")
+    proposals.add_argument(
+        "--status", choices=PROPOSAL_STATUSES, help="only the proposals in this status (default: pending)"
+    )
+    proposals.add_argument("--json", action="store_true", help="print plain JSON")
+    approve = command("approve", cmd_approve, "Approve a pending proposal and execute it.")
+    approve.add_argument("id", type=_non_negative, metavar="ID", help="the proposal (`tract proposals` lists them)")
+    approve.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="change a parameter of the action before it executes (repeatable); VALUE is JSON if it parses "
+        "(keep_recent=10 is a number), else text; commit parameters take any commit reference",
+    )
+    reject = command("reject", cmd_reject, "Reject a pending proposal: nothing changes.")
+    reject.add_argument("id", type=_non_negative, metavar="ID", help="the proposal (`tract proposals` lists them)")
+    reject.add_argument("--reason", metavar="TEXT", help="why (stored with the proposal and in the policy log)")
+    for deciding in (approve, reject):
+        deciding.add_argument(
+            "--by", metavar="NAME", help="who decides, stored with the proposal (default: cli:<login name>)"
+        )
+        deciding.add_argument("--json", action="store_true", help="print the decided proposal as plain JSON")
     command(
         "verify",
         cmd_verify,

@@ -15,6 +15,7 @@ Rules (DESIGN §12):
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,7 +34,7 @@ from ..errors import (
 from ..objects import canonical_json
 from ..store.base import ProposalEntry, Session
 from .config import dump_config, load_config
-from .execute import execute_action, stale_refs
+from .execute import check_executable, execute_action, stale_refs
 from .policy import TRIGGERS, Policy, PolicyAction, check_autonomy
 from .proposal import PolicyLogEntry, Proposal
 
@@ -133,14 +134,25 @@ class PolicyEngine:
         on_proposal: OnProposal | None,
         keep_callback: bool,
     ) -> None:
-        """Replace the policies (None keeps them), the autonomy (None keeps it) and the callback; store them."""
+        """Replace the policies (None keeps them), the autonomy (None keeps it) and the callback; store them.
+
+        With ``policies`` None the stored list is kept as stored (a policy this process could not
+        import stays configured for the others); nothing is written when nothing stored changes.
+        """
         chosen = self.policies if policies is None else check_policies(policies)
         level = self.autonomy if autonomy is None else check_autonomy(autonomy)
         if on_proposal is not None and not callable(on_proposal):
             raise InvalidInputError("on_proposal must be callable: on_proposal(proposal) -> True | False | dict | None")
         config_json = dump_config(chosen, level)
         with self._writing() as session:
-            session.policies.set_config(self._tract.tract_id, config_json)
+            stored = session.policies.config(self._tract.tract_id)
+            if policies is None and stored is not None and stored.config_json:
+                # keep the stored policies as stored: this handle may have left out one it could not import
+                data = json.loads(stored.config_json)
+                data["autonomy"] = level
+                config_json = canonical_json(data)
+            if stored is None or stored.config_json != config_json:
+                session.policies.set_config(self._tract.tract_id, config_json)
         self.policies, self.autonomy = chosen, level
         if not keep_callback:
             self.on_proposal = on_proposal
@@ -392,8 +404,10 @@ class PolicyEngine:
         entry = self._entry(proposal)
         current = Proposal.from_entry(entry)
         if entry.status != "pending":
-            raise ProposalDecidedError(f"proposal {entry.id} is already {entry.status} (by {entry.decided_by})")
+            by = f" (by {entry.decided_by})" if entry.decided_by else ""
+            raise ProposalDecidedError(f"proposal {entry.id} is already {entry.status}{by}")
         params = {**current.params, **_plain_changes(changes)}
+        check_executable(self._tract, entry.kind, params, self._policy(entry.policy))
         params_json = canonical_json(params)
         tract_id = self._tract.tract_id
         missing = stale_refs(self._tract, params)

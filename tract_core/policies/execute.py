@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING, Any
 from ..compress import CompressionResult
 from ..errors import InvalidInputError, TractError
 from ..objects import Operation, Priority
+from .policy import BUILTIN_KINDS, Policy, PolicyAction
 
 if TYPE_CHECKING:
     from ..tract import Tract
-    from .policy import Policy
 
-__all__ = ["execute_action", "stale_refs", "COMMIT_PARAMS", "TANGENT_PREFIX"]
+__all__ = ["execute_action", "check_executable", "stale_refs", "COMMIT_PARAMS", "TANGENT_PREFIX"]
 
-COMMIT_PARAMS: tuple[str, ...] = ("target", "from_commit", "to_commit", "start", "head")
-"""Parameters that name commits of HEAD's history: a proposal whose named commits left it is stale."""
+COMMIT_PARAMS: tuple[str, ...] = ("target", "targets", "from_commit", "to_commit", "start", "head")
+"""Parameters that name commits of HEAD's history (``targets``: a list of them): a proposal whose
+named commits left it is stale."""
 
 TANGENT_PREFIX = "tangent/"
 """Branches BranchPolicy moves a tangent to: ``tangent/1``, ``tangent/2``, ..."""
@@ -29,8 +30,37 @@ TANGENT_PREFIX = "tangent/"
 
 def stale_refs(tract: Tract, params: Mapping[str, Any]) -> list[str]:
     """The commit parameters of ``params`` that are no longer in the history of ``tract``'s HEAD."""
-    named = [params[key] for key in COMMIT_PARAMS if isinstance(params.get(key), str)]
+    named: list[str] = []
+    for key in COMMIT_PARAMS:
+        value = params.get(key)
+        if isinstance(value, str):
+            named.append(value)
+        elif isinstance(value, list):
+            named.extend(v for v in value if isinstance(v, str))
     return [commit for commit in named if not tract.contains(commit)]
+
+
+def check_executable(tract: Tract, kind: str, params: Mapping[str, Any], policy: Policy | None) -> None:
+    """Refuse, before anything is decided, an action this process has no way to carry out.
+
+    Raises:
+        InvalidInputError: A custom kind whose policy is not configured here (or has no
+            ``execute``), or a compression with no LLM and no ``content``.
+    """
+    if kind == "compress":
+        if getattr(policy, "llm", None) is None and tract.config.llm is None and params.get("content") is None:
+            raise InvalidInputError(
+                "this compression needs an LLM to write the summary and this process has none: give "
+                "CompressPolicy(llm=...) or TractConfig(llm=...), or approve it with content='<your summary>'"
+            )
+        return
+    if kind in BUILTIN_KINDS:
+        return
+    if policy is None or not callable(getattr(policy, "execute", None)):
+        raise InvalidInputError(
+            f"a {kind!r} action is carried out by its policy's execute(), and that policy is not configured "
+            "in this process (or has no execute): configure_policies() with it, or decide it where it runs"
+        )
 
 
 def _next_tangent(tract: Tract) -> str:
@@ -59,11 +89,7 @@ def _branch(tract: Tract, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _compress(tract: Tract, params: Mapping[str, Any], policy: Policy | None) -> dict[str, Any]:
     llm = getattr(policy, "llm", None)
-    if llm is None and tract.config.llm is None and params.get("content") is None:
-        raise InvalidInputError(
-            "a compress action needs an LLM to write the summary: give CompressPolicy(llm=...) or "
-            "TractConfig(llm=...), or approve it with content='<your summary>'"
-        )
+    check_executable(tract, "compress", params, policy)
     keywords = {k: params[k] for k in ("from_commit", "to_commit", "target_tokens", "content") if k in params}
     if "to_commit" not in keywords and "keep_recent" in params:
         keywords["keep_recent"] = params["keep_recent"]
@@ -96,7 +122,12 @@ def execute_action(
         TractError: Whatever the underlying tract call raises.
     """
     if kind == "annotate":
-        info = tract.annotate(params["target"], Priority(params["priority"]), reason=params.get("reason"))
+        priority, reason = Priority(params["priority"]), params.get("reason")
+        if "targets" in params:
+            with tract.batch():
+                done = [tract.annotate(t, priority, reason=reason).target for t in params["targets"]]
+            return {"targets": done, "priority": str(priority)}
+        info = tract.annotate(params["target"], priority, reason=reason)
         return {"target": info.target, "priority": str(info.priority)}
     if kind == "compress":
         return _compress(tract, params, policy)
@@ -122,8 +153,6 @@ def execute_action(
         )
     if execute is not None:
         return _plain(execute(tract, params))
-    from .policy import PolicyAction
-
     return _plain(runner(tract, PolicyAction(kind, params)))
 
 

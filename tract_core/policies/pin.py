@@ -6,15 +6,24 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CommitNotFoundError, InvalidInputError
+from ..clock import now
+from ..errors import InvalidInputError
 from ..formats.content import text_of
 from ..objects import Operation, Priority
 from .policy import PolicyAction
 
 if TYPE_CHECKING:
+    from ..records import CommitInfo
     from ..tract import Tract
 
 __all__ = ["PinPolicy"]
+
+_LOOK_BACK = 64
+"""Most commits one evaluation looks at (after a large batch)."""
+
+
+def _it(count: int) -> str:
+    return "it" if count == 1 else "them"
 
 
 class PinPolicy:
@@ -53,6 +62,8 @@ class PinPolicy:
         self.name = name
         self.priority = priority
         self.autonomy = autonomy
+        self._seen: dict[str, str] = {}
+        self._born = now()
 
     def __repr__(self) -> str:
         return f"PinPolicy(content_types={list(self.content_types)}, patterns={list(self.patterns)})"
@@ -75,23 +86,54 @@ class PinPolicy:
                 return f"it matches {pattern.pattern!r}"
         return None
 
+    def _new_commits(self, tract: Tract) -> list[CommitInfo]:
+        """The commits since the last evaluation on this tract, oldest first (at most ``_LOOK_BACK``;
+        the first time, HEAD and those written since the policy was made, so opening a tract does
+        not re-judge its past)."""
+        key = f"{id(tract.store)}:{tract.tract_id}"
+        seen = self._seen.get(key)
+        fresh: list[CommitInfo] = []
+        for limit in (4, _LOOK_BACK):  # usually one new commit (a batch brings more)
+            fresh = []
+            for commit in tract.log(limit):
+                if commit.hash == seen or (seen is None and fresh and commit.created_at < self._born):
+                    break
+                fresh.append(commit)
+            else:
+                continue
+            break
+        if fresh:
+            self._seen[key] = fresh[0].hash
+        fresh.reverse()
+        return fresh
+
     def evaluate(self, tract: Tract) -> PolicyAction | None:
-        """A pin for HEAD's commit if it matches and its message carries no annotation yet (O(1): one
-        read of HEAD's commit, which brings its message's annotations along)."""
-        try:
-            commit = tract.show()
-        except CommitNotFoundError:  # an empty tract
+        """A pin for each commit since the last evaluation (one, or a batch's) that matches and whose
+        message carries no annotation yet; O(new commits)."""
+        targets: list[str] = []
+        reasons: list[str] = []
+        whys: list[str] = []
+        for commit in self._new_commits(tract):
+            if commit.role is None:
+                continue
+            why = self.matches(commit.content_type, text_of(commit.content))
+            if why is None:
+                continue
+            target = commit.response_to if commit.operation == Operation.EDIT and commit.response_to else commit.hash
+            if target in targets or tract.show(target).annotations:
+                continue
+            targets.append(target)
+            whys.append(why)
+            reasons.append(f"{target[:12]} ({why})")
+        if not targets:
             return None
-        if commit.role is None:
-            return None
-        why = self.matches(commit.content_type, text_of(commit.content))
-        if why is None:
-            return None
-        target = commit.response_to if commit.operation == Operation.EDIT and commit.response_to else commit.hash
-        if commit.annotations:  # show() gives the annotations of the message (the EDIT's original)
-            return None
+        params: dict[str, Any] = {"priority": Priority.PINNED.value}
+        if len(targets) == 1:
+            params.update(target=targets[0], reason=f"PinPolicy: {whys[0]}")
+        else:
+            params.update(targets=targets, reason="PinPolicy: " + "; ".join(reasons))
         return PolicyAction(
             "annotate",
-            {"target": target, "priority": Priority.PINNED.value, "reason": f"PinPolicy: {why}"},
-            reason=f"Pin {target[:12]} ({why}) so compression and trimming keep it verbatim",
+            params,
+            reason=f"Pin {', '.join(reasons)} so compression and trimming keep {_it(len(targets))} verbatim",
         )
