@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..clock import now
-from ..errors import InvalidInputError
+from ..errors import CommitNotFoundError, InvalidInputError
 from ..formats.content import text_of
 from ..objects import Operation, Priority
 from .policy import PolicyAction
@@ -86,14 +86,24 @@ class PinPolicy:
                 return f"it matches {pattern.pattern!r}"
         return None
 
-    def _new_commits(self, tract: Tract) -> list[CommitInfo]:
+    def _new_commits(self, tract: Tract) -> tuple[list[CommitInfo], bool]:
         """The commits since the last evaluation on this tract, oldest first (at most ``_LOOK_BACK``;
         the first time, HEAD and those written since the policy was made, so opening a tract does
-        not re-judge its past)."""
+        not re-judge its past), and whether they come from ``show()`` (with their annotations)."""
         key = f"{id(tract.store)}:{tract.tract_id}"
         seen = self._seen.get(key)
+        if seen is not None:  # usually one new commit on top of the last one seen: one read
+            try:
+                newest = tract.show()
+            except CommitNotFoundError:  # HEAD was emptied (start_over, reset(None))
+                return [], True
+            if newest.hash == seen:
+                return [], True
+            if newest.parents == (seen,):
+                self._seen[key] = newest.hash
+                return [newest], True
         fresh: list[CommitInfo] = []
-        for limit in (4, _LOOK_BACK):  # usually one new commit (a batch brings more)
+        for limit in (4, _LOOK_BACK):  # a few new commits (a batch brings more)
             fresh = []
             for commit in tract.log(limit):
                 if commit.hash == seen or (seen is None and fresh and commit.created_at < self._born):
@@ -105,7 +115,7 @@ class PinPolicy:
         if fresh:
             self._seen[key] = fresh[0].hash
         fresh.reverse()
-        return fresh
+        return fresh, False
 
     def evaluate(self, tract: Tract) -> PolicyAction | None:
         """A pin for each commit since the last evaluation (one, or a batch's) that matches and whose
@@ -113,14 +123,15 @@ class PinPolicy:
         targets: list[str] = []
         reasons: list[str] = []
         whys: list[str] = []
-        for commit in self._new_commits(tract):
+        commits, shown = self._new_commits(tract)
+        for commit in commits:
             if commit.role is None:
                 continue
             why = self.matches(commit.content_type, text_of(commit.content))
             if why is None:
                 continue
             target = commit.response_to if commit.operation == Operation.EDIT and commit.response_to else commit.hash
-            if target in targets or tract.show(target).annotations:
+            if target in targets or (commit.annotations if shown else tract.show(target).annotations):
                 continue
             targets.append(target)
             whys.append(why)
