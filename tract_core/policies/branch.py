@@ -159,6 +159,6 @@ class BranchPolicy:
         return PolicyAction(
             "branch",
             {"start": report.start, "head": head, "score": round(report.score, 4)},
-            reason=f"{report.reason}; continue the tangent on a new {TANGENT_PREFIX}<n> branch and keep "
+            reason=f"{report.reason.rstrip('.')}; continue the tangent on a new {TANGENT_PREFIX}<n> branch and keep "
             f"{branch or 'HEAD'} where it began",
         )
