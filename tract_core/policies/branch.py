@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CommitNotFoundError
@@ -29,6 +29,8 @@ class _Watch:
 
     detector: DriftDetector
     head: str | None
+    rejected: set[str] = field(default_factory=set)
+    """Tangent starts whose branch proposal was rejected."""
 
 
 class BranchPolicy:
@@ -41,7 +43,8 @@ class BranchPolicy:
     (``texts -> vectors``) to measure drift semantically instead. When it fires, the action puts
     the tangent (from its first message to HEAD) on ``tangent/<n>``, moves the current branch back
     to where the tangent began, and checks the tangent branch out so the conversation goes on there.
-    High risk: proposed in ``collaborative`` mode.
+    High risk: proposed in ``collaborative`` mode; once its proposal for a tangent is rejected, it
+    does not propose moving that tangent again.
 
     Args:
         window: Recent messages compared with the established topic.
@@ -103,6 +106,13 @@ class BranchPolicy:
                 return start if isinstance(start, str) else None
         return None
 
+    def _rejected(self, tract: Tract, start: str) -> bool:
+        """Whether a branch proposal of this policy for the tangent beginning at ``start`` was rejected."""
+        return any(
+            p.policy == self.name and p.kind == "branch" and p.params.get("start") == start
+            for p in tract.proposals(status="rejected")
+        )
+
     def _rebuild(self, tract: Tract, branch: str | None) -> DriftDetector:
         detector = self._new_detector()
         entries = tract.compile().entries()
@@ -156,6 +166,9 @@ class BranchPolicy:
         report = watch.detector.report()
         if not report.drifted or report.start is None:
             return None
+        if report.start in watch.rejected or self._rejected(tract, report.start):
+            watch.rejected.add(report.start)
+            return None  # someone said no to moving this tangent: not proposed again as it goes on
         return PolicyAction(
             "branch",
             {"start": report.start, "head": head, "score": round(report.score, 4)},
