@@ -94,6 +94,8 @@ def summarise(prompt: list[dict[str, Any]]) -> str:
 class GcAfterCompression:
     """A commit-triggered policy: after each compression, collect what is older than the window.
 
+    It looks at the compressions only when the compiled context shrank since its last look (the
+    context is cached, so that costs next to nothing per commit; a compression always shrinks it).
     Its action carries the compression's id, so each one is a distinct proposal (the engine records
     an action with the same policy, kind and parameters once) and two processes collect once.
     """
@@ -105,13 +107,19 @@ class GcAfterCompression:
         self.name = name
         self.priority = priority
         self._collected: dict[str, int] = {}
+        self._tokens: dict[str, int] = {}
 
     def to_config(self) -> dict[str, Any]:
         return {"retention_days": self.retention_days, "name": self.name, "priority": self.priority}
 
     def evaluate(self, tract: Tract) -> PolicyAction | None:
-        done = [c.id for c in tract.compressions() if c.status == "committed"]
         key = f"{id(tract.store)}:{tract.tract_id}"
+        tokens = tract.compile().token_count
+        shrank = tokens < self._tokens.get(key, tokens + 1)
+        self._tokens[key] = tokens
+        if not shrank:
+            return None
+        done = [c.id for c in tract.compressions() if c.status == "committed"]
         if not done or done[-1] == self._collected.get(key):
             return None
         self._collected[key] = done[-1]
