@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import CommitNotFoundError
 from ..formats.content import text_of
 from ..objects import Operation
 from .drift import DriftDetector, DriftMessage
@@ -28,6 +29,8 @@ class _Watch:
 
     detector: DriftDetector
     head: str | None
+    rejected: set[str] = field(default_factory=set)
+    """Tangent starts whose branch proposal was rejected."""
 
 
 class BranchPolicy:
@@ -40,7 +43,8 @@ class BranchPolicy:
     (``texts -> vectors``) to measure drift semantically instead. When it fires, the action puts
     the tangent (from its first message to HEAD) on ``tangent/<n>``, moves the current branch back
     to where the tangent began, and checks the tangent branch out so the conversation goes on there.
-    High risk: proposed in ``collaborative`` mode.
+    High risk: proposed in ``collaborative`` mode; once its proposal for a tangent is rejected, it
+    does not propose moving that tangent again.
 
     Args:
         window: Recent messages compared with the established topic.
@@ -102,6 +106,13 @@ class BranchPolicy:
                 return start if isinstance(start, str) else None
         return None
 
+    def _rejected(self, tract: Tract, start: str) -> bool:
+        """Whether a branch proposal of this policy for the tangent beginning at ``start`` was rejected."""
+        return any(
+            p.policy == self.name and p.kind == "branch" and p.params.get("start") == start
+            for p in tract.proposals(status="rejected")
+        )
+
     def _rebuild(self, tract: Tract, branch: str | None) -> DriftDetector:
         detector = self._new_detector()
         entries = tract.compile().entries()
@@ -115,9 +126,17 @@ class BranchPolicy:
                 detector.observe(message)
         return detector
 
-    def _catch_up(self, tract: Tract, watch: _Watch | None, head: str, branch: str | None) -> _Watch:
+    def _catch_up(self, tract: Tract, watch: _Watch | None, newest: CommitInfo, branch: str | None) -> _Watch:
+        head = newest.hash
         if watch is not None and watch.head is not None:
-            for limit in (4, _CATCH_UP):  # usually one new commit: read a few first
+            if newest.parents == (watch.head,):  # usually the one new commit, on top of the one seen last
+                if newest.operation == Operation.APPEND:
+                    message = self._message(newest.hash, newest.role, newest.content_type, newest.content)
+                    if message is not None:
+                        watch.detector.observe(message)
+                watch.head = head
+                return watch
+            for limit in (4, _CATCH_UP):  # a few commits: read a few first
                 fresh: list[CommitInfo] = []
                 for commit in tract.log(limit):
                     if commit.hash == watch.head:
@@ -132,20 +151,27 @@ class BranchPolicy:
         return _Watch(self._rebuild(tract, branch), head)
 
     def evaluate(self, tract: Tract) -> PolicyAction | None:
-        """A branch action when the last ``window`` messages drifted from the topic."""
-        head, branch = tract.head, tract.current_branch
-        if head is None:
+        """A branch action when the last ``window`` messages drifted from the topic (one read of
+        HEAD's commit per new commit; the detector follows incrementally)."""
+        branch = tract.current_branch
+        try:
+            newest = tract.show()
+        except CommitNotFoundError:  # an empty tract
             return None
+        head = newest.hash
         key = (id(tract.store), tract.tract_id, branch)
         watch = self._watches.get(key)
         if watch is None or watch.head != head:
-            watch = self._watches[key] = self._catch_up(tract, watch, head, branch)
+            watch = self._watches[key] = self._catch_up(tract, watch, newest, branch)
         report = watch.detector.report()
         if not report.drifted or report.start is None:
             return None
+        if report.start in watch.rejected or self._rejected(tract, report.start):
+            watch.rejected.add(report.start)
+            return None  # someone said no to moving this tangent: not proposed again as it goes on
         return PolicyAction(
             "branch",
             {"start": report.start, "head": head, "score": round(report.score, 4)},
-            reason=f"{report.reason}; continue the tangent on a new {TANGENT_PREFIX}<n> branch and keep "
+            reason=f"{report.reason.rstrip('.')}; continue the tangent on a new {TANGENT_PREFIX}<n> branch and keep "
             f"{branch or 'HEAD'} where it began",
         )

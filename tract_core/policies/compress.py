@@ -129,8 +129,12 @@ class CompressPolicy:
 
     def evaluate(self, tract: Tract) -> PolicyAction | None:
         """A compress action when the context is at ``threshold`` of the budget or more (O(1): the
-        compiled context's token count is kept incrementally)."""
-        status = tract.status()
-        if status.head is None:
+        compiled context at HEAD is cached and kept incrementally, and the agent's next compile
+        reuses it)."""
+        budget = self.token_budget or tract.config.token_budget
+        if not budget:
             return None
-        return self.action_for(status.token_count, status.token_budget, status.message_count, head=status.head)
+        context = tract.compile()
+        if context.head is None:
+            return None
+        return self.action_for(context.token_count, budget, len(context), head=context.head)

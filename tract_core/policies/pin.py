@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
+from ..errors import CommitNotFoundError, InvalidInputError
 from ..formats.content import text_of
 from ..objects import Operation, Priority
 from .policy import PolicyAction
@@ -84,13 +84,24 @@ class PinPolicy:
                 return f"it matches {pattern.pattern!r}"
         return None
 
-    def _new_commits(self, tract: Tract) -> list[CommitInfo]:
+    def _new_commits(self, tract: Tract) -> tuple[list[CommitInfo], bool]:
         """The commits since the last evaluation on this tract, oldest first (at most ``_LOOK_BACK``:
-        the first time, the last ``_LOOK_BACK`` commits)."""
+        the first time, the last ``_LOOK_BACK`` commits), and whether they come from ``show()``
+        (with their annotations)."""
         key = f"{id(tract.store)}:{tract.tract_id}"
         seen = self._seen.get(key)
+        if seen is not None:  # usually one new commit on top of the last one seen: one read
+            try:
+                newest = tract.show()
+            except CommitNotFoundError:  # HEAD was emptied (start_over, reset(None))
+                return [], True
+            if newest.hash == seen:
+                return [], True
+            if newest.parents == (seen,):
+                self._seen[key] = newest.hash
+                return [newest], True
         fresh: list[CommitInfo] = []
-        for limit in (4, _LOOK_BACK):  # usually one new commit (a batch brings more)
+        for limit in (4, _LOOK_BACK):  # a few new commits (a batch brings more)
             fresh = []
             for commit in tract.log(limit):
                 if commit.hash == seen:
@@ -102,7 +113,7 @@ class PinPolicy:
         if fresh:
             self._seen[key] = fresh[0].hash
         fresh.reverse()
-        return fresh
+        return fresh, False
 
     def _proposed(self, tract: Tract) -> set[str]:
         """Messages this policy already proposed to pin (pending, rejected...): a new handle's first
@@ -120,7 +131,7 @@ class PinPolicy:
         reasons: list[str] = []
         whys: list[str] = []
         first = f"{id(tract.store)}:{tract.tract_id}" not in self._seen
-        commits = self._new_commits(tract)
+        commits, shown = self._new_commits(tract)
         decided = self._proposed(tract) if first and len(commits) > 1 else set()
         for commit in commits:
             if commit.role is None:
@@ -129,7 +140,12 @@ class PinPolicy:
             if why is None:
                 continue
             target = commit.response_to if commit.operation == Operation.EDIT and commit.response_to else commit.hash
-            if target in targets or target in decided or tract.show(target).annotations:
+            own = shown and target == commit.hash  # show() already read this message's annotations
+            if (
+                target in targets
+                or target in decided
+                or (commit.annotations if own else tract.show(target).annotations)
+            ):
                 continue
             targets.append(target)
             whys.append(why)
