@@ -14,9 +14,10 @@ batch if there is one, with the handle's HEAD put back when what moved it rolls 
 
 from __future__ import annotations
 
+import contextvars
 import copy
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -217,6 +218,17 @@ class _BatchingStore(Protocol):
     def join_batch(self, on_rollback: Callable[[], None] | None = None) -> Session | None: ...
 
 
+class _Snapshot:
+    """A handle's shared read: its session (opened at the first read) and a memo of what was read."""
+
+    __slots__ = ("session", "memo", "stack")
+
+    def __init__(self) -> None:
+        self.session: Session | None = None
+        self.memo: dict[str, Any] = {}
+        self.stack = ExitStack()
+
+
 class HandleWork:
     """The units of work of one handle: sessions of ``store`` whose ``refs`` answer with its HEAD.
 
@@ -231,7 +243,7 @@ class HandleWork:
         start: Where the handle's HEAD starts (None: the stored HEAD, read at first use).
     """
 
-    __slots__ = ("_store", "_tract_id", "_forget", "head")
+    __slots__ = ("_store", "_tract_id", "_forget", "head", "_snapshot")
 
     def __init__(
         self, store: _BatchingStore, tract_id: str, forget: Callable[[], None], start: Checkout | None = None
@@ -240,11 +252,42 @@ class HandleWork:
         self._tract_id = tract_id
         self._forget = forget
         self.head = HeadPointer(start)
+        self._snapshot: contextvars.ContextVar[_Snapshot | None] = contextvars.ContextVar(
+            f"tract-handle-snapshot-{id(self)}", default=None
+        )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Inside the block, every read of this handle (in this thread or task) shares one read
+        transaction, begun at the first read: one consistent snapshot, one transaction instead of
+        one per call. Writes go on as usual (and are not seen by the snapshot). Nested or inside a
+        batch, it changes nothing."""
+        if self._snapshot.get() is not None or self._store.join_batch() is not None:
+            yield
+            return
+        shared = _Snapshot()
+        token = self._snapshot.set(shared)
+        try:
+            with shared.stack:
+                yield
+        finally:
+            self._snapshot.reset(token)
+
+    def snapshot_memo(self) -> dict[str, Any] | None:
+        """A dict that lives as long as the open snapshot (None outside one): what was read in it
+        stays true until it ends, so a result can be kept there (e.g. HEAD's compile)."""
+        shared = self._snapshot.get()
+        return None if shared is None else shared.memo
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only unit of work (the open batch, if any)."""
+        """A read-only unit of work (the open batch, or the open snapshot, if any)."""
         active = self._store.join_batch()
+        shared = self._snapshot.get()
+        if active is None and shared is not None:
+            if shared.session is None:
+                shared.session = shared.stack.enter_context(self._store.read())
+            active = shared.session
         if active is not None:
             yield handle_view(active, self._tract_id, self.head)
         else:

@@ -116,7 +116,7 @@ class Tract:
         self._work = HandleWork(store, tract_id, self._compiler.clear, start)  # this handle's own HEAD
         self._owns_store = owns_store
         self._closed = False
-        self._policies = PolicyEngine(self, self._reading, self._writing)
+        self._policies = PolicyEngine(self, self._reading, self._writing, self._work.snapshot)
         self._ancestry: tuple[str, frozenset[str]] | None = None  # HEAD's ancestors, for contains()
 
     # -- opening and closing ---------------------------------------------------------------
@@ -274,9 +274,10 @@ class Tract:
                 metadata=metadata,
                 commit_message=commit_message,
             )
+            paused = self._policies.paused_in(session) if self._policies.policies else None
         self._compiler.remember(stored, blob, tokens)
         info = commit_info(stored, blob, tokens)
-        self._policies.after("commit")
+        self._policies.after("commit", paused)
         return info
 
     def system(self, content: Any, **kwargs: Any) -> CommitInfo:
@@ -354,10 +355,16 @@ class Tract:
         return compiled
 
     def _compile(self, at_commit: Ref) -> CompiledContext:
+        memo = self._work.snapshot_memo() if at_commit is None else None
+        if memo is not None and "compile" in memo:  # a policy pass: HEAD's context cannot change in it
+            return memo["compile"]
         with self._reading() as session:
             head, marker = session.refs.head_with_marker(self.tract_id)
             target = head.commit if at_commit is None else resolve(session, self.tract_id, at_commit, head=head)
-            return self._compiler.compile(session, target, marker)
+            compiled = self._compiler.compile(session, target, marker)
+        if memo is not None:
+            memo["compile"] = compiled
+        return compiled
 
     def status(self) -> TractStatus:
         """Token count against the budget, HEAD and branch, and the provider's last usage."""

@@ -24,6 +24,22 @@ from .openai import to_openai
 __all__ = ["CompiledContext"]
 
 
+def _entry(slot: Any) -> CompiledMessage:
+    """The :class:`CompiledMessage` of one of compile's slots."""
+    return CompiledMessage(
+        commit=slot.key,
+        source=slot.source,
+        role=slot.role,
+        content_type=slot.content_type,
+        tokens=slot.tokens,
+        priority=slot.priority,
+        content_hash=slot.blob,
+        edited=slot.blob != slot.origin,
+        metadata_json=slot.metadata_json,
+        message=slot.message,
+    )
+
+
 class CompiledContext:
     """The message list an LLM call needs, as compiled from one commit.
 
@@ -86,23 +102,23 @@ class CompiledContext:
         if self._entries is None:
             if self._slots is None:
                 raise InvalidInputError("entries() needs a context made by Tract.compile(), not one built by hand")
-            entries = tuple(
-                CompiledMessage(
-                    commit=s.key,
-                    source=s.source,
-                    role=s.role,
-                    content_type=s.content_type,
-                    tokens=s.tokens,
-                    priority=s.priority,
-                    content_hash=s.blob,
-                    edited=s.blob != s.origin,
-                    metadata_json=s.metadata_json,
-                    message=s.message,
-                )
-                for s in self._slots
-            )
+            entries = tuple(_entry(s) for s in self._slots)
             object.__setattr__(self, "_entries", entries)
         return self._entries  # type: ignore[return-value]
+
+    def entry(self, index: int) -> CompiledMessage:
+        """One message's :class:`~tract_core.CompiledMessage` (``entries()[index]``, negative indexes
+        too) without building the others: O(1), for code that looks at the newest messages only.
+
+        Raises:
+            IndexError: No message at ``index``.
+            InvalidInputError: The context was built by hand, not by ``Tract.compile()``.
+        """
+        if self._entries is not None:
+            return self._entries[index]
+        if self._slots is None:
+            raise InvalidInputError("entry() needs a context made by Tract.compile(), not one built by hand")
+        return _entry(self._slots[index])
 
     @property
     def messages(self) -> list[dict[str, Any]]:

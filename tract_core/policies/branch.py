@@ -153,15 +153,25 @@ class BranchPolicy:
     def evaluate(self, tract: Tract) -> PolicyAction | None:
         """A branch action when the last ``window`` messages drifted from the topic (one read of
         HEAD's commit per new commit; the detector follows incrementally)."""
-        branch = tract.current_branch
-        try:
-            newest = tract.show()
-        except CommitNotFoundError:  # an empty tract
+        context = tract.compile()  # cached: the newest messages cost no read
+        head = context.head
+        if head is None:
             return None
-        head = newest.hash
+        branch = tract.current_branch
         key = (id(tract.store), tract.tract_id, branch)
         watch = self._watches.get(key)
+        if watch is not None and watch.head != head and len(context) >= 2:
+            last, before = context.entry(-1), context.entry(-2)
+            if last.commit == head and before.commit == watch.head:  # one new message on top of the last seen
+                message = self._message(last.commit, last.role, last.content_type, last.message.get("content"))
+                if message is not None:
+                    watch.detector.observe(message)
+                watch.head = head
         if watch is None or watch.head != head:
+            try:
+                newest = tract.show()
+            except CommitNotFoundError:  # an empty tract
+                return None
             watch = self._watches[key] = self._catch_up(tract, watch, newest, branch)
         report = watch.detector.report()
         if not report.drifted or report.start is None:

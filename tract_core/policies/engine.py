@@ -101,6 +101,7 @@ class PolicyEngine:
         tract: The handle the policies watch and act on.
         reading: Opens a read unit of work as the handle sees it.
         writing: Opens a write transaction as the handle sees it.
+        snapshot: Makes the handle's reads inside it share one read transaction.
     """
 
     def __init__(
@@ -108,10 +109,12 @@ class PolicyEngine:
         tract: Tract,
         reading: Callable[[], AbstractContextManager[Session]],
         writing: Callable[[], AbstractContextManager[Session]],
+        snapshot: Callable[[], AbstractContextManager[None]],
     ) -> None:
         self._tract = tract
         self._reading = reading
         self._writing = writing
+        self._snapshot = snapshot
         self.policies: list[Policy] = []
         self.autonomy = "collaborative"
         self.on_proposal: OnProposal | None = None
@@ -170,7 +173,12 @@ class PolicyEngine:
     def paused(self) -> bool:
         """Whether the tract's policies are paused."""
         with self._reading() as session:
-            entry = session.policies.config(self._tract.tract_id)
+            return self.paused_in(session)
+
+    def paused_in(self, session: Session) -> bool:
+        """Whether the tract's policies are paused, read in an open unit of work (a commit reads
+        it in its own transaction, so the pass after it needs no other)."""
+        entry = session.policies.config(self._tract.tract_id)
         return entry is not None and entry.paused
 
     # -- running ------------------------------------------------------------------------------
@@ -182,13 +190,14 @@ class PolicyEngine:
 
     @contextmanager
     def _pass(self) -> Iterator[None]:
+        before = self.running
         self._busy.active = True
         try:
             yield
         finally:
-            self._busy.active = False
+            self._busy.active = before
 
-    def after(self, trigger: str) -> bool:
+    def after(self, trigger: str, paused: bool | None = None) -> bool:
         """Called by the tract after a commit or compile landed: run that trigger's policies
         (after the open batch commits, if there is one; not at all during a policy pass).
         Returns whether an action was executed."""
@@ -202,47 +211,67 @@ class PolicyEngine:
                 self._deferred.add(trigger)
                 store.after_batch(self._after_batch)
             return False
-        return any(e.decision == "executed" for e in self.run(trigger))
+        return any(e.decision == "executed" for e in self.run(trigger, paused=paused))
 
     def _after_batch(self) -> None:
         triggers, self._deferred = sorted(self._deferred), set()
         for trigger in triggers:
             self.run(trigger)
 
-    def run(self, trigger: str | None = None, *, source: str | None = None) -> list[PolicyLogEntry]:
-        """Evaluate the policies of ``trigger`` (all of them if None) once; return the log entries made."""
+    def run(
+        self, trigger: str | None = None, *, source: str | None = None, paused: bool | None = None
+    ) -> list[PolicyLogEntry]:
+        """Evaluate the policies of ``trigger`` (all of them if None) once; return the log entries made.
+
+        Policies are evaluated in priority order on one snapshot of the tract (one read
+        transaction) until one returns an action; that action is recorded (and carried out, if the
+        autonomy allows) before the next policy looks, on a fresh snapshot, so it sees the result.
+        """
         if self.running:
             return []
-        with self._reading() as session:
-            entry = session.policies.config(self._tract.tract_id)
-        if entry is not None and entry.paused:
-            return []
         made: list[int] = []
+        where = source or trigger or "manual"
+        chosen = [
+            p
+            for p in sorted(self.policies, key=lambda p: p.priority)
+            if (trigger is None or p.trigger == trigger) and p.name not in self._disabled
+        ]
         with self._pass():
-            for policy in sorted(self.policies, key=lambda p: p.priority):
-                if trigger is not None and policy.trigger != trigger:
+            while chosen:
+                with self._snapshot():  # the policies up to the next one that fires share one read
+                    if paused is None:
+                        paused = self.paused()
+                    if paused:
+                        return []
+                    while chosen:
+                        policy, outcome, params_json = self._evaluate(chosen.pop(0))
+                        if isinstance(outcome, Exception) or params_json is not None:
+                            break
+                        self._failures.pop(policy.name, None)
+                    else:
+                        break
+                if isinstance(outcome, Exception):
+                    self._failed(policy, where, outcome, made)
                     continue
-                if policy.name in self._disabled:
-                    continue
-                self._evaluate(policy, source or trigger or "manual", made)
+                self._failures.pop(policy.name, None)
+                if params_json is not None:  # acted on before the next policy looks (it sees the result)
+                    self._record(policy, outcome, params_json, where, made)
         if not made:
             return []
         wanted = set(made)
         return [e for e in self.log(4 * len(made) + 16, since=min(made)) if e.id in wanted]
 
-    def _evaluate(self, policy: Policy, trigger: str, made: list[int]) -> None:
+    def _evaluate(self, policy: Policy) -> tuple[Policy, PolicyAction | Exception, str | None]:
+        """What a policy wants (an action and its parameters as canonical JSON), or the error it raised."""
         try:
             action = policy.evaluate(self._tract)
-            if action is not None and not isinstance(action, PolicyAction):
+            if action is None:
+                return policy, PolicyAction("none"), None
+            if not isinstance(action, PolicyAction):
                 raise InvalidInputError(f"evaluate() returned {shown(action)}; return a PolicyAction or None")
-            params_json = None if action is None else canonical_json(dict(action.params))
-        except Exception as error:  # a policy's own bug: log, warn, keep the commit
-            self._failed(policy, trigger, error, made)
-            return
-        self._failures.pop(policy.name, None)
-        if action is None or params_json is None:
-            return
-        self._record(policy, action, params_json, trigger, made)
+            return policy, action, canonical_json(dict(action.params))
+        except Exception as error:  # a policy's own bug: logged and warned after the pass; the commit is kept
+            return policy, error, None
 
     def _failed(self, policy: Policy, trigger: str, error: Exception, made: list[int]) -> None:
         count = self._failures.get(policy.name, 0) + 1

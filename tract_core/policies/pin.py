@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CommitNotFoundError, InvalidInputError
@@ -19,6 +20,19 @@ __all__ = ["PinPolicy"]
 
 _LOOK_BACK = 64
 """Most commits one evaluation looks at (after a large batch)."""
+
+
+@dataclass(frozen=True)
+class _NewMessage:
+    """What PinPolicy needs of a new message, read from the compiled context (no store read)."""
+
+    hash: str
+    role: str | None
+    content_type: str
+    content: Any
+    operation: Operation = Operation.APPEND
+    response_to: str | None = None
+    annotations: tuple[Any, ...] = ()
 
 
 def _it(count: int) -> str:
@@ -84,12 +98,20 @@ class PinPolicy:
                 return f"it matches {pattern.pattern!r}"
         return None
 
-    def _new_commits(self, tract: Tract) -> tuple[list[CommitInfo], bool]:
+    def _new_commits(self, tract: Tract) -> tuple[list[CommitInfo | _NewMessage], bool]:
         """The commits since the last evaluation on this tract, oldest first (at most ``_LOOK_BACK``:
         the first time, the last ``_LOOK_BACK`` commits), and whether they come from ``show()``
         (with their annotations)."""
         key = f"{id(tract.store)}:{tract.tract_id}"
         seen = self._seen.get(key)
+        context = tract.compile()  # cached: the newest messages cost no read
+        if seen is not None and context.head == seen:
+            return [], True
+        if seen is not None and len(context) >= 2:
+            last, before = context.entry(-1), context.entry(-2)
+            if last.commit == context.head and before.commit == seen:  # one new message on top of the last seen
+                self._seen[key] = last.commit
+                return [_NewMessage(last.commit, last.role, last.content_type, last.message.get("content"))], False
         if seen is not None:  # usually one new commit on top of the last one seen: one read
             try:
                 newest = tract.show()
@@ -100,7 +122,7 @@ class PinPolicy:
             if newest.parents == (seen,):
                 self._seen[key] = newest.hash
                 return [newest], True
-        fresh: list[CommitInfo] = []
+        fresh: list[CommitInfo | _NewMessage] = []
         for limit in (4, _LOOK_BACK):  # a few new commits (a batch brings more)
             fresh = []
             for commit in tract.log(limit):

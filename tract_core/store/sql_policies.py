@@ -47,10 +47,8 @@ class SqlPolicies(_Repo):
         return module.insert
 
     def config(self, tract_id: str) -> PolicyConfigEntry | None:
-        row = self.conn.execute(
-            select(_P.c.config, _P.c.paused, _P.c.updated_at).where(_P.c.tract_id == tract_id)
-        ).first()
-        return None if row is None else PolicyConfigEntry(row.config, bool(row.paused), row.updated_at)
+        row = self.q.policy_config_p.one(self.conn, {"tract_id": tract_id})  # read after every commit: prepared
+        return None if row is None else PolicyConfigEntry(row[0], bool(row[1]), row[2])
 
     def set_config(self, tract_id: str, config_json: str) -> None:
         """Store the configuration (keeping the paused flag of an existing row)."""

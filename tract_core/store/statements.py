@@ -25,6 +25,7 @@ from .schema import (
     CommitRow,
     CompressionRow,
     HoldRow,
+    PolicyConfigRow,
     ReflogRow,
     RefRow,
     TractRow,
@@ -42,6 +43,7 @@ __all__ = [
     "X",
     "V",
     "H",
+    "P",
     "COMMIT_COLUMNS",
     "Prepared",
     "Statements",
@@ -57,6 +59,7 @@ A = table_of(AnnotationRow)
 X = table_of(CompressionRow)
 V = table_of(ArchivedRow)
 H = table_of(HoldRow)
+P = table_of(PolicyConfigRow)
 
 COMMIT_COLUMNS = (
     C.c.hash,
@@ -237,6 +240,7 @@ class Statements:
         self.history_p = prepare(self.history)
         self.graph_p = prepare(self.graph)
         self.insert_hold_p = prepare(self.insert_ignore(H))
+        self.policy_config_p = prepare(select(P.c.config, P.c.paused, P.c.updated_at).where(P.c.tract_id == _tract))
 
 
 _cache: dict[str, Statements] = {}
