@@ -64,6 +64,18 @@ def _plain_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     return plain
 
 
+def _stale_message(entry: ProposalEntry, missing: Sequence[str] | None = None) -> str:
+    """Why a proposal cannot be approved any more, and what to do instead."""
+    if missing is None:  # found stale before: its outcome names what left the history
+        outcome = Proposal.from_entry(entry).outcome
+        missing = outcome.get("missing", []) if isinstance(outcome, dict) else []
+    return (
+        f"proposal {entry.id} ({entry.kind}, by {entry.policy}) was made against commit "
+        f"{(entry.basis or '')[:12]}, and {', '.join(m[:12] for m in missing) or 'what it names'} is no longer "
+        "in HEAD's history; it is now stale. Call run_policies() to evaluate the current history again"
+    )
+
+
 def check_policies(policies: Any) -> list[Policy]:
     """The policies as a list, each meeting the protocol, names unique.
 
@@ -432,6 +444,8 @@ class PolicyEngine:
         """
         entry = self._entry(proposal)
         current = Proposal.from_entry(entry)
+        if entry.status == "stale":
+            raise StaleProposalError(_stale_message(entry))
         if entry.status != "pending":
             by = f" (by {entry.decided_by})" if entry.decided_by else ""
             raise ProposalDecidedError(f"proposal {entry.id} is already {entry.status}{by}")
@@ -459,11 +473,7 @@ class PolicyEngine:
                         {"missing": missing},
                         entry.id,
                     )
-            raise StaleProposalError(
-                f"proposal {entry.id} ({entry.kind}, by {entry.policy}) was made against commit "
-                f"{(entry.basis or '')[:12]}, and {', '.join(m[:12] for m in missing)} is no longer in HEAD's "
-                "history; it is now stale. Call run_policies() to evaluate the current history again"
-            )
+            raise StaleProposalError(_stale_message(entry, missing))
         with self._writing() as session:
             if not session.policies.decide(
                 tract_id,
