@@ -218,12 +218,16 @@ class PolicyEngine:
         if not any(p.trigger == trigger for p in self.policies):
             return False
         store = self._tract.store
-        if store.join_batch() is not None:
+        if store.join_batch(self._drop_deferred) is not None:
             if trigger not in self._deferred:
                 self._deferred.add(trigger)
                 store.after_batch(self._after_batch)
             return False
         return any(e.decision == "executed" for e in self.run(trigger, paused=paused))
+
+    def _drop_deferred(self) -> None:
+        """The batch rolled back: nothing landed, nothing to evaluate (and the next batch registers again)."""
+        self._deferred = set()
 
     def _after_batch(self) -> None:
         triggers, self._deferred = sorted(self._deferred), set()

@@ -1,0 +1,249 @@
+"""Policies never cost the user a commit (DESIGN §12): a policy that raises is logged, warned and,
+after three failures in a row, paused; policies wait for a batch to commit (and never run for one
+that rolls back); an action's own commits do not trigger another evaluation; a failing action is
+recorded as failed and the commit that triggered it stays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tract_core import InvalidInputError, Tract, TractConfig
+from tract_core.errors import PolicyWarning
+from tract_core.policies import CompressPolicy, PinPolicy, PolicyAction
+
+MUST = "You must never share the vault password."
+
+
+class Scripted:
+    """A commit policy whose evaluations follow a script: "raise", "junk" (not an action), or None."""
+
+    trigger = "commit"
+
+    def __init__(self, script: list[str | None], *, name: str = "flaky", priority: int = 50) -> None:
+        self.script = list(script)
+        self.name = name
+        self.priority = priority
+        self.heads: list[str | None] = []
+
+    def evaluate(self, tract: Tract) -> PolicyAction | None:
+        self.heads.append(tract.head)
+        step = self.script.pop(0) if self.script else None
+        if step == "raise":
+            raise ValueError(f"boom {len(self.heads)}")
+        if step == "junk":
+            return "compress please"  # type: ignore[return-value]
+        return None
+
+
+class Counting:
+    """Counts its evaluations and records HEAD each time."""
+
+    def __init__(self, trigger: str = "commit", *, name: str = "counting", priority: int = 50) -> None:
+        self.trigger = trigger
+        self.name = name
+        self.priority = priority
+        self.heads: list[str | None] = []
+
+    def evaluate(self, tract: Tract) -> PolicyAction | None:
+        self.heads.append(tract.head)
+        return None
+
+
+class Compiling:
+    """A commit policy that reads the compiled context to decide (and decides nothing)."""
+
+    trigger = "commit"
+    name = "reader"
+    priority = 50
+
+    def evaluate(self, tract: Tract) -> PolicyAction | None:
+        tract.compile()
+        return None
+
+
+class Echo:
+    """Would loop if an action's commits re-triggered evaluation: on every commit it executes a
+    custom action that commits one more message."""
+
+    trigger = "commit"
+
+    def __init__(self, *, name: str = "echo", priority: int = 60) -> None:
+        self.name = name
+        self.priority = priority
+        self.evaluations = 0
+        self.executed = 0
+
+    def evaluate(self, tract: Tract) -> PolicyAction | None:
+        self.evaluations += 1
+        return PolicyAction("note", {"after": tract.head}, reason="note every commit", risk="low")
+
+    def execute(self, tract: Tract, action: PolicyAction) -> dict[str, Any]:
+        self.executed += 1
+        return {"commit": tract.assistant(f"noted {str(action.params['after'])[:12]}").hash}
+
+
+def decisions(t: Tract, policy: str) -> list[str]:
+    return [e.decision for e in reversed(t.policy_log(None)) if e.policy == policy]
+
+
+# -- a raising policy ---------------------------------------------------------------------------
+
+
+def test_a_policy_that_raises_never_loses_the_commit(factory):
+    t = factory.open()
+    t.configure_policies([Scripted(["raise"] * 2, name="boom"), PinPolicy(patterns=["must never"])], autonomy="manual")
+
+    with pytest.warns(PolicyWarning, match=r"policy 'boom' failed \(ValueError: boom 1\); the commit is kept"):
+        info = t.user(MUST)
+
+    assert t.head == info.hash and [c.hash for c in t.log(None)] == [info.hash]
+    assert [m["content"] for m in t.compile().messages] == [MUST]
+    [error] = [e for e in t.policy_log() if e.policy == "boom"]
+    assert (error.decision, error.trigger, error.reason) == ("error", "commit", "ValueError: boom 1")
+    assert [p.policy for p in t.pending_proposals()] == ["pin"]  # the other policy still ran
+    with pytest.warns(PolicyWarning, match="test_policies_reliability:Scripted could not be restored"):
+        reopened = factory.open()  # a class that needs arguments it did not store cannot come back
+    assert reopened.head == info.hash and [p.name for p in reopened.policies] == ["pin"]
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_evaluate_returning_something_else_than_an_action_is_a_logged_failure(factory):
+    t = factory.open()
+    t.configure_policies([Scripted(["junk"])])
+    with pytest.warns(PolicyWarning, match="evaluate\\(\\) returned 'compress please'; return a PolicyAction or None"):
+        info = t.user("hello")
+    assert t.head == info.hash and t.proposals() == []
+    assert t.policy_log()[0].decision == "error"
+
+
+def test_three_failures_in_a_row_pause_the_policy_until_resumed(factory):
+    flaky = Scripted(["raise", "raise", "raise", None, None])
+    t = factory.open()
+    t.configure_policies([flaky, PinPolicy(patterns=["must never"])], autonomy="autonomous")
+    with pytest.warns(PolicyWarning) as caught:
+        for i in range(3):
+            t.user(f"message {i}")
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 4 and "failed 3 times in a row and is paused" in messages[-1]
+    assert "resume_policies()" in messages[-1]
+    assert decisions(t, "flaky") == ["error", "error", "error", "paused"]
+
+    must = t.user(MUST)  # paused: not evaluated; the other policy still runs
+    assert len(flaky.heads) == 3
+    assert [a.priority.value for a in t.show(must).annotations] == ["pinned"]
+    assert not t.policies_paused  # only this policy, only on this handle
+
+    t.resume_policies()
+    after = t.user("message 4")
+    assert flaky.heads[-1] == after.hash and len(flaky.heads) == 4
+    assert decisions(t, "flaky") == ["error", "error", "error", "paused"]
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_failures_must_be_in_a_row_to_pause(factory):
+    flaky = Scripted(["raise", "raise", None, "raise", "raise", None])
+    t = factory.open()
+    t.configure_policies([flaky])
+    with pytest.warns(PolicyWarning):
+        for i in range(6):
+            t.user(f"message {i}")
+    assert decisions(t, "flaky") == ["error"] * 4
+    assert len(flaky.heads) == 6
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+
+def test_policies_wait_for_the_batch_and_run_once_after_it(factory):
+    counting = Counting()
+    t = factory.open()
+    t.configure_policies([counting, PinPolicy(patterns=["must never"])], autonomy="autonomous")
+    with t.batch():
+        first = t.user(MUST)
+        t.assistant("Understood.")
+        last = t.user("Thanks.")
+        assert counting.heads == [] and t.proposals() == []
+    assert counting.heads == [last.hash]
+    # the pin looks at HEAD only: the "must never" message committed mid-batch is not HEAD any more
+    assert not t.show(first).annotations
+
+
+def test_a_rolled_back_batch_runs_no_policies_and_later_batches_still_do(factory):
+    counting = Counting()
+    t = factory.open()
+    t.configure_policies([counting])
+    with pytest.raises(RuntimeError, match="abandon"), t.batch():
+        t.user("doomed")
+        raise RuntimeError("abandon")
+    assert counting.heads == [] and t.head is None
+
+    with t.batch():
+        kept = t.user("kept")
+    assert counting.heads == [kept.hash]
+    with t.batch():
+        again = t.user("again")
+    assert counting.heads == [kept.hash, again.hash]
+
+
+# -- no loops -----------------------------------------------------------------------------------
+
+
+def test_an_actions_own_commits_do_not_trigger_evaluation(factory):
+    echo = Echo()
+    t = factory.open()
+    t.configure_policies([echo], autonomy="autonomous")
+
+    first = t.user("hello")
+
+    assert (echo.evaluations, echo.executed) == (1, 1)
+    assert [c.content for c in reversed(t.log(None))] == ["hello", f"noted {first.hash[:12]}"]
+    [done] = t.proposals()
+    assert done.status == "executed" and done.outcome == {"commit": t.head}
+
+    t.user("again")
+    assert (echo.evaluations, echo.executed) == (2, 2) and len(t.log(None)) == 4
+
+
+# -- failing actions ----------------------------------------------------------------------------
+
+
+def _over_budget(factory: Any) -> Tract:
+    t = factory.open(config=TractConfig(token_budget=120))
+    t.system("You are a support agent.")
+    for i in range(6):
+        (t.user if i % 2 == 0 else t.assistant)(f"message {i} about order {i} with a few more words")
+    assert t.status().token_count >= 0.8 * 120
+    return t
+
+
+def test_a_failing_action_is_recorded_as_failed_and_the_commit_stays(factory):
+    t = _over_budget(factory)
+    t.configure_policies([CompressPolicy(0.8, keep_recent=2)], autonomy="autonomous")  # no LLM anywhere
+
+    with pytest.warns(
+        PolicyWarning, match="policy 'compress': compress action failed: InvalidInputError: .*needs an LLM"
+    ):
+        info = t.user("one more")
+
+    assert t.head == info.hash and t.compressions() == []
+    [failed] = t.proposals()
+    assert failed.status == "failed" and "CompressPolicy(llm=...)" in failed.outcome["error"]
+    [entry] = t.policy_log(1)
+    assert (entry.decision, entry.proposal_id) == ("failed", failed.id)
+
+
+def test_approving_an_action_that_fails_raises_its_error_and_marks_it_failed(factory):
+    t = _over_budget(factory)
+    t.configure_policies([CompressPolicy(0.8, keep_recent=2)], autonomy="manual")
+    t.user("one more")
+    [proposal] = t.pending_proposals()
+    digest = t.compile().digest
+
+    with pytest.warns(PolicyWarning), pytest.raises(InvalidInputError, match="content='<your summary>'"):
+        t.approve_proposal(proposal)
+
+    assert t.compile().digest == digest and t.proposals()[0].status == "failed"
+    assert [e.decision for e in t.policy_log(3)] == ["failed", "approved", "proposed"]
