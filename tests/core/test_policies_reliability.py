@@ -207,6 +207,22 @@ def test_an_actions_own_commits_do_not_trigger_evaluation(factory):
     assert (echo.evaluations, echo.executed) == (2, 2) and len(t.log(None)) == 4
 
 
+@pytest.mark.parametrize("backend", ["memory"])
+def test_a_pass_is_not_re_entered_after_one_of_its_actions_executed(factory):
+    """Compiling inside a commit pass (after the pin executed) does not start a compile pass."""
+    on_compile = Counting("compile", name="on-compile")
+    echo = Echo(priority=70)
+    t = factory.open()
+    t.configure_policies([PinPolicy(), Compiling(), on_compile, echo], autonomy="autonomous")
+
+    t.system("You are terse.")  # the pin executes first, then the reader compiles, then echo commits
+
+    assert on_compile.heads == []
+    assert (echo.evaluations, echo.executed) == (1, 1) and len(t.log(None)) == 2
+    t.compile()
+    assert len(on_compile.heads) == 1
+
+
 # -- failing actions ----------------------------------------------------------------------------
 
 
