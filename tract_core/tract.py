@@ -823,7 +823,7 @@ class Tract:
             The configured policies.
 
         Raises:
-            InvalidInputError: Not policies, a repeated name, a bad trigger or autonomy level.
+            InvalidInputError: Not policies, a repeated name, a bad trigger, priority or autonomy level.
         """
         self._policies.configure(policies, autonomy, on_proposal, keep_callback=False)
         return list(self._policies.policies)

@@ -86,10 +86,11 @@ class Quiet:
 
 
 class Named(Quiet):
-    def __init__(self, name: str = "quiet", trigger: Any = "commit", autonomy: Any = None) -> None:
+    def __init__(self, name: str = "quiet", trigger: Any = "commit", autonomy: Any = None, priority: Any = 5) -> None:
         self.name = name
         self.trigger = trigger
         self.autonomy = autonomy
+        self.priority = priority
 
 
 class NoEvaluate:
@@ -109,6 +110,8 @@ class NoEvaluate:
         ([Named("a"), Named("a")], {}, "two policies are named 'a'"),
         ([Named(trigger="push")], {}, "policy 'quiet': trigger must be 'commit' or 'compile', not 'push'"),
         ([Named(name="")], {}, "a policy needs a non-empty name"),
+        ([Named(priority="high")], {}, r"policy 'quiet': priority must be an integer \(lower runs first\), not 'high'"),
+        ([Named(priority=None)], {}, "policy 'quiet': priority must be an integer"),
         ([Named(autonomy="yolo")], {}, "policy 'quiet' autonomy must be 'manual', 'collaborative' or 'autonomous'"),
         ([PinPolicy()], {"autonomy": "auto"}, "autonomy must be 'manual', 'collaborative' or 'autonomous', not 'auto'"),
         ([PinPolicy()], {"on_proposal": "yes"}, "on_proposal must be callable"),
@@ -122,6 +125,8 @@ class NoEvaluate:
         "duplicate-custom",
         "trigger",
         "empty-name",
+        "priority-text",
+        "priority-none",
         "policy-autonomy",
         "tract-autonomy",
         "callback",
@@ -130,7 +135,7 @@ class NoEvaluate:
 def test_configure_policies_refuses_bad_configurations_and_keeps_the_current_one(policies, configure, message):
     with Tract.open() as t:
         kept = t.configure_policies([Quiet()], autonomy="manual")
-        with pytest.raises(InvalidInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(InvalidInputError, match=message):
             t.configure_policies(policies, **configure)
         assert t.policies == kept
         reopened = Tract.open(store=t.store)

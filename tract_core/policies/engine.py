@@ -80,7 +80,7 @@ def check_policies(policies: Any) -> list[Policy]:
     """The policies as a list, each meeting the protocol, names unique.
 
     Raises:
-        InvalidInputError: Not a sequence of policies, a bad trigger, or a repeated name.
+        InvalidInputError: Not a sequence of policies, a bad trigger or priority, or a repeated name.
     """
     if isinstance(policies, str | bytes) or not isinstance(policies, Sequence):
         raise InvalidInputError(
@@ -98,6 +98,10 @@ def check_policies(policies: Any) -> list[Policy]:
             )
         if not isinstance(policy.name, str) or not policy.name:
             raise InvalidInputError(f"{type(policy).__name__}: a policy needs a non-empty name")
+        if isinstance(policy.priority, bool) or not isinstance(policy.priority, int):
+            raise InvalidInputError(
+                f"policy {policy.name!r}: priority must be an integer (lower runs first), not {shown(policy.priority)}"
+            )
         if policy.name in seen:
             raise InvalidInputError(f"two policies are named {policy.name!r}; give each a unique name")
         if getattr(policy, "autonomy", None) is not None:
