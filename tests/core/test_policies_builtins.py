@@ -129,6 +129,27 @@ def test_one_pending_compression_at_a_time_until_it_is_decided(factory):
     assert second.id != first.id and second.params["head"] == t.head
 
 
+@pytest.mark.parametrize("backend", ["memory"])
+def test_a_stale_pending_compression_does_not_block_the_next_one(factory):
+    """The pending proposal's commits left the history (compressed by hand): when the context
+    crowds again, the policy proposes anew instead of waiting for a proposal nobody can approve."""
+    t = factory.open(config=TractConfig(token_budget=BUDGET))
+    t.configure_policies([CompressPolicy(0.8, keep_recent=2, llm=summariser())], autonomy="manual")
+    for role, text in CONVERSATION[:16]:
+        say(t, role, text)
+    [first] = t.pending_proposals()
+    t.compress(content="Summary written by hand.", keep_recent=2)
+    i = 0
+    while t.status().token_count < 0.8 * BUDGET:
+        say(t, "user", f"Follow-up question {i} about the tracking number and the refund.")
+        i += 1
+
+    [second] = t.pending_proposals()
+
+    assert second.id != first.id and second.params["head"] == t.head
+    assert [p.status for p in t.proposals()] == ["stale", "pending"]
+
+
 # -- PinPolicy ----------------------------------------------------------------------------------
 
 

@@ -317,8 +317,11 @@ class PolicyEngine:
         autonomy = self._autonomy_of(policy)
         execute_now = autonomy == "autonomous" or (autonomy == "collaborative" and action.risk == "low")
         tract_id = self._tract.tract_id
+        one_pending = getattr(policy, "one_pending", False) and not execute_now
+        if one_pending:
+            self.pending()  # marks stale the pending proposals nobody can approve any more: they block nothing
         with self._writing() as session:
-            if getattr(policy, "one_pending", False) and not execute_now:
+            if one_pending:
                 waiting = session.policies.proposals(tract_id, ["pending"])
                 if any(p.policy == policy.name and p.kind == action.kind for p in waiting):
                     return  # its proposal stands until decided (or found stale)
