@@ -12,6 +12,7 @@ import pytest
 
 from tract_core import EDIT, SKIP, Tract, TractConfig
 from tract_core.clock import use_clock
+from tract_core.errors import StaleProposalError
 from tract_core.policies import ArchivePolicy, CompressPolicy, PinPolicy
 from tract_core.testing import ScriptedLLM
 
@@ -277,3 +278,21 @@ def test_archive_policy_looks_at_the_branches_at_most_once_per_check_every(facto
     clock.advance(seconds=3600)
     [second] = t.run_policies()
     assert second.detail == {"archived": ["archive/old"]} and "old" not in branches(t)
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_an_archive_proposal_approved_after_the_branch_got_new_commits_is_stale(factory, clock):
+    t, tips = workspace(factory, clock)
+    t.configure_policies([ArchivePolicy(days=7)], autonomy="manual")
+    clock.advance(days=1, seconds=3600)
+    t.run_policies()
+    [proposal] = t.pending_proposals()
+    assert proposal.params == {"branches": ["feature"], "tips": [tips["feature"]]}
+
+    colleague = factory.open()
+    colleague.switch("feature")
+    colleague.user("back at work on the feature")
+
+    with pytest.raises(StaleProposalError, match=r"branch\(es\) feature moved .* run_policies\(\)"):
+        t.approve_proposal(proposal)
+    assert "feature" in branches(t) and t.proposals()[0].status == "stale"

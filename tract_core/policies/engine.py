@@ -513,7 +513,10 @@ class PolicyEngine:
         if error is not None and status == "failed":
             raise error
         if status == "stale":
-            raise StaleProposalError(f"proposal {entry.id} could not be executed: HEAD moved while it ran ({error})")
+            raise StaleProposalError(
+                f"proposal {entry.id} could not be executed and is now stale: {error}. Call run_policies() to "
+                "evaluate the current history again"
+            )
         return self.get(entry.id)
 
     def reject(self, proposal: Proposal | int, reason: str | None, decided_by: str) -> Proposal:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..compress import CompressionResult
-from ..errors import InvalidInputError, TractError
+from ..errors import ConcurrentUpdateError, InvalidInputError, TractError
 from ..objects import Operation, Priority
 from .policy import BUILTIN_KINDS, Policy, PolicyAction
 
@@ -106,6 +106,15 @@ def _compress(tract: Tract, params: Mapping[str, Any], policy: Policy | None) ->
 
 def _archive(tract: Tract, params: Mapping[str, Any]) -> dict[str, Any]:
     if "branches" in params:
+        tips = params.get("tips")
+        if isinstance(tips, list | tuple) and len(tips) == len(params["branches"]):
+            now = {b.name: b.commit for b in tract.list_branches()}
+            moved = [name for name, tip in zip(params["branches"], tips, strict=True) if now.get(name) != tip]
+            if moved:  # no longer idle (or renamed, deleted): what was proposed is not what is there
+                raise ConcurrentUpdateError(
+                    f"branch(es) {', '.join(moved)} moved since the archive was proposed (new commits, renamed "
+                    "or deleted); nothing was archived"
+                )
         moved = [tract.archive_branch(name).name for name in params["branches"]]
         return {"archived": moved}
     result = tract.archive(params["to_commit"], from_commit=params.get("from_commit"))
