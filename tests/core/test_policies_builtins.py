@@ -296,3 +296,25 @@ def test_an_archive_proposal_approved_after_the_branch_got_new_commits_is_stale(
     with pytest.raises(StaleProposalError, match=r"branch\(es\) feature moved .* run_policies\(\)"):
         t.approve_proposal(proposal)
     assert "feature" in branches(t) and t.proposals()[0].status == "stale"
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_a_branch_restored_by_hand_is_not_archived_again_until_it_has_new_commits(factory, clock):
+    t, tips = workspace(factory, clock)
+    t.configure_policies([ArchivePolicy(days=7, check_every=0)], autonomy="collaborative")
+    clock.advance(days=1, seconds=3600)
+    t.run_policies()
+    t.restore_branch("feature")
+    assert t.run_policies() == [] and "feature" in branches(t)
+
+    clock.advance(days=6)  # now recent is idle too: it goes, the restored feature stays
+    [entry] = t.run_policies()
+    assert entry.detail == {"archived": ["archive/recent"]}
+    assert "feature" in branches(t)
+
+    colleague = factory.open()
+    colleague.switch("feature")
+    colleague.user("new work on feature")
+    clock.advance(days=7)  # idle again since its new commit: archived again
+    [entry] = t.run_policies()
+    assert entry.detail == {"archived": ["archive/feature"]}

@@ -23,8 +23,8 @@ class ArchivePolicy:
     """Archives branches with no commit for ``days``: each becomes ``archive/<name>``, hidden from
     ``list_branches()`` (``include_archived=True`` shows it), restorable with
     ``Tract.restore_branch()``, and never deleted by gc (it is still a branch). The checked-out
-    branch and those in ``keep`` are never archived; a branch restored by hand is not archived
-    again until it gets new commits.
+    branch and those in ``keep`` are never archived; a branch restored by hand (or whose archiving
+    was rejected) is not archived again until it gets new commits.
 
     Evaluation lists branches at most once per ``check_every`` seconds (of the clock in use), so
     the commits in between cost nothing. Low risk: it executes in ``collaborative`` mode.
@@ -90,6 +90,15 @@ class ArchivePolicy:
             and b.last_commit_at is not None
             and b.last_commit_at <= cutoff
         ]
+        if idle:  # a branch archived before and restored by hand (or whose archiving was rejected) stays
+            decided = {
+                (name, tip)
+                for status in ("executed", "rejected")
+                for p in tract.proposals(status=status)
+                if p.policy == self.name and p.kind == "archive"
+                for name, tip in zip(p.params.get("branches", ()), p.params.get("tips", ()), strict=False)
+            }
+            idle = [b for b in idle if (b.name, b.commit) not in decided]
         if not idle:
             return None
         names = [b.name for b in idle]
