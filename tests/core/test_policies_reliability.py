@@ -263,3 +263,48 @@ def test_approving_an_action_that_fails_raises_its_error_and_marks_it_failed(fac
 
     assert t.compile().digest == digest and t.proposals()[0].status == "failed"
     assert [e.decision for e in t.policy_log(3)] == ["failed", "approved", "proposed"]
+
+
+class PinsHeadLate:
+    """Pins HEAD's message with a custom action; the first time, another writer compresses the
+    history while the action runs (as a second process running the same policies may)."""
+
+    trigger = "commit"
+    name = "pin-late"
+    priority = 10
+
+    def __init__(self, other: Tract) -> None:
+        self.other = other
+        self.interfered = False
+
+    def evaluate(self, tract: Tract) -> PolicyAction | None:
+        newest = tract.log(1)[0]
+        if newest.role != "user" or tract.show(newest).annotations:
+            return None
+        return PolicyAction("pin-late", {"target": newest.hash}, reason="pin the newest message", risk="low")
+
+    def execute(self, tract: Tract, action: PolicyAction) -> dict[str, Any]:
+        if not self.interfered:
+            self.interfered = True
+            self.other.compress(content="Summary by the other writer.", keep_recent=1)
+        tract.annotate(action.params["target"], "pinned")
+        return {"pinned": action.params["target"]}
+
+
+def test_an_action_whose_target_left_history_while_it_ran_is_stale_and_evaluated_again(factory):
+    t = factory.open()
+    for i in range(4):
+        t.user(f"message {i}")
+    policy = PinsHeadLate(factory.open())
+    t.configure_policies([policy], autonomy="autonomous")
+
+    must = t.user(MUST)
+
+    assert t.head != must.hash  # the other writer's compression replayed it
+    first, second = t.proposals()
+    assert first.status == "stale" and first.params["target"] == must.hash
+    assert "CommitNotFoundError" in first.outcome["error"] and first.outcome["missing"] == [must.hash]
+    assert (second.status, second.params["target"]) == ("executed", t.head)
+    assert [a.priority.value for a in t.show(t.head).annotations] == ["pinned"]
+    assert t.show(t.head).content == MUST
+    assert [e.decision for e in reversed(t.policy_log(2))] == ["stale", "executed"]

@@ -250,6 +250,7 @@ class PolicyEngine:
         if self.running:
             return []
         made: list[int] = []
+        retried: set[str] = set()
         where = source or trigger or "manual"
         chosen = [
             p
@@ -275,7 +276,10 @@ class PolicyEngine:
                     continue
                 self._failures.pop(policy.name, None)
                 if params_json is not None:  # acted on before the next policy looks (it sees the result)
-                    self._record(policy, outcome, params_json, where, made)
+                    status = self._record(policy, outcome, params_json, where, made)
+                    if status == "stale" and policy.name not in retried:
+                        retried.add(policy.name)  # the history moved under the action (another writer): look again
+                        chosen.insert(0, policy)
         if not made:
             return []
         wanted = set(made)
@@ -313,7 +317,11 @@ class PolicyEngine:
         own = getattr(policy, "autonomy", None)
         return own if own is not None else self.autonomy
 
-    def _record(self, policy: Policy, action: PolicyAction, params_json: str, trigger: str, made: list[int]) -> None:
+    def _record(
+        self, policy: Policy, action: PolicyAction, params_json: str, trigger: str, made: list[int]
+    ) -> str | None:
+        """Record the action as a proposal and carry it out if the autonomy allows; the status an
+        execution ended with (None when nothing was executed)."""
         autonomy = self._autonomy_of(policy)
         execute_now = autonomy == "autonomous" or (autonomy == "collaborative" and action.risk == "low")
         tract_id = self._tract.tract_id
@@ -324,7 +332,7 @@ class PolicyEngine:
             if one_pending:
                 waiting = session.policies.proposals(tract_id, ["pending"])
                 if any(p.policy == policy.name and p.kind == action.kind for p in waiting):
-                    return  # its proposal stands until decided (or found stale)
+                    return None  # its proposal stands until decided (or found stale)
             proposal_id = session.policies.propose(
                 tract_id,
                 fingerprint=_fingerprint(policy.name, action.kind, params_json),
@@ -338,7 +346,7 @@ class PolicyEngine:
                 decided_by=f"autonomy:{autonomy}" if execute_now else None,
             )
             if proposal_id is None:  # the same action is already on record (decided, or by another process)
-                return
+                return None
             if not execute_now:
                 made.append(
                     self._log_in(
@@ -346,13 +354,13 @@ class PolicyEngine:
                     )
                 )
         if execute_now:
-            made.append(
-                self._execute(
-                    proposal_id, policy, action.kind, dict(action.params), action.reason, trigger, action.execute
-                )[1]
+            status, log_id, _ = self._execute(
+                proposal_id, policy, action.kind, dict(action.params), action.reason, trigger, action.execute
             )
-            return
+            made.append(log_id)
+            return status
         self._ask(proposal_id, trigger, made)
+        return None
 
     def _ask(self, proposal_id: int, trigger: str, made: list[int]) -> None:
         callback = self.on_proposal
@@ -414,7 +422,11 @@ class PolicyEngine:
             except ConcurrentUpdateError as raised:
                 status, outcome, error = "stale", {"error": str(raised)}, raised
             except Exception as raised:  # recorded as failed; the caller decides whether to raise
-                status, outcome, error = "failed", {"error": f"{type(raised).__name__}: {raised}"}, raised
+                outcome, error = {"error": f"{type(raised).__name__}: {raised}"}, raised
+                gone = stale_refs(self._tract, params)  # what it names left the history while it ran
+                status = "stale" if gone else "failed"
+                if gone:
+                    outcome["missing"] = gone
         with self._writing() as session:
             session.policies.decide(
                 tract_id, proposal_id, expected=["approved"], status=status, outcome_json=canonical_json(outcome)
