@@ -40,6 +40,7 @@ def write_annotation(
     level = coerce_priority(priority)
     if reason is not None:
         check_text(reason, "reason")
+    session.refs.head(tract_id, lock=True)  # PostgreSQL: wait for a writer rewriting HEAD's line (a compression)
     head, marker = session.refs.head_with_marker(tract_id)
     if head.commit is None:
         raise CommitNotFoundError(f"tract {tract_id!r} has no commits to annotate yet")

@@ -6,11 +6,13 @@ recorded as failed and the commit that triggered it stays.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 
-from tract_core import InvalidInputError, Tract, TractConfig
+from tract_core import CommitNotFoundError, InvalidInputError, Tract, TractConfig
 from tract_core.errors import PolicyWarning
 from tract_core.policies import CompressPolicy, PinPolicy, PolicyAction
 
@@ -308,3 +310,41 @@ def test_an_action_whose_target_left_history_while_it_ran_is_stale_and_evaluated
     assert [a.priority.value for a in t.show(t.head).annotations] == ["pinned"]
     assert t.show(t.head).content == MUST
     assert [e.decision for e in reversed(t.policy_log(2))] == ["stale", "executed"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_pin_racing_a_compression_is_never_silently_lost(factory):
+    """Another process pins a message while this one's compression (replaying that message) is
+    being written: the pin waits for it and then fails clearly, instead of landing on the old
+    commit while the replayed message stays unpinned (and is summarised away later)."""
+    t = factory.open()
+    for i in range(6):
+        t.user(f"message {i}")
+    must = t.user(MUST)
+    other = Tract.open(**factory.location)  # its own connection, like another process
+    outcome: dict[str, Any] = {}
+
+    def pin() -> None:
+        try:
+            outcome["pinned"] = other.annotate(must.hash, "pinned")
+        except Exception as error:
+            outcome["pinned"] = error
+
+    racer = threading.Thread(target=pin)
+    try:
+        with t.batch():
+            t.compress(content="Summary of messages 0 to 4.", keep_recent=2)
+            racer.start()
+            time.sleep(0.5)  # the pin runs now, or waits for this transaction
+        racer.join(60)
+    finally:
+        other.close()
+
+    assert not t.contains(must.hash)
+    replayed = t.log(1)[0]
+    assert replayed.content == MUST
+    if isinstance(outcome["pinned"], Exception):
+        assert isinstance(outcome["pinned"], CommitNotFoundError), outcome["pinned"]
+        assert not t.show(replayed).annotations
+    else:  # it landed first: the compression carried it
+        assert [a.priority.value for a in t.show(replayed).annotations] == ["pinned"]
