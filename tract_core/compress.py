@@ -318,6 +318,13 @@ def apply_compression(
         )
     marker = session.refs.head_with_marker(tract_id)[1]
     old_state = compiler.state(session, plan.old_head, marker)
+    summarised_keys = {slot.key for slot in plan.summarised}
+    pinned_since = [s.key for s in old_state.slots if s.key in summarised_keys and s.priority is Priority.PINNED]
+    if pinned_since and content is not None:  # an archive (no content) takes pinned messages out too
+        raise ConcurrentUpdateError(
+            f"message {pinned_since[0][:12]} was pinned since this compression was planned (while the summary "
+            "was written); nothing was written. Compress again"
+        )
     base = plan.order[plan.start - 1] if plan.start else None
     stored_summary = summary_blob = None
     onto = base

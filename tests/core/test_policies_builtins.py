@@ -318,3 +318,33 @@ def test_a_branch_restored_by_hand_is_not_archived_again_until_it_has_new_commit
     clock.advance(days=7)  # idle again since its new commit: archived again
     [entry] = t.run_policies()
     assert entry.detail == {"archived": ["archive/feature"]}
+
+
+@pytest.mark.parametrize("backend", ["memory", "postgres"])
+def test_a_message_pinned_while_the_summary_is_written_survives_the_compression(factory):
+    """A person (or another process) pins a message of the range while the LLM writes the summary:
+    the compression does not summarise it away; CompressPolicy compresses around it next time."""
+    t = factory.open(config=TractConfig(token_budget=BUDGET))
+    for role, text in CONVERSATION[:16]:
+        say(t, role, text)
+    person = factory.open()
+    target = t.log(None)[-3]  # an early message, inside the range
+
+    def summarise(messages: list[dict[str, Any]]) -> str:
+        if not person.show(target).annotations:
+            person.annotate(target, "pinned", reason="the customer's own words")
+        return SUMMARY
+
+    llm = ScriptedLLM(summarise)
+    t.configure_policies([CompressPolicy(0.8, keep_recent=2, llm=llm)], autonomy="autonomous")
+    say(t, "user", "One more thing about the order.")
+
+    [stale] = t.proposals()  # nothing was written: the summary was made without knowing of the pin
+    assert stale.status == "stale" and "was pinned since this compression was planned" in stale.outcome["error"]
+    assert t.compressions() == [] and target.content in contents(t)
+
+    say(t, "user", "And the invoice?")  # the next commit: compressed around the pinned message
+    assert [p.status for p in t.proposals()] == ["stale", "executed"] and llm.calls == 2
+    compiled = contents(t)
+    assert compiled[compiled.index(SUMMARY) + 1] == target.content
+    assert [a.priority.value for a in t.show(t.log(None)[-3]).annotations][-1] == "pinned"
