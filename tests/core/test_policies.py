@@ -12,8 +12,15 @@ from typing import Any
 
 import pytest
 
-from tract_core import InvalidInputError, Tract, TractConfig
-from tract_core.errors import PolicyWarning, ProposalDecidedError, ProposalNotFoundError, StaleProposalError
+from tract_core import (
+    InvalidInputError,
+    PolicyWarning,
+    ProposalDecidedError,
+    ProposalNotFoundError,
+    StaleProposalError,
+    Tract,
+    TractConfig,
+)
 from tract_core.policies import (
     ArchivePolicy,
     BranchPolicy,

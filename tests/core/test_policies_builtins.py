@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from tract_core import EDIT, SKIP, Tract, TractConfig
+from tract_core import EDIT, SKIP, StaleProposalError, Tract, TractConfig
 from tract_core.clock import use_clock
-from tract_core.errors import StaleProposalError
 from tract_core.policies import ArchivePolicy, CompressPolicy, PinPolicy
 from tract_core.testing import ScriptedLLM
 

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from tract_core import Tract
-from tract_core.errors import PolicyWarning
+from tract_core import PolicyWarning, Tract
 from tract_core.policies import ArchivePolicy, BranchPolicy, CompressPolicy, PinPolicy
 from tract_core.store import migrations
 from tract_core.store.sql import SqlStore

@@ -114,6 +114,7 @@ for r in range(args["rounds"]):
     wait_for_file(folder / f"go-{r}")
     rounds.append([[e.policy, e.kind, e.decision, e.proposal_id] for e in t.run_policies()])
     write_atomically(folder / f"done-{r}-{args['me']}", "done")
+wait_for_file(folder / "finish")  # exiting early would look like a crash to the parent's waits
 print(json.dumps({"rounds": rounds, "llm_calls": summariser.calls}))
 """
 )
@@ -136,6 +137,7 @@ def test_two_processes_running_the_same_policies_execute_each_action_once(factor
             (tmp_path / f"go-{r}").write_text("go")
             wait_for_files([tmp_path / f"done-{r}-0", tmp_path / f"done-{r}-1"], children)
             assert t.status().token_count < 0.8 * BUDGET, f"round {r}: nobody compressed"
+        (tmp_path / "finish").write_text("finish")
         results = run_children(children)
     finally:
         for child in children:
@@ -166,8 +168,7 @@ APPROVER = (
     + """
 import json, sys
 from pathlib import Path
-from tract_core import Tract
-from tract_core.errors import ProposalDecidedError
+from tract_core import ProposalDecidedError, Tract
 
 args = json.loads(sys.argv[1])
 folder = Path(args["folder"])

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tract_core import CommitNotFoundError, InvalidInputError, Tract, TractConfig
-from tract_core.errors import PolicyWarning
+from tract_core import CommitNotFoundError, InvalidInputError, PolicyWarning, Tract, TractConfig
 from tract_core.policies import CompressPolicy, PinPolicy, PolicyAction
 
 MUST = "You must never share the vault password."
@@ -169,8 +168,9 @@ def test_policies_wait_for_the_batch_and_run_once_after_it(factory):
         last = t.user("Thanks.")
         assert counting.heads == [] and t.proposals() == []
     assert counting.heads == [last.hash]
-    # the pin looks at HEAD only: the "must never" message committed mid-batch is not HEAD any more
-    assert not t.show(first).annotations
+    [pinned] = t.proposals()  # evaluated once, it still sees every commit of the batch
+    assert pinned.params["target"] == first.hash and pinned.status == "executed"
+    assert [a.priority.value for a in t.show(first).annotations] == ["pinned"]
 
 
 def test_a_rolled_back_batch_runs_no_policies_and_later_batches_still_do(factory):
@@ -253,17 +253,52 @@ def test_a_failing_action_is_recorded_as_failed_and_the_commit_stays(factory):
     assert (entry.decision, entry.proposal_id) == ("failed", failed.id)
 
 
-def test_approving_an_action_that_fails_raises_its_error_and_marks_it_failed(factory):
+def test_approving_an_action_this_process_cannot_execute_is_refused_and_stays_pending(factory):
     t = _over_budget(factory)
-    t.configure_policies([CompressPolicy(0.8, keep_recent=2)], autonomy="manual")
+    t.configure_policies([CompressPolicy(0.8, keep_recent=2)], autonomy="manual")  # no LLM anywhere
     t.user("one more")
     [proposal] = t.pending_proposals()
     digest = t.compile().digest
 
-    with pytest.warns(PolicyWarning), pytest.raises(InvalidInputError, match="content='<your summary>'"):
+    with pytest.raises(InvalidInputError, match="content='<your summary>'"):
         t.approve_proposal(proposal)
 
-    assert t.compile().digest == digest and t.proposals()[0].status == "failed"
+    assert t.compile().digest == digest and t.pending_proposals() == [proposal]
+    done = t.approve_proposal(proposal, content="Summary written by the operator.")
+    assert done.status == "executed" and "Summary written by the operator." in [
+        m["content"] for m in t.compile().messages
+    ]
+
+
+class Explodes:
+    """Proposes a custom action whose execution raises."""
+
+    trigger = "commit"
+    name = "explodes"
+    priority = 50
+
+    def evaluate(self, tract: Tract) -> PolicyAction | None:
+        return PolicyAction("explode", {"head": tract.head}, reason="try something that breaks")
+
+    def execute(self, tract: Tract, action: PolicyAction) -> None:
+        raise RuntimeError("the external system is down")
+
+
+def test_approving_an_action_that_fails_raises_its_error_and_marks_it_failed(factory):
+    t = factory.open()
+    t.configure_policies([Explodes()], autonomy="manual")
+    info = t.user("hello")
+    [proposal] = t.pending_proposals()
+
+    with (
+        pytest.warns(PolicyWarning, match="explode action failed: RuntimeError"),
+        pytest.raises(RuntimeError, match="the external system is down"),
+    ):
+        t.approve_proposal(proposal)
+
+    [failed] = t.proposals()
+    assert failed.status == "failed" and failed.outcome == {"error": "RuntimeError: the external system is down"}
+    assert t.contains(info) and t.pending_proposals() == []
     assert [e.decision for e in t.policy_log(3)] == ["failed", "approved", "proposed"]
 
 
