@@ -1,7 +1,7 @@
 """Policies the policy tests configure, in a module of its own so a stored configuration can name
 them by import path (``_policies_helpers:KeywordSkipPolicy``).
 
-The tests put this folder on ``sys.path`` (and on a child process's ``PYTHONPATH``) before they
+The tests put this folder on ``sys.path`` before they
 configure or restore one of these; pytest's ``--import-mode=importlib`` does not.
 """
 
@@ -44,29 +44,3 @@ class KeywordSkipPolicy:
             {"target": newest[0].hash, "priority": "skip", "reason": f"mentions {hits[0]}"},
             reason=f"Hide {newest[0].hash[:12]}: it mentions {hits[0]}",
         )
-
-
-class NoteEveryCommitPolicy:
-    """Would loop if an action's commits re-triggered evaluation: on every commit it proposes
-    committing one more message (a custom kind, executed by its own ``execute``)."""
-
-    trigger = "commit"
-
-    def __init__(self, *, name: str = "echo", priority: int = 60) -> None:
-        self.name = name
-        self.priority = priority
-        self.executed = 0
-
-    def to_config(self) -> dict[str, Any]:
-        return {"name": self.name, "priority": self.priority}
-
-    def evaluate(self, tract: Tract) -> PolicyAction | None:
-        head = tract.head
-        if head is None:
-            return None
-        return PolicyAction("note", {"after": head}, reason=f"note the commit {head[:12]}", risk="low")
-
-    def execute(self, tract: Tract, action: PolicyAction) -> dict[str, Any]:
-        self.executed += 1
-        info = tract.assistant(f"noted {action.params['after'][:12]}")
-        return {"commit": info.hash}

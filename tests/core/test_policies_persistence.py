@@ -29,7 +29,7 @@ POLICY_TABLES = {"tract_policies", "tract_proposals", "tract_policy_log"}
 
 @pytest.fixture
 def helpers(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """tests/core/_policies_helpers.py, importable as ``_policies_helpers`` (here and in children)."""
+    """tests/core/_policies_helpers.py, importable as ``_policies_helpers`` in this process."""
     monkeypatch.syspath_prepend(str(HERE))
     return importlib.import_module("_policies_helpers")
 
