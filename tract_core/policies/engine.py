@@ -478,24 +478,7 @@ class PolicyEngine:
         tract_id = self._tract.tract_id
         missing = stale_refs(self._tract, params)
         if missing:
-            with self._writing() as session:
-                if session.policies.decide(
-                    tract_id,
-                    entry.id,
-                    expected=["pending"],
-                    status="stale",
-                    outcome_json=canonical_json({"missing": missing}),
-                ):
-                    self._log_in(
-                        session,
-                        entry.policy,
-                        "decision",
-                        entry.kind,
-                        "stale",
-                        entry.reason,
-                        {"missing": missing},
-                        entry.id,
-                    )
+            self._mark_stale(entry, missing)
             raise StaleProposalError(_stale_message(entry, missing))
         with self._writing() as session:
             if not session.policies.decide(
@@ -570,25 +553,21 @@ class PolicyEngine:
             if not missing:
                 found.append(proposal)
                 continue
-            with self._writing() as session:
-                if session.policies.decide(
-                    self._tract.tract_id,
-                    entry.id,
-                    expected=["pending"],
-                    status="stale",
-                    outcome_json=canonical_json({"missing": missing}),
-                ):
-                    self._log_in(
-                        session,
-                        entry.policy,
-                        "decision",
-                        entry.kind,
-                        "stale",
-                        entry.reason,
-                        {"missing": missing},
-                        entry.id,
-                    )
+            self._mark_stale(entry, missing)
         return found
+
+    def _mark_stale(self, entry: ProposalEntry, missing: list[str]) -> None:
+        """Record a pending proposal as stale (its commits left HEAD's history), if it still is pending."""
+        outcome = {"missing": missing}
+        with self._writing() as session:
+            if session.policies.decide(
+                self._tract.tract_id,
+                entry.id,
+                expected=["pending"],
+                status="stale",
+                outcome_json=canonical_json(outcome),
+            ):
+                self._log_in(session, entry.policy, "decision", entry.kind, "stale", entry.reason, outcome, entry.id)
 
     def proposals(self, statuses: Sequence[str] | None, limit: int | None) -> list[Proposal]:
         """Stored proposals (any status, or those of ``statuses``), oldest first."""
