@@ -20,7 +20,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import (
     ConcurrentUpdateError,
@@ -35,11 +35,9 @@ from ..objects import canonical_json
 from ..store.base import ProposalEntry, Session
 from .config import dump_config, load_config
 from .execute import check_executable, execute_action, stale_refs
+from .host import PolicyHost
 from .policy import TRIGGERS, Policy, PolicyAction, check_autonomy
 from .proposal import PolicyLogEntry, Proposal
-
-if TYPE_CHECKING:
-    from ..tract import Tract
 
 __all__ = ["PolicyEngine", "OnProposal", "MAX_FAILURES", "check_policies"]
 
@@ -122,7 +120,7 @@ class PolicyEngine:
 
     def __init__(
         self,
-        tract: Tract,
+        tract: PolicyHost,
         reading: Callable[[], AbstractContextManager[Session]],
         writing: Callable[[], AbstractContextManager[Session]],
         snapshot: Callable[[], AbstractContextManager[None]],

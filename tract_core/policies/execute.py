@@ -8,15 +8,13 @@ what the same call by hand would do (and is recorded the same way).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..compress import CompressionResult
 from ..errors import ConcurrentUpdateError, InvalidInputError, TractError
 from ..objects import Operation, Priority
+from .host import PolicyHost
 from .policy import BUILTIN_KINDS, Policy, PolicyAction
-
-if TYPE_CHECKING:
-    from ..tract import Tract
 
 __all__ = ["execute_action", "check_executable", "stale_refs", "COMMIT_PARAMS", "TANGENT_PREFIX"]
 
@@ -28,7 +26,7 @@ TANGENT_PREFIX = "tangent/"
 """Branches BranchPolicy moves a tangent to: ``tangent/1``, ``tangent/2``, ..."""
 
 
-def stale_refs(tract: Tract, params: Mapping[str, Any]) -> list[str]:
+def stale_refs(tract: PolicyHost, params: Mapping[str, Any]) -> list[str]:
     """The commit parameters of ``params`` that are no longer in the history of ``tract``'s HEAD."""
     named: list[str] = []
     for key in COMMIT_PARAMS:
@@ -40,7 +38,7 @@ def stale_refs(tract: Tract, params: Mapping[str, Any]) -> list[str]:
     return [commit for commit in named if not tract.contains(commit)]
 
 
-def check_executable(tract: Tract, kind: str, params: Mapping[str, Any], policy: Policy | None) -> None:
+def check_executable(tract: PolicyHost, kind: str, params: Mapping[str, Any], policy: Policy | None) -> None:
     """Refuse, before anything is decided, an action this process has no way to carry out.
 
     Raises:
@@ -63,7 +61,7 @@ def check_executable(tract: Tract, kind: str, params: Mapping[str, Any], policy:
         )
 
 
-def _next_tangent(tract: Tract) -> str:
+def _next_tangent(tract: PolicyHost) -> str:
     taken = {b.name for b in tract.list_branches(include_archived=True)}
     number = 1
     while f"{TANGENT_PREFIX}{number}" in taken:
@@ -71,7 +69,7 @@ def _next_tangent(tract: Tract) -> str:
     return f"{TANGENT_PREFIX}{number}"
 
 
-def _branch(tract: Tract, params: Mapping[str, Any]) -> dict[str, Any]:
+def _branch(tract: PolicyHost, params: Mapping[str, Any]) -> dict[str, Any]:
     """Move the tangent (``start`` .. HEAD) to a new branch; the current branch goes back to before it."""
     start = params.get("start")
     if not isinstance(start, str):
@@ -87,7 +85,7 @@ def _branch(tract: Tract, params: Mapping[str, Any]) -> dict[str, Any]:
     return {"branch": name, "left": current, "at": before[0] if before else None}
 
 
-def _compress(tract: Tract, params: Mapping[str, Any], policy: Policy | None) -> dict[str, Any]:
+def _compress(tract: PolicyHost, params: Mapping[str, Any], policy: Policy | None) -> dict[str, Any]:
     llm = getattr(policy, "llm", None)
     check_executable(tract, "compress", params, policy)
     keywords = {k: params[k] for k in ("from_commit", "to_commit", "target_tokens", "content") if k in params}
@@ -104,7 +102,7 @@ def _compress(tract: Tract, params: Mapping[str, Any], policy: Policy | None) ->
     }
 
 
-def _archive(tract: Tract, params: Mapping[str, Any]) -> dict[str, Any]:
+def _archive(tract: PolicyHost, params: Mapping[str, Any]) -> dict[str, Any]:
     if "branches" in params:
         tips = params.get("tips")
         if isinstance(tips, list | tuple) and len(tips) == len(params["branches"]):
@@ -122,7 +120,7 @@ def _archive(tract: Tract, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def execute_action(
-    tract: Tract, kind: str, params: Mapping[str, Any], policy: Policy | None, execute: Any = None
+    tract: PolicyHost, kind: str, params: Mapping[str, Any], policy: Policy | None, execute: Any = None
 ) -> Any:
     """Carry out one action on ``tract``; return JSON data describing what it did.
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import InvalidInputError, shown
-
-if TYPE_CHECKING:
-    from ..tract import Tract
 
 __all__ = [
     "Policy",
@@ -79,7 +76,7 @@ class PolicyAction:
     params: Mapping[str, Any] = field(default_factory=dict)
     reason: str = ""
     risk: Risk | None = None
-    execute: Callable[[Tract, Mapping[str, Any]], Any] | None = field(default=None, compare=False, repr=False)
+    execute: Callable[[Any, Mapping[str, Any]], Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind.strip():
@@ -115,6 +112,6 @@ class Policy(Protocol):
     priority: int
     trigger: str
 
-    def evaluate(self, tract: Tract) -> PolicyAction | None:
+    def evaluate(self, tract: Any) -> PolicyAction | None:
         """Look at the tract; return what should be done, or None. Fast and pure: no writes, no LLM."""
         ...
