@@ -69,7 +69,7 @@ from .history import commit_info, in_history, read_reflog, show_commit, verify_o
 from .merge import MergeResult, PendingMerge, Resolver, apply_merge, check_strategy, plan_merge, resolve_conflicts
 from .messages import check_role
 from .objects import ContentType, Operation, canonical_json, check_text
-from .policies.engine import OnProposal, PolicyEngine
+from .policies.engine import OnProposal, PolicyEngine, check_decider
 from .policies.policy import Policy
 from .policies.proposal import PROPOSAL_STATUSES, PolicyLogEntry, Proposal
 from .query import run_config_query
@@ -875,7 +875,7 @@ class Tract:
                 call :meth:`run_policies` to evaluate the current history.
             TractError: Executing it failed (the proposal is ``failed``, with the error as outcome).
         """
-        check_text(decided_by, "decided_by")
+        check_decider(decided_by)
         return self._policies.approve(proposal, changes, decided_by)
 
     def reject_proposal(
@@ -884,7 +884,7 @@ class Tract:
         """Reject a pending proposal; nothing is changed (the same action is not proposed again)."""
         if reason is not None:
             check_text(reason, "reason")
-        check_text(decided_by, "decided_by")
+        check_decider(decided_by)
         return self._policies.reject(proposal, reason, decided_by)
 
     def pause_policies(self) -> None:

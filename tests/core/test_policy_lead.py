@@ -102,3 +102,17 @@ def test_pin_policy_in_a_new_handle_checks_recent_messages_once_and_never_reprop
     with Tract.open(path) as again:
         again.run_policies()
         assert [p.id for p in again.pending_proposals()] == [proposal.id]
+
+
+def test_names_longer_than_the_store_keeps_are_refused_alike_on_every_backend(factory) -> None:
+    t = factory.open()
+    t.configure_policies([PinPolicy(patterns=["must never"])], autonomy="manual")
+    with pytest.raises(InvalidInputError, match="at most 255"):
+        t.configure_policies([PinPolicy(name="p" * 256)])
+    with pytest.raises(InvalidInputError, match="at most 64"):
+        PolicyAction("k" * 65)
+    t.user("You must never do that.")
+    [proposal] = t.pending_proposals()
+    with pytest.raises(InvalidInputError, match="at most 255"):
+        t.approve_proposal(proposal, decided_by="x" * 256)
+    assert t.reject_proposal(proposal, decided_by="y" * 255).status == "rejected"

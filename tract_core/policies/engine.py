@@ -31,7 +31,7 @@ from ..errors import (
     StaleProposalError,
     shown,
 )
-from ..objects import canonical_json
+from ..objects import canonical_json, check_text
 from ..store.base import ProposalEntry, Session
 from .config import dump_config, load_config
 from .execute import check_executable, execute_action, stale_refs
@@ -39,11 +39,14 @@ from .host import PolicyHost
 from .policy import TRIGGERS, Policy, PolicyAction, check_autonomy
 from .proposal import PolicyLogEntry, Proposal
 
-__all__ = ["PolicyEngine", "OnProposal", "MAX_FAILURES", "check_policies"]
+__all__ = ["PolicyEngine", "OnProposal", "MAX_FAILURES", "NAME_LIMIT", "check_policies", "check_decider"]
 
 OnProposal = Callable[[Proposal], Any]
 """Called with each new proposal; returns True (approve), False (reject), a dict (approve with those
 changes) or None (leave it pending)."""
+
+NAME_LIMIT = 255
+"""The longest policy name (and ``decided_by``) a proposal stores, on every backend."""
 
 MAX_FAILURES = 3
 """A policy that fails this many times in a row is paused (for this handle) with a warning."""
@@ -74,6 +77,18 @@ def _stale_message(entry: ProposalEntry, missing: Sequence[str] | None = None) -
     )
 
 
+def check_decider(decided_by: Any) -> str:
+    """``decided_by`` as stored with a decision: text of at most :data:`NAME_LIMIT` characters.
+
+    Raises:
+        InvalidInputError: Not text, or too long.
+    """
+    check_text(decided_by, "decided_by")
+    if len(decided_by) > NAME_LIMIT:
+        raise InvalidInputError(f"decided_by is at most {NAME_LIMIT} characters, not {len(decided_by)}")
+    return str(decided_by)
+
+
 def check_policies(policies: Any) -> list[Policy]:
     """The policies as a list, each meeting the protocol, names unique.
 
@@ -96,6 +111,10 @@ def check_policies(policies: Any) -> list[Policy]:
             )
         if not isinstance(policy.name, str) or not policy.name:
             raise InvalidInputError(f"{type(policy).__name__}: a policy needs a non-empty name")
+        if len(policy.name) > NAME_LIMIT:
+            raise InvalidInputError(
+                f"policy name {policy.name[:40]!r}... is {len(policy.name)} characters; at most {NAME_LIMIT} are stored"
+            )
         if isinstance(policy.priority, bool) or not isinstance(policy.priority, int):
             raise InvalidInputError(
                 f"policy {policy.name!r}: priority must be an integer (lower runs first), not {shown(policy.priority)}"

@@ -25,6 +25,7 @@ __all__ = [
     "BUILTIN_KINDS",
     "default_risk",
     "check_autonomy",
+    "KIND_LIMIT",
 ]
 
 Trigger = Literal["commit", "compile"]
@@ -40,6 +41,9 @@ ones are proposed; ``autonomous``: every action executes."""
 
 BUILTIN_KINDS: tuple[str, ...] = ("annotate", "compress", "branch", "archive", "merge", "gc", "edit")
 """Action kinds tract executes itself; any other kind needs the policy's (or the action's) ``execute``."""
+
+KIND_LIMIT = 64
+"""The longest action kind a proposal stores, on every backend."""
 
 _LOW_RISK = frozenset({"annotate", "archive"})
 
@@ -81,6 +85,8 @@ class PolicyAction:
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind.strip():
             raise InvalidInputError(f"a PolicyAction needs a kind (e.g. 'annotate'), not {shown(self.kind)}")
+        if len(self.kind) > KIND_LIMIT:
+            raise InvalidInputError(f"a PolicyAction kind is at most {KIND_LIMIT} characters, not {len(self.kind)}")
         if not isinstance(self.params, Mapping):
             raise InvalidInputError(f"PolicyAction params must be a mapping, not {type(self.params).__name__}")
         if not isinstance(self.reason, str):
