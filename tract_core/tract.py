@@ -69,7 +69,8 @@ from .history import commit_info, in_history, read_reflog, show_commit, verify_o
 from .merge import MergeResult, PendingMerge, Resolver, apply_merge, check_strategy, plan_merge, resolve_conflicts
 from .messages import check_role
 from .objects import ContentType, Operation, canonical_json, check_text
-from .policies.engine import OnProposal, PolicyEngine, check_decider
+from .orchestrator import HealthReport, Orchestrator, OrchestratorConfig, OrchestratorRun
+from .policies.engine import OnProposal, PolicyEngine, check_decider, entry_paused
 from .policies.policy import Policy
 from .policies.proposal import PROPOSAL_STATUSES, PolicyLogEntry, Proposal
 from .query import run_config_query
@@ -82,6 +83,10 @@ from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
 from .summarize import SummaryDraft, check_prompt, check_target_tokens
 from .tokens import TiktokenCounter, TokenCounter
+from .toolkit.dispatch import DEFAULT_PREFIX, check_prefix, read_call, result_message, run_call
+from .toolkit.dispatch import check_autonomy_or_default as check_tool_autonomy
+from .toolkit.formats import tool_definitions
+from .toolkit.registry import check_profile, tools_for
 from .usage import Usage, normalize_usage, store_usage
 
 __all__ = ["Tract", "DEFAULT_TRACT_ID"]
@@ -117,6 +122,7 @@ class Tract:
         self._owns_store = owns_store
         self._closed = False
         self._policies = PolicyEngine(self, self._reading, self._writing, self._work.snapshot)
+        self._orchestrator = Orchestrator(self, self._policies, self._reading, self._writing, self._head_context)
         self._ancestry: tuple[str, frozenset[str]] | None = None  # HEAD's ancestors, for contains()
 
     # -- opening and closing ---------------------------------------------------------------
@@ -178,6 +184,7 @@ class Tract:
                 stored = session.policies.config(tract_id)
             if stored is not None:
                 tract._policies.restore(stored.config_json)
+                tract._orchestrator.restore(stored.orchestrator_json)
         return tract
 
     @staticmethod
@@ -274,10 +281,13 @@ class Tract:
                 metadata=metadata,
                 commit_message=commit_message,
             )
-            paused = self._policies.paused_in(session) if self._policies.policies else None
+            watched = bool(self._policies.policies) or self._orchestrator.configured
+            config_row = session.policies.config(self.tract_id) if watched else None
         self._compiler.remember(stored, blob, tokens)
         info = commit_info(stored, blob, tokens)
-        self._policies.after("commit", paused)
+        if watched:
+            self._policies.after("commit", entry_paused(config_row))
+            self._orchestrator.after_commit(config_row)
         return info
 
     def system(self, content: Any, **kwargs: Any) -> CommitInfo:
@@ -353,6 +363,10 @@ class Tract:
         if at_commit is None and self._policies.after("compile"):
             compiled = self._compile(None)  # a compile policy changed the context: show the result
         return compiled
+
+    def _head_context(self) -> CompiledContext:
+        """HEAD's compiled context without running compile policies (for the orchestrator)."""
+        return self._compile(None)
 
     def _compile(self, at_commit: Ref) -> CompiledContext:
         memo = self._work.snapshot_memo() if at_commit is None else None
@@ -904,6 +918,123 @@ class Tract:
         """Policy evaluations that fired or failed and decisions on proposals, newest first."""
         check_limit(limit)
         return self._policies.log(limit)
+
+    # -- agent toolkit and orchestrator ----------------------------------------------------------
+
+    def as_tools(
+        self,
+        profile: str = "self",
+        format: str = "openai",
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        autonomy: str | None = None,
+    ) -> list[Any]:
+        """This tract's operations as tools a model calls to manage its own context (DESIGN §13).
+
+        Args:
+            profile: ``"self"`` (status, log, show, overview, health, annotate, edit, compress,
+                branch, switch, merge), ``"supervisor"`` (branches, diff, sub-agents, archive,
+                gc, proposals) or ``"full"`` (all, plus commit, reset, cherry-pick).
+            format: ``"openai"`` or ``"anthropic"`` (JSON definitions; run the calls with
+                :meth:`execute_tool`), ``"langchain"`` (``StructuredTool`` objects for
+                ``create_agent``) or ``"llamaindex"`` (``FunctionTool`` objects for ``FunctionAgent``).
+            prefix: Put before each operation's name (``context_compress``).
+            autonomy: For the framework formats, which calls run at once (as in
+                :meth:`execute_tool`).
+
+        Raises:
+            InvalidInputError: An unknown profile or format.
+        """
+        check_profile(profile)
+        check_prefix(prefix)
+        return tool_definitions(self, tools_for(profile), format, prefix=prefix, autonomy=autonomy)
+
+    def execute_tool(
+        self,
+        call: Any,
+        *,
+        profile: str = "full",
+        prefix: str = DEFAULT_PREFIX,
+        autonomy: str | None = None,
+        on_proposal: OnProposal | None = None,
+    ) -> dict[str, Any]:
+        """Run a tool call a model made and return the result message for its provider.
+
+        Takes an OpenAI tool call, an Anthropic ``tool_use`` block, a LangChain ``ToolCall`` or
+        plain ``{"name", "arguments"}``. A bad call (unknown tool, bad JSON, wrong types, unknown
+        commit) returns an error result the model can read and writes nothing. A call that changes
+        the context is recorded as a proposal (``by="agent"``) and runs as ``autonomy`` allows
+        (default ``"autonomous"``: the model asked for it); otherwise its result says it waits for
+        approval, and ``on_proposal`` may decide at once.
+
+        Returns:
+            OpenAI: ``{"role": "tool", "tool_call_id", "content"}``; Anthropic: a ``tool_result``
+            block (``is_error`` on failure); LangChain: a ToolMessage's fields; plain:
+            ``{"name", "content", "is_error"}``.
+        """
+        check_profile(profile)
+        check_prefix(prefix)
+        check_callable(on_proposal, "on_proposal")
+        result = run_call(
+            self,
+            self._policies,
+            read_call(call),
+            profile=profile,
+            prefix=prefix,
+            autonomy=check_tool_autonomy(autonomy),
+            by="agent",
+            ask=on_proposal,
+        )
+        return result_message(result)
+
+    def configure_orchestrator(self, config: OrchestratorConfig | None = None) -> OrchestratorConfig:
+        """Set up the orchestrator (DESIGN §13): triggers, autonomy, callbacks, model, step bound.
+
+        The settings (all but the model and the callbacks) are stored with the tract, so every
+        process that opens it runs the same triggers. With ``config`` None the current settings
+        (or the defaults) are kept. Triggers fire after a commit lands through this handle (after
+        its batch, inside one), never inside the commit; a failing run warns and keeps the commit.
+        """
+        return self._orchestrator.configure(config)
+
+    @property
+    def orchestrator_config(self) -> OrchestratorConfig | None:
+        """The orchestrator's settings on this handle (None if never configured)."""
+        return self._orchestrator.config
+
+    def orchestrate(self, *, dry_run: bool = False) -> OrchestratorRun:
+        """Run the orchestrator once now: assess :meth:`health`, then act for at most ``max_steps``.
+
+        With no model, deterministic rules choose (fold stalled tangents, compress under budget
+        pressure, hide oversized tool outputs, archive stale branches, gc after a compression);
+        with ``OrchestratorConfig(llm=...)`` the model chooses among the profile's tools. Every
+        action is a proposal decided by the autonomy and the callbacks. ``dry_run=True`` only
+        reports what the rules would do. Paused, it does nothing (``stopped == "paused"``).
+        """
+        check_flag(dry_run, "dry_run")
+        return self._orchestrator.run("manual", dry_run=dry_run)
+
+    def pause_orchestrator(self) -> None:
+        """Stop everything automatic on this tract, in every process: the orchestrator's triggers
+        and runs, and the policies, until :meth:`resume_orchestrator` (e.g. while a person edits)."""
+        self._orchestrator.set_paused(True)
+
+    def resume_orchestrator(self) -> None:
+        """Let the orchestrator (and the policies, unless paused on their own) run again."""
+        self._orchestrator.set_paused(False)
+
+    @property
+    def orchestrator_paused(self) -> bool:
+        """Whether the orchestrator is paused."""
+        return self._orchestrator.paused()
+
+    def health(self) -> HealthReport:
+        """The context's health: budget pressure, fragmentation, stale and tangent branches,
+        oversized tool outputs and pending proposals, each a number with a reason.
+
+        Read-only; the thresholds are the orchestrator's (or its defaults).
+        """
+        return self._orchestrator.health()
 
     # -- sub-agents ---------------------------------------------------------------------------
 

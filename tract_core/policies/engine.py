@@ -32,14 +32,23 @@ from ..errors import (
     shown,
 )
 from ..objects import canonical_json, check_text
-from ..store.base import ProposalEntry, Session
+from ..store.base import PolicyConfigEntry, ProposalEntry, Session
 from .config import dump_config, load_config
 from .execute import check_executable, execute_action, stale_refs
 from .host import PolicyHost
 from .policy import TRIGGERS, Policy, PolicyAction, check_autonomy
 from .proposal import PolicyLogEntry, Proposal
 
-__all__ = ["PolicyEngine", "OnProposal", "MAX_FAILURES", "NAME_LIMIT", "check_policies", "check_decider"]
+__all__ = [
+    "PolicyEngine",
+    "OnProposal",
+    "MAX_FAILURES",
+    "NAME_LIMIT",
+    "check_policies",
+    "check_decider",
+    "entry_paused",
+    "orchestrator_paused",
+]
 
 OnProposal = Callable[[Proposal], Any]
 """Called with each new proposal; returns True (approve), False (reject), a dict (approve with those
@@ -75,6 +84,35 @@ def _stale_message(entry: ProposalEntry, missing: Sequence[str] | None = None) -
         f"{(entry.basis or '')[:12]}, and {', '.join(m[:12] for m in missing) or 'what it names'} is no longer "
         "in HEAD's history; it is now stale. Call run_policies() to evaluate the current history again"
     )
+
+
+def orchestrator_paused(entry: PolicyConfigEntry | None) -> bool:
+    """Whether a tract's stored orchestrator settings say it is paused."""
+    if entry is None or not entry.orchestrator_json:
+        return False
+    return bool(json.loads(entry.orchestrator_json).get("paused", False))
+
+
+def entry_paused(entry: PolicyConfigEntry | None) -> bool:
+    """Whether policies must not run: paused themselves, or the orchestrator is (nothing automatic
+    touches the context while a person works on it)."""
+    return entry is not None and (entry.paused or orchestrator_paused(entry))
+
+
+def _never(proposal: Proposal) -> None:
+    """The ``ask`` that leaves a proposal pending (``on_proposal`` is for policies' proposals)."""
+    return None
+
+
+class _Actor:
+    """Who submitted an action that no configured policy made: its name and summarising model."""
+
+    priority = 0
+    trigger = "commit"
+
+    def __init__(self, name: str, llm: Any) -> None:
+        self.name = name
+        self.llm = llm
 
 
 def check_decider(decided_by: Any) -> str:
@@ -155,6 +193,7 @@ class PolicyEngine:
         self._disabled: set[str] = set()
         self._busy = threading.local()
         self._deferred: set[str] = set()
+        self._actors: dict[str, _Actor] = {}
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -209,10 +248,9 @@ class PolicyEngine:
             return self.paused_in(session)
 
     def paused_in(self, session: Session) -> bool:
-        """Whether the tract's policies are paused, read in an open unit of work (a commit reads
-        it in its own transaction, so the pass after it needs no other)."""
-        entry = session.policies.config(self._tract.tract_id)
-        return entry is not None and entry.paused
+        """Whether the tract's policies are paused (or its orchestrator is), read in an open unit of
+        work (a commit reads it in its own transaction, so the pass after it needs no other)."""
+        return entry_paused(session.policies.config(self._tract.tract_id))
 
     # -- running ------------------------------------------------------------------------------
 
@@ -293,7 +331,7 @@ class PolicyEngine:
                     continue
                 self._failures.pop(policy.name, None)
                 if params_json is not None:  # acted on before the next policy looks (it sees the result)
-                    status = self._record(policy, outcome, params_json, where, made)
+                    status, _ = self._record(policy, outcome, params_json, where, made)
                     if status == "stale" and policy.name not in retried:
                         retried.add(policy.name)  # the history moved under the action (another writer): look again
                         chosen.insert(0, policy)
@@ -335,11 +373,23 @@ class PolicyEngine:
         return own if own is not None else self.autonomy
 
     def _record(
-        self, policy: Policy, action: PolicyAction, params_json: str, trigger: str, made: list[int]
-    ) -> str | None:
-        """Record the action as a proposal and carry it out if the autonomy allows; the status an
-        execution ended with (None when nothing was executed)."""
-        autonomy = self._autonomy_of(policy)
+        self,
+        policy: Policy,
+        action: PolicyAction,
+        params_json: str,
+        trigger: str,
+        made: list[int],
+        *,
+        autonomy: str | None = None,
+        nonce: str = "",
+        ask: OnProposal | None = None,
+    ) -> tuple[str | None, int | None]:
+        """Record the action as a proposal and carry it out if the autonomy allows: the status an
+        execution ended with (None when nothing was executed) and the proposal's id (None when
+        nothing new was recorded). ``autonomy`` overrides the policy's,
+        ``nonce`` joins the fingerprint (an action that may rightly recur), ``ask`` replaces
+        ``on_proposal`` for this action."""
+        autonomy = autonomy or self._autonomy_of(policy)
         execute_now = autonomy == "autonomous" or (autonomy == "collaborative" and action.risk == "low")
         tract_id = self._tract.tract_id
         one_pending = getattr(policy, "one_pending", False) and not execute_now
@@ -349,10 +399,10 @@ class PolicyEngine:
             if one_pending:
                 waiting = session.policies.proposals(tract_id, ["pending"])
                 if any(p.policy == policy.name and p.kind == action.kind for p in waiting):
-                    return None  # its proposal stands until decided (or found stale)
+                    return None, None  # its proposal stands until decided (or found stale)
             proposal_id = session.policies.propose(
                 tract_id,
-                fingerprint=_fingerprint(policy.name, action.kind, params_json),
+                fingerprint=_fingerprint(policy.name, action.kind, params_json + nonce),
                 policy=policy.name,
                 kind=action.kind,
                 params_json=params_json,
@@ -363,7 +413,7 @@ class PolicyEngine:
                 decided_by=f"autonomy:{autonomy}" if execute_now else None,
             )
             if proposal_id is None:  # the same action is already on record (decided, or by another process)
-                return None
+                return None, None
             if not execute_now:
                 made.append(
                     self._log_in(
@@ -375,12 +425,64 @@ class PolicyEngine:
                 proposal_id, policy, action.kind, dict(action.params), action.reason, trigger, action.execute
             )
             made.append(log_id)
-            return status
-        self._ask(proposal_id, trigger, made)
-        return None
+            return status, proposal_id
+        self._ask(proposal_id, trigger, made, ask)
+        return None, proposal_id
 
-    def _ask(self, proposal_id: int, trigger: str, made: list[int]) -> None:
-        callback = self.on_proposal
+    def submit(
+        self,
+        action: PolicyAction,
+        *,
+        by: str,
+        autonomy: str,
+        trigger: str,
+        nonce: str,
+        llm: Any = None,
+        ask: OnProposal | None = None,
+    ) -> Proposal:
+        """Record an action that no configured policy made (the orchestrator's, an agent's tool call)
+        as a proposal and carry it out as ``autonomy`` allows: the one path every action takes.
+
+        Args:
+            action: What to do.
+            by: Who wants it (stored as the proposal's ``policy``), e.g. ``"orchestrator"``, ``"agent"``.
+            autonomy: ``manual``, ``collaborative`` or ``autonomous`` for this action.
+            trigger: Recorded in the log (``"tool"``, ``"orchestrator"``).
+            nonce: Joins the fingerprint: the same ``by``, action and nonce are one proposal, recorded
+                (and executed) once across processes.
+            llm: The model a ``compress`` writes its summary with (else the tract's).
+            ask: Called with the proposal when it waits for a decision (True / False / dict / None,
+                like ``on_proposal``); None leaves it pending.
+
+        Returns:
+            The proposal as stored afterwards (``executed``, ``failed``, ``stale``, ``pending``,
+            ``approved`` or ``rejected``), or the earlier one with the same fingerprint.
+        """
+        check_autonomy(autonomy)
+        actor = _Actor(by, llm)
+        self._actors[by] = actor
+        params_json = canonical_json(dict(action.params))
+        _, proposal_id = self._record(
+            actor,  # type: ignore[arg-type]
+            action,
+            params_json,
+            trigger,
+            [],
+            autonomy=autonomy,
+            nonce=nonce,
+            ask=ask or _never,
+        )
+        if proposal_id is None:
+            with self._reading() as session:
+                entry = session.policies.by_fingerprint(
+                    self._tract.tract_id, _fingerprint(by, action.kind, params_json + nonce)
+                )
+            assert entry is not None  # the insert lost to this very row
+            return Proposal.from_entry(entry)
+        return self.get(proposal_id)
+
+    def _ask(self, proposal_id: int, trigger: str, made: list[int], ask: OnProposal | None = None) -> None:
+        callback = self.on_proposal if ask is None else (None if ask is _never else ask)
         if callback is None:
             return
         proposal = self.get(proposal_id)
@@ -472,7 +574,8 @@ class PolicyEngine:
         return Proposal.from_entry(self._entry(proposal))
 
     def _policy(self, name: str) -> Policy | None:
-        return next((p for p in self.policies if p.name == name), None)
+        found = next((p for p in self.policies if p.name == name), None)
+        return found if found is not None else self._actors.get(name)  # type: ignore[return-value]
 
     def approve(self, proposal: Proposal | int, changes: Mapping[str, Any], decided_by: str) -> Proposal:
         """Approve a pending proposal (with changed parameters) and execute it.

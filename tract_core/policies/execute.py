@@ -16,7 +16,7 @@ from ..objects import Operation, Priority
 from .host import PolicyHost
 from .policy import BUILTIN_KINDS, Policy, PolicyAction
 
-__all__ = ["execute_action", "check_executable", "stale_refs", "COMMIT_PARAMS", "TANGENT_PREFIX"]
+__all__ = ["execute_action", "check_executable", "stale_refs", "COMMIT_PARAMS", "TANGENT_PREFIX", "FOLD_PROMPT"]
 
 COMMIT_PARAMS: tuple[str, ...] = ("target", "targets", "from_commit", "to_commit", "start", "head")
 """Parameters that name commits of HEAD's history (``targets``: a list of them): a proposal whose
@@ -45,7 +45,7 @@ def check_executable(tract: PolicyHost, kind: str, params: Mapping[str, Any], po
         InvalidInputError: A custom kind whose policy is not configured here (or has no
             ``execute``), or a compression with no LLM and no ``content``.
     """
-    if kind == "compress":
+    if kind in ("compress", "fold"):
         if getattr(policy, "llm", None) is None and tract.config.llm is None and params.get("content") is None:
             raise InvalidInputError(
                 "this compression needs an LLM to write the summary and this process has none: give "
@@ -70,10 +70,15 @@ def _next_tangent(tract: PolicyHost) -> str:
 
 
 def _branch(tract: PolicyHost, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Move the tangent (``start`` .. HEAD) to a new branch; the current branch goes back to before it."""
+    """With ``start``: move the tangent (``start`` .. HEAD) to a new branch, the current branch going
+    back to before it. Without: create branch ``name`` at ``from_commit`` (default HEAD), switching
+    to it if ``switch``."""
     start = params.get("start")
+    if start is None and isinstance(params.get("name"), str):
+        info = tract.branch(params["name"], params.get("from_commit"), switch=bool(params.get("switch", False)))
+        return {"branch": info.name, "at": info.commit}
     if not isinstance(start, str):
-        raise InvalidInputError("a branch action needs 'start': the first commit of the tangent")
+        raise InvalidInputError("a branch action needs 'start' (the first commit of a tangent) or a 'name'")
     name = params.get("name") or _next_tangent(tract)
     current = tract.current_branch
     before = tract.show(start).parents
@@ -97,6 +102,48 @@ def _compress(tract: PolicyHost, params: Mapping[str, Any], policy: Policy | Non
         "compression": result.id,
         "summary": None if result.summary is None else result.summary.hash,
         "head": result.head,
+        "tokens_before": result.tokens_before,
+        "tokens_after": result.tokens_after,
+    }
+
+
+FOLD_PROMPT = (
+    "Summarise this side discussion in one paragraph: what was discussed, what was decided and any "
+    "open question. Leave out repetition and small talk."
+)
+"""How a folded tangent's summary is asked for."""
+
+
+def _fold(tract: PolicyHost, params: Mapping[str, Any], policy: Policy | None) -> dict[str, Any]:
+    """Fold a tangent back: compress its own messages (``first`` .. ``tip``) into one summary, merge
+    that into ``into`` (where HEAD ends up), and archive the tangent branch (restorable)."""
+    branch, into, first, tip = (params.get(k) for k in ("branch", "into", "first", "tip"))
+    if not all(isinstance(v, str) for v in (branch, into, first, tip)):
+        raise InvalidInputError("a fold action needs 'branch', 'into', 'first' and 'tip'")
+    check_executable(tract, "fold", params, policy)
+    now = {b.name: b.commit for b in tract.list_branches()}
+    if now.get(branch) != tip:
+        raise ConcurrentUpdateError(f"{branch} moved (or is gone) since the fold was proposed; nothing was changed")
+    if into not in now:
+        raise InvalidInputError(f"there is no branch {into!r} to fold {branch} into")
+    tract.switch(branch)
+    result = tract.compress(
+        params.get("content"),
+        llm=getattr(policy, "llm", None),
+        from_commit=first,
+        to_commit=tip,
+        keep_recent=0,
+        target_tokens=params.get("target_tokens"),
+        prompt=None if params.get("content") is not None else FOLD_PROMPT,
+    )
+    assert isinstance(result, CompressionResult)
+    tract.switch(into)
+    merged = tract.merge(branch)
+    archived = tract.archive_branch(branch).name
+    return {
+        "summary": None if result.summary is None else result.summary.hash,
+        "head": getattr(merged, "head", None),
+        "archived": archived,
         "tokens_before": result.tokens_before,
         "tokens_after": result.tokens_after,
     }
@@ -140,6 +187,8 @@ def execute_action(
         return _compress(tract, params, policy)
     if kind == "branch":
         return _branch(tract, params)
+    if kind == "fold":
+        return _fold(tract, params, policy)
     if kind == "archive":
         return _archive(tract, params)
     if kind == "merge":

@@ -39,8 +39,9 @@ AUTONOMY_LEVELS: tuple[str, ...] = ("manual", "collaborative", "autonomous")
 """``manual``: every action is a proposal; ``collaborative``: low-risk actions execute, high-risk
 ones are proposed; ``autonomous``: every action executes."""
 
-BUILTIN_KINDS: tuple[str, ...] = ("annotate", "compress", "branch", "archive", "merge", "gc", "edit")
-"""Action kinds tract executes itself; any other kind needs the policy's (or the action's) ``execute``."""
+BUILTIN_KINDS: tuple[str, ...] = ("annotate", "compress", "branch", "archive", "merge", "gc", "edit", "fold")
+"""Action kinds tract executes itself; any other kind needs the policy's (or the action's) ``execute``.
+``fold`` compresses a tangent branch into one summary and merges it back (the orchestrator's)."""
 
 KIND_LIMIT = 64
 """The longest action kind a proposal stores, on every backend."""

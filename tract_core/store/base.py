@@ -190,11 +190,13 @@ class CompressionEntry:
 
 @dataclass(frozen=True, slots=True)
 class PolicyConfigEntry:
-    """A tract's stored policy configuration (canonical JSON) and whether its policies are paused."""
+    """A tract's stored policy configuration (canonical JSON), whether its policies are paused, and
+    its orchestrator's settings (canonical JSON, None if never configured)."""
 
     config_json: str
     paused: bool
     updated_at: float
+    orchestrator_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +352,7 @@ class PolicyRepository(Protocol):
     def config(self, tract_id: str) -> PolicyConfigEntry | None: ...
     def set_config(self, tract_id: str, config_json: str) -> None: ...
     def set_paused(self, tract_id: str, paused: bool) -> bool: ...
+    def set_orchestrator(self, tract_id: str, orchestrator_json: str) -> None: ...
     def propose(
         self,
         tract_id: str,

@@ -32,7 +32,7 @@ from .sql_refs import link_annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema version this code writes."""
 
 
@@ -60,11 +60,21 @@ def _v5_policies(conn: Connection) -> None:
     metadata.create_all(conn, tables=[table_of(PolicyConfigRow), table_of(ProposalRow), table_of(PolicyLogRow)])
 
 
+def _v6_orchestrator(conn: Connection) -> None:
+    """Version 6: the orchestrator's stored settings and pause flag, beside the tract's policies.
+
+    A database upgraded from before version 5 in the same pass already has the column: version 5
+    creates the table as this code defines it."""
+    if "orchestrator" not in {c["name"] for c in inspect(conn).get_columns("tract_policies")}:
+        conn.execute(text("ALTER TABLE tract_policies ADD COLUMN orchestrator TEXT"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_compression_and_subagents,
     3: _v3_holds,
     4: _v4_annotation_chain,
     5: _v5_policies,
+    6: _v6_orchestrator,
 }
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 

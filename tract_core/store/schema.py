@@ -207,8 +207,8 @@ class HoldRow(SQLModel, table=True):
 
 
 class PolicyConfigRow(SQLModel, table=True):
-    """A tract's configured policies (JSON: autonomy and each policy by name or import path) and
-    whether they are paused."""
+    """A tract's configured policies (JSON: autonomy and each policy by name or import path),
+    whether they are paused, and its orchestrator's stored settings (JSON, with its own pause flag)."""
 
     __tablename__ = "tract_policies"
     __table_args__ = {"sqlite_with_rowid": False}
@@ -217,6 +217,7 @@ class PolicyConfigRow(SQLModel, table=True):
     config: str = Field(sa_column=Column(Text, nullable=False))
     paused: bool = False
     updated_at: float
+    orchestrator: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class ProposalRow(SQLModel, table=True):

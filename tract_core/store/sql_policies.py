@@ -48,7 +48,7 @@ class SqlPolicies(_Repo):
 
     def config(self, tract_id: str) -> PolicyConfigEntry | None:
         row = self.q.policy_config_p.one(self.conn, {"tract_id": tract_id})  # read after every commit: prepared
-        return None if row is None else PolicyConfigEntry(row[0], bool(row[1]), row[2])
+        return None if row is None else PolicyConfigEntry(row[0], bool(row[1]), row[2], row[3])
 
     def set_config(self, tract_id: str, config_json: str) -> None:
         """Store the configuration (keeping the paused flag of an existing row)."""
@@ -67,6 +67,18 @@ class SqlPolicies(_Repo):
             return True
         self.conn.execute(_P.insert().values(tract_id=tract_id, config="{}", paused=paused, updated_at=_now()))
         return False
+
+    def set_orchestrator(self, tract_id: str, orchestrator_json: str) -> None:
+        """Store the orchestrator's settings (creating the row, with no policies, if there is none)."""
+        result = self.conn.execute(
+            update(_P).where(_P.c.tract_id == tract_id).values(orchestrator=orchestrator_json, updated_at=_now())
+        )
+        if result.rowcount != 1:
+            self.conn.execute(
+                _P.insert().values(
+                    tract_id=tract_id, config="{}", paused=False, updated_at=_now(), orchestrator=orchestrator_json
+                )
+            )
 
     def propose(
         self,

@@ -240,7 +240,9 @@ class Statements:
         self.history_p = prepare(self.history)
         self.graph_p = prepare(self.graph)
         self.insert_hold_p = prepare(self.insert_ignore(H))
-        self.policy_config_p = prepare(select(P.c.config, P.c.paused, P.c.updated_at).where(P.c.tract_id == _tract))
+        self.policy_config_p = prepare(
+            select(P.c.config, P.c.paused, P.c.updated_at, P.c.orchestrator).where(P.c.tract_id == _tract)
+        )
 
 
 _cache: dict[str, Statements] = {}

@@ -33,7 +33,7 @@ from .backends import (
 from .blocking import no_blocking_io
 from .chat_api import assert_chat_api_valid
 from .factory import BACKENDS, TractFactory
-from .llm import ScriptedLLM
+from .llm import ScriptedLLM, tool_reply
 from .postgres import create_database, start_postgres
 from .processes import ChildProcess, wait_for_files, write_atomically
 from .snapshot import database_digest, store_snapshot
@@ -48,6 +48,7 @@ __all__ = [
     "backend_names",
     "TractFactory",
     "ScriptedLLM",
+    "tool_reply",
     "store_snapshot",
     "database_digest",
     "start_postgres",

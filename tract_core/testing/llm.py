@@ -11,9 +11,28 @@ from ..errors import InvalidInputError
 from ..llm import LLMError, LLMResponse, _content_text, _message_list
 from ..usage import Usage
 
-__all__ = ["ScriptedLLM"]
+__all__ = ["ScriptedLLM", "tool_reply"]
 
-_Reply = str | LLMResponse
+_Reply = str | LLMResponse | Mapping[str, Any]
+
+
+def tool_reply(*calls: tuple[str, Mapping[str, Any]], text: str | None = None) -> dict[str, Any]:
+    """An OpenAI-shaped assistant message calling tools, for a :class:`ScriptedLLM` script.
+
+    Example:
+        >>> tool_reply(("context_status", {}))["tool_calls"][0]["function"]
+        {'name': 'context_status', 'arguments': '{}'}
+    """
+    import json
+
+    return {
+        "role": "assistant",
+        "content": text,
+        "tool_calls": [
+            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(dict(args))}}
+            for i, (name, args) in enumerate(calls)
+        ],
+    }
 
 
 def _words(text: str) -> int:
@@ -41,8 +60,9 @@ class ScriptedLLM:
     own usage keeps it.
 
     Args:
-        replies: The replies in order (``str`` or ``LLMResponse``); or a function from the message
-            list (a deep copy) to a reply.
+        replies: The replies in order (``str``, ``LLMResponse``, or an OpenAI-shaped assistant
+            message dict such as :func:`tool_reply` makes, for a model that calls tools: its
+            ``raw``); or a function from the message list (a deep copy) to a reply.
         repeat_last: When the script runs out, repeat the last reply instead of raising
             ``IndexError``.
 
@@ -70,8 +90,10 @@ class ScriptedLLM:
         self._fn = replies if callable(replies) else None
         self._replies: list[_Reply] = [] if callable(replies) else list(replies)
         for i, reply in enumerate(self._replies):
-            if not isinstance(reply, (str, LLMResponse)):
-                raise InvalidInputError(f"replies[{i}] must be a str or an LLMResponse, not a {type(reply).__name__}")
+            if not isinstance(reply, (str, LLMResponse, Mapping)):
+                raise InvalidInputError(
+                    f"replies[{i}] must be a str, an LLMResponse or a message dict, not a {type(reply).__name__}"
+                )
         self._repeat_last = repeat_last
         self.prompts: list[list[dict[str, Any]]] = []
         self.options: list[dict[str, Any]] = []
@@ -101,9 +123,12 @@ class ScriptedLLM:
         self.prompts.append(prompt)
         self.options.append(copy.deepcopy(options))
         reply = self._next(prompt)
+        if isinstance(reply, Mapping):  # an assistant message (tool calls): the provider's raw reply
+            message = copy.deepcopy(dict(reply))
+            reply = LLMResponse(_content_text(message.get("content")), raw=message)
         if not isinstance(reply, (str, LLMResponse)):
             raise InvalidInputError(
-                f"the reply function must return a str or an LLMResponse, not a {type(reply).__name__}"
+                f"the reply function must return a str, an LLMResponse or a message dict, not a {type(reply).__name__}"
             )
         if isinstance(reply, LLMResponse) and reply.usage is not None:
             return reply
