@@ -23,7 +23,7 @@ import pytest
 
 from .backends import backend_names
 from .factory import TractFactory
-from .postgres import start_postgres
+from .postgres import for_throwaway_data, start_postgres
 
 __all__ = [
     "postgres_server",
@@ -82,8 +82,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Any]:
-    """A real PostgreSQL server for the session."""
+    """A real PostgreSQL server for the session (its data is deleted at the end, so it runs without
+    fsync: see :func:`~tract_core.testing.postgres.for_throwaway_data`)."""
     server = start_postgres()
+    for_throwaway_data(server)
     yield server
     server.cleanup()
 
