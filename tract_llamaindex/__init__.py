@@ -6,6 +6,8 @@
 - :class:`TractChatStore`: an ``AsyncDBChatStore`` so LlamaIndex's ``Memory`` (and its memory
   blocks) keeps its messages in tracts, ARCHIVED mapped to tract's archive records.
 - :class:`LlamaIndexLLM`: any LlamaIndex LLM as tract's ``llm=`` (summaries, merge resolution).
+- :func:`build_tools` (what ``tract.as_tools(format="llamaindex")`` returns): tract's agent toolkit
+  as ``FunctionTool`` objects (:class:`TractTool`), so a ``FunctionAgent`` manages its own context.
 - :func:`chat_tract_id` (a chat store key: ``"chat/<key>"``) and :func:`session_tract_id` (a
   ``TractMemory`` session: the id itself): the tract of a conversation (see :mod:`tract_core.names`).
 
@@ -27,5 +29,15 @@ from tract_core.names import chat_tract_id, session_tract_id
 from .chat_store import TractChatStore
 from .connections import close_stores
 from .memory import TractMemory
+from .tools import TractTool, build_tools
 
-__all__ = ["LlamaIndexLLM", "TractChatStore", "TractMemory", "close_stores", "chat_tract_id", "session_tract_id"]
+__all__ = [
+    "LlamaIndexLLM",
+    "TractChatStore",
+    "TractMemory",
+    "TractTool",
+    "build_tools",
+    "close_stores",
+    "chat_tract_id",
+    "session_tract_id",
+]
