@@ -86,7 +86,8 @@ from .tokens import TiktokenCounter, TokenCounter
 from .toolkit.dispatch import DEFAULT_PREFIX, check_prefix, read_call, result_message, run_call
 from .toolkit.dispatch import check_autonomy_or_default as check_tool_autonomy
 from .toolkit.formats import tool_definitions
-from .toolkit.registry import check_profile, tools_for
+from .toolkit.operations import tools_for
+from .toolkit.registry import check_profile
 from .usage import Usage, normalize_usage, store_usage
 
 __all__ = ["Tract", "DEFAULT_TRACT_ID"]

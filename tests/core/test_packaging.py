@@ -146,12 +146,15 @@ def test_each_adapter_names_its_extra_when_part_of_it_is_missing(tmp_path: Path)
 def test_the_frameworks_are_extras_and_every_package_is_typed() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     required = " ".join(project["dependencies"])
-    for framework in ("langchain", "langgraph", "llama-index", "llama_index"):
+    for framework in ("langchain", "langgraph", "llama-index", "llama_index", "mcp"):
         assert framework not in required
     extras = project["optional-dependencies"]
     assert {"langchain-core>=1.0", "langgraph>=1.0", "langchain>=1.0"} <= set(extras["langchain"])
     assert "llama-index-core>=0.14" in extras["llamaindex"]
-    assert extras["all"] == ["tract-context[postgres,langchain,llamaindex]"]
+    assert any(spec.startswith("mcp") for spec in extras["mcp"])  # `tract mcp` only: not a core dependency
+    assert extras["all"] == ["tract-context[postgres,langchain,llamaindex,mcp]"]
+    formats = project["entry-points"]["tract_core.tool_formats"]  # as_tools(format=...) finds the adapters here
+    assert formats == {"langchain": "tract_langchain.tools:build_tools", "llamaindex": "tract_llamaindex.tools:build_tools"}
     assert {"Homepage", "Documentation", "Repository", "Issues"} <= set(project["urls"])
     for package in ("tract_core", "tract_langchain", "tract_llamaindex"):
         assert (ROOT / package / "py.typed").is_file()

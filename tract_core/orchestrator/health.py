@@ -17,17 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..clock import now
 from ..formats import CompiledContext
 from ..objects import ContentType, Priority
 from ..policies.execute import TANGENT_PREFIX
 from ..refs import DEFAULT_BRANCH
+from ..toolkit.host import ToolHost
 from .config import OrchestratorConfig
-
-if TYPE_CHECKING:
-    from ..tract import Tract
 
 __all__ = ["HealthItem", "HealthReport", "assess", "SEVERITIES"]
 
@@ -182,7 +180,7 @@ def _context_items(
     return fragmentation, tools
 
 
-def _tangent_origins(tract: Tract) -> dict[str, tuple[str | None, str | None]]:
+def _tangent_origins(tract: ToolHost) -> dict[str, tuple[str | None, str | None]]:
     """For each branch BranchPolicy made: the branch it left and the commit it left it at."""
     origins: dict[str, tuple[str | None, str | None]] = {}
     for proposal in tract.proposals(status="executed"):
@@ -192,7 +190,7 @@ def _tangent_origins(tract: Tract) -> dict[str, tuple[str | None, str | None]]:
     return origins
 
 
-def _own_messages(tract: Tract, branch: str, at: str | None, limit: int) -> int:
+def _own_messages(tract: ToolHost, branch: str, at: str | None, limit: int) -> int:
     """Commits of ``branch`` after ``at`` (counted up to ``limit``: enough to call it stalled)."""
     count = 0
     for commit in tract.log(limit, start=branch):
@@ -202,7 +200,9 @@ def _own_messages(tract: Tract, branch: str, at: str | None, limit: int) -> int:
     return count
 
 
-def _branch_items(tract: Tract, config: OrchestratorConfig, default_into: str | None) -> tuple[HealthItem, HealthItem]:
+def _branch_items(
+    tract: ToolHost, config: OrchestratorConfig, default_into: str | None
+) -> tuple[HealthItem, HealthItem]:
     branches = tract.list_branches()
     clock = now()
     stale: list[dict[str, Any]] = [
@@ -265,7 +265,7 @@ def _branch_items(tract: Tract, config: OrchestratorConfig, default_into: str | 
     return stale_item, tangent_item
 
 
-def _pending_item(tract: Tract) -> HealthItem:
+def _pending_item(tract: ToolHost) -> HealthItem:
     pending = tract.proposals(status="pending")
     return HealthItem(
         "pending_proposals",
@@ -281,7 +281,7 @@ def _pending_item(tract: Tract) -> HealthItem:
     )
 
 
-def assess(tract: Tract, config: OrchestratorConfig, context: CompiledContext) -> HealthReport:
+def assess(tract: ToolHost, config: OrchestratorConfig, context: CompiledContext) -> HealthReport:
     """Measure ``tract``'s context health (``context``: its compiled context at HEAD) with the
     thresholds of ``config``."""
     budget = tract.config.token_budget

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidInputError, PolicyWarning, TractError
 from ..formats import CompiledContext
@@ -28,13 +28,11 @@ from ..policies.proposal import Proposal
 from ..store.base import PolicyConfigEntry, Session
 from ..toolkit.dispatch import DEFAULT_PREFIX, ToolCall, read_call, result_message, run_call, tool_calls_of
 from ..toolkit.formats import openai_tool
-from ..toolkit.registry import tools_for
+from ..toolkit.host import ToolHost
+from ..toolkit.operations import tools_for
 from .config import OrchestratorConfig
 from .health import HealthReport, assess
 from .rules import action_key, plan_actions
-
-if TYPE_CHECKING:
-    from ..tract import Tract
 
 __all__ = ["Orchestrator", "OrchestratorRun", "OrchestratorStep", "ORCHESTRATOR_PROMPT", "STOP_REASONS"]
 
@@ -116,7 +114,7 @@ class Orchestrator:
 
     def __init__(
         self,
-        tract: Tract,
+        tract: ToolHost,
         engine: PolicyEngine,
         reading: Callable[[], AbstractContextManager[Session]],
         writing: Callable[[], AbstractContextManager[Session]],

@@ -15,16 +15,12 @@ Fragmentation and pending proposals are reported, not acted on by the rules (a m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..formats import CompiledContext
 from ..objects import Priority
 from ..policies.policy import PolicyAction
+from ..toolkit.host import ToolHost
 from .config import OrchestratorConfig
 from .health import HealthReport
-
-if TYPE_CHECKING:
-    from ..tract import Tract
 
 __all__ = ["plan_actions", "action_key"]
 
@@ -58,7 +54,7 @@ def _compress(context: CompiledContext, report: HealthReport, config: Orchestrat
     )
 
 
-def _first_after(tract: Tract, branch: str, at: str) -> str | None:
+def _first_after(tract: ToolHost, branch: str, at: str) -> str | None:
     """The first commit of ``branch`` after ``at`` (the start of a tangent)."""
     first = None
     for commit in tract.log(None, start=branch):
@@ -69,7 +65,7 @@ def _first_after(tract: Tract, branch: str, at: str) -> str | None:
 
 
 def plan_actions(
-    tract: Tract, report: HealthReport, config: OrchestratorConfig, context: CompiledContext, *, compressed: bool
+    tract: ToolHost, report: HealthReport, config: OrchestratorConfig, context: CompiledContext, *, compressed: bool
 ) -> list[PolicyAction]:
     """The actions the rules take for ``report`` (``context``: the compiled context at HEAD), most
     important first (``compressed``: a compression or fold already ran in this run, so gc may follow)."""

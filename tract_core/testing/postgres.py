@@ -60,4 +60,3 @@ def for_throwaway_data(server: Any) -> None:
         "ALTER SYSTEM SET synchronous_commit = off;\n"
         "SELECT pg_reload_conf();\n"
     )
-

@@ -17,7 +17,8 @@ cherry-pick). Formats: ``openai``, ``anthropic``, and through the adapters ``lan
 
 from .dispatch import DEFAULT_PREFIX, ToolCall, ToolResult, read_call, result_message, tool_calls_of
 from .formats import FORMATS, FormatBuilder, anthropic_tool, openai_tool, register_tool_format
-from .registry import PROFILES, TOOLS, ToolSpec, tools_for
+from .operations import tools_for
+from .registry import PROFILES, TOOLS, ToolSpec
 
 __all__ = [
     "ToolSpec",

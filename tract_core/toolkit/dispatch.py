@@ -22,7 +22,8 @@ from typing import Any
 
 from ..errors import InvalidInputError, TractError, shown
 from ..policies.policy import PolicyAction
-from .registry import TOOLS, ToolSpec, tools_for
+from .operations import tools_for
+from .registry import TOOLS, ToolSpec
 
 __all__ = ["ToolCall", "ToolResult", "read_call", "run_call", "result_message", "DEFAULT_PREFIX", "tool_calls_of"]
 

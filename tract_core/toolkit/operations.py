@@ -11,17 +11,15 @@ Commits are named by their hash or any unique prefix of it (``context_log`` show
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from ..errors import InvalidInputError, TractError
 from ..objects import Priority
 from ..policies.policy import PolicyAction
-from .registry import tool
+from .host import ToolHost
+from .registry import TOOLS, ToolSpec, check_profile, tool
 
-if TYPE_CHECKING:
-    from ..tract import Tract
-
-__all__: list[str] = []  # the tools are reached through as_tools() and execute_tool()
+__all__ = ["tools_for"]  # the tools themselves are reached through as_tools() and execute_tool()
 
 SHORT = 12
 """Characters of a commit hash shown to a model (any unique prefix names a commit)."""
@@ -49,7 +47,7 @@ def _text(content: Any, limit: int | None = PREVIEW) -> str:
     return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _in_history(tract: Tract, ref: str, what: str = "commit") -> str:
+def _in_history(tract: ToolHost, ref: str, what: str = "commit") -> str:
     """The full hash of ``ref``, which must be in HEAD's history."""
     try:
         found = tract.show(ref).hash
@@ -67,7 +65,7 @@ def _in_history(tract: Tract, ref: str, what: str = "commit") -> str:
 
 
 @tool("self", "supervisor")
-def status(tract: Tract) -> dict[str, Any]:
+def status(tract: ToolHost) -> dict[str, Any]:
     """Where your context stands: its tokens against the budget, the branch and the HEAD commit."""
     s = tract.status()
     return {
@@ -82,7 +80,7 @@ def status(tract: Tract) -> dict[str, Any]:
 
 
 @tool("self", "supervisor")
-def log(tract: Tract, limit: int = 20) -> list[dict[str, Any]]:
+def log(tract: ToolHost, limit: int = 20) -> list[dict[str, Any]]:
     """The newest commits of your history, newest first: hash, role, content type and a preview.
 
     Args:
@@ -105,7 +103,7 @@ def log(tract: Tract, limit: int = 20) -> list[dict[str, Any]]:
 
 
 @tool("self", "supervisor")
-def show(tract: Tract, commit: str) -> dict[str, Any]:
+def show(tract: ToolHost, commit: str) -> dict[str, Any]:
     """One commit in full: its message, metadata and the priority history of the message.
 
     Args:
@@ -132,7 +130,7 @@ def show(tract: Tract, commit: str) -> dict[str, Any]:
 
 
 @tool("self", "supervisor")
-def overview(tract: Tract, last: int = 40) -> dict[str, Any]:
+def overview(tract: ToolHost, last: int = 40) -> dict[str, Any]:
     """What the model sees next: the compiled context's size and one line per message.
 
     Args:
@@ -162,14 +160,14 @@ def overview(tract: Tract, last: int = 40) -> dict[str, Any]:
 
 
 @tool("self", "supervisor")
-def health(tract: Tract) -> dict[str, Any]:
+def health(tract: ToolHost) -> dict[str, Any]:
     """Your context's health: budget pressure, fragmentation, stale and tangent branches, oversized
     tool outputs and pending proposals, each a number with a reason and what it suggests."""
     return tract.health().to_json()
 
 
 @tool("supervisor")
-def branches(tract: Tract, include_archived: bool = False) -> list[dict[str, Any]]:
+def branches(tract: ToolHost, include_archived: bool = False) -> list[dict[str, Any]]:
     """Every branch: name, tip commit, whether it is checked out.
 
     Args:
@@ -182,7 +180,7 @@ def branches(tract: Tract, include_archived: bool = False) -> list[dict[str, Any
 
 
 @tool("supervisor")
-def diff(tract: Tract, a: str, b: str = "HEAD") -> dict[str, Any]:
+def diff(tract: ToolHost, a: str, b: str = "HEAD") -> dict[str, Any]:
     """Compare what the model saw at two commits (or branches): messages added, removed and changed.
 
     Args:
@@ -208,7 +206,7 @@ def diff(tract: Tract, a: str, b: str = "HEAD") -> dict[str, Any]:
 
 
 @tool("supervisor")
-def children(tract: Tract) -> list[dict[str, Any]]:
+def children(tract: ToolHost) -> list[dict[str, Any]]:
     """The sub-agents spawned from this context, with their size."""
     found = []
     for child in tract.children():
@@ -218,7 +216,9 @@ def children(tract: Tract) -> list[dict[str, Any]]:
 
 
 @tool("supervisor")
-def proposals(tract: Tract, status: Literal["pending", "executed", "rejected", "failed", "stale"] = "pending") -> list:
+def proposals(
+    tract: ToolHost, status: Literal["pending", "executed", "rejected", "failed", "stale"] = "pending"
+) -> list:
     """Proposed context actions (from policies, the orchestrator or tools) with their reasons.
 
     Args:
@@ -236,7 +236,7 @@ def proposals(tract: Tract, status: Literal["pending", "executed", "rejected", "
 
 @tool("self", writes=True)
 def annotate(
-    tract: Tract, commit: str, priority: Literal["pinned", "skip", "normal"], reason: str | None = None
+    tract: ToolHost, commit: str, priority: Literal["pinned", "skip", "normal"], reason: str | None = None
 ) -> PolicyAction:
     """Set a message's priority: pinned (kept verbatim through every compression), skip (hidden from
     the context, kept in history) or normal.
@@ -254,7 +254,7 @@ def annotate(
 
 
 @tool("self", writes=True)
-def edit(tract: Tract, commit: str, content: str) -> PolicyAction:
+def edit(tract: ToolHost, commit: str, content: str) -> PolicyAction:
     """Replace a message's content from now on (the original stays in history), e.g. to correct a fact.
 
     Args:
@@ -269,7 +269,7 @@ def edit(tract: Tract, commit: str, content: str) -> PolicyAction:
 
 @tool("self", writes=True)
 def compress(
-    tract: Tract,
+    tract: ToolHost,
     from_commit: str | None = None,
     to_commit: str | None = None,
     keep_recent: int = 6,
@@ -314,7 +314,7 @@ def compress(
 
 
 @tool("self", writes=True)
-def branch(tract: Tract, name: str, from_commit: str | None = None, switch: bool = True) -> PolicyAction:
+def branch(tract: ToolHost, name: str, from_commit: str | None = None, switch: bool = True) -> PolicyAction:
     """Start a branch (a separate line of context) at HEAD or at a commit, e.g. to explore a tangent.
 
     Args:
@@ -334,7 +334,7 @@ def branch(tract: Tract, name: str, from_commit: str | None = None, switch: bool
 
 
 @tool("self", writes=True)
-def switch(tract: Tract, branch: str) -> dict[str, Any]:
+def switch(tract: ToolHost, branch: str) -> dict[str, Any]:
     """Continue on another branch: your context becomes that branch's.
 
     Args:
@@ -349,7 +349,7 @@ def switch(tract: Tract, branch: str) -> dict[str, Any]:
 
 @tool("self", "supervisor", writes=True)
 def merge(
-    tract: Tract, source: str, strategy: Literal["auto", "no-ff", "ff-only", "ours", "theirs"] = "auto"
+    tract: ToolHost, source: str, strategy: Literal["auto", "no-ff", "ff-only", "ours", "theirs"] = "auto"
 ) -> PolicyAction:
     """Bring another branch's messages into the current one.
 
@@ -365,7 +365,7 @@ def merge(
 
 
 @tool("supervisor", writes=True)
-def archive_branch(tract: Tract, name: str) -> PolicyAction:
+def archive_branch(tract: ToolHost, name: str) -> PolicyAction:
     """Move an idle branch out of sight (to archive/<name>); context_restore_branch brings it back.
 
     Args:
@@ -380,7 +380,7 @@ def archive_branch(tract: Tract, name: str) -> PolicyAction:
 
 
 @tool("supervisor", writes=True)
-def restore_branch(tract: Tract, name: str) -> dict[str, Any]:
+def restore_branch(tract: ToolHost, name: str) -> dict[str, Any]:
     """Bring an archived branch back under its own name.
 
     Args:
@@ -394,7 +394,7 @@ def restore_branch(tract: Tract, name: str) -> dict[str, Any]:
 
 
 @tool("supervisor", writes=True)
-def gc(tract: Tract, orphan_retention_days: float = 7, archive_retention_days: float = 30) -> PolicyAction:
+def gc(tract: ToolHost, orphan_retention_days: float = 7, archive_retention_days: float = 30) -> PolicyAction:
     """Reclaim storage: remove commits no branch reaches and compressed-away originals older than
     the retention windows (nothing the context still uses).
 
@@ -412,7 +412,7 @@ def gc(tract: Tract, orphan_retention_days: float = 7, archive_retention_days: f
 
 
 @tool("supervisor", writes=True)
-def spawn(tract: Tract, name: str, include: Literal["nothing", "pinned", "all"] = "pinned") -> dict[str, Any]:
+def spawn(tract: ToolHost, name: str, include: Literal["nothing", "pinned", "all"] = "pinned") -> dict[str, Any]:
     """Start a sub-agent: a child context that begins with your pinned messages (or nothing, or all).
 
     Args:
@@ -427,7 +427,7 @@ def spawn(tract: Tract, name: str, include: Literal["nothing", "pinned", "all"] 
 
 
 @tool("supervisor", writes=True)
-def absorb(tract: Tract, child: str, summary: str | None = None) -> dict[str, Any]:
+def absorb(tract: ToolHost, child: str, summary: str | None = None) -> dict[str, Any]:
     """Fold a sub-agent's whole work into one summary message of this context.
 
     Args:
@@ -443,7 +443,7 @@ def absorb(tract: Tract, child: str, summary: str | None = None) -> dict[str, An
 
 
 @tool("supervisor", writes=True)
-def approve(tract: Tract, proposal: int, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+def approve(tract: ToolHost, proposal: int, changes: dict[str, Any] | None = None) -> dict[str, Any]:
     """Approve a pending proposal and carry it out, optionally with changed parameters.
 
     Args:
@@ -455,7 +455,7 @@ def approve(tract: Tract, proposal: int, changes: dict[str, Any] | None = None) 
 
 
 @tool("supervisor", writes=True)
-def reject(tract: Tract, proposal: int, reason: str | None = None) -> dict[str, Any]:
+def reject(tract: ToolHost, proposal: int, reason: str | None = None) -> dict[str, Any]:
     """Reject a pending proposal; nothing changes and it is not proposed again.
 
     Args:
@@ -470,7 +470,7 @@ def reject(tract: Tract, proposal: int, reason: str | None = None) -> dict[str, 
 
 
 @tool(writes=True)
-def commit(tract: Tract, content: str, role: Literal["user", "assistant", "system"] = "assistant") -> dict[str, Any]:
+def commit(tract: ToolHost, content: str, role: Literal["user", "assistant", "system"] = "assistant") -> dict[str, Any]:
     """Add a message to the context (e.g. a note to your future self).
 
     Args:
@@ -484,7 +484,7 @@ def commit(tract: Tract, content: str, role: Literal["user", "assistant", "syste
 
 
 @tool(writes=True)
-def reset(tract: Tract, commit: str, mode: Literal["soft", "hard"] = "soft") -> dict[str, Any]:
+def reset(tract: ToolHost, commit: str, mode: Literal["soft", "hard"] = "soft") -> dict[str, Any]:
     """Move the current branch back to a commit (soft keeps what is left behind findable).
 
     Args:
@@ -497,7 +497,7 @@ def reset(tract: Tract, commit: str, mode: Literal["soft", "hard"] = "soft") -> 
 
 
 @tool(writes=True)
-def cherry_pick(tract: Tract, commit: str) -> dict[str, Any]:
+def cherry_pick(tract: ToolHost, commit: str) -> dict[str, Any]:
     """Copy one commit (from any branch) onto the current one.
 
     Args:
@@ -508,3 +508,9 @@ def cherry_pick(tract: Tract, commit: str) -> dict[str, Any]:
     except TractError as error:
         raise InvalidInputError(f"{error}") from None
     return {"head": _short(done.head), "warnings": list(done.warnings)}
+
+
+def tools_for(profile: str) -> list[ToolSpec]:
+    """The tools of a profile (one of :data:`~.registry.PROFILES`), in a stable order."""
+    check_profile(profile)
+    return [spec for spec in TOOLS.values() if profile in spec.profiles]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..errors import InvalidInputError, shown
 
-__all__ = ["ToolSpec", "tool", "TOOLS", "PROFILES", "tools_for", "check_profile", "parse_docstring"]
+__all__ = ["ToolSpec", "tool", "TOOLS", "PROFILES", "check_profile", "parse_docstring"]
 
 PROFILES: tuple[str, ...] = ("self", "supervisor", "full")
 """``self``: what an agent needs to manage its own context; ``supervisor``: sub-agents, branches,
@@ -74,7 +74,7 @@ class ToolSpec:
     @cached_property
     def model(self) -> type[BaseModel]:
         """The pydantic model of the arguments (validates calls; its JSON Schema is the tool's)."""
-        hints = get_type_hints(self.fn, localns={"Tract": Any})  # the first parameter is the tract
+        hints = get_type_hints(self.fn)
         described = self._doc[1]
         fields: dict[str, Any] = {}
         for index, (name, param) in enumerate(inspect.signature(self.fn).parameters.items()):
@@ -132,11 +132,3 @@ def check_profile(profile: Any) -> str:
     if profile not in PROFILES:
         raise InvalidInputError(f"profile must be 'self', 'supervisor' or 'full', not {shown(profile)}")
     return profile  # checked above
-
-
-def tools_for(profile: str) -> list[ToolSpec]:
-    """The tools of a profile, in a stable order."""
-    check_profile(profile)
-    from . import operations  # noqa: F401  (registers the tools)
-
-    return [spec for spec in TOOLS.values() if profile in spec.profiles]
