@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tract_core import InvalidInputError, Operation, Tract, TractConfig
+from tract_core import InvalidInputError, Tract, TractConfig
 from tract_core.clock import use_clock
 from tract_core.orchestrator import ORCHESTRATOR_PROMPT, OrchestratorConfig, TriggerConfig
 from tract_core.policies import BranchPolicy, PinPolicy
@@ -161,7 +161,9 @@ def test_oversized_tool_outputs_outside_the_newest_messages_are_counted(tmp_path
 
 def tool_round(t: Tract, call_id: str, output: str) -> str:
     """An assistant tool call and its result; returns the result's commit."""
-    t.assistant(None, tool_calls=[{"id": call_id, "type": "function", "function": {"name": "search", "arguments": "{}"}}])
+    t.assistant(
+        None, tool_calls=[{"id": call_id, "type": "function", "function": {"name": "search", "arguments": "{}"}}]
+    )
     return t.tool_result(call_id, output).hash
 
 
@@ -430,7 +432,10 @@ def test_the_configuration_persists_without_the_model_and_callbacks(tmp_path: Pa
     [
         (lambda: TriggerConfig(on_commit_count=0), "on_commit_count must be a positive integer"),
         (lambda: TriggerConfig(on_commit_count=2.5), "on_commit_count must be a positive integer"),
-        (lambda: TriggerConfig(on_token_threshold=1.5), r"on_token_threshold is a share of the token budget in \(0, 1\]"),
+        (
+            lambda: TriggerConfig(on_token_threshold=1.5),
+            r"on_token_threshold is a share of the token budget in \(0, 1\], not 1.5",
+        ),
         (lambda: TriggerConfig(on_token_threshold=0), "on_token_threshold is a share"),
         (lambda: OrchestratorConfig(profile="x"), "profile must be 'self', 'supervisor' or 'full'"),
         (lambda: OrchestratorConfig(autonomy="sometimes"), "orchestrator autonomy must be 'manual'"),
@@ -484,9 +489,7 @@ def test_under_pressure_the_rules_compress_all_but_the_newest_and_pinned_message
     assert t.orchestrate().steps == (), "nothing left to do"
 
 
-def test_gc_follows_a_compression_only_when_configured(
-    fifty_notes: tuple[Path, list[str]], tmp_path: Path
-) -> None:
+def test_gc_follows_a_compression_only_when_configured(fifty_notes: tuple[Path, list[str]], tmp_path: Path) -> None:
     t, _ = open_copy(fifty_notes, tmp_path, llm=summariser())
     t.configure_orchestrator(OrchestratorConfig(gc=False, keep_recent=10))
     run = t.orchestrate()
@@ -536,7 +539,11 @@ def test_a_callback_narrows_the_compression_compress_1_40_keep_41_50(
     assert asked[0].reason.endswith("recommend compressing messages 1-44 (keep the last 6)")
     assert asked[0].params == {"to_commit": hashes[43]} and asked[0].status == "pending"
     compress = run.steps[0].proposal
-    assert (compress.status, compress.decided_by, compress.params) == ("executed", "callback", {"to_commit": hashes[39]})
+    assert (compress.status, compress.decided_by, compress.params) == (
+        "executed",
+        "callback",
+        {"to_commit": hashes[39]},
+    )
     assert t.compressions()[-1].details["replaced"] == hashes[:40], "exactly notes 1-40"
     assert contents(t) == [SUMMARY, *[note(i) for i in range(41, 51)]]
     assert [s.tool for s in run.steps] == ["compress", "gc"] and run.stopped == "done"

@@ -129,6 +129,7 @@ class Orchestrator:
         self._head_context = head_context
         self.config: OrchestratorConfig | None = None
         self._commits = 0
+        self._batched = 0  # commits of the open batch: they count once it has committed
         self._above = False
         self._busy = threading.local()
         self._deferred = False
@@ -212,8 +213,8 @@ class Orchestrator:
         if orchestrator_paused(stored):
             return None
         store = self._tract.store
-        if store.join_batch() is not None:  # inside a batch: look once it has committed
-            self._commits += 1
+        if store.join_batch(self._drop_batch) is not None:  # inside a batch: look once it has committed
+            self._batched += 1
             if not self._deferred:
                 self._deferred = True
                 store.after_batch(self._after_batch)
@@ -221,8 +222,15 @@ class Orchestrator:
         self._commits += 1
         return self._check()
 
+    def _drop_batch(self) -> None:
+        """The batch rolled back: its commits never landed (and the next batch registers again)."""
+        self._deferred = False
+        self._batched = 0
+
     def _after_batch(self) -> None:
         self._deferred = False
+        self._commits += self._batched
+        self._batched = 0
         self._check()
 
     def _check(self) -> OrchestratorRun | None:
@@ -233,9 +241,8 @@ class Orchestrator:
         fired = None
         if triggers.on_commit_count is not None and self._commits >= triggers.on_commit_count:
             fired = "commit_count"
-        budget = self._tract.config.token_budget
-        if triggers.on_token_threshold is not None and budget:
-            above = self._head_context().token_count >= triggers.on_token_threshold * budget
+        above = self._above_threshold()
+        if above is not None:
             if above and not self._above:
                 fired = fired or "token_threshold"
             self._above = above
@@ -251,6 +258,16 @@ class Orchestrator:
                 stacklevel=4,
             )
             return None
+        finally:  # the run may have compressed below the threshold: the next crossing fires again
+            self._above = bool(self._above_threshold())
+
+    def _above_threshold(self) -> bool | None:
+        """Whether HEAD's context is at the token trigger (None: no token trigger or no budget)."""
+        threshold = self.config.triggers.on_token_threshold if self.config is not None else None
+        budget = self._tract.config.token_budget
+        if threshold is None or not budget:
+            return None
+        return self._head_context().token_count >= threshold * budget
 
     # -- running ------------------------------------------------------------------------------
 
