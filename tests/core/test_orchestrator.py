@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -329,8 +330,10 @@ def test_on_token_threshold_runs_once_per_crossing(tmp_path: Path) -> None:
     t.compress("Summary of the notes.", keep_recent=1)
     t.user("a short one")
     assert t.status().token_count < 150 and model.calls == 1
-    while t.status().token_count < 150:
-        t.user(note(99))
+    for i in range(20):
+        t.user(note(100 + i))
+        if t.status().token_count >= 150:
+            break
     assert model.calls == 2, "crossing again after the context dropped below runs it again"
 
 
@@ -339,8 +342,10 @@ def test_a_crossing_right_after_the_orchestrators_own_compression_runs_it_again(
     t.configure_orchestrator(
         OrchestratorConfig(triggers=TriggerConfig(on_token_threshold=0.5), keep_recent=2, gc=False)
     )
-    while not t.proposals():
-        t.user(note(len(t.log(None))))
+    for i in range(30):  # up to the first crossing, where the orchestrator compresses
+        t.user(note(i))
+        if t.proposals():
+            break
     assert [p.kind for p in t.proposals()] == ["compress"] and t.status().token_count < 200
     big = t.user("long report: " + "lab value normal, " * 60)  # this one commit crosses the threshold again
     assert t.compile(at_commit=big.hash).token_count >= 200
@@ -487,6 +492,23 @@ def test_under_pressure_the_rules_compress_all_but_the_newest_and_pinned_message
     assert contents(t) == [SUMMARY, note(10), *[note(i) for i in range(45, 51)]], "pinned kept verbatim"
     assert t.health()["budget_pressure"].severity == "ok"
     assert t.orchestrate().steps == (), "nothing left to do"
+
+
+def test_the_rules_propose_no_compression_when_everything_older_is_pinned(tmp_path: Path) -> None:
+    t = Tract.open(tmp_path / "pinned.db", config=TractConfig(token_budget=150, llm=summariser()))
+    t.system("You are the support agent of Acme. " * 8)
+    for i in range(3):
+        t.annotate(t.user(f"Rule {i}: never promise a delivery date.").hash, "pinned")
+    for i in range(6):
+        t.user(f"question {i}")
+    t.configure_orchestrator(OrchestratorConfig(triggers=TriggerConfig(on_commit_count=1)))
+    assert t.health()["budget_pressure"].severity == "act", "the pressure is real, but pinned messages cannot go"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no failing action, no warning
+        run = t.orchestrate()
+        t.user("question 6")
+    assert run.steps == () and run.stopped == "done"
+    assert t.proposals() == [] and t.policy_log(None) == [], "nothing doomed to fail is recorded"
 
 
 def test_gc_follows_a_compression_only_when_configured(fifty_notes: tuple[Path, list[str]], tmp_path: Path) -> None:
@@ -733,3 +755,48 @@ def test_x1_a_naming_tangent_is_branched_folded_into_one_summary_and_archived(tm
     assert restored.name == "tangent/1"
     tangent_side = [c.content for c in t.log(None, start="tangent/1")]
     assert X1_SUMMARY in tangent_side and X1_ARCHITECTURE[-1] in tangent_side
+
+
+# -- X.2: a person steps in mid-conversation ------------------------------------------------------
+
+
+def test_x2_pause_correct_the_quoted_price_pin_it_and_resume(tmp_path: Path) -> None:
+    summary = summariser("Earlier: the customer compared the Basic and Pro plans.")
+    t = Tract.open(tmp_path / "x2.db", config=TractConfig(token_budget=400, llm=summary))
+    t.configure_orchestrator(
+        OrchestratorConfig(triggers=TriggerConfig(on_commit_count=1, on_token_threshold=0.6), keep_recent=2)
+    )
+    t.system("You are the sales agent of Acme.")
+    t.user("How much is the Pro plan?")
+    wrong = t.assistant("The Pro plan costs $49 per month, billed monthly.")
+    t.user("Does that include support?")
+
+    t.pause_orchestrator()  # the supervisor noticed the outdated price
+    for i in range(12):  # the conversation cannot stop: it goes on past the threshold, and nothing runs
+        t.assistant(f"Support detail {i}: email support answers within one business day, every weekday.")
+    assert t.health()["budget_pressure"].severity == "act" and t.proposals() == []
+    position = [e.commit for e in t.compile().entries()].index(wrong.hash)
+    size = len(t.compile())
+
+    t.commit("The Pro plan costs $59 per month, billed monthly.", role="assistant", operation="edit", response_to=wrong)
+    t.annotate(wrong.hash, "pinned", reason="corrected price, never compress it away")
+    assert t.proposals() == [], "paused: the edit and the pin triggered nothing"
+    t.resume_orchestrator()
+
+    corrected = t.compile()
+    assert len(corrected) == size, "the correction replaces the message, it adds none"
+    entry = corrected.entry(position)
+    assert entry.message["content"] == "The Pro plan costs $59 per month, billed monthly."
+    assert (entry.edited, entry.pinned) == (True, True)
+    assert not any("$49" in text for text in contents(t)), "as if the right price had always been there"
+
+    t.user("Great, I'll take it.")  # the first commit after resuming: the orchestrator runs and compresses
+    assert [(p.kind, p.status) for p in t.proposals()] == [("compress", "executed"), ("gc", "executed")]
+    after = contents(t)
+    assert after[:3] == [
+        "You are the sales agent of Acme.",
+        "Earlier: the customer compared the Basic and Pro plans.",
+        "The Pro plan costs $59 per month, billed monthly.",
+    ], "the pinned correction survives the compression verbatim"
+    assert after[-1] == "Great, I'll take it." and len(after) == 5
+    assert not any("$49" in str(m.get("content")) for prompt in summary.prompts for m in prompt)
