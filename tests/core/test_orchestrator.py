@@ -501,7 +501,7 @@ def test_the_rules_propose_no_compression_when_everything_older_is_pinned(tmp_pa
         t.annotate(t.user(f"Rule {i}: never promise a delivery date.").hash, "pinned")
     for i in range(6):
         t.user(f"question {i}")
-    t.configure_orchestrator(OrchestratorConfig(triggers=TriggerConfig(on_commit_count=1)))
+    t.configure_orchestrator(OrchestratorConfig(triggers=TriggerConfig(on_commit_count=1), keep_recent=7))
     assert t.health()["budget_pressure"].severity == "act", "the pressure is real, but pinned messages cannot go"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no failing action, no warning
