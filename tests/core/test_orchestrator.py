@@ -675,6 +675,8 @@ def test_a_model_calling_tools_badly_reads_the_errors_and_is_stopped_having_writ
     assert unknown["role"] == "tool" and unknown["content"].startswith("Error: tool 'context_shrink' does not exist")
     assert "context_compress" in unknown["content"], "the error lists the tools there are"
     assert not_json["tool_call_id"] == "c9" and "not valid JSON" in not_json["content"]
+    own_call = llm.prompts[2][-2]["tool_calls"][0]
+    assert own_call["function"] == {"name": "context_show", "arguments": "{oops"}, "it sees what it sent, to fix it"
     assert "deadbeef" in run.steps[2].result["error"]
 
 

@@ -14,7 +14,7 @@ import json
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -109,6 +109,13 @@ class OrchestratorRun:
     def pending(self) -> list[Proposal]:
         """Proposals of this run that still wait for a decision."""
         return [s.proposal for s in self.steps if s.proposal is not None and s.proposal.status == "pending"]
+
+
+def _arguments_as_sent(raw: Any, call: ToolCall) -> str:
+    """A call's arguments as the model wrote them (bad JSON included: it sees what to fix)."""
+    function = raw.get("function") if isinstance(raw, Mapping) else getattr(raw, "function", None)
+    text = function.get("arguments") if isinstance(function, Mapping) else getattr(function, "arguments", None)
+    return text if isinstance(text, str) else json.dumps(call.arguments or {}, sort_keys=True)
 
 
 class Orchestrator:
@@ -364,7 +371,8 @@ class Orchestrator:
         ask = self._ask(config)
         for turn in range(config.max_steps):
             reply = llm.complete(messages, tools=tools)
-            calls = [read_call(c) for c in tool_calls_of(reply)]
+            sent = tool_calls_of(reply)
+            calls = [read_call(c) for c in sent]
             if not calls:
                 return steps, "done"
             calls = [
@@ -379,9 +387,9 @@ class Orchestrator:
                         {
                             "id": c.id,
                             "type": "function",
-                            "function": {"name": c.name, "arguments": json.dumps(c.arguments or {}, sort_keys=True)},
+                            "function": {"name": c.name, "arguments": _arguments_as_sent(raw, c)},
                         }
-                        for c in calls
+                        for c, raw in zip(calls, sent, strict=True)
                     ],
                 }
             )
