@@ -605,6 +605,25 @@ def test_a_callback_returning_none_leaves_the_proposal_for_later(
     assert contents(t) == [SUMMARY, *[note(i) for i in range(45, 51)]]
 
 
+def test_while_its_proposal_waits_the_orchestrator_does_not_propose_it_again(
+    fifty_notes: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    t, hashes = open_copy(fifty_notes, tmp_path, llm=summariser())
+    asked: list[Any] = []
+    t.configure_orchestrator(
+        OrchestratorConfig(triggers=TriggerConfig(on_commit_count=1), callbacks=asked.append, gc=False)
+    )
+    for i in range(51, 56):  # every commit runs the orchestrator, still under pressure
+        t.user(note(i))
+    [waiting] = t.pending_proposals()
+    assert (waiting.kind, waiting.params) == ("compress", {"to_commit": hashes[44]}), "made at the first run"
+    assert asked == [waiting], "the person is asked once, not after every commit"
+
+    t.approve_proposal(waiting)
+    t.user(note(56))
+    assert t.pending_proposals() == [] and len(asked) == 1, "after the compression there is no pressure left"
+
+
 # -- the LLM mode ---------------------------------------------------------------------------------
 
 
