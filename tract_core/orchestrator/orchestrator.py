@@ -52,6 +52,9 @@ STOP_REASONS: tuple[str, ...] = ("done", "max_steps", "loop", "errors", "paused"
 """Why a run ended: nothing left to do, the step bound, a repeated call, repeated bad calls, the
 orchestrator is paused, or a dry run (nothing executed)."""
 
+ACTOR = "orchestrator"
+"""The orchestrator's proposals are stored with this as their ``policy``."""
+
 LOOP_REPEATS = 3
 """The same call (tool and arguments) this many times in one run ends it (``loop``)."""
 
@@ -317,7 +320,7 @@ class Orchestrator:
         basis = self._head_context().head or ""
         return self._engine.submit(
             action,
-            by="orchestrator",
+            by=ACTOR,
             autonomy=config.effective_autonomy,
             trigger="orchestrator",
             nonce=basis,
@@ -327,7 +330,8 @@ class Orchestrator:
 
     def _run_rules(self, config: OrchestratorConfig, report: HealthReport) -> tuple[list[OrchestratorStep], str]:
         steps: list[OrchestratorStep] = []
-        tried: set[str] = set()
+        # what waits for a decision is not proposed again (pending() first marks stale what cannot be approved)
+        tried = {action_key(PolicyAction(p.kind, p.params)) for p in self._engine.pending() if p.policy == ACTOR}
         compressed = False
         for _ in range(config.max_steps):
             actions = plan_actions(self._tract, report, config, self._head_context(), compressed=compressed)
@@ -401,7 +405,7 @@ class Orchestrator:
                     profile=config.profile,
                     prefix=DEFAULT_PREFIX,
                     autonomy=config.effective_autonomy,
-                    by="orchestrator",
+                    by=ACTOR,
                     llm=config.llm,
                     ask=ask,
                 )
