@@ -14,7 +14,7 @@ import json
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +49,9 @@ ORCHESTRATOR_PROMPT = (
 STOP_REASONS: tuple[str, ...] = ("done", "max_steps", "loop", "errors", "paused", "dry_run")
 """Why a run ended: nothing left to do, the step bound, a repeated call, repeated bad calls, the
 orchestrator is paused, or a dry run (nothing executed)."""
+
+ACTOR = "orchestrator"
+"""The orchestrator's proposals are stored with this as their ``policy``."""
 
 LOOP_REPEATS = 3
 """The same call (tool and arguments) this many times in one run ends it (``loop``)."""
@@ -109,6 +112,13 @@ class OrchestratorRun:
         return [s.proposal for s in self.steps if s.proposal is not None and s.proposal.status == "pending"]
 
 
+def _arguments_as_sent(raw: Any, call: ToolCall) -> str:
+    """A call's arguments as the model wrote them (bad JSON included: it sees what to fix)."""
+    function = raw.get("function") if isinstance(raw, Mapping) else getattr(raw, "function", None)
+    text = function.get("arguments") if isinstance(function, Mapping) else getattr(function, "arguments", None)
+    return text if isinstance(text, str) else json.dumps(call.arguments or {}, sort_keys=True)
+
+
 class Orchestrator:
     """The orchestrator of one :class:`~tract_core.Tract` handle (the tract creates it; use its methods)."""
 
@@ -127,6 +137,7 @@ class Orchestrator:
         self._head_context = head_context
         self.config: OrchestratorConfig | None = None
         self._commits = 0
+        self._batched = 0  # commits of the open batch: they count once it has committed
         self._above = False
         self._busy = threading.local()
         self._deferred = False
@@ -210,8 +221,8 @@ class Orchestrator:
         if orchestrator_paused(stored):
             return None
         store = self._tract.store
-        if store.join_batch() is not None:  # inside a batch: look once it has committed
-            self._commits += 1
+        if store.join_batch(self._drop_batch) is not None:  # inside a batch: look once it has committed
+            self._batched += 1
             if not self._deferred:
                 self._deferred = True
                 store.after_batch(self._after_batch)
@@ -219,8 +230,15 @@ class Orchestrator:
         self._commits += 1
         return self._check()
 
+    def _drop_batch(self) -> None:
+        """The batch rolled back: its commits never landed (and the next batch registers again)."""
+        self._deferred = False
+        self._batched = 0
+
     def _after_batch(self) -> None:
         self._deferred = False
+        self._commits += self._batched
+        self._batched = 0
         self._check()
 
     def _check(self) -> OrchestratorRun | None:
@@ -231,9 +249,8 @@ class Orchestrator:
         fired = None
         if triggers.on_commit_count is not None and self._commits >= triggers.on_commit_count:
             fired = "commit_count"
-        budget = self._tract.config.token_budget
-        if triggers.on_token_threshold is not None and budget:
-            above = self._head_context().token_count >= triggers.on_token_threshold * budget
+        above = self._above_threshold()
+        if above is not None:
             if above and not self._above:
                 fired = fired or "token_threshold"
             self._above = above
@@ -249,6 +266,16 @@ class Orchestrator:
                 stacklevel=4,
             )
             return None
+        finally:  # the run may have compressed below the threshold: the next crossing fires again
+            self._above = bool(self._above_threshold())
+
+    def _above_threshold(self) -> bool | None:
+        """Whether HEAD's context is at the token trigger (None: no token trigger or no budget)."""
+        threshold = self.config.triggers.on_token_threshold if self.config is not None else None
+        budget = self._tract.config.token_budget
+        if threshold is None or not budget:
+            return None
+        return self._head_context().token_count >= threshold * budget
 
     # -- running ------------------------------------------------------------------------------
 
@@ -291,7 +318,7 @@ class Orchestrator:
         basis = self._head_context().head or ""
         return self._engine.submit(
             action,
-            by="orchestrator",
+            by=ACTOR,
             autonomy=config.effective_autonomy,
             trigger="orchestrator",
             nonce=basis,
@@ -301,7 +328,8 @@ class Orchestrator:
 
     def _run_rules(self, config: OrchestratorConfig, report: HealthReport) -> tuple[list[OrchestratorStep], str]:
         steps: list[OrchestratorStep] = []
-        tried: set[str] = set()
+        # what waits for a decision is not proposed again (pending() first marks stale what cannot be approved)
+        tried = {action_key(PolicyAction(p.kind, p.params)) for p in self._engine.pending() if p.policy == ACTOR}
         compressed = False
         for _ in range(config.max_steps):
             actions = plan_actions(self._tract, report, config, self._head_context(), compressed=compressed)
@@ -345,7 +373,8 @@ class Orchestrator:
         ask = self._ask(config)
         for turn in range(config.max_steps):
             reply = llm.complete(messages, tools=tools)
-            calls = [read_call(c) for c in tool_calls_of(reply)]
+            sent = tool_calls_of(reply)
+            calls = [read_call(c) for c in sent]
             if not calls:
                 return steps, "done"
             calls = [
@@ -360,9 +389,9 @@ class Orchestrator:
                         {
                             "id": c.id,
                             "type": "function",
-                            "function": {"name": c.name, "arguments": json.dumps(c.arguments or {}, sort_keys=True)},
+                            "function": {"name": c.name, "arguments": _arguments_as_sent(raw, c)},
                         }
-                        for c in calls
+                        for c, raw in zip(calls, sent, strict=True)
                     ],
                 }
             )
@@ -374,7 +403,7 @@ class Orchestrator:
                     profile=config.profile,
                     prefix=DEFAULT_PREFIX,
                     autonomy=config.effective_autonomy,
-                    by="orchestrator",
+                    by=ACTOR,
                     llm=config.llm,
                     ask=ask,
                 )

@@ -42,6 +42,8 @@ def _compress(context: CompiledContext, report: HealthReport, config: Orchestrat
     older = len(context) - config.keep_recent
     if older < 2:
         return None
+    if all(context.entry(i).pinned for i in range(older)):  # nothing that may go: it could only fail
+        return None
     last = context.entry(older - 1).commit
     budget = report.token_budget or 0
     return PolicyAction(

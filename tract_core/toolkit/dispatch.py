@@ -168,6 +168,10 @@ def run_call(
         return ToolResult(call, {"error": f"{type(error).__name__}: {error}"}, True)
     if not isinstance(outcome, PolicyAction):
         return ToolResult(call, outcome)
+    if outcome.kind == "compress" and "content" not in outcome.params and llm is None and tract.config.llm is None:
+        # refused now: as a proposal it could only fail (or wait for a person to write the summary)
+        why = "no summarizer is configured here: write the summary yourself in 'summary'"
+        return ToolResult(call, {"error": why}, True)
     nonce = call.id or uuid.uuid4().hex
     try:
         proposal = engine.submit(outcome, by=by, autonomy=autonomy, trigger="tool", nonce=nonce, llm=llm, ask=ask)

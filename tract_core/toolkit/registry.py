@@ -82,7 +82,8 @@ class ToolSpec:
                 continue
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[name] = (hints[name], Field(default, description=described.get(name)))
-        config = ConfigDict(extra="forbid", strict=False)
+        # strict: a value the JSON Schema refuses (true or "5" for an integer) is refused here too
+        config = ConfigDict(extra="forbid", strict=True)
         return create_model(f"{self.name}_arguments", __config__=config, **fields)
 
     @cached_property
