@@ -775,6 +775,8 @@ def test_x1_a_naming_tangent_is_branched_folded_into_one_summary_and_archived(tm
     assert restored.name == "tangent/1"
     tangent_side = [c.content for c in t.log(None, start="tangent/1")]
     assert X1_SUMMARY in tangent_side and X1_ARCHITECTURE[-1] in tangent_side
+    assert not t.health()["tangent_branches"].details["tangents"][0]["stalled"], "folded already: not again"
+    assert [s.tool for s in t.orchestrate().steps] == [] and summary.calls == 1
 
 
 # -- X.2: a person steps in mid-conversation ------------------------------------------------------

@@ -536,3 +536,29 @@ def test_supervisor_tools_list_proposals_diffs_and_sub_agents(t: Tract) -> None:
     child = call("spawn", name="researcher")
     assert child["messages"] == 1, "a sub-agent starts with the pinned system prompt"
     assert [c["tract"] for c in call("children")] == [child["tract"]]
+
+
+def test_a_call_id_reused_at_a_later_head_is_a_new_action_and_a_retry_at_the_same_head_runs_once() -> None:
+    t = Tract.open()
+    t.system("Be brief.")
+    first = t.user("first")
+    call = {
+        "id": "call_0",
+        "type": "function",
+        "function": {"name": "context_annotate", "arguments": json.dumps({"commit": first.hash, "priority": "pinned"})},
+    }
+    done = t.execute_tool(call)
+    again = t.execute_tool(call)  # a framework retrying the very same call: recorded and executed once
+    assert json.loads(done["content"])["proposal"] == json.loads(again["content"])["proposal"]
+    assert len(t.proposals(status="executed")) == 1
+    t.user("second")
+    unpin = {
+        "id": "call_0",
+        "type": "function",
+        "function": {"name": "context_annotate", "arguments": json.dumps({"commit": first.hash, "priority": "normal"})},
+    }
+    t.execute_tool(unpin)
+    t.user("third")
+    t.execute_tool(call)  # the same id and arguments as the first call, at a later HEAD: pinned again
+    assert [p.status for p in t.proposals()] == ["executed", "executed", "executed"]
+    assert [str(a.priority) for a in t.show(first).annotations][-1] == "pinned"

@@ -180,14 +180,18 @@ def _context_items(
     return fragmentation, tools
 
 
-def _tangent_origins(tract: ToolHost) -> dict[str, tuple[str | None, str | None]]:
-    """For each branch BranchPolicy made: the branch it left and the commit it left it at."""
+def _tangent_origins(tract: ToolHost) -> tuple[dict[str, tuple[str | None, str | None]], set[str]]:
+    """For each branch BranchPolicy made: the branch it left and the commit it left it at; and the
+    tips of the tangents already folded (a restored one is not folded again unless it grew)."""
     origins: dict[str, tuple[str | None, str | None]] = {}
+    folded: set[str] = set()
     for proposal in tract.proposals(status="executed"):
         outcome = proposal.outcome
         if proposal.kind == "branch" and isinstance(outcome, Mapping) and "left" in outcome:
             origins[str(outcome.get("branch"))] = (outcome.get("left"), outcome.get("at"))
-    return origins
+        elif proposal.kind == "fold" and isinstance(outcome, Mapping) and isinstance(outcome.get("tangent"), str):
+            folded.add(outcome["tangent"])
+    return origins, folded
 
 
 def _own_messages(tract: ToolHost, branch: str, at: str | None, limit: int) -> int:
@@ -226,12 +230,12 @@ def _branch_items(
         {"branches": stale},
     )
     tangents = [b for b in branches if b.name.startswith(TANGENT_PREFIX)]
-    origins = _tangent_origins(tract) if tangents else {}
+    origins, folded = _tangent_origins(tract) if tangents else ({}, set())
     found: list[dict[str, Any]] = []
     for b in tangents:
         into, at = origins.get(b.name, (default_into, None))
         own = _own_messages(tract, b.name, at, config.tangent_limit + 1) if at is not None else config.tangent_limit
-        stalled = own >= config.tangent_limit or not b.current
+        stalled = (own >= config.tangent_limit or not b.current) and b.commit not in folded
         found.append(
             {
                 "name": b.name,

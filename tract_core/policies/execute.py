@@ -144,6 +144,7 @@ def _fold(tract: PolicyHost, params: Mapping[str, Any], policy: Policy | None) -
         "summary": None if result.summary is None else result.summary.hash,
         "head": getattr(merged, "head", None),
         "archived": archived,
+        "tangent": result.head,  # the archived branch's tip: a restored tangent that has not grown is folded
         "tokens_before": result.tokens_before,
         "tokens_after": result.tokens_after,
     }

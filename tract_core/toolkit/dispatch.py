@@ -172,7 +172,8 @@ def run_call(
         # refused now: as a proposal it could only fail (or wait for a person to write the summary)
         why = "no summarizer is configured here: write the summary yourself in 'summary'"
         return ToolResult(call, {"error": why}, True)
-    nonce = call.id or uuid.uuid4().hex
+    # the same call id at the same HEAD is one action (a retried call runs once); anything else is new
+    nonce = f"{call.id or uuid.uuid4().hex}@{tract.head or ''}"
     try:
         proposal = engine.submit(outcome, by=by, autonomy=autonomy, trigger="tool", nonce=nonce, llm=llm, ask=ask)
     except TractError as error:
