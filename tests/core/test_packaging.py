@@ -154,7 +154,10 @@ def test_the_frameworks_are_extras_and_every_package_is_typed() -> None:
     assert any(spec.startswith("mcp") for spec in extras["mcp"])  # `tract mcp` only: not a core dependency
     assert extras["all"] == ["tract-context[postgres,langchain,llamaindex,mcp]"]
     formats = project["entry-points"]["tract_core.tool_formats"]  # as_tools(format=...) finds the adapters here
-    assert formats == {"langchain": "tract_langchain.tools:build_tools", "llamaindex": "tract_llamaindex.tools:build_tools"}
+    assert formats == {
+        "langchain": "tract_langchain.tools:build_tools",
+        "llamaindex": "tract_llamaindex.tools:build_tools",
+    }
     assert {"Homepage", "Documentation", "Repository", "Issues"} <= set(project["urls"])
     for package in ("tract_core", "tract_langchain", "tract_llamaindex"):
         assert (ROOT / package / "py.typed").is_file()
