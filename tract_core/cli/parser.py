@@ -14,11 +14,14 @@ from .. import __version__
 from ..compress import DEFAULT_KEEP_RECENT
 from ..demo import DEFAULT_DEMO_PATH
 from ..merge import STRATEGIES
+from ..policies.policy import AUTONOMY_LEVELS
 from ..policies.proposal import PROPOSAL_STATUSES
+from ..toolkit.registry import PROFILES
 from ..tract import DEFAULT_TRACT_ID
 from .branching import cmd_branch, cmd_cherry_pick, cmd_merge, cmd_rebase, cmd_reset, cmd_switch
 from .history import cmd_compile, cmd_demo, cmd_diff, cmd_log, cmd_reflog, cmd_show, cmd_status
 from .maintenance import cmd_compress, cmd_gc, cmd_verify
+from .mcp import cmd_mcp
 from .options import DB_ENV
 from .policies import cmd_approve, cmd_policies, cmd_proposals, cmd_reject
 
@@ -264,6 +267,25 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_verify,
         "Check everything stored for the tract, like git fsck: hashes, links, HEAD, the annotation chain, "
         "cached token counts and (SQLite) every page of the file. Exits 1 and lists the damage if there is any.",
+    )
+    mcp = command(
+        "mcp",
+        cmd_mcp,
+        "Serve the tract's agent toolkit over the Model Context Protocol on stdin/stdout, for an MCP client "
+        "to start (needs pip install 'tract-context[mcp]').",
+    )
+    mcp.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="self",
+        help="the tools offered: self (the agent's own context), supervisor (branches, sub-agents, proposals) "
+        "or full (all, plus commit, reset, cherry-pick) (default: self)",
+    )
+    mcp.add_argument(
+        "--autonomy",
+        choices=AUTONOMY_LEVELS,
+        help="which context-changing calls run at once; with manual or collaborative the others wait as "
+        "proposals for `tract approve` (default: autonomous)",
     )
     demo = commands.add_parser(
         "demo",
