@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import __version__
 from .errors import InvalidInputError, TractError, shown
 from .toolkit.dispatch import DEFAULT_PREFIX, check_autonomy_or_default, check_prefix
-from .toolkit.registry import check_profile, tools_for
+from .toolkit.operations import tools_for
+from .toolkit.registry import check_profile
 
 if TYPE_CHECKING:
     from mcp.server.lowlevel import Server
