@@ -887,8 +887,6 @@ class Tract:
             ProposalDecidedError: It was decided already (here or by another process).
             StaleProposalError: HEAD's history no longer holds what it names (it is now ``stale``):
                 call :meth:`run_policies` to evaluate the current history.
-            InvalidInputError: ``changes`` name a commit that is not in HEAD's history, or nothing
-                here can carry it out (a compression with no model); it stays pending.
             TractError: Executing it failed (the proposal is ``failed``, with the error as outcome).
         """
         check_decider(decided_by)

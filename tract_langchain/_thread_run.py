@@ -40,6 +40,7 @@ from tract_core import (
     TractNotFoundError,
 )
 from tract_core.policies import Proposal
+from tract_core.policies.execute import stale_refs
 
 if TYPE_CHECKING:
     from .checkpoint import TractSaver
@@ -355,6 +356,14 @@ class ThreadRun:
             return str(error)
         if decision.id is not None and decision.id != proposal_id:
             return f"this answer names proposal {decision.id}, but the question is about proposal {proposal_id}"
+        if decision.approve:  # a mistyped commit in the changes: ask again (approving would make it stale)
+            try:
+                unknown = stale_refs(tract, decision.changes)
+            except InvalidInputError as error:
+                return str(error)
+            if unknown:
+                named = ", ".join(repr(c) for c in unknown)
+                return f"the changes name {named}, not a commit of the thread's history; name commits by hash"
         try:
             if decision.approve:
                 tract.approve_proposal(proposal_id, decided_by=decision.by, **decision.changes)

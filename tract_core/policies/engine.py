@@ -587,8 +587,6 @@ class PolicyEngine:
         """Approve a pending proposal (with changed parameters) and execute it.
 
         Raises:
-            InvalidInputError: The changes name a commit not in HEAD's history, or this process
-                cannot carry it out (it stays pending).
             ProposalNotFoundError: No such proposal.
             ProposalDecidedError: It was already decided (here or in another process).
             StaleProposalError: What it names is no longer in HEAD's history (it is marked stale).
@@ -602,12 +600,6 @@ class PolicyEngine:
             raise ProposalDecidedError(f"proposal {entry.id} is already {entry.status}{by}")
         params = {**current.params, **_plain_changes(changes)}
         check_executable(self._tract, entry.kind, params, self._policy(entry.policy))
-        unknown = stale_refs(self._tract, _plain_changes(changes))
-        if unknown:  # the decider's mistake, not a stale proposal: refused, it stays pending
-            raise InvalidInputError(
-                f"the changes name {', '.join(repr(c) for c in unknown)}, which is not a commit of the current "
-                f"history; proposal {entry.id} stays pending (name commits by hash or a unique prefix of one)"
-            )
         params_json = canonical_json(params)
         tract_id = self._tract.tract_id
         missing = stale_refs(self._tract, params)
