@@ -36,6 +36,8 @@ PUBLIC = {
     "tract_core.names",
     "tract_core.policies",
     "tract_core.clock",
+    "tract_core.toolkit",
+    "tract_core.orchestrator",
 }
 """The core modules an adapter may import (documented in docs/adapters.md); the rest are internal."""
 

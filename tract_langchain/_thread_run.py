@@ -39,8 +39,7 @@ from tract_core import (
     TractError,
     TractNotFoundError,
 )
-from tract_core.policies import Proposal
-from tract_core.policies.execute import stale_refs
+from tract_core.policies import Proposal, stale_refs
 
 if TYPE_CHECKING:
     from .checkpoint import TractSaver

@@ -33,7 +33,8 @@ An answer that cannot be used (another type, a wrong ``id``, changes naming a co
 thread's history) asks the same proposal again, with an ``error`` in the interrupt's value. When
 actions executed (now or while the graph waited) changed the thread's tract, the node returns
 ``{"messages": [RemoveMessage(REMOVE_ALL_MESSAGES), *what the tract compiles to]}``, so the next
-model call sees the compressed, pinned, branched context; otherwise ``{}``. The graph's next checkpoint then points at the tract's ``main`` as it is: nothing is copied.
+model call sees the compressed, pinned, branched context; otherwise ``{}``. The graph's next
+checkpoint then points at the tract's ``main`` as it is: nothing is copied.
 
 LangGraph runs an interrupted node again from the start when it is resumed, and matches ``interrupt()``
 calls to answers by their order. The node keeps that order stable whatever changed meanwhile: the
