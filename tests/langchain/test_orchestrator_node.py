@@ -26,6 +26,7 @@ from tract_core import SKIP, InvalidInputError, Tract, TractConfig
 from tract_core.messages import normalize_message
 from tract_core.orchestrator import OrchestratorConfig
 from tract_core.testing import ScriptedLLM, tool_reply
+from tract_core.testing.blocking import no_blocking_io
 from tract_langchain import TractOrchestratorMiddleware, TractOrchestratorNode, TractSaver
 from tract_langchain.policy_node import QUESTION_KEY
 
@@ -266,12 +267,14 @@ async def test_middleware_interrupts_before_the_model_call_async(saver: TractSav
         saver, OrchestratorConfig(keep_recent=2), token_budget=BUDGET, llm=ScriptedLLM([SUMMARY])
     )
     agent = create_agent(model, [], system_prompt=SYSTEM, middleware=[middleware], checkpointer=saver)
-    result = await agent.ainvoke({"messages": history(24)[1:]}, config("t"))
+    with no_blocking_io():  # the orchestrator, the store and the summariser stay off the loop's thread
+        result = await agent.ainvoke({"messages": history(24)[1:]}, config("t"))
     (asked,) = result["__interrupt__"]
     assert asked.value["kind"] == "compress" and model.received == []  # asked before the model call
     assert agent.get_state(config("t")).next[0].startswith("TractOrchestratorMiddleware")
 
-    result = await agent.ainvoke(Command(resume=True), config("t"))
+    with no_blocking_io():
+        result = await agent.ainvoke(Command(resume=True), config("t"))
     assert "__interrupt__" not in result
     (sent,) = model.received  # the call the interrupt held back got the compressed context
     assert [m.content for m in sent] == [SYSTEM, SUMMARY, *[m.content for m in history(24)[-2:]]]

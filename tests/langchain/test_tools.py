@@ -19,10 +19,12 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.tools import StructuredTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
 from tract_core import PINNED, SKIP, InvalidInputError, Tract, TractConfig
 from tract_core.testing import ScriptedLLM
+from tract_core.testing.blocking import no_blocking_io
 from tract_langchain import build_tools
 
 SUMMARY = "Ada runs a bakery; we discussed her starter, flour and oven for batches 0 to 3."
@@ -182,7 +184,8 @@ async def test_async_agent_runs_calls_off_the_event_loop(tract: Tract, tmp_path:
             )
         )
         agent = create_agent(model, tools=handle.as_tools(format="langchain"))
-        result = await agent.ainvoke({"messages": [HumanMessage("Compress, please.")]})
+        with no_blocking_io():  # tract's blocking calls (sqlite, the summariser) stay off the loop's thread
+            result = await agent.ainvoke({"messages": [HumanMessage("Compress, please.")]})
         status, compressed = tool_messages(result)
         assert '"branch": "main"' in status.content and '"status": "executed"' in compressed.content
         assert threads and loop_thread not in threads  # the summariser ran in a worker thread, not the loop's
@@ -206,6 +209,17 @@ def test_tools_carry_the_spec_and_the_prefix(tract: Tract) -> None:
     wrong = named["ctx_diff"].invoke({"a": "main", "colour": "red"})
     assert wrong.startswith("Error: bad arguments for ctx_diff: colour: Extra inputs are not permitted")
     assert build_tools(tract, [], prefix="x_", autonomy=None) == []
+
+
+def test_a_chat_model_is_given_the_same_schemas_as_the_openai_format(tract: Tract) -> None:
+    """What ``bind_tools`` sends a provider (LangChain's conversion) is the tract's own definition."""
+    ours = {d["function"]["name"]: d["function"] for d in tract.as_tools(profile="full", format="openai")}
+    converted = [convert_to_openai_tool(t)["function"] for t in tract.as_tools(profile="full", format="langchain")]
+    assert [c["name"] for c in converted] == list(ours)
+    for function in converted:
+        expected = ours[function["name"]]
+        parameters = {k: v for k, v in expected["parameters"].items() if k != "additionalProperties"}
+        assert (function["description"], function["parameters"]) == (expected["description"], parameters)
 
 
 def test_bad_settings_are_refused_when_the_tools_are_made(tract: Tract) -> None:
