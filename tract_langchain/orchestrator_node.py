@@ -135,8 +135,9 @@ class TractOrchestratorNode(ThreadRunNode):
             ``"collaborative"``: low-risk actions (hiding an oversized tool output, archiving an idle
             branch) run, high-risk ones (compress, fold, gc) are asked about. Its ``llm``, if any,
             chooses the actions and writes the summaries; a LangChain model is called tagged
-            ``nostream``. None: each thread's stored settings as they are (the defaults, with
-            ``"collaborative"``, for a thread that has none).
+            ``nostream``. Its ``callbacks``, if any, are asked first; what they leave pending is
+            asked with an interrupt. None: each thread's stored settings as they are (the defaults,
+            with ``"collaborative"``, for a thread that has none).
         token_budget: The thread's context budget in tokens (stored with its tract as
             ``TractConfig(token_budget=...)``); None: the tract's. Without one, budget pressure is
             never acted on.
