@@ -21,7 +21,34 @@ from .registry import tool
 if TYPE_CHECKING:
     from ..tract import Tract
 
-__all__: list[str] = []  # the tools are reached through as_tools() and execute_tool()
+# the tools (each a registered function); a model reaches them through as_tools() and execute_tool()
+__all__ = [
+    "status",
+    "log",
+    "show",
+    "overview",
+    "health",
+    "branches",
+    "diff",
+    "children",
+    "proposals",
+    "annotate",
+    "edit",
+    "compress",
+    "branch",
+    "switch",
+    "merge",
+    "archive_branch",
+    "restore_branch",
+    "gc",
+    "spawn",
+    "absorb",
+    "approve",
+    "reject",
+    "commit",
+    "reset",
+    "cherry_pick",
+]
 
 SHORT = 12
 """Characters of a commit hash shown to a model (any unique prefix names a commit)."""
