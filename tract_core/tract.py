@@ -944,10 +944,11 @@ class Tract:
                 :meth:`execute_tool`).
 
         Raises:
-            InvalidInputError: An unknown profile or format.
+            InvalidInputError: An unknown profile, format or autonomy.
         """
         check_profile(profile)
         check_prefix(prefix)
+        check_tool_autonomy(autonomy)  # now, not at the first call of a framework tool
         return tool_definitions(self, tools_for(profile), format, prefix=prefix, autonomy=autonomy)
 
     def execute_tool(

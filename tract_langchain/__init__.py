@@ -1,6 +1,8 @@
 """tract for LangChain and LangGraph: the ``TractSaver`` checkpointer and ``TractChatMessageHistory``,
-context policies as graph nodes and agent middleware (``TractPolicyNode``, ``TractPolicyMiddleware``,
-``TractCompressNode``, ``TractCompressMiddleware``).
+context policies and the orchestrator as graph nodes and agent middleware (``TractPolicyNode``,
+``TractPolicyMiddleware``, ``TractOrchestratorNode``, ``TractOrchestratorMiddleware``,
+``TractCompressNode``, ``TractCompressMiddleware``), and a tract's operations as tools for
+``create_agent`` (``t.as_tools(format="langchain")``, built by :func:`build_tools`).
 
 The tract of a conversation: :func:`thread_tract_id` (a LangGraph thread, as ``TractSaver`` stores
 it) and :func:`session_tract_id` (a chat history session); see :mod:`tract_core.names`.
@@ -23,8 +25,10 @@ from tract_core.names import session_tract_id, thread_tract_id
 
 from .chat_message_histories import TractChatMessageHistory
 from .checkpoint import AsyncTractSaver, TractSaver
+from .orchestrator_node import TractOrchestratorMiddleware, TractOrchestratorNode
 from .policies import SUMMARY_MARKER, TractCompressMiddleware, TractCompressNode
 from .policy_node import TractPolicyMiddleware, TractPolicyNode
+from .tools import build_tools
 
 __all__ = [
     "TractSaver",
@@ -34,6 +38,9 @@ __all__ = [
     "TractCompressMiddleware",
     "TractPolicyNode",
     "TractPolicyMiddleware",
+    "TractOrchestratorNode",
+    "TractOrchestratorMiddleware",
+    "build_tools",
     "SUMMARY_MARKER",
     "thread_tract_id",
     "session_tract_id",

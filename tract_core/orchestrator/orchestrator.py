@@ -176,6 +176,7 @@ class Orchestrator:
             data["config"] = chosen.to_stored()
             session.policies.set_orchestrator(self._tract.tract_id, canonical_json(data))
         self.config = chosen
+        self._engine.set_actor("orchestrator", chosen.llm)  # approvals here summarise with it
         self._commits = 0
         self._above = False
         return chosen

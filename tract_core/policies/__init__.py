@@ -19,6 +19,7 @@ from .branch import BranchPolicy
 from .compress import CompressPolicy
 from .drift import DriftDetector, DriftMessage, DriftReport
 from .engine import MAX_FAILURES, OnProposal, PolicyEngine
+from .execute import COMMIT_PARAMS, stale_refs
 from .pin import PinPolicy
 from .policy import (
     AUTONOMY_LEVELS,
@@ -56,4 +57,6 @@ __all__ = [
     "PROPOSAL_STATUSES",
     "MAX_FAILURES",
     "default_risk",
+    "COMMIT_PARAMS",
+    "stale_refs",
 ]

@@ -429,6 +429,12 @@ class PolicyEngine:
         self._ask(proposal_id, trigger, made, ask)
         return None, proposal_id
 
+    def set_actor(self, by: str, llm: Any) -> None:
+        """Say which model writes the summaries of ``by``'s proposals on this handle (e.g. the
+        orchestrator's ``llm``), so approving one of them here, even one recorded by another
+        process, uses it (else the tract's ``TractConfig(llm=...)``)."""
+        self._actors[by] = _Actor(by, llm)
+
     def submit(
         self,
         action: PolicyAction,

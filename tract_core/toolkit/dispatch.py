@@ -25,7 +25,17 @@ from ..policies.policy import PolicyAction
 from .operations import tools_for
 from .registry import TOOLS, ToolSpec
 
-__all__ = ["ToolCall", "ToolResult", "read_call", "run_call", "result_message", "DEFAULT_PREFIX", "tool_calls_of"]
+__all__ = [
+    "ToolCall",
+    "ToolResult",
+    "read_call",
+    "run_call",
+    "result_message",
+    "DEFAULT_PREFIX",
+    "tool_calls_of",
+    "check_autonomy_or_default",
+    "check_prefix",
+]
 
 DEFAULT_PREFIX = "context_"
 """Tool names are the operation with this prefix: ``context_compress``, ``context_annotate``, ..."""

@@ -19,7 +19,35 @@ from ..policies.policy import PolicyAction
 from .host import ToolHost
 from .registry import TOOLS, ToolSpec, check_profile, tool
 
-__all__ = ["tools_for"]  # the tools themselves are reached through as_tools() and execute_tool()
+# the tools (each a registered function); a model reaches them through as_tools() and execute_tool()
+__all__ = [
+    "tools_for",
+    "status",
+    "log",
+    "show",
+    "overview",
+    "health",
+    "branches",
+    "diff",
+    "children",
+    "proposals",
+    "annotate",
+    "edit",
+    "compress",
+    "branch",
+    "switch",
+    "merge",
+    "archive_branch",
+    "restore_branch",
+    "gc",
+    "spawn",
+    "absorb",
+    "approve",
+    "reject",
+    "commit",
+    "reset",
+    "cherry_pick",
+]
 
 SHORT = 12
 """Characters of a commit hash shown to a model (any unique prefix names a commit)."""
