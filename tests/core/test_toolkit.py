@@ -296,7 +296,6 @@ BAD_CALLS = {
         lambda h: plain("compress", from_commit=h["last"], to_commit=h["first"], summary=SUMMARY),
         "nothing was compressed",
     ),
-    "compress with no summarizer": (lambda h: plain("compress", keep_recent=2), "summary"),
     "branch name taken": (lambda h: plain("branch", name="side"), "a branch named 'side' exists already"),
     "bad branch name": (lambda h: plain("branch", name="two words"), "is not a valid branch name"),
     "merge an unknown branch": (lambda h: plain("merge", source="nowhere"), "source 'nowhere'"),
@@ -562,3 +561,22 @@ def test_a_call_id_reused_at_a_later_head_is_a_new_action_and_a_retry_at_the_sam
     t.execute_tool(call)  # the same id and arguments as the first call, at a later HEAD: pinned again
     assert [p.status for p in t.proposals()] == ["executed", "executed", "executed"]
     assert [str(a.priority) for a in t.show(first).annotations][-1] == "pinned"
+
+
+def test_a_compression_with_no_summarizer_is_refused_when_it_would_run_and_waits_for_a_summary_otherwise(
+    tmp_path: Path,
+) -> None:
+    t = open_tract(tmp_path / "nosummary.db")
+    before = len(t.compile())
+    refused = t.execute_tool(plain("compress", keep_recent=2))  # autonomous: it would run now and fail
+    assert refused["is_error"] and "write the summary yourself in 'summary'" in refused["content"]
+    assert t.proposals() == [] and t.policy_log(None) == []
+    waiting = json.loads(t.execute_tool(plain("compress", keep_recent=2), autonomy="manual")["content"])
+    assert waiting["status"] == "pending"  # a person can approve it with the summary they write
+    t.approve_proposal(waiting["proposal"], content="The earlier turns, in short.")
+    texts = [m["content"] for m in t.compile().messages]
+    assert (
+        "The earlier turns, in short." in texts
+        and len(texts) < before
+        and texts[-1] == "answer 5 about the billing service"
+    )

@@ -178,8 +178,9 @@ def run_call(
         return ToolResult(call, {"error": f"{type(error).__name__}: {error}"}, True)
     if not isinstance(outcome, PolicyAction):
         return ToolResult(call, outcome)
-    if outcome.kind == "compress" and "content" not in outcome.params and llm is None and tract.config.llm is None:
-        # refused now: as a proposal it could only fail (or wait for a person to write the summary)
+    unsummarised = outcome.kind == "compress" and "content" not in outcome.params
+    if unsummarised and autonomy == "autonomous" and llm is None and tract.config.llm is None:
+        # refused now: it would run at once and fail (a proposal that waits can be approved with a summary)
         why = "no summarizer is configured here: write the summary yourself in 'summary'"
         return ToolResult(call, {"error": why}, True)
     # the same call id at the same HEAD is one action (a retried call runs once); anything else is new
