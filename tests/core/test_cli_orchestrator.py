@@ -5,9 +5,11 @@ summary, the rules' compression waits for a person instead of failing."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
+import types
 import warnings
 from pathlib import Path
 from typing import Any
@@ -348,3 +350,56 @@ def test_rules_without_a_model_propose_the_compression_instead_of_failing(tmp_pa
                 "autonomy"
             )
             assert t.compile().messages[1]["content"] == "Notes 1-44, summarised."
+
+
+# -- the documentation ----------------------------------------------------------------------------
+
+PAGE = WORKTREE / "docs" / "orchestrator.md"
+
+
+def page_examples(page: Path) -> list[tuple[str, list[str]]]:
+    """In page order: each ``$ tract ...`` line of a console block with the output lines shown
+    under it, and each python block (as ``("python", [its lines])``)."""
+    examples: list[tuple[str, list[str]]] = []
+    block: str | None = None
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            block = line[3:] or None
+            if block == "python":
+                examples.append(("python", []))
+        elif block == "python":
+            examples[-1][1].append(line)
+        elif block == "console" and line.startswith("$ "):
+            examples.append((line[2:], []))
+        elif block == "console" and examples:
+            examples[-1][1].append(line)
+    return examples
+
+
+def test_the_orchestrator_page_runs_in_order(tmp_path, monkeypatch, capsys):
+    """docs/orchestrator.md from top to bottom in one directory: the python blocks write the store the
+    commands then use. Output shown under a command is its exact output (an error on stderr with
+    status 2, anything else on stdout with status 0)."""
+    monkeypatch.chdir(tmp_path)
+    examples = page_examples(PAGE)
+    commands = [command for command, _ in examples if command != "python"]
+    assert len(commands) >= 8 and all(command.startswith("tract --db ward.db ") for command in commands)
+    for command, shown in examples:
+        if command == "python":
+            module = types.ModuleType("__doc_example__")
+            monkeypatch.setitem(sys.modules, module.__name__, module)
+            exec(compile("\n".join(shown), "docs/orchestrator.md", "exec"), module.__dict__)
+            capsys.readouterr()
+            continue
+        code, out, err = run(capsys, *shlex.split(command)[1:])
+        if shown and shown[0].startswith("tract: error: "):
+            assert (code, out, err.splitlines()) == (2, "", shown), command
+        elif shown:
+            assert (code, err, out.splitlines()) == (0, "", shown), command
+        else:
+            assert (code, err) == (0, ""), command
+            assert out
+    with Tract.open(path="ward.db", create=False) as t:
+        assert [(p.kind, p.status) for p in t.proposals()] == [("compress", "executed")]
+        assert t.compile().messages[1]["content"] == "Notes 1-44: symptoms 1-22 documented; labs ordered."
+        assert t.health().healthy and not t.orchestrator_paused
