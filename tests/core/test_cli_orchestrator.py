@@ -352,6 +352,49 @@ def test_rules_without_a_model_propose_the_compression_instead_of_failing(tmp_pa
             assert t.compile().messages[1]["content"] == "Notes 1-44, summarised."
 
 
+def test_health_after_a_commit_builds_no_message_objects(tmp_path, monkeypatch):
+    """health() reads what it needs from compile's slots: no CompiledMessage per message after every
+    commit (that was O(n) objects, 25 ms at 4,000 messages; benchmarks/orchestrator.py)."""
+    import tract_core.formats.context as context_module
+
+    built = []
+    real = context_module._entry
+    monkeypatch.setattr(context_module, "_entry", lambda slot: built.append(slot) or real(slot))
+    with Tract.open(path=tmp_path / "long.db", config=TractConfig(token_budget=10_000)) as t:
+        big = None
+        for n in range(60):
+            call = {"id": f"call_{n}", "type": "function", "function": {"name": "search", "arguments": "{}"}}
+            t.assistant(tool_calls=[call])
+            output = t.tool_result(f"call_{n}", "result " * (700 if n == 3 else 5))
+            if n == 3:
+                big = output.hash
+        t.health()
+        t.user("one more")
+        report = t.health()
+        assert built == []  # no CompiledMessage was built
+        (found,) = report["oversized_tool_outputs"].details["outputs"]
+        assert found == {"commit": big, "tokens": t.show(big).token_count} and found["tokens"] > 500
+
+
+def test_editing_a_tool_definition_changes_no_other():
+    """as_tools() hands out fresh schemas: adapting one (strict mode sets "required" on every
+    schema, say) must not leak into the next call, another tract or the orchestrator's model."""
+    shapes = {
+        "openai": (lambda d: d["function"]["name"], lambda d: d["function"]["parameters"]),
+        "anthropic": (lambda d: d["name"], lambda d: d["input_schema"]),
+    }
+    with Tract.open() as t:
+        for fmt, (name_of, schema_of) in shapes.items():
+            for definition in t.as_tools(profile="full", format=fmt):
+                schema = schema_of(definition)
+                schema["required"] = sorted(schema["properties"])
+                schema["properties"].clear()
+            with Tract.open() as other:
+                again = {name_of(d): schema_of(d) for d in other.as_tools(profile="full", format=fmt)}
+            assert "required" not in again["context_compress"]
+            assert again["context_compress"]["properties"]["keep_recent"]["default"] == 6
+
+
 # -- the documentation ----------------------------------------------------------------------------
 
 PAGE = WORKTREE / "docs" / "orchestrator.md"
