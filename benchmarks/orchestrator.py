@@ -21,7 +21,7 @@ At a history of 4,000 messages by default (``--quick``: 1,000), on SQLite files:
   ``t.status()`` directly (the ratio is the dispatcher's share: reading the call, validating the
   arguments, shaping the result).
 
-Run ``python benchmarks/orchestrator.py`` (about a minute) or ``--quick``. ``--json PATH`` writes
+Run ``python benchmarks/orchestrator.py`` (about 15 seconds) or ``--quick``. ``--json PATH`` writes
 every figure. See ``benchmarks/README.md``. The script reports; it never fails on a missed target.
 """
 
