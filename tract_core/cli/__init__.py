@@ -9,6 +9,7 @@ graph of ``tract log --graph``.
 This package is the entry point (:func:`main`); the commands live in ``history`` (log, show, status,
 compile, diff, reflog, demo), ``branching`` (branch, switch, merge, reset, cherry-pick, rebase),
 ``maintenance`` (compress, gc, verify), ``policies`` (policies, proposals, approve, reject) and
+``orchestrator`` (health, orchestrate; imported only when they run);
 ``mcp`` (mcp: the agent toolkit served over the Model Context Protocol);
 ``parser`` wires them to their options, ``options`` opens the tract they name, ``render`` and
 ``graph`` draw what they print.
@@ -45,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         argv: The arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 when ``tract merge`` has conflicts or ``tract verify``
-        finds damage (listed on stderr), 2 on any error (reported in one line on stderr).
+        The exit status: 0 on success, 1 when ``tract merge`` has conflicts, ``tract verify``
+        finds damage (listed on stderr) or an action of ``tract orchestrate`` failed, 2 on any
+        error (reported in one line on stderr).
     """
     try:
         args = build_parser().parse_args(argv)

@@ -3,10 +3,11 @@ framework's name for the conversation (``--thread ID [--ns NS]``, ``--session ID
 by :mod:`tract_core.names`), opened without ever creating anything; and :class:`UsageError`, for a
 command called wrongly.
 
-Only the policy commands (``tract policies``, ``proposals``, ``approve``, ``reject``) load a tract's
-configured policies into their handle. Every other command opens the tract with none, so it never
-evaluates them: ``tract log`` or ``tract compile`` compile the context, and a compile-triggered
-policy would otherwise act on the store from a command that only reads.
+Only the policy and orchestrator commands (``tract policies``, ``proposals``, ``approve``, ``reject``,
+``health``, ``orchestrate``) load a tract's configured policies (and orchestrator) into their handle.
+Every other command opens the tract with none, so it never evaluates them: ``tract log`` or
+``tract compile`` compile the context, and a compile-triggered policy would otherwise act on the
+store from a command that only reads.
 """
 
 from __future__ import annotations

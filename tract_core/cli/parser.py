@@ -32,6 +32,20 @@ Handler = Callable[[argparse.Namespace, Console], int | None]
 (None for success)."""
 
 
+def _lazy(name: str) -> Handler:
+    """The command ``name`` of :mod:`tract_core.cli.orchestrator`, imported when it runs (so
+    ``tract --help`` and the other commands never load it)."""
+
+    def run(args: argparse.Namespace, out: Console) -> int | None:
+        from . import orchestrator
+
+        handler: Handler = getattr(orchestrator, name)
+        return handler(args, out)
+
+    run.__name__ = name
+    return run
+
+
 def _non_negative(text: str) -> int:
     try:
         value = int(text)
@@ -262,6 +276,30 @@ def build_parser() -> argparse.ArgumentParser:
             "--by", metavar="NAME", help="who decides, stored with the proposal (default: cli:<login name>)"
         )
         deciding.add_argument("--json", action="store_true", help="print the decided proposal as plain JSON")
+    health = command(
+        "health",
+        _lazy("cmd_health"),
+        "Assess the context's health: budget pressure, fragmentation, stale and tangent branches, oversized "
+        "tool outputs and pending proposals, each a value, a severity (ok, warn, act) and a reason.",
+    )
+    health.add_argument("--json", action="store_true", help="print the report as plain JSON")
+    orchestrate = command(
+        "orchestrate",
+        _lazy("cmd_orchestrate"),
+        "Run the tract's orchestrator once: assess the health, then act by its rules, every action a proposal "
+        "its autonomy decides; print each step and why it stopped. Or pause / resume it.",
+    )
+    orchestrate.add_argument(
+        "action",
+        nargs="?",
+        choices=("pause", "resume"),
+        metavar="pause|resume",
+        help="pause: in every process, no trigger fires and no run (nor policy) acts until resume",
+    )
+    orchestrate.add_argument(
+        "--dry-run", action="store_true", help="only list the actions the rules would take, with their reasons"
+    )
+    orchestrate.add_argument("--json", action="store_true", help="print the run as plain JSON")
     command(
         "verify",
         cmd_verify,

@@ -70,7 +70,8 @@ class OrchestratorConfig:
         callbacks: One callable or a list, asked in turn about each proposal (see :data:`Callback`).
         llm: A model that chooses the actions (with the health report and the ``profile``'s tools)
             and writes summaries; None: deterministic rules choose and the tract's
-            ``TractConfig(llm=...)`` writes summaries.
+            ``TractConfig(llm=...)`` writes summaries (with neither, a compression or fold the rules
+            choose waits as a proposal, to be approved with ``content="<the summary>"``).
         max_steps: At most this many actions (rule mode) or model turns (LLM mode) per run.
         profile: The tools the model may call (``self``, ``supervisor`` or ``full``).
         compress_at: Budget share at which the rules compress (default: the token trigger, else 0.8).

@@ -317,10 +317,20 @@ class Orchestrator:
 
     def _submit(self, config: OrchestratorConfig, action: PolicyAction) -> Proposal:
         basis = self._head_context().head or ""
+        autonomy = config.effective_autonomy
+        if (
+            action.kind in ("compress", "fold")
+            and action.params.get("content") is None
+            and config.llm is None
+            and self._tract.config.llm is None
+        ):
+            # Nothing here can write the summary: executing would only fail. It waits for a person
+            # (or a callback) to approve it with content="<the summary>".
+            autonomy = "manual"
         return self._engine.submit(
             action,
             by=ACTOR,
-            autonomy=config.effective_autonomy,
+            autonomy=autonomy,
             trigger="orchestrator",
             nonce=basis,
             llm=config.llm,

@@ -10,6 +10,7 @@ never disagree.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -86,9 +87,14 @@ class ToolSpec:
         config = ConfigDict(extra="forbid", strict=True)
         return create_model(f"{self.name}_arguments", __config__=config, **fields)
 
-    @cached_property
+    @property
     def parameters(self) -> dict[str, Any]:
-        """The JSON Schema of the arguments (an ``object`` schema)."""
+        """The JSON Schema of the arguments (an ``object`` schema), a fresh copy on every access: a
+        caller that edits a tool definition (strict mode, say) never changes the next one."""
+        return copy.deepcopy(self._schema)
+
+    @cached_property
+    def _schema(self) -> dict[str, Any]:
         schema = self.model.model_json_schema()
         schema.pop("title", None)
         for prop in schema.get("properties", {}).values():
