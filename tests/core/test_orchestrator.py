@@ -822,3 +822,14 @@ def test_x2_pause_correct_the_quoted_price_pin_it_and_resume(tmp_path: Path) -> 
     ], "the pinned correction survives the compression verbatim"
     assert after[-1] == "Great, I'll take it." and len(after) == 5
     assert not any("$49" in str(m.get("content")) for prompt in summary.prompts for m in prompt)
+
+
+def test_outline_gives_each_messages_commit_role_type_tokens_and_priority_like_entries() -> None:
+    t = Tract.open()
+    t.system("Be brief.")
+    t.user("hi")
+    t.assistant("hello")
+    context = t.compile()
+    assert list(context.outline()) == [
+        (e.commit, e.role, e.content_type, e.tokens, e.priority) for e in context.entries()
+    ]

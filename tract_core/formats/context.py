@@ -120,6 +120,18 @@ class CompiledContext:
             raise InvalidInputError("entry() needs a context made by Tract.compile(), not one built by hand")
         return _entry(self._slots[index])
 
+    def outline(self) -> Iterator[tuple[str, str, str, int, Any]]:
+        """``(commit, role, content_type, tokens, priority)`` of each message, in order: what a scan
+        of a whole context needs, read straight from the compile (no :class:`CompiledMessage` is built,
+        so it stays cheap on a fresh context of thousands of messages).
+
+        Raises:
+            InvalidInputError: The context was built by hand, not by ``Tract.compile()``.
+        """
+        if self._slots is None:
+            raise InvalidInputError("outline() needs a context made by Tract.compile(), not one built by hand")
+        return ((s.key, s.role, s.content_type, s.tokens, s.priority) for s in self._slots)
+
     @property
     def messages(self) -> list[dict[str, Any]]:
         """The messages in OpenAI chat shape (``role``, ``content``, ...), as a fresh list of copies."""

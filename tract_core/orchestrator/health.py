@@ -15,7 +15,7 @@ and the pending proposals. Six findings:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,16 +148,12 @@ def _context_items(
     summaries: list[str] = []
     oversized: list[dict[str, Any]] = []
     last = len(context) - keep
-    # compile's slots carry what is needed here; entries() would build a CompiledMessage per message
-    # for every new context (after every commit), about 25 ms at 4,000 messages
-    slots = context._slots
-    messages: Iterable[Any] = context.entries() if slots is None else slots  # entries() refuses a hand-built one
     summary, pinned = ContentType.SUMMARY, Priority.PINNED
-    for index, m in enumerate(messages):
-        if m.content_type == summary:
-            summaries.append(m.key if slots is not None else m.commit)
-        elif m.role == "tool" and m.tokens > limit and m.priority != pinned and index < last:
-            oversized.append({"commit": m.key if slots is not None else m.commit, "tokens": m.tokens})
+    for index, (commit, role, content_type, tokens, priority) in enumerate(context.outline()):
+        if content_type == summary:
+            summaries.append(commit)
+        elif role == "tool" and tokens > limit and priority != pinned and index < last:
+            oversized.append({"commit": commit, "tokens": tokens})
     count = len(summaries)
     fragmentation = HealthItem(
         "fragmentation",
