@@ -177,6 +177,22 @@ def repeated(fn: Callable[[], Any], times: int) -> list[int]:
     return [timed(fn)[0] for _ in range(times)]
 
 
+def peer_check(messages: list[Any]) -> Callable[[], Any]:
+    """LangChain's ``SummarizationMiddleware`` deciding, before a model call, that the conversation is
+    under its token trigger: the same per-turn job as the orchestrator's trigger check."""
+    from langchain.agents.middleware import SummarizationMiddleware
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    middleware = SummarizationMiddleware(GenericFakeChatModel(messages=iter(())), trigger=("tokens", 10**9))
+    state = {"messages": messages}
+
+    def check() -> None:
+        if middleware.before_model(state, None) is not None:  # type: ignore[arg-type]
+            raise RuntimeError("the peer should not summarise under its trigger")
+
+    return check
+
+
 def measure_reading(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """health(), compile(), as_tools() and execute_tool(context_status) on a tract of ``size`` messages."""
     history = make_turns(args.size // 2 + args.repeat, args.seed)
@@ -207,6 +223,9 @@ def measure_reading(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
                 lambda: tract.execute_tool({"name": "context_status", "arguments": {}}), args.repeat
             ),
         }
+        figures["peer: SummarizationMiddleware.before_model check"] = repeated(
+            peer_check(tract.compile().to_langchain()), args.repeat
+        )
         after_commit: list[int] = []
         for user_text, _ in history[(args.size - 1) // 2 : (args.size - 1) // 2 + args.repeat]:
             tract.user(user_text)
