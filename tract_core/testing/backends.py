@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store.sql import SqlStore
-from .postgres import create_database
+from .postgres import create_database, drop_database
 
 __all__ = [
     "Backend",
@@ -168,7 +168,10 @@ def _sqlite(context: BackendContext) -> dict[str, Any]:
 
 
 def _postgres(context: BackendContext) -> dict[str, Any]:
-    return {"url": create_database(context.fixture("postgres_server"))}
+    server = context.fixture("postgres_server")
+    url = create_database(server)
+    context.add_cleanup(lambda: drop_database(server, url))
+    return {"url": url}
 
 
 register_backend("memory", _memory, reopenable=False)
