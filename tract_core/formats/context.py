@@ -24,6 +24,13 @@ from .openai import to_openai
 __all__ = ["CompiledContext"]
 
 
+_BODIES: dict[str, Any] = {
+    "openai": lambda messages: {"messages": to_openai(messages)},
+    "anthropic": to_anthropic,
+}
+"""Each byte format: the messages in tract's shape -> the request body's JSON data."""
+
+
 def _entry(slot: Any) -> CompiledMessage:
     """The :class:`CompiledMessage` of one of compile's slots."""
     return CompiledMessage(
@@ -179,6 +186,20 @@ class CompiledContext:
         alternate as the API expects.
         """
         return to_anthropic(self._messages)
+
+    def to_bytes(self, fmt: str = "openai") -> bytes:
+        """The request body's messages for ``fmt`` as canonical JSON bytes (sorted keys, compact,
+        UTF-8): identical for identical contexts on every run and backend.
+
+        ``openai``: ``{"messages": [...]}``; ``anthropic``: ``{"system": ..., "messages": [...]}``.
+
+        Raises:
+            InvalidInputError: An unknown format (the message lists the known ones).
+        """
+        build = _BODIES.get(fmt) if isinstance(fmt, str) else None
+        if build is None:
+            raise InvalidInputError(f"unknown format {fmt!r}; use one of {', '.join(sorted(_BODIES))}")
+        return canonical_json(build(self._messages), what="request body").encode("utf-8")
 
     def to_langchain(self) -> list[Any]:
         """The messages as LangChain ``BaseMessage`` objects (needs ``langchain-core``)."""
