@@ -27,6 +27,7 @@ __all__ = [
     "TractNotFoundError",
     "DatabaseNotFoundError",
     "EditTargetError",
+    "TemporalAddressError",
     "ConcurrentUpdateError",
     "SchemaVersionError",
     "CorruptObjectError",
@@ -155,6 +156,11 @@ class StaleProposalError(TractError):
 
 class EditTargetError(InvalidInputError):
     """An EDIT names a commit that is missing from the current history or cannot be edited."""
+
+
+class TemporalAddressError(InvalidInputError):
+    """A temporal address (``@t0``, ``@t-3``, ``@t-5..@t0``, ``@history``) is malformed, goes back
+    past the first cycle of HEAD's history, or is a range where one commit is needed."""
 
 
 class ConcurrentUpdateError(TractError):

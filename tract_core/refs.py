@@ -2,7 +2,8 @@
 
 A commit can be named by a full hash, a unique prefix (at least 4 hex characters), a
 :class:`~tract_core.CommitInfo`, a branch name, ``HEAD``, or any of those followed by ``~N`` (N
-first parents back) or ``^`` (one back). A ref is parsed in one pass over at most
+first parents back) or ``^`` (one back); or by a temporal address, ``@t0`` (HEAD) or ``@t-k`` (the
+context the model was sent k cycles ago, see :mod:`tract_core.tree.temporal`). A ref is parsed in one pass over at most
 :data:`MAX_REF_LENGTH` characters, before any database work, so a malformed one is refused at once
 and never while a lock is held. Refs move by compare-and-swap, and every move is written to the
 reflog in the same transaction.
@@ -25,6 +26,7 @@ from .errors import (
 )
 from .objects import check_text
 from .store.base import HEAD, Head, Session
+from .tree.temporal import is_temporal, parse_temporal, resolve_temporal
 
 __all__ = [
     "HEAD",
@@ -117,9 +119,12 @@ def parse_ref(ref: Ref) -> tuple[str, int]:
 def check_ref(ref: Ref) -> Ref:
     """Refuse a malformed ref (see :func:`parse_ref`) before any database work; return it unchanged.
 
-    ``None`` (meaning "the default", e.g. HEAD) passes.
+    ``None`` (meaning "the default", e.g. HEAD) passes. A temporal address is checked by
+    :func:`~tract_core.tree.temporal.parse_temporal` (a range passes here; :func:`resolve` refuses it).
     """
-    if ref is not None:
+    if is_temporal(ref):
+        parse_temporal(ref)
+    elif ref is not None:
         parse_ref(ref)
     return ref
 
@@ -160,7 +165,11 @@ def resolve(session: Session, tract_id: str, ref: Ref, *, head: Head | None = No
         AmbiguousRefError: A prefix matches several commits.
         BranchNotFoundError: A name that is neither a branch nor hex.
         InvalidInputError: ``ref`` is malformed (see :func:`parse_ref`).
+        TemporalAddressError: A malformed temporal address, a range, or one that goes back past
+            the first cycle of HEAD's history (the message says how many cycles exist).
     """
+    if is_temporal(ref):
+        return resolve_temporal(session, tract_id, ref, head)
     base_name, steps = parse_ref(ref)
     if head is None and (base_name == HEAD):
         head = session.refs.head(tract_id)

@@ -83,6 +83,9 @@ from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
 from .summarize import SummaryDraft, check_prompt, check_target_tokens
 from .tokens import TiktokenCounter, TokenCounter
+from .tree.diff import diff_snapshots
+from .tree.snapshot import Snapshot
+from .tree.taking import check_snapshot_at, take_snapshots
 from .toolkit.dispatch import DEFAULT_PREFIX, check_prefix, read_call, result_message, run_call
 from .toolkit.dispatch import check_autonomy_or_default as check_tool_autonomy
 from .toolkit.formats import tool_definitions
@@ -403,11 +406,51 @@ class Tract:
         with self._reading() as session:
             return show_commit(session, self._compiler, self.tract_id, resolve(session, self.tract_id, ref))
 
-    def diff(self, a: Ref, b: Ref = HEAD) -> ContextDiff:
-        """Compare the compiled contexts of two commits: messages added, removed and changed."""
+    def diff(self, a: Ref, b: Ref = HEAD, *, format: str | None = None) -> ContextDiff | dict[str, Any]:
+        """Compare the compiled contexts of two commits (or temporal addresses like ``@t-2``).
+
+        Args:
+            a: The earlier commit.
+            b: The later commit (default: HEAD).
+            format: None: a :class:`~tract_core.ContextDiff`, message by message with text diffs.
+                ``"pact"``: PACT's ``{"added": [ids], "removed": [ids], "changed": [{"id", "fields"}]}``
+                of the two snapshots (see :func:`tract_core.tree.diff_snapshots`).
+
+        Raises:
+            InvalidInputError: An unknown ``format``, or a malformed ref.
+        """
+        if format not in (None, "pact"):
+            raise InvalidInputError(f"unknown diff format {shown(format)}; use None (a ContextDiff) or 'pact'")
         check_ref(a)
         check_ref(b)
+        if format == "pact":
+            return diff_snapshots(self._snapshot(a), self._snapshot(b))
         return diff_contexts(self.compile(at_commit=a), self.compile(at_commit=b))
+
+    def snapshot(self, at: Ref = "@t0") -> Snapshot | list[Snapshot]:
+        """The context tree at a point of history: regions, coordinates and nodes, with canonical bytes.
+
+        Args:
+            at: ``"@t0"`` (HEAD's context, the default), ``"@t-k"`` (what the model was sent k cycles
+                ago), any commit name; or a range ``"@t-a..@t-b"`` or ``"@history"`` (every cycle).
+
+        Returns:
+            A :class:`~tract_core.tree.Snapshot`; for a range or ``@history``, a list of them, oldest first.
+
+        Raises:
+            TemporalAddressError: A malformed address, or one back past the first cycle (the message
+                says how many cycles exist).
+        """
+        several = check_snapshot_at(at)
+        with self._reading() as session:
+            taken = take_snapshots(session, self._compiler, self.tract_id, at)
+        return taken if several else taken[0]
+
+    def _snapshot(self, at: Ref) -> Snapshot:
+        snapshot = self.snapshot(at)
+        if isinstance(snapshot, list):
+            raise InvalidInputError(f"{shown(at)} names several contexts; name one commit or @t-K")
+        return snapshot
 
     def reflog(self, limit: int | None = None, *, ref: str | None = None) -> list[ReflogEntry]:
         """Every recorded move of HEAD and the branches, newest first."""
