@@ -83,14 +83,14 @@ from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
 from .summarize import SummaryDraft, check_prompt, check_target_tokens
 from .tokens import TiktokenCounter, TokenCounter
-from .tree.diff import diff_snapshots
-from .tree.snapshot import Snapshot
-from .tree.taking import check_snapshot_at, take_snapshots
 from .toolkit.dispatch import DEFAULT_PREFIX, check_prefix, read_call, result_message, run_call
 from .toolkit.dispatch import check_autonomy_or_default as check_tool_autonomy
 from .toolkit.formats import tool_definitions
 from .toolkit.operations import tools_for
 from .toolkit.registry import check_profile
+from .tree.diff import diff_snapshots
+from .tree.snapshot import Snapshot
+from .tree.taking import check_snapshot_at, take_snapshots
 from .usage import Usage, normalize_usage, store_usage
 
 __all__ = ["Tract", "DEFAULT_TRACT_ID"]

@@ -170,7 +170,7 @@ class Snapshot:
 
     def to_data(self) -> dict[str, Any]:
         """The snapshot as plain JSON data: what :meth:`canonical_bytes` encodes."""
-        nodes = [{**n.to_dict(), "message": copy_message(m)} for n, m in zip(self.nodes, self._messages)]
+        nodes = [{**n.to_dict(), "message": copy_message(m)} for n, m in zip(self.nodes, self._messages, strict=True)]
         return {
             "v": SNAPSHOT_VERSION,
             "kind": SNAPSHOT_KIND,
@@ -305,6 +305,6 @@ def snapshot_of(context: CompiledContext, at: str) -> Snapshot:
             tokens=e.tokens,
             content_hash=e.content_hash,
         )
-        for e, c in zip(entries, context_coordinates(context))
+        for e, c in zip(entries, context_coordinates(context), strict=True)
     ]
     return Snapshot(at, context.head, context.token_count, nodes, [e.message for e in entries])
