@@ -5,8 +5,8 @@ A commit can be named by a full hash, a unique prefix (at least 4 hex characters
 first parents back) or ``^`` (one back); or by a temporal address, ``@t0`` (HEAD) or ``@t-k`` (the
 context the model was sent k cycles ago, see :mod:`tract_core.tree.temporal`). A ref is parsed in
 one pass over at most :data:`MAX_REF_LENGTH` characters, before any database work, so a malformed
-one is refused at once and never while a lock is held. Refs move by compare-and-swap, and every move is written to the
-reflog in the same transaction.
+one is refused at once and never while a lock is held. Refs move by compare-and-swap, and every
+move is written to the reflog in the same transaction.
 """
 
 from __future__ import annotations

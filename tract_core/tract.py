@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, overload
 
 from .agents import (
     check_include,
@@ -405,6 +405,11 @@ class Tract:
         check_ref(ref)
         with self._reading() as session:
             return show_commit(session, self._compiler, self.tract_id, resolve(session, self.tract_id, ref))
+
+    @overload
+    def diff(self, a: Ref, b: Ref = ..., *, format: None = None) -> ContextDiff: ...
+    @overload
+    def diff(self, a: Ref, b: Ref = ..., *, format: str) -> ContextDiff | dict[str, Any]: ...
 
     def diff(self, a: Ref, b: Ref = HEAD, *, format: str | None = None) -> ContextDiff | dict[str, Any]:
         """Compare the compiled contexts of two commits (or temporal addresses like ``@t-2``).

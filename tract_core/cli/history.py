@@ -365,8 +365,12 @@ def cmd_compile(args: argparse.Namespace, out: Console) -> None:
 
 
 def cmd_diff(args: argparse.Namespace, out: Console) -> None:
-    """``tract diff A [B]``: the compiled contexts of two commits compared, message by message."""
+    """``tract diff A [B]``: the compiled contexts of two commits compared, message by message
+    (``--pact``: PACT's JSON diff of their snapshots)."""
     with open_from(args) as t:
+        if getattr(args, "pact", False):
+            sys.stdout.write(json.dumps(t.diff(args.a, args.b, format="pact"), indent=2) + "\n")
+            return
         out.print(_render_diff(t.diff(args.a, args.b)))
 
 

@@ -32,14 +32,19 @@ Handler = Callable[[argparse.Namespace, Console], int | None]
 (None for success)."""
 
 
-def _lazy(name: str) -> Handler:
-    """The command ``name`` of :mod:`tract_core.cli.orchestrator`, imported when it runs (so
-    ``tract --help`` and the other commands never load it)."""
+def _lazy(name: str, module: str = "orchestrator") -> Handler:
+    """The command ``name`` of :mod:`tract_core.cli.orchestrator` (or of :mod:`tract_core.cli.tree`),
+    imported when it runs (so ``tract --help`` and the other commands never load it)."""
 
     def run(args: argparse.Namespace, out: Console) -> int | None:
-        from . import orchestrator
+        if module == "tree":
+            from . import tree
 
-        handler: Handler = getattr(orchestrator, name)
+            handler: Handler = getattr(tree, name)
+        else:
+            from . import orchestrator
+
+            handler = getattr(orchestrator, name)
         return handler(args, out)
 
     run.__name__ = name
@@ -131,6 +136,28 @@ def build_parser() -> argparse.ArgumentParser:
     diff = command("diff", cmd_diff, "Compare the compiled contexts of two commits, message by message.")
     diff.add_argument("a", metavar="A", help="the earlier commit")
     diff.add_argument("b", metavar="B", nargs="?", default="HEAD", help="the later commit (default: HEAD)")
+    diff.add_argument(
+        "--pact",
+        action="store_true",
+        help="print PACT's JSON diff of the two snapshots: added, removed and changed node ids (with the fields)",
+    )
+    snapshot = command(
+        "snapshot",
+        _lazy("cmd_snapshot", "tree"),
+        "Show the context tree's nodes at a point of history: region, (depth,index,offset), role, type, tokens.",
+    )
+    snapshot.add_argument(
+        "--at",
+        metavar="ADDRESS",
+        help="@t0 (default), @t-K (K cycles ago), a range @t-A..@t-B, @history, or any commit name",
+    )
+    snapshot.add_argument("--json", action="store_true", help="print the snapshot's canonical JSON")
+    tree = command(
+        "tree",
+        _lazy("cmd_tree", "tree"),
+        "Draw the regions and cycles of the context, each message at its coordinates.",
+    )
+    tree.add_argument("--at", metavar="ADDRESS", help="@t0 (default), @t-K (K cycles ago) or any commit name")
     branch = command(
         "branch", cmd_branch, "List the branches, create one (tract branch NAME) or delete one (tract branch -d NAME)."
     )

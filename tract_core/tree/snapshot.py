@@ -121,6 +121,8 @@ class Snapshot:
     head: str | None
     token_count: int
     nodes: tuple[Node, ...]
+    _messages: tuple[dict[str, Any], ...]
+    _bytes: bytes | None
 
     def __init__(
         self,
@@ -184,7 +186,8 @@ class Snapshot:
         """Canonical JSON (sorted keys, compact separators, UTF-8) of :meth:`to_data`."""
         if self._bytes is None:
             object.__setattr__(self, "_bytes", canonical_json(self.to_data(), what="snapshot").encode("utf-8"))
-        return self._bytes  # type: ignore[return-value]
+        assert self._bytes is not None
+        return self._bytes
 
     @property
     def digest(self) -> str:

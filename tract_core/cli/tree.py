@@ -1,0 +1,151 @@
+"""The ``tract`` commands for the context tree: ``snapshot`` (the nodes of the context at a point of
+history, as a table or JSON) and ``tree`` (its regions and cycles drawn as a tree).
+
+Both read only; ``--at`` takes a temporal address (``@t0``, ``@t-3``; ``snapshot`` also a range or
+``@history``) or any commit name. Imported only when one of them runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from ..tree import AH, SEQ, SYS, Node, Snapshot, is_temporal, parse_temporal
+from .options import open_from
+from .render import counted, role_text, short
+
+__all__ = ["cmd_snapshot", "cmd_tree", "preview"]
+
+PREVIEW = 60
+"""How many characters of a message the table and the tree show."""
+REGION_STYLES = {SYS: "magenta", SEQ: "blue", AH: "green"}
+"""The color of each region."""
+
+
+def preview(message: Mapping[str, Any], width: int = PREVIEW) -> str:
+    """A message on one line: its text, or the tool calls it makes, cut to ``width`` characters.
+
+    Example:
+        >>> preview({"role": "user", "content": "Hello\\nthere"})
+        'Hello there'
+        >>> preview({"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "w"}}]})
+        '→ w()'
+    """
+    content = message.get("content")
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        text = " ".join(str(p.get("text", f"[{p.get('type')}]")) for p in content if isinstance(p, Mapping))
+    else:
+        text = ""
+    calls = message.get("tool_calls") or []
+    names = [str((c.get("function") or {}).get("name", "?")) for c in calls if isinstance(c, Mapping)]
+    if names:
+        text = (text + " " if text else "") + " ".join(f"→ {name}()" for name in names)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _snapshots(args: argparse.Namespace) -> list[Snapshot]:
+    with open_from(args) as t:
+        taken = t.snapshot(args.at or "@t0")
+    return taken if isinstance(taken, list) else [taken]
+
+
+def _title(snapshot: Snapshot) -> str:
+    return (
+        f"{snapshot.at} · head {short(snapshot.head)} · {counted(len(snapshot), 'message')} · "
+        f"{snapshot.token_count:,} tokens · digest {snapshot.digest[:12]}"
+    )
+
+
+def _table(snapshot: Snapshot) -> Table:
+    table = Table(title=_title(snapshot), title_justify="left", box=box.SIMPLE_HEAD)
+    for name, justify in (
+        ("region", "left"),
+        ("(d,i,o)", "left"),
+        ("id", "left"),
+        ("role", "left"),
+        ("type", "left"),
+        ("tokens", "right"),
+        ("pinned", "center"),
+        ("preview", "left"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=name != "preview")  # type: ignore[arg-type]
+    for node, message in zip(snapshot.nodes, snapshot.messages, strict=True):
+        table.add_row(
+            Text(node.region, style=REGION_STYLES[node.region]),
+            "({},{},{})".format(*node.coordinate),
+            short(node.id),
+            role_text(node.role),
+            node.content_type,
+            f"{node.tokens:,}",
+            "✓" if node.pinned else "",
+            preview(message),
+        )
+    if not snapshot.nodes:
+        table.caption = "empty context"
+    return table
+
+
+def cmd_snapshot(args: argparse.Namespace, out: Console) -> None:
+    """``tract snapshot [--at ADDRESS] [--json]``: the nodes of the context, one row each
+    (``--json``: the snapshot's canonical JSON; a JSON array for a range)."""
+    snapshots = _snapshots(args)
+    if args.json:
+        texts = [s.to_json() for s in snapshots]
+        sys.stdout.write(("[" + ",".join(texts) + "]" if _is_range(args.at) else texts[0]) + "\n")
+        return
+    out.print(Group(*[_table(s) for s in snapshots]))
+
+
+def _is_range(at: str | None) -> bool:
+    return is_temporal(at) and not parse_temporal(at).single
+
+
+def _label(node: Node, message: Mapping[str, Any]) -> Text:
+    label = Text("({},{},{}) ".format(*node.coordinate), style="bold")
+    label.append_text(role_text(node.role))
+    label.append(f" {node.content_type} · {node.tokens:,} tok", style="dim")
+    if node.pinned:
+        label.append(" · pinned", style="yellow")
+    label.append(f" · {short(node.id)}  ", style="dim")
+    label.append(preview(message))
+    return label
+
+
+def _draw(snapshot: Snapshot) -> RenderableType:
+    root = Tree(Text(_title(snapshot), style="bold"))
+    pairs = list(zip(snapshot.nodes, snapshot.messages, strict=True))
+    system = root.add(Text(f"{SYS}  system (depth -1)", style=REGION_STYLES[SYS]))
+    history = root.add(Text(f"{SEQ}  sealed cycles, oldest first (depth ≥ 1)", style=REGION_STYLES[SEQ]))
+    head = root.add(Text(f"{AH}  active head: the next call (depth 0)", style=REGION_STYLES[AH]))
+    cycles: dict[int, Tree] = {}
+    for node, message in pairs:
+        if node.region == SYS:
+            system.add(_label(node, message))
+        elif node.region == AH:
+            head.add(_label(node, message))
+        else:
+            if node.depth not in cycles:
+                back = "the last call" if node.depth == 1 else f"{node.depth} calls ago"
+                cycles[node.depth] = history.add(Text(f"cycle d={node.depth} ({back})", style="bold"))
+            cycles[node.depth].add(_label(node, message))
+    for branch in (system, history, head):
+        if not branch.children:
+            branch.add(Text("(empty)", style="dim"))
+    return root
+
+
+def cmd_tree(args: argparse.Namespace, out: Console) -> None:
+    """``tract tree [--at ADDRESS]``: the regions and cycles of the context, each message at its
+    coordinates."""
+    out.print(Group(*[_draw(s) for s in _snapshots(args)]))
