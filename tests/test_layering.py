@@ -38,6 +38,7 @@ PUBLIC = {
     "tract_core.clock",
     "tract_core.toolkit",
     "tract_core.orchestrator",
+    "tract_core.tree",
 }
 """The core modules an adapter may import (documented in docs/adapters.md); the rest are internal."""
 

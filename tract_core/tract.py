@@ -62,7 +62,7 @@ from .compress import (
 )
 from .config import TractConfig
 from .diff import ContextDiff, diff_contexts
-from .errors import InvalidInputError, shown
+from .errors import InvalidInputError, TemporalAddressError, shown
 from .formats import CompiledContext
 from .gc import GCResult, check_vacuum, collect_garbage, reclaim_space
 from .history import commit_info, in_history, read_reflog, show_commit, verify_objects, walk_log
@@ -452,10 +452,11 @@ class Tract:
         return taken if several else taken[0]
 
     def _snapshot(self, at: Ref) -> Snapshot:
-        snapshot = self.snapshot(at)
-        if isinstance(snapshot, list):
-            raise InvalidInputError(f"{shown(at)} names several contexts; name one commit or @t-K")
-        return snapshot
+        """The one snapshot ``at`` names (a range is refused before any read)."""
+        if check_snapshot_at(at):
+            raise TemporalAddressError(f"{shown(at)} names several contexts; name one commit or @t-K")
+        with self._reading() as session:
+            return take_snapshots(session, self._compiler, self.tract_id, at)[0]
 
     def reflog(self, limit: int | None = None, *, ref: str | None = None) -> list[ReflogEntry]:
         """Every recorded move of HEAD and the branches, newest first."""
