@@ -194,8 +194,12 @@ def test_bad_temporal_addresses_are_clear_errors_and_write_nothing() -> None:
                 t.checkout(several)
         assert (t.head, t.current_branch, len(t.reflog())) == before
     with open_tract() as t:
+        empty = t.snapshot()  # like compile(): the empty context
+        assert (empty.head, len(empty), [s.at for s in t.snapshot("@history")]) == (None, 0, ["@t0"])
         with pytest.raises(CommitNotFoundError, match="no commits yet"):
-            t.snapshot()
+            t.show("@t0")
+        with pytest.raises(TemporalAddressError, match="no cycle yet"):
+            t.snapshot("@t-1")
         t.user("Hi")
         with pytest.raises(TemporalAddressError, match="no cycle yet.*only @t0 exists"):
             t.show("@t-1")

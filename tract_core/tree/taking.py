@@ -50,7 +50,7 @@ def take_snapshots(session: Session, compiler: Compiler, tract_id: str, at: Ref)
         NotFoundError: ``at`` names no commit.
     """
     head, marker = session.refs.head_with_marker(tract_id)
-    if is_temporal(at) and not parse_temporal(at).single:
+    if is_temporal(at):  # a range, @history, or @t-k (@t0 of a tract with no commits is the empty context)
         points = resolve_points(session, tract_id, parse_temporal(at), head)
     else:
         points = [(_label(at), resolve(session, tract_id, at, head=head))]

@@ -127,18 +127,13 @@ def _seals(stored: Any) -> bool:
     return commit.role == "assistant" and commit.operation is Operation.APPEND
 
 
-def _head_commit(session: Session, tract_id: str, head: Head | None, address: str) -> str:
-    if head is None:
-        head = session.refs.head(tract_id)
-    if head.commit is None:
-        raise CommitNotFoundError(f"{address!r}: HEAD of tract {tract_id!r} has no commits yet; commit a message first")
-    return head.commit
+def _head_commit(session: Session, tract_id: str, head: Head | None) -> str | None:
+    return (session.refs.head(tract_id) if head is None else head).commit
 
 
-def _cycle_starts(session: Session, tract_id: str, head: str, back: int | None) -> tuple[list[str | None], bool]:
+def _cycle_starts(session: Session, tract_id: str, head: str, back: int | None) -> list[str | None]:
     """Walk HEAD's first-parent line: for k = 1, 2, ... the parent of the k-th most recent assistant
-    commit (None when that commit is the first one), up to ``back`` of them (None: all). Returns
-    them and whether the walk reached the first commit."""
+    commit (None when that commit is the first one), up to ``back`` of them (None: all)."""
     starts: list[str | None] = []
     current: str | None = head
     while current is not None and (back is None or len(starts) < back):
@@ -149,7 +144,7 @@ def _cycle_starts(session: Session, tract_id: str, head: str, back: int | None) 
         if _seals(stored):
             starts.append(parent)
         current = parent
-    return starts, current is None
+    return starts
 
 
 def _too_far(address: str, back: int, cycles: int) -> TemporalAddressError:
@@ -164,15 +159,15 @@ def resolve_points(
     session: Session, tract_id: str, address: TemporalAddress, head: Head | None = None
 ) -> list[tuple[str, str | None]]:
     """Every context a temporal address names, oldest first: ``(label, commit)`` pairs, where
-    ``commit`` is None for the empty context before a first commit that is an assistant's.
+    ``commit`` is None for an empty context (``@t0`` of a tract with no commits yet, or the one
+    before a first commit that is an assistant's).
 
     Raises:
         TemporalAddressError: The address goes back past the first cycle.
-        CommitNotFoundError: The tract has no commits yet.
     """
-    tip = _head_commit(session, tract_id, head, address.text)
+    tip = _head_commit(session, tract_id, head)
     wanted = None if address.every else address.oldest
-    starts, complete = _cycle_starts(session, tract_id, tip, wanted)
+    starts = _cycle_starts(session, tract_id, tip, wanted) if tip is not None else []
     if wanted is not None and len(starts) < wanted:
         raise _too_far(address.text, wanted, len(starts))
     oldest = len(starts) if address.every else address.oldest
@@ -193,6 +188,10 @@ def resolve_temporal(session: Session, tract_id: str, ref: str, head: Head | Non
         raise TemporalAddressError(
             f"{address.text!r} names several contexts; use it with Tract.snapshot(at=...) (or `tract snapshot "
             "--at`), or name one with @t0 or @t-K"
+        )
+    if _head_commit(session, tract_id, head) is None:
+        raise CommitNotFoundError(
+            f"{address.text!r}: HEAD of tract {tract_id!r} has no commits yet; commit a message first"
         )
     [(label, commit)] = resolve_points(session, tract_id, address, head)
     if commit is None:

@@ -1,0 +1,153 @@
+"""Snapshot bytes pinned across backends: golden files of a fixed scenario compared on memory, SQLite
+and PostgreSQL, and random histories built on two backends giving identical bytes.
+
+Regenerate the golden file (after an intended change of the encoding, with a new format version)
+with ``TRACT_UPDATE_GOLDEN=1 pytest tests/core/test_snapshots.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tract_core import EDIT, NORMAL, PINNED, SKIP, Tract, TractConfig
+from tract_core.tree import Snapshot, diff_snapshots
+
+pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWarning")
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "context-tree-history.jsonl"
+"""Every snapshot of the scenario's ``@history``, one canonical JSON document per line."""
+
+
+class Words:
+    """One token per word: counts that do not depend on tiktoken being installed or online."""
+
+    name = "words-golden"
+
+    def count_text(self, text: str) -> int:
+        return len(text.split())
+
+
+CONFIG = TractConfig(token_counter=Words())
+
+
+def scenario(t: Tract) -> None:
+    """Support chat: system prompt, two exchanges, a tool call and its result, an EDIT of a reply, a
+    pinned message and a skipped one."""
+    t.system("You are Acme's support agent. Be brief and exact.")
+    order = t.user("My order #1234 has not arrived. Can you check?")
+    call = {"id": "call_1", "type": "function", "function": {"name": "lookup_order", "arguments": '{"order": "1234"}'}}
+    t.commit({"role": "assistant", "content": None, "tool_calls": [call]})
+    t.tool_result("call_1", '{"status": "in transit", "shipped": "2026-11-30"}', name="lookup_order")
+    reply = t.assistant("It shipped on 30 November and arrives in 3 days.")
+    noise = t.user("Sorry, pasting my whole log: ERROR ERROR ERROR ... (2,000 lines) ... ünïcødé ✓")
+    t.assistant("No need for the log: your parcel is on its way.")
+    t.commit(
+        {"role": "assistant", "content": "It shipped on 30 November and arrives in 2 to 4 business days."},
+        operation=EDIT,
+        response_to=reply,
+    )
+    t.annotate(order, PINNED, reason="the order number")
+    t.annotate(noise, SKIP, reason="a pasted log")
+    t.user("Thanks! Can I change the address?")
+
+
+def history_bytes(t: Tract) -> bytes:
+    return b"".join(s.canonical_bytes() + b"\n" for s in t.snapshot("@history"))
+
+
+def test_golden_snapshot_bytes_on_every_backend(factory: Any) -> None:
+    t = factory.open(config=CONFIG)
+    scenario(t)
+    produced = history_bytes(t)
+    if os.environ.get("TRACT_UPDATE_GOLDEN") == "1" and factory.backend == "memory":
+        GOLDEN.write_bytes(produced)
+    assert produced == GOLDEN.read_bytes(), f"the snapshot bytes changed on {factory.backend}"
+    snapshots = t.snapshot("@history")
+    assert [s.at for s in snapshots] == ["@t-3", "@t-2", "@t-1", "@t0"]
+    now = snapshots[-1]
+    kinds = [(n.region, n.coordinate, n.role, n.content_type, n.priority) for n in now.nodes]
+    assert kinds == [
+        ("^sys", (-1, 0, 0), "system", "instruction", "pinned"),
+        ("^seq", (3, 0, 0), "user", "dialogue", "pinned"),
+        ("^seq", (3, 1, 0), "assistant", "tool_call", "normal"),
+        ("^seq", (2, 0, 0), "tool", "tool_result", "normal"),
+        ("^seq", (2, 1, 0), "assistant", "dialogue", "normal"),  # the edited reply, at its place
+        ("^seq", (1, 0, 0), "assistant", "dialogue", "normal"),  # the skipped log left its cycle
+        ("^ah", (0, 0, 0), "user", "dialogue", "normal"),
+    ]
+    for snapshot in snapshots:  # the stored bytes rebuild each snapshot and its provider bytes
+        again = Snapshot.from_bytes(snapshot.canonical_bytes())
+        for fmt in ("openai", "anthropic"):
+            assert again.render(fmt) == t.compile(at_commit=snapshot.head).to_bytes(fmt)
+    before = snapshots[-2]  # @t-1: what the model was sent before its last reply
+    assert diff_snapshots(before, now) == {
+        "added": [now.nodes[5].id, now.nodes[6].id],
+        "removed": [before.nodes[5].id],  # the skipped log
+        "changed": [
+            {"id": now.nodes[1].id, "fields": ["priority"]},  # pinned since
+            {"id": now.nodes[4].id, "fields": ["content_hash", "tokens"]},  # the EDIT
+        ],
+    }
+
+
+# -- random histories on two backends ----------------------------------------------------------
+
+TEXTS = ("", "ok", "How do I return shoes?", "30 days", "héllo ✓ 日本", "line one\nline two")
+step = st.one_of(
+    st.tuples(st.just("say"), st.sampled_from(("system", "user", "assistant", "assistant")), st.sampled_from(TEXTS)),
+    st.tuples(st.just("tool"), st.sampled_from(TEXTS)),
+    st.tuples(st.just("edit"), st.integers(0, 10**6), st.sampled_from(TEXTS)),
+    st.tuples(st.just("annotate"), st.integers(0, 10**6), st.sampled_from((PINNED, SKIP, NORMAL))),
+)
+_ids = itertools.count()
+
+
+def apply(t: Tract, steps: list[tuple[Any, ...]]) -> None:
+    said: list[tuple[str, str]] = []  # (commit, role) of each appended message
+    calls = itertools.count()
+    for kind, *args in steps:
+        if kind == "say":
+            role, text = args
+            said.append((t.commit({"role": role, "content": text}).hash, role))
+        elif kind == "tool":
+            call_id = f"call_{next(calls)}"
+            call = {"id": call_id, "type": "function", "function": {"name": "look", "arguments": "{}"}}
+            said.append((t.commit({"role": "assistant", "content": None, "tool_calls": [call]}).hash, "tool_call"))
+            said.append((t.tool_result(call_id, args[0]).hash, "tool"))
+        elif said and kind == "edit":
+            target, role = said[args[0] % len(said)]
+            if role not in ("tool", "tool_call"):
+                t.commit({"role": role, "content": args[1] + " (edited)"}, operation=EDIT, response_to=target)
+        elif said and kind == "annotate":
+            t.annotate(said[args[0] % len(said)][0], args[1])
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_random_histories_give_the_same_snapshot_bytes_on_two_backends(factory: Any) -> None:
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(step, min_size=1, max_size=20))
+    def check(steps: list[tuple[Any, ...]]) -> None:
+        tract_id = f"random-{next(_ids)}"
+        with Tract.open(config=CONFIG) as memory:
+            on_disk = factory.open(tract_id=tract_id, config=CONFIG)
+            apply(memory, steps)
+            apply(on_disk, steps)
+            mine, theirs = memory.snapshot("@history"), on_disk.snapshot("@history")
+            assert [s.canonical_bytes() for s in mine] == [s.canonical_bytes() for s in theirs]
+            for snapshot in theirs:
+                assert Snapshot.from_bytes(snapshot.canonical_bytes()) == snapshot
+                if snapshot.head is None:  # the empty context before a first commit that is a reply
+                    assert len(snapshot) == 0 and snapshot.render("openai") == b'{"messages":[]}'
+                else:
+                    compiled = memory.compile(at_commit=snapshot.head)
+                    assert snapshot.render("anthropic") == compiled.to_bytes("anthropic")
+            on_disk.close()
+
+    check()
