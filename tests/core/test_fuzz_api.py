@@ -162,6 +162,7 @@ def refs(w: World) -> st.SearchStrategy[Any]:
     known = w.hashes or ["0000"]
     return st.one_of(
         st.sampled_from(["HEAD", "main", "side", "HEAD~1", "main^", "side~1", "HEAD~2^", "cleared/1", " HEAD "]),
+        st.sampled_from(["@t0", "@t-1", "@t-2", "@t-99", "@t+1", "@tx", "@t-2..@t0", "@history", "@t-1~1"]),
         st.sampled_from(known),
         st.sampled_from(known).map(lambda h: h[:8]),
         st.sampled_from(known).flatmap(lambda h: st.sampled_from([h + "\x00", h + "\n", h.upper(), h + "~1"])),
@@ -235,6 +236,7 @@ def tract_calls(w: World, draw: Callable[[st.SearchStrategy[Any]], Any]) -> Call
             "log",
             "show",
             "diff",
+            "snapshot",
             "reflog",
             "branch",
             "switch",
@@ -337,7 +339,11 @@ def tract_calls(w: World, draw: Callable[[st.SearchStrategy[Any]], Any]) -> Call
     if method == "diff":
         arg("a", ref, optional=False)
         arg("b", ref)
+        arg("format", pick(st.sampled_from([None, "pact", "PACT", "json"])))
         return method, lambda: t.diff(**kwargs), tuple(kwargs)
+    if method == "snapshot":
+        arg("at", ref)
+        return method, lambda: t.snapshot(**kwargs), tuple(kwargs)
     if method == "reflog":
         arg("limit", pick(st.integers(-2, 50) | st.none()))
         arg("ref", pick(st.sampled_from(["HEAD", "main", "side"])))
