@@ -436,8 +436,8 @@ class Tract:
         """The context tree at a point of history: regions, coordinates and nodes, with canonical bytes.
 
         Args:
-            at: ``"@t0"`` (HEAD's context, the default), ``"@t-k"`` (what the model was sent k cycles
-                ago), any commit name; or a range ``"@t-a..@t-b"`` or ``"@history"`` (every cycle).
+            at: ``"@t0"`` (HEAD's context, the default; None too), ``"@t-k"`` (what the model was sent
+                k cycles ago), any commit name; or a range ``"@t-a..@t-b"`` or ``"@history"`` (every cycle).
 
         Returns:
             A :class:`~tract_core.tree.Snapshot`; for a range or ``@history``, a list of them, oldest first.
@@ -446,6 +446,7 @@ class Tract:
             TemporalAddressError: A malformed address, or one back past the first cycle (the message
                 says how many cycles exist).
         """
+        at = "@t0" if at is None else at  # as compile(at_commit=None): HEAD's context
         several = check_snapshot_at(at)
         with self._reading() as session:
             taken = take_snapshots(session, self._compiler, self.tract_id, at)

@@ -237,7 +237,8 @@ def test_snapshot_bytes_are_canonical_stable_and_round_trip(tmp_path: Path) -> N
         assert back == one and back.canonical_bytes() == one.canonical_bytes() and back.nodes == one.nodes
         assert Snapshot.from_bytes(one.to_json()) == one
         at_hash = a.snapshot(a.head)
-        assert at_hash.at == a.head and at_hash.nodes == a.snapshot().nodes
+        assert at_hash.at == a.head and at_hash.nodes == a.snapshot().nodes and at_hash != a.snapshot()
+        assert a.snapshot(None) == a.snapshot("@t0")
         with pytest.raises(AttributeError):
             one.at = "@t0"  # type: ignore[misc]
         messages = one.messages
