@@ -93,7 +93,7 @@ def to_anthropic(
 def _last(turns: list[dict[str, Any]]) -> dict[str, Any] | None:
     for turn in reversed(turns):
         if turn["content"]:
-            return turn["content"][-1]  # type: ignore[no-any-return]
+            return turn["content"][-1]
     return None
 
 

@@ -16,7 +16,7 @@ A custom policy is any class with ``name``, ``priority``, ``trigger`` and ``eval
 
 from .archive import ArchivePolicy
 from .branch import BranchPolicy
-from .compress import CompressPolicy
+from .compress import CompressPolicy, cached_prefix_lost
 from .drift import DriftDetector, DriftMessage, DriftReport
 from .engine import MAX_FAILURES, OnProposal, PolicyEngine
 from .execute import COMMIT_PARAMS, stale_refs
@@ -40,6 +40,7 @@ __all__ = [
     "Proposal",
     "PolicyLogEntry",
     "CompressPolicy",
+    "cached_prefix_lost",
     "PinPolicy",
     "BranchPolicy",
     "ArchivePolicy",
