@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..formats import CompiledContext
 from ..objects import Priority
-from ..policies.compress import cache_note, cached_prefix_lost
+from ..policies.cache import cache_note, cached_prefix_lost
 from ..policies.policy import PolicyAction
 from ..toolkit.host import ToolHost
 from .config import OrchestratorConfig

@@ -16,7 +16,8 @@ A custom policy is any class with ``name``, ``priority``, ``trigger`` and ``eval
 
 from .archive import ArchivePolicy
 from .branch import BranchPolicy
-from .compress import CompressPolicy, cached_prefix_lost
+from .cache import cached_prefix_lost
+from .compress import CompressPolicy
 from .drift import DriftDetector, DriftMessage, DriftReport
 from .engine import MAX_FAILURES, OnProposal, PolicyEngine
 from .execute import COMMIT_PARAMS, stale_refs
