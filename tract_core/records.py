@@ -147,6 +147,13 @@ class TractStatus:
         tokenizer: The tokenizer that produced ``token_count``.
         tokenizer_note: Why the tokenizer is not the model's own (offline fallback), else None.
         last_usage: The provider's numbers for the latest call recorded on HEAD's line, if any.
+        cached_prefix_tokens: The cache-friendly prefix: tokens at the start of the compiled
+            context that the context before HEAD's latest move began with too (HEAD's previous
+            commit in the reflog: the parent after a commit, the old tip after a compression or a
+            reset), i.e. what a provider's prompt cache can still serve if that earlier context
+            was sent (:meth:`~tract_core.CompiledContext.stable_prefix`). After an append it is
+            all of the earlier context; after an EDIT, a SKIP or a compression it stops at the
+            first message that changed; 0 when there is no earlier context.
     """
 
     tract_id: str
@@ -161,6 +168,7 @@ class TractStatus:
     tokenizer: str
     tokenizer_note: str | None
     last_usage: Usage | None
+    cached_prefix_tokens: int = 0
 
     @property
     def remaining_tokens(self) -> int | None:

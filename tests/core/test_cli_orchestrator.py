@@ -213,7 +213,7 @@ def test_json_has_each_step_with_its_proposal(clinic, capsys):
     (step,) = data["steps"]
     assert (step["tool"], step["status"], step["is_error"]) == ("compress", "pending", False)
     assert step["arguments"] == {"to_commit": hashes[43]}
-    assert step["reason"].endswith("recommend compressing messages 1-45 (keep the last 6)")
+    assert "recommend compressing messages 1-45 (keep the last 6); drops a cached prefix of " in step["reason"]
     assert step["proposal"]["id"] == 1 and step["proposal"]["policy"] == "orchestrator"
     code, out, _ = run(capsys, "--db", path, "orchestrate", "--dry-run", "--json")
     planned = json.loads(out)

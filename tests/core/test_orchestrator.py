@@ -21,7 +21,7 @@ import pytest
 from tract_core import InvalidInputError, Tract, TractConfig
 from tract_core.clock import use_clock
 from tract_core.orchestrator import ORCHESTRATOR_PROMPT, OrchestratorConfig, TriggerConfig
-from tract_core.policies import BranchPolicy, PinPolicy
+from tract_core.policies import BranchPolicy, PinPolicy, cached_prefix_lost
 from tract_core.testing import ScriptedLLM, database_digest, store_snapshot, tool_reply
 
 SUMMARY = "Summary: the early visit notes (items 1 to 40) were reviewed."
@@ -476,7 +476,10 @@ def test_under_pressure_the_rules_compress_all_but_the_newest_and_pinned_message
     planned = t.orchestrate(dry_run=True)
     assert database_digest(t.store) == digest, "a dry run writes nothing"
     [action] = planned.planned
-    reason = f"Context at {share:.0%} of 800 tokens; recommend compressing messages 1-44 (keep the last 6)"
+    reason = (
+        f"Context at {share:.0%} of 800 tokens; recommend compressing messages 1-44 (keep the last 6)"
+        f"; drops a cached prefix of {cached_prefix_lost(t.compile()):,} tokens"
+    )
     assert (planned.stopped, action.kind, action.params, action.reason) == (
         "dry_run",
         "compress",
@@ -557,7 +560,7 @@ def test_a_callback_narrows_the_compression_compress_1_40_keep_41_50(
 
     t.configure_orchestrator(OrchestratorConfig(callbacks=doctor))
     run = t.orchestrate()
-    assert asked[0].reason.endswith("recommend compressing messages 1-44 (keep the last 6)")
+    assert "recommend compressing messages 1-44 (keep the last 6); drops a cached prefix of " in asked[0].reason
     assert asked[0].params == {"to_commit": hashes[43]} and asked[0].status == "pending"
     compress = run.steps[0].proposal
     assert (compress.status, compress.decided_by, compress.params) == (

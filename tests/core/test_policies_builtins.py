@@ -12,7 +12,7 @@ import pytest
 
 from tract_core import EDIT, SKIP, StaleProposalError, Tract, TractConfig
 from tract_core.clock import use_clock
-from tract_core.policies import ArchivePolicy, CompressPolicy, PinPolicy
+from tract_core.policies import ArchivePolicy, CompressPolicy, PinPolicy, cached_prefix_lost
 from tract_core.testing import ScriptedLLM
 
 DAY = 86_400.0
@@ -73,7 +73,7 @@ def test_compress_policy_fires_when_the_context_reaches_the_threshold(factory):
             share = tokens / BUDGET
             assert proposal.reason == (
                 f"Context at {share:.0%} of 400 tokens; compress the {t.status().message_count - 4} messages "
-                "before the last 4"
+                f"before the last 4; drops a cached prefix of {cached_prefix_lost(t.compile()):,} tokens"
             )
             assert proposal.params == {"head": t.head, "keep_recent": 4} and proposal.risk == "high"
     assert fired_at is not None and fired_at < len(CONVERSATION) - 1, "the conversation never reached 80%"

@@ -127,8 +127,9 @@ def test_compress_1_to_40_keep_41_to_50(saver: TractSaver) -> None:
     (pending,) = thread.pending_proposals()
     assert asked.value == {**pending.to_dict(), QUESTION_KEY: 0}
     assert (asked.value["policy"], asked.value["kind"], asked.value["risk"]) == ("orchestrator", "compress", "high")
-    assert asked.value["reason"].endswith(
-        f"of {BUDGET:,} tokens; recommend compressing messages 1-47 (keep the last 4)"
+    assert (
+        f"of {BUDGET:,} tokens; recommend compressing messages 1-47 (keep the last 4); drops a cached prefix of "
+        in asked.value["reason"]
     )
     assert asked.value["params"] == {"to_commit": commit_of(saver, "t", "m47")}
     assert graph.get_state(config("t")).next == ("orchestrator",)

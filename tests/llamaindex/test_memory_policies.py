@@ -304,7 +304,11 @@ async def test_collaborative_compress_proposal_waits_and_another_process_approve
     assert [a.priority for a in tract.show(tract.log(limit=None)[-1].hash).annotations] == [Priority.PINNED]
     (waiting,) = memory.pending_proposals()
     assert (waiting.policy, waiting.kind, waiting.risk) == ("compress", "compress", "high")
-    assert re.fullmatch(r"Context at \d+% of 400 tokens; compress the \d+ messages before the last 6", waiting.reason)
+    assert re.fullmatch(
+        r"Context at \d+% of 400 tokens; compress the \d+ messages before the last 6; drops a cached prefix of "
+        r"[\d,]+ tokens",
+        waiting.reason,
+    )
     assert tract.compressions() == [] and summarizer.calls == []  # nobody compressed: not the policy, not get()
     history = dump(memory.get_all())
     assert tract.compile().token_count > budget  # the stored context went past the budget meanwhile ...

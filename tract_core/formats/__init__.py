@@ -5,6 +5,7 @@ message shape; each provider's module turns that list into what its API or frame
 
 * :mod:`.openai`: OpenAI Chat Completions ``messages`` (fresh copies).
 * :mod:`.anthropic`: the Anthropic Messages API's ``system`` and ``messages``.
+* :mod:`.gemini`: the Gemini API's ``system_instruction`` and ``contents``.
 * :mod:`.langchain`: LangChain ``BaseMessage`` objects (imports ``langchain-core`` when called).
 * :mod:`.llamaindex`: LlamaIndex ``ChatMessage`` objects (imports ``llama-index-core`` when called).
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..errors import InvalidInputError, shown
 from .content import text_of
 
-__all__ = ["to_anthropic"]
+__all__ = ["MAX_CACHE_BREAKPOINTS", "to_anthropic"]
+
+MAX_CACHE_BREAKPOINTS = 4
+"""How many ``cache_control`` breakpoints one Anthropic request may carry."""
 
 
-def to_anthropic(messages: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def to_anthropic(
+    messages: Iterable[Mapping[str, Any]], cache_breakpoints: str | Sequence[int] | None = None
+) -> dict[str, Any]:
     """Arguments for the Anthropic Messages API: ``{"system": ..., "messages": [...]}``.
 
     Leading system/developer messages become the ``system`` string (joined by blank lines);
@@ -21,17 +27,31 @@ def to_anthropic(messages: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     Consecutive messages of the same role are merged into one turn of content blocks, so roles
     alternate as the API expects.
 
+    ``cache_breakpoints`` marks prompt-cache boundaries with ``cache_control: {"type": "ephemeral"}``
+    on the last content block of the named messages (at most four, as Anthropic allows): ``"auto"``
+    marks the system prompt and the last assistant message (the end of the last sealed cycle); a
+    list names message indexes (a system message's index marks the system prompt, which then
+    becomes a list of one text block). None leaves the output exactly as without it.
+
+    Raises:
+        InvalidInputError: ``cache_breakpoints`` is not ``"auto"``, None or a list of at most four
+            indexes of existing messages.
+
     Example:
         >>> to_anthropic([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
         {'system': 'Be brief.', 'messages': [{'role': 'user', 'content': 'Hi'}]}
     """
+    messages = list(messages)
+    marked = _breakpoints(messages, cache_breakpoints)
     system: list[str] = []
     turns: list[dict[str, Any]] = []
+    mark_system = False
     leading = True
-    for message in messages:
+    for index, message in enumerate(messages):
         role = message["role"]
         if role in ("system", "developer") and leading:
             system.append(text_of(message.get("content")))
+            mark_system = mark_system or index in marked
             continue
         leading = False
         if role in ("system", "developer"):
@@ -54,11 +74,58 @@ def to_anthropic(messages: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
+        if index in marked:
+            target = blocks[-1] if blocks else _last(turns)
+            if target is None:
+                mark_system = True  # nothing emitted yet but the system prompt: the prefix ends there
+            else:
+                target["cache_control"] = {"type": "ephemeral"}
     for turn in turns:
         content = turn["content"]
-        if len(content) == 1 and content[0]["type"] == "text":
+        if len(content) == 1 and content[0]["type"] == "text" and "cache_control" not in content[0]:
             turn["content"] = content[0]["text"]
-    return {"system": "\n\n".join(system) if system else None, "messages": turns}
+    prompt: Any = "\n\n".join(system) if system else None
+    if mark_system and prompt is not None:
+        prompt = [{"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}]
+    return {"system": prompt, "messages": turns}
+
+
+def _last(turns: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for turn in reversed(turns):
+        if turn["content"]:
+            return turn["content"][-1]
+    return None
+
+
+def _breakpoints(messages: Sequence[Mapping[str, Any]], spec: str | Sequence[int] | None) -> set[int]:
+    """The message indexes ``cache_breakpoints`` marks (see :func:`to_anthropic`)."""
+    if spec is None:
+        return set()
+    if spec == "auto":
+        marks = set()
+        leading = 0
+        while leading < len(messages) and messages[leading]["role"] in ("system", "developer"):
+            leading += 1
+        if leading:
+            marks.add(leading - 1)
+        assistants = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+        if assistants:
+            marks.add(assistants[-1])
+        return marks
+    if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence):
+        raise InvalidInputError(f"cache_breakpoints is 'auto', None or a list of message indexes, not {shown(spec)}")
+    marks = set()
+    for index in spec:
+        if isinstance(index, bool) or not isinstance(index, int) or not -len(messages) <= index < len(messages):
+            raise InvalidInputError(
+                f"cache_breakpoints names message {shown(index)}, but the context has {len(messages)} messages"
+            )
+        marks.add(index % len(messages))
+    if len(marks) > MAX_CACHE_BREAKPOINTS:
+        raise InvalidInputError(
+            f"Anthropic allows at most {MAX_CACHE_BREAKPOINTS} cache breakpoints; {len(marks)} were given"
+        )
+    return marks
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:

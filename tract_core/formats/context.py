@@ -3,7 +3,7 @@
 A :class:`CompiledContext` holds frozen message data and every accessor returns fresh copies, so
 a caller that mutates what it gets never corrupts tract's compile cache. Its ``to_*`` methods hand
 the messages to the provider modules of this package (:mod:`.openai`, :mod:`.anthropic`,
-:mod:`.langchain`, :mod:`.llamaindex`).
+:mod:`.gemini`, :mod:`.langchain`, :mod:`.llamaindex`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from ..entries import CompiledMessage, copy_message
 from ..errors import InvalidInputError
 from ..objects import FORMAT_VERSION, canonical_json
 from ..sequence import SharedSequence
+from ..tokens import REPLY_PRIMING
 from .anthropic import to_anthropic
+from .gemini import to_gemini
 from .langchain import to_langchain
 from .llamaindex import to_llamaindex
 from .openai import to_openai
@@ -24,11 +26,28 @@ from .openai import to_openai
 __all__ = ["CompiledContext"]
 
 
+def _langchain_body(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    from langchain_core.messages import messages_to_dict
+
+    return {"messages": messages_to_dict(to_langchain(messages))}
+
+
+def _llamaindex_body(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"messages": [message.model_dump(mode="json") for message in to_llamaindex(messages)]}
+
+
 _BODIES: dict[str, Any] = {
     "openai": lambda messages: {"messages": to_openai(messages)},
     "anthropic": to_anthropic,
+    "gemini": to_gemini,
+    "langchain": _langchain_body,
+    "llamaindex": _llamaindex_body,
 }
 """Each byte format: the messages in tract's shape -> the request body's JSON data."""
+
+
+def _as_list(items: Sequence[Any]) -> Sequence[Any]:
+    return items.tolist() if isinstance(items, SharedSequence) else items
 
 
 def _entry(slot: Any) -> CompiledMessage:
@@ -176,7 +195,7 @@ class CompiledContext:
         """Messages for the OpenAI Chat Completions API (``messages=``); see :mod:`.openai`."""
         return to_openai(self._messages)
 
-    def to_anthropic(self) -> dict[str, Any]:
+    def to_anthropic(self, cache_breakpoints: str | Sequence[int] | None = None) -> dict[str, Any]:
         """Arguments for the Anthropic Messages API: ``{"system": ..., "messages": [...]}``.
 
         Leading system/developer messages become the ``system`` string (joined by blank lines);
@@ -184,14 +203,85 @@ class CompiledContext:
         calls become ``tool_use`` blocks and tool results ``tool_result`` blocks in a user turn.
         Consecutive messages of the same role are merged into one turn of content blocks, so roles
         alternate as the API expects.
+
+        Args:
+            cache_breakpoints: Where to put prompt-cache marks (``cache_control: {"type":
+                "ephemeral"}`` on a message's last block): ``"auto"`` marks the system prompt and
+                the last assistant message (the end of the last sealed cycle, which the next call
+                repeats); a list of at most four message indexes marks those; None (the default)
+                gives exactly the output without marks.
+
+        Raises:
+            InvalidInputError: A ``cache_breakpoints`` that is not ``"auto"``, None or at most four
+                indexes of messages of this context.
         """
-        return to_anthropic(self._messages)
+        return to_anthropic(self._messages, cache_breakpoints)
+
+    def to_gemini(self) -> dict[str, Any]:
+        """Arguments for the Gemini API (google-genai): ``{"system_instruction": {"parts": [...]},
+        "contents": [...]}``; see :func:`~tract_core.formats.gemini.to_gemini`.
+
+        Leading system/developer messages become ``system_instruction`` (absent without them);
+        ``assistant`` turns are ``model`` turns; tool calls are ``function_call`` parts and tool
+        results ``function_response`` parts of a user turn; same-role turns are merged.
+        """
+        return to_gemini(self._messages)
+
+    def stable_prefix(self, previous: CompiledContext | None) -> int:
+        """Tokens of the longest run of leading messages this context shares with ``previous``: the
+        part of the prompt a provider's prompt cache can still serve after ``previous`` was sent.
+
+        Messages are compared by their content (role, text, tool calls...), so an appended message
+        keeps the whole previous context stable, while an EDIT, a SKIP or a compression early on
+        cuts the prefix at the first message that changed. Tokens are this context's per-message
+        estimates (:meth:`outline`), without the reply priming ``token_count`` adds.
+
+        Example:
+            >>> from tract_core import Tract
+            >>> with Tract.open() as t:
+            ...     _ = t.system("Be brief.")
+            ...     before = t.compile()
+            ...     _ = t.user("Hello")
+            ...     t.compile().stable_prefix(before) == sum(m[3] for m in before.outline())
+            True
+
+        Args:
+            previous: An earlier compile (None: nothing was sent before, so 0).
+
+        Raises:
+            InvalidInputError: This context was built by hand, not by ``Tract.compile()`` (it has
+                no per-message token counts).
+        """
+        if self._slots is None:
+            raise InvalidInputError("stable_prefix() needs a context made by Tract.compile(), not one built by hand")
+        if previous is None or not len(previous) or not len(self):
+            return 0
+        mine, theirs = self._messages, previous._messages
+        if (
+            isinstance(mine, SharedSequence)
+            and isinstance(theirs, SharedSequence)
+            and mine._items is theirs._items
+            and previous._slots is not None
+        ):  # views of one append-only list (a compile and its ancestor's): the shorter is the prefix
+            shorter = self if len(self) <= len(previous) else previous
+            return shorter.token_count - REPLY_PRIMING
+        tokens = 0
+        for a, b, slot in zip(_as_list(mine), _as_list(theirs), _as_list(self._slots), strict=False):
+            if a is not b and a != b:
+                break
+            tokens += slot.tokens
+        return tokens
 
     def to_bytes(self, fmt: str = "openai") -> bytes:
         """The request body's messages for ``fmt`` as canonical JSON bytes (sorted keys, compact,
         UTF-8): identical for identical contexts on every run and backend.
 
-        ``openai``: ``{"messages": [...]}``; ``anthropic``: ``{"system": ..., "messages": [...]}``.
+        ``openai``: ``{"messages": [...]}``; ``anthropic``: ``{"system": ..., "messages": [...]}``
+        (:meth:`to_anthropic`); ``gemini``: ``{"system_instruction": ..., "contents": [...]}``
+        (:meth:`to_gemini`); ``langchain``: ``{"messages": [...]}`` as LangChain's
+        ``messages_to_dict`` of :meth:`to_langchain`; ``llamaindex``: ``{"messages": [...]}``, each
+        ``ChatMessage`` of :meth:`to_llamaindex` as ``model_dump(mode="json")``. The last two import
+        their framework when called.
 
         Raises:
             InvalidInputError: An unknown format (the message lists the known ones).

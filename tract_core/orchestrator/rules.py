@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ..formats import CompiledContext
 from ..objects import Priority
+from ..policies.cache import cache_note, cached_prefix_lost
 from ..policies.policy import PolicyAction
 from ..toolkit.host import ToolHost
 from .config import OrchestratorConfig
@@ -51,7 +52,7 @@ def _compress(context: CompiledContext, report: HealthReport, config: Orchestrat
         {"to_commit": last},
         reason=(
             f"Context at {item.value:.0%} of {budget:,} tokens; recommend compressing messages 1-{older} "
-            f"(keep the last {config.keep_recent})"
+            f"(keep the last {config.keep_recent}){cache_note(cached_prefix_lost(context))}"
         ),
     )
 

@@ -16,6 +16,7 @@ A custom policy is any class with ``name``, ``priority``, ``trigger`` and ``eval
 
 from .archive import ArchivePolicy
 from .branch import BranchPolicy
+from .cache import cached_prefix_lost
 from .compress import CompressPolicy
 from .drift import DriftDetector, DriftMessage, DriftReport
 from .engine import MAX_FAILURES, OnProposal, PolicyEngine
@@ -40,6 +41,7 @@ __all__ = [
     "Proposal",
     "PolicyLogEntry",
     "CompressPolicy",
+    "cached_prefix_lost",
     "PinPolicy",
     "BranchPolicy",
     "ArchivePolicy",

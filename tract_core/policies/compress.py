@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..arguments import check_number
 from ..errors import InvalidInputError, shown
+from .cache import cache_note, cached_prefix_lost
 from .policy import PolicyAction
 
 if TYPE_CHECKING:
@@ -88,7 +89,13 @@ class CompressPolicy:
         return config
 
     def action_for(
-        self, token_count: int, budget: int | None, message_count: int, *, head: str | None = None
+        self,
+        token_count: int,
+        budget: int | None,
+        message_count: int,
+        *,
+        head: str | None = None,
+        cached_prefix: int | None = None,
     ) -> PolicyAction | None:
         """The compress action for a context of ``token_count`` tokens and ``message_count`` messages
         measured against ``budget`` (this policy's ``token_budget`` wins when set), or None.
@@ -102,6 +109,8 @@ class CompressPolicy:
                 0: no budget, never fires).
             message_count: The context's messages.
             head: The commit the context ends at, recorded in the action's params when given.
+            cached_prefix: Tokens of prompt-cached prefix the compression would invalidate
+                (:func:`cached_prefix_lost`); the reason says so when given and not 0.
 
         Returns:
             A ``compress`` action when ``token_count`` reaches ``threshold`` of the budget and at least
@@ -123,18 +132,22 @@ class CompressPolicy:
             params,
             reason=(
                 f"Context at {share:.0%} of {budget:,} tokens; compress the {older} messages "
-                f"before the last {self.keep_recent}"
+                f"before the last {self.keep_recent}{cache_note(cached_prefix)}"
             ),
         )
 
     def evaluate(self, tract: Tract) -> PolicyAction | None:
-        """A compress action when the context is at ``threshold`` of the budget or more (O(1): the
-        compiled context at HEAD is cached and kept incrementally, and the agent's next compile
-        reuses it)."""
+        """A compress action when the context is at ``threshold`` of the budget or more (O(1) below
+        it: the compiled context at HEAD is cached and kept incrementally, and the agent's next
+        compile reuses it). Its reason weighs the prompt cache: how many cached-prefix tokens the
+        compression would invalidate (:func:`cached_prefix_lost`, counted only when it fires)."""
         budget = self.token_budget or tract.config.token_budget
         if not budget:
             return None
         context = tract.compile()
         if context.head is None:
             return None
-        return self.action_for(context.token_count, budget, len(context), head=context.head)
+        if self.action_for(context.token_count, budget, len(context)) is None:
+            return None
+        lost = cached_prefix_lost(context)
+        return self.action_for(context.token_count, budget, len(context), head=context.head, cached_prefix=lost)

@@ -1,0 +1,132 @@
+"""The Gemini API format (google-genai): a ``system_instruction`` and alternating ``contents`` of parts.
+
+Gemini calls the assistant ``model`` and has no tool role: tool calls are ``function_call`` parts of
+a model turn, tool results ``function_response`` parts of a user turn, named after the call they
+answer. Keys are the snake_case names the ``google-genai`` SDK accepts
+(``types.Content.model_validate``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .content import text_of
+
+__all__ = ["to_gemini"]
+
+_ROLES = {"assistant": "model"}
+_IMAGE_TYPES = {  # a fixed table, not the platform's mimetypes database: bytes must not depend on the machine
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "heic": "image/heic",
+    "heif": "image/heif",
+}
+_AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
+
+
+def to_gemini(messages: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Arguments for the Gemini API: ``{"system_instruction": {"parts": [...]}, "contents": [...]}``.
+
+    Leading system/developer messages become ``system_instruction`` (one text part each; the key is
+    absent without them); later ones become user text, as Gemini takes its instruction up front.
+    ``assistant`` turns are ``model`` turns. Tool calls become ``function_call`` parts (``args`` is
+    the parsed JSON object of the call's arguments) and tool results ``function_response`` parts in
+    a user turn, named after the matching call; the response is the result's JSON object when its
+    text is one, else ``{"output": text}``. Images become ``inline_data`` (data URLs) or
+    ``file_data`` (other URLs). Consecutive turns of the same role are merged, so roles alternate.
+
+    Example:
+        >>> to_gemini([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+        {'system_instruction': {'parts': [{'text': 'Be brief.'}]},
+         'contents': [{'role': 'user', 'parts': [{'text': 'Hi'}]}]}
+    """
+    system: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+    names: dict[Any, str] = {}  # tool call id -> function name, from the assistant messages so far
+    leading = True
+    for message in messages:
+        role = message["role"]
+        if role in ("system", "developer") and leading:
+            system.append({"text": text_of(message.get("content"))})
+            continue
+        leading = False
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            name = names.get(call_id) or message.get("name") or str(call_id or "tool")
+            parts = [{"function_response": {"name": name, "response": _response(message.get("content"))}}]
+        else:
+            parts = _parts(message.get("content"))
+            calls = message.get("tool_calls") if role == "assistant" else None
+            for call in calls or ():
+                function = call.get("function", {})
+                names[call.get("id")] = function.get("name")
+                parts.append({"function_call": {"name": function.get("name"), "args": _args(function)}})
+        if not parts:
+            continue
+        turn_role = _ROLES.get(role, "user")
+        if turns and turns[-1]["role"] == turn_role:
+            turns[-1]["parts"].extend(parts)
+        else:
+            turns.append({"role": turn_role, "parts": parts})
+    body: dict[str, Any] = {"system_instruction": {"parts": system}} if system else {}
+    body["contents"] = turns
+    return body
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"text": content}]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            parts.append({"text": str(part.get("text", ""))})
+        elif kind == "refusal":
+            parts.append({"text": str(part.get("refusal", ""))})
+        elif kind == "image_url":
+            parts.append(_media(str((part.get("image_url") or {}).get("url", "")), _IMAGE_TYPES))
+        elif kind == "input_audio":
+            audio = part.get("input_audio") or {}
+            mime = _AUDIO_TYPES.get(str(audio.get("format", "")).lower(), "audio/wav")
+            parts.append({"inline_data": {"mime_type": mime, "data": str(audio.get("data", ""))}})
+        elif kind == "file" and str((part.get("file") or {}).get("file_data", "")).startswith("data:"):
+            parts.append(_media(str(part["file"]["file_data"]), {}))
+        else:  # a part Gemini has no counterpart for: the model reads it as JSON text
+            parts.append({"text": json.dumps(part, sort_keys=True, ensure_ascii=False)})
+    return parts
+
+
+def _media(url: str, types: Mapping[str, str]) -> dict[str, Any]:
+    if url.startswith("data:") and ";base64," in url:
+        mime, data = url[5:].split(";base64,", 1)
+        return {"inline_data": {"mime_type": mime, "data": data}}
+    file: dict[str, Any] = {"file_uri": url}
+    extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower() if "." in url.rsplit("/", 1)[-1] else ""
+    if extension in types:
+        file["mime_type"] = types[extension]
+    return {"file_data": file}
+
+
+def _args(function: Mapping[str, Any]) -> dict[str, Any]:
+    arguments = function.get("arguments") or "{}"
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
+    except (json.JSONDecodeError, TypeError, ValueError):
+        return {"arguments": arguments}
+    return parsed if isinstance(parsed, dict) else {"arguments": parsed}
+
+
+def _response(content: Any) -> dict[str, Any]:
+    text = text_of(content)
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {"output": text}
+    return parsed if isinstance(parsed, dict) else {"output": text}
