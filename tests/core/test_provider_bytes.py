@@ -50,8 +50,8 @@ def check_openai(messages: list[dict[str, Any]]) -> None:
 
 
 def check_anthropic(body: dict[str, Any]) -> None:
-    assert set(body) == {"system", "messages"}
-    if body["system"] is not None:
+    assert set(body) in ({"system", "messages"}, {"messages"})
+    if "system" in body:
         assert _plain(ANTHROPIC_SYSTEM.validate_python(body["system"])) == body["system"]
     assert _plain(ANTHROPIC_MESSAGES.validate_python(body["messages"])) == body["messages"]
     roles = [turn["role"] for turn in body["messages"]]
@@ -445,3 +445,11 @@ def test_the_orchestrator_compress_rule_says_how_many_cached_tokens_it_drops() -
         t.configure_orchestrator(OrchestratorConfig(compress_at=0.5, keep_recent=2))
         (action,) = [a for a in t.orchestrate(dry_run=True).planned if a.kind == "compress"]
         assert action.reason.endswith(f"(keep the last 2); drops a cached prefix of {lost:,} tokens")
+
+
+def test_without_a_system_prompt_the_anthropic_body_has_no_system_key() -> None:
+    t = Tract.open()
+    t.user("Hi")
+    body = t.compile().to_anthropic()
+    assert body == {"messages": [{"role": "user", "content": "Hi"}]}  # **body goes straight into messages.create
+    assert b'"system"' not in t.compile().to_bytes("anthropic")

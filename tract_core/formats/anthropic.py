@@ -19,7 +19,8 @@ MAX_CACHE_BREAKPOINTS = 4
 def to_anthropic(
     messages: Iterable[Mapping[str, Any]], cache_breakpoints: str | Sequence[int] | None = None
 ) -> dict[str, Any]:
-    """Arguments for the Anthropic Messages API: ``{"system": ..., "messages": [...]}``.
+    """Arguments for the Anthropic Messages API: ``{"system": ..., "messages": [...]}`` (no ``system``
+    key when there is no system prompt, so ``client.messages.create(**body)`` works either way).
 
     Leading system/developer messages become the ``system`` string (joined by blank lines);
     later ones become user text, since Anthropic only takes a system prompt up front. Tool
@@ -87,6 +88,8 @@ def to_anthropic(
     prompt: Any = "\n\n".join(system) if system else None
     if mark_system and prompt is not None:
         prompt = [{"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}]
+    if prompt is None:  # no system prompt: the key is left out (the API takes no null system)
+        return {"messages": turns}
     return {"system": prompt, "messages": turns}
 
 
