@@ -125,6 +125,16 @@ class CompileState:
     cycles: int = 0
     live: tuple[int, ...] = ()
 
+    def lifecycle_split(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The APPEND commits of the slots with a lifecycle or node key: ``(live, gone)``, where ``live``
+        can still be shown (compression keeps them verbatim, like PINNED ones) and ``gone`` never will
+        again (expired or superseded: compression drops them, like SKIP ones)."""
+        live = frozenset(self.slots[i].key for i in self.live)
+        gone = frozenset(
+            s.key for s in self.slots if (s.lifecycle is not None or s.node_key is not None) and s.key not in live
+        )
+        return live, gone
+
     def index_of(self, key: str) -> int | None:
         """Position of the slot created by ``key`` (searching from the newest)."""
         for i, slot in zip(range(len(self.slots) - 1, -1, -1), reversed(self.slots), strict=True):
@@ -595,9 +605,7 @@ def build_state(
     result = _annotate(SharedSequence(slots), _visible_annotations(head, history, annotations))
     applied = tuple(r for r in annotations if r.anchor == head)
     live = tuple(
-        i
-        for i in marked
-        if (slots[i].node_key is None or newest[slots[i].node_key] == i) and not _expired(slots[i], cycles)
+        i for i in marked if ((key := slots[i].node_key) is None or newest[key] == i) and not _expired(slots[i], cycles)
     )
     context = _context(head, result, compiler.counter, cycles, live)
     return CompileState(head, result, applied, marker, context, len(history), has_tool_skips(result), cycles, live)
