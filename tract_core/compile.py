@@ -180,23 +180,45 @@ def _context(
     one side of a pair removes the other: a hidden result drops its call from the assistant
     message (and the message, if nothing else is left); a hidden call drops its results.
     """
+    items = slots.tolist() if isinstance(slots, SharedSequence) else list(slots)
     live_set = frozenset(live)
-    hidden = [slot_hidden(s, i, now, live_set) for i, s in enumerate(slots)]
+    skip = Priority.SKIP
+    hidden = {
+        i
+        for i, s in enumerate(items)
+        if s.priority is skip
+        or ((s.lifecycle is not None or s.node_key is not None) and slot_hidden(s, i, now, live_set))
+    }
     skipped_results: set[Any] = set()
     skipped_calls: set[Any] = set()
-    for s, gone in zip(slots, hidden, strict=True):
-        if gone:
-            if s.role == "tool":
-                skipped_results.add(s.message.get("tool_call_id"))
-            else:
-                skipped_calls.update(_tool_call_ids(s.message))
+    for i in hidden:
+        s = items[i]
+        if s.role == "tool":
+            skipped_results.add(s.message.get("tool_call_id"))
+        else:
+            skipped_calls.update(_tool_call_ids(s.message))
+    sticky_at = [i for i in live if i not in hidden and (life := items[i].lifecycle) is not None and life.sticky]
+    if not skipped_results and not skipped_calls:  # no tool pair to mend: list comprehensions only
+        if hidden or sticky_at:
+            out = hidden.union(sticky_at)
+            picked = [s for i, s in enumerate(items) if i not in out]
+            picked.extend(items[i] for i in sticky_at)  # after the active head's other messages, every cycle
+        else:
+            picked = items
+        return CompiledContext(
+            SharedSequence([s.message for s in picked]),
+            SharedSequence([s.key for s in picked]),
+            sum(s.tokens for s in picked) + (REPLY_PRIMING if picked else 0),
+            head,
+            SharedSequence(picked),
+        )
     messages: list[Mapping[str, Any]] = []
     keys: list[str] = []
     shown: list[Slot] = []
     sticky: list[Slot] = []
     tokens = 0
-    for s, gone in zip(slots, hidden, strict=True):
-        if gone:
+    for i, s in enumerate(items):
+        if i in hidden:
             continue
         if s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
             continue
