@@ -62,12 +62,18 @@ from .store.base import CompressionEntry
 from .summarize import SummaryDraft
 from .tokens import TiktokenCounter, TokenCounter
 from .tract import Tract
+from .tree.lifecycle import Cyclic, Lifecycle, Permanent, Sticky, Temporary
 from .usage import Usage
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tract",
+    "Lifecycle",
+    "Permanent",
+    "Temporary",
+    "Sticky",
+    "Cyclic",
     "TractConfig",
     "CompiledContext",
     "CompiledMessage",

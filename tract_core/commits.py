@@ -12,6 +12,7 @@ from .objects import Blob, Operation, check_text, json_or_none
 from .refs import HEAD, Ref, resolve
 from .store.base import Session, StoredCommit
 from .tokens import count_body
+from .tree.lifecycle import coerce_lifecycle
 from .writes import NewCommit, write_chain
 
 __all__ = ["write_commit", "coerce_operation"]
@@ -64,6 +65,8 @@ def write_commit(
     generation_config: dict[str, Any] | None,
     metadata: dict[str, Any] | None,
     commit_message: str | None,
+    lifecycle: Any = None,
+    key: str | None = None,
 ) -> tuple[StoredCommit, Blob, int]:
     """Append one commit to the checked-out branch (or detached HEAD) inside ``session``'s transaction.
 
@@ -75,6 +78,16 @@ def write_commit(
     meta_json = json_or_none(metadata, "metadata")
     if commit_message is not None:
         check_text(commit_message, "commit_message")
+    life = coerce_lifecycle(lifecycle)
+    if key is not None:
+        check_text(key, "key", control=True)
+        if not key.strip():
+            raise InvalidInputError('a node key is a non-empty name such as "weather:NYC"')
+    if op is Operation.EDIT and (life is not None or key is not None):
+        raise InvalidInputError(
+            "lifecycle= and key= belong to the APPEND commit that adds a message; an EDIT keeps the "
+            "original's (changing a lifecycle later is not available yet)"
+        )
     head = session.refs.head(tract_id, lock=True)
     target: str | None = None
     if op is Operation.EDIT:
@@ -111,6 +124,8 @@ def write_commit(
         message=commit_message,
         tokens=tokens,
         tokenizer=compiler.counter.name,
+        lifecycle_json=None if life is None else life.to_json(),
+        key=key,
     )
     summary = commit_message or f"{op.value} {normalized.role} {normalized.content_type}"
     written = write_chain(

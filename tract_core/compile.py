@@ -7,6 +7,12 @@ SKIP slots. Annotations are anchored at the commit HEAD was on when they were ma
 that commit and to history built on it afterwards, never to lines of history that already existed,
 so ``compile(at_commit=...)`` shows exactly what the model was shown at that point.
 
+Lifecycles and node keys (DESIGN 14, :mod:`tract_core.tree.lifecycle`) are read against cycles: an
+APPENDed assistant commit seals one. Each slot records the cycle it was born in, and a state the
+number of cycles sealed at its head (``now``) and the ``live`` slots: those with a lifecycle or a
+key that can still be shown (not expired, not superseded by a newer slot with the same key). A slot
+with a lifecycle or key that is not live is never shown again.
+
 A :class:`CompileState` is cached per commit. After one new commit, the next compile extends the
 parent's state by that commit (O(1) work plus a tuple copy) instead of re-reading the history.
 """
@@ -26,6 +32,7 @@ from .objects import Blob, ContentType, Operation, Priority
 from .sequence import SharedSequence
 from .store.base import AnnotationEntry, HistoryEntry, Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
+from .tree.lifecycle import Lifecycle, lifecycle_of_json
 
 __all__ = [
     "Slot",
@@ -36,6 +43,7 @@ __all__ = [
     "build_state",
     "effective_priorities",
     "has_tool_skips",
+    "slot_hidden",
 ]
 
 _DEFAULT_PRIORITIES = {ContentType.INSTRUCTION: Priority.PINNED}
@@ -68,6 +76,11 @@ class Slot(NamedTuple):
         blob: Hash of the blob whose content is shown (that of ``source``).
         origin: Hash of the blob the message was appended with (that of ``key``).
         metadata_json: The metadata of the APPEND commit (canonical JSON), or None.
+        born: The cycles sealed when the message was committed (counting itself, for an assistant
+            message): its age at a later commit is that commit's sealed cycles minus ``born``.
+        lifecycle: The APPEND commit's lifecycle, or None (permanent).
+        node_key: The APPEND commit's node key (``"weather:NYC"``), or None. (``key`` is the
+            commit id, kept under that name for compatibility.)
     """
 
     key: str
@@ -80,6 +93,9 @@ class Slot(NamedTuple):
     blob: str
     origin: str
     metadata_json: str | None
+    born: int = 0
+    lifecycle: Lifecycle | None = None
+    node_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +110,9 @@ class CompileState:
         context: The compiled result.
         length: Number of commits in the history.
         tool_skips: Whether a tool call or result is skipped (compile then re-pairs tool messages).
+        cycles: The cycles sealed at ``head`` (APPENDed assistant messages in its history).
+        live: Positions (in ``slots``) of the slots with a lifecycle or node key that can still be
+            shown, oldest first. The others with one are hidden for good.
     """
 
     head: str | None
@@ -103,6 +122,18 @@ class CompileState:
     context: CompiledContext
     length: int = 0
     tool_skips: bool = False
+    cycles: int = 0
+    live: tuple[int, ...] = ()
+
+    def lifecycle_split(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The APPEND commits of the slots with a lifecycle or node key: ``(live, gone)``, where ``live``
+        can still be shown (compression keeps them verbatim, like PINNED ones) and ``gone`` never will
+        again (expired or superseded: compression drops them, like SKIP ones)."""
+        live = frozenset(self.slots[i].key for i in self.live)
+        gone = frozenset(
+            s.key for s in self.slots if (s.lifecycle is not None or s.node_key is not None) and s.key not in live
+        )
+        return live, gone
 
     def index_of(self, key: str) -> int | None:
         """Position of the slot created by ``key`` (searching from the newest)."""
@@ -121,27 +152,73 @@ def has_tool_skips(slots: Sequence[Slot]) -> bool:
     return any(s.priority is Priority.SKIP and (s.role == "tool" or bool(s.message.get("tool_calls"))) for s in slots)
 
 
-def _context(head: str | None, slots: Sequence[Slot], counter: TokenCounter) -> CompiledContext:
-    """The compiled context of a slot sequence: SKIP slots dropped, tool calls and results kept in pairs.
+def slot_hidden(slot: Slot, position: int, now: int, live: frozenset[int] | tuple[int, ...]) -> bool:
+    """Whether a slot is left out of the context: SKIP, or hidden by its lifecycle or node key.
 
-    Providers reject a tool call without its result and a result without its call, so skipping
-    one side of a pair removes the other: a skipped result drops its call from the assistant
-    message (and the message, if nothing else is left); a skipped call drops its results.
+    Args:
+        slot: The slot.
+        position: Its position in the state's slots.
+        now: The cycles sealed at the compiled commit.
+        live: The state's live positions (see :class:`CompileState`).
     """
+    if slot.priority is Priority.SKIP:
+        return True
+    if slot.lifecycle is None and slot.node_key is None:
+        return False
+    if position not in live:
+        return True  # expired or superseded for good
+    return slot.lifecycle is not None and not slot.lifecycle.visible(now - slot.born)
+
+
+def _context(
+    head: str | None, slots: Sequence[Slot], counter: TokenCounter, now: int = 0, live: tuple[int, ...] = ()
+) -> CompiledContext:
+    """The compiled context of a slot sequence: SKIP slots dropped, and slots hidden by their lifecycle or
+    node key (see :func:`slot_hidden`), sticky ones moved to the end, tool calls and results kept in pairs.
+
+    Providers reject a tool call without its result and a result without its call, so hiding
+    one side of a pair removes the other: a hidden result drops its call from the assistant
+    message (and the message, if nothing else is left); a hidden call drops its results.
+    """
+    items = slots.tolist() if isinstance(slots, SharedSequence) else list(slots)
+    live_set = frozenset(live)
+    skip = Priority.SKIP
+    hidden = {
+        i
+        for i, s in enumerate(items)
+        if s.priority is skip
+        or ((s.lifecycle is not None or s.node_key is not None) and slot_hidden(s, i, now, live_set))
+    }
     skipped_results: set[Any] = set()
     skipped_calls: set[Any] = set()
-    for s in slots:
-        if s.priority is Priority.SKIP:
-            if s.role == "tool":
-                skipped_results.add(s.message.get("tool_call_id"))
-            else:
-                skipped_calls.update(_tool_call_ids(s.message))
+    for i in hidden:
+        s = items[i]
+        if s.role == "tool":
+            skipped_results.add(s.message.get("tool_call_id"))
+        else:
+            skipped_calls.update(_tool_call_ids(s.message))
+    sticky_at = [i for i in live if i not in hidden and (life := items[i].lifecycle) is not None and life.sticky]
+    if not skipped_results and not skipped_calls:  # no tool pair to mend: list comprehensions only
+        if hidden or sticky_at:
+            out = hidden.union(sticky_at)
+            picked = [s for i, s in enumerate(items) if i not in out]
+            picked.extend(items[i] for i in sticky_at)  # after the active head's other messages, every cycle
+        else:
+            picked = items
+        return CompiledContext(
+            SharedSequence([s.message for s in picked]),
+            SharedSequence([s.key for s in picked]),
+            sum(s.tokens for s in picked) + (REPLY_PRIMING if picked else 0),
+            head,
+            SharedSequence(picked),
+        )
     messages: list[Mapping[str, Any]] = []
     keys: list[str] = []
     shown: list[Slot] = []
+    sticky: list[Slot] = []
     tokens = 0
-    for s in slots:
-        if s.priority is Priority.SKIP:
+    for i, s in enumerate(items):
+        if i in hidden:
             continue
         if s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
             continue
@@ -158,6 +235,14 @@ def _context(head: str | None, slots: Sequence[Slot], counter: TokenCounter) -> 
                 body = {k: v for k, v in message.items() if k != "role"}
                 trimmed = Blob.from_body(body)
                 s = s._replace(message=message, tokens=count_body(counter, body) + MESSAGE_OVERHEAD, blob=trimmed.hash)
+        if s.lifecycle is not None and s.lifecycle.sticky:
+            sticky.append(s)
+            continue
+        messages.append(s.message)
+        keys.append(s.key)
+        shown.append(s)
+        tokens += s.tokens
+    for s in sticky:  # rendered after the active head's other messages, every cycle
         messages.append(s.message)
         keys.append(s.key)
         shown.append(s)
@@ -373,7 +458,12 @@ class Compiler:
         commit = stored.commit
         slots = state.slots
         appended = False
+        cycles = state.cycles
+        live = state.live
+        sealed = False
         if commit.operation is Operation.APPEND and blob is not None and commit.role is not None:
+            sealed = commit.role == "assistant"
+            cycles += sealed
             slot = Slot(
                 key=commit.hash,
                 source=commit.hash,
@@ -385,9 +475,16 @@ class Compiler:
                 blob=blob.hash,
                 origin=blob.hash,
                 metadata_json=commit.metadata_json,
+                born=cycles,
+                lifecycle=lifecycle_of_json(commit.lifecycle_json),
+                node_key=commit.key,
             )
             slots = slots.append(slot)
             appended = True
+            if slot.node_key is not None:
+                live = tuple(i for i in live if slots[i].node_key != slot.node_key)
+            if slot.lifecycle is not None or slot.node_key is not None:
+                live = (*live, len(slots) - 1)
         elif commit.operation is Operation.EDIT and blob is not None and commit.response_to is not None:
             index = state.index_of(commit.response_to)
             if index is not None:
@@ -401,12 +498,16 @@ class Compiler:
                 slots = slots.replace(index, new)
         if rows:
             slots = _annotate(slots, rows)
+        if sealed and live:
+            live = tuple(i for i in live if not _expired(slots[i], cycles))
         tool_skips = has_tool_skips(slots) if rows else state.tool_skips
-        if appended and not rows and not tool_skips:
+        if appended and not rows and not tool_skips and not _changes_live(state, slots[-1], sealed):
             context = _append_context(state.context, slots[-1], commit.hash)
         else:
-            context = _context(commit.hash, slots, self.counter)
-        return CompileState(commit.hash, slots, tuple(rows), marker, context, state.length + 1, tool_skips)
+            context = _context(commit.hash, slots, self.counter, cycles, live)
+        return CompileState(
+            commit.hash, slots, tuple(rows), marker, context, state.length + 1, tool_skips, cycles, live
+        )
 
     # -- full build ---------------------------------------------------------------------------
 
@@ -425,6 +526,23 @@ class Compiler:
         with self._lock:
             annotations = list(self._annotations)
         return build_state(head, [commits[h] for h in order], annotations, marker, self)
+
+
+def _expired(slot: Slot, now: int) -> bool:
+    return slot.lifecycle is not None and slot.lifecycle.expired(now - slot.born)
+
+
+def _changes_live(state: CompileState, slot: Slot, sealed: bool) -> bool:
+    """Whether appending ``slot`` can change more than the end of the context: it has a lifecycle or
+    key itself, it seals a cycle while live slots exist, or a live sticky slot must stay last."""
+    if slot.lifecycle is not None or slot.node_key is not None:
+        return True
+    if not state.live:
+        return False
+    if sealed:
+        return True
+    slots = state.slots
+    return any((life := slots[i].lifecycle) is not None and life.sticky for i in state.live)
 
 
 def _append_context(previous: CompiledContext, slot: Slot, head: str) -> CompiledContext:
@@ -465,6 +583,9 @@ def build_state(
     slots: list[Slot] = []
     index: dict[str, int] = {}
     tokens_of = compiler.body_tokens
+    cycles = 0
+    newest: dict[str, int] = {}
+    marked: list[int] = []
     for entry in history:
         body, role = entry.body, entry.role
         if body is None or role is None or entry.blob is None:
@@ -472,6 +593,12 @@ def build_state(
         tokens = tokens_of(entry.blob, body, entry.token_count, entry.tokenizer) + MESSAGE_OVERHEAD
         if entry.operation is Operation.APPEND:
             index[entry.hash] = len(slots)
+            if role == "assistant":
+                cycles += 1
+            if entry.key is not None:
+                newest[entry.key] = len(slots)
+            if entry.lifecycle_json is not None or entry.key is not None:
+                marked.append(len(slots))
             message = {"role": role}
             message.update(body)
             slots.append(
@@ -486,6 +613,9 @@ def build_state(
                     entry.blob,
                     entry.blob,
                     entry.metadata_json,
+                    cycles,
+                    lifecycle_of_json(entry.lifecycle_json),
+                    entry.key,
                 )
             )
         elif entry.response_to in index:
@@ -496,8 +626,11 @@ def build_state(
             )
     result = _annotate(SharedSequence(slots), _visible_annotations(head, history, annotations))
     applied = tuple(r for r in annotations if r.anchor == head)
-    context = _context(head, result, compiler.counter)
-    return CompileState(head, result, applied, marker, context, len(history), has_tool_skips(result))
+    live = tuple(
+        i for i in marked if ((key := slots[i].node_key) is None or newest[key] == i) and not _expired(slots[i], cycles)
+    )
+    context = _context(head, result, compiler.counter, cycles, live)
+    return CompileState(head, result, applied, marker, context, len(history), has_tool_skips(result), cycles, live)
 
 
 def effective_priorities(

@@ -1,10 +1,12 @@
 """Compression: replace a stretch of history with a summary, without losing the originals.
 
 The range's NORMAL messages (with their EDITs applied) become one summary message; its PINNED
-messages are replayed verbatim after the summary, in their original order; its SKIP messages are
-left out. Everything after the range is replayed on top. The commits that left HEAD's history are
-*archived*: recorded with the compression (its provenance), still readable with ``show`` and
-``compile(at_commit=<old head>)``, until ``gc`` removes them after its archive window.
+messages, and those whose lifecycle or node key is still live (DESIGN 14), are replayed verbatim
+after the summary, in their original order; its SKIP messages, and those whose lifecycle expired or
+whose key a newer message took over, are left out. Everything after the range is replayed on top.
+The commits that left HEAD's history are *archived*: recorded with the compression (its
+provenance), still readable with ``show`` and ``compile(at_commit=<old head>)``, until
+``gc`` removes them after its archive window.
 
 Compression can be manual (the caller writes the summary), by an LLM (within ``target_tokens``), or
 collaborative: the LLM drafts, the draft is stored as a *pending* compression, and a person
@@ -68,7 +70,8 @@ class CompressionPlan:
         start: Index in ``order`` of the range's first commit.
         end: Index in ``order`` of the range's last commit.
         summarised: The messages that go into the summary (EDITs applied).
-        pinned: Keys of the PINNED messages kept verbatim.
+        pinned: Keys of the messages kept verbatim: PINNED ones, and those whose lifecycle or node key
+            is still live (see :meth:`~tract_core.compile.CompileState.lifecycle_split`).
         skipped: Keys of the SKIP messages left out.
         tokens_before: Tokens of the compiled context before.
     """
@@ -258,9 +261,29 @@ def plan_compression(
         raise InvalidInputError("the range starts inside merged history; compress from before the merge or after it")
     in_range = set(order[start : end + 1])
     leaving = (Priority.NORMAL, Priority.PINNED) if exact else (Priority.NORMAL,)
-    summarised = [s for s in state.slots if s.key in in_range and s.priority in leaving]
-    pinned = [] if exact else [s.key for s in state.slots if s.key in in_range and s.priority is Priority.PINNED]
-    skipped = [s.key for s in state.slots if s.key in in_range and s.priority is Priority.SKIP]
+    # a message with a live lifecycle or key is kept verbatim like a PINNED one; an expired or
+    # superseded one is no longer shown, so it is dropped like a SKIP one (not summarised)
+    live, gone = state.lifecycle_split() if not exact else (frozenset(), frozenset())
+    summarised = [
+        s
+        for s in state.slots
+        if s.key in in_range and s.priority in leaving and s.key not in live and s.key not in gone
+    ]
+    pinned = (
+        []
+        if exact
+        else [
+            s.key
+            for s in state.slots
+            if s.key in in_range
+            and (s.priority is Priority.PINNED or (s.key in live and s.priority is not Priority.SKIP))
+        ]
+    )
+    skipped = [
+        s.key
+        for s in state.slots
+        if s.key in in_range and (s.priority is Priority.SKIP or (s.key in gone and not exact))
+    ]
     if exact and not summarised:
         raise InvalidInputError("nothing to archive in that range: it holds no message in the context")
     if exact:
@@ -278,7 +301,7 @@ def plan_compression(
         gone_calls |= calls
         gone_results |= results
     for slot in state.slots:
-        if slot.priority is Priority.SKIP or slot in summarised:
+        if slot.priority is Priority.SKIP or slot in summarised or slot.key in gone:
             continue
         calls, results = _tool_ids(slot)
         if results & gone_calls or calls & gone_results:

@@ -15,6 +15,7 @@ from .refs import Ref, resolve
 from .store.base import RefEntry, Session, StoredBlob, StoredCommit
 from .store.integrity import REPAIR_FILE
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, count_body
+from .tree.lifecycle import lifecycle_of_json
 from .usage import Usage
 
 __all__ = ["commit_info", "message_blob", "walk_log", "show_commit", "read_reflog", "verify_objects", "in_history"]
@@ -42,6 +43,8 @@ def commit_info(
         usage=None if stored.usage_json is None else Usage.from_json(stored.usage_json),
         token_count=None if tokens is None else tokens + MESSAGE_OVERHEAD,
         annotations=with_annotations,
+        lifecycle=lifecycle_of_json(commit.lifecycle_json),
+        key=commit.key,
     )
 
 

@@ -293,6 +293,13 @@ class Commit:
         generation_config_json: The generation settings that produced the message, or None.
         message: A commit message, or None.
         hash: SHA-256 of the canonical encoding of the fields above.
+        lifecycle_json: The message's lifecycle (see :mod:`tract_core.tree.lifecycle`) as canonical
+            JSON of its non-default fields, or None (permanent).
+        key: The node key (``"weather:NYC"``): a newer message with the same key supersedes this
+            one in compile; or None.
+
+    ``lifecycle_json`` and ``key`` enter the hashed payload only when set, so every commit without
+    them keeps the id it always had.
     """
 
     parents: tuple[ObjectId, ...]
@@ -305,6 +312,8 @@ class Commit:
     generation_config_json: str | None = None
     message: str | None = None
     hash: ObjectId = field(default=ObjectId(""), compare=False)
+    lifecycle_json: str | None = None
+    key: str | None = None
 
     def __post_init__(self) -> None:
         computed = self.compute_hash()
@@ -318,7 +327,7 @@ class Commit:
 
     def payload(self) -> dict[str, Any]:
         """The exact mapping whose canonical JSON is hashed."""
-        return {
+        payload: dict[str, Any] = {
             "v": FORMAT_VERSION,
             "parents": list(self.parents),
             "blob": self.blob,
@@ -332,6 +341,11 @@ class Commit:
             ),
             "message": self.message,
         }
+        if self.key is not None:
+            payload["key"] = self.key
+        if self.lifecycle_json is not None:
+            payload["lifecycle"] = json.loads(self.lifecycle_json)
+        return payload
 
     def canonical_text(self) -> str:
         """``canonical_json(self.payload())``, assembled without re-parsing the JSON-valued fields.
@@ -339,9 +353,12 @@ class Commit:
         The keys are written in sorted order and the JSON fields are already canonical, so the
         result is byte-identical to encoding :meth:`payload` (a unit test holds it to that).
         """
+        key = "" if self.key is None else f'"key":{_str(self.key)},'
+        lifecycle = "" if self.lifecycle_json is None else f'"lifecycle":{self.lifecycle_json},'
         return (
             f'{{"blob":{_str(self.blob)},"content_type":{_str(self.content_type)},'
-            f'"generation_config":{self.generation_config_json or "null"},"message":{_str(self.message)},'
+            f'"generation_config":{self.generation_config_json or "null"},{key}{lifecycle}'
+            f'"message":{_str(self.message)},'
             f'"metadata":{self.metadata_json or "null"},"operation":{_str(self.operation.value)},'
             f'"parents":[{",".join(_str(p) for p in self.parents)}],"response_to":{_str(self.response_to)},'
             f'"role":{_str(self.role)},"v":{FORMAT_VERSION}}}'

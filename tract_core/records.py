@@ -6,11 +6,14 @@ import datetime as _dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError, shown
 from .objects import Operation, Priority
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .tree.lifecycle import Lifecycle
 
 __all__ = ["CommitInfo", "AnnotationInfo", "TractStatus", "ReflogEntry", "VerifyReport"]
 
@@ -58,6 +61,8 @@ class CommitInfo:
         usage: Provider token usage recorded for this commit, if any.
         token_count: Estimated tokens of the message (tract's tokenizer), overhead included.
         annotations: The annotations of this message, oldest first (filled by ``show()``).
+        lifecycle: The message's :class:`~tract_core.tree.Lifecycle`, or None (permanent).
+        key: The message's node key (a newer message with the same key supersedes it), or None.
     """
 
     hash: str
@@ -75,6 +80,8 @@ class CommitInfo:
     usage: Usage | None = None
     token_count: int | None = None
     annotations: tuple[AnnotationInfo, ...] = field(default=(), repr=False)
+    lifecycle: Lifecycle | None = None
+    key: str | None = None
 
     @property
     def short_hash(self) -> str:

@@ -103,6 +103,8 @@ def replay_commits(
             generation_config_json=commit.generation_config_json,
             message=commit.message,
             stored=True,
+            lifecycle_json=commit.lifecycle_json,
+            key=commit.key,
         )
         written = put_chain(session, tract_id, [copy], parent=tip, parent_depth=depth)
         tip, depth = written.tip, written.commits[0].depth

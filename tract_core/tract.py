@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, overload
 
@@ -89,6 +89,7 @@ from .toolkit.formats import tool_definitions
 from .toolkit.operations import tools_for
 from .toolkit.registry import check_profile
 from .tree.diff import diff_snapshots
+from .tree.lifecycle import Lifecycle
 from .tree.snapshot import Snapshot
 from .tree.taking import check_snapshot_at, take_snapshots
 from .usage import Usage, normalize_usage, store_usage
@@ -246,6 +247,8 @@ class Tract:
         generation_config: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         commit_message: str | None = None,
+        lifecycle: Lifecycle | Mapping[str, Any] | None = None,
+        key: str | None = None,
     ) -> CommitInfo:
         """Commit a message to the checked-out branch.
 
@@ -261,6 +264,11 @@ class Tract:
             generation_config: Settings of the model call that produced the message.
             metadata: Any JSON data to keep with the commit (hashed with it).
             commit_message: A note describing the commit.
+            lifecycle: When the message is shown, cycle by cycle: a
+                :class:`~tract_core.tree.Lifecycle` (``Temporary(2)``, ``Cyclic(3, 1)``,
+                ``Sticky()``, ...) or a dict of its fields; hashed with the commit. None: always.
+            key: A node key (``"weather:NYC"``): compile shows only the newest message with a key;
+                history keeps every one. Hashed with the commit.
 
         Returns:
             The new commit's record.
@@ -284,6 +292,8 @@ class Tract:
                 generation_config=generation_config,
                 metadata=metadata,
                 commit_message=commit_message,
+                lifecycle=lifecycle,
+                key=key,
             )
             watched = bool(self._policies.policies) or self._orchestrator.configured
             config_row = session.policies.config(self.tract_id) if watched else None

@@ -56,6 +56,9 @@ class NewCommit:
         tokenizer: The tokenizer that produced ``tokens``.
         stored: The blob is known to be stored already (a replayed commit): it is not put again.
         other_parents: Parents after the first (a merge commit's other side); the chain links the first.
+        lifecycle_json: The message's lifecycle as canonical JSON (see
+            :meth:`~tract_core.tree.Lifecycle.to_json`), or None.
+        key: The node key, or None.
     """
 
     blob: Blob | None
@@ -70,6 +73,8 @@ class NewCommit:
     tokenizer: str | None = None
     stored: bool = False
     other_parents: tuple[str, ...] = ()
+    lifecycle_json: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,8 @@ def _build(
             metadata_json=new.metadata_json,
             generation_config_json=new.generation_config_json,
             message=new.message,
+            lifecycle_json=new.lifecycle_json,
+            key=new.key,
         )
         depth += 1
         built.append((commit, depth))

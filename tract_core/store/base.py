@@ -74,6 +74,8 @@ class HistoryEntry(NamedTuple):
         token_count: The blob's cached token count.
         tokenizer: The tokenizer that produced ``token_count``.
         metadata_json: The commit's metadata (canonical JSON), or None.
+        lifecycle_json: The commit's lifecycle (canonical JSON), or None.
+        key: The commit's node key, or None.
     """
 
     hash: str
@@ -87,6 +89,8 @@ class HistoryEntry(NamedTuple):
     token_count: int | None
     tokenizer: str | None
     metadata_json: str | None = None
+    lifecycle_json: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

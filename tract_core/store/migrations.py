@@ -32,7 +32,7 @@ from .sql_refs import link_annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The schema version this code writes."""
 
 
@@ -69,12 +69,21 @@ def _v6_orchestrator(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE tract_policies ADD COLUMN orchestrator TEXT"))
 
 
+def _v7_lifecycles(conn: Connection) -> None:
+    """Version 7: a commit's lifecycle and node key (hashed with it when set; NULL for every older commit)."""
+    present = {c["name"] for c in inspect(conn).get_columns("tract_commits")}
+    for column in ("lifecycle", "node_key"):
+        if column not in present:
+            conn.execute(text(f"ALTER TABLE tract_commits ADD COLUMN {column} TEXT"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_compression_and_subagents,
     3: _v3_holds,
     4: _v4_annotation_chain,
     5: _v5_policies,
     6: _v6_orchestrator,
+    7: _v7_lifecycles,
 }
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 

@@ -96,6 +96,8 @@ class CommitRow(SQLModel, table=True):
     message: str | None = Field(default=None, sa_column=Column(Text))
     created_at: float
     usage: str | None = Field(default=None, sa_column=Column(Text))
+    lifecycle: str | None = Field(default=None, sa_column=Column(Text))
+    node_key: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class RefRow(SQLModel, table=True):

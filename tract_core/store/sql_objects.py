@@ -250,6 +250,8 @@ _TEXT_COLUMNS = (
     (10, "generation_config"),
     (11, "message"),
     (13, "usage"),
+    (14, "lifecycle"),
+    (15, "node_key"),
 )
 
 
@@ -280,7 +282,7 @@ def _extra_damaged(extra: Any) -> bool:
 def _history_entries(rows: list[tuple[Any, ...]]) -> dict[str, HistoryEntry]:
     """The fast path of :meth:`SqlCommits.history`; raises KeyError/TypeError/ValueError on any
     damaged row (the slow path then names it)."""
-    texts = [row[14] for row in rows if row[14] is not None]
+    texts = [row[16] for row in rows if row[16] is not None]
     bodies = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for every blob
     entries: dict[str, HistoryEntry] = {}
     merged: set[str] = set()
@@ -293,7 +295,7 @@ def _history_entries(rows: list[tuple[Any, ...]]) -> dict[str, HistoryEntry]:
         else:
             parents = _parents(parent, extra)
             merged.update(parents)
-        if row[14] is not None:
+        if row[16] is not None:
             body = next(bodies)["body"]
             if body.__class__ is not dict or (role is not None and role.__class__ is not str):
                 raise TypeError("a message body must be a JSON object, a role text")
@@ -302,7 +304,19 @@ def _history_entries(rows: list[tuple[Any, ...]]) -> dict[str, HistoryEntry]:
         else:
             body = None
         entries[hash] = HistoryEntry(
-            hash, parents, blob, role, ctype, _OPERATIONS[op], response_to, body, row[15], row[16], row[9]
+            hash,
+            parents,
+            blob,
+            role,
+            ctype,
+            _OPERATIONS[op],
+            response_to,
+            body,
+            row[17],
+            row[18],
+            row[9],
+            row[14],
+            row[15],
         )
     missing = ({row[1] for row in rows} | merged) - entries.keys()
     missing.discard(None)
@@ -346,7 +360,18 @@ def _stored_commit(tract_id: str, row: Any) -> StoredCommit:
         (hash, parent, extra, depth, blob, role, ctype, op, response_to, meta, gen, message, created, usage) = row[:14]
         try:
             commit = Commit(
-                _parents(parent, extra), blob, role, ctype, _OPERATIONS[op], response_to, meta, gen, message, hash
+                _parents(parent, extra),
+                blob,
+                role,
+                ctype,
+                _OPERATIONS[op],
+                response_to,
+                meta,
+                gen,
+                message,
+                hash,
+                lifecycle_json=row[14],
+                key=row[15],
             )
         except CorruptObjectError:
             problem = "it no longer matches its hash (a hashed field was changed)"
@@ -357,7 +382,7 @@ def _stored_commit(tract_id: str, row: Any) -> StoredCommit:
 
 def _content_problem(row: Any) -> str | None:
     """What is wrong with the blob half of a :meth:`SqlCommits.history` row, if anything."""
-    blob, content = row[4], row[14]
+    blob, content = row[4], row[16]
     if blob is None:
         return None
     if content is None:
@@ -421,6 +446,8 @@ class SqlCommits(_Repo):
                 "message": commit.message,
                 "created_at": created,
                 "usage": None,
+                "lifecycle": commit.lifecycle_json,
+                "node_key": commit.key,
             },
         )
         return StoredCommit(commit=commit, depth=depth, created_at=created)
@@ -478,6 +505,8 @@ class SqlCommits(_Repo):
             None,
             None,
             commit.metadata_json,
+            commit.lifecycle_json,
+            commit.key,
         )
 
     def history(self, tract_id: str) -> dict[str, HistoryEntry]:

@@ -76,6 +76,8 @@ COMMIT_COLUMNS = (
     C.c.message,
     C.c.created_at,
     C.c.usage,
+    C.c.lifecycle,
+    C.c.node_key,
 )
 
 _tract: BindParameter[str] = bindparam("tract_id")

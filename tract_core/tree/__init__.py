@@ -6,6 +6,7 @@ it is deterministic and identical on every backend.
 - :mod:`.temporal`: ``@t0``, ``@t-k``, ``@t-a..@t-b``, ``@history``.
 - :mod:`.snapshot`: :class:`Snapshot` and :class:`Node`.
 - :mod:`.diff`: :func:`diff_snapshots`, PACT's ``{added, removed, changed}``.
+- :mod:`.lifecycle`: :class:`Lifecycle` and its presets (``ttl``, ``cadence``/``window``, ``sticky``).
 
 ``Tract.snapshot(at=...)`` and ``Tract.diff(a, b, format="pact")`` are the usual way in; see
 docs/context-tree.md.
@@ -13,6 +14,7 @@ docs/context-tree.md.
 
 from .coordinates import AH, REGIONS, SEQ, SYS, Coordinate, context_coordinates, coordinates_of_roles, region_of
 from .diff import COMPARED_FIELDS, diff_snapshots
+from .lifecycle import Cyclic, Lifecycle, Permanent, Sticky, Temporary
 from .snapshot import SNAPSHOT_VERSION, Node, Snapshot, snapshot_of
 from .temporal import HISTORY, TemporalAddress, is_temporal, parse_temporal
 
@@ -35,4 +37,9 @@ __all__ = [
     "snapshot_of",
     "COMPARED_FIELDS",
     "diff_snapshots",
+    "Lifecycle",
+    "Permanent",
+    "Temporary",
+    "Sticky",
+    "Cyclic",
 ]

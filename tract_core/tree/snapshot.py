@@ -8,8 +8,9 @@ from a clock or a random source. :meth:`Snapshot.from_bytes` rebuilds an equal s
 :meth:`~Snapshot.render` gives exactly the request bytes ``compile(at_commit=head).to_bytes(fmt)``
 gives.
 
-Fields kept for what comes next are present already: ``lifecycle`` and ``key`` are None and
-``tags`` empty on every node today, and ``offset`` is 0.
+``lifecycle`` (its non-default fields, as a dict) and ``key`` are None for a message committed
+without them. Fields kept for what comes next are present already: ``tags`` is empty on every node
+today, and ``offset`` is 0.
 
 Example:
     >>> from tract_core import Tract
@@ -36,6 +37,7 @@ from ..errors import InvalidInputError, shown
 from ..formats import CompiledContext
 from ..objects import canonical_json
 from .coordinates import REGIONS, context_coordinates, region_of
+from .lifecycle import coerce_lifecycle
 
 __all__ = ["SNAPSHOT_VERSION", "SNAPSHOT_KIND", "NODE_FIELDS", "Node", "Snapshot", "snapshot_of"]
 
@@ -62,8 +64,9 @@ class Node:
         priority: ``"pinned"`` or ``"normal"`` (skipped messages are not in a context).
         tokens: Its estimated tokens as compiled (per-message overhead included).
         content_hash: The content id of the message body as compiled.
-        lifecycle: None (lifecycles are not built yet).
-        key: None (keyed nodes are not built yet).
+        lifecycle: The non-default fields of its lifecycle (``{"ttl": 2}``), or None (permanent);
+            see :class:`~tract_core.tree.Lifecycle`.
+        key: Its node key (``"weather:NYC"``), or None.
         tags: Empty (tags are not built yet).
     """
 
@@ -275,6 +278,16 @@ def _rebuild(data: Any) -> Snapshot:
         tags = raw["tags"]
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
             raise _bad(f'node {i}: "tags" must be a list of text')
+        life, key = raw["lifecycle"], raw["key"]
+        if not (key is None or isinstance(key, str)) or not (life is None or isinstance(life, dict)):
+            raise _bad(f'node {i}: "key" must be text or null and "lifecycle" an object or null')
+        if life is not None:
+            try:
+                parsed = coerce_lifecycle(life)
+                if parsed is None or parsed.to_dict() != life:
+                    raise InvalidInputError("only its non-default fields are stored, a permanent one as null")
+            except (InvalidInputError, TypeError) as exc:
+                raise _bad(f'node {i}: "lifecycle" is not a lifecycle ({exc})') from None
         if raw["region"] != region_of(raw["depth"]):
             raise _bad(f"node {i}: region {raw['region']!r} does not match depth {raw['depth']}")
         values = {name: raw[name] for name in NODE_FIELDS}
@@ -295,6 +308,7 @@ def snapshot_of(context: CompiledContext, at: str) -> Snapshot:
         InvalidInputError: The context was built by hand, not by ``Tract.compile()``.
     """
     entries = context.entries()
+    slots = context._slots if context._slots is not None else ()
     nodes = [
         Node(
             id=e.commit,
@@ -307,7 +321,9 @@ def snapshot_of(context: CompiledContext, at: str) -> Snapshot:
             priority=str(e.priority),
             tokens=e.tokens,
             content_hash=e.content_hash,
+            lifecycle=None if s.lifecycle is None else s.lifecycle.to_dict(),
+            key=s.node_key,
         )
-        for e, c in zip(entries, context_coordinates(context), strict=True)
+        for e, c, s in zip(entries, context_coordinates(context), slots, strict=True)
     ]
     return Snapshot(at, context.head, context.token_count, nodes, [e.message for e in entries])

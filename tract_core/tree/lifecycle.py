@@ -1,0 +1,167 @@
+"""Lifecycles of context-tree nodes (DESIGN 14): when a message is shown, cycle by cycle.
+
+A :class:`Lifecycle` is part of the commit that adds a message (``t.commit(..., lifecycle=...)``), so
+it is hashed with it and travels with it through merge, rebase, cherry-pick and compression. It is
+read against *cycles*: one cycle is one provider call, sealed by the APPENDed assistant message that
+records the reply. A message is *born* in the cycle it is first sent in (the number of cycles sealed
+when it was committed, counting itself for an assistant message); at a later commit, its *age* is
+the number of cycles sealed since then.
+
+- ``ttl=N``: shown while ``age <= N`` (the cycle it is added in and N more); None: no limit.
+- ``cadence=N`` (``window=W``, default 1): shown when ``age % N < W`` (W cycles out of every N).
+- ``sticky=True``: shown at the end of the context (after the active head's other messages) every
+  cycle, instead of sinking into history.
+
+All of it is computed from history, so ``compile(at_commit=...)`` of a past commit shows exactly
+what was shown then. The presets name the usual shapes: :func:`Permanent`, :func:`Temporary`,
+:func:`Sticky` and :func:`Cyclic`.
+
+Example:
+    >>> life = Cyclic(every=3, visible_for=1)
+    >>> [life.visible(age) for age in range(6)]
+    [True, False, False, True, False, False]
+    >>> Temporary(2).to_json()
+    '{"ttl":2}'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidInputError, shown
+
+__all__ = ["Lifecycle", "Permanent", "Temporary", "Sticky", "Cyclic", "coerce_lifecycle", "lifecycle_of_json"]
+
+_FIELDS = ("ttl", "cadence", "window", "sticky")
+
+
+def _whole(value: Any, name: str, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"lifecycle {name} must be a whole number or None, not {shown(value)}")
+    if value < minimum:
+        raise InvalidInputError(
+            f"lifecycle {name} must be >= {minimum}, not {value}"
+            + (" (a ttl counts the cycles a message stays after the one it is added in)" if name == "ttl" else "")
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """When a message is shown, in cycles (see the module docstring).
+
+    Args:
+        ttl: Cycles the message stays after the one it is added in (0: only that one); None: no limit.
+        cadence: Show it every ``cadence`` cycles (>= 1); None: every cycle.
+        window: With ``cadence``, how many cycles of each period it is shown (1 <= window <= cadence).
+        sticky: Render it at the end of the context every cycle instead of at its place in history.
+
+    Raises:
+        InvalidInputError: A negative ttl, a cadence or window below 1, a window without a cadence or
+            larger than it, a value that is not a whole number (or, for ``sticky``, a bool).
+    """
+
+    ttl: int | None = None
+    cadence: int | None = None
+    window: int | None = None
+    sticky: bool = False
+
+    def __post_init__(self) -> None:
+        _whole(self.ttl, "ttl", 0)
+        _whole(self.cadence, "cadence", 1)
+        _whole(self.window, "window", 1)
+        if not isinstance(self.sticky, bool):
+            raise InvalidInputError(f"lifecycle sticky must be True or False, not {shown(self.sticky)}")
+        if self.window is not None:
+            if self.cadence is None:
+                raise InvalidInputError("a lifecycle window needs a cadence (window=W shows W cycles of every cadence)")
+            if self.window > self.cadence:
+                raise InvalidInputError(
+                    f"lifecycle window ({self.window}) cannot be larger than its cadence ({self.cadence})"
+                )
+
+    @property
+    def permanent(self) -> bool:
+        """Whether this is the default (always shown at its place): stored as no lifecycle at all."""
+        return self.ttl is None and self.cadence is None and self.window is None and not self.sticky
+
+    def to_dict(self) -> dict[str, Any]:
+        """The non-default fields as plain JSON data (``{}`` for a permanent lifecycle)."""
+        data: dict[str, Any] = {}
+        if self.cadence is not None:
+            data["cadence"] = self.cadence
+        if self.sticky:
+            data["sticky"] = True
+        if self.ttl is not None:
+            data["ttl"] = self.ttl
+        if self.window is not None:
+            data["window"] = self.window
+        return data
+
+    def to_json(self) -> str | None:
+        """Canonical JSON of :meth:`to_dict` (sorted keys, compact), or None when permanent."""
+        data = self.to_dict()
+        return json.dumps(data, sort_keys=True, separators=(",", ":")) if data else None
+
+    def visible(self, age: int) -> bool:
+        """Whether a message of this lifecycle is shown ``age`` cycles after it was born."""
+        if self.ttl is not None and age > self.ttl:
+            return False
+        return self.cadence is None or age % self.cadence < (self.window or 1)
+
+    def expired(self, age: int) -> bool:
+        """Whether it can never be shown again (its ttl has passed)."""
+        return self.ttl is not None and age > self.ttl
+
+
+def Permanent() -> Lifecycle:  # noqa: N802 - a preset named like the component type it describes
+    """Always shown at its place (the default; stored as no lifecycle)."""
+    return Lifecycle()
+
+
+def Temporary(ttl: int) -> Lifecycle:  # noqa: N802
+    """Shown in the cycle it is added in and ``ttl`` more, then hidden for good."""
+    return Lifecycle(ttl=ttl)
+
+
+def Sticky() -> Lifecycle:  # noqa: N802
+    """Shown at the end of the context every cycle (offsets relative to the head come later)."""
+    return Lifecycle(sticky=True)
+
+
+def Cyclic(every: int, visible_for: int = 1) -> Lifecycle:  # noqa: N802
+    """Shown ``visible_for`` cycles out of every ``every``, starting with the cycle it is added in."""
+    return Lifecycle(cadence=every, window=visible_for)
+
+
+def coerce_lifecycle(value: Any) -> Lifecycle | None:
+    """A :class:`Lifecycle` from one, a dict of its fields, or None (None for a permanent one).
+
+    Raises:
+        InvalidInputError: Anything else, an unknown field, or an invalid value.
+    """
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        unknown = sorted(str(k) for k in value if k not in _FIELDS)
+        if unknown:
+            raise InvalidInputError(f"unknown lifecycle field(s) {unknown}; the fields are {list(_FIELDS)}")
+        value = Lifecycle(**value)
+    if not isinstance(value, Lifecycle):
+        raise InvalidInputError(
+            f"lifecycle must be a Lifecycle (Permanent(), Temporary(ttl), Sticky(), Cyclic(every, visible_for)) "
+            f"or a dict of its fields, not {shown(value)}"
+        )
+    return None if value.permanent else value
+
+
+def lifecycle_of_json(text: str | None) -> Lifecycle | None:
+    """The lifecycle stored as ``text`` (see :meth:`Lifecycle.to_json`), or None."""
+    if text is None:
+        return None
+    return Lifecycle(**json.loads(text))
