@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, overload
@@ -129,6 +130,7 @@ class Tract:
         self._policies = PolicyEngine(self, self._reading, self._writing, self._work.snapshot)
         self._orchestrator = Orchestrator(self, self._policies, self._reading, self._writing, self._head_context)
         self._ancestry: tuple[str, frozenset[str]] | None = None  # HEAD's ancestors, for contains()
+        self._tool_calls = threading.RLock()
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -1037,7 +1039,11 @@ class Tract:
         check_profile(profile)
         check_prefix(prefix)
         check_callable(on_proposal, "on_proposal")
-        result = run_call(
+        with self._tool_calls:  # a framework's parallel tool calls (worker threads) run one at a time here
+            return result_message(self._run_tool(call, profile, prefix, autonomy, on_proposal))
+
+    def _run_tool(self, call: Any, profile: str, prefix: str, autonomy: str | None, on_proposal: Any) -> Any:
+        return run_call(
             self,
             self._policies,
             read_call(call),
@@ -1047,7 +1053,6 @@ class Tract:
             by="agent",
             ask=on_proposal,
         )
-        return result_message(result)
 
     def configure_orchestrator(self, config: OrchestratorConfig | None = None) -> OrchestratorConfig:
         """Set up the orchestrator (DESIGN §13): triggers, autonomy, callbacks, model, step bound.

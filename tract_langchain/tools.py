@@ -26,8 +26,6 @@ This module is found through the ``tract_core.tool_formats`` entry point ``langc
 from __future__ import annotations
 
 import asyncio
-import threading
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,18 +36,7 @@ from tract_core.toolkit import ToolSpec
 
 __all__ = ["build_tools"]
 
-_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
 _SHOWN = 80  # characters of a bad argument value quoted back to the model
-
-
-def _lock_for(tract: Any) -> threading.Lock:
-    """One lock per tract handle, shared by every tool built for it."""
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(tract)
-        if lock is None:
-            lock = _LOCKS[tract] = threading.Lock()
-        return lock
 
 
 def _bad_arguments(name: str) -> Any:
@@ -67,12 +54,11 @@ def _bad_arguments(name: str) -> Any:
     return describe
 
 
-def _tool(tract: Any, spec: ToolSpec, prefix: str, autonomy: str | None, lock: threading.Lock) -> StructuredTool:
+def _tool(tract: Any, spec: ToolSpec, prefix: str, autonomy: str | None) -> StructuredTool:
     name = prefix + spec.name
 
     def call(**arguments: Any) -> str:
-        with lock:
-            result = tract.execute_tool({"name": name, "arguments": arguments}, prefix=prefix, autonomy=autonomy)
+        result = tract.execute_tool({"name": name, "arguments": arguments}, prefix=prefix, autonomy=autonomy)
         if result["is_error"]:
             raise ToolException(result["content"])  # the tool's result, with status="error"
         return str(result["content"])
@@ -105,5 +91,4 @@ def build_tools(tract: Any, tools: Sequence[ToolSpec], *, prefix: str, autonomy:
     Returns:
         The tools, for ``create_agent(model, tools=...)`` or ``model.bind_tools(...)``.
     """
-    lock = _lock_for(tract)
-    return [_tool(tract, spec, prefix, autonomy, lock) for spec in tools]
+    return [_tool(tract, spec, prefix, autonomy) for spec in tools]

@@ -16,8 +16,6 @@ the ``ToolOutput``: the agent loop goes on and the model reads what to fix.
 from __future__ import annotations
 
 import asyncio
-import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.tools import FunctionTool, ToolMetadata, ToolOutput
@@ -33,19 +31,6 @@ __all__ = ["TractTool", "build_tools"]
 
 _ERROR = "Error: "
 """How :meth:`~tract_core.Tract.execute_tool` begins the content of a failed call (a result is JSON)."""
-
-# one lock per tract: FunctionAgent runs parallel tool calls at once, each in a worker thread,
-# and a Tract handle does one thing at a time
-_locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
-_locks_guard = threading.Lock()
-
-
-def _lock_of(tract: Any) -> threading.RLock:
-    with _locks_guard:
-        lock = _locks.get(tract)
-        if lock is None:
-            lock = _locks[tract] = threading.RLock()
-        return lock
 
 
 class TractTool(FunctionTool):
@@ -69,11 +54,9 @@ def _mark(output: ToolOutput) -> ToolOutput:
 
 def _tool(tract: Tract, spec: ToolSpec, prefix: str, autonomy: str | None) -> TractTool:
     name = prefix + spec.name
-    lock = _lock_of(tract)
 
     def run(**arguments: Any) -> str:
-        with lock:
-            result = tract.execute_tool({"name": name, "arguments": arguments}, prefix=prefix, autonomy=autonomy)
+        result = tract.execute_tool({"name": name, "arguments": arguments}, prefix=prefix, autonomy=autonomy)
         return str(result["content"])
 
     async def arun(**arguments: Any) -> str:

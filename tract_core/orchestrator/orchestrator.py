@@ -11,15 +11,15 @@ while a person works on it (X.2).
 from __future__ import annotations
 
 import json
-import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInputError, PolicyWarning, TractError
+from ..flags import ThreadFlag
 from ..formats import CompiledContext
 from ..objects import canonical_json
 from ..policies.engine import PolicyEngine, orchestrator_paused
@@ -139,7 +139,7 @@ class Orchestrator:
         self._commits = 0
         self._batched = 0  # commits of the open batch: they count once it has committed
         self._above = False
-        self._busy = threading.local()
+        self._busy = ThreadFlag()
         self._deferred = False
 
     # -- configuration ------------------------------------------------------------------------
@@ -199,16 +199,7 @@ class Orchestrator:
     @property
     def running(self) -> bool:
         """Whether this thread is inside a run of this orchestrator."""
-        return getattr(self._busy, "active", False)
-
-    @contextmanager
-    def _run_guard(self) -> Iterator[None]:
-        before = self.running
-        self._busy.active = True
-        try:
-            yield
-        finally:
-            self._busy.active = before
+        return self._busy.active
 
     def after_commit(self, stored: PolicyConfigEntry | None) -> OrchestratorRun | None:
         """Called by the tract after a commit landed (``stored``: the configuration row read in the
@@ -304,7 +295,7 @@ class Orchestrator:
         mode = "llm" if config.llm is not None else "rules"
         if self.paused():
             return OrchestratorRun(trigger, mode, None, stopped="paused")
-        with self._run_guard():
+        with self._busy.raised():
             report = self.health()
             if dry_run:
                 planned = plan_actions(self._tract, report, config, self._head_context(), compressed=False)

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import (
@@ -31,6 +30,7 @@ from ..errors import (
     StaleProposalError,
     shown,
 )
+from ..flags import ThreadFlag
 from ..objects import canonical_json, check_text
 from ..store.base import PolicyConfigEntry, ProposalEntry, Session
 from .config import dump_config, load_config
@@ -191,7 +191,7 @@ class PolicyEngine:
         self.on_proposal: OnProposal | None = None
         self._failures: dict[str, int] = {}
         self._disabled: set[str] = set()
-        self._busy = threading.local()
+        self._busy = ThreadFlag()
         self._deferred: set[str] = set()
         self._actors: dict[str, _Actor] = {}
 
@@ -257,16 +257,7 @@ class PolicyEngine:
     @property
     def running(self) -> bool:
         """Whether this thread is inside a policy pass of this handle (actions' own commits)."""
-        return getattr(self._busy, "active", False)
-
-    @contextmanager
-    def _pass(self) -> Iterator[None]:
-        before = self.running
-        self._busy.active = True
-        try:
-            yield
-        finally:
-            self._busy.active = before
+        return self._busy.active
 
     def after(self, trigger: str, paused: bool | None = None) -> bool:
         """Called by the tract after a commit or compile landed: run that trigger's policies
@@ -312,7 +303,7 @@ class PolicyEngine:
             for p in sorted(self.policies, key=lambda p: p.priority)
             if (trigger is None or p.trigger == trigger) and p.name not in self._disabled
         ]
-        with self._pass():
+        with self._busy.raised():
             while chosen:
                 with self._snapshot():  # the policies up to the next one that fires share one read
                     if paused is None:
@@ -541,7 +532,7 @@ class PolicyEngine:
             status, outcome = "stale", {"missing": missing}
         else:
             try:
-                with self._pass():
+                with self._busy.raised():
                     outcome = execute_action(self._tract, kind, params, policy, execute)
                 status = "executed"
             except ConcurrentUpdateError as raised:
