@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import warnings
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -207,7 +208,7 @@ def _where(config: RunnableConfig | None, saver: TractSaver, who: str) -> _Where
     return _Where(str(thread_id), namespace, checkpoint_id, task_id)
 
 
-class ThreadRun:
+class ThreadRun(ABC):
     """Do something on a thread's tract, ask about the proposals it left, say what changed.
 
     Subclasses override :meth:`act` (and :meth:`pending`, :attr:`configures`, :meth:`open`,
@@ -248,13 +249,13 @@ class ThreadRun:
         """A handle on the thread's tract (raises TractNotFoundError when nothing is stored yet)."""
         return self.saver.tract(thread_id, namespace)
 
-    def configure(self, tract: Tract) -> None:
-        """Set this run's configuration on a new kept handle."""
+    def configure(self, tract: Tract) -> None:  # noqa: B027 - a hook: most runs configure nothing
+        """Set this run's configuration on a new kept handle (nothing by default)."""
 
+    @abstractmethod
     def act(self, tract: Tract, resumed: bool) -> bool:
         """Do the work on the tract (``resumed``: LangGraph runs the step again to deliver an answer);
         whether to ask about the pending proposals afterwards."""
-        raise NotImplementedError
 
     def pending(self, tract: Tract) -> list[Proposal]:
         """The proposals to ask about, oldest first."""
