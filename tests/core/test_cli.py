@@ -209,6 +209,7 @@ def test_status_reports_tokens_budget_tokenizer_and_usage(demo, capsys):
     if expected.tokenizer_note:
         assert "offline" in out
     assert "prompt 498 · completion 35 · total 533 (openai)" in out
+    assert f"{expected.cached_prefix_tokens:,} tokens unchanged since HEAD's last move" in out
 
 
 def test_compile_json_is_the_library_compile(demo, capsys):

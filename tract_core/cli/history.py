@@ -184,6 +184,7 @@ def _render_status(status: TractStatus, pending: int = 0, archived: int = 0) -> 
         ("commits", Text(f"{status.commit_count} in HEAD's history")),
         ("messages", Text(f"{status.message_count} in the compiled context")),
         ("tokens", _tokens(status)),
+        ("cache prefix", _cache_prefix(status)),
         ("tokenizer", tokenizer),
         ("last usage", usage_text(status.last_usage)),
     ]
@@ -196,6 +197,15 @@ def _render_status(status: TractStatus, pending: int = 0, archived: int = 0) -> 
             notes.append(f"{counted(archived, 'archived commit')} (until tract gc)")
         rows.append(("compression", notes))
     return Panel(field_grid(rows), title="status", title_align="left")
+
+
+def _cache_prefix(status: TractStatus) -> Text:
+    """How much of the context a provider's prompt cache can still serve since HEAD's last move."""
+    if not status.token_count:
+        return Text("nothing compiled yet")
+    share = status.cached_prefix_tokens / status.token_count
+    style = "green" if share >= 0.8 else "yellow" if share >= 0.3 else "red"
+    return Text(f"{status.cached_prefix_tokens:,} tokens unchanged since HEAD's last move ({share:.0%})", style=style)
 
 
 def _tokens(status: TractStatus) -> Text:
