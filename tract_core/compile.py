@@ -29,7 +29,7 @@ from .errors import CorruptObjectError, damaged
 from .formats import CompiledContext
 from .graph import linearize
 from .objects import Blob, ContentType, Operation, Priority
-from .sequence import SharedSequence
+from .sequence import MaskedSequence, SharedSequence
 from .store.base import AnnotationEntry, HistoryEntry, Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
 from .tree.lifecycle import Lifecycle, lifecycle_of_json
@@ -41,6 +41,8 @@ __all__ = [
     "default_priority",
     "build_message",
     "build_state",
+    "rebuild_view",
+    "ContextView",
     "effective_priorities",
     "has_tool_skips",
     "slot_hidden",
@@ -98,6 +100,94 @@ class Slot(NamedTuple):
     node_key: str | None = None
 
 
+_COMPACT = 64
+"""How many positions hidden for good a view masks before its base is rebuilt without them."""
+
+
+def _tool_type(slot: Slot) -> bool:
+    return slot.role == "tool" or bool(slot.message.get("tool_calls"))
+
+
+@dataclass(frozen=True, slots=True)
+class ContextView:
+    """How a compiled context is made in O(live) per commit: a base that only grows, masked per cycle.
+
+    Most of a history is shown the same way from one cycle to the next; only slots with a lifecycle or
+    a node key come and go, and sticky ones move to the end. The base holds every slot that could be
+    shown; each cycle masks the live slots its lifecycles hide, and moves visible sticky ones to a
+    tail. Slots hidden for good (expired, superseded) join the mask as holes until a rebuild drops
+    them from the base (every :data:`_COMPACT` holes, or when one of them is a tool call or result).
+
+    Attributes:
+        messages: The messages of the base.
+        keys: The APPEND commit of each base message.
+        slots: The slot of each base message: every slot but SKIP ones and those hidden for good at
+            the last rebuild, in order, with tool pairs mended for those (see :func:`_context`).
+        holes: Base positions hidden for good since the last rebuild (never tool messages), sorted.
+        tokens: Tokens of the base without its holes.
+        at: The base position of each of the state's live slots (parallel to ``CompileState.live``; -1
+            when it is not in the base).
+        mask: ``holes`` and this cycle's hidden or sticky live positions, sorted.
+        tail: This cycle's visible sticky slots, oldest first.
+        shown: Tokens of the messages shown (base, minus the mask, plus the tail), reply priming excluded.
+        mended: Whether a tool call or result is hidden for good (a new tool message may then need
+            mending: it rebuilds).
+        exact: Whether the context is the masked base (False: a live tool message is hidden in this
+            cycle, so compile mended tool pairs over the whole history with :func:`_context`).
+    """
+
+    messages: SharedSequence[Mapping[str, Any]]
+    keys: SharedSequence[str]
+    slots: SharedSequence[Slot]
+    holes: tuple[int, ...]
+    tokens: int
+    at: tuple[int, ...]
+    mask: tuple[int, ...] = ()
+    tail: tuple[Slot, ...] = ()
+    shown: int = 0
+    mended: bool = False
+    exact: bool = True
+
+    def cycle(self, now: int) -> ContextView:
+        """This view at ``now`` cycles: the live slots' visibility recomputed (O(live))."""
+        hidden: list[int] = []
+        tail: list[Slot] = []
+        minus = 0
+        exact = True
+        base = self.slots
+        for b in self.at:
+            if b < 0:
+                continue
+            slot = base[b]
+            life = slot.lifecycle
+            if life is None:
+                continue
+            if not life.visible(now - slot.born):
+                hidden.append(b)
+                minus += slot.tokens
+                exact = exact and not _tool_type(slot)
+            elif life.sticky:
+                hidden.append(b)
+                tail.append(slot)
+        mask = tuple(sorted((*self.holes, *hidden))) if hidden else self.holes
+        return replace(self, mask=mask, tail=tuple(tail), shown=self.tokens - minus, exact=exact)
+
+    def render(self, head: str | None) -> CompiledContext:
+        """The compiled context of this view (O(mask + tail))."""
+        count = len(self.slots) - len(self.mask) + len(self.tail)
+        tokens = self.shown + (REPLY_PRIMING if count else 0)
+        if not self.mask and not self.tail:
+            return CompiledContext(self.messages, self.keys, tokens, head, self.slots)
+        tail = self.tail
+        return CompiledContext(
+            MaskedSequence(self.messages, self.mask, tuple(s.message for s in tail)),
+            MaskedSequence(self.keys, self.mask, tuple(s.key for s in tail)),
+            tokens,
+            head,
+            MaskedSequence(self.slots, self.mask, tail),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class CompileState:
     """Everything compile knows about one commit's history.
@@ -113,6 +203,8 @@ class CompileState:
         cycles: The cycles sealed at ``head`` (APPENDed assistant messages in its history).
         live: Positions (in ``slots``) of the slots with a lifecycle or node key that can still be
             shown, oldest first. The others with one are hidden for good.
+        view: How ``context`` is made from a base that only grows (see :class:`ContextView`), so the
+            next commit's context costs O(live) instead of O(history); None: rebuilt on the next commit.
     """
 
     head: str | None
@@ -124,6 +216,7 @@ class CompileState:
     tool_skips: bool = False
     cycles: int = 0
     live: tuple[int, ...] = ()
+    view: ContextView | None = None
 
     def lifecycle_split(self) -> tuple[frozenset[str], frozenset[str]]:
         """The APPEND commits of the slots with a lifecycle or node key: ``(live, gone)``, where ``live``
@@ -222,19 +315,11 @@ def _context(
             continue
         if s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
             continue
-        message = s.message
-        if skipped_results and s.role == "assistant" and message.get("tool_calls"):
-            calls = message["tool_calls"]
-            kept = [c for c in calls if not (isinstance(c, Mapping) and c.get("id") in skipped_results)]
-            if len(kept) != len(calls):
-                if not kept and not message.get("content"):
-                    continue
-                message = {k: v for k, v in message.items() if k != "tool_calls"}
-                if kept:
-                    message["tool_calls"] = kept
-                body = {k: v for k, v in message.items() if k != "role"}
-                trimmed = Blob.from_body(body)
-                s = s._replace(message=message, tokens=count_body(counter, body) + MESSAGE_OVERHEAD, blob=trimmed.hash)
+        if skipped_results and s.role == "assistant" and s.message.get("tool_calls"):
+            trimmed = _without_calls(s, skipped_results, counter)
+            if trimmed is None:
+                continue
+            s = trimmed
         if s.lifecycle is not None and s.lifecycle.sticky:
             sticky.append(s)
             continue
@@ -249,6 +334,78 @@ def _context(
         tokens += s.tokens
     tokens += REPLY_PRIMING if messages else 0
     return CompiledContext(SharedSequence(messages), SharedSequence(keys), tokens, head, SharedSequence(shown))
+
+
+def rebuild_view(
+    head: str | None, slots: Sequence[Slot], counter: TokenCounter, now: int = 0, live: tuple[int, ...] = ()
+) -> tuple[ContextView, CompiledContext]:
+    """A :class:`ContextView` of a slot sequence built from scratch (O(history)), and its context.
+
+    The base leaves out SKIP slots and those whose lifecycle or key hides them for good, mending tool
+    pairs for those as :func:`_context` does; it keeps every live slot at its place, for
+    :meth:`ContextView.cycle` to mask. The context equals ``_context(head, slots, counter, now, live)``.
+    """
+    items = slots.tolist() if isinstance(slots, SharedSequence) else list(slots)
+    live_set = frozenset(live)
+    skip = Priority.SKIP
+    gone = [
+        i
+        for i, s in enumerate(items)
+        if s.priority is skip or ((s.lifecycle is not None or s.node_key is not None) and i not in live_set)
+    ]
+    skipped_results: set[Any] = set()
+    skipped_calls: set[Any] = set()
+    for i in gone:
+        s = items[i]
+        if s.role == "tool":
+            skipped_results.add(s.message.get("tool_call_id"))
+        else:
+            skipped_calls.update(_tool_call_ids(s.message))
+    gone_set = frozenset(gone)
+    base: list[Slot] = []
+    where: dict[int, int] = {}
+    for i, s in enumerate(items):
+        if i in gone_set:
+            continue
+        if skipped_calls and s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
+            continue
+        if skipped_results and s.role == "assistant" and s.message.get("tool_calls"):
+            trimmed = _without_calls(s, skipped_results, counter)
+            if trimmed is None:
+                continue
+            s = trimmed
+        if i in live_set:
+            where[i] = len(base)
+        base.append(s)
+    tokens = sum(s.tokens for s in base)
+    view = ContextView(
+        SharedSequence([s.message for s in base]),
+        SharedSequence([s.key for s in base]),
+        SharedSequence(base),
+        (),
+        tokens,
+        tuple(where.get(i, -1) for i in live),
+        shown=tokens,
+        mended=bool(skipped_results or skipped_calls),
+    ).cycle(now)
+    return view, (view.render(head) if view.exact else _context(head, items, counter, now, live))
+
+
+def _without_calls(slot: Slot, results: set[Any], counter: TokenCounter) -> Slot | None:
+    """An assistant slot without the tool calls whose results are hidden (None: nothing left to show)."""
+    message = slot.message
+    calls = message["tool_calls"]
+    kept = [c for c in calls if not (isinstance(c, Mapping) and c.get("id") in results)]
+    if len(kept) == len(calls):
+        return slot
+    if not kept and not message.get("content"):
+        return None
+    message = {k: v for k, v in message.items() if k != "tool_calls"}
+    if kept:
+        message["tool_calls"] = kept
+    body = {k: v for k, v in message.items() if k != "role"}
+    trimmed = Blob.from_body(body)
+    return slot._replace(message=message, tokens=count_body(counter, body) + MESSAGE_OVERHEAD, blob=trimmed.hash)
 
 
 class Compiler:
@@ -364,7 +521,7 @@ class Compiler:
         """The (cached or computed) :class:`CompileState` of ``head``."""
         self.sync_annotations(session, annotations_marker)
         if head is None:
-            return CompileState(None, SharedSequence(), (), annotations_marker, _context(None, (), self.counter))
+            return self._empty(annotations_marker)
         cached = self._valid_state(head, annotations_marker)
         if cached is not None:
             return cached
@@ -386,13 +543,17 @@ class Compiler:
                 break
             current = parents[0]
         if path and not path[-1][0].commit.parents:
-            empty = CompileState(None, SharedSequence(), (), annotations_marker, _context(None, (), self.counter))
+            empty = self._empty(annotations_marker)
             state = self._extend_path(empty, path, annotations_marker)
             if state is not None:
                 return state
         return self._keep(self.full_build(session, head, annotations_marker))
 
     # -- incremental path ---------------------------------------------------------------------
+
+    def _empty(self, marker: int) -> CompileState:
+        view, context = rebuild_view(None, (), self.counter)
+        return CompileState(None, SharedSequence(), (), marker, context, view=view)
 
     def _object(self, session: Session, hash: str) -> tuple[StoredCommit, Blob | None] | None:
         with self._lock:
@@ -455,16 +616,23 @@ class Compiler:
         rows: Sequence[AnnotationEntry],
         marker: int,
     ) -> CompileState | None:
+        """``state`` extended by one commit: O(1) for a message without a lifecycle or key, O(live) for
+        one with, or sealing a cycle; O(history) for an EDIT, annotations, or what :class:`ContextView`
+        rebuilds for."""
         commit = stored.commit
         slots = state.slots
-        appended = False
         cycles = state.cycles
         live = state.live
+        view = state.view
+        at = view.at if view is not None else ()
+        rebuild = view is None or bool(rows)
         sealed = False
+        gone: list[int] = []  # base positions hidden for good by this commit
+        added: Slot | None = None
         if commit.operation is Operation.APPEND and blob is not None and commit.role is not None:
             sealed = commit.role == "assistant"
             cycles += sealed
-            slot = Slot(
+            added = Slot(
                 key=commit.hash,
                 source=commit.hash,
                 role=commit.role,
@@ -479,12 +647,18 @@ class Compiler:
                 lifecycle=lifecycle_of_json(commit.lifecycle_json),
                 node_key=commit.key,
             )
-            slots = slots.append(slot)
-            appended = True
-            if slot.node_key is not None:
-                live = tuple(i for i in live if slots[i].node_key != slot.node_key)
-            if slot.lifecycle is not None or slot.node_key is not None:
+            slots = slots.append(added)
+            if added.node_key is not None and live:
+                keep = [k for k, i in enumerate(live) if slots[i].node_key != added.node_key]
+                if len(keep) != len(live):
+                    gone.extend(at[k] for k in range(len(at)) if k not in keep)
+                    live = tuple(live[k] for k in keep)
+                    at = tuple(at[k] for k in keep) if at else ()
+            if view is not None and (added.priority is Priority.SKIP or (view.mended and _tool_type(added))):
+                rebuild = True
+            if added.lifecycle is not None or added.node_key is not None:
                 live = (*live, len(slots) - 1)
+                at = (*at, len(view.slots)) if view is not None else ()
         elif commit.operation is Operation.EDIT and blob is not None and commit.response_to is not None:
             index = state.index_of(commit.response_to)
             if index is not None:
@@ -496,18 +670,71 @@ class Compiler:
                     blob=blob.hash,
                 )
                 slots = slots.replace(index, new)
+                rebuild = True
         if rows:
             slots = _annotate(slots, rows)
         if sealed and live:
-            live = tuple(i for i in live if not _expired(slots[i], cycles))
+            keep = [k for k, i in enumerate(live) if not _expired(slots[i], cycles)]
+            if len(keep) != len(live):
+                gone.extend(at[k] for k in range(len(at)) if k not in keep)
+                live = tuple(live[k] for k in keep)
+                at = tuple(at[k] for k in keep) if at else ()
         tool_skips = has_tool_skips(slots) if rows else state.tool_skips
-        if appended and not rows and not tool_skips and not _changes_live(state, slots[-1], sealed):
-            context = _append_context(state.context, slots[-1], commit.hash)
-        else:
-            context = _context(commit.hash, slots, self.counter, cycles, live)
+        context: CompiledContext | None = None
+        if not rebuild and view is not None:
+            view, context = self._advance(view, commit.hash, added, gone, at, cycles, sealed, slots, live)
+        if context is None or view is None:
+            view, context = rebuild_view(commit.hash, slots, self.counter, cycles, live)
         return CompileState(
-            commit.hash, slots, tuple(rows), marker, context, state.length + 1, tool_skips, cycles, live
+            commit.hash, slots, tuple(rows), marker, context, state.length + 1, tool_skips, cycles, live, view
         )
+
+    def _advance(
+        self,
+        view: ContextView,
+        head: str,
+        added: Slot | None,
+        gone: list[int],
+        at: tuple[int, ...],
+        now: int,
+        sealed: bool,
+        slots: SharedSequence[Slot],
+        live: tuple[int, ...],
+    ) -> tuple[ContextView | None, CompiledContext | None]:
+        """``view`` with ``added`` appended and ``gone`` hidden for good, and its context; (None, None)
+        when it must be rebuilt instead (a tool message hidden for good, or too many holes)."""
+        holes = view.holes
+        tokens = view.tokens
+        if gone:
+            base = view.slots
+            for b in gone:
+                if b < 0:
+                    continue
+                if _tool_type(base[b]):
+                    return None, None
+                tokens -= base[b].tokens
+            holes = tuple(sorted((*holes, *(b for b in gone if b >= 0))))
+            if len(holes) > _COMPACT:
+                return None, None
+        messages, keys, base_slots = view.messages, view.keys, view.slots
+        if added is not None:
+            messages, keys = messages.append(added.message), keys.append(added.key)
+            base_slots = base_slots.append(added)
+            tokens += added.tokens
+        live_added = added is not None and (added.lifecycle is not None or added.node_key is not None)
+        if sealed or gone or live_added:
+            view = replace(view, messages=messages, keys=keys, slots=base_slots, holes=holes, tokens=tokens, at=at)
+            view = view.cycle(now)
+        else:  # the same cycle: the mask and tail stay, the new message shows before the tail
+            view = replace(
+                view,
+                messages=messages,
+                keys=keys,
+                slots=base_slots,
+                tokens=tokens,
+                shown=view.shown + (added.tokens if added is not None else 0),
+            )
+        return view, (view.render(head) if view.exact else _context(head, slots, self.counter, now, live))
 
     # -- full build ---------------------------------------------------------------------------
 
@@ -530,34 +757,6 @@ class Compiler:
 
 def _expired(slot: Slot, now: int) -> bool:
     return slot.lifecycle is not None and slot.lifecycle.expired(now - slot.born)
-
-
-def _changes_live(state: CompileState, slot: Slot, sealed: bool) -> bool:
-    """Whether appending ``slot`` can change more than the end of the context: it has a lifecycle or
-    key itself, it seals a cycle while live slots exist, or a live sticky slot must stay last."""
-    if slot.lifecycle is not None or slot.node_key is not None:
-        return True
-    if not state.live:
-        return False
-    if sealed:
-        return True
-    slots = state.slots
-    return any((life := slots[i].lifecycle) is not None and life.sticky for i in state.live)
-
-
-def _append_context(previous: CompiledContext, slot: Slot, head: str) -> CompiledContext:
-    messages, keys = _shared(previous._messages), _shared(previous._keys)
-    shown = _shared(previous._slots if previous._slots is not None else ())
-    if slot.priority is Priority.SKIP:
-        return CompiledContext(messages, keys, previous.token_count, head, shown)
-    base = previous.token_count if len(messages) else REPLY_PRIMING
-    return CompiledContext(
-        messages.append(slot.message), keys.append(slot.key), base + slot.tokens, head, shown.append(slot)
-    )
-
-
-def _shared(items: Sequence[Any]) -> SharedSequence[Any]:
-    return items if isinstance(items, SharedSequence) else SharedSequence(items)
 
 
 def _annotate(slots: SharedSequence[Slot], rows: Iterable[AnnotationEntry]) -> SharedSequence[Slot]:
@@ -629,8 +828,13 @@ def build_state(
     live = tuple(
         i for i in marked if ((key := slots[i].node_key) is None or newest[key] == i) and not _expired(slots[i], cycles)
     )
+    view, _ = rebuild_view(head, result, compiler.counter, cycles, live)
+    # The context of a full build comes from the reference implementation, _context, not from the
+    # view: every incremental compile can then be checked against a fresh one (tests do).
     context = _context(head, result, compiler.counter, cycles, live)
-    return CompileState(head, result, applied, marker, context, len(history), has_tool_skips(result), cycles, live)
+    return CompileState(
+        head, result, applied, marker, context, len(history), has_tool_skips(result), cycles, live, view
+    )
 
 
 def effective_priorities(

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar, overload
 
-__all__ = ["SharedSequence"]
+__all__ = ["SharedSequence", "MaskedSequence"]
 
 T = TypeVar("T")
 _append_lock = threading.Lock()
@@ -63,7 +63,7 @@ class SharedSequence(Sequence[T], Generic[T]):
             yield items[i]
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, SharedSequence):
+        if isinstance(other, (SharedSequence, MaskedSequence)):
             return self.tolist() == other.tolist()
         return NotImplemented
 
@@ -91,3 +91,74 @@ class SharedSequence(Sequence[T], Generic[T]):
         items = self._items[: self._length]
         items[index] = item
         return self._view(items, len(items))
+
+
+class MaskedSequence(Sequence[T], Generic[T]):
+    """An immutable view of a :class:`SharedSequence` with some positions left out and a tail added.
+
+    Compile shows most of a history unchanged from one cycle to the next; only messages with a
+    lifecycle or a node key come and go, and sticky ones move to the end. This view leaves out the
+    ``mask`` positions of ``base`` (sorted, each < ``len(base)``) and appends ``tail``, so a cycle's
+    context costs O(mask + tail) to build instead of a copy of the history.
+    """
+
+    __slots__ = ("_base", "_mask", "_tail", "_length")
+
+    def __init__(self, base: SharedSequence[T], mask: tuple[int, ...], tail: tuple[T, ...] = ()) -> None:
+        self._base = base
+        self._mask = mask
+        self._tail = tail
+        self._length = len(base) - len(mask) + len(tail)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self.tolist()[index]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("MaskedSequence index out of range")
+        core = self._length - len(self._tail)
+        if index >= core:
+            return self._tail[index - core]
+        for masked in self._mask:  # sorted: each masked position at or before the target shifts it by one
+            if masked > index:
+                break
+            index += 1
+        return self._base[index]
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.tolist())
+
+    def __reversed__(self) -> Iterator[T]:
+        return reversed(self.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (SharedSequence, MaskedSequence)):
+            return self.tolist() == other.tolist()
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MaskedSequence({self.tolist()!r})"
+
+    def tolist(self) -> list[T]:
+        """The items as a new list."""
+        items = self._base._items
+        out: list[T] = []
+        start = 0
+        for masked in self._mask:
+            out.extend(items[start:masked])
+            start = masked + 1
+        out.extend(items[start : len(self._base)])
+        out.extend(self._tail)
+        return out

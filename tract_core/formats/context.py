@@ -15,7 +15,7 @@ from typing import Any
 from ..entries import CompiledMessage, copy_message
 from ..errors import InvalidInputError
 from ..objects import FORMAT_VERSION, canonical_json
-from ..sequence import SharedSequence
+from ..sequence import MaskedSequence, SharedSequence
 from ..tokens import REPLY_PRIMING
 from .anthropic import to_anthropic
 from .gemini import to_gemini
@@ -46,8 +46,12 @@ _BODIES: dict[str, Any] = {
 """Each byte format: the messages in tract's shape -> the request body's JSON data."""
 
 
+_VIEWS = (SharedSequence, MaskedSequence)
+"""compile's immutable views, kept as they are (anything else is copied into a tuple)."""
+
+
 def _as_list(items: Sequence[Any]) -> Sequence[Any]:
-    return items.tolist() if isinstance(items, SharedSequence) else items
+    return items.tolist() if isinstance(items, (SharedSequence, MaskedSequence)) else items
 
 
 def _entry(slot: Any) -> CompiledMessage:
@@ -85,9 +89,9 @@ class CompiledContext:
         slots: Sequence[Any] | None = None,
     ) -> None:
         self._messages: Sequence[Mapping[str, Any]] = (
-            messages if isinstance(messages, SharedSequence) else tuple(messages)
+            messages if isinstance(messages, _VIEWS) else tuple(messages)
         )
-        self._keys: Sequence[str] = commit_hashes if isinstance(commit_hashes, SharedSequence) else tuple(commit_hashes)
+        self._keys: Sequence[str] = commit_hashes if isinstance(commit_hashes, _VIEWS) else tuple(commit_hashes)
         self._slots = slots  # compile's slot of each message (see entries())
         self._hashes: tuple[str, ...] | None = None
         self._entries: tuple[CompiledMessage, ...] | None = None
