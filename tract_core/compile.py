@@ -4,7 +4,8 @@ Compile reads the history of a commit in order (see :func:`tract_core.graph.line
 *slot* per appended message, applies each EDIT to its target slot, resolves each slot's priority
 from annotations (falling back to the content type's default: instructions are PINNED) and drops
 SKIP slots, and each slot's lifecycle from lifecycle rows (``t.set_lifecycle``: annotation rows that
-set a lifecycle instead of a priority; ages then count from the anchor's cycle). Annotations are anchored at the commit HEAD was on when they were made: they apply to
+set a lifecycle instead of a priority; ages then count from the anchor's cycle). Annotations are
+anchored at the commit HEAD was on when they were made: they apply to
 that commit and to history built on it afterwards, never to lines of history that already existed,
 so ``compile(at_commit=...)`` shows exactly what the model was shown at that point.
 

@@ -22,8 +22,9 @@ of older commits). The new lifecycle's ages count from the cycle the change was 
 sealed at the anchor), so ``set_lifecycle(h, Temporary(2))`` means "this cycle and 2 more from
 now"; a message that had already expired is shown again if the new lifecycle says so (history is
 never lost); None or ``Permanent()`` makes it permanent. The latest change wins; node keys are not
-affected (a newer node with the same key still supersedes it). The presets name the usual shapes: :func:`Permanent`, :func:`Temporary`,
-:func:`Sticky` and :func:`Cyclic`.
+affected (a newer node with the same key still supersedes it).
+
+The presets name the usual shapes: :func:`Permanent`, :func:`Temporary`, :func:`Sticky` and :func:`Cyclic`.
 
 Example:
     >>> life = Cyclic(every=3, visible_for=1)
