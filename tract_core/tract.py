@@ -1024,7 +1024,7 @@ class Tract:
         """This tract's operations as tools a model calls to manage its own context (DESIGN §13).
 
         Args:
-            profile: ``"self"`` (status, log, show, overview, health, annotate, edit, compress,
+            profile: ``"self"`` (status, log, show, overview, health, annotate, set_lifecycle, edit, compress,
                 branch, switch, merge), ``"supervisor"`` (branches, diff, sub-agents, archive,
                 gc, proposals) or ``"full"`` (all, plus commit, reset, cherry-pick).
             format: ``"openai"`` or ``"anthropic"`` (JSON definitions; run the calls with
