@@ -24,8 +24,8 @@ from tract_core import (
     Sticky,
     Temporary,
     Tract,
+    storage,
 )
-from tract_core import storage
 from tract_core.store import migrations
 from tract_core.testing import database_digest
 
