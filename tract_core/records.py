@@ -15,7 +15,7 @@ from .usage import Usage
 if TYPE_CHECKING:
     from .tree.lifecycle import Lifecycle
 
-__all__ = ["CommitInfo", "AnnotationInfo", "TractStatus", "ReflogEntry", "VerifyReport"]
+__all__ = ["CommitInfo", "AnnotationInfo", "LifecycleInfo", "TractStatus", "ReflogEntry", "VerifyReport"]
 
 
 def _iso(timestamp: float) -> str:

@@ -24,7 +24,16 @@ from .store.base import Session, StoredCommit
 from .tree.lifecycle import Lifecycle
 from .writes import NewCommit, put_chain
 
-__all__ = ["ReplayResult", "replay_commits", "carry_priorities", "cherry_pick", "rebase"]
+__all__ = [
+    "ReplayResult",
+    "replay_commits",
+    "carry_priorities",
+    "carry_lifecycles",
+    "lifecycle_targets",
+    "lifecycles_of",
+    "cherry_pick",
+    "rebase",
+]
 
 
 @dataclass(frozen=True)
