@@ -56,7 +56,7 @@ from .llm import (
 )
 from .merge import Conflict, LLMResolver, MergeResult, PendingMerge
 from .objects import APPEND, EDIT, NORMAL, PINNED, SKIP, ContentType, Operation, Priority
-from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus, VerifyReport
+from .records import AnnotationInfo, CommitInfo, LifecycleInfo, ReflogEntry, TractStatus, VerifyReport
 from .replay import ReplayResult
 from .store.base import CompressionEntry
 from .summarize import SummaryDraft
@@ -79,6 +79,7 @@ __all__ = [
     "CompiledMessage",
     "CommitInfo",
     "AnnotationInfo",
+    "LifecycleInfo",
     "TractStatus",
     "ReflogEntry",
     "ContextDiff",

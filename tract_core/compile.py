@@ -3,7 +3,9 @@
 Compile reads the history of a commit in order (see :func:`tract_core.graph.linearize`), keeps one
 *slot* per appended message, applies each EDIT to its target slot, resolves each slot's priority
 from annotations (falling back to the content type's default: instructions are PINNED) and drops
-SKIP slots. Annotations are anchored at the commit HEAD was on when they were made: they apply to
+SKIP slots, and each slot's lifecycle from lifecycle rows (``t.set_lifecycle``: annotation rows that
+set a lifecycle instead of a priority; ages then count from the anchor's cycle). Annotations are
+anchored at the commit HEAD was on when they were made: they apply to
 that commit and to history built on it afterwards, never to lines of history that already existed,
 so ``compile(at_commit=...)`` shows exactly what the model was shown at that point.
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -32,7 +34,7 @@ from .objects import Blob, ContentType, Operation, Priority
 from .sequence import MaskedSequence, SharedSequence
 from .store.base import AnnotationEntry, HistoryEntry, Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
-from .tree.lifecycle import Lifecycle, lifecycle_of_json
+from .tree.lifecycle import Lifecycle, lifecycle_of_json, lifecycle_of_row
 
 __all__ = [
     "Slot",
@@ -673,6 +675,9 @@ class Compiler:
                 rebuild = True
         if rows:
             slots = _annotate(slots, rows)
+            relifed = _relife(slots, rows, lambda _anchor: cycles)
+            if relifed is not None:
+                slots, live, at = relifed, _live_positions(relifed, cycles), ()  # rows: rebuilt below
         if sealed and live:
             keep = [k for k, i in enumerate(live) if not _expired(slots[i], cycles)]
             if len(keep) != len(live):
@@ -763,11 +768,42 @@ def _annotate(slots: SharedSequence[Slot], rows: Iterable[AnnotationEntry]) -> S
     """Apply annotation rows in order (later rows win) to the slots they target."""
     latest: dict[str, Priority] = {}
     for row in rows:
-        latest[row.target] = Priority(row.priority)
+        if row.lifecycle is None:  # a lifecycle row sets no priority
+            latest[row.target] = Priority(row.priority)
     if not latest:
         return slots
     return SharedSequence(
         s._replace(priority=latest[s.key]) if s.key in latest and latest[s.key] is not s.priority else s for s in slots
+    )
+
+
+def _relife(
+    slots: SharedSequence[Slot], rows: Iterable[AnnotationEntry], cycles_at: Callable[[str], int]
+) -> SharedSequence[Slot] | None:
+    """Apply the lifecycle rows among ``rows`` in order (later rows win): the target slot takes the row's
+    lifecycle, born in the cycle of the row's anchor (``cycles_at(anchor)``) less the age the row carries.
+    None when no row is a lifecycle row."""
+    latest: dict[str, tuple[Lifecycle | None, int]] = {}
+    for row in rows:
+        if row.lifecycle is not None:
+            life, age = lifecycle_of_row(row.lifecycle)
+            latest[row.target] = (life, cycles_at(row.anchor) - age)
+    if not latest:
+        return None
+    return SharedSequence(
+        s._replace(lifecycle=latest[s.key][0], born=latest[s.key][1]) if s.key in latest else s for s in slots
+    )
+
+
+def _live_positions(slots: Sequence[Slot], now: int) -> tuple[int, ...]:
+    """The live positions of ``slots`` at ``now`` computed afresh (after lifecycle rows changed some)."""
+    newest = {s.node_key: i for i, s in enumerate(slots) if s.node_key is not None}
+    return tuple(
+        i
+        for i, s in enumerate(slots)
+        if (s.lifecycle is not None or s.node_key is not None)
+        and (s.node_key is None or newest[s.node_key] == i)
+        and not _expired(s, now)
     )
 
 
@@ -785,9 +821,14 @@ def build_state(
     cycles = 0
     newest: dict[str, int] = {}
     marked: list[int] = []
+    visible = _visible_annotations(head, history, annotations)
+    anchors = {r.anchor for r in visible if r.lifecycle is not None}
+    cycles_at: dict[str, int] = {}
     for entry in history:
         body, role = entry.body, entry.role
         if body is None or role is None or entry.blob is None:
+            if anchors and entry.hash in anchors:
+                cycles_at[entry.hash] = cycles
             continue
         tokens = tokens_of(entry.blob, body, entry.token_count, entry.tokenizer) + MESSAGE_OVERHEAD
         if entry.operation is Operation.APPEND:
@@ -823,11 +864,19 @@ def build_state(
             slots[i_target] = old._replace(
                 source=entry.hash, message=build_message(old.role, body), tokens=tokens, blob=entry.blob
             )
-    result = _annotate(SharedSequence(slots), _visible_annotations(head, history, annotations))
+        if anchors and entry.hash in anchors:
+            cycles_at[entry.hash] = cycles
+    result = _annotate(SharedSequence(slots), visible)
     applied = tuple(r for r in annotations if r.anchor == head)
-    live = tuple(
-        i for i in marked if ((key := slots[i].node_key) is None or newest[key] == i) and not _expired(slots[i], cycles)
-    )
+    relifed = _relife(result, visible, cycles_at.__getitem__) if anchors else None
+    if relifed is not None:
+        result, live = relifed, _live_positions(relifed, cycles)
+    else:
+        live = tuple(
+            i
+            for i in marked
+            if ((key := slots[i].node_key) is None or newest[key] == i) and not _expired(slots[i], cycles)
+        )
     view, _ = rebuild_view(head, result, compiler.counter, cycles, live)
     # The context of a full build comes from the reference implementation, _context, not from the
     # view: every incremental compile can then be checked against a fresh one (tests do).
@@ -858,7 +907,7 @@ def effective_priorities(
         if entry.operation is Operation.APPEND and entry.role is not None and entry.blob is not None
     }
     for row in _visible_annotations(head, history, annotations):
-        if row.target in priorities:
+        if row.target in priorities and row.lifecycle is None:
             priorities[row.target] = Priority(row.priority)
     return priorities
 

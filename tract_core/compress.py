@@ -28,7 +28,7 @@ from .messages import normalize_message
 from .objects import Blob, ContentType, Operation, Priority, canonical_json, check_text
 from .records import CommitInfo
 from .refs import Ref, move_head_commit, resolve
-from .replay import carry_priorities, replay_commits
+from .replay import carry_lifecycles, carry_priorities, lifecycle_targets, lifecycles_of, replay_commits
 from .store.base import Session
 from .summarize import SummaryDraft, asummarize, summarize
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, count_body
@@ -407,6 +407,10 @@ def apply_compression(
     wanted.update({s.key: s.priority for s in old_state.slots if s.key in prefix})
     if tip is not None:
         carry_priorities(session, compiler, tract_id, wanted, tip, "kept by compression")
+        changed = lifecycle_targets(compiler) & (set(mapping) | prefix)
+        carry_lifecycles(
+            session, compiler, tract_id, lifecycles_of(old_state, mapping, changed), tip, "kept by compression"
+        )
     action = (
         f"archive: {len(plan.summarised)} messages"
         if stored_summary is None

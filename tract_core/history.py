@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Set
 
-from .annotations import annotation_info
+from .annotations import annotation_info, lifecycle_info
 from .compile import Compiler
 from .errors import RESTORE, CorruptObjectError, NotFoundError, damage_summary, damaged
 from .graph import ancestors
@@ -22,7 +22,12 @@ __all__ = ["commit_info", "message_blob", "walk_log", "show_commit", "read_reflo
 
 
 def commit_info(
-    stored: StoredCommit, blob: Blob | None, tokens: int | None, *, with_annotations: tuple = ()
+    stored: StoredCommit,
+    blob: Blob | None,
+    tokens: int | None,
+    *,
+    with_annotations: tuple = (),
+    lifecycle_changes: tuple = (),
 ) -> CommitInfo:
     """Build the public record of a stored commit."""
     commit = stored.commit
@@ -45,6 +50,7 @@ def commit_info(
         annotations=with_annotations,
         lifecycle=lifecycle_of_json(commit.lifecycle_json),
         key=commit.key,
+        lifecycle_changes=lifecycle_changes,
     )
 
 
@@ -112,8 +118,10 @@ def show_commit(session: Session, compiler: Compiler, tract_id: str, hash: str) 
     if found is not None:
         blob, tokens = found.blob, compiler.blob_tokens(found.blob, found)
     key = stored.commit.response_to or hash
-    rows = tuple(annotation_info(r) for r in session.annotations.for_target(tract_id, key))
-    return commit_info(stored, blob, tokens, with_annotations=rows)
+    rows = session.annotations.for_target(tract_id, key)
+    notes = tuple(annotation_info(r) for r in rows if r.lifecycle is None)
+    changes = tuple(lifecycle_info(r) for r in rows if r.lifecycle is not None)
+    return commit_info(stored, blob, tokens, with_annotations=notes, lifecycle_changes=changes)
 
 
 def read_reflog(session: Session, tract_id: str, ref: str | None, limit: int | None) -> list[ReflogEntry]:

@@ -7,7 +7,8 @@ from the commit the plan was made on. If the branch moved meanwhile, the merge f
 :class:`~tract_core.errors.ConcurrentUpdateError` and writes nothing.
 
 The compiled context of a merge commit is "ours, then theirs since the merge base". A conflict is
-a message both sides EDITed to different contents, or annotated to different priorities.
+a message both sides EDITed to different contents, annotated to different priorities, or gave
+different lifecycles (``set_lifecycle``); the same change on both sides is no conflict.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from .errors import ConcurrentUpdateError, InvalidInputError, MergeConflict, sho
 from .graph import ancestors, linearize, merge_base
 from .objects import ContentType, Operation, Priority
 from .refs import HEAD, Ref, move_head_commit, resolve
-from .replay import carry_priorities
+from .replay import carry_lifecycles, carry_priorities
 from .store.base import Session
+from .tree.lifecycle import Lifecycle, coerce_lifecycle
 from .writes import NewCommit, put_chain
 
 __all__ = [
@@ -50,12 +52,13 @@ class Conflict:
     """One message both sides changed differently.
 
     Attributes:
-        kind: ``"edit"`` (different contents) or ``"annotation"`` (different priorities).
+        kind: ``"edit"`` (different contents), ``"annotation"`` (different priorities) or ``"lifecycle"``
+            (different lifecycles, each a :class:`~tract_core.tree.Lifecycle` or None for permanent).
         target: The message's (APPEND) commit.
         role: The message role.
-        base: The content (or priority) at the merge base.
-        ours: The content (or priority) on the branch being merged into.
-        theirs: The content (or priority) on the branch being merged.
+        base: The content (priority, lifecycle) at the merge base.
+        ours: The content (priority, lifecycle) on the branch being merged into.
+        theirs: The content (priority, lifecycle) on the branch being merged.
     """
 
     kind: str
@@ -75,10 +78,17 @@ class Conflict:
         where = f"{self.kind} of {self.role} message {self.target[:12]}"
         return f"{where}: ours {short(self.ours)!r}, theirs {short(self.theirs)!r}"
 
+    @property
+    def slot(self) -> str:
+        """The key of this conflict's resolution: the target, or ``lifecycle:<target>`` for a lifecycle conflict
+        (a message can have an edit or annotation conflict and a lifecycle conflict at once)."""
+        return f"lifecycle:{self.target}" if self.kind == "lifecycle" else self.target
+
 
 Resolver = Callable[[Conflict], Any]
 """A function from a :class:`Conflict` to its resolution: new content (str, content parts or a
-message dict) for an edit conflict, a :class:`~tract_core.Priority` for an annotation conflict."""
+message dict) for an edit conflict, a :class:`~tract_core.Priority` for an annotation conflict, a
+:class:`~tract_core.tree.Lifecycle` (a dict of its fields, or None for permanent) for a lifecycle conflict."""
 
 
 @dataclass(frozen=True)
@@ -121,27 +131,49 @@ class PendingMerge:
     conflicts: list[Conflict]
     expected: dict[str, Priority] = field(repr=False)
     resolutions: dict[str, Any] = field(default_factory=dict)
+    lifecycles: dict[str, tuple[Lifecycle | None, int]] = field(default_factory=dict, repr=False)
+    ages: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     on_commit: Callable[[PendingMerge], MergeResult] = field(repr=False, compare=False, kw_only=True)
 
     @property
     def unresolved(self) -> list[Conflict]:
         """Conflicts still waiting for a resolution."""
-        return [c for c in self.conflicts if c.target not in self.resolutions]
+        return [c for c in self.conflicts if c.slot not in self.resolutions]
 
     def resolve(self, target: Any, resolution: Any) -> None:
-        """Set the resolution of the conflict on ``target`` (a hash, unique prefix or CommitInfo)."""
+        """Set the resolution of the conflict on ``target`` (a hash, unique prefix or CommitInfo).
+
+        When a message has a lifecycle conflict and another one, a Lifecycle, None or a dict of lifecycle
+        fields resolves the lifecycle conflict and anything else the other."""
         key = getattr(target, "hash", target)
         matches = [c for c in self.conflicts if isinstance(key, str) and key and c.target.startswith(key)]
+        if len(matches) > 1 and len({c.target for c in matches}) == 1:
+            lifecycle = _looks_like_lifecycle(resolution)
+            matches = [c for c in matches if (c.kind == "lifecycle") == lifecycle]
         if len(matches) != 1:
             raise InvalidInputError(f"{shown(target)} names no single conflict of this merge")
-        self.resolutions[matches[0].target] = _check_resolution(matches[0], resolution)
+        self.resolutions[matches[0].slot] = _check_resolution(matches[0], resolution)
 
     def commit(self) -> MergeResult:
         """Apply the merge (all conflicts must be resolved)."""
         return self.on_commit(self)
 
 
+def _looks_like_lifecycle(value: Any) -> bool:
+    if value is None or isinstance(value, Lifecycle):
+        return True
+    return isinstance(value, Mapping) and all(k in ("ttl", "cadence", "window", "sticky") for k in value)
+
+
 def _check_resolution(conflict: Conflict, resolution: Any) -> Any:
+    if conflict.kind == "lifecycle":
+        try:
+            return coerce_lifecycle(resolution)
+        except InvalidInputError as error:
+            raise InvalidInputError(
+                f"the lifecycle conflict on {conflict.target[:12]} needs a Lifecycle, a dict of its fields or None "
+                f"(permanent): {error}"
+            ) from None
     if conflict.kind == "annotation":
         if isinstance(resolution, Priority):
             return resolution
@@ -218,11 +250,14 @@ def plan_merge(
     base = merge_base(ours, theirs, parents_of, lambda h: graph[h][1])
     if base is None:
         raise InvalidInputError(f"{name!r} shares no history with HEAD; there is nothing to merge against")
-    conflicts, expected = _conflicts(session, compiler, tract_id, base, ours, theirs, marker, parents_of)
+    conflicts, expected, lifecycles, ages = _conflicts(
+        session, compiler, tract_id, base, ours, theirs, marker, parents_of
+    )
     plan = pending("merge", base, conflicts, expected)
+    plan.lifecycles, plan.ages = lifecycles, ages
     if strategy in ("ours", "theirs"):
         for conflict in conflicts:
-            plan.resolutions[conflict.target] = getattr(conflict, strategy)
+            plan.resolutions[conflict.slot] = getattr(conflict, strategy)
     return plan
 
 
@@ -294,7 +329,7 @@ def _conflicts(
     theirs: str,
     marker: int,
     parents_of: Callable[[str], tuple[str, ...]],
-) -> tuple[list[Conflict], dict[str, Priority]]:
+) -> tuple[list[Conflict], dict[str, Priority], dict[str, tuple[Lifecycle | None, int]], dict[str, tuple[int, int]]]:
     shared = ancestors(base, parents_of)
     history = session.commits.history(tract_id)
 
@@ -338,7 +373,24 @@ def _conflicts(
         if o.priority is not b.priority and t.priority is not b.priority and o.priority is not t.priority:
             conflicts.append(Conflict("annotation", key, o.role, b.priority, o.priority, t.priority))
         expected[key] = o.priority if o.priority is not b.priority else t.priority
-    return conflicts, expected
+    # lifecycles (set_lifecycle): a side changed one when it differs from the base's; the changed side's
+    # lifecycle goes on with the age it has there
+    lifecycles: dict[str, tuple[Lifecycle | None, int]] = {}
+    ages: dict[str, tuple[int, int]] = {}
+    now = {side: state.cycles for side, state in states.items()}
+    for key in slots["ours"].keys() & slots["theirs"].keys() & slots["base"].keys():
+        b, o, t = slots["base"][key], slots["ours"][key], slots["theirs"][key]
+        if o.lifecycle == b.lifecycle and t.lifecycle == b.lifecycle:
+            continue
+        ours_age, theirs_age = now["ours"] - o.born, now["theirs"] - t.born
+        if o.lifecycle != b.lifecycle and t.lifecycle != b.lifecycle and o.lifecycle != t.lifecycle:
+            conflicts.append(Conflict("lifecycle", key, o.role, b.lifecycle, o.lifecycle, t.lifecycle))
+            ages[key] = (ours_age, theirs_age)
+        elif t.lifecycle != b.lifecycle:
+            lifecycles[key] = (t.lifecycle, theirs_age)
+        else:
+            lifecycles[key] = (o.lifecycle, ours_age)
+    return conflicts, expected, lifecycles, ages
 
 
 def apply_merge(session: Session, compiler: Compiler, plan: PendingMerge) -> MergeResult:
@@ -387,11 +439,17 @@ def apply_merge(session: Session, compiler: Compiler, plan: PendingMerge) -> Mer
     tip: str = merge.hashes[0]
     resolved: list[tuple[Conflict, Any]] = []
     expected = dict(plan.expected)
+    lifecycles = dict(plan.lifecycles)
     for conflict in plan.conflicts:
-        resolution = plan.resolutions[conflict.target]
+        resolution = plan.resolutions[conflict.slot]
         resolved.append((conflict, resolution))
         if conflict.kind == "annotation":
             expected[conflict.target] = resolution
+            continue
+        if conflict.kind == "lifecycle":
+            ours_age, theirs_age = plan.ages.get(conflict.target, (0, 0))
+            age = ours_age if resolution == conflict.ours else theirs_age if resolution == conflict.theirs else 0
+            lifecycles[conflict.target] = (resolution, age)
             continue
         message = resolution if isinstance(resolution, dict) else {"role": conflict.role, "content": resolution}
         message = {**message, "role": conflict.role}
@@ -399,6 +457,7 @@ def apply_merge(session: Session, compiler: Compiler, plan: PendingMerge) -> Mer
         depth += 1
         tip = edit
     carry_priorities(session, compiler, tract_id, expected, tip, f"merge of {plan.source!r}")
+    carry_lifecycles(session, compiler, tract_id, lifecycles, tip, f"merge of {plan.source!r}")
     move_head_commit(session, tract_id, head, tip, f"merge {plan.source}: {merge.hashes[0][:12]}")
     return MergeResult("merge", tip, merge.hashes[0], plan.base, tuple(resolved))
 
@@ -446,7 +505,7 @@ class LLMResolver:
 
     Edit conflicts: the model sees the original and both versions and writes the merged message.
     Annotation conflicts need no model: the safer priority wins (PINNED over NORMAL over SKIP), so a
-    merge never hides what one side protected.
+    merge never hides what one side protected. Lifecycle conflicts need none either: ours is kept.
 
     Args:
         llm: Anything :func:`tract_core.llm.as_llm` accepts (an LLM, a callable, an OpenAI client, a
@@ -480,6 +539,8 @@ class LLMResolver:
         return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": body}]
 
     def __call__(self, conflict: Conflict) -> Any:
+        if conflict.kind == "lifecycle":
+            return conflict.ours
         if conflict.kind == "annotation":
             order = (Priority.PINNED, Priority.NORMAL, Priority.SKIP)
             return min((conflict.ours, conflict.theirs), key=order.index)

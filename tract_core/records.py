@@ -15,7 +15,7 @@ from .usage import Usage
 if TYPE_CHECKING:
     from .tree.lifecycle import Lifecycle
 
-__all__ = ["CommitInfo", "AnnotationInfo", "TractStatus", "ReflogEntry", "VerifyReport"]
+__all__ = ["CommitInfo", "AnnotationInfo", "LifecycleInfo", "TractStatus", "ReflogEntry", "VerifyReport"]
 
 
 def _iso(timestamp: float) -> str:
@@ -42,6 +42,25 @@ class AnnotationInfo:
 
 
 @dataclass(frozen=True)
+class LifecycleInfo:
+    """One lifecycle change (``t.set_lifecycle``): a new lifecycle given to a message, with why and where.
+
+    Attributes:
+        target: Hash of the message's (APPEND) commit.
+        lifecycle: The lifecycle given (None: permanent).
+        reason: Why, if the caller said.
+        anchor: The commit HEAD was on when the change was made (its ages count from that cycle).
+        created_at: When, as a UNIX timestamp.
+    """
+
+    target: str
+    lifecycle: Lifecycle | None
+    reason: str | None
+    anchor: str
+    created_at: float
+
+
+@dataclass(frozen=True)
 class CommitInfo:
     """A commit as the API shows it. Pass it anywhere a commit reference is accepted.
 
@@ -61,8 +80,11 @@ class CommitInfo:
         usage: Provider token usage recorded for this commit, if any.
         token_count: Estimated tokens of the message (tract's tokenizer), overhead included.
         annotations: The annotations of this message, oldest first (filled by ``show()``).
-        lifecycle: The message's :class:`~tract_core.tree.Lifecycle`, or None (permanent).
+        lifecycle: The lifecycle the commit was made with (a :class:`~tract_core.tree.Lifecycle`, or None:
+            permanent); later changes are in ``lifecycle_changes``.
         key: The message's node key (a newer message with the same key supersedes it), or None.
+        lifecycle_changes: The lifecycle changes of this message (``set_lifecycle``), oldest first
+            (filled by ``show()``).
     """
 
     hash: str
@@ -82,6 +104,7 @@ class CommitInfo:
     annotations: tuple[AnnotationInfo, ...] = field(default=(), repr=False)
     lifecycle: Lifecycle | None = None
     key: str | None = None
+    lifecycle_changes: tuple[LifecycleInfo, ...] = field(default=(), repr=False)
 
     @property
     def short_hash(self) -> str:

@@ -14,15 +14,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .annotations import carry_lifecycle
 from .compile import Compiler, CompileState
 from .errors import InvalidInputError, RebaseSafetyError, damaged
 from .graph import ancestors, linearize
 from .objects import Operation
 from .refs import Ref, move_head_commit, resolve
 from .store.base import Session, StoredCommit
+from .tree.lifecycle import Lifecycle
 from .writes import NewCommit, put_chain
 
-__all__ = ["ReplayResult", "replay_commits", "carry_priorities", "cherry_pick", "rebase"]
+__all__ = [
+    "ReplayResult",
+    "replay_commits",
+    "carry_priorities",
+    "carry_lifecycles",
+    "lifecycle_targets",
+    "lifecycles_of",
+    "cherry_pick",
+    "rebase",
+]
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,42 @@ def carry_priorities(
             session.annotations.add(tract_id, slot.key, priority.value, reason, tip, ())
 
 
+def lifecycle_targets(compiler: Compiler, anchors: Iterable[str] | None = None) -> set[str]:
+    """Messages some lifecycle row (``set_lifecycle``) targets: every one, or those anchored at ``anchors``."""
+    rows = compiler.annotations() if anchors is None else [r for h in anchors for r in compiler.anchored_at(h)]
+    return {row.target for row in rows if row.lifecycle is not None}
+
+
+def lifecycles_of(
+    state: CompileState, mapping: Mapping[str, str], only: Iterable[str]
+) -> dict[str, tuple[Lifecycle | None, int]]:
+    """For the slots of ``only``: their effective lifecycle and its age at ``state`` (keyed through ``mapping``)."""
+    keep = set(only)
+    return {mapping.get(s.key, s.key): (s.lifecycle, state.cycles - s.born) for s in state.slots if s.key in keep}
+
+
+def carry_lifecycles(
+    session: Session,
+    compiler: Compiler,
+    tract_id: str,
+    wanted: Mapping[str, tuple[Lifecycle | None, int]],
+    tip: str,
+    reason: str,
+) -> None:
+    """Write a lifecycle row, anchored at ``tip``, for every message whose lifecycle (or, for one that is not
+    permanent, its age) at ``tip`` differs from ``wanted``: the changed lifecycle goes on counting."""
+    if not wanted:
+        return
+    marker = session.refs.head_with_marker(tract_id)[1]
+    state = compiler.state(session, tip, marker)
+    for slot in state.slots:
+        if slot.key not in wanted:
+            continue
+        life, age = wanted[slot.key]
+        if slot.lifecycle != life or (life is not None and state.cycles - slot.born != age):
+            carry_lifecycle(session, tract_id, slot.key, life, age, tip, reason)
+
+
 def _priorities(state: CompileState, mapping: Mapping[str, str], only: Iterable[str] | None = None) -> dict:
     keep = None if only is None else set(only)
     return {mapping.get(slot.key, slot.key): slot.priority for slot in state.slots if keep is None or slot.key in keep}
@@ -158,6 +205,8 @@ def cherry_pick(session: Session, compiler: Compiler, tract_id: str, ref: Ref, *
     assert tip is not None
     wanted = _priorities(source_state, mapping, only=[source])
     carry_priorities(session, compiler, tract_id, wanted, tip, f"carried over from {source[:12]} by cherry-pick")
+    lives = lifecycles_of(source_state, mapping, only=lifecycle_targets(compiler) & {source})
+    carry_lifecycles(session, compiler, tract_id, lives, tip, f"carried over from {source[:12]} by cherry-pick")
     move_head_commit(session, tract_id, head, tip, f"cherry-pick: {source[:12]}")
     return ReplayResult(tip, mapping, tuple(warnings))
 
@@ -193,5 +242,7 @@ def rebase(session: Session, compiler: Compiler, tract_id: str, onto: Ref, *, st
     changed = {row.target for h in order for row in compiler.anchored_at(h)}
     wanted = _priorities(old_state, mapping, only=[*mapping, *changed])
     carry_priorities(session, compiler, tract_id, wanted, tip, f"carried over from {head.commit[:12]} by rebase")
+    lives = lifecycles_of(old_state, mapping, only=lifecycle_targets(compiler, order))
+    carry_lifecycles(session, compiler, tract_id, lives, tip, f"carried over from {head.commit[:12]} by rebase")
     move_head_commit(session, tract_id, head, tip, f"rebase: onto {target[:12]}")
     return ReplayResult(tip, mapping, tuple(warnings))

@@ -379,7 +379,7 @@ class Transaction:
 
     def annotations(self, tract_id: str) -> list[AnnotationInfo]:
         """Every annotation of the tract (priorities given to messages), oldest first."""
-        return [annotation_info(row) for row in self._session.annotations.all(tract_id)]
+        return [annotation_info(row) for row in self._session.annotations.all(tract_id) if row.lifecycle is None]
 
     def priorities(self, tract_id: str, order: Sequence[HistoryEntry]) -> dict[str, Priority]:
         """The priority each message has when ``order[-1]`` is compiled, by the rule compile follows

@@ -25,7 +25,7 @@ from .agents import (
     subagent_work,
     summarize_work,
 )
-from .annotations import coerce_priority, write_annotation
+from .annotations import coerce_priority, write_annotation, write_lifecycle
 from .arguments import check_callable, check_flag, check_limit, check_mapping, check_number
 from .branches import (
     ARCHIVE_PREFIX,
@@ -75,7 +75,7 @@ from .policies.engine import OnProposal, PolicyEngine, check_decider, entry_paus
 from .policies.policy import Policy
 from .policies.proposal import PROPOSAL_STATUSES, PolicyLogEntry, Proposal
 from .query import run_config_query
-from .records import AnnotationInfo, CommitInfo, ReflogEntry, TractStatus, VerifyReport
+from .records import AnnotationInfo, CommitInfo, LifecycleInfo, ReflogEntry, TractStatus, VerifyReport
 from .refs import DEFAULT_BRANCH, HEAD, Ref, check_branch_name, check_ref, resolve
 from .registry import attach_tract, check_tract_id, list_tract_ids
 from .replay import ReplayResult, cherry_pick, rebase
@@ -90,7 +90,7 @@ from .toolkit.formats import tool_definitions
 from .toolkit.operations import tools_for
 from .toolkit.registry import check_profile
 from .tree.diff import diff_snapshots
-from .tree.lifecycle import Lifecycle
+from .tree.lifecycle import Lifecycle, coerce_lifecycle
 from .tree.snapshot import Snapshot
 from .tree.taking import check_snapshot_at, take_snapshots
 from .usage import Usage, normalize_usage, store_usage
@@ -342,6 +342,35 @@ class Tract:
             check_text(reason, "reason")
         with self._writing() as session:
             info = write_annotation(session, self._compiler, self.tract_id, target, priority, reason)
+        return info
+
+    def set_lifecycle(self, target: Ref, lifecycle: Any, *, reason: str | None = None) -> LifecycleInfo:
+        """Change a message's lifecycle from now on: an append-only row anchored at HEAD, like :meth:`annotate`.
+
+        The change applies to HEAD's compile and to everything built on it, not to branches that already
+        went on from HEAD, and ``compile(at_commit=<older commit>)`` is unchanged. The new lifecycle's ages
+        count from the current cycle: ``Temporary(2)`` means this cycle and 2 more from now. A message that
+        had already expired is shown again if the new lifecycle says so; None (or ``Permanent()``) makes
+        it permanent. An EDIT names the message it edits. Node keys are unaffected.
+
+        Args:
+            target: The message (its APPEND commit or an EDIT of it; a hash, prefix, ref or CommitInfo).
+            lifecycle: A :class:`~tract_core.tree.Lifecycle`, a dict of its fields, or None.
+            reason: Why, kept with the change (see ``show(target).lifecycle_changes``).
+
+        Returns:
+            The recorded change.
+
+        Raises:
+            InvalidInputError: A bad lifecycle or reason (nothing is written).
+            CommitNotFoundError: An unknown target, or one HEAD cannot reach.
+        """
+        check_ref(target)
+        coerce_lifecycle(lifecycle)
+        if reason is not None:
+            check_text(reason, "reason")
+        with self._writing() as session:
+            info = write_lifecycle(session, self._compiler, self.tract_id, target, lifecycle, reason)
         return info
 
     def record_usage(self, usage: Any = None, *, commit: Ref = None, **numbers: int) -> Usage:
@@ -995,7 +1024,7 @@ class Tract:
         """This tract's operations as tools a model calls to manage its own context (DESIGN §13).
 
         Args:
-            profile: ``"self"`` (status, log, show, overview, health, annotate, edit, compress,
+            profile: ``"self"`` (status, log, show, overview, health, annotate, set_lifecycle, edit, compress,
                 branch, switch, merge), ``"supervisor"`` (branches, diff, sub-agents, archive,
                 gc, proposals) or ``"full"`` (all, plus commit, reset, cherry-pick).
             format: ``"openai"`` or ``"anthropic"`` (JSON definitions; run the calls with

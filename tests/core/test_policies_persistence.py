@@ -149,7 +149,7 @@ def test_a_version_4_file_is_upgraded_keeps_its_history_and_takes_policies(tmp_p
         must = t.user("You must never promise a refund date.")
         assert [a.priority.value for a in t.show(must).annotations] == ["pinned"]
 
-    assert _sqlite_version(path) == migrations.SCHEMA_VERSION == 7
+    assert _sqlite_version(path) == migrations.SCHEMA_VERSION >= 7
     with Tract.open(path=path) as t:
         assert [type(p) for p in t.policies] == [PinPolicy]
         assert [p.status for p in t.proposals()] == ["executed"]

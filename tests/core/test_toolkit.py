@@ -25,7 +25,10 @@ from tract_core import InvalidInputError, Tract, TractConfig
 from tract_core.testing import ScriptedLLM, database_digest, store_snapshot
 from tract_core.toolkit import PROFILES, tools_for
 
-SELF = ["status", "log", "show", "overview", "health", "annotate", "edit", "compress", "branch", "switch", "merge"]
+SELF = [
+    *["status", "log", "show", "overview", "health", "annotate", "set_lifecycle", "edit", "compress", "branch"],
+    *["switch", "merge"],
+]
 SUPERVISOR = [
     *["status", "log", "show", "overview", "health", "branches", "diff", "children", "proposals", "merge"],
     *["archive_branch", "restore_branch", "gc", "spawn", "absorb", "approve", "reject"],

@@ -184,6 +184,10 @@ def execute_action(
             return {"targets": done, "priority": str(priority)}
         info = tract.annotate(params["target"], priority, reason=reason)
         return {"target": info.target, "priority": str(info.priority)}
+    if kind == "set_lifecycle":
+        change = tract.set_lifecycle(params["target"], params.get("lifecycle") or None, reason=params.get("reason"))
+        life = change.lifecycle
+        return {"target": change.target, "lifecycle": {} if life is None else life.to_dict()}
     if kind == "compress":
         return _compress(tract, params, policy)
     if kind == "branch":

@@ -39,18 +39,29 @@ AUTONOMY_LEVELS: tuple[str, ...] = ("manual", "collaborative", "autonomous")
 """``manual``: every action is a proposal; ``collaborative``: low-risk actions execute, high-risk
 ones are proposed; ``autonomous``: every action executes."""
 
-BUILTIN_KINDS: tuple[str, ...] = ("annotate", "compress", "branch", "archive", "merge", "gc", "edit", "fold")
+BUILTIN_KINDS: tuple[str, ...] = (
+    "annotate",
+    "compress",
+    "branch",
+    "archive",
+    "merge",
+    "gc",
+    "edit",
+    "fold",
+    "set_lifecycle",
+)
 """Action kinds tract executes itself; any other kind needs the policy's (or the action's) ``execute``.
 ``fold`` compresses a tangent branch into one summary and merges it back (the orchestrator's)."""
 
 KIND_LIMIT = 64
 """The longest action kind a proposal stores, on every backend."""
 
-_LOW_RISK = frozenset({"annotate", "archive"})
+_LOW_RISK = frozenset({"annotate", "archive", "set_lifecycle"})
 
 
 def default_risk(kind: str) -> Risk:
-    """``"low"`` for pin/skip annotations and archiving, ``"high"`` for everything else."""
+    """``"low"`` for pin/skip annotations, lifecycle changes and archiving (all reversible), ``"high"`` for
+    everything else."""
     return "low" if kind in _LOW_RISK else "high"
 
 
@@ -66,7 +77,7 @@ class PolicyAction:
     """What a policy wants done, and why.
 
     Attributes:
-        kind: ``annotate``, ``compress``, ``branch``, ``archive``, ``merge``, ``gc``, ``edit``, or a
+        kind: ``annotate``, ``compress``, ``branch``, ``archive``, ``merge``, ``gc``, ``edit``, ``set_lifecycle``, or a
             custom name (executed by ``execute``, or by the policy's ``execute(tract, action)``).
         params: The action's parameters, JSON data (commit ids as strings): they are stored with the
             proposal, so another process can approve and execute it.

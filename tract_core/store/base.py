@@ -139,6 +139,9 @@ class AnnotationEntry:
 
     ``anchor`` is the commit HEAD was on when the annotation was made; ``excluded`` lists the
     children the anchor already had then (their lines of history do not see the annotation).
+    ``lifecycle`` is None for a priority row; for a lifecycle row (``t.set_lifecycle``) it is the
+    stored JSON of the new lifecycle (see :func:`tract_core.tree.lifecycle.lifecycle_row_json`) and
+    ``priority`` is ``"lifecycle"``, not a priority.
     """
 
     id: int
@@ -148,6 +151,7 @@ class AnnotationEntry:
     anchor: str
     excluded: tuple[str, ...]
     created_at: float
+    lifecycle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +304,14 @@ class ReflogRepository(Protocol):
 
 class AnnotationRepository(Protocol):
     def add(
-        self, tract_id: str, target: str, priority: str, reason: str | None, anchor: str, excluded: Sequence[str]
+        self,
+        tract_id: str,
+        target: str,
+        priority: str,
+        reason: str | None,
+        anchor: str,
+        excluded: Sequence[str],
+        lifecycle: str | None = None,
     ) -> int: ...
     def all(self, tract_id: str) -> list[AnnotationEntry]: ...
     def since(self, tract_id: str, after_id: int) -> list[AnnotationEntry]: ...

@@ -40,6 +40,7 @@ class ChainRow(NamedTuple):
     excluded: Any
     created_at: Any
     digest: str | None
+    lifecycle: Any = None
 
 
 def annotation_digest(
@@ -50,6 +51,7 @@ def annotation_digest(
     anchor: str,
     excluded: str | None,
     created_at: float,
+    lifecycle: str | None = None,
 ) -> str:
     """The digest of an annotation row whose predecessor's digest is ``prev`` (None for the first).
 
@@ -61,6 +63,8 @@ def annotation_digest(
         anchor: The commit HEAD was on.
         excluded: The stored JSON text of the excluded children (None if there are none).
         created_at: The stored timestamp.
+        lifecycle: The stored lifecycle of a lifecycle row; None for a priority row, whose digest then
+            is what it was before lifecycle rows existed.
     """
     payload = {
         "v": CHAIN_VERSION,
@@ -72,6 +76,8 @@ def annotation_digest(
         "excluded": excluded,
         "created_at": created_at,
     }
+    if lifecycle is not None:
+        payload["lifecycle"] = lifecycle
     return sha256_hex(canonical_json(payload))
 
 
@@ -79,7 +85,9 @@ def digest_of(prev: str | None, row: ChainRow) -> str | None:
     """The digest ``row`` should have after a row whose digest is ``prev``, or None if its stored
     values cannot be encoded (the row is damaged)."""
     try:
-        return annotation_digest(prev, row.target, row.priority, row.reason, row.anchor, row.excluded, row.created_at)
+        return annotation_digest(
+            prev, row.target, row.priority, row.reason, row.anchor, row.excluded, row.created_at, row.lifecycle
+        )
     except (TractError, TypeError, ValueError):
         return None
 

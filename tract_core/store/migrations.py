@@ -32,7 +32,7 @@ from .sql_refs import link_annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The schema version this code writes."""
 
 
@@ -77,6 +77,13 @@ def _v7_lifecycles(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE tract_commits ADD COLUMN {column} TEXT"))
 
 
+def _v8_lifecycle_rows(conn: Connection) -> None:
+    """Version 8: lifecycle rows among the annotations (``t.set_lifecycle``); NULL for every older row,
+    so the annotation chain of the rows written before stays as it is."""
+    if "lifecycle" not in {c["name"] for c in inspect(conn).get_columns("tract_annotations")}:
+        conn.execute(text("ALTER TABLE tract_annotations ADD COLUMN lifecycle TEXT"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_compression_and_subagents,
     3: _v3_holds,
@@ -84,6 +91,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: _v5_policies,
     6: _v6_orchestrator,
     7: _v7_lifecycles,
+    8: _v8_lifecycle_rows,
 }
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 

@@ -130,6 +130,8 @@ class ReflogRow(SQLModel, table=True):
 class AnnotationRow(SQLModel, table=True):
     """A priority given to a message, anchored at the commit HEAD was on when it was given.
 
+    A *lifecycle row* (``t.set_lifecycle``) stores the message's new lifecycle in ``lifecycle``
+    (canonical JSON, ``{}`` for permanent) and ``lifecycle`` in ``priority``, which it leaves alone.
     ``digest`` links the row into its tract's annotation chain (see :mod:`tract_core.store.chain`).
     """
 
@@ -148,6 +150,7 @@ class AnnotationRow(SQLModel, table=True):
     excluded: str | None = Field(default=None, sa_column=Column(Text))
     created_at: float
     digest: str | None = Field(default=None, max_length=64)
+    lifecycle: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class AnnotationChainRow(SQLModel, table=True):

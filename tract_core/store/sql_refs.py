@@ -10,8 +10,9 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ..errors import CorruptObjectError, damaged
+from ..errors import CorruptObjectError, TractError, damaged
 from ..objects import Priority
+from ..tree.lifecycle import LIFECYCLE_ROW, lifecycle_of_row
 from .base import (
     AnnotationEntry,
     Head,
@@ -42,6 +43,7 @@ _CHAIN_COLUMNS = (
     _A.c.excluded,
     _A.c.created_at,
     _A.c.digest,
+    _A.c.lifecycle,
 )
 _PRIORITIES = frozenset(p.value for p in Priority)
 
@@ -182,26 +184,43 @@ def _annotation(tract_id: str, row: Any) -> AnnotationEntry:
         excluded, problem = [], "its list of excluded commits is not valid JSON"
     if problem is None and (not isinstance(excluded, list) or not all(isinstance(e, str) for e in excluded)):
         problem = "its excluded commits are not a list of commit ids"
-    if row.priority not in _PRIORITIES:
+    if row.lifecycle is not None:
+        if row.priority != LIFECYCLE_ROW:
+            problem = f"it is a lifecycle row but its priority is {row.priority!r}, not {LIFECYCLE_ROW!r}"
+        else:
+            try:
+                lifecycle_of_row(row.lifecycle)
+            except (TractError, ValueError, TypeError):
+                problem = f"its lifecycle {row.lifecycle!r} is not a valid lifecycle"
+    elif row.priority not in _PRIORITIES:
         problem = f"its priority {row.priority!r} is not pinned, skip or normal"
     if not isinstance(row.target, str) or not isinstance(row.anchor, str):
         problem = "its target or anchor is not a commit id"
     if problem is not None:
         raise damaged(f"annotation {row.id} of tract {tract_id!r}", problem)
-    return AnnotationEntry(row.id, row.target, row.priority, row.reason, row.anchor, tuple(excluded), row.created_at)
+    return AnnotationEntry(
+        row.id, row.target, row.priority, row.reason, row.anchor, tuple(excluded), row.created_at, row.lifecycle
+    )
 
 
 class SqlAnnotations(_Repo):
-    """Append-only priority rows, chained per tract (see :mod:`tract_core.store.chain`)."""
+    """Append-only priority and lifecycle rows, chained per tract (see :mod:`tract_core.store.chain`)."""
 
     def add(
-        self, tract_id: str, target: str, priority: str, reason: str | None, anchor: str, excluded: Sequence[str]
+        self,
+        tract_id: str,
+        target: str,
+        priority: str,
+        reason: str | None,
+        anchor: str,
+        excluded: Sequence[str],
+        lifecycle: str | None = None,
     ) -> int:
         self.locks.share(tract_id)
         prev, count = self._lock_chain(tract_id)
         created = _now()
         excluded_json = json.dumps(sorted(excluded)) if excluded else None
-        digest = annotation_digest(prev, target, priority, reason, anchor, excluded_json, created)
+        digest = annotation_digest(prev, target, priority, reason, anchor, excluded_json, created, lifecycle)
         result = self.conn.execute(
             _A.insert()
             .values(
@@ -213,6 +232,7 @@ class SqlAnnotations(_Repo):
                 excluded=excluded_json,
                 created_at=created,
                 digest=digest,
+                lifecycle=lifecycle,
             )
             .returning(_A.c.id)
         )
@@ -302,7 +322,8 @@ class SqlAnnotations(_Repo):
 def link_annotations(conn: Connection) -> int:
     """Chain the annotation rows written before chains existed (schema version 4): every tract's
     rows in id order, and its chain head. Returns how many rows were linked."""
-    rows = conn.execute(select(_A.c.tract_id, *_CHAIN_COLUMNS).order_by(_A.c.tract_id, _A.c.id)).all()
+    # no lifecycle column yet at version 4 (it comes with version 8): every row then is a priority row
+    rows = conn.execute(select(_A.c.tract_id, *_CHAIN_COLUMNS[:-1]).order_by(_A.c.tract_id, _A.c.id)).all()
     heads: dict[str, tuple[str | None, int]] = {}
     digests = []
     for tract_id, *fields in rows:

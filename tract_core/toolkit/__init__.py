@@ -8,7 +8,7 @@ runs what the model called and returns the result message for its provider::
     for call in reply.choices[0].message.tool_calls or []:
         messages.append(t.execute_tool(call))
 
-Profiles: ``self`` (status, log, show, overview, health, annotate, edit, compress, branch, switch,
+Profiles: ``self`` (status, log, show, overview, health, annotate, set_lifecycle, edit, compress, branch, switch,
 merge), ``supervisor`` (branches, diff, children, spawn, absorb, archive/restore branches, gc,
 proposals, approve, reject, merge, health) and ``full`` (all of them, plus commit, reset and
 cherry-pick). Formats: ``openai``, ``anthropic``, and through the adapters ``langchain``

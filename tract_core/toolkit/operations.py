@@ -32,6 +32,7 @@ __all__ = [
     "children",
     "proposals",
     "annotate",
+    "set_lifecycle",
     "edit",
     "compress",
     "branch",
@@ -279,6 +280,40 @@ def annotate(
     if reason is not None:
         params["reason"] = reason
     return PolicyAction("annotate", params, reason=reason or f"{priority} {target[:SHORT]}")
+
+
+@tool("self", writes=True)
+def set_lifecycle(
+    tract: ToolHost,
+    commit: str,
+    ttl: int | None = None,
+    cadence: int | None = None,
+    window: int | None = None,
+    sticky: bool = False,
+    reason: str | None = None,
+) -> PolicyAction:
+    """Change when a message is shown, counting from the current cycle (one cycle = one model call):
+    ttl=N shows it this cycle and N more, then hides it; cadence=N (window=W) shows it W cycles out of
+    every N; sticky keeps it at the end of the context. With none of them it becomes permanent again
+    (also brings back a message whose lifecycle had expired). History keeps everything.
+
+    Args:
+        commit: The message's commit (hash or unique prefix).
+        ttl: Cycles it stays after this one (0: only this one); omit for no limit.
+        cadence: Show it every this many cycles; omit for every cycle.
+        window: With cadence: how many cycles of each period it is shown (default 1).
+        sticky: Keep it at the end of the context every cycle.
+        reason: Why, kept with the change.
+    """
+    from ..tree.lifecycle import Lifecycle
+
+    target = _in_history(tract, commit)
+    life = Lifecycle(ttl=ttl, cadence=cadence, window=window, sticky=sticky)
+    params: dict[str, Any] = {"target": target, "lifecycle": life.to_dict()}
+    if reason is not None:
+        params["reason"] = reason
+    shown_as = ", ".join(f"{k}={v}" for k, v in life.to_dict().items()) or "permanent"
+    return PolicyAction("set_lifecycle", params, reason=reason or f"lifecycle {shown_as} for {target[:SHORT]}")
 
 
 @tool("self", writes=True)

@@ -13,8 +13,18 @@ the number of cycles sealed since then.
   cycle, instead of sinking into history.
 
 All of it is computed from history, so ``compile(at_commit=...)`` of a past commit shows exactly
-what was shown then. The presets name the usual shapes: :func:`Permanent`, :func:`Temporary`,
-:func:`Sticky` and :func:`Cyclic`.
+what was shown then.
+
+A lifecycle can be changed later with ``t.set_lifecycle(h, lifecycle)``: an append-only row beside
+the commits, anchored at HEAD like an annotation (it applies to HEAD's compile and to everything
+built on it, not to branches that already went on from HEAD, and not to ``compile(at_commit=...)``
+of older commits). The new lifecycle's ages count from the cycle the change was made in (the cycles
+sealed at the anchor), so ``set_lifecycle(h, Temporary(2))`` means "this cycle and 2 more from
+now"; a message that had already expired is shown again if the new lifecycle says so (history is
+never lost); None or ``Permanent()`` makes it permanent. The latest change wins; node keys are not
+affected (a newer node with the same key still supersedes it).
+
+The presets name the usual shapes: :func:`Permanent`, :func:`Temporary`, :func:`Sticky` and :func:`Cyclic`.
 
 Example:
     >>> life = Cyclic(every=3, visible_for=1)
@@ -33,7 +43,21 @@ from typing import Any
 
 from ..errors import InvalidInputError, shown
 
-__all__ = ["Lifecycle", "Permanent", "Temporary", "Sticky", "Cyclic", "coerce_lifecycle", "lifecycle_of_json"]
+__all__ = [
+    "Lifecycle",
+    "Permanent",
+    "Temporary",
+    "Sticky",
+    "Cyclic",
+    "coerce_lifecycle",
+    "lifecycle_of_json",
+    "LIFECYCLE_ROW",
+    "lifecycle_row_json",
+    "lifecycle_of_row",
+]
+
+LIFECYCLE_ROW = "lifecycle"
+"""What a lifecycle row stores in the annotation table's ``priority`` column (it sets no priority)."""
 
 _FIELDS = ("ttl", "cadence", "window", "sticky")
 
@@ -165,3 +189,30 @@ def lifecycle_of_json(text: str | None) -> Lifecycle | None:
     if text is None:
         return None
     return Lifecycle(**json.loads(text))
+
+
+def lifecycle_row_json(lifecycle: Lifecycle | None, age: int = 0) -> str:
+    """The stored form of a lifecycle row: the lifecycle's fields (``{}`` when permanent), and ``age``
+    when the row carries a lifecycle that was already ``age`` cycles old at its anchor (rebase,
+    cherry-pick, merge and compression re-anchor rows at a new commit without restarting the count).
+    """
+    data = {} if lifecycle is None else lifecycle.to_dict()
+    if age:
+        data["age"] = age
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def lifecycle_of_row(text: str) -> tuple[Lifecycle | None, int]:
+    """The lifecycle (None: permanent) and starting age a lifecycle row stores (see :func:`lifecycle_row_json`).
+
+    Raises:
+        InvalidInputError: The text is not a JSON object of lifecycle fields and an age >= 0.
+        ValueError: The text is not JSON.
+    """
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"a stored lifecycle row must be a JSON object, not {shown(data)}")
+    age = data.pop("age", 0)
+    if _whole(age, "age", 0) is None:
+        raise InvalidInputError("a stored lifecycle row's age must be a whole number")
+    return coerce_lifecycle(data), age
