@@ -1,6 +1,6 @@
 """Compile extends the previous commit's context in O(live) per cycle: it must show exactly what a
 fresh compile of the whole history shows, whatever the lifecycles, keys, tool pairs, pins, skips and
-edits (DESIGN 14)."""
+edits, and lifecycles changed later (DESIGN 14)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def _apply(t: Tract, op: tuple[Any, ...], step: int, messages: list[str], calls:
     elif kind == "annotate" and messages:
         _, pick, priority = op
         t.annotate(messages[pick % len(messages)], priority)
+    elif kind == "relife" and messages:
+        _, pick, life = op
+        t.set_lifecycle(messages[pick % len(messages)], life)
     elif kind == "edit" and messages:
         _, pick = op
         target = messages[pick % len(messages)]
@@ -65,10 +68,11 @@ operations = st.one_of(
     st.tuples(st.just("tool"), st.sampled_from(LIFECYCLES), st.sampled_from(KEYS), st.integers(1, 2)),
     st.tuples(st.just("annotate"), st.integers(0, 10**6), st.sampled_from(["pinned", "skip", "normal"])),
     st.tuples(st.just("edit"), st.integers(0, 10**6)),
+    st.tuples(st.just("relife"), st.integers(0, 10**6), st.sampled_from(LIFECYCLES)),
 )
 
 
-@settings(max_examples=30, print_blob=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, print_blob=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(operations, min_size=1, max_size=24))
 def test_the_incremental_context_equals_a_fresh_compile_after_every_commit(tmp_path_factory: Any, ops: list) -> None:
     path = tmp_path_factory.mktemp("incremental") / "t.db"
