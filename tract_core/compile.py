@@ -476,7 +476,7 @@ class Compiler:
                 origin=blob.hash,
                 metadata_json=commit.metadata_json,
                 born=cycles,
-                lifecycle=lifecycle_of_json(commit.lifecycle_json),
+                lifecycle=lifecycle_of_json(commit.lifecycle_json, commit=commit.hash, tract_id=self.tract_id),
                 node_key=commit.key,
             )
             slots = slots.append(slot)
@@ -614,7 +614,7 @@ def build_state(
                     entry.blob,
                     entry.metadata_json,
                     cycles,
-                    lifecycle_of_json(entry.lifecycle_json),
+                    lifecycle_of_json(entry.lifecycle_json, commit=entry.hash, tract_id=compiler.tract_id),
                     entry.key,
                 )
             )

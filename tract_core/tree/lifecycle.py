@@ -31,9 +31,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInputError, shown
+from ..errors import InvalidInputError, damaged, shown
 
-__all__ = ["Lifecycle", "Permanent", "Temporary", "Sticky", "Cyclic", "coerce_lifecycle", "lifecycle_of_json"]
+__all__ = [
+    "Lifecycle",
+    "Permanent",
+    "Temporary",
+    "Sticky",
+    "Cyclic",
+    "coerce_lifecycle",
+    "lifecycle_of_json",
+    "lifecycle_problem",
+]
 
 _FIELDS = ("ttl", "cadence", "window", "sticky")
 
@@ -160,8 +169,48 @@ def coerce_lifecycle(value: Any) -> Lifecycle | None:
     return None if value.permanent else value
 
 
-def lifecycle_of_json(text: str | None) -> Lifecycle | None:
-    """The lifecycle stored as ``text`` (see :meth:`Lifecycle.to_json`), or None."""
+def lifecycle_problem(text: Any) -> str | None:
+    """What is wrong with a stored lifecycle (the text of a commit's ``lifecycle`` column), or None.
+
+    The stored form is the canonical JSON object of :meth:`Lifecycle.to_json`: text that is not
+    JSON, not an object, has an unknown field or a value :class:`Lifecycle` refuses was damaged.
+    """
+    if not isinstance(text, str):
+        return f"its lifecycle is stored as {type(text).__name__}, not text"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return f"its lifecycle {shown(text)} is not JSON"
+    if not isinstance(data, dict):
+        return f"its lifecycle {shown(text)} is not a JSON object"
+    unknown = sorted(str(k) for k in data if k not in _FIELDS)
+    if unknown:
+        return f"its lifecycle {shown(text)} has unknown field(s) {unknown}"
+    try:
+        Lifecycle(**data)
+    except InvalidInputError as error:
+        return f"its lifecycle {shown(text)} is invalid ({error})"
+    return None
+
+
+def lifecycle_of_json(text: str | None, *, commit: str | None = None, tract_id: str | None = None) -> Lifecycle | None:
+    """The lifecycle stored as ``text`` (see :meth:`Lifecycle.to_json`), or None.
+
+    Args:
+        text: The stored text (a commit's ``lifecycle_json``), or None (permanent).
+        commit: The commit it was read from, named in the error.
+        tract_id: Its tract, named in the error.
+
+    Raises:
+        CorruptObjectError: The text is not a stored lifecycle (see :func:`lifecycle_problem`): the
+            database was changed outside tract.
+    """
     if text is None:
         return None
+    problem = lifecycle_problem(text)
+    if problem is not None:
+        what = "a stored commit" if commit is None else f"commit {commit[:12]}"
+        if tract_id is not None:
+            what += f" of tract {tract_id!r}"
+        raise damaged(what, problem)
     return Lifecycle(**json.loads(text))
