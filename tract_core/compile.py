@@ -32,7 +32,7 @@ from .objects import Blob, ContentType, Operation, Priority
 from .sequence import SharedSequence
 from .store.base import AnnotationEntry, HistoryEntry, Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
-from .tree.lifecycle import Lifecycle, lifecycle_of_json
+from .tree.lifecycle import Lifecycle, cycles_sealed, lifecycle_of_json
 
 __all__ = [
     "Slot",
@@ -462,8 +462,9 @@ class Compiler:
         live = state.live
         sealed = False
         if commit.operation is Operation.APPEND and blob is not None and commit.role is not None:
-            sealed = commit.role == "assistant"
-            cycles += sealed
+            sealing = cycles_sealed(commit.role, commit.content_type, commit.metadata_json)
+            sealed = sealing > 0
+            cycles += sealing
             slot = Slot(
                 key=commit.hash,
                 source=commit.hash,
@@ -593,8 +594,7 @@ def build_state(
         tokens = tokens_of(entry.blob, body, entry.token_count, entry.tokenizer) + MESSAGE_OVERHEAD
         if entry.operation is Operation.APPEND:
             index[entry.hash] = len(slots)
-            if role == "assistant":
-                cycles += 1
+            cycles += cycles_sealed(role, entry.content_type, entry.metadata_json)
             if entry.key is not None:
                 newest[entry.key] = len(slots)
             if entry.lifecycle_json is not None or entry.key is not None:
