@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from tract_core import PINNED, SKIP, Cyclic, InvalidInputError, Lifecycle, Temporary, Tract
 from tract_core.tree.lifecycle import cycles_sealed
@@ -171,3 +173,46 @@ def test_a_summary_without_a_recorded_count_seals_what_its_role_does():
     # written before the count existed (or by hand without one): the role decides, as it always did
     assert cycles_sealed("assistant", "summary", '{"compression":{"from":"a","messages":2}}') == 1
     assert cycles_sealed("system", "summary", '{"compression":{"cycles":"3"}}') == 0
+
+
+LIVES = (None, Temporary(0), Temporary(2), Temporary(4), Cyclic(2), Cyclic(3, 2), Lifecycle(ttl=6, cadence=3))
+message = st.tuples(
+    st.sampled_from(("user", "assistant", "assistant")),
+    st.sampled_from(LIVES),
+    st.sampled_from((None, None, None, "k")),
+    st.sampled_from((None, None, None, PINNED, SKIP)),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(message, min_size=2, max_size=14), st.integers(0, 4), st.sampled_from(("system", "assistant")))
+def test_any_compression_leaves_every_node_shown_in_the_same_cycles(
+    steps: list[tuple[Any, ...]], keep_recent: int, role: str
+) -> None:
+    """Random messages (lifecycles, keys, pins, skips), compressed or not, then six more cycles."""
+
+    def run(compress: bool) -> list[list[str]] | None:
+        with Tract.open() as t:
+            t.system("S")
+            for i, (who, life, key, priority) in enumerate(steps):
+                made = t.commit(f"m{i}", role=who, lifecycle=life, key=key)
+                if priority is not None:
+                    t.annotate(made.hash, priority)
+            if compress:
+                try:
+                    t.compress("SUMMARY", keep_recent=keep_recent, summary_role=role)
+                except InvalidInputError:
+                    return None  # nothing to compress in that range
+            rows = []
+            for i in range(6):
+                rows.append([str(m["content"]) for m in t.compile().messages if str(m["content"]).startswith("m")])
+                t.assistant(f"r{i}")
+            return rows
+
+    compressed = run(compress=True)
+    assume(compressed is not None)
+    plain = run(compress=False)
+    assert plain is not None
+    # the compression took some plain messages into the summary: compare the lifecycle nodes only
+    lived = {f"m{i}" for i, (_, life, key, _) in enumerate(steps) if life is not None or key is not None}
+    assert [[m for m in row if m in lived] for row in compressed] == [[m for m in row if m in lived] for row in plain]
