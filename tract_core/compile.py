@@ -34,7 +34,7 @@ from .objects import Blob, ContentType, Operation, Priority
 from .sequence import MaskedSequence, SharedSequence
 from .store.base import AnnotationEntry, HistoryEntry, Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
-from .tree.lifecycle import Lifecycle, lifecycle_of_json, lifecycle_of_row
+from .tree.lifecycle import Lifecycle, cycles_sealed, lifecycle_of_json, lifecycle_of_row
 
 __all__ = [
     "Slot",
@@ -632,8 +632,9 @@ class Compiler:
         gone: list[int] = []  # base positions hidden for good by this commit
         added: Slot | None = None
         if commit.operation is Operation.APPEND and blob is not None and commit.role is not None:
-            sealed = commit.role == "assistant"
-            cycles += sealed
+            sealing = cycles_sealed(commit.role, commit.content_type, commit.metadata_json)
+            sealed = sealing > 0
+            cycles += sealing
             added = Slot(
                 key=commit.hash,
                 source=commit.hash,
@@ -646,7 +647,7 @@ class Compiler:
                 origin=blob.hash,
                 metadata_json=commit.metadata_json,
                 born=cycles,
-                lifecycle=lifecycle_of_json(commit.lifecycle_json),
+                lifecycle=lifecycle_of_json(commit.lifecycle_json, commit=commit.hash, tract_id=self.tract_id),
                 node_key=commit.key,
             )
             slots = slots.append(added)
@@ -833,8 +834,7 @@ def build_state(
         tokens = tokens_of(entry.blob, body, entry.token_count, entry.tokenizer) + MESSAGE_OVERHEAD
         if entry.operation is Operation.APPEND:
             index[entry.hash] = len(slots)
-            if role == "assistant":
-                cycles += 1
+            cycles += cycles_sealed(role, entry.content_type, entry.metadata_json)
             if entry.key is not None:
                 newest[entry.key] = len(slots)
             if entry.lifecycle_json is not None or entry.key is not None:
@@ -854,7 +854,7 @@ def build_state(
                     entry.blob,
                     entry.metadata_json,
                     cycles,
-                    lifecycle_of_json(entry.lifecycle_json),
+                    lifecycle_of_json(entry.lifecycle_json, commit=entry.hash, tract_id=compiler.tract_id),
                     entry.key,
                 )
             )

@@ -4,6 +4,8 @@ The range's NORMAL messages (with their EDITs applied) become one summary messag
 messages, and those whose lifecycle or node key is still live (DESIGN 14), are replayed verbatim
 after the summary, in their original order; its SKIP messages, and those whose lifecycle expired or
 whose key a newer message took over, are left out. Everything after the range is replayed on top.
+No lifecycle node's age changes: the summary records the cycles it stands for, and a node kept
+verbatim records the summarised cycles that followed it (see :mod:`tract_core.tree.lifecycle`).
 The commits that left HEAD's history are *archived*: recorded with the compression (its
 provenance), still readable with ``show`` and ``compile(at_commit=<old head>)``, until
 ``gc`` removes them after its archive window.
@@ -17,7 +19,7 @@ refused when approved.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .compile import Slot
@@ -29,9 +31,10 @@ from .objects import Blob, ContentType, Operation, Priority, canonical_json, che
 from .records import CommitInfo
 from .refs import Ref, move_head_commit, resolve
 from .replay import carry_lifecycles, carry_priorities, lifecycle_targets, lifecycles_of, replay_commits
-from .store.base import Session
+from .store.base import HistoryEntry, Session
 from .summarize import SummaryDraft, asummarize, summarize
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, count_body
+from .tree.lifecycle import SUMMARY_CYCLES, Lifecycle, cycles_sealed, lifecycle_of_json
 from .writes import NewCommit, put_chain
 
 if TYPE_CHECKING:
@@ -349,6 +352,8 @@ def apply_compression(
             "was written); nothing was written. Compress again"
         )
     base = plan.order[plan.start - 1] if plan.start else None
+    history = session.commits.history(tract_id)
+    cycles, aged = _summarised_cycles(plan, history, tract_id)
     stored_summary = summary_blob = None
     onto = base
     if content is not None:  # None: an archive, the range just leaves the context
@@ -369,6 +374,7 @@ def apply_compression(
                                 "from": plan.range_from,
                                 "to": plan.range_to,
                                 "messages": len(plan.summarised),
+                                SUMMARY_CYCLES: cycles,
                             }
                         }
                     ),
@@ -385,7 +391,6 @@ def apply_compression(
     summarised = {slot.key for slot in plan.summarised}
     pinned = set(plan.pinned)
     dropped = set(plan.order[plan.start : plan.end + 1]) - pinned
-    history = session.commits.history(tract_id)
     replay_order = []
     for i, commit in enumerate(plan.order[plan.start :], start=plan.start):
         entry = history[commit]
@@ -398,7 +403,8 @@ def apply_compression(
             continue
         replay_order.append(commit)
     stored = session.commits.get_many(tract_id, replay_order)
-    tip, mapping, _ = replay_commits(session, compiler, tract_id, [stored[h] for h in replay_order], onto, marker)
+    replayed = [stored[h] for h in replay_order]
+    tip, mapping, _ = replay_commits(session, compiler, tract_id, replayed, onto, marker, aged)
     tip = tip or onto
     wanted = {mapping[s.key]: s.priority for s in old_state.slots if s.key in mapping}
     # messages before the range keep their identity, but annotations made later were anchored at
@@ -474,6 +480,36 @@ def apply_compression(
         draft=draft,
     )
     return result
+
+
+def _summarised_cycles(
+    plan: CompressionPlan, history: Mapping[str, HistoryEntry], tract_id: str
+) -> tuple[int, dict[str, str | None]]:
+    """The cycles the range's messages that leave the context sealed (the summary stands for them), and
+    the aged lifecycle (canonical JSON) of each node kept verbatim whose age depends on cycles among them.
+
+    A kept node is replayed after the summary, which counts all those cycles, so its new commit is
+    born that many cycles later than it was, less the ones that came after it: its lifecycle's
+    ``elapsed`` grows by the latter, and it is shown in the same cycles as without the compression.
+    """
+    kept = set(plan.pinned)
+    total = 0
+    after: list[tuple[str, Lifecycle, int]] = []  # (kept commit, its lifecycle, cycles left before it)
+    for commit in plan.order[plan.start : plan.end + 1]:
+        entry = history[commit]
+        if entry.operation is not Operation.APPEND or entry.blob is None or entry.role is None:
+            continue
+        if commit in kept:
+            life = lifecycle_of_json(entry.lifecycle_json, commit=commit, tract_id=tract_id)
+            if life is not None and life.ages:
+                after.append((commit, life, total))
+            continue
+        total += cycles_sealed(entry.role, entry.content_type, entry.metadata_json)
+    aged: dict[str, str | None] = {}
+    for commit, life, before in after:
+        if total > before:
+            aged[commit] = replace(life, elapsed=life.elapsed + total - before).to_json()
+    return total, aged
 
 
 def archive_range(

@@ -48,7 +48,7 @@ def commit_info(
         usage=None if stored.usage_json is None else Usage.from_json(stored.usage_json),
         token_count=None if tokens is None else tokens + MESSAGE_OVERHEAD,
         annotations=with_annotations,
-        lifecycle=lifecycle_of_json(commit.lifecycle_json),
+        lifecycle=lifecycle_of_json(commit.lifecycle_json, commit=commit.hash),
         key=commit.key,
         lifecycle_changes=lifecycle_changes,
     )

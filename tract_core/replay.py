@@ -67,10 +67,13 @@ def replay_commits(
     commits: Sequence[StoredCommit],
     onto: str | None,
     marker: int,
+    lifecycles: Mapping[str, str | None] | None = None,
 ) -> tuple[str | None, dict[str, str], list[str]]:
     """Write copies of ``commits`` (in order) on top of ``onto``; return (tip, mapping, warnings).
 
     Merge commits (no message, several parents) are not copied: replaying flattens history.
+    ``lifecycles`` maps a replayed commit to the lifecycle (canonical JSON) its copy gets instead of
+    its own (compression ages the nodes it keeps: see :mod:`tract_core.tree.lifecycle`).
     """
     base_state = compiler.state(session, onto, marker)
     keys = {slot.key for slot in base_state.slots}
@@ -114,7 +117,7 @@ def replay_commits(
             generation_config_json=commit.generation_config_json,
             message=commit.message,
             stored=True,
-            lifecycle_json=commit.lifecycle_json,
+            lifecycle_json=lifecycles.get(commit.hash, commit.lifecycle_json) if lifecycles else commit.lifecycle_json,
             key=commit.key,
         )
         written = put_chain(session, tract_id, [copy], parent=tip, parent_depth=depth)

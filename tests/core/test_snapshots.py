@@ -1,5 +1,6 @@
 """Snapshot bytes pinned across backends: golden files of a fixed scenario compared on memory, SQLite
-and PostgreSQL, and random histories built on two backends giving identical bytes.
+and PostgreSQL, and random histories (lifecycles, node keys, tool calls, EDITs, pins, skips) built in
+memory and on SQLite or PostgreSQL giving identical bytes.
 
 Regenerate the golden file (after an intended change of the encoding, with a new format version)
 with ``TRACT_UPDATE_GOLDEN=1 pytest tests/core/test_snapshots.py``.
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tract_core import EDIT, NORMAL, PINNED, SKIP, Tract, TractConfig
+from tract_core import EDIT, NORMAL, PINNED, SKIP, Cyclic, Lifecycle, Sticky, Temporary, Tract, TractConfig
 from tract_core.tree import Snapshot, diff_snapshots
 
 pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWarning")
@@ -100,9 +101,17 @@ def test_golden_snapshot_bytes_on_every_backend(factory: Any) -> None:
 # -- random histories on two backends ----------------------------------------------------------
 
 TEXTS = ("", "ok", "How do I return shoes?", "30 days", "héllo ✓ 日本", "line one\nline two")
+LIFECYCLES = (None, None, Temporary(0), Temporary(2), Cyclic(2), Cyclic(3, 2), Sticky(), Lifecycle(ttl=3, cadence=2))
+KEYS = (None, None, "weather:NYC", "state")
 step = st.one_of(
-    st.tuples(st.just("say"), st.sampled_from(("system", "user", "assistant", "assistant")), st.sampled_from(TEXTS)),
-    st.tuples(st.just("tool"), st.sampled_from(TEXTS)),
+    st.tuples(
+        st.just("say"),
+        st.sampled_from(("system", "user", "assistant", "assistant")),
+        st.sampled_from(TEXTS),
+        st.sampled_from(LIFECYCLES),
+        st.sampled_from(KEYS),
+    ),
+    st.tuples(st.just("tool"), st.sampled_from(TEXTS), st.sampled_from(LIFECYCLES), st.sampled_from(KEYS)),
     st.tuples(st.just("edit"), st.integers(0, 10**6), st.sampled_from(TEXTS)),
     st.tuples(st.just("annotate"), st.integers(0, 10**6), st.sampled_from((PINNED, SKIP, NORMAL))),
 )
@@ -110,17 +119,20 @@ _ids = itertools.count()
 
 
 def apply(t: Tract, steps: list[tuple[Any, ...]]) -> None:
+    """Replay ``steps`` on ``t``: messages (with lifecycles and node keys), tool calls with their results
+    (the result keyed, with a lifecycle), EDITs, pins and skips."""
     said: list[tuple[str, str]] = []  # (commit, role) of each appended message
     calls = itertools.count()
     for kind, *args in steps:
         if kind == "say":
-            role, text = args
-            said.append((t.commit({"role": role, "content": text}).hash, role))
+            role, text, life, key = args
+            said.append((t.commit({"role": role, "content": text}, lifecycle=life, key=key).hash, role))
         elif kind == "tool":
+            text, life, key = args
             call_id = f"call_{next(calls)}"
             call = {"id": call_id, "type": "function", "function": {"name": "look", "arguments": "{}"}}
             said.append((t.commit({"role": "assistant", "content": None, "tool_calls": [call]}).hash, "tool_call"))
-            said.append((t.tool_result(call_id, args[0]).hash, "tool"))
+            said.append((t.tool_result(call_id, text, lifecycle=life, key=key).hash, "tool"))
         elif said and kind == "edit":
             target, role = said[args[0] % len(said)]
             if role not in ("tool", "tool_call"):
@@ -129,9 +141,9 @@ def apply(t: Tract, steps: list[tuple[Any, ...]]) -> None:
             t.annotate(said[args[0] % len(said)][0], args[1])
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_random_histories_give_the_same_snapshot_bytes_on_two_backends(factory: Any) -> None:
-    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(step, min_size=1, max_size=20))
     def check(steps: list[tuple[Any, ...]]) -> None:
         tract_id = f"random-{next(_ids)}"
@@ -148,6 +160,8 @@ def test_random_histories_give_the_same_snapshot_bytes_on_two_backends(factory: 
                 else:
                     compiled = memory.compile(at_commit=snapshot.head)
                     assert snapshot.render("anthropic") == compiled.to_bytes("anthropic")
+            for fmt in ("openai", "anthropic", "gemini"):  # compile's bytes at HEAD, per provider
+                assert on_disk.compile().to_bytes(fmt) == memory.compile().to_bytes(fmt)
             on_disk.close()
 
     check()

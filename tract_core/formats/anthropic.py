@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidInputError, shown
-from .content import text_of
+from .content import data_url, file_data, plain_text
 
 __all__ = ["MAX_CACHE_BREAKPOINTS", "to_anthropic"]
 
 MAX_CACHE_BREAKPOINTS = 4
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 """How many ``cache_control`` breakpoints one Anthropic request may carry."""
 
 
@@ -26,7 +29,11 @@ def to_anthropic(
     later ones become user text, since Anthropic only takes a system prompt up front. Tool
     calls become ``tool_use`` blocks and tool results ``tool_result`` blocks in a user turn.
     Consecutive messages of the same role are merged into one turn of content blocks, so roles
-    alternate as the API expects.
+    alternate as the API expects. Content parts are translated where Anthropic has an equivalent
+    (``refusal`` as text, images and files with their data as ``image`` / ``document`` blocks) and
+    kept unchanged otherwise (``input_audio``, a file named by ``file_id``, unknown types), so
+    nothing is dropped; a leading system message with such parts is sent as a user turn, since
+    the system prompt takes text only. A tool result with images or files keeps them as blocks.
 
     ``cache_breakpoints`` marks prompt-cache boundaries with ``cache_control: {"type": "ephemeral"}``
     on the last content block of the named messages (at most four, as Anthropic allows): ``"auto"``
@@ -51,19 +58,23 @@ def to_anthropic(
     for index, message in enumerate(messages):
         role = message["role"]
         if role in ("system", "developer") and leading:
-            system.append(text_of(message.get("content")))
-            mark_system = mark_system or index in marked
-            continue
-        leading = False
+            text = plain_text(message.get("content"))
+            if text is not None:
+                system.append(text)
+                mark_system = mark_system or index in marked
+                continue
+        leading = False  # a system message with an image or a file is sent as a user turn, at its place
         if role in ("system", "developer"):
             role, blocks = "user", _blocks(message.get("content"))
         elif role == "tool":
             role = "user"
+            content = message.get("content")
+            text = plain_text(content)
             blocks = [
                 {
                     "type": "tool_result",
                     "tool_use_id": message.get("tool_call_id"),
-                    "content": text_of(message.get("content")),
+                    "content": text if text is not None else _blocks(content),
                 }
             ]
         elif role == "assistant":
@@ -136,20 +147,54 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
         return []
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
-    blocks = []
-    for part in content:
-        if part.get("type") == "text":
-            blocks.append({"type": "text", "text": part.get("text", "")})
-        elif part.get("type") == "image_url":
-            url = part.get("image_url", {}).get("url", "")
-            if url.startswith("data:") and ";base64," in url:
-                media, data = url[5:].split(";base64,", 1)
-                blocks.append({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}})
-            else:
-                blocks.append({"type": "image", "source": {"type": "url", "url": url}})
-        else:
-            blocks.append(copy.deepcopy(dict(part)))
-    return blocks
+    return [_block(part) for part in content]
+
+
+def _block(part: Any) -> dict[str, Any]:
+    """The Anthropic content block of an OpenAI content part: text, ``refusal`` (as text), images and
+    files with their data (``image`` / ``document`` blocks); any other part (``input_audio``, a file
+    named by ``file_id``, a type Anthropic has no counterpart for, or a block already in Anthropic's
+    shape) unchanged, so nothing is lost without a word: the API refuses what it cannot take."""
+    kind = part.get("type") if isinstance(part, Mapping) else None
+    if kind == "text":
+        return {"type": "text", "text": part.get("text", "")}
+    if kind == "refusal":
+        return {"type": "text", "text": str(part.get("refusal", ""))}
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url", "") if isinstance(image, Mapping) else None
+        found = data_url(url)
+        if found is not None:
+            block = _media_block(found[0], found[1], None)
+            if block is not None:
+                return block
+        elif isinstance(url, str):
+            return {"type": "image", "source": {"type": "url", "url": url}}
+    elif kind == "file":
+        data = file_data(part)
+        block = None if data is None else _media_block(*data)
+        if block is not None:
+            return block
+    return copy.deepcopy(dict(part)) if isinstance(part, Mapping) else copy.deepcopy(part)
+
+
+def _media_block(media: str, data: str, name: str | None) -> dict[str, Any] | None:
+    """An ``image`` or ``document`` block of base64 data (None: a type Anthropic does not take)."""
+    if media in _IMAGE_TYPES:
+        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
+    if media == "application/pdf":
+        block: dict[str, Any] = {"type": "document", "source": {"type": "base64", "media_type": media, "data": data}}
+    elif media == "text/plain":
+        try:
+            text = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+        block = {"type": "document", "source": {"type": "text", "media_type": media, "data": text}}
+    else:
+        return None
+    if name:
+        block["title"] = name
+    return block
 
 
 def _tool_use(call: Mapping[str, Any]) -> dict[str, Any]:

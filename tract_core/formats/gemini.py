@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .content import text_of
+from .content import data_url, file_data, plain_text
 
 __all__ = ["to_gemini"]
 
@@ -38,7 +38,10 @@ def to_gemini(messages: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     the parsed JSON object of the call's arguments) and tool results ``function_response`` parts in
     a user turn, named after the matching call; the response is the result's JSON object when its
     text is one, else ``{"output": text}``. Images become ``inline_data`` (data URLs) or
-    ``file_data`` (other URLs). Consecutive turns of the same role are merged, so roles alternate.
+    ``file_data`` (other URLs), audio and files with their data ``inline_data``, a ``refusal`` text,
+    and a part with no Gemini counterpart a text part of its JSON (nothing is dropped). A tool
+    result's images and files become its ``function_response``'s ``parts``; a leading system message
+    with media is sent as a user turn. Consecutive turns of the same role are merged, so roles alternate.
 
     Example:
         >>> to_gemini([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
@@ -52,13 +55,15 @@ def to_gemini(messages: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     for message in messages:
         role = message["role"]
         if role in ("system", "developer") and leading:
-            system.append({"text": text_of(message.get("content"))})
-            continue
-        leading = False
+            text = plain_text(message.get("content"))
+            if text is not None:
+                system.append({"text": text})
+                continue
+        leading = False  # a system message with an image or a file is sent as a user turn, at its place
         if role == "tool":
             call_id = message.get("tool_call_id")
             name = names.get(call_id) or message.get("name") or str(call_id or "tool")
-            parts = [{"function_response": {"name": name, "response": _response(message.get("content"))}}]
+            parts = [{"function_response": _function_response(name, message.get("content"))}]
         else:
             parts = _parts(message.get("content"))
             calls = message.get("tool_calls") if role == "assistant" else None
@@ -85,28 +90,29 @@ def _parts(content: Any) -> list[dict[str, Any]]:
         return [{"text": content}]
     parts: list[dict[str, Any]] = []
     for part in content:
-        kind = part.get("type")
+        kind = part.get("type") if isinstance(part, Mapping) else None
         if kind == "text":
             parts.append({"text": str(part.get("text", ""))})
         elif kind == "refusal":
             parts.append({"text": str(part.get("refusal", ""))})
         elif kind == "image_url":
-            parts.append(_media(str((part.get("image_url") or {}).get("url", "")), _IMAGE_TYPES))
+            image = part.get("image_url")
+            parts.append(_media(str(image.get("url", "") if isinstance(image, Mapping) else image), _IMAGE_TYPES))
         elif kind == "input_audio":
-            audio = part.get("input_audio") or {}
+            audio = part.get("input_audio") if isinstance(part.get("input_audio"), Mapping) else {}
             mime = _AUDIO_TYPES.get(str(audio.get("format", "")).lower(), "audio/wav")
             parts.append({"inline_data": {"mime_type": mime, "data": str(audio.get("data", ""))}})
-        elif kind == "file" and str((part.get("file") or {}).get("file_data", "")).startswith("data:"):
-            parts.append(_media(str(part["file"]["file_data"]), {}))
+        elif kind == "file" and (data := file_data(part)) is not None:
+            parts.append({"inline_data": {"mime_type": data[0], "data": data[1]}})
         else:  # a part Gemini has no counterpart for: the model reads it as JSON text
             parts.append({"text": json.dumps(part, sort_keys=True, ensure_ascii=False)})
     return parts
 
 
 def _media(url: str, types: Mapping[str, str]) -> dict[str, Any]:
-    if url.startswith("data:") and ";base64," in url:
-        mime, data = url[5:].split(";base64,", 1)
-        return {"inline_data": {"mime_type": mime, "data": data}}
+    found = data_url(url)
+    if found is not None:
+        return {"inline_data": {"mime_type": found[0], "data": found[1]}}
     file: dict[str, Any] = {"file_uri": url}
     extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower() if "." in url.rsplit("/", 1)[-1] else ""
     if extension in types:
@@ -123,8 +129,26 @@ def _args(function: Mapping[str, Any]) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"arguments": parsed}
 
 
-def _response(content: Any) -> dict[str, Any]:
-    text = text_of(content)
+def _function_response(name: str, content: Any) -> dict[str, Any]:
+    """A ``function_response`` of a tool result: its text as the response, and its images, audio and
+    files (if any) as the response's own ``parts``; other parts join the text as JSON."""
+    text = plain_text(content)
+    if text is not None:
+        return {"name": name, "response": _response(text)}
+    texts: list[str] = []
+    media: list[dict[str, Any]] = []
+    for part in _parts(content):
+        if "text" in part:
+            texts.append(part["text"])
+        else:
+            media.append(part)
+    response: dict[str, Any] = {"name": name, "response": _response("\n".join(texts))}
+    if media:
+        response["parts"] = media
+    return response
+
+
+def _response(text: str) -> dict[str, Any]:
     try:
         parsed = json.loads(text)
     except ValueError:

@@ -26,6 +26,21 @@ affected (a newer node with the same key still supersedes it).
 
 The presets name the usual shapes: :func:`Permanent`, :func:`Temporary`, :func:`Sticky` and :func:`Cyclic`.
 
+Compression does not change ages. It replaces a range's messages, and the cycles their assistant
+messages sealed, with one summary, and keeps nodes with a live lifecycle verbatim after it. Two
+hashed records keep every node shown in the cycles it would have been shown without it:
+
+- the summary records the cycles it stands for (``metadata["compression"]["cycles"]``: those sealed
+  by every message that left the context with the range) and seals that many, whatever its role
+  (:func:`cycles_sealed`), so the cycles at HEAD and the ages of nodes outside the range are kept;
+- a node kept verbatim is copied after the summary, so its copy would count the summarised cycles
+  that followed it as its own past: its lifecycle's ``elapsed`` records them, and compile adds
+  ``elapsed`` to the copy's age (``Temporary(5)`` kept ahead of two summarised replies becomes
+  ``Lifecycle(ttl=5, elapsed=2)``; a cadence keeps its phase).
+
+An archive (no summary) has no commit to record its cycles: nodes before an archived range count
+fewer cycles afterwards.
+
 Example:
     >>> life = Cyclic(every=3, visible_for=1)
     >>> [life.visible(age) for age in range(6)]
@@ -41,7 +56,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInputError, shown
+from ..errors import InvalidInputError, damaged, shown
+from ..objects import ContentType
 
 __all__ = [
     "Lifecycle",
@@ -54,12 +70,15 @@ __all__ = [
     "LIFECYCLE_ROW",
     "lifecycle_row_json",
     "lifecycle_of_row",
+    "lifecycle_problem",
+    "cycles_sealed",
+    "SUMMARY_CYCLES",
 ]
 
 LIFECYCLE_ROW = "lifecycle"
 """What a lifecycle row stores in the annotation table's ``priority`` column (it sets no priority)."""
 
-_FIELDS = ("ttl", "cadence", "window", "sticky")
+_FIELDS = ("ttl", "cadence", "window", "sticky", "elapsed")
 
 
 def _whole(value: Any, name: str, minimum: int) -> int | None:
@@ -84,19 +103,25 @@ class Lifecycle:
         cadence: Show it every ``cadence`` cycles (>= 1); None: every cycle.
         window: With ``cadence``, how many cycles of each period it is shown (1 <= window <= cadence).
         sticky: Render it at the end of the context every cycle instead of at its place in history.
+        elapsed: Cycles of the message's life that its history no longer holds, added to its age
+            (compression sets it on a node it keeps verbatim, for the cycles it summarised after the
+            node: see the module docstring). 0 for a message committed by the caller.
 
     Raises:
-        InvalidInputError: A negative ttl, a cadence or window below 1, a window without a cadence or
-            larger than it, a value that is not a whole number (or, for ``sticky``, a bool).
+        InvalidInputError: A negative ttl or elapsed, a cadence or window below 1, a window without a
+            cadence or larger than it, a value that is not a whole number (or, for ``sticky``, a bool).
     """
 
     ttl: int | None = None
     cadence: int | None = None
     window: int | None = None
     sticky: bool = False
+    elapsed: int = 0
 
     def __post_init__(self) -> None:
         _whole(self.ttl, "ttl", 0)
+        if _whole(self.elapsed, "elapsed", 0) is None:
+            raise InvalidInputError("lifecycle elapsed must be a whole number of cycles (0 by default), not None")
         _whole(self.cadence, "cadence", 1)
         _whole(self.window, "window", 1)
         if not isinstance(self.sticky, bool):
@@ -114,11 +139,18 @@ class Lifecycle:
         """Whether this is the default (always shown at its place): stored as no lifecycle at all."""
         return self.ttl is None and self.cadence is None and self.window is None and not self.sticky
 
+    @property
+    def ages(self) -> bool:
+        """Whether what it shows depends on the message's age (it has a ttl or a cadence)."""
+        return self.ttl is not None or self.cadence is not None
+
     def to_dict(self) -> dict[str, Any]:
         """The non-default fields as plain JSON data (``{}`` for a permanent lifecycle)."""
         data: dict[str, Any] = {}
         if self.cadence is not None:
             data["cadence"] = self.cadence
+        if self.elapsed:
+            data["elapsed"] = self.elapsed
         if self.sticky:
             data["sticky"] = True
         if self.ttl is not None:
@@ -133,14 +165,16 @@ class Lifecycle:
         return json.dumps(data, sort_keys=True, separators=(",", ":")) if data else None
 
     def visible(self, age: int) -> bool:
-        """Whether a message of this lifecycle is shown ``age`` cycles after it was born."""
+        """Whether a message of this lifecycle is shown ``age`` cycles after its commit was born
+        (``elapsed`` is added to ``age``)."""
+        age += self.elapsed
         if self.ttl is not None and age > self.ttl:
             return False
         return self.cadence is None or age % self.cadence < (self.window or 1)
 
     def expired(self, age: int) -> bool:
-        """Whether it can never be shown again (its ttl has passed)."""
-        return self.ttl is not None and age > self.ttl
+        """Whether it can never be shown again (its ttl has passed), ``age`` cycles after its commit was born."""
+        return self.ttl is not None and age + self.elapsed > self.ttl
 
 
 def Permanent() -> Lifecycle:  # noqa: N802 - a preset named like the component type it describes
@@ -184,10 +218,78 @@ def coerce_lifecycle(value: Any) -> Lifecycle | None:
     return None if value.permanent else value
 
 
-def lifecycle_of_json(text: str | None) -> Lifecycle | None:
-    """The lifecycle stored as ``text`` (see :meth:`Lifecycle.to_json`), or None."""
+SUMMARY_CYCLES = "cycles"
+"""The field of a compression summary's ``metadata["compression"]`` that records how many cycles the
+summary stands for (see :func:`cycles_sealed`)."""
+
+
+def cycles_sealed(role: str | None, content_type: str, metadata_json: str | None) -> int:
+    """How many cycles an APPENDed message seals (what compile adds to its count of cycles).
+
+    An assistant message seals one and other roles none, except a compression summary that records
+    the cycles it stands for (``metadata["compression"]["cycles"]``, written by compression): it
+    seals that many, whatever its role. (Metadata that records no such whole number falls back to
+    the role: a summary written before the field existed counts as it always did.)
+
+    Args:
+        role: The message's role.
+        content_type: Its content type.
+        metadata_json: The commit's metadata as canonical JSON, or None.
+    """
+    if content_type == ContentType.SUMMARY and metadata_json is not None and f'"{SUMMARY_CYCLES}"' in metadata_json:
+        try:
+            recorded = json.loads(metadata_json).get("compression", {}).get(SUMMARY_CYCLES)
+        except (ValueError, AttributeError):
+            recorded = None
+        if type(recorded) is int and recorded >= 0:
+            return recorded
+    return 1 if role == "assistant" else 0
+
+
+def lifecycle_problem(text: Any) -> str | None:
+    """What is wrong with a stored lifecycle (the text of a commit's ``lifecycle`` column), or None.
+
+    The stored form is the canonical JSON object of :meth:`Lifecycle.to_json`: text that is not
+    JSON, not an object, has an unknown field or a value :class:`Lifecycle` refuses was damaged.
+    """
+    if not isinstance(text, str):
+        return f"its lifecycle is stored as {type(text).__name__}, not text"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return f"its lifecycle {shown(text)} is not JSON"
+    if not isinstance(data, dict):
+        return f"its lifecycle {shown(text)} is not a JSON object"
+    unknown = sorted(str(k) for k in data if k not in _FIELDS)
+    if unknown:
+        return f"its lifecycle {shown(text)} has unknown field(s) {unknown}"
+    try:
+        Lifecycle(**data)
+    except InvalidInputError as error:
+        return f"its lifecycle {shown(text)} is invalid ({error})"
+    return None
+
+
+def lifecycle_of_json(text: str | None, *, commit: str | None = None, tract_id: str | None = None) -> Lifecycle | None:
+    """The lifecycle stored as ``text`` (see :meth:`Lifecycle.to_json`), or None.
+
+    Args:
+        text: The stored text (a commit's ``lifecycle_json``), or None (permanent).
+        commit: The commit it was read from, named in the error.
+        tract_id: Its tract, named in the error.
+
+    Raises:
+        CorruptObjectError: The text is not a stored lifecycle (see :func:`lifecycle_problem`): the
+            database was changed outside tract.
+    """
     if text is None:
         return None
+    problem = lifecycle_problem(text)
+    if problem is not None:
+        what = "a stored commit" if commit is None else f"commit {commit[:12]}"
+        if tract_id is not None:
+            what += f" of tract {tract_id!r}"
+        raise damaged(what, problem)
     return Lifecycle(**json.loads(text))
 
 
