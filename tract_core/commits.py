@@ -6,13 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from .compile import Compiler
-from .errors import EditTargetError, InvalidInputError, shown
+from .errors import CommitNotFoundError, EditTargetError, InvalidInputError, shown
 from .messages import NormalizedMessage, normalize_message
 from .objects import Blob, Operation, check_text, json_or_none
 from .refs import HEAD, Ref, resolve
 from .store.base import Session, StoredCommit
 from .tokens import count_body
+from .tree.coordinates import context_coordinates
 from .tree.lifecycle import coerce_lifecycle
+from .tree.placement import ATTACHABLE_ROLES, Placement, check_offset
 from .writes import NewCommit, write_chain
 
 __all__ = ["write_commit", "coerce_operation"]
@@ -52,6 +54,69 @@ def _edit_target(
     return target, state.slots[index].role
 
 
+def _placement(
+    session: Session, compiler: Compiler, tract_id: str, head: str | None, attach_to: Ref, offset: Any, at: Any
+) -> Placement:
+    """The placement ``attach_to=``/``offset=`` or ``at=`` ask for, checked against HEAD's context."""
+    if head is None:
+        raise InvalidInputError("there is no message to attach to yet: the tract has no commits")
+    if at is not None:
+        if attach_to is not None or offset is not None:
+            raise InvalidInputError("give either at=(depth, index, offset) or attach_to= with offset=, not both")
+        if (
+            not isinstance(at, (tuple, list))
+            or len(at) != 3
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in at)
+        ):
+            raise InvalidInputError(
+                f"at= is a coordinate (depth, index, offset) of three whole numbers, not {shown(at)}"
+            )
+        depth, index, offset = at
+        check_offset(offset)
+        marker = session.refs.head_with_marker(tract_id)[1]
+        context = compiler.state(session, head, marker).context
+        coordinates = context_coordinates(context)
+        for coordinate, key in zip(coordinates, context.commit_hashes, strict=True):
+            if (coordinate.depth, coordinate.index, coordinate.offset) == (depth, index, 0):
+                return Placement(key, offset)
+        depths = sorted({c.depth for c in coordinates})
+        raise InvalidInputError(
+            f"no message at ({depth}, {index}, 0) in the current context"
+            + (f" (its depths run from {depths[0]} to {depths[-1]})" if depths else " (it is empty)")
+            + "; at= names the depth and index of the message to attach to, and the offset"
+        )
+    if attach_to is None:
+        raise InvalidInputError(
+            "offset= places a message before (-N) or after (+N) another: give attach_to=<that message> "
+            "(or at=(depth, index, offset)) too"
+        )
+    if offset is None:
+        raise InvalidInputError("attach_to= needs offset=: negative for pre-context, positive for post-context")
+    check_offset(offset)
+    try:
+        anchor = resolve(session, tract_id, attach_to)
+    except LookupError as exc:
+        raise CommitNotFoundError(f"cannot attach to {shown(attach_to)}: {exc}") from exc
+    stored = session.commits.get(tract_id, anchor)
+    if stored is not None and stored.commit.operation is Operation.EDIT and stored.commit.response_to:
+        anchor = stored.commit.response_to
+    marker = session.refs.head_with_marker(tract_id)[1]
+    state = compiler.state(session, head, marker)
+    position = state.index_of(anchor)
+    if position is None:
+        raise CommitNotFoundError(
+            f"commit {anchor[:12]} carries no message in the current history (HEAD {head[:12]}); "
+            "attach to a message HEAD can reach"
+        )
+    attached = state.slots[position].placement
+    if attached is not None:
+        raise InvalidInputError(
+            f"commit {anchor[:12]} is itself attached to another message; attach to that message "
+            f"({attached.attach_to[:12]}) instead"
+        )
+    return Placement(anchor, offset)
+
+
 def write_commit(
     session: Session,
     compiler: Compiler,
@@ -67,6 +132,9 @@ def write_commit(
     commit_message: str | None,
     lifecycle: Any = None,
     key: str | None = None,
+    attach_to: Ref = None,
+    offset: Any = None,
+    at: Any = None,
 ) -> tuple[StoredCommit, Blob, int]:
     """Append one commit to the checked-out branch (or detached HEAD) inside ``session``'s transaction.
 
@@ -110,6 +178,18 @@ def write_commit(
         if response_to is not None:
             raise InvalidInputError("response_to is only for operation=EDIT")
         normalized = normalize_message(message, role=role, content_type=content_type)
+    placement = None
+    if attach_to is not None or offset is not None or at is not None:
+        if op is Operation.EDIT:
+            raise InvalidInputError(
+                "attach_to=, offset= and at= place the APPEND commit that adds a message; an EDIT keeps its place"
+            )
+        placement = _placement(session, compiler, tract_id, head.commit, attach_to, offset, at)
+        if normalized.role not in ATTACHABLE_ROLES or normalized.body.get("tool_calls"):
+            raise InvalidInputError(
+                f"only context can be attached to a message (a user, system or developer message without tool "
+                f"calls), not a {normalized.role} message: replies and tool results are core nodes"
+            )
     blob = Blob.from_body(normalized.body)
     tokens = count_body(compiler.counter, blob.body)
     cached = compiler.cached_commit(head.commit) if head.commit is not None else None
@@ -126,6 +206,7 @@ def write_commit(
         tokenizer=compiler.counter.name,
         lifecycle_json=None if life is None else life.to_json(),
         key=key,
+        placement_json=None if placement is None else placement.to_json(),
     )
     summary = commit_message or f"{op.value} {normalized.role} {normalized.content_type}"
     written = write_chain(

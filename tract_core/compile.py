@@ -34,7 +34,9 @@ from .objects import Blob, ContentType, Operation, Priority
 from .sequence import MaskedSequence, SharedSequence
 from .store.base import AnnotationEntry, HistoryEntry, Session, StoredBlob, StoredCommit
 from .tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, count_body
+from .tree.coordinates import SYSTEM_ROLES
 from .tree.lifecycle import Lifecycle, cycles_sealed, lifecycle_of_json, lifecycle_of_row
+from .tree.placement import Placement, display_order, placement_of_json
 
 __all__ = [
     "Slot",
@@ -85,6 +87,7 @@ class Slot(NamedTuple):
         lifecycle: The APPEND commit's lifecycle, or None (permanent).
         node_key: The APPEND commit's node key (``"weather:NYC"``), or None. (``key`` is the
             commit id, kept under that name for compatibility.)
+        placement: The APPEND commit's placement (pre/post-context of another message), or None.
     """
 
     key: str
@@ -100,6 +103,7 @@ class Slot(NamedTuple):
     born: int = 0
     lifecycle: Lifecycle | None = None
     node_key: str | None = None
+    placement: Placement | None = None
 
 
 _COMPACT = 64
@@ -130,8 +134,11 @@ class ContextView:
         at: The base position of each of the state's live slots (parallel to ``CompileState.live``; -1
             when it is not in the base).
         mask: ``holes`` and this cycle's hidden or sticky live positions, sorted.
-        tail: This cycle's visible sticky slots, oldest first.
-        shown: Tokens of the messages shown (base, minus the mask, plus the tail), reply priming excluded.
+        tail: This cycle's visible sticky slots after the active head (offset > 0), in order.
+        pre: This cycle's visible sticky slots before the active head (offset < 0), in order.
+        pre_at: The base position ``pre`` is shown before: after the last reply shown.
+        shown: Tokens of the messages shown (base, minus the mask, plus pre and tail), reply priming
+            excluded.
         mended: Whether a tool call or result is hidden for good (a new tool message may then need
             mending: it rebuilds).
         exact: Whether the context is the masked base (False: a live tool message is hidden in this
@@ -146,18 +153,21 @@ class ContextView:
     at: tuple[int, ...]
     mask: tuple[int, ...] = ()
     tail: tuple[Slot, ...] = ()
+    pre: tuple[Slot, ...] = ()
+    pre_at: int = 0
     shown: int = 0
     mended: bool = False
     exact: bool = True
 
     def cycle(self, now: int) -> ContextView:
-        """This view at ``now`` cycles: the live slots' visibility recomputed (O(live))."""
+        """This view at ``now`` cycles: the live slots' visibility recomputed (O(live), plus the active
+        head's length when a sticky node goes before it)."""
         hidden: list[int] = []
-        tail: list[Slot] = []
+        sticky: list[tuple[int, int, Slot]] = []
         minus = 0
         exact = True
         base = self.slots
-        for b in self.at:
+        for k, b in enumerate(self.at):
             if b < 0:
                 continue
             slot = base[b]
@@ -170,24 +180,40 @@ class ContextView:
                 exact = exact and not _tool_type(slot)
             elif life.sticky:
                 hidden.append(b)
-                tail.append(slot)
+                sticky.append((life.offset or 1, k, slot))
         mask = tuple(sorted((*self.holes, *hidden))) if hidden else self.holes
-        return replace(self, mask=mask, tail=tuple(tail), shown=self.tokens - minus, exact=exact)
+        sticky.sort(key=lambda item: item[:2])
+        pre = tuple(slot for offset, _, slot in sticky if offset < 0)
+        tail = tuple(slot for offset, _, slot in sticky if offset > 0)
+        pre_at = _head_start(base, frozenset(mask)) if pre else 0
+        return replace(self, mask=mask, tail=tail, pre=pre, pre_at=pre_at, shown=self.tokens - minus, exact=exact)
 
     def render(self, head: str | None) -> CompiledContext:
-        """The compiled context of this view (O(mask + tail))."""
-        count = len(self.slots) - len(self.mask) + len(self.tail)
+        """The compiled context of this view (O(mask + pre + tail))."""
+        count = len(self.slots) - len(self.mask) + len(self.pre) + len(self.tail)
         tokens = self.shown + (REPLY_PRIMING if count else 0)
-        if not self.mask and not self.tail:
+        if not self.mask and not self.tail and not self.pre:
             return CompiledContext(self.messages, self.keys, tokens, head, self.slots)
-        tail = self.tail
+        tail, pre, at = self.tail, self.pre, self.pre_at
         return CompiledContext(
-            MaskedSequence(self.messages, self.mask, tuple(s.message for s in tail)),
-            MaskedSequence(self.keys, self.mask, tuple(s.key for s in tail)),
+            MaskedSequence(self.messages, self.mask, tuple(s.message for s in tail), at, tuple(s.message for s in pre)),
+            MaskedSequence(self.keys, self.mask, tuple(s.key for s in tail), at, tuple(s.key for s in pre)),
             tokens,
             head,
-            MaskedSequence(self.slots, self.mask, tail),
+            MaskedSequence(self.slots, self.mask, tail, at, pre),
         )
+
+
+def _head_start(base: Sequence[Slot], masked: frozenset[int]) -> int:
+    """Where the active head starts in ``base`` (positions in ``masked`` are not shown): after the last
+    reply shown, else after the leading system messages."""
+    for b in range(len(base) - 1, -1, -1):
+        if b not in masked and base[b].role == "assistant":
+            return b + 1
+    for b in range(len(base)):
+        if b not in masked and base[b].role not in SYSTEM_ROLES:
+            return b
+    return len(base)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,8 +294,13 @@ def slot_hidden(slot: Slot, position: int, now: int, live: frozenset[int] | tupl
 def _context(
     head: str | None, slots: Sequence[Slot], counter: TokenCounter, now: int = 0, live: tuple[int, ...] = ()
 ) -> CompiledContext:
-    """The compiled context of a slot sequence: SKIP slots dropped, and slots hidden by their lifecycle or
-    node key (see :func:`slot_hidden`), sticky ones moved to the end, tool calls and results kept in pairs.
+    """The compiled context of a slot sequence, from scratch: the reference compile checks its
+    incremental path against (tests do).
+
+    SKIP slots are dropped, and slots hidden by their lifecycle or node key (see :func:`slot_hidden`);
+    attached nodes are shown around their anchors (:func:`~tract_core.tree.placement.display_order`);
+    visible sticky slots are moved next to the active head (offset > 0 after it, < 0 just before
+    it, each side by offset then history); tool calls and results are kept in pairs.
 
     Providers reject a tool call without its result and a result without its call, so hiding
     one side of a pair removes the other: a hidden result drops its call from the assistant
@@ -292,30 +323,14 @@ def _context(
             skipped_results.add(s.message.get("tool_call_id"))
         else:
             skipped_calls.update(_tool_call_ids(s.message))
-    sticky_at = [i for i in live if i not in hidden and (life := items[i].lifecycle) is not None and life.sticky]
-    if not skipped_results and not skipped_calls:  # no tool pair to mend: list comprehensions only
-        if hidden or sticky_at:
-            out = hidden.union(sticky_at)
-            picked = [s for i, s in enumerate(items) if i not in out]
-            picked.extend(items[i] for i in sticky_at)  # after the active head's other messages, every cycle
-        else:
-            picked = items
-        return CompiledContext(
-            SharedSequence([s.message for s in picked]),
-            SharedSequence([s.key for s in picked]),
-            sum(s.tokens for s in picked) + (REPLY_PRIMING if picked else 0),
-            head,
-            SharedSequence(picked),
-        )
-    messages: list[Mapping[str, Any]] = []
-    keys: list[str] = []
-    shown: list[Slot] = []
-    sticky: list[Slot] = []
-    tokens = 0
-    for i, s in enumerate(items):
+    order = _order_if_placed(items)
+    core: list[Slot] = []
+    sticky: list[tuple[int, int, Slot]] = []
+    for i in order if order is not None else range(len(items)):
         if i in hidden:
             continue
-        if s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
+        s = items[i]
+        if skipped_calls and s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
             continue
         if skipped_results and s.role == "assistant" and s.message.get("tool_calls"):
             trimmed = _without_calls(s, skipped_results, counter)
@@ -323,19 +338,30 @@ def _context(
                 continue
             s = trimmed
         if s.lifecycle is not None and s.lifecycle.sticky:
-            sticky.append(s)
+            sticky.append((s.lifecycle.offset or 1, i, s))
             continue
-        messages.append(s.message)
-        keys.append(s.key)
-        shown.append(s)
-        tokens += s.tokens
-    for s in sticky:  # rendered after the active head's other messages, every cycle
-        messages.append(s.message)
-        keys.append(s.key)
-        shown.append(s)
-        tokens += s.tokens
-    tokens += REPLY_PRIMING if messages else 0
-    return CompiledContext(SharedSequence(messages), SharedSequence(keys), tokens, head, SharedSequence(shown))
+        core.append(s)
+    if sticky:
+        sticky.sort(key=lambda item: item[:2])
+        pre = [s for offset, _, s in sticky if offset < 0]
+        if pre:
+            start = _head_start(core, frozenset())
+            core[start:start] = pre
+        core.extend(s for offset, _, s in sticky if offset > 0)
+    return CompiledContext(
+        SharedSequence([s.message for s in core]),
+        SharedSequence([s.key for s in core]),
+        sum(s.tokens for s in core) + (REPLY_PRIMING if core else 0),
+        head,
+        SharedSequence(core),
+    )
+
+
+def _order_if_placed(items: list[Slot]) -> list[int] | None:
+    """The display order of ``items`` when some are attached to others (None: history order)."""
+    if all(s.placement is None for s in items):
+        return None
+    return display_order([s.key for s in items], [s.placement for s in items])
 
 
 def rebuild_view(
@@ -366,9 +392,11 @@ def rebuild_view(
     gone_set = frozenset(gone)
     base: list[Slot] = []
     where: dict[int, int] = {}
-    for i, s in enumerate(items):
+    order = _order_if_placed(items)
+    for i in order if order is not None else range(len(items)):
         if i in gone_set:
             continue
+        s = items[i]
         if skipped_calls and s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
             continue
         if skipped_results and s.role == "assistant" and s.message.get("tool_calls"):
@@ -649,6 +677,7 @@ class Compiler:
                 born=cycles,
                 lifecycle=lifecycle_of_json(commit.lifecycle_json, commit=commit.hash, tract_id=self.tract_id),
                 node_key=commit.key,
+                placement=placement_of_json(commit.placement_json, commit=commit.hash, tract_id=self.tract_id),
             )
             slots = slots.append(added)
             if added.node_key is not None and live:
@@ -657,7 +686,9 @@ class Compiler:
                     gone.extend(at[k] for k in range(len(at)) if k not in keep)
                     live = tuple(live[k] for k in keep)
                     at = tuple(at[k] for k in keep) if at else ()
-            if view is not None and (added.priority is Priority.SKIP or (view.mended and _tool_type(added))):
+            if view is not None and (
+                added.priority is Priority.SKIP or added.placement is not None or (view.mended and _tool_type(added))
+            ):
                 rebuild = True
             if added.lifecycle is not None or added.node_key is not None:
                 live = (*live, len(slots) - 1)
@@ -856,6 +887,9 @@ def build_state(
                     cycles,
                     lifecycle_of_json(entry.lifecycle_json, commit=entry.hash, tract_id=compiler.tract_id),
                     entry.key,
+                    None
+                    if entry.placement_json is None
+                    else placement_of_json(entry.placement_json, commit=entry.hash, tract_id=compiler.tract_id),
                 )
             )
         elif entry.response_to in index:

@@ -267,6 +267,18 @@ def plan_compression(
     # a message with a live lifecycle or key is kept verbatim like a PINNED one; an expired or
     # superseded one is no longer shown, so it is dropped like a SKIP one (not summarised)
     live, gone = state.lifecycle_split() if not exact else (frozenset(), frozenset())
+    # the newest instance of a key hides the older ones even when it is not shown itself (its ttl ran
+    # out, or it is SKIP): dropping it would bring back an older instance left outside the range, so
+    # it is kept verbatim (with its priority), still showing nothing
+    holding: frozenset[str] = frozenset()
+    if not exact and any(s.node_key is not None for s in state.slots):
+        newest = {s.node_key: s for s in state.slots if s.node_key is not None}
+        outside = {s.node_key for s in state.slots if s.node_key is not None and s.key not in in_range}
+        holding = frozenset(
+            s.key
+            for k, s in newest.items()
+            if k in outside and s.key in in_range and (s.key in gone or s.priority is Priority.SKIP)
+        )
     summarised = [
         s
         for s in state.slots
@@ -279,13 +291,19 @@ def plan_compression(
             s.key
             for s in state.slots
             if s.key in in_range
-            and (s.priority is Priority.PINNED or (s.key in live and s.priority is not Priority.SKIP))
+            and (
+                s.key in holding
+                or (
+                    s.key not in gone  # a pinned message hidden for good by its ttl or key is not shown
+                    and (s.priority is Priority.PINNED or (s.key in live and s.priority is not Priority.SKIP))
+                )
+            )
         ]
     )
     skipped = [
         s.key
         for s in state.slots
-        if s.key in in_range and (s.priority is Priority.SKIP or (s.key in gone and not exact))
+        if s.key in in_range and s.key not in holding and (s.priority is Priority.SKIP or (s.key in gone and not exact))
     ]
     if exact and not summarised:
         raise InvalidInputError("nothing to archive in that range: it holds no message in the context")

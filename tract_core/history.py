@@ -16,6 +16,7 @@ from .store.base import RefEntry, Session, StoredBlob, StoredCommit
 from .store.integrity import REPAIR_FILE
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, count_body
 from .tree.lifecycle import lifecycle_of_json
+from .tree.placement import placement_of_json
 from .usage import Usage
 
 __all__ = ["commit_info", "message_blob", "walk_log", "show_commit", "read_reflog", "verify_objects", "in_history"]
@@ -51,6 +52,7 @@ def commit_info(
         lifecycle=lifecycle_of_json(commit.lifecycle_json, commit=commit.hash),
         key=commit.key,
         lifecycle_changes=lifecycle_changes,
+        placement=placement_of_json(commit.placement_json, commit=commit.hash),
     )
 
 

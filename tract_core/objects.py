@@ -297,9 +297,12 @@ class Commit:
             JSON of its non-default fields, or None (permanent).
         key: The node key (``"weather:NYC"``): a newer message with the same key supersedes this
             one in compile; or None.
+        placement_json: Where the message is shown relative to another (``{"attach_to": h,
+            "offset": -1}``: a pre-context node of message ``h``; a positive offset is post-context),
+            as canonical JSON; or None (a core node at its own place).
 
-    ``lifecycle_json`` and ``key`` enter the hashed payload only when set, so every commit without
-    them keeps the id it always had.
+    ``lifecycle_json``, ``key`` and ``placement_json`` enter the hashed payload only when set, so every
+    commit without them keeps the id it always had.
     """
 
     parents: tuple[ObjectId, ...]
@@ -314,6 +317,7 @@ class Commit:
     hash: ObjectId = field(default=ObjectId(""), compare=False)
     lifecycle_json: str | None = None
     key: str | None = None
+    placement_json: str | None = None
 
     def __post_init__(self) -> None:
         computed = self.compute_hash()
@@ -345,6 +349,8 @@ class Commit:
             payload["key"] = self.key
         if self.lifecycle_json is not None:
             payload["lifecycle"] = json.loads(self.lifecycle_json)
+        if self.placement_json is not None:
+            payload["placement"] = json.loads(self.placement_json)
         return payload
 
     def canonical_text(self) -> str:
@@ -355,12 +361,13 @@ class Commit:
         """
         key = "" if self.key is None else f'"key":{_str(self.key)},'
         lifecycle = "" if self.lifecycle_json is None else f'"lifecycle":{self.lifecycle_json},'
+        placement = "" if self.placement_json is None else f'"placement":{self.placement_json},'
         return (
             f'{{"blob":{_str(self.blob)},"content_type":{_str(self.content_type)},'
             f'"generation_config":{self.generation_config_json or "null"},{key}{lifecycle}'
             f'"message":{_str(self.message)},'
             f'"metadata":{self.metadata_json or "null"},"operation":{_str(self.operation.value)},'
-            f'"parents":[{",".join(_str(p) for p in self.parents)}],"response_to":{_str(self.response_to)},'
+            f'"parents":[{",".join(_str(p) for p in self.parents)}],{placement}"response_to":{_str(self.response_to)},'
             f'"role":{_str(self.role)},"v":{FORMAT_VERSION}}}'
         )
 

@@ -14,6 +14,7 @@ from .usage import Usage
 
 if TYPE_CHECKING:
     from .tree.lifecycle import Lifecycle
+    from .tree.placement import Placement
 
 __all__ = ["CommitInfo", "AnnotationInfo", "LifecycleInfo", "TractStatus", "ReflogEntry", "VerifyReport"]
 
@@ -85,6 +86,9 @@ class CommitInfo:
         key: The message's node key (a newer message with the same key supersedes it), or None.
         lifecycle_changes: The lifecycle changes of this message (``set_lifecycle``), oldest first
             (filled by ``show()``).
+        placement: Where the message is shown relative to another (a
+            :class:`~tract_core.tree.Placement`: pre-context of ``attach_to`` for a negative
+            ``offset``, post-context for a positive one), or None (a core node at its own place).
     """
 
     hash: str
@@ -105,6 +109,7 @@ class CommitInfo:
     lifecycle: Lifecycle | None = None
     key: str | None = None
     lifecycle_changes: tuple[LifecycleInfo, ...] = field(default=(), repr=False)
+    placement: Placement | None = None
 
     @property
     def short_hash(self) -> str:

@@ -22,6 +22,7 @@ from .objects import Operation
 from .refs import Ref, move_head_commit, resolve
 from .store.base import Session, StoredCommit
 from .tree.lifecycle import Lifecycle
+from .tree.placement import Placement, placement_of_json
 from .writes import NewCommit, put_chain
 
 __all__ = [
@@ -107,6 +108,15 @@ def replay_commits(
                 f"tool result {commit.hash[:12]} answers call {body.get('tool_call_id')!r}, which is not "
                 "in the new history"
             )
+        placement = placement_of_json(commit.placement_json, commit=commit.hash)
+        if placement is not None:
+            if placement.attach_to in mapping:
+                placement = Placement(mapping[placement.attach_to], placement.offset)
+            elif placement.attach_to not in keys:
+                warnings.append(
+                    f"{commit.hash[:12]} is attached to {placement.attach_to[:12]}, which is not in the new "
+                    "history; it shows at its own place"
+                )
         copy = NewCommit(
             blob=blob,
             role=commit.role,
@@ -119,6 +129,7 @@ def replay_commits(
             stored=True,
             lifecycle_json=lifecycles.get(commit.hash, commit.lifecycle_json) if lifecycles else commit.lifecycle_json,
             key=commit.key,
+            placement_json=None if placement is None else placement.to_json(),
         )
         written = put_chain(session, tract_id, [copy], parent=tip, parent_depth=depth)
         tip, depth = written.tip, written.commits[0].depth

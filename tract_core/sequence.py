@@ -94,21 +94,33 @@ class SharedSequence(Sequence[T], Generic[T]):
 
 
 class MaskedSequence(Sequence[T], Generic[T]):
-    """An immutable view of a :class:`SharedSequence` with some positions left out and a tail added.
+    """An immutable view of a :class:`SharedSequence` with some positions left out and items added.
 
     Compile shows most of a history unchanged from one cycle to the next; only messages with a
-    lifecycle or a node key come and go, and sticky ones move to the end. This view leaves out the
-    ``mask`` positions of ``base`` (sorted, each < ``len(base)``) and appends ``tail``, so a cycle's
-    context costs O(mask + tail) to build instead of a copy of the history.
+    lifecycle or a node key come and go, and sticky ones move next to the active head. This view
+    leaves out the ``mask`` positions of ``base`` (sorted, each < ``len(base)``), shows ``pre`` just
+    before base position ``pre_at`` and appends ``tail``, so a cycle's context costs O(mask + pre +
+    tail) to build instead of a copy of the history. The items are laid out in a list the first time
+    they are read (once per view).
     """
 
-    __slots__ = ("_base", "_mask", "_tail", "_length")
+    __slots__ = ("_base", "_mask", "_tail", "_pre_at", "_pre", "_length", "_list")
 
-    def __init__(self, base: SharedSequence[T], mask: tuple[int, ...], tail: tuple[T, ...] = ()) -> None:
+    def __init__(
+        self,
+        base: SharedSequence[T],
+        mask: tuple[int, ...],
+        tail: tuple[T, ...] = (),
+        pre_at: int = 0,
+        pre: tuple[T, ...] = (),
+    ) -> None:
         self._base = base
         self._mask = mask
         self._tail = tail
-        self._length = len(base) - len(mask) + len(tail)
+        self._pre_at = pre_at
+        self._pre = pre
+        self._length = len(base) - len(mask) + len(pre) + len(tail)
+        self._list: list[T] | None = None
 
     def __len__(self) -> int:
         return self._length
@@ -120,26 +132,16 @@ class MaskedSequence(Sequence[T], Generic[T]):
     def __getitem__(self, index: slice) -> list[T]: ...
 
     def __getitem__(self, index: Any) -> Any:
+        items = self._items()
         if isinstance(index, slice):
-            return self.tolist()[index]
-        if index < 0:
-            index += self._length
-        if not 0 <= index < self._length:
-            raise IndexError("MaskedSequence index out of range")
-        core = self._length - len(self._tail)
-        if index >= core:
-            return self._tail[index - core]
-        for masked in self._mask:  # sorted: each masked position at or before the target shifts it by one
-            if masked > index:
-                break
-            index += 1
-        return self._base[index]
+            return items[index]
+        return items[index]
 
     def __iter__(self) -> Iterator[T]:
-        return iter(self.tolist())
+        return iter(self._items())
 
     def __reversed__(self) -> Iterator[T]:
-        return reversed(self.tolist())
+        return reversed(self._items())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (SharedSequence, MaskedSequence)):
@@ -153,12 +155,21 @@ class MaskedSequence(Sequence[T], Generic[T]):
 
     def tolist(self) -> list[T]:
         """The items as a new list."""
-        items = self._base._items
-        out: list[T] = []
-        start = 0
-        for masked in self._mask:
-            out.extend(items[start:masked])
-            start = masked + 1
-        out.extend(items[start : len(self._base)])
-        out.extend(self._tail)
-        return out
+        return list(self._items())
+
+    def _items(self) -> list[T]:
+        if self._list is None:
+            items = self._base._items
+            out: list[T] = []
+            start = 0
+            pre_at, pre = self._pre_at, self._pre
+            for masked in (*self._mask, len(self._base)):
+                if pre and start <= pre_at <= masked:
+                    out.extend(items[start:pre_at])
+                    out.extend(pre)
+                    start, pre = pre_at, ()
+                out.extend(items[start:masked])
+                start = masked + 1
+            out.extend(self._tail)
+            self._list = out
+        return self._list

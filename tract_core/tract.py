@@ -251,6 +251,9 @@ class Tract:
         commit_message: str | None = None,
         lifecycle: Lifecycle | Mapping[str, Any] | None = None,
         key: str | None = None,
+        attach_to: Ref = None,
+        offset: int | None = None,
+        at: tuple[int, int, int] | None = None,
     ) -> CommitInfo:
         """Commit a message to the checked-out branch.
 
@@ -271,6 +274,12 @@ class Tract:
                 ``Sticky()``, ...) or a dict of its fields; hashed with the commit. None: always.
             key: A node key (``"weather:NYC"``): compile shows only the newest message with a key;
                 history keeps every one. Hashed with the commit.
+            attach_to: Show the message right before (``offset`` < 0: pre-context) or after
+                (``offset`` > 0: post-context) this message, every cycle (see
+                :mod:`tract_core.tree.placement`). Hashed with the commit.
+            offset: With ``attach_to``: where, and the order among the message's attached nodes.
+            at: Instead of ``attach_to``/``offset``: ``(depth, index, offset)``, the coordinates of
+                the message to attach to in the current context (``tract tree`` shows them) and the offset.
 
         Returns:
             The new commit's record.
@@ -281,6 +290,7 @@ class Tract:
             InvalidInputError: The message or its metadata cannot be stored.
         """
         check_ref(response_to)
+        check_ref(attach_to)
         with self._writing() as session:
             stored, blob, tokens = write_commit(
                 session,
@@ -296,6 +306,9 @@ class Tract:
                 commit_message=commit_message,
                 lifecycle=lifecycle,
                 key=key,
+                attach_to=attach_to,
+                offset=offset,
+                at=at,
             )
             watched = bool(self._policies.policies) or self._orchestrator.configured
             config_row = session.policies.config(self.tract_id) if watched else None

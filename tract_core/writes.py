@@ -59,6 +59,8 @@ class NewCommit:
         lifecycle_json: The message's lifecycle as canonical JSON (see
             :meth:`~tract_core.tree.Lifecycle.to_json`), or None.
         key: The node key, or None.
+        placement_json: The message's placement as canonical JSON (see
+            :meth:`~tract_core.tree.placement.Placement.to_json`), or None.
     """
 
     blob: Blob | None
@@ -75,6 +77,7 @@ class NewCommit:
     other_parents: tuple[str, ...] = ()
     lifecycle_json: str | None = None
     key: str | None = None
+    placement_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,7 @@ def _build(
             message=new.message,
             lifecycle_json=new.lifecycle_json,
             key=new.key,
+            placement_json=new.placement_json,
         )
         depth += 1
         built.append((commit, depth))

@@ -1,6 +1,6 @@
 """Compile extends the previous commit's context in O(live) per cycle: it must show exactly what a
 fresh compile of the whole history shows, whatever the lifecycles, keys, tool pairs, pins, skips and
-edits, and lifecycles changed later (DESIGN 14)."""
+edits, lifecycles changed later, attached nodes and sticky offsets (DESIGN 14)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,17 @@ from hypothesis import strategies as st
 from tract_core import SKIP, Tract
 from tract_core.tree import Cyclic, Sticky, Temporary
 
-LIFECYCLES = [None, None, Temporary(0), Temporary(1), Temporary(3), Cyclic(2), Cyclic(3, 2), Sticky()]
+LIFECYCLES = [
+    None,
+    None,
+    Temporary(0),
+    Temporary(1),
+    Temporary(3),
+    Cyclic(2),
+    Cyclic(3, 2),
+    Sticky(),
+    Sticky(offset=-1),
+]
 KEYS = [None, None, "weather:NYC", "todo"]
 
 
@@ -50,6 +60,11 @@ def _apply(t: Tract, op: tuple[Any, ...], step: int, messages: list[str], calls:
     elif kind == "annotate" and messages:
         _, pick, priority = op
         t.annotate(messages[pick % len(messages)], priority)
+    elif kind == "attach" and messages:
+        _, pick, offset, life = op
+        anchor = messages[pick % len(messages)]
+        if t.show(anchor).placement is None:
+            messages.append(t.user(f"attached {step}", attach_to=anchor, offset=offset, lifecycle=life).hash)
     elif kind == "relife" and messages:
         _, pick, life = op
         t.set_lifecycle(messages[pick % len(messages)], life)
@@ -69,10 +84,11 @@ operations = st.one_of(
     st.tuples(st.just("annotate"), st.integers(0, 10**6), st.sampled_from(["pinned", "skip", "normal"])),
     st.tuples(st.just("edit"), st.integers(0, 10**6)),
     st.tuples(st.just("relife"), st.integers(0, 10**6), st.sampled_from(LIFECYCLES)),
+    st.tuples(st.just("attach"), st.integers(0, 10**6), st.sampled_from([-2, -1, 1, 2]), st.sampled_from(LIFECYCLES)),
 )
 
 
-@settings(max_examples=40, print_blob=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, print_blob=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(operations, min_size=1, max_size=24))
 def test_the_incremental_context_equals_a_fresh_compile_after_every_commit(tmp_path_factory: Any, ops: list) -> None:
     path = tmp_path_factory.mktemp("incremental") / "t.db"

@@ -88,9 +88,7 @@ class CompiledContext:
         head: str | None,
         slots: Sequence[Any] | None = None,
     ) -> None:
-        self._messages: Sequence[Mapping[str, Any]] = (
-            messages if isinstance(messages, _VIEWS) else tuple(messages)
-        )
+        self._messages: Sequence[Mapping[str, Any]] = messages if isinstance(messages, _VIEWS) else tuple(messages)
         self._keys: Sequence[str] = commit_hashes if isinstance(commit_hashes, _VIEWS) else tuple(commit_hashes)
         self._slots = slots  # compile's slot of each message (see entries())
         self._hashes: tuple[str, ...] | None = None

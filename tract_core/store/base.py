@@ -76,6 +76,7 @@ class HistoryEntry(NamedTuple):
         metadata_json: The commit's metadata (canonical JSON), or None.
         lifecycle_json: The commit's lifecycle (canonical JSON), or None.
         key: The commit's node key, or None.
+        placement_json: The commit's placement (canonical JSON), or None.
     """
 
     hash: str
@@ -91,6 +92,7 @@ class HistoryEntry(NamedTuple):
     metadata_json: str | None = None
     lifecycle_json: str | None = None
     key: str | None = None
+    placement_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from .sql_refs import link_annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The schema version this code writes."""
 
 
@@ -84,6 +84,13 @@ def _v8_lifecycle_rows(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE tract_annotations ADD COLUMN lifecycle TEXT"))
 
 
+def _v9_placement(conn: Connection) -> None:
+    """Version 9: a commit's placement (pre/post-context of another message; hashed with it when set,
+    NULL for every older commit)."""
+    if "placement" not in {c["name"] for c in inspect(conn).get_columns("tract_commits")}:
+        conn.execute(text("ALTER TABLE tract_commits ADD COLUMN placement TEXT"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_compression_and_subagents,
     3: _v3_holds,
@@ -92,6 +99,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _v6_orchestrator,
     7: _v7_lifecycles,
     8: _v8_lifecycle_rows,
+    9: _v9_placement,
 }
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 

@@ -98,6 +98,7 @@ class CommitRow(SQLModel, table=True):
     usage: str | None = Field(default=None, sa_column=Column(Text))
     lifecycle: str | None = Field(default=None, sa_column=Column(Text))
     node_key: str | None = Field(default=None, sa_column=Column(Text))
+    placement: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class RefRow(SQLModel, table=True):

@@ -252,6 +252,7 @@ _TEXT_COLUMNS = (
     (13, "usage"),
     (14, "lifecycle"),
     (15, "node_key"),
+    (16, "placement"),
 )
 
 
@@ -282,7 +283,7 @@ def _extra_damaged(extra: Any) -> bool:
 def _history_entries(rows: list[tuple[Any, ...]]) -> dict[str, HistoryEntry]:
     """The fast path of :meth:`SqlCommits.history`; raises KeyError/TypeError/ValueError on any
     damaged row (the slow path then names it)."""
-    texts = [row[16] for row in rows if row[16] is not None]
+    texts = [row[17] for row in rows if row[17] is not None]
     bodies = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for every blob
     entries: dict[str, HistoryEntry] = {}
     merged: set[str] = set()
@@ -295,7 +296,7 @@ def _history_entries(rows: list[tuple[Any, ...]]) -> dict[str, HistoryEntry]:
         else:
             parents = _parents(parent, extra)
             merged.update(parents)
-        if row[16] is not None:
+        if row[17] is not None:
             body = next(bodies)["body"]
             if body.__class__ is not dict or (role is not None and role.__class__ is not str):
                 raise TypeError("a message body must be a JSON object, a role text")
@@ -312,11 +313,12 @@ def _history_entries(rows: list[tuple[Any, ...]]) -> dict[str, HistoryEntry]:
             _OPERATIONS[op],
             response_to,
             body,
-            row[17],
             row[18],
+            row[19],
             row[9],
             row[14],
             row[15],
+            row[16],
         )
     missing = ({row[1] for row in rows} | merged) - entries.keys()
     missing.discard(None)
@@ -372,6 +374,7 @@ def _stored_commit(tract_id: str, row: Any) -> StoredCommit:
                 hash,
                 lifecycle_json=row[14],
                 key=row[15],
+                placement_json=row[16],
             )
         except CorruptObjectError:
             problem = "it no longer matches its hash (a hashed field was changed)"
@@ -382,7 +385,7 @@ def _stored_commit(tract_id: str, row: Any) -> StoredCommit:
 
 def _content_problem(row: Any) -> str | None:
     """What is wrong with the blob half of a :meth:`SqlCommits.history` row, if anything."""
-    blob, content = row[4], row[16]
+    blob, content = row[4], row[17]
     if blob is None:
         return None
     if content is None:
@@ -448,6 +451,7 @@ class SqlCommits(_Repo):
                 "usage": None,
                 "lifecycle": commit.lifecycle_json,
                 "node_key": commit.key,
+                "placement": commit.placement_json,
             },
         )
         return StoredCommit(commit=commit, depth=depth, created_at=created)
@@ -507,6 +511,7 @@ class SqlCommits(_Repo):
             commit.metadata_json,
             commit.lifecycle_json,
             commit.key,
+            commit.placement_json,
         )
 
     def history(self, tract_id: str) -> dict[str, HistoryEntry]:

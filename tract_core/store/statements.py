@@ -78,6 +78,7 @@ COMMIT_COLUMNS = (
     C.c.usage,
     C.c.lifecycle,
     C.c.node_key,
+    C.c.placement,
 )
 
 _tract: BindParameter[str] = bindparam("tract_id")

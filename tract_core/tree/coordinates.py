@@ -11,9 +11,12 @@ compiled context:
 - the messages after the last assistant message are depth 0, the active head ``^ah``: what is
   being prepared for the next call.
 
-``index`` orders the messages of one depth (0, 1, ...). ``offset`` is 0: every message is a *core*
-node today (pre- and post-context nodes, at negative and positive offsets, come with placement).
-Everything here is a pure function of the roles, linear in the number of messages.
+``index`` orders the core messages of one depth (0, 1, ...); ``offset`` is 0 for them. A message
+attached to another one (``t.commit(..., attach_to=h, offset=-1)``, see :mod:`.placement`) takes the
+depth and index of the message it is attached to and its own offset: negative for pre-context, shown
+before it, positive for post-context, after it. (When that message is not shown, the attached one is
+a core node at its place.) Everything here is a pure function of the roles and placements, linear in
+the number of messages.
 
 Example:
     >>> [str(c) for c in coordinates_of_roles(["system", "user", "assistant", "user"])]
@@ -22,7 +25,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +38,7 @@ __all__ = [
     "Coordinate",
     "region_of",
     "coordinates_of_roles",
+    "coordinates_of_nodes",
     "context_coordinates",
 ]
 
@@ -70,7 +74,8 @@ class Coordinate:
         depth: -1 in the system region, 0 in the active head, k >= 1 for the cycle sealed k
             assistant messages ago.
         index: The node's position among the messages of its depth (0, 1, ...).
-        offset: 0 for a core node (every node today).
+        offset: 0 for a core node; negative for pre-context, positive for post-context of the
+            core node at ``(depth, index, 0)``.
     """
 
     depth: int
@@ -87,10 +92,10 @@ class Coordinate:
 
 
 def coordinates_of_roles(roles: Iterable[str]) -> list[Coordinate]:
-    """The coordinates of messages with these roles, in context order.
+    """The coordinates of core messages with these roles, in context order.
 
     Args:
-        roles: The role of each message of a compiled context, in order.
+        roles: The role of each message of a compiled context, in order (none attached to another).
 
     Returns:
         One :class:`Coordinate` per message.
@@ -110,14 +115,48 @@ def coordinates_of_roles(roles: Iterable[str]) -> list[Coordinate]:
     return result
 
 
+def coordinates_of_nodes(roles: Sequence[str], keys: Sequence[str], anchors: Sequence[Any]) -> list[Coordinate]:
+    """The coordinates of the messages of a compiled context, attached ones included.
+
+    Args:
+        roles: The role of each message, in context order.
+        keys: The APPEND commit of each.
+        anchors: For each, ``(attach_to, offset)`` when it is attached to another message, else None.
+
+    Returns:
+        One :class:`Coordinate` per message: core ones by :func:`coordinates_of_roles`, attached ones
+        at their anchor's depth and index with their offset (core ones when the anchor is not shown).
+    """
+    shown = set(keys)
+    attached = [a is not None and a[0] in shown for a in anchors]
+    if not any(attached):
+        return coordinates_of_roles(roles)
+    core = [i for i, a in enumerate(attached) if not a]
+    placed = dict(zip((keys[i] for i in core), coordinates_of_roles(roles[i] for i in core), strict=True))
+    result = []
+    for key, anchor, is_attached in zip(keys, anchors, attached, strict=True):
+        if is_attached:
+            base = placed[anchor[0]]
+            result.append(Coordinate(base.depth, base.index, anchor[1]))
+        else:
+            result.append(placed[key])
+    return result
+
+
 def context_coordinates(context: Any) -> list[Coordinate]:
     """The coordinates of every message of a compiled context.
 
     Args:
         context: A :class:`~tract_core.CompiledContext` made by ``Tract.compile()`` (its
-            ``outline()`` is read, no message is copied).
+            ``outline()`` and compile's slots are read, no message is copied).
 
     Raises:
         InvalidInputError: The context was built by hand, not by ``Tract.compile()``.
     """
-    return coordinates_of_roles(role for _, role, _, _, _ in context.outline())
+    outline = list(context.outline())
+    roles = [role for _, role, _, _, _ in outline]
+    slots = context._slots if context._slots is not None else ()
+    anchors = [None if s.placement is None else (s.placement.attach_to, s.placement.offset) for s in slots]
+    if not any(a is not None for a in anchors):
+        return coordinates_of_roles(roles)
+    return coordinates_of_nodes(roles, [key for key, _, _, _, _ in outline], anchors)

@@ -9,8 +9,10 @@ the number of cycles sealed since then.
 
 - ``ttl=N``: shown while ``age <= N`` (the cycle it is added in and N more); None: no limit.
 - ``cadence=N`` (``window=W``, default 1): shown when ``age % N < W`` (W cycles out of every N).
-- ``sticky=True``: shown at the end of the context (after the active head's other messages) every
-  cycle, instead of sinking into history.
+- ``sticky=True``: shown next to the active head every cycle, instead of sinking into history: at
+  the end of the context (``offset`` +1, the default, and up: after the active head's messages), or
+  with a negative ``offset`` just before the active head (after the last reply, before the messages
+  of the cycle being prepared). Sticky nodes on one side are ordered by offset, then history.
 
 All of it is computed from history, so ``compile(at_commit=...)`` of a past commit shows exactly
 what was shown then.
@@ -78,7 +80,7 @@ __all__ = [
 LIFECYCLE_ROW = "lifecycle"
 """What a lifecycle row stores in the annotation table's ``priority`` column (it sets no priority)."""
 
-_FIELDS = ("ttl", "cadence", "window", "sticky", "elapsed")
+_FIELDS = ("ttl", "cadence", "window", "sticky", "elapsed", "offset")
 
 
 def _whole(value: Any, name: str, minimum: int) -> int | None:
@@ -102,7 +104,9 @@ class Lifecycle:
         ttl: Cycles the message stays after the one it is added in (0: only that one); None: no limit.
         cadence: Show it every ``cadence`` cycles (>= 1); None: every cycle.
         window: With ``cadence``, how many cycles of each period it is shown (1 <= window <= cadence).
-        sticky: Render it at the end of the context every cycle instead of at its place in history.
+        sticky: Render it next to the active head every cycle instead of at its place in history.
+        offset: Where a sticky node goes: >= 1 after the active head's messages (the end of the
+            context; None means 1), <= -1 just before them. Only with ``sticky``.
         elapsed: Cycles of the message's life that its history no longer holds, added to its age
             (compression sets it on a node it keeps verbatim, for the cycles it summarised after the
             node: see the module docstring). 0 for a message committed by the caller.
@@ -117,8 +121,19 @@ class Lifecycle:
     window: int | None = None
     sticky: bool = False
     elapsed: int = 0
+    offset: int | None = None
 
     def __post_init__(self) -> None:
+        if self.offset is not None:
+            if isinstance(self.offset, bool) or not isinstance(self.offset, int) or self.offset == 0:
+                raise InvalidInputError(
+                    f"a sticky offset is a whole number, negative (before the active head) or positive "
+                    f"(after it), not {shown(self.offset)}"
+                )
+            if not self.sticky:
+                raise InvalidInputError("offset= places a sticky node; give sticky=True (Sticky(offset=...))")
+            if self.offset == 1:
+                object.__setattr__(self, "offset", None)  # the default: one canonical form
         _whole(self.ttl, "ttl", 0)
         if _whole(self.elapsed, "elapsed", 0) is None:
             raise InvalidInputError("lifecycle elapsed must be a whole number of cycles (0 by default), not None")
@@ -151,6 +166,8 @@ class Lifecycle:
             data["cadence"] = self.cadence
         if self.elapsed:
             data["elapsed"] = self.elapsed
+        if self.offset is not None:
+            data["offset"] = self.offset
         if self.sticky:
             data["sticky"] = True
         if self.ttl is not None:
@@ -187,9 +204,10 @@ def Temporary(ttl: int) -> Lifecycle:  # noqa: N802
     return Lifecycle(ttl=ttl)
 
 
-def Sticky() -> Lifecycle:  # noqa: N802
-    """Shown at the end of the context every cycle (offsets relative to the head come later)."""
-    return Lifecycle(sticky=True)
+def Sticky(offset: int = 1) -> Lifecycle:  # noqa: N802
+    """Shown next to the active head every cycle: after its messages (``offset`` >= 1, the default)
+    or just before them (``offset`` <= -1)."""
+    return Lifecycle(sticky=True, offset=offset)
 
 
 def Cyclic(every: int, visible_for: int = 1) -> Lifecycle:  # noqa: N802

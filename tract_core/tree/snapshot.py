@@ -9,8 +9,8 @@ from a clock or a random source. :meth:`Snapshot.from_bytes` rebuilds an equal s
 gives.
 
 ``lifecycle`` (its non-default fields, as a dict) and ``key`` are None for a message committed
-without them. Fields kept for what comes next are present already: ``tags`` is empty on every node
-today, and ``offset`` is 0.
+without them. ``offset`` is 0 for a core node, negative or positive for a node attached before or
+after another (see :mod:`tract_core.tree.placement`). ``tags`` is empty on every node today.
 
 Example:
     >>> from tract_core import Tract
@@ -58,7 +58,8 @@ class Node:
         depth: -1 (system), 0 (active head) or the cycles since it was sent (see
             :mod:`tract_core.tree.coordinates`).
         index: Its position among the messages of its depth.
-        offset: 0 (a core node; pre/post-context nodes come later).
+        offset: 0 for a core node; < 0 for pre-context, > 0 for post-context of the core node at
+            ``(depth, index, 0)``.
         role: The message role.
         content_type: The content type it was committed with.
         priority: ``"pinned"`` or ``"normal"`` (skipped messages are not in a context).
