@@ -79,7 +79,16 @@ T = TypeVar("T")
 class StreamTarget(Protocol):
     """What a :class:`ReplyStream` commits through (a :class:`~tract_core.Tract`)."""
 
-    def commit(self, message: Any, **kwargs: Any) -> CommitInfo:
+    def commit(
+        self,
+        message: Any,
+        *,
+        operation: Operation | str = ...,
+        response_to: Ref = ...,
+        generation_config: dict[str, Any] | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        commit_message: str | None = ...,
+    ) -> CommitInfo:
         """Commit a message."""
         ...
 
@@ -503,16 +512,17 @@ class ReplyStream:
         if error is not None:
             metadata.update(partial=True, error=type(error).__name__)
             note = f"partial {self.role} reply: the stream was interrupted by {type(error).__name__}"
-        kwargs: dict[str, Any] = {
-            "generation_config": self.generation_config,
-            "metadata": metadata or None,
-            "commit_message": note,
-        }
-        if self.retry_of is not None:
-            kwargs.update(operation=Operation.EDIT, response_to=self.retry_of)
+        edit = self.retry_of is not None
         usage = self.usage
         with self._tract.batch():
-            info = self._tract.commit(self.message, **kwargs)
+            info = self._tract.commit(
+                self.message,
+                operation=Operation.EDIT if edit else Operation.APPEND,
+                response_to=self.retry_of,
+                generation_config=self.generation_config,
+                metadata=metadata or None,
+                commit_message=note,
+            )
             if usage is not None:
                 self._tract.record_usage(usage, commit=info.hash)
         self.commit = replace(info, usage=usage)
