@@ -72,7 +72,12 @@ def _oa_chunk(delta: dict[str, Any] | None = None, finish: str | None = None, us
     return ChatCompletionChunk.model_validate(data)
 
 
-OA_USAGE = {"prompt_tokens": 40, "completion_tokens": 9, "total_tokens": 49, "prompt_tokens_details": {"cached_tokens": 32}}
+OA_USAGE = {
+    "prompt_tokens": 40,
+    "completion_tokens": 9,
+    "total_tokens": 49,
+    "prompt_tokens_details": {"cached_tokens": 32},
+}
 
 
 def openai_text_chunks() -> list[ChatCompletionChunk]:
@@ -212,7 +217,8 @@ def test_anthropic_events_commit_text_and_tool_use_with_usage(t: Tract, tmp_path
     _same_commit(t.show(s.commit), reference)
     assert reference.usage == Usage(132, 31, 163, cache_read_tokens=100, cache_write_tokens=7, source="anthropic")
     sent = t.compile().to_anthropic()["messages"][-1]
-    assert sent["content"][-1] == {"type": "tool_use", "id": "toolu_1", "name": "read_file", "input": {"path": "app.py"}}
+    use = {"type": "tool_use", "id": "toolu_1", "name": "read_file", "input": {"path": "app.py"}}
+    assert sent["content"][-1] == use
 
 
 # --------------------------------------------------------------------------- LangChain
@@ -328,7 +334,8 @@ def test_keyboard_interrupt_mid_tool_call_keeps_what_arrived(t: Tract) -> None:
     with t.stream(retry=s.commit) as again:  # retry names the partial reply explicitly
         for event in anthropic_events():
             again.feed(event)
-    assert t.show().operation is EDIT and t.show().body["tool_calls"][0]["function"]["arguments"] == '{"path": "app.py"}'
+    retried = t.show()
+    assert retried.operation is EDIT and retried.body["tool_calls"][0]["function"]["arguments"] == '{"path": "app.py"}'
 
 
 async def _stalled(chunks: list[Any], arrived: asyncio.Event) -> AsyncIterator[Any]:
