@@ -299,47 +299,76 @@ class _LangChain:
 
 
 class _LlamaIndex:
-    """``ChatResponse`` deltas: the newest cumulative ``message`` is the reply so far."""
+    """``ChatResponse``s: the newest ``message`` when each one holds the reply so far, else the deltas joined.
+
+    The ``raw`` provider chunk, when it is an OpenAI chunk or an Anthropic event, is read for usage and
+    the stop reason; otherwise usage comes from token counts in ``additional_kwargs``.
+    """
 
     def __init__(self) -> None:
-        self.last: Any = None
+        self.messages: list[Any] = []
         self.deltas: list[str] = []
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
+        self.cumulative = True  # every message so far extends the one before
+        self.raw: Any = None  # an assembler of the provider's raw chunks
+        self.counted: Usage | None = None
 
     def feed(self, chunk: Any) -> None:
-        self.last = chunk
+        message = chunk.message
+        if self.messages:
+            before, now = self.messages[-1].content or "", message.content or ""
+            self.cumulative = self.cumulative and now.startswith(before)
+        self.messages.append(message)
         if isinstance(chunk.delta, str):
             self.deltas.append(chunk.delta)
         raw = chunk.raw
-        found = field_of(raw, "usage") if raw is not None else None
-        if found is None and isinstance(raw, Mapping):
-            found = raw.get("usage_metadata")
+        kind = None
+        if raw is not None and not isinstance(raw, str):
+            try:
+                kind = _kind(raw)
+            except InvalidInputError:
+                kind = None
+        if kind in ("openai", "anthropic"):
+            if self.raw is None:
+                self.raw = _ASSEMBLERS[kind]()
+            self.raw.feed(raw)
         extra = chunk.additional_kwargs or {}
-        if found is None and any(k in extra for k in ("prompt_tokens", "input_tokens")):
-            found = {k: v for k, v in extra.items() if k.endswith("_tokens")}
-        if found:
-            self.usage = normalize_usage(found)
-        for choice in (field_of(raw, "choices") or ()) if raw is not None else ():
-            if field_of(choice, "finish_reason") is not None:
-                self.finish_reason = field_of(choice, "finish_reason")
+        if any(k in extra for k in ("prompt_tokens", "input_tokens")):
+            self.counted = normalize_usage({k: v for k, v in extra.items() if k.endswith("_tokens")})
 
-    def _content(self) -> str:
-        deltas = "".join(self.deltas)
-        content = None if self.last is None else self.last.message.content
-        return content if isinstance(content, str) and len(content) >= len(deltas) else deltas
+    @property
+    def usage(self) -> Usage | None:
+        found = None if self.raw is None else self.raw.usage
+        return found if found is not None else self.counted
+
+    @property
+    def finish_reason(self) -> str | None:
+        return None if self.raw is None else self.raw.finish_reason
 
     @property
     def text(self) -> str:
-        return self._content()
+        if not self.messages:
+            return ""
+        if self.cumulative:
+            return self.messages[-1].content or ""
+        return "".join(self.deltas)
 
     def message(self, role: str) -> dict[str, Any]:
-        if self.last is None:
+        if not self.messages:
             return {"role": role, "content": ""}
-        message = self.last.message
-        if message.content != self._content():  # an integration that sends deltas only
-            message = message.model_copy(update={"content": self._content()})
-        return {"role": role, **normalize_message(message, role=role).body}
+        last = normalize_message(self.messages[-1], role=role).body
+        chosen = self.messages[-1:] if self.cumulative else self.messages
+        calls: dict[Any, dict[str, Any]] = {}
+        for message in chosen:  # in tract's exact shape (a streamed OpenAI call also carries its index)
+            for call in normalize_message(message, role=role).body.get("tool_calls") or ():
+                function = call.get("function") or {}
+                key = call.get("id") or len(calls)
+                calls[key] = _tool_call(call.get("id"), function.get("name"), function.get("arguments") or "")
+        body = {**last, "content": last.get("content") if self.cumulative else self.text}
+        if calls:
+            body["tool_calls"] = list(calls.values())
+        elif "tool_calls" in body:
+            del body["tool_calls"]
+        return {"role": role, **body}
 
 
 _ASSEMBLERS: dict[str, type[Any]] = {

@@ -25,7 +25,9 @@ from anthropic.types import (
 )
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
-from llama_index.core.llms import ChatMessage, MockLLM
+from llama_index.core.base.llms.types import TextBlock, ToolCallBlock
+from llama_index.core.llms import ChatMessage, ChatResponse, MockLLM
+from llama_index.core.llms.mock import MockFunctionCallingLLM
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from tract_core import EDIT, InvalidInputError, Tract, Usage
@@ -171,26 +173,26 @@ START_USAGE = {"input_tokens": 25, "output_tokens": 1, "cache_read_input_tokens"
 
 def anthropic_events() -> list[Any]:
     def delta(index: int, **d: Any) -> RawContentBlockDeltaEvent:
-        return RawContentBlockDeltaEvent(type="content_block_delta", index=index, delta=d)  # type: ignore[arg-type]
+        return RawContentBlockDeltaEvent(type="content_block_delta", index=index, delta=d)
 
     return [
         RawMessageStartEvent(type="message_start", message=_anthropic_message([], START_USAGE)),
-        RawContentBlockStartEvent(type="content_block_start", index=0, content_block={"type": "text", "text": ""}),  # type: ignore[arg-type]
+        RawContentBlockStartEvent(type="content_block_start", index=0, content_block={"type": "text", "text": ""}),
         delta(0, type="text_delta", text="Let me look"),
         delta(0, type="text_delta", text=" at it."),
         RawContentBlockStopEvent(type="content_block_stop", index=0),
         RawContentBlockStartEvent(
             type="content_block_start",
             index=1,
-            content_block={"type": "tool_use", "id": "toolu_1", "name": "read_file", "input": {}},  # type: ignore[arg-type]
+            content_block={"type": "tool_use", "id": "toolu_1", "name": "read_file", "input": {}},
         ),
         delta(1, type="input_json_delta", partial_json='{"path"'),
         delta(1, type="input_json_delta", partial_json=': "app.py"}'),
         RawContentBlockStopEvent(type="content_block_stop", index=1),
         RawMessageDeltaEvent(
             type="message_delta",
-            delta={"stop_reason": "tool_use", "stop_sequence": None},  # type: ignore[arg-type]
-            usage={"output_tokens": 31},  # type: ignore[arg-type]
+            delta={"stop_reason": "tool_use", "stop_sequence": None},
+            usage={"output_tokens": 31},
         ),
         RawMessageStopEvent(type="message_stop"),
     ]
@@ -240,10 +242,10 @@ def test_langchain_tool_call_chunks_and_usage_match_the_whole_message(t: Tract, 
         {"input_tokens": 0, "output_tokens": 12, "total_tokens": 12},
     ]
     chunks = [
-        AIMessageChunk(content="Checking.", usage_metadata=usage[0]),  # type: ignore[arg-type]
+        AIMessageChunk(content="Checking.", usage_metadata=usage[0]),
         AIMessageChunk(content="", tool_call_chunks=[{"index": 0, "id": "c1", "name": "read_file", "args": '{"pa'}]),
         AIMessageChunk(content="", tool_call_chunks=[{"index": 0, "id": None, "name": None, "args": 'th": "a.py"}'}]),
-        AIMessageChunk(content="", usage_metadata=usage[1], response_metadata={"finish_reason": "tool_calls"}),  # type: ignore[arg-type]
+        AIMessageChunk(content="", usage_metadata=usage[1], response_metadata={"finish_reason": "tool_calls"}),
     ]
     with t.stream(generation_config=GEN) as s:
         for chunk in chunks:
@@ -286,6 +288,39 @@ def test_llamaindex_mock_llm_stream_chat(t: Tract, tmp_path: Any) -> None:
         ref.user("Fix the bug")
         assert ref.commit(whole, generation_config=GEN).hash == s.commit.hash
     assert t.compile().to_llamaindex()[-1].content == whole.content
+
+
+def test_llamaindex_function_calling_stream_with_a_tool_call(t: Tract, tmp_path: Any) -> None:
+    call = ToolCallBlock(tool_call_id="call_1", tool_name="read_file", tool_kwargs={"path": "app.py"})
+
+    def replies(messages: Any, **kwargs: Any) -> Iterator[ChatMessage]:  # each message holds the reply so far
+        yield ChatMessage(role="assistant", content="Reading")
+        yield ChatMessage(role="assistant", content="Reading the file.")
+        yield ChatMessage(role="assistant", blocks=[TextBlock(text="Reading the file."), call])
+
+    llm = MockFunctionCallingLLM(response_generator=replies)
+    with t.stream(generation_config=GEN) as s:
+        for _ in s.wrap(llm.stream_chat([ChatMessage(role="user", content="Fix the bug")])):
+            pass
+    whole = ChatMessage(role="assistant", blocks=[TextBlock(text="Reading the file."), call])
+    with Tract.open(tmp_path / "ref.db") as ref:
+        ref.system("You are a coding assistant.")
+        ref.user("Fix the bug")
+        assert ref.commit(whole, generation_config=GEN).hash == s.commit.hash
+    assert s.commit.body["tool_calls"][0]["function"] == {"name": "read_file", "arguments": '{"path": "app.py"}'}
+
+
+def test_llamaindex_responses_over_openai_chunks_carry_the_usage(t: Tract) -> None:
+    chunks, so_far, responses = openai_text_chunks(), "", []
+    for chunk in chunks:  # what an OpenAI-backed LlamaIndex LLM streams: a delta, the message so far, the raw chunk
+        delta = chunk.choices[0].delta.content or "" if chunk.choices else ""
+        so_far += delta
+        responses.append(ChatResponse(message=ChatMessage(role="assistant", content=so_far), delta=delta, raw=chunk))
+    with t.stream() as s:
+        for response in responses:
+            s.feed(response)
+    assert s.commit.content == "Use `is None` here." and s.finish_reason == "stop"
+    assert t.show().usage == Usage(40, 9, 49, cache_read_tokens=32, source="openai")
 
 
 # --------------------------------------------------------------------------- interruptions and retries
@@ -420,8 +455,8 @@ def test_nothing_fed_commits_nothing_and_bad_input_is_refused(t: Tract) -> None:
     with pytest.raises(InvalidInputError, match="set by the stream itself"):
         t.stream(metadata={"partial": False})
     with pytest.raises(InvalidInputError, match="generation_config must be a dict"):
-        t.stream("gpt-4o")  # type: ignore[arg-type]
+        t.stream("gpt-4o")
     with pytest.raises(InvalidInputError, match="not open yet"):
         t.stream().feed("Hi")
     with pytest.raises(InvalidInputError, match="wrap"), t.stream() as s:
-        s.wrap("not a stream")  # type: ignore[call-overload]
+        s.wrap("not a stream")
