@@ -44,7 +44,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar, overload
 
-from .errors import InvalidInputError, shown
+from .errors import EditTargetError, InvalidInputError, shown
 from .llm.protocol import content_text, field_of
 from .messages import check_role, normalize_message
 from .objects import Operation
@@ -102,6 +102,10 @@ class StreamTarget(Protocol):
 
     def batch(self) -> AbstractContextManager[Any]:
         """One transaction for the block."""
+        ...
+
+    def contains(self, ref: Ref) -> bool:
+        """Whether a commit is in HEAD's history."""
         ...
 
     @property
@@ -524,10 +528,22 @@ class ReplyStream:
         if self._retry is True:
             head = self._tract.head
             found = self._tract.show(head) if head is not None else None
-            if found is not None and (found.metadata or {}).get("partial") is True:
+            if found is not None and found.role == self.role and (found.metadata or {}).get("partial") is True:
                 self.retry_of = found.response_to or found.hash
         elif self._retry is not None and self._retry is not False:
-            self.retry_of = self._tract.show(self._retry).hash
+            found = self._tract.show(self._retry)
+            target = found.response_to or found.hash  # an EDIT names the reply it replaced
+            if not self._tract.contains(target):
+                raise EditTargetError(
+                    f"retry={shown(self._retry)} names commit {target[:12]}, which is not in HEAD's history; "
+                    "retry a reply HEAD can reach (or pass retry=True for the partial reply at HEAD)"
+                )
+            if found.role != self.role:
+                raise EditTargetError(
+                    f"retry={shown(self._retry)} names a {found.role} message, and this stream commits a "
+                    f"{self.role} reply; an EDIT keeps the role of the message it replaces"
+                )
+            self.retry_of = target
         self._state = "open"
 
     def _finish(self, error: BaseException | None) -> CommitInfo | None:

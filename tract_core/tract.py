@@ -357,6 +357,8 @@ class Tract:
         Raises:
             InvalidInputError: A bad argument (nothing is written).
             CommitNotFoundError: ``retry`` names no commit (raised when the block is entered).
+            EditTargetError: ``retry`` names a message HEAD cannot reach or of another role (raised when
+                the block is entered, before the model is called).
         """
         return ReplyStream(self, generation_config, role=role, metadata=metadata, retry=retry)
 

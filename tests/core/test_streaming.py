@@ -30,7 +30,7 @@ from llama_index.core.llms import ChatMessage, ChatResponse, MockLLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from tract_core import EDIT, InvalidInputError, Tract, Usage
+from tract_core import EDIT, CommitNotFoundError, EditTargetError, InvalidInputError, Tract, Usage
 from tract_core.streaming import ReplyStream
 from tract_core.testing.blocking import no_blocking_io
 
@@ -458,5 +458,16 @@ def test_nothing_fed_commits_nothing_and_bad_input_is_refused(t: Tract) -> None:
         t.stream("gpt-4o")
     with pytest.raises(InvalidInputError, match="not open yet"):
         t.stream().feed("Hi")
+    with pytest.raises(InvalidInputError, match="at most 256 characters"):
+        t.stream(retry="~" * 40000)  # refused before any database work
+    with pytest.raises(CommitNotFoundError), t.stream(retry="0" * 64):
+        pass
+    with pytest.raises(EditTargetError, match="names a user message"), t.stream(retry="HEAD~1"):
+        pass
+    t.branch("side", switch=True)
+    elsewhere = t.assistant("On the side branch")
+    t.switch("main")
+    with pytest.raises(EditTargetError, match="not in HEAD's history"), t.stream(retry=elsewhere):
+        pass
     with pytest.raises(InvalidInputError, match="wrap"), t.stream() as s:
         s.wrap("not a stream")
