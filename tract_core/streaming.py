@@ -9,7 +9,8 @@ chunk on unchanged); it accumulates them in memory and writes nothing per chunk.
   ``stream_options={"include_usage": True}``;
 - Anthropic message stream events (``message_start``, ``content_block_start``/``_delta``/``_stop``
   with ``text_delta`` and ``input_json_delta``, ``message_delta`` with usage and stop reason,
-  ``message_stop``), as SDK objects or dicts;
+  ``message_stop``), as SDK objects or dicts, and the events of the SDK's ``client.messages.stream()``
+  helper (its ``text``/``input_json`` events repeat the raw deltas and are read past);
 - LangChain ``AIMessageChunk`` (merged the way LangChain merges them: ``tool_call_chunks``,
   summed ``usage_metadata``, ``response_metadata``);
 - LlamaIndex ``ChatResponse`` deltas (``delta`` plus the cumulative ``message``; usage from the
@@ -68,6 +69,8 @@ _ANTHROPIC_EVENTS = frozenset(
         "ping",
     }
 )
+_ANTHROPIC_HELPER_EVENTS = frozenset({"text", "input_json", "citation", "thinking", "signature"})
+"""What ``client.messages.stream()`` yields beside the raw events (repeating them): read past."""
 _ACCEPTED = (
     "a str, an OpenAI ChatCompletionChunk, an Anthropic message stream event, a LangChain AIMessageChunk "
     "or a LlamaIndex ChatResponse"
@@ -129,6 +132,8 @@ def _kind(chunk: Any) -> str:
     if field_of(chunk, "choices") is not None or field_of(chunk, "object") == "chat.completion.chunk":
         return "openai"
     if field_of(chunk, "type") in _ANTHROPIC_EVENTS:
+        return "anthropic"
+    if "anthropic" in packages and field_of(chunk, "type") in _ANTHROPIC_HELPER_EVENTS:
         return "anthropic"
     raise InvalidInputError(f"cannot read a stream chunk of type {type(chunk).__name__}; feed {_ACCEPTED}")
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from anthropic.lib.streaming import InputJsonEvent, TextEvent
 from anthropic.types import (
     Message,
     RawContentBlockDeltaEvent,
@@ -198,9 +199,23 @@ def anthropic_events() -> list[Any]:
     ]
 
 
-def test_anthropic_events_commit_text_and_tool_use_with_usage(t: Tract, tmp_path: Any) -> None:
+def _with_helper_events(events: list[Any]) -> Iterator[Any]:
+    """What the SDK's ``client.messages.stream()`` yields: each raw delta, then its text/input_json event."""
+    text = ""
+    for event in events:
+        yield event
+        if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            text += event.delta.text
+            yield TextEvent(type="text", text=event.delta.text, snapshot=text)
+        elif event.type == "content_block_delta":
+            yield InputJsonEvent(type="input_json", partial_json=event.delta.partial_json, snapshot={})
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["raw events", "messages.stream() helper"])
+def test_anthropic_events_commit_text_and_tool_use_with_usage(t: Tract, tmp_path: Any, helper: bool) -> None:
+    events = _with_helper_events(anthropic_events()) if helper else anthropic_events()
     with t.stream(generation_config=GEN) as s:
-        for _ in s.wrap(anthropic_events()):
+        for _ in s.wrap(events):
             pass
     assert s.kind == "anthropic" and s.finish_reason == "tool_use"
     # the reply as the non-streamed API returns it, stored in tract's (OpenAI) shape
