@@ -124,16 +124,23 @@ def _kind(chunk: Any) -> str:
     """Which provider a chunk comes from, or raise :class:`InvalidInputError`."""
     if isinstance(chunk, str):
         return "text"
-    packages = {cls.__module__.split(".")[0] for cls in type(chunk).__mro__}
-    if "langchain_core" in packages and hasattr(chunk, "content"):
-        return "langchain"
+    classes = type(chunk).__mro__
+    packages = {cls.__module__.split(".")[0] for cls in classes}
+    if "langchain_core" in packages:
+        if any(cls.__name__ == "BaseMessageChunk" for cls in classes):
+            return "langchain"
+        raise InvalidInputError(
+            f"a LangChain {type(chunk).__name__} is not a stream chunk: feed the AIMessageChunks of "
+            "model.stream() / model.astream() (commit a whole message with t.commit(message))"
+        )
     if "llama_index" in packages and hasattr(chunk, "message") and hasattr(chunk, "delta"):
         return "llamaindex"
     if field_of(chunk, "choices") is not None or field_of(chunk, "object") == "chat.completion.chunk":
         return "openai"
-    if field_of(chunk, "type") in _ANTHROPIC_EVENTS:
-        return "anthropic"
-    if "anthropic" in packages and field_of(chunk, "type") in _ANTHROPIC_HELPER_EVENTS:
+    event = field_of(chunk, "type")
+    if isinstance(event, str) and (
+        event in _ANTHROPIC_EVENTS or ("anthropic" in packages and event in _ANTHROPIC_HELPER_EVENTS)
+    ):
         return "anthropic"
     raise InvalidInputError(f"cannot read a stream chunk of type {type(chunk).__name__}; feed {_ACCEPTED}")
 

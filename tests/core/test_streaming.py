@@ -461,6 +461,10 @@ def test_nothing_fed_commits_nothing_and_bad_input_is_refused(t: Tract) -> None:
 
     with pytest.raises(InvalidInputError, match="cannot read a stream chunk of type int"), t.stream() as s:
         s.feed(42)
+    with pytest.raises(InvalidInputError, match="feed the AIMessageChunks"), t.stream() as s:
+        s.feed(AIMessage(content="a whole reply"))
+    with pytest.raises(InvalidInputError, match="of type dict"), t.stream() as s:
+        s.feed({"type": ["not", "an", "event"]})
     with pytest.raises(InvalidInputError, match="fed text chunks and now a openai chunk"), t.stream() as s:
         s.feed("Hi")
         s.feed(openai_text_chunks()[1])
