@@ -219,7 +219,6 @@ class _Anthropic(_Assembler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.blocks: dict[int, str] = {}  # index -> "text" / "tool_use"
         self.texts: dict[int, list[str]] = {}
         self.numbers: dict[str, int] = {}
 
@@ -245,7 +244,6 @@ class _Anthropic(_Assembler):
         elif kind == "content_block_start":
             block = field_of(chunk, "content_block")
             block_type = field_of(block, "type")
-            self.blocks[index] = block_type
             if block_type == "text":
                 self.texts[index] = [field_of(block, "text") or ""]
             elif block_type == "tool_use":
@@ -279,13 +277,27 @@ class _Anthropic(_Assembler):
 
 
 class _LangChain:
-    """``AIMessageChunk``s, merged with LangChain's own ``+``."""
+    """``AIMessageChunk``s, merged with LangChain's own ``+`` when the reply is read (all pending at once)."""
 
     def __init__(self) -> None:
-        self.merged: Any = None
+        self._merged: Any = None
+        self._pending: list[Any] = []
 
     def feed(self, chunk: Any) -> None:
-        self.merged = chunk if self.merged is None else self.merged + chunk
+        self._pending.append(chunk)
+
+    @property
+    def merged(self) -> Any:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            if self._merged is None:
+                self._merged, pending = pending[0], pending[1:]
+            if pending and all(c.type == "AIMessageChunk" for c in [self._merged, *pending]):
+                self._merged = self._merged + pending  # one merge of the lot (AIMessageChunk takes a list)
+            else:
+                for chunk in pending:
+                    self._merged = self._merged + chunk
+        return self._merged
 
     @property
     def text(self) -> str:
