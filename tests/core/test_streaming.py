@@ -490,3 +490,18 @@ def test_nothing_fed_commits_nothing_and_bad_input_is_refused(t: Tract) -> None:
         pass
     with pytest.raises(InvalidInputError, match="wrap"), t.stream() as s:
         s.wrap("not a stream")
+
+
+def test_dict_chunks_read_like_the_sdk_objects(t: Tract) -> None:
+    """Servers and proxies that hand back plain JSON (LiteLLM, raw SSE) give the same message."""
+    replies = []
+    for chunks in (openai_tool_chunks(), anthropic_events()):
+        with t.stream() as s:
+            for chunk in chunks:
+                s.feed(chunk.model_dump())
+        with t.stream() as objects:
+            for chunk in chunks:
+                objects.feed(chunk)
+        assert s.message == objects.message and s.usage == objects.usage and s.kind == objects.kind
+        replies.append(s.message)
+    assert [r["tool_calls"][0]["function"]["name"] for r in replies] == ["read_file", "read_file"]
