@@ -82,6 +82,7 @@ from .replay import ReplayResult, cherry_pick, rebase
 from .status import read_status
 from .store.base import CompressionEntry, Session
 from .store.sql import SqlStore
+from .streaming import ReplyStream
 from .summarize import SummaryDraft, check_prompt, check_target_tokens
 from .tokens import TiktokenCounter, TokenCounter
 from .toolkit.dispatch import DEFAULT_PREFIX, check_prefix, read_call, result_message, run_call
@@ -341,6 +342,50 @@ class Tract:
         if name is not None:
             message["name"] = name
         return self.commit(message, **kwargs)
+
+    def stream(
+        self,
+        generation_config: dict[str, Any] | None = None,
+        *,
+        role: str = "assistant",
+        metadata: dict[str, Any] | None = None,
+        retry: Ref | bool = None,
+    ) -> ReplyStream:
+        """Commit a streamed reply: ``with t.stream(generation_config=...) as s:`` then ``s.feed(chunk)``
+        or ``for chunk in s.wrap(stream):`` (see :mod:`tract_core.streaming`).
+
+        Chunks from OpenAI, Anthropic, LangChain and LlamaIndex streams (or plain strings) accumulate in
+        memory. When the block ends, one commit holds the whole message, the generation config and the
+        provider's usage (``s.commit``), as a non-streamed reply would. If the block raises (or is
+        cancelled), what arrived is committed with metadata ``{"partial": True, "error": "<type>"}`` and
+        the exception propagates.
+
+        Args:
+            generation_config: Settings of the model call, stored with the commit.
+            role: The message's role.
+            metadata: JSON data to keep with the commit.
+            retry: ``True``: EDIT the partial reply at HEAD, if HEAD is one (else append); a commit: EDIT
+                that reply. The EDIT is flagged partial only if this stream is interrupted too.
+
+        Raises:
+            InvalidInputError: A bad argument (nothing is written).
+            CommitNotFoundError: ``retry`` names no commit (raised when the block is entered).
+            EditTargetError: ``retry`` names a message HEAD cannot reach or of another role (raised when
+                the block is entered, before the model is called).
+        """
+        return ReplyStream(self, generation_config, role=role, metadata=metadata, retry=retry)
+
+    def astream(
+        self,
+        generation_config: dict[str, Any] | None = None,
+        *,
+        role: str = "assistant",
+        metadata: dict[str, Any] | None = None,
+        retry: Ref | bool = None,
+    ) -> ReplyStream:
+        """:meth:`stream` for ``async with``: entering and committing run in a worker thread, so the event
+        loop never waits on the database; ``asyncio.CancelledError`` commits the partial reply too."""
+        return ReplyStream(self, generation_config, role=role, metadata=metadata, retry=retry)
 
     def annotate(self, target: Ref, priority: Any, *, reason: str | None = None) -> AnnotationInfo:
         """Give a message a priority: ``PINNED`` (protect), ``SKIP`` (hide) or ``NORMAL``.
