@@ -20,6 +20,7 @@ from .schema import (
     AnnotationChainRow,
     ArchivedRow,
     CompressionRow,
+    EventRow,
     HoldRow,
     PolicyConfigRow,
     PolicyLogRow,
@@ -32,7 +33,7 @@ from .sql_refs import link_annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The schema version this code writes."""
 
 
@@ -84,6 +85,11 @@ def _v8_lifecycle_rows(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE tract_annotations ADD COLUMN lifecycle TEXT"))
 
 
+def _v9_events(conn: Connection) -> None:
+    """Version 9: the queue of events pushed to a tract (``t.push``), drained into commits."""
+    metadata.create_all(conn, tables=[table_of(EventRow)])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_compression_and_subagents,
     3: _v3_holds,
@@ -92,6 +98,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _v6_orchestrator,
     7: _v7_lifecycles,
     8: _v8_lifecycle_rows,
+    9: _v9_events,
 }
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 
