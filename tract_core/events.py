@@ -256,13 +256,11 @@ def drain_pending(
         action=f"events: {len(events)} drained",
         parent_depth=cached.depth if cached is not None else None,
     )
-    drained: list[EventInfo] = []
-    for event, stored in zip(events, written.commits, strict=True):
-        stamp = session.events.consume(tract_id, event.id, stored.commit.hash)
-        if stamp is None:
-            raise ConcurrentUpdateError(
-                f"event {event.id} of tract {tract_id!r} was drained by another writer meanwhile; nothing was "
-                "written. Drain again"
-            )
-        drained.append(replace(event, commit=stored.commit.hash, consumed_at=stamp))
+    commits = {event.id: stored.commit.hash for event, stored in zip(events, written.commits, strict=True)}
+    stamp = session.events.consume(tract_id, commits)
+    if stamp is None:  # the event lock makes this unreachable; refuse rather than commit an event twice
+        raise ConcurrentUpdateError(
+            f"events of tract {tract_id!r} were drained by another writer meanwhile; nothing was written. Drain again"
+        )
+    drained = [replace(event, commit=commits[event.id], consumed_at=stamp) for event in events]
     return drained, [(stored, blob, tokens) for stored, (blob, tokens) in zip(written.commits, counted, strict=True)]

@@ -193,7 +193,7 @@ with Tract.open(**args["location"], tract_id="inbox", create=False) as t:
         if stop and not got:
             break
         if not got:
-            time.sleep(0.002)  # polling back-off, not synchronisation
+            time.sleep(0.01)  # polling back-off, not synchronisation
 print(json.dumps(drained))
 """
 
@@ -237,7 +237,7 @@ def test_four_pushing_processes_and_two_draining_ones_lose_nothing_and_commit_ea
         total = PUSHERS * PER_PUSHER
         assert sorted(seq for seq, _ in claimed) == list(range(1, total + 1))  # each drained once, none lost
         assert len({commit for _, commit in claimed}) == total
-        history = [c for c in reversed(t.log(limit=0)) if c.content_type == "event"]
+        history = [c for c in reversed(t.log(limit=None)) if c.content_type == "event"]
         assert len(history) == total  # every event committed exactly once, on main
         seqs = [c.metadata["event"]["id"] for c in history]
         assert seqs == list(range(1, total + 1))  # history order is queue order

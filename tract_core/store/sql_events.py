@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Float, Text, case, func, literal, select, text, update
 
 from .base import EventEntry
 from .repository import Repository as _Repo
@@ -71,19 +72,20 @@ class SqlEvents(_Repo):
     ) -> EventEntry:
         """Queue an event as the tract's next ``seq``; return its row."""
         self.lock(tract_id)
-        last = self.conn.execute(select(func.max(_E.c.seq)).where(_E.c.tract_id == tract_id)).scalar()
+        following = select(func.coalesce(func.max(_E.c.seq), 0) + 1).where(_E.c.tract_id == tract_id)
         values = {
-            "tract_id": tract_id,
-            "seq": (last or 0) + 1,
-            "payload": payload_json,
-            "source": source,
-            "role": role,
-            "node_key": key,
-            "lifecycle": lifecycle_json,
-            "metadata": metadata_json,
-            "created_at": _now(),
+            "tract_id": literal(tract_id),
+            "seq": following.scalar_subquery(),
+            "payload": literal(payload_json, Text),
+            "source": literal(source, Text),
+            "role": literal(role),
+            "node_key": literal(key, Text),
+            "lifecycle": literal(lifecycle_json, Text),
+            "metadata": literal(metadata_json, Text),
+            "created_at": literal(_now(), Float),
         }
-        row = self.conn.execute(_E.insert().values(**values).returning(*_E.c)).one()
+        insert = _E.insert().from_select(list(values), select(*values.values()))
+        row = self.conn.execute(insert.returning(*_E.c)).one()  # one round trip after the lock
         return _entry(row)
 
     def pending(self, tract_id: str, limit: int | None = None) -> builtins.list[EventEntry]:
@@ -97,16 +99,18 @@ class SqlEvents(_Repo):
         query = select(func.count()).select_from(_E).where(_E.c.tract_id == tract_id, _E.c.consumed_by.is_(None))
         return int(self.conn.execute(query).scalar_one())
 
-    def consume(self, tract_id: str, seq: int, commit: str) -> float | None:
-        """Mark the pending event ``seq`` as materialised by ``commit``; return when (None if it was
-        no longer pending)."""
+    def consume(self, tract_id: str, commits: Mapping[int, str]) -> float | None:
+        """Mark the pending events ``commits`` names (by ``seq``) as materialised by their commits, in
+        one statement; return when (None, changing nothing, if any of them was no longer pending)."""
+        if not commits:
+            return None
         stamp = _now()
         result = self.conn.execute(
             update(_E)
-            .where(_E.c.tract_id == tract_id, _E.c.seq == seq, _E.c.consumed_by.is_(None))
-            .values(consumed_by=commit, consumed_at=stamp)
+            .where(_E.c.tract_id == tract_id, _E.c.seq.in_(list(commits)), _E.c.consumed_by.is_(None))
+            .values(consumed_by=case(dict(commits), value=_E.c.seq), consumed_at=stamp)
         )
-        return stamp if result.rowcount == 1 else None
+        return stamp if result.rowcount == len(commits) else None
 
     def list(self, tract_id: str, limit: int | None = None) -> builtins.list[EventEntry]:
         """Every event of the tract, pending or consumed, in ``seq`` order (``limit``: the newest N)."""
