@@ -17,7 +17,7 @@ from langchain_core.outputs import ChatResult
 from langgraph.graph import START, MessagesState, StateGraph
 from pydantic import Field
 
-from tract_core import InvalidInputError, Tract
+from tract_core import InvalidInputError, Tract, TractClosedError
 from tract_core.testing.processes import ChildProcess
 from tract_langchain import TractEventsNode, TractSaver
 from tract_langchain.events_node import EVENT_METADATA
@@ -119,7 +119,9 @@ async def test_a_per_thread_inbox_opened_by_a_function_drains_in_async_graphs(tm
     assert isinstance(model.received[0][-1], SystemMessage)
     assert model.received[0][-1].content == "[event from ops] maintenance at 02:00"
     assert [m.content for m in model.received[1]] == ["hi"]  # another thread's inbox has nothing
-    assert all(t._closed for t in opened)  # the node closed the handles it opened
+    for handle in opened:  # the node closed the handles it opened
+        with pytest.raises(TractClosedError):
+            handle.pending_events()
 
 
 def test_bad_arguments_are_refused() -> None:
