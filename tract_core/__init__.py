@@ -37,10 +37,12 @@ from .errors import (
     StorageUnavailableError,
     TemporalAddressError,
     TokenizerFallbackWarning,
+    TractClosedError,
     TractError,
     TractNotFoundError,
     TractWarning,
 )
+from .events import EventInfo
 from .formats import CompiledContext
 from .gc import GCResult
 from .llm import (
@@ -78,6 +80,7 @@ __all__ = [
     "CompiledContext",
     "CompiledMessage",
     "CommitInfo",
+    "EventInfo",
     "AnnotationInfo",
     "LifecycleInfo",
     "TractStatus",
@@ -134,6 +137,7 @@ __all__ = [
     "TemporalAddressError",
     "ConcurrentUpdateError",
     "SchemaVersionError",
+    "TractClosedError",
     "CorruptObjectError",
     "BranchExistsError",
     "MergeConflict",

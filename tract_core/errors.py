@@ -30,6 +30,7 @@ __all__ = [
     "TemporalAddressError",
     "ConcurrentUpdateError",
     "SchemaVersionError",
+    "TractClosedError",
     "CorruptObjectError",
     "BranchExistsError",
     "MergeConflict",
@@ -169,6 +170,10 @@ class ConcurrentUpdateError(TractError):
 
 class SchemaVersionError(TractError):
     """The database schema was written by a newer (or unknown) version of tract."""
+
+
+class TractClosedError(TractError):
+    """The :class:`~tract_core.Tract` handle was closed; open the tract again to use it."""
 
 
 class CorruptObjectError(TractError):

@@ -63,7 +63,8 @@ from .compress import (
 )
 from .config import TractConfig
 from .diff import ContextDiff, diff_contexts
-from .errors import InvalidInputError, TemporalAddressError, shown
+from .errors import InvalidInputError, TemporalAddressError, TractClosedError, shown
+from .events import EventInfo, check_event, drain_pending, push_event, read_pending
 from .formats import CompiledContext
 from .gc import GCResult, check_vacuum, collect_garbage, reclaim_space
 from .history import commit_info, in_history, read_reflog, show_commit, verify_objects, walk_log
@@ -386,6 +387,92 @@ class Tract:
         """:meth:`stream` for ``async with``: entering and committing run in a worker thread, so the event
         loop never waits on the database; ``asyncio.CancelledError`` commits the partial reply too."""
         return ReplyStream(self, generation_config, role=role, metadata=metadata, retry=retry)
+
+    # -- events (reactive context) ------------------------------------------------------------
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise TractClosedError(
+                f"cannot {what}: this handle on tract {self.tract_id!r} was closed; open it again with Tract.open(...)"
+            )
+
+    def push(
+        self,
+        payload: Any,
+        *,
+        source: str | None = None,
+        key: str | None = None,
+        lifecycle: Lifecycle | Mapping[str, Any] | None = None,
+        role: str = "user",
+        metadata: dict[str, Any] | None = None,
+    ) -> EventInfo:
+        """Queue an event for the model: durable at once, materialised by the next :meth:`drain_events`.
+
+        Callable from any thread or process (each push is its own small transaction); events of a
+        tract are numbered in the order their pushes commit, and drained in that order. A push
+        never touches HEAD or the history. The message an event becomes is described in
+        :mod:`tract_core.events` (a ``user`` message ``"[event from <source>] <payload>"``, content
+        type ``event``, metadata ``{"event": {"id", "source"}}``).
+
+        Args:
+            payload: What happened: a string, or any JSON value (written as compact JSON).
+            source: Who says so (``"ci"``, ``"webhook:github"``), shown in the message.
+            key: The message's node key: a newer event with the same key replaces it in what
+                compile shows (``key="build:arm64"``).
+            lifecycle: The message's lifecycle (``Temporary(2)``: shown for two cycles).
+            role: ``"user"`` (default) or ``"system"``.
+            metadata: JSON data for the message's metadata (the key ``"event"`` is tract's).
+
+        Returns:
+            The queued event (``pending``).
+
+        Raises:
+            InvalidInputError: A payload that is None or not JSON, a bad key, lifecycle, role,
+                source or metadata; nothing is written.
+            TractClosedError: This handle was closed.
+        """
+        self._check_open("push an event")
+        checked = check_event(payload, source=source, key=key, lifecycle=lifecycle, role=role, metadata=metadata)
+        with self._writing() as session:
+            return push_event(session, self.tract_id, checked)
+
+    def pending_events(self, limit: int | None = None) -> list[EventInfo]:
+        """The events pushed to this tract and not drained yet, oldest first (``limit``: the first N)."""
+        self._check_open("read events")
+        check_limit(limit)
+        with self._reading() as session:
+            return read_pending(session, self.tract_id, limit)
+
+    def drain_events(self, limit: int | None = None) -> list[EventInfo]:
+        """Commit the pending events, oldest first, as messages on the branch this handle has
+        checked out; return them (each with its ``commit``).
+
+        One transaction writes the commits, moves the branch and marks the events consumed: if it
+        fails, nothing is. Two drains at once (threads or processes) never commit an event twice:
+        the second waits for the first and finds nothing left. ``compile()`` never drains (it does
+        not write); call this, or use a framework adapter's events node, before each model call.
+
+        Args:
+            limit: Drain at most this many (the oldest); None: all.
+
+        Raises:
+            TractClosedError: This handle was closed.
+        """
+        self._check_open("drain events")
+        check_limit(limit)
+        with self._reading() as session:  # the usual case, nothing queued, takes no write lock
+            if session.events.count_pending(self.tract_id) == 0:
+                return []
+        with self._writing() as session:
+            drained, written = drain_pending(session, self._compiler, self.tract_id, limit)
+            watched = bool(drained) and (bool(self._policies.policies) or self._orchestrator.configured)
+            config_row = session.policies.config(self.tract_id) if watched else None
+        for stored, blob, tokens in written:
+            self._compiler.remember(stored, blob, tokens)
+        if watched:
+            self._policies.after("commit", entry_paused(config_row))
+            self._orchestrator.after_commit(config_row)
+        return drained
 
     def annotate(self, target: Ref, priority: Any, *, reason: str | None = None) -> AnnotationInfo:
         """Give a message a priority: ``PINNED`` (protect), ``SKIP`` (hide) or ``NORMAL``.

@@ -1,7 +1,8 @@
 """tract for LangChain and LangGraph: the ``TractSaver`` checkpointer and ``TractChatMessageHistory``,
 context policies and the orchestrator as graph nodes and agent middleware (``TractPolicyNode``,
 ``TractPolicyMiddleware``, ``TractOrchestratorNode``, ``TractOrchestratorMiddleware``,
-``TractCompressNode``, ``TractCompressMiddleware``), and a tract's operations as tools for
+``TractCompressNode``, ``TractCompressMiddleware``), events pushed to a tract drained into a graph's
+messages (``TractEventsNode``), and a tract's operations as tools for
 ``create_agent`` (``t.as_tools(format="langchain")``, built by :func:`build_tools`).
 
 The tract of a conversation: :func:`thread_tract_id` (a LangGraph thread, as ``TractSaver`` stores
@@ -25,6 +26,7 @@ from tract_core.names import session_tract_id, thread_tract_id
 
 from .chat_message_histories import TractChatMessageHistory
 from .checkpoint import AsyncTractSaver, TractSaver
+from .events_node import TractEventsNode
 from .orchestrator_node import TractOrchestratorMiddleware, TractOrchestratorNode
 from .policies import SUMMARY_MARKER, TractCompressMiddleware, TractCompressNode
 from .policy_node import TractPolicyMiddleware, TractPolicyNode
@@ -40,6 +42,7 @@ __all__ = [
     "TractPolicyMiddleware",
     "TractOrchestratorNode",
     "TractOrchestratorMiddleware",
+    "TractEventsNode",
     "build_tools",
     "SUMMARY_MARKER",
     "thread_tract_id",

@@ -19,6 +19,7 @@ from ..policies.proposal import PROPOSAL_STATUSES
 from ..toolkit.registry import PROFILES
 from ..tract import DEFAULT_TRACT_ID
 from .branching import cmd_branch, cmd_cherry_pick, cmd_merge, cmd_rebase, cmd_reset, cmd_switch
+from .events import cmd_events, cmd_push
 from .history import cmd_compile, cmd_demo, cmd_diff, cmd_log, cmd_reflog, cmd_show, cmd_status
 from .maintenance import cmd_compress, cmd_gc, cmd_verify
 from .mcp import cmd_mcp
@@ -327,6 +328,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="only list the actions the rules would take, with their reasons"
     )
     orchestrate.add_argument("--json", action="store_true", help="print the run as plain JSON")
+    events = command("events", cmd_events, "List the events pushed to the tract and not drained yet, oldest first.")
+    events.add_argument("--json", action="store_true", help="print plain JSON")
+    push = command(
+        "push",
+        cmd_push,
+        "Queue an event for the model: the next drain (t.drain_events(), or an events node) commits it as a "
+        "message on the checked-out branch.",
+    )
+    push.add_argument("text", metavar="TEXT", help="what happened")
+    push.add_argument("--source", metavar="S", help="who says so, shown in the message ('[event from S] TEXT')")
+    push.add_argument("--key", metavar="K", help="a node key: a newer event with the same key replaces it")
+    push.add_argument(
+        "--role", choices=("user", "system"), default="user", help="the role of its message (default: user)"
+    )
+    push.add_argument("--json", action="store_true", help="print the queued event as plain JSON")
     command(
         "verify",
         cmd_verify,

@@ -39,6 +39,8 @@ __all__ = [
     "ProposalEntry",
     "PolicyLogRecord",
     "PolicyRepository",
+    "EventEntry",
+    "EventRepository",
     "TractLockManager",
     "Session",
     "Store",
@@ -243,6 +245,23 @@ class PolicyLogRecord:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class EventEntry:
+    """A stored event row (``payload_json``, ``lifecycle_json``, ``metadata_json``: canonical JSON)."""
+
+    id: int
+    seq: int
+    payload_json: str
+    source: str | None
+    role: str
+    key: str | None
+    lifecycle_json: str | None
+    metadata_json: str | None
+    created_at: float
+    consumed_by: str | None = None
+    consumed_at: float | None = None
+
+
 class TractRepository(Protocol):
     def get(self, tract_id: str) -> TractEntry | None: ...
     def create(
@@ -415,6 +434,25 @@ class PolicyRepository(Protocol):
     def read_log(self, tract_id: str, limit: int | None = None) -> builtins.list[PolicyLogRecord]: ...
 
 
+class EventRepository(Protocol):
+    def lock(self, tract_id: str) -> None: ...
+    def push(
+        self,
+        tract_id: str,
+        *,
+        payload_json: str,
+        source: str | None,
+        role: str,
+        key: str | None,
+        lifecycle_json: str | None,
+        metadata_json: str | None,
+    ) -> EventEntry: ...
+    def pending(self, tract_id: str, limit: int | None = None) -> builtins.list[EventEntry]: ...
+    def count_pending(self, tract_id: str) -> int: ...
+    def consume(self, tract_id: str, commits: Mapping[int, str]) -> float | None: ...
+    def list(self, tract_id: str, limit: int | None = None) -> builtins.list[EventEntry]: ...
+
+
 class TractLockManager(Protocol):
     """The per-tract lock that keeps gc and writers apart within one transaction."""
 
@@ -445,6 +483,8 @@ class Session(Protocol):
     def holds(self) -> HoldRepository: ...
     @property
     def policies(self) -> PolicyRepository: ...
+    @property
+    def events(self) -> EventRepository: ...
 
     def check_pages(self) -> list[str] | None:
         """Damaged storage pages, one line per damaged table; None if the backend checks its own."""

@@ -20,6 +20,7 @@ from .schema import (
     AnnotationChainRow,
     ArchivedRow,
     CompressionRow,
+    EventRow,
     HoldRow,
     PolicyConfigRow,
     PolicyLogRow,
@@ -32,7 +33,7 @@ from .sql_refs import link_annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """The schema version this code writes."""
 
 
@@ -91,6 +92,11 @@ def _v9_placement(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE tract_commits ADD COLUMN placement TEXT"))
 
 
+def _v10_events(conn: Connection) -> None:
+    """Version 10: the queue of events pushed to a tract (``t.push``), drained into commits."""
+    metadata.create_all(conn, tables=[table_of(EventRow)])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_compression_and_subagents,
     3: _v3_holds,
@@ -100,6 +106,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     7: _v7_lifecycles,
     8: _v8_lifecycle_rows,
     9: _v9_placement,
+    10: _v10_events,
 }
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 

@@ -25,6 +25,7 @@ __all__ = [
     "PolicyConfigRow",
     "ProposalRow",
     "PolicyLogRow",
+    "EventRow",
     "metadata",
     "TABLES",
     "table_of",
@@ -273,6 +274,34 @@ class PolicyLogRow(SQLModel, table=True):
     created_at: float
 
 
+class EventRow(SQLModel, table=True):
+    """An event pushed to a tract (``t.push``): queued until a drain commits it as a message.
+
+    ``seq`` orders a tract's events (1, 2, ...): a pusher takes the next number while it holds the
+    tract's event lock, so the numbers are given in the order the events are committed.
+    ``consumed_by`` is the commit the event became (NULL while it is pending).
+    """
+
+    __tablename__ = "tract_events"
+    __table_args__ = (
+        Index("ix_tract_events_seq", "tract_id", "seq", unique=True),
+        Index("ix_tract_events_pending", "tract_id", "consumed_by"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tract_id: str = Field(max_length=255, foreign_key="tract_tracts.tract_id")
+    seq: int
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    source: str | None = Field(default=None, sa_column=Column(Text))
+    role: str = Field(max_length=16)
+    node_key: str | None = Field(default=None, sa_column=Column(Text))
+    lifecycle: str | None = Field(default=None, sa_column=Column(Text))
+    meta: str | None = Field(default=None, sa_column=Column("metadata", Text))
+    created_at: float
+    consumed_by: str | None = Field(default=None, max_length=64)
+    consumed_at: float | None = None
+
+
 TABLES = [
     table_of(model)
     for model in (
@@ -290,6 +319,7 @@ TABLES = [
         PolicyConfigRow,
         ProposalRow,
         PolicyLogRow,
+        EventRow,
     )
 ]
 """tract's tables, in dependency order."""

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from .integrity import page_problems
 from .repository import TractLocks
 from .sql_compressions import SqlCompressions
+from .sql_events import SqlEvents
 from .sql_objects import SqlBlobs, SqlCommits, SqlTracts
 from .sql_policies import SqlPolicies
 from .sql_refs import SqlAnnotations, SqlHolds, SqlReflog, SqlRefs
@@ -36,6 +37,7 @@ class SqlSession:
         self.compressions = SqlCompressions(conn, q, locks)
         self.holds = SqlHolds(conn, q, locks)
         self.policies = SqlPolicies(conn, q, locks)
+        self.events = SqlEvents(conn, q, locks)
 
     def check_pages(self) -> list[str] | None:
         """SQLite: ``PRAGMA integrity_check``, one line per damaged table (none if every page is

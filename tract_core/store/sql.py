@@ -32,6 +32,7 @@ from .migrations import migrate, schema_version
 from .repository import TractLocks
 from .session import SqlSession
 from .sql_compressions import SqlCompressions
+from .sql_events import SqlEvents
 from .sql_objects import SqlBlobs, SqlCommits, SqlTracts
 from .sql_policies import SqlPolicies
 from .sql_refs import SqlAnnotations, SqlHolds, SqlReflog, SqlRefs
@@ -49,6 +50,7 @@ __all__ = [
     "SqlCompressions",
     "SqlHolds",
     "SqlPolicies",
+    "SqlEvents",
     "TractLocks",
     "HEAD",
 ]

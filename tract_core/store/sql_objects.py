@@ -26,7 +26,7 @@ from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import TractLocks
 from .repository import now as _now
-from .schema import AnnotationChainRow, PolicyConfigRow, PolicyLogRow, ProposalRow, table_of
+from .schema import AnnotationChainRow, EventRow, PolicyConfigRow, PolicyLogRow, ProposalRow, table_of
 from .sql_refs import SqlAnnotations
 from .statements import COMMIT_COLUMNS, Statements
 from .statements import A as _A
@@ -43,6 +43,7 @@ __all__ = ["SqlTracts", "SqlBlobs", "SqlCommits"]
 
 _K = table_of(AnnotationChainRow)
 _POLICY_TABLES = (table_of(PolicyConfigRow), table_of(ProposalRow), table_of(PolicyLogRow))
+_EVENTS = table_of(EventRow)
 
 
 class SqlTracts(_Repo):
@@ -93,7 +94,7 @@ class SqlTracts(_Repo):
 
     def delete(self, tract_id: str) -> builtins.list[str]:  # list: the method above
         """Remove the tract and everything of it (commits, refs, reflog, annotations, compression
-        records, holds, policies, proposals, policy log); return the blobs its commits carried
+        records, holds, policies, proposals, policy log, events); return the blobs its commits carried
         (delete the unreferenced ones next)."""
         self.locks.exclusive(tract_id)
         blobs = list(
@@ -101,7 +102,7 @@ class SqlTracts(_Repo):
                 select(_C.c.blob_hash).where(_C.c.tract_id == tract_id, _C.c.blob_hash.is_not(None)).distinct()
             ).scalars()
         )
-        for table in (_A, _K, _L, _R, _V, _X, _H, *_POLICY_TABLES, _C):
+        for table in (_A, _K, _L, _R, _V, _X, _H, *_POLICY_TABLES, _EVENTS, _C):
             self.conn.execute(delete(table).where(table.c.tract_id == tract_id))
         self.conn.execute(delete(_T).where(_T.c.tract_id == tract_id))
         return blobs
