@@ -98,6 +98,50 @@ def test_golden_snapshot_bytes_on_every_backend(factory: Any) -> None:
     }
 
 
+GOLDEN_NODES = GOLDEN.with_name("context-tree-nodes.jsonl")
+"""The ``@history`` of the second scenario: lifecycles, keyed tool state and attached nodes."""
+
+
+def nodes_scenario(t: Tract) -> None:
+    """A weather agent over four cycles: a sticky checklist before the active head, a Temporary notice,
+    a Cyclic reminder, a keyed tool result that updates itself, and pre/post-context nodes."""
+    t.system("You are a weather assistant.")
+    t.user("(checklist: units, sources)", lifecycle=Sticky(offset=-1))
+    t.user("(notice: the radar feed is down today)", lifecycle=Temporary(1))
+    t.user("(reminder: offer the 7-day forecast)", lifecycle=Cyclic(2))
+    for i, (city, sky) in enumerate((("NYC", "rain"), ("NYC", "snow"), ("Boston", "sun"))):
+        question = t.user(f"Weather in {city}?")
+        if i == 1:
+            t.user("(the user travels tomorrow)", attach_to=question, offset=1)
+            t.user("(asked twice today)", attach_to=question, offset=-1)
+        call = {"id": f"call_{i}", "type": "function", "function": {"name": "weather", "arguments": f'"{city}"'}}
+        t.commit({"role": "assistant", "content": None, "tool_calls": [call]})
+        t.tool_result(f"call_{i}", f"{city}: {sky}", name="weather", key=f"weather:{city}")
+        t.assistant(f"{city}: {sky}.")
+    t.user("Thanks!")
+
+
+def test_golden_snapshot_bytes_of_lifecycles_keys_and_placements_on_every_backend(factory: Any) -> None:
+    t = factory.open(config=CONFIG)
+    nodes_scenario(t)
+    produced = history_bytes(t)
+    if os.environ.get("TRACT_UPDATE_GOLDEN") == "1" and factory.backend == "memory":
+        GOLDEN_NODES.write_bytes(produced)
+    assert produced == GOLDEN_NODES.read_bytes(), f"the snapshot bytes changed on {factory.backend}"
+    now = t.snapshot()
+    shown = [m["content"] for m in now.messages]
+    assert "(checklist: units, sources)" == shown[-2] and shown[-1] == "Thanks!"  # sticky, before the head
+    assert "NYC: rain" not in shown and "NYC: snow" in shown  # the keyed result updated itself
+    assert "(notice: the radar feed is down today)" not in shown  # its ttl ran out
+    placed = {m["content"]: n.coordinate for n, m in zip(now.nodes, now.messages, strict=True)}
+    assert placed["(asked twice today)"] == (4, 0, -1) and placed["(the user travels tomorrow)"] == (4, 0, 1)
+    assert placed["NYC: snow"] == (3, 0, 0) and "weather:NYC" in {n.key for n in now.nodes}
+    for snapshot in t.snapshot("@history"):
+        again = Snapshot.from_bytes(snapshot.canonical_bytes())
+        for fmt in ("openai", "anthropic", "gemini"):
+            assert again.render(fmt) == t.compile(at_commit=snapshot.head).to_bytes(fmt)
+
+
 # -- random histories on two backends ----------------------------------------------------------
 
 TEXTS = ("", "ok", "How do I return shoes?", "30 days", "héllo ✓ 日本", "line one\nline two")
