@@ -91,6 +91,7 @@ from .toolkit.operations import tools_for
 from .toolkit.registry import check_profile
 from .tree.diff import diff_snapshots
 from .tree.lifecycle import Lifecycle, coerce_lifecycle
+from .tree.selectors import Selection, SelectionSeries
 from .tree.snapshot import Snapshot
 from .tree.taking import check_snapshot_at, take_snapshots
 from .usage import Usage, normalize_usage, store_usage
@@ -492,6 +493,28 @@ class Tract:
         with self._reading() as session:
             taken = take_snapshots(session, self._compiler, self.tract_id, at)
         return taken if several else taken[0]
+
+    def select(self, query: str, at: Ref = None) -> Selection | SelectionSeries:
+        """The nodes of the context tree a selector query picks (docs/selectors.md).
+
+        Args:
+            query: A selector such as ``"^seq .tool_result(d11..d*)"`` (tool results more than 10
+                cycles old); it may start with a temporal address (``"@t-3 .user"``, ``"@history .user"``).
+            at: Where to look when the query has no temporal prefix: ``"@t0"`` (None, the default),
+                ``"@t-k"``, a range, ``"@history"`` or any commit name.
+
+        Returns:
+            A :class:`~tract_core.tree.Selection` (the nodes, in context order); for a range or
+            ``@history``, a :class:`~tract_core.tree.SelectionSeries` (a selection per snapshot and their diffs).
+
+        Raises:
+            SelectorSyntaxError: A malformed query (column, caret and what was expected), before any read.
+            TemporalAddressError: A bad address, one back past the first cycle, or when given twice.
+        """
+        from .tree.selectors.engine import select_in
+
+        with self._reading() as session:
+            return select_in(session, self._compiler, self.tract_id, query, at)
 
     def _snapshot(self, at: Ref) -> Snapshot:
         """The one snapshot ``at`` names (a range is refused before any read)."""

@@ -7,6 +7,8 @@ it is deterministic and identical on every backend.
 - :mod:`.snapshot`: :class:`Snapshot` and :class:`Node`.
 - :mod:`.diff`: :func:`diff_snapshots`, PACT's ``{added, removed, changed}``.
 - :mod:`.lifecycle`: :class:`Lifecycle` and its presets (``ttl``, ``cadence``/``window``, ``sticky``).
+- :mod:`.selectors`: the selector language (``t.select("^seq .tool_result")``): :class:`Selection`,
+  :class:`SelectionSeries`, :func:`parse_selector`.
 
 ``Tract.snapshot(at=...)`` and ``Tract.diff(a, b, format="pact")`` are the usual way in; see
 docs/context-tree.md.
@@ -15,6 +17,7 @@ docs/context-tree.md.
 from .coordinates import AH, REGIONS, SEQ, SYS, Coordinate, context_coordinates, coordinates_of_roles, region_of
 from .diff import COMPARED_FIELDS, diff_snapshots
 from .lifecycle import Cyclic, Lifecycle, Permanent, Sticky, Temporary
+from .selectors import Selection, SelectionSeries, parse_selector
 from .snapshot import SNAPSHOT_VERSION, Node, Snapshot, snapshot_of
 from .temporal import HISTORY, TemporalAddress, is_temporal, parse_temporal
 
@@ -42,4 +45,7 @@ __all__ = [
     "Temporary",
     "Sticky",
     "Cyclic",
+    "Selection",
+    "SelectionSeries",
+    "parse_selector",
 ]

@@ -1,0 +1,305 @@
+"""Evaluating a parsed selector on the nodes of a compiled context, and ``Tract.select``'s work.
+
+The tree a selector walks (docs/selectors.md): the root holds the three regions (``^sys``, ``^seq``,
+``^ah``); a region's children are its core nodes (offset 0); a core node's children are the pre- and
+post-context nodes attached to it (same depth and index, offset != 0). An attached node whose core
+node is not in the context is a child of its region. Cycles are not a level of their own: a node's
+cycle is its depth, matched by a position such as ``(d11..d*)``.
+
+A complex selector is read left to right on sets: the first compound matches regions or nodes; each
+combinator then takes the children (``>``) or descendants (space) of what matched so far and keeps
+those the next compound matches; ``:first``/``:last``/``:nth(n)`` pick from the ordered nodes a
+compound matched. The result is every selected node (a region stands for all of its nodes), in
+context order; a union merges its selectors' results; ``@limit=N`` keeps the first N.
+
+Coordinates are read from the :class:`~tract_core.tree.Node` objects, never recomputed here. The
+index of a context (its nodes, parents, regions) is cached for the few contexts used last (a context
+is immutable and compile hands out the same object while HEAD does not move), so a query repeated at
+one HEAD costs only its matching.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ...errors import InvalidInputError, shown
+from ...formats import CompiledContext
+from ...formats.content import text_of
+from ...refs import Ref
+from ...store.base import Session
+from ..coordinates import REGIONS
+from ..snapshot import NODE_FIELDS, Node, nodes_of
+from ..taking import check_snapshot_at, take_contexts
+from .selection import Selection, SelectionSeries
+from .syntax import (
+    AttributeTest,
+    BehaviourTest,
+    Complex,
+    Compound,
+    ContainsTest,
+    KeyTest,
+    OffsetTest,
+    PositionTest,
+    SelectorQuery,
+    TagTest,
+    Test,
+    TypeTest,
+    compare,
+    parse_selector,
+)
+
+__all__ = ["ContextIndex", "index_of", "evaluate", "select_in", "check_select_query"]
+
+Configs = Callable[[Iterable[str]], dict[str, Any]]
+"""Loads generation configs: the source commits asked for -> their config dict (or None)."""
+
+_CACHED = 8
+"""How many contexts keep their index (the most recently used)."""
+
+
+class ContextIndex:
+    """One compiled context as the selector tree: its nodes, each node's parent and each region's
+    nodes, plus lazily read message texts, metadata and generation configs."""
+
+    __slots__ = ("context", "nodes", "parent", "children", "by_region", "_texts", "_metadata", "_configs")
+
+    def __init__(self, context: CompiledContext) -> None:
+        self.context = context
+        self.nodes: tuple[Node, ...] = tuple(nodes_of(context))
+        cores = {(n.depth, n.index): i for i, n in enumerate(self.nodes) if n.offset == 0}
+        self.parent = [-1 if n.offset == 0 else cores.get((n.depth, n.index), -1) for n in self.nodes]
+        self.children: dict[int, list[int]] = {}
+        self.by_region: dict[str, list[int]] = {region: [] for region in REGIONS}
+        for i, (node, up) in enumerate(zip(self.nodes, self.parent, strict=True)):
+            self.by_region[node.region].append(i)
+            if up >= 0:
+                self.children.setdefault(up, []).append(i)
+        self._texts: dict[int, str] = {}
+        self._metadata: dict[int, Any] = {}
+        self._configs: dict[int, Any] | None = None
+
+    def _slot(self, i: int) -> Any:
+        return self.context._slots[i]  # type: ignore[index]
+
+    def text(self, i: int) -> str:
+        """The text ``:contains`` searches: the message's text (text parts of a list), then the name
+        and arguments of each tool call it makes, one per line."""
+        found = self._texts.get(i)
+        if found is None:
+            message = self._slot(i).message
+            content = message.get("content")
+            parts = [text_of(content) if isinstance(content, (str, list)) else ""]
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    parts.append(f"{function.get('name', '')}({function.get('arguments', '')})")
+            found = self._texts[i] = "\n".join(parts)
+        return found
+
+    def metadata(self, i: int) -> Any:
+        """The metadata the node's message was committed with (a dict), or None."""
+        if i not in self._metadata:
+            raw = self._slot(i).metadata_json
+            self._metadata[i] = None if raw is None else json.loads(raw)
+        return self._metadata[i]
+
+    def attribute(self, i: int, name: str, configs: Configs | None) -> Any:
+        """An attribute that is not a node field: a key of the node's metadata, else of the generation
+        config of the commit whose content it shows; None when neither has it."""
+        meta = self.metadata(i)
+        if isinstance(meta, dict) and name in meta:
+            return meta[name]
+        if configs is None:
+            return None
+        if self._configs is None:
+            sources = [self._slot(k).source for k in range(len(self.nodes))]
+            loaded = configs(sources)
+            self._configs = {k: loaded.get(source) for k, source in enumerate(sources)}
+        config = self._configs.get(i)
+        return config.get(name) if isinstance(config, dict) else None
+
+
+_lock = threading.Lock()
+_indexes: OrderedDict[int, ContextIndex] = OrderedDict()
+
+
+def index_of(context: CompiledContext) -> ContextIndex:
+    """The (cached) :class:`ContextIndex` of a compiled context."""
+    with _lock:
+        found = _indexes.get(id(context))
+        if found is not None and found.context is context:
+            _indexes.move_to_end(id(context))
+            return found
+    built = ContextIndex(context)
+    with _lock:
+        _indexes[id(context)] = built
+        while len(_indexes) > _CACHED:
+            _indexes.popitem(last=False)
+    return built
+
+
+# -- matching ---------------------------------------------------------------------------------------
+
+
+def _flag(name: str, node: Node) -> bool:
+    if name == "sticky":
+        return bool((node.lifecycle or {}).get("sticky"))
+    if name == "pinned":
+        return node.priority == "pinned"
+    if name == "skipped":
+        return node.priority == "skip"
+    return node.key is not None  # keyed
+
+
+def _within(value: int, bounds: tuple[int | None, int | None]) -> bool:
+    low, high = bounds
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _passes(test: Test, index: ContextIndex, i: int, node: Node, configs: Configs | None) -> bool:
+    if isinstance(test, TypeTest):
+        return node.role == test.name or node.content_type == test.name
+    if isinstance(test, PositionTest):
+        return _within(node.depth, test.depth) and _within(node.index, test.index) and _within(node.offset, test.offset)
+    if isinstance(test, KeyTest):
+        return node.key == test.key
+    if isinstance(test, TagTest):
+        return test.tag in node.tags
+    if isinstance(test, AttributeTest):
+        if test.name in NODE_FIELDS:
+            actual = getattr(node, test.name)
+        else:
+            actual = index.attribute(i, test.name, configs)
+        return compare(test.op, actual, test.value, test.pattern)
+    if isinstance(test, BehaviourTest):
+        if test.name in ("sticky", "pinned", "skipped", "keyed"):
+            on = _flag(test.name, node)
+            if test.op is None or test.value is None:
+                return on
+            return (on == (test.value.text == "true")) == (test.op == "=")
+        actual = (node.lifecycle or {}).get(test.name)
+        if test.op is None or test.value is None:
+            return actual is not None
+        return compare(test.op, actual, test.value)
+    if isinstance(test, OffsetTest):
+        return node.offset < 0 if test.kind == "pre" else node.offset > 0 if test.kind == "post" else node.offset == 0
+    assert isinstance(test, ContainsTest)
+    return test.text in index.text(i)
+
+
+def _match(compound: Compound, index: ContextIndex, candidates: Iterable[int], configs: Configs | None) -> list[int]:
+    nodes = index.nodes
+    tests = compound.tests
+    if tests:
+        matched = [i for i in candidates if all(_passes(t, index, i, nodes[i], configs) for t in tests)]
+    else:
+        matched = list(candidates)
+    for pick in compound.picks:
+        matched = [matched[pick]] if -len(matched) <= pick < len(matched) else []
+    return matched
+
+
+def _below(index: ContextIndex, regions: list[str], nodes: list[int], combinator: str) -> list[int]:
+    """The children (``>``) or descendants (space) of the matched regions and nodes, in context order."""
+    found: list[int] = []
+    for region in regions:
+        members = index.by_region[region]
+        found.extend([i for i in members if index.parent[i] < 0] if combinator == ">" else members)
+    for i in nodes:  # an attached node has no children: a core node's descendants are its children
+        found.extend(index.children.get(i, ()))
+    return found if len(regions) + len(nodes) <= 1 else sorted(set(found))
+
+
+def _run(complex_: Complex, index: ContextIndex, configs: Configs | None) -> list[int]:
+    first = complex_.compounds[0]
+    regions: list[str] = []
+    nodes: list[int] = []
+    if first.region is not None:
+        regions = [first.region]
+    else:
+        nodes = _match(first, index, range(len(index.nodes)), configs)
+    for combinator, compound in zip(complex_.combinators, complex_.compounds[1:], strict=True):
+        nodes = _match(compound, index, _below(index, regions, nodes, combinator), configs)
+        regions = []
+    if regions:
+        return list(index.by_region[regions[0]])
+    return nodes
+
+
+def evaluate(query: SelectorQuery, index: ContextIndex, configs: Configs | None = None) -> list[Node]:
+    """The nodes ``query`` selects in one context, in context order.
+
+    Args:
+        query: A parsed query (its temporal prefix is not read here).
+        index: The context's :class:`ContextIndex`.
+        configs: Loads generation configs for attributes found neither on nodes nor in metadata
+            (None: such attributes are missing).
+    """
+    results = [_run(complex_, index, configs) for complex_ in query.selectors]
+    chosen = results[0] if len(results) == 1 else sorted(set().union(*results))
+    if query.limit is not None:
+        chosen = chosen[: query.limit]
+    return [index.nodes[i] for i in chosen]
+
+
+# -- Tract.select --------------------------------------------------------------------------------
+
+
+def check_select_query(query: Any, at: Ref) -> tuple[SelectorQuery, str, bool]:
+    """Parse ``query`` and decide where it looks, before any database work.
+
+    Returns:
+        The parsed query, the address or commit to select at, and whether it names several snapshots.
+
+    Raises:
+        SelectorSyntaxError: A malformed query.
+        InvalidInputError: A temporal prefix in the query and ``at=`` both given.
+        TemporalAddressError: A malformed ``at``.
+    """
+    parsed = parse_selector(query)
+    if parsed.temporal is not None and at is not None:
+        raise InvalidInputError(
+            f"the query says when ({parsed.temporal}) and at={shown(at)} says it too; give only one of them"
+        )
+    where = parsed.temporal or ("@t0" if at is None else at)
+    return parsed, where, check_snapshot_at(where)
+
+
+def _config_loader(session: Session, tract_id: str) -> Configs:
+    def load(sources: Iterable[str]) -> dict[str, Any]:
+        stored = session.commits.get_many(tract_id, set(sources))
+        return {source: found.commit.generation_config for source, found in stored.items()}
+
+    return load
+
+
+def select_in(
+    session: Session, compiler: Any, tract_id: str, query: str, at: Ref = None
+) -> Selection | SelectionSeries:
+    """``Tract.select``: the nodes ``query`` selects in the snapshot(s) it names.
+
+    Args:
+        session: A read unit of work (its ``refs`` answer with the handle's HEAD).
+        compiler: The handle's compiler.
+        tract_id: The tract.
+        query: The selector query (a temporal prefix names the snapshot(s)).
+        at: Where to look when the query has no temporal prefix (None: ``@t0``).
+
+    Raises:
+        SelectorSyntaxError: A malformed query (before any read).
+        TemporalAddressError: A bad address, or one back past the first cycle.
+        NotFoundError: ``at`` names no commit.
+    """
+    parsed, where, several = check_select_query(query, at)
+    configs = _config_loader(session, tract_id) if parsed.needs_config else None
+    selections = [
+        Selection(query, label, context.head, evaluate(parsed, index_of(context), configs))
+        for label, context in take_contexts(session, compiler, tract_id, where)
+    ]
+    if several:
+        return SelectionSeries(query, str(where).strip(), selections)
+    return selections[0]
