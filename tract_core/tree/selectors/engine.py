@@ -52,7 +52,7 @@ from .syntax import (
     parse_selector,
 )
 
-__all__ = ["ContextIndex", "index_of", "evaluate", "select_in", "check_select_query"]
+__all__ = ["ContextIndex", "index_of", "evaluate", "select_in", "check_select_query", "selected_range"]
 
 Configs = Callable[[Iterable[str]], dict[str, Any]]
 """Loads generation configs: the source commits asked for -> their config dict (or None)."""
@@ -303,3 +303,34 @@ def select_in(
     if several:
         return SelectionSeries(query, str(where).strip(), selections)
     return selections[0]
+
+
+def selected_range(selection: Any, context: CompiledContext) -> tuple[str, str]:
+    """The first and last commit of a selection that is one unbroken run of HEAD's context: the range
+    ``Tract.compress(select=...)`` compresses.
+
+    Raises:
+        InvalidInputError: A series, a selection of another snapshot than HEAD's context, an empty
+            one, or one with gaps (the message names the first message left out).
+    """
+    if isinstance(selection, SelectionSeries):
+        raise InvalidInputError(f"{selection.at!r} gave one selection per snapshot; compress takes one of them")
+    if not isinstance(selection, Selection):
+        raise InvalidInputError(f"select= takes a selector query or a Selection, not {shown(selection)}")
+    if selection.head != context.head:
+        raise InvalidInputError(
+            f"the selection was taken at {selection.at!r}, not from HEAD's context; select at @t0 to compress"
+        )
+    if not selection.nodes:
+        raise InvalidInputError(f"{selection.query!r} selects nothing: there is nothing to compress")
+    position = {commit: i for i, commit in enumerate(context.commit_hashes)}
+    places = [position[node.id] for node in selection.nodes]
+    for before, after in zip(places, places[1:]):
+        if after != before + 1:
+            gap = context.commit_hashes[before + 1]
+            raise InvalidInputError(
+                f"{selection.query!r} is not one unbroken run of the context: {gap[:12]} lies between its nodes "
+                f"{selection.nodes[0].id[:12]} and {selection.nodes[-1].id[:12]}; compress a run (e.g. ^seq (d5..d*)) "
+                "or give from_commit/to_commit"
+            )
+    return selection.nodes[0].id, selection.nodes[-1].id
