@@ -363,9 +363,7 @@ class Tract:
             return [apply(node.id) for node in selection.nodes]
 
     @overload
-    def set_lifecycle(
-        self, target: Selection, lifecycle: Any, *, reason: str | None = None
-    ) -> list[LifecycleInfo]: ...
+    def set_lifecycle(self, target: Selection, lifecycle: Any, *, reason: str | None = None) -> list[LifecycleInfo]: ...
     @overload
     def set_lifecycle(self, target: Ref, lifecycle: Any, *, reason: str | None = None) -> LifecycleInfo: ...
 

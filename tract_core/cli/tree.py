@@ -172,15 +172,15 @@ def cmd_select(args: argparse.Namespace, out: Console) -> int | None:
         picked = t.select(args.query, at=args.at)
         if args.json:
             sys.stdout.write(picked.to_json() + "\n")
-            return
+            return None
         selections = [picked] if isinstance(picked, Selection) else list(picked.selections)
-        tables = []
+        tables: list[RenderableType] = []
         for selection in selections:
-            snapshot = t.snapshot(selection.head) if selection.head is not None else None
             title = f"{args.query}  ·  {selection.at} · {counted(len(selection), 'node')} selected"
-            if snapshot is None:
-                tables.append(Text(f"{title}: empty context"))
-            else:
+            snapshot = t.snapshot(selection.head) if selection.head is not None else None
+            if isinstance(snapshot, Snapshot):
                 tables.append(_table(snapshot, title, {node.id for node in selection.nodes}))
+            else:
+                tables.append(Text(f"{title}: empty context"))
     out.print(Group(*tables))
     return None

@@ -170,10 +170,7 @@ def _passes(test: Test, index: ContextIndex, i: int, node: Node, configs: Config
     if isinstance(test, TagTest):
         return test.tag in node.tags
     if isinstance(test, AttributeTest):
-        if test.name in NODE_FIELDS:
-            actual = getattr(node, test.name)
-        else:
-            actual = index.attribute(i, test.name, configs)
+        actual = getattr(node, test.name) if test.name in NODE_FIELDS else index.attribute(i, test.name, configs)
         return compare(test.op, actual, test.value, test.pattern)
     if isinstance(test, BehaviourTest):
         if test.name in ("sticky", "pinned", "skipped", "keyed"):
@@ -325,7 +322,7 @@ def selected_range(selection: Any, context: CompiledContext) -> tuple[str, str]:
         raise InvalidInputError(f"{selection.query!r} selects nothing: there is nothing to compress")
     position = {commit: i for i, commit in enumerate(context.commit_hashes)}
     places = [position[node.id] for node in selection.nodes]
-    for before, after in zip(places, places[1:]):
+    for before, after in zip(places, places[1:], strict=False):
         if after != before + 1:
             gap = context.commit_hashes[before + 1]
             raise InvalidInputError(

@@ -118,7 +118,7 @@ class SelectionSeries:
         object.__setattr__(self, "selections", tuple(selections))
         diffs = tuple(
             {"from": a.at, "to": b.at, **diff_nodes(a.nodes, b.nodes)}
-            for a, b in zip(self.selections, self.selections[1:])
+            for a, b in zip(self.selections, self.selections[1:], strict=False)
         )
         object.__setattr__(self, "diffs", diffs)
 

@@ -73,7 +73,7 @@ _READABLE = {
     "OPERATOR": "an operator (" + " ".join(OPERATORS) + ")",
     "NUMBER": "a number",
     "WORD": "a word",
-    "PSEUDO": "a pseudo-class (pre, core, post, first, last, nth(n), contains(\"text\"))",
+    "PSEUDO": 'a pseudo-class (pre, core, post, first, last, nth(n), contains("text"))',
     "NTH": "nth",
     "CONTAINS": "contains",
     "DEPTH": "a depth (d0, d3, d*)",
@@ -499,22 +499,21 @@ def parse_selector(query: str) -> SelectorQuery:
     try:
         tree = _lark().parse(stripped)
         return _read(tree, query)
-    except _Problem as problem:
-        raise _error(query, lead + problem.position, problem.problem, problem.expected) from None
+    except _Problem as bad:
+        raise _error(query, lead + bad.position, bad.problem, bad.expected) from None
     except UnexpectedCharacters as exc:
-        found = stripped[exc.pos_in_stream]
-        raise _error(query, lead + exc.pos_in_stream, f"unexpected {found!r}", _readable(exc.allowed)) from None
+        where = exc.pos_in_stream or 0
+        raise _error(query, lead + where, f"unexpected {stripped[where]!r}", _readable(exc.allowed)) from None
     except UnexpectedToken as exc:
         if exc.token.type == "$END":
             raise _error(query, len(query.rstrip()), "the query ends too soon", _readable(exc.expected)) from None
         token = str(exc.token)
         at = (exc.pos_in_stream or 0) + (len(token) - len(token.lstrip()))
-        problem = f"unexpected {token.strip() or 'space'!r}"
+        what = f"unexpected {token.strip() or 'space'!r}"
         if _AFTER_REGION.search(stripped[:at]):
-            problem += f"; a region stands alone: write {stripped[:at]} {token.strip()} for the nodes inside it"
-        raise _error(query, lead + at, problem, _readable(exc.expected)) from None
+            what += f"; a region stands alone: write {stripped[:at]} {token.strip()} for the nodes inside it"
+        raise _error(query, lead + at, what, _readable(exc.expected)) from None
     except UnexpectedEOF as exc:
         raise _error(query, len(query.rstrip()), "the query ends too soon", _readable(exc.expected)) from None
     except UnexpectedInput as exc:  # any other parse failure lark may grow
         raise _error(query, lead, f"cannot read the query ({exc.__class__.__name__})") from None
-
