@@ -17,7 +17,7 @@ docs/context-tree.md.
 from .coordinates import AH, REGIONS, SEQ, SYS, Coordinate, context_coordinates, coordinates_of_roles, region_of
 from .diff import COMPARED_FIELDS, diff_snapshots
 from .lifecycle import Cyclic, Lifecycle, Permanent, Sticky, Temporary
-from .selectors import Selection, SelectionSeries, parse_selector
+from .selectors import Selection, SelectionSeries, parse_selector, select_snapshot
 from .snapshot import SNAPSHOT_VERSION, Node, Snapshot, snapshot_of
 from .temporal import HISTORY, TemporalAddress, is_temporal, parse_temporal
 
@@ -48,4 +48,5 @@ __all__ = [
     "Selection",
     "SelectionSeries",
     "parse_selector",
+    "select_snapshot",
 ]

@@ -22,7 +22,29 @@ Example:
     [('^seq', (1, 0, 0), 'user'), ('^ah', (0, 0, 0), 'user')]
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .selection import Selection, SelectionSeries
 from .syntax import SelectorQuery, parse_selector
 
-__all__ = ["Selection", "SelectionSeries", "SelectorQuery", "parse_selector"]
+if TYPE_CHECKING:
+    from ..snapshot import Snapshot
+
+__all__ = ["Selection", "SelectionSeries", "SelectorQuery", "parse_selector", "select_snapshot"]
+
+
+def select_snapshot(snapshot: Snapshot, query: str) -> Selection:
+    """The nodes ``query`` selects in a snapshot you hold (``t.snapshot()``, ``Snapshot.from_bytes``).
+
+    A snapshot keeps no commit metadata or generation configs: an attribute that is not a node field
+    is missing there (``Tract.select`` reads both). A temporal prefix is refused.
+
+    Raises:
+        SelectorSyntaxError: A malformed query.
+        InvalidInputError: The query has a temporal prefix (a snapshot is one point of history).
+    """
+    from .engine import select_snapshot as select
+
+    return select(snapshot, query)

@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from ...errors import InvalidInputError, shown
 from ...formats import CompiledContext
@@ -32,7 +32,7 @@ from ...formats.content import text_of
 from ...refs import Ref
 from ...store.base import Session
 from ..coordinates import REGIONS
-from ..snapshot import NODE_FIELDS, Node, nodes_of
+from ..snapshot import NODE_FIELDS, Node, Snapshot, nodes_of
 from ..taking import check_snapshot_at, take_contexts
 from .selection import Selection, SelectionSeries
 from .syntax import (
@@ -52,7 +52,15 @@ from .syntax import (
     parse_selector,
 )
 
-__all__ = ["ContextIndex", "index_of", "evaluate", "select_in", "check_select_query", "selected_range"]
+__all__ = [
+    "ContextIndex",
+    "index_of",
+    "evaluate",
+    "select_in",
+    "select_snapshot",
+    "check_select_query",
+    "selected_range",
+]
 
 Configs = Callable[[Iterable[str]], dict[str, Any]]
 """Loads generation configs: the source commits asked for -> their config dict (or None)."""
@@ -61,15 +69,30 @@ _CACHED = 8
 """How many contexts keep their index (the most recently used)."""
 
 
+class _Row(NamedTuple):
+    """What the index reads of a snapshot's message (a snapshot keeps no metadata or sources)."""
+
+    message: Mapping[str, Any]
+    metadata_json: str | None = None
+    source: str | None = None
+
+
 class ContextIndex:
-    """One compiled context as the selector tree: its nodes, each node's parent and each region's
-    nodes, plus lazily read message texts, metadata and generation configs."""
+    """One compiled context (or snapshot) as the selector tree: its nodes, each node's parent and
+    each region's nodes, plus lazily read message texts, metadata and generation configs.
 
-    __slots__ = ("context", "nodes", "parent", "children", "by_region", "_texts", "_metadata", "_configs")
+    Args:
+        owner: The compiled context or snapshot indexed (kept: the cache checks identity).
+        nodes: Its nodes, in order.
+        rows: For each node, its message, metadata JSON and source commit (compile's slots).
+    """
 
-    def __init__(self, context: CompiledContext) -> None:
-        self.context = context
-        self.nodes: tuple[Node, ...] = tuple(nodes_of(context))
+    __slots__ = ("owner", "nodes", "rows", "parent", "children", "by_region", "_texts", "_metadata", "_configs")
+
+    def __init__(self, owner: Any, nodes: Sequence[Node], rows: Sequence[Any]) -> None:
+        self.owner = owner
+        self.nodes: tuple[Node, ...] = tuple(nodes)
+        self.rows = rows
         cores = {(n.depth, n.index): i for i, n in enumerate(self.nodes) if n.offset == 0}
         self.parent = [-1 if n.offset == 0 else cores.get((n.depth, n.index), -1) for n in self.nodes]
         self.children: dict[int, list[int]] = {}
@@ -82,8 +105,18 @@ class ContextIndex:
         self._metadata: dict[int, Any] = {}
         self._configs: dict[int, Any] | None = None
 
+    @classmethod
+    def of_context(cls, context: CompiledContext) -> ContextIndex:
+        """The index of a context made by ``Tract.compile()``."""
+        return cls(context, nodes_of(context), context._slots or ())
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Snapshot) -> ContextIndex:
+        """The index of a snapshot (its messages; no metadata, so attributes are node fields only)."""
+        return cls(snapshot, snapshot.nodes, [_Row(m) for m in snapshot.messages])
+
     def _slot(self, i: int) -> Any:
-        return self.context._slots[i]  # type: ignore[index]
+        return self.rows[i]
 
     def text(self, i: int) -> str:
         """The text ``:contains`` searches: the message's text (text parts of a list), then the name
@@ -113,7 +146,7 @@ class ContextIndex:
         meta = self.metadata(i)
         if isinstance(meta, dict) and name in meta:
             return meta[name]
-        if configs is None:
+        if configs is None or not self.rows or self.rows[0].source is None:
             return None
         if self._configs is None:
             sources = [self._slot(k).source for k in range(len(self.nodes))]
@@ -131,10 +164,10 @@ def index_of(context: CompiledContext) -> ContextIndex:
     """The (cached) :class:`ContextIndex` of a compiled context."""
     with _lock:
         found = _indexes.get(id(context))
-        if found is not None and found.context is context:
+        if found is not None and found.owner is context:
             _indexes.move_to_end(id(context))
             return found
-    built = ContextIndex(context)
+    built = ContextIndex.of_context(context)
     with _lock:
         _indexes[id(context)] = built
         while len(_indexes) > _CACHED:
@@ -264,6 +297,24 @@ def check_select_query(query: Any, at: Ref) -> tuple[SelectorQuery, str, bool]:
         )
     where = parsed.temporal or ("@t0" if at is None else at)
     return parsed, where, check_snapshot_at(where)
+
+
+def select_snapshot(snapshot: Snapshot, query: str) -> Selection:
+    """The nodes ``query`` selects in a snapshot you hold (e.g. one rebuilt with ``Snapshot.from_bytes``).
+
+    A snapshot keeps no commit metadata or generation configs, so an attribute that is not a node
+    field is missing (see docs/selectors.md); tags are node fields and work.
+
+    Raises:
+        SelectorSyntaxError: A malformed query.
+        InvalidInputError: The query has a temporal prefix (a snapshot is one point of history).
+    """
+    parsed = parse_selector(query)
+    if parsed.temporal is not None:
+        raise InvalidInputError(
+            f"a snapshot is one point of history; drop {parsed.temporal!r} from the query (or use Tract.select)"
+        )
+    return Selection(query, snapshot.at, snapshot.head, evaluate(parsed, ContextIndex.of_snapshot(snapshot)))
 
 
 def _config_loader(session: Session, tract_id: str) -> Configs:
