@@ -252,11 +252,15 @@ def _run(complex_: Complex, index: ContextIndex, configs: Configs | None) -> lis
         regions = [first.region]
     else:
         nodes = _match(first, index, range(len(index.nodes)), configs)
+        if not first.tests and not first.picks:  # a bare * also matches the regions
+            regions = list(REGIONS)
     for combinator, compound in zip(complex_.combinators, complex_.compounds[1:], strict=True):
         nodes = _match(compound, index, _below(index, regions, nodes, combinator), configs)
         regions = []
-    if regions:
+    if len(regions) == 1:
         return list(index.by_region[regions[0]])
+    if regions:  # a bare *: every node
+        return list(range(len(index.nodes)))
     return nodes
 
 
