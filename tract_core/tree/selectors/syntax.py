@@ -29,6 +29,7 @@ from ..temporal import parse_temporal
 
 __all__ = [
     "OPERATORS",
+    "compare",
     "BEHAVIOURS",
     "Literal",
     "TypeTest",
