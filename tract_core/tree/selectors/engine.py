@@ -42,6 +42,7 @@ from .syntax import (
     Compound,
     ContainsTest,
     KeyTest,
+    Literal,
     OffsetTest,
     PositionTest,
     SelectorQuery,
@@ -87,7 +88,18 @@ class ContextIndex:
         rows: For each node, its message, metadata JSON and source commit (compile's slots).
     """
 
-    __slots__ = ("owner", "nodes", "rows", "parent", "children", "by_region", "_texts", "_metadata", "_configs")
+    __slots__ = (
+        "owner",
+        "nodes",
+        "rows",
+        "parent",
+        "children",
+        "by_region",
+        "_columns",
+        "_texts",
+        "_metadata",
+        "_configs",
+    )
 
     def __init__(self, owner: Any, nodes: Sequence[Node], rows: Sequence[Any]) -> None:
         self.owner = owner
@@ -101,9 +113,35 @@ class ContextIndex:
             self.by_region[node.region].append(i)
             if up >= 0:
                 self.children.setdefault(up, []).append(i)
+        self._columns: dict[str, list[Any]] = {}
         self._texts: dict[int, str] = {}
         self._metadata: dict[int, Any] = {}
         self._configs: dict[int, Any] | None = None
+
+    def column(self, name: str) -> list[Any]:
+        """One node field of every node, in order (built once per index)."""
+        found = self._columns.get(name)
+        if found is None:
+            found = self._columns[name] = [getattr(node, name) for node in self.nodes]
+        return found
+
+    def attribute_column(self, name: str, configs: Configs | None) -> list[Any]:
+        """An attribute of every node, in order: a node field, else :meth:`attribute` (cached when no
+        generation config is read, or once they are)."""
+        if name in NODE_FIELDS:
+            return self.column(name)
+        cached = f"attr:{name}:{configs is not None}"
+        found = self._columns.get(cached)
+        if found is None:
+            found = self._columns[cached] = [self.attribute(i, name, configs) for i in range(len(self.nodes))]
+        return found
+
+    def texts(self) -> list[str]:
+        """:meth:`text` of every node, in order."""
+        found = self._columns.get("text:")
+        if found is None:
+            found = self._columns["text:"] = [self.text(i) for i in range(len(self.nodes))]
+        return found
 
     @classmethod
     def of_context(cls, context: CompiledContext) -> ContextIndex:
@@ -178,56 +216,91 @@ def index_of(context: CompiledContext) -> ContextIndex:
 # -- matching ---------------------------------------------------------------------------------------
 
 
-def _flag(name: str, node: Node) -> bool:
-    if name == "sticky":
-        return bool((node.lifecycle or {}).get("sticky"))
-    if name == "pinned":
-        return node.priority == "pinned"
-    if name == "skipped":
-        return node.priority == "skip"
-    return node.key is not None  # keyed
-
-
-def _within(value: int, bounds: tuple[int | None, int | None]) -> bool:
+def _bounded(values: list[int], candidates: list[int], bounds: tuple[int | None, int | None]) -> list[int]:
     low, high = bounds
-    return (low is None or value >= low) and (high is None or value <= high)
+    if low is not None and high is not None:
+        return [i for i in candidates if low <= values[i] <= high]
+    if low is not None:
+        return [i for i in candidates if values[i] >= low]
+    if high is not None:
+        return [i for i in candidates if values[i] <= high]
+    return candidates
 
 
-def _passes(test: Test, index: ContextIndex, i: int, node: Node, configs: Configs | None) -> bool:
+def _compared(op: str, values: list[Any], candidates: list[int], literal: Literal, pattern: Any) -> list[int]:
+    """The candidates whose value ``op`` the literal holds (:func:`.syntax.compare`, with fast paths)."""
+    number = literal.number
+    if op in ("<", "<=", ">", ">=") and number is not None:
+        kinds = (int, float)
+        if op == "<":
+            return [i for i in candidates if type(v := values[i]) in kinds and v < number]
+        if op == "<=":
+            return [i for i in candidates if type(v := values[i]) in kinds and v <= number]
+        if op == ">":
+            return [i for i in candidates if type(v := values[i]) in kinds and v > number]
+        return [i for i in candidates if type(v := values[i]) in kinds and v >= number]
+    if op in ("=", "!="):
+        text, equals, wanted = literal.text, literal.equals, op == "="
+        return [i for i in candidates if (values[i] == text if type(values[i]) is str else equals(values[i])) is wanted]
+    return [i for i in candidates if compare(op, values[i], literal, pattern)]
+
+
+def _lifecycles(index: ContextIndex, name: str) -> list[Any]:
+    return [None if life is None else life.get(name) for life in index.column("lifecycle")]
+
+
+def _flags(index: ContextIndex, name: str) -> list[bool]:
+    if name == "sticky":
+        return [bool(value) for value in _lifecycles(index, "sticky")]
+    if name == "keyed":
+        return [key is not None for key in index.column("key")]
+    wanted = "pinned" if name == "pinned" else "skip"
+    return [priority == wanted for priority in index.column("priority")]
+
+
+def _filter(test: Test, index: ContextIndex, candidates: list[int], configs: Configs | None) -> list[int]:
+    """The candidates that pass one test, in order."""
     if isinstance(test, TypeTest):
-        return node.role == test.name or node.content_type == test.name
+        roles, types, name = index.column("role"), index.column("content_type"), test.name
+        return [i for i in candidates if roles[i] == name or types[i] == name]
     if isinstance(test, PositionTest):
-        return _within(node.depth, test.depth) and _within(node.index, test.index) and _within(node.offset, test.offset)
+        candidates = _bounded(index.column("depth"), candidates, test.depth)
+        candidates = _bounded(index.column("index"), candidates, test.index)
+        return _bounded(index.column("offset"), candidates, test.offset)
     if isinstance(test, KeyTest):
-        return node.key == test.key
+        keys, key = index.column("key"), test.key
+        return [i for i in candidates if keys[i] == key]
     if isinstance(test, TagTest):
-        return test.tag in node.tags
+        tags, tag = index.column("tags"), test.tag
+        return [i for i in candidates if tag in tags[i]]
     if isinstance(test, AttributeTest):
-        actual = getattr(node, test.name) if test.name in NODE_FIELDS else index.attribute(i, test.name, configs)
-        return compare(test.op, actual, test.value, test.pattern)
+        values = index.attribute_column(test.name, configs)
+        return _compared(test.op, values, candidates, test.value, test.pattern)
     if isinstance(test, BehaviourTest):
         if test.name in ("sticky", "pinned", "skipped", "keyed"):
-            on = _flag(test.name, node)
-            if test.op is None or test.value is None:
-                return on
-            return (on == (test.value.text == "true")) == (test.op == "=")
-        actual = (node.lifecycle or {}).get(test.name)
+            flags = _flags(index, test.name)
+            wanted = test.value is None or (test.value.text == "true") == (test.op == "=")
+            return [i for i in candidates if flags[i] is wanted]
+        numbers = _lifecycles(index, test.name)
         if test.op is None or test.value is None:
-            return actual is not None
-        return compare(test.op, actual, test.value)
+            return [i for i in candidates if numbers[i] is not None]
+        return _compared(test.op, numbers, candidates, test.value, None)
     if isinstance(test, OffsetTest):
-        return node.offset < 0 if test.kind == "pre" else node.offset > 0 if test.kind == "post" else node.offset == 0
+        offsets = index.column("offset")
+        if test.kind == "pre":
+            return [i for i in candidates if offsets[i] < 0]
+        if test.kind == "post":
+            return [i for i in candidates if offsets[i] > 0]
+        return [i for i in candidates if offsets[i] == 0]
     assert isinstance(test, ContainsTest)
-    return test.text in index.text(i)
+    texts, text = index.texts(), test.text
+    return [i for i in candidates if text in texts[i]]
 
 
-def _match(compound: Compound, index: ContextIndex, candidates: Iterable[int], configs: Configs | None) -> list[int]:
-    nodes = index.nodes
-    tests = compound.tests
-    if tests:
-        matched = [i for i in candidates if all(_passes(t, index, i, nodes[i], configs) for t in tests)]
-    else:
-        matched = list(candidates)
+def _match(compound: Compound, index: ContextIndex, candidates: list[int], configs: Configs | None) -> list[int]:
+    matched = candidates
+    for test in compound.tests:
+        matched = _filter(test, index, matched, configs)
     for pick in compound.picks:
         matched = [matched[pick]] if -len(matched) <= pick < len(matched) else []
     return matched
@@ -251,7 +324,7 @@ def _run(complex_: Complex, index: ContextIndex, configs: Configs | None) -> lis
     if first.region is not None:
         regions = [first.region]
     else:
-        nodes = _match(first, index, range(len(index.nodes)), configs)
+        nodes = _match(first, index, list(range(len(index.nodes))), configs)
         if not first.tests and not first.picks:  # a bare * also matches the regions
             regions = list(REGIONS)
     for combinator, compound in zip(complex_.combinators, complex_.compounds[1:], strict=True):
