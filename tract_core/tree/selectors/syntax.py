@@ -474,7 +474,6 @@ def _read(tree: Any, text: str) -> SelectorQuery:
     return SelectorQuery(text, temporal, selectors, limit)
 
 
-@functools.lru_cache(maxsize=512)
 def parse_selector(query: str) -> SelectorQuery:
     """Parse a selector query (cached per query string).
 
@@ -491,6 +490,11 @@ def parse_selector(query: str) -> SelectorQuery:
     """
     if not isinstance(query, str):
         raise InvalidInputError(f"a selector query is text such as '^seq .tool_result', not {shown(query)}")
+    return _parse_cached(query)
+
+
+def _parse(query: str) -> SelectorQuery:
+    """:func:`parse_selector` without the cache."""
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
     stripped = query.strip()
@@ -518,3 +522,6 @@ def parse_selector(query: str) -> SelectorQuery:
         raise _error(query, len(query.rstrip()), "the query ends too soon", _readable(exc.expected)) from None
     except UnexpectedInput as exc:  # any other parse failure lark may grow
         raise _error(query, lead, f"cannot read the query ({exc.__class__.__name__})") from None
+
+
+_parse_cached = functools.lru_cache(maxsize=512)(_parse)
