@@ -28,6 +28,7 @@ __all__ = [
     "DatabaseNotFoundError",
     "EditTargetError",
     "TemporalAddressError",
+    "SelectorSyntaxError",
     "ConcurrentUpdateError",
     "SchemaVersionError",
     "TractClosedError",
@@ -162,6 +163,31 @@ class EditTargetError(InvalidInputError):
 class TemporalAddressError(InvalidInputError):
     """A temporal address (``@t0``, ``@t-3``, ``@t-5..@t0``, ``@history``) is malformed, goes back
     past the first cycle of HEAD's history, or is a range where one commit is needed."""
+
+
+class SelectorSyntaxError(InvalidInputError):
+    """A selector query (``t.select("^seq .tool_result")``, docs/selectors.md) is malformed.
+
+    The message shows the query with a caret under the problem and says what was expected there.
+
+    Attributes:
+        query: The query as given.
+        column: The 1-based column of the problem in ``query``.
+        problem: What is wrong, in a few words.
+        expected: What the grammar accepts at that column, named readably (may be empty).
+    """
+
+    def __init__(self, query: str, column: int, problem: str, expected: Iterable[str] = ()) -> None:
+        self.query = query
+        self.column = column
+        self.problem = problem
+        self.expected = tuple(expected)
+        flat = "".join(" " if ch in "\t\r\n\v\f" else ch for ch in query)
+        lines = [f"bad selector at column {column}: {problem}", f"  {flat}", "  " + " " * (column - 1) + "^"]
+        if self.expected:
+            lines.append("expected " + " or ".join(self.expected))
+        lines.append("see docs/selectors.md for the syntax")
+        super().__init__("\n".join(lines))
 
 
 class ConcurrentUpdateError(TractError):

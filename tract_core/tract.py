@@ -93,6 +93,7 @@ from .toolkit.operations import tools_for
 from .toolkit.registry import check_profile
 from .tree.diff import diff_snapshots
 from .tree.lifecycle import Lifecycle, coerce_lifecycle
+from .tree.selectors import Selection, SelectionSeries
 from .tree.snapshot import Snapshot
 from .tree.taking import check_snapshot_at, take_snapshots
 from .usage import Usage, normalize_usage, store_usage
@@ -474,13 +475,21 @@ class Tract:
             self._orchestrator.after_commit(config_row)
         return drained
 
-    def annotate(self, target: Ref, priority: Any, *, reason: str | None = None) -> AnnotationInfo:
+    @overload
+    def annotate(self, target: Selection, priority: Any, *, reason: str | None = None) -> list[AnnotationInfo]: ...
+    @overload
+    def annotate(self, target: Ref, priority: Any, *, reason: str | None = None) -> AnnotationInfo: ...
+
+    def annotate(self, target: Any, priority: Any, *, reason: str | None = None) -> Any:
         """Give a message a priority: ``PINNED`` (protect), ``SKIP`` (hide) or ``NORMAL``.
 
         The annotation is kept as an append-only record (see :meth:`show`) and applies from the
         current HEAD onwards: ``compile(at_commit=<older commit>)`` still shows what the model saw
-        then.
+        then. ``target`` may be a :class:`~tract_core.tree.Selection` (``t.select(...)``): every node
+        of it is annotated in one transaction (all or none), and the records are returned in order.
         """
+        if isinstance(target, (Selection, SelectionSeries)):
+            return self._for_selection(target, lambda ref: self.annotate(ref, priority, reason=reason))
         check_ref(target)
         coerce_priority(priority)
         if reason is not None:
@@ -489,7 +498,21 @@ class Tract:
             info = write_annotation(session, self._compiler, self.tract_id, target, priority, reason)
         return info
 
-    def set_lifecycle(self, target: Ref, lifecycle: Any, *, reason: str | None = None) -> LifecycleInfo:
+    def _for_selection(self, selection: Selection | SelectionSeries, apply: Any) -> list[Any]:
+        """Apply a one-message operation to every node of a selection, in one transaction."""
+        if isinstance(selection, SelectionSeries):
+            raise InvalidInputError(
+                f"{selection.at!r} gave one selection per snapshot; pass one of them (series[-1] is the newest)"
+            )
+        with self.batch():
+            return [apply(node.id) for node in selection.nodes]
+
+    @overload
+    def set_lifecycle(self, target: Selection, lifecycle: Any, *, reason: str | None = None) -> list[LifecycleInfo]: ...
+    @overload
+    def set_lifecycle(self, target: Ref, lifecycle: Any, *, reason: str | None = None) -> LifecycleInfo: ...
+
+    def set_lifecycle(self, target: Any, lifecycle: Any, *, reason: str | None = None) -> Any:
         """Change a message's lifecycle from now on: an append-only row anchored at HEAD, like :meth:`annotate`.
 
         The change applies to HEAD's compile and to everything built on it, not to branches that already
@@ -499,7 +522,8 @@ class Tract:
         it permanent. An EDIT names the message it edits. Node keys are unaffected.
 
         Args:
-            target: The message (its APPEND commit or an EDIT of it; a hash, prefix, ref or CommitInfo).
+            target: The message (its APPEND commit or an EDIT of it; a hash, prefix, ref or CommitInfo), or a
+                :class:`~tract_core.tree.Selection`: each of its nodes, in one transaction (a list is returned).
             lifecycle: A :class:`~tract_core.tree.Lifecycle`, a dict of its fields, or None.
             reason: Why, kept with the change (see ``show(target).lifecycle_changes``).
 
@@ -510,6 +534,8 @@ class Tract:
             InvalidInputError: A bad lifecycle or reason (nothing is written).
             CommitNotFoundError: An unknown target, or one HEAD cannot reach.
         """
+        if isinstance(target, (Selection, SelectionSeries)):
+            return self._for_selection(target, lambda ref: self.set_lifecycle(ref, lifecycle, reason=reason))
         check_ref(target)
         coerce_lifecycle(lifecycle)
         if reason is not None:
@@ -637,6 +663,28 @@ class Tract:
         with self._reading() as session:
             taken = take_snapshots(session, self._compiler, self.tract_id, at)
         return taken if several else taken[0]
+
+    def select(self, query: str, at: Ref = None) -> Selection | SelectionSeries:
+        """The nodes of the context tree a selector query picks (docs/selectors.md).
+
+        Args:
+            query: A selector such as ``"^seq .tool_result(d11..d*)"`` (tool results more than 10
+                cycles old); it may start with a temporal address (``"@t-3 .user"``, ``"@history .user"``).
+            at: Where to look when the query has no temporal prefix: ``"@t0"`` (None, the default),
+                ``"@t-k"``, a range, ``"@history"`` or any commit name.
+
+        Returns:
+            A :class:`~tract_core.tree.Selection` (the nodes, in context order); for a range or
+            ``@history``, a :class:`~tract_core.tree.SelectionSeries` (a selection per snapshot and their diffs).
+
+        Raises:
+            SelectorSyntaxError: A malformed query (column, caret and what was expected), before any read.
+            TemporalAddressError: A bad address, one back past the first cycle, or when given twice.
+        """
+        from .tree.selectors.engine import select_in
+
+        with self._reading() as session:
+            return select_in(session, self._compiler, self.tract_id, query, at)
 
     def _snapshot(self, at: Ref) -> Snapshot:
         """The one snapshot ``at`` names (a range is refused before any read)."""
@@ -859,6 +907,7 @@ class Tract:
         prompt: str | None = None,
         auto_commit: bool = True,
         summary_role: str = "system",
+        select: str | Selection | None = None,
     ) -> CompressionResult | PendingCompression:
         """Replace a stretch of history with a summary; the originals are archived, not lost.
 
@@ -868,7 +917,9 @@ class Tract:
         ``compress(auto_commit=False, ...)`` for a stored draft to approve (possibly edited) or reject.
 
         The range defaults to everything but the ``keep_recent`` most recent messages; or give
-        ``from_commit``/``to_commit``. PINNED messages in it are kept verbatim after the summary in
+        ``from_commit``/``to_commit``, or ``select=``: a selector query (``"^seq (d5..d*)"``, every
+        cycle at least 5 calls old) or a :class:`~tract_core.tree.Selection` of HEAD's context whose
+        nodes are one unbroken run of it. PINNED messages in it are kept verbatim after the summary in
         their original order; SKIP messages are left out; EDITs are applied before summarising; a
         tool call and its result are never separated.
 
@@ -878,6 +929,7 @@ class Tract:
         """
         check_prompt(prompt)
         check_flag(auto_commit, "auto_commit")
+        from_commit, to_commit = self._selected_range(select, from_commit, to_commit)
         plan = self._plan_compression(target_tokens, summary_role, from_commit, to_commit, keep_recent)
         draft = None
         if content is None:
@@ -898,11 +950,13 @@ class Tract:
         prompt: str | None = None,
         auto_commit: bool = True,
         summary_role: str = "system",
+        select: str | Selection | None = None,
     ) -> CompressionResult | PendingCompression:
         """Async :meth:`compress`: the LLM is called with ``acomplete`` on the running loop, the
         store is read and written in a worker thread."""
         check_prompt(prompt)
         check_flag(auto_commit, "auto_commit")
+        from_commit, to_commit = await asyncio.to_thread(self._selected_range, select, from_commit, to_commit)
         plan = await asyncio.to_thread(
             self._plan_compression, target_tokens, summary_role, from_commit, to_commit, keep_recent
         )
@@ -912,6 +966,17 @@ class Tract:
             draft = await adraft_summary(plan, model, counter=self.counter, target_tokens=target_tokens, prompt=prompt)
             content = draft.text
         return await asyncio.to_thread(self._finish_compression, plan, content, draft, auto_commit, summary_role)
+
+    def _selected_range(self, select: Any, from_commit: Ref, to_commit: Ref) -> tuple[Ref, Ref]:
+        """``compress(select=...)``: the range the selection covers (``from_commit``/``to_commit`` without one)."""
+        if select is None:
+            return from_commit, to_commit
+        if from_commit is not None or to_commit is not None:
+            raise InvalidInputError("give select= or from_commit/to_commit, not both")
+        from .tree.selectors.engine import selected_range
+
+        chosen = self.select(select) if isinstance(select, str) else select
+        return selected_range(chosen, self._head_context())
 
     def _plan_compression(
         self, target_tokens: Any, summary_role: str, from_commit: Ref, to_commit: Ref, keep_recent: int

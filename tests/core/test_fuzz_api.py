@@ -237,6 +237,7 @@ def tract_calls(w: World, draw: Callable[[st.SearchStrategy[Any]], Any]) -> Call
             "show",
             "diff",
             "snapshot",
+            "select",
             "reflog",
             "branch",
             "switch",
@@ -344,6 +345,11 @@ def tract_calls(w: World, draw: Callable[[st.SearchStrategy[Any]], Any]) -> Call
     if method == "snapshot":
         arg("at", ref)
         return method, lambda: t.snapshot(**kwargs), tuple(kwargs)
+    if method == "select":
+        queries = st.sampled_from(["^seq .user", ".user:last", "@t-1 *", "{tokens>3}, #k", "^seq.user", ""])
+        arg("query", pick(queries | st.text(max_size=12)), optional=False)
+        arg("at", ref)
+        return method, lambda: t.select(**kwargs), tuple(kwargs)
     if method == "reflog":
         arg("limit", pick(st.integers(-2, 50) | st.none()))
         arg("ref", pick(st.sampled_from(["HEAD", "main", "side"])))

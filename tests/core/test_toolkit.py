@@ -26,8 +26,8 @@ from tract_core.testing import ScriptedLLM, database_digest, store_snapshot
 from tract_core.toolkit import PROFILES, tools_for
 
 SELF = [
-    *["status", "log", "show", "overview", "health", "annotate", "set_lifecycle", "edit", "compress", "branch"],
-    *["switch", "merge"],
+    *["status", "log", "show", "overview", "health", "select", "annotate", "set_lifecycle", "edit", "compress"],
+    *["branch", "switch", "merge"],
 ]
 SUPERVISOR = [
     *["status", "log", "show", "overview", "health", "branches", "diff", "children", "proposals", "merge"],

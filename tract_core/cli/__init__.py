@@ -9,7 +9,7 @@ graph of ``tract log --graph``.
 This package is the entry point (:func:`main`); the commands live in ``history`` (log, show, status,
 compile, diff, reflog, demo), ``branching`` (branch, switch, merge, reset, cherry-pick, rebase),
 ``maintenance`` (compress, gc, verify), ``policies`` (policies, proposals, approve, reject) and
-``orchestrator`` (health, orchestrate) and ``tree`` (snapshot, tree), imported only when they run;
+``orchestrator`` (health, orchestrate) and ``tree`` (snapshot, tree, select), imported only when they run;
 ``events`` (events, push);
 ``mcp`` (mcp: the agent toolkit served over the Model Context Protocol);
 ``parser`` wires them to their options, ``options`` opens the tract they name, ``render`` and

@@ -153,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="@t0 (default), @t-K (K cycles ago), a range @t-A..@t-B, @history, or any commit name",
     )
     snapshot.add_argument("--json", action="store_true", help="print the snapshot's canonical JSON")
+    select = command(
+        "select",
+        _lazy("cmd_select", "tree"),
+        "List the nodes a selector query picks (docs/selectors.md), e.g. tract select '^seq .tool_result(d11..d*)'.",
+    )
+    select.add_argument("query", metavar="QUERY", help="a selector query; it may start with @t-K, a range or @history")
+    select.add_argument(
+        "--at",
+        metavar="ADDRESS",
+        help="where to look when the query has no temporal prefix: @t0 (default), @t-K, a range, @history, a commit",
+    )
+    select.add_argument("--json", action="store_true", help="print the selection as JSON (ids, coordinates, nodes)")
     tree = command(
         "tree",
         _lazy("cmd_tree", "tree"),

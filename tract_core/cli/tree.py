@@ -1,8 +1,9 @@
 """The ``tract`` commands for the context tree: ``snapshot`` (the nodes of the context at a point of
-history, as a table or JSON) and ``tree`` (its regions and cycles drawn as a tree).
+history, as a table or JSON), ``tree`` (its regions and cycles drawn as a tree) and ``select`` (the
+nodes a selector query picks, docs/selectors.md).
 
-Both read only; ``--at`` takes a temporal address (``@t0``, ``@t-3``; ``snapshot`` also a range or
-``@history``) or any commit name. Imported only when one of them runs.
+All read only; ``--at`` takes a temporal address (``@t0``, ``@t-3``; ``snapshot`` and ``select`` also
+a range or ``@history``) or any commit name. Imported only when one of them runs.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..tree import AH, SEQ, SYS, Node, Snapshot, is_temporal, parse_temporal
+from ..errors import SelectorSyntaxError
+from ..tree import AH, SEQ, SYS, Node, Selection, Snapshot, is_temporal, parse_selector, parse_temporal
 from .options import open_from
 from .render import counted, role_text, short
 
-__all__ = ["cmd_snapshot", "cmd_tree", "preview"]
+__all__ = ["cmd_snapshot", "cmd_tree", "cmd_select", "preview"]
 
 PREVIEW = 60
 """How many characters of a message the table and the tree show."""
@@ -67,8 +69,8 @@ def _title(snapshot: Snapshot) -> str:
     )
 
 
-def _table(snapshot: Snapshot) -> Table:
-    table = Table(title=_title(snapshot), title_justify="left", box=box.SIMPLE_HEAD)
+def _table(snapshot: Snapshot, title: str | None = None, keep: set[str] | None = None) -> Table:
+    table = Table(title=title or _title(snapshot), title_justify="left", box=box.SIMPLE_HEAD)
     for name, justify in (
         ("region", "left"),
         ("(d,i,o)", "left"),
@@ -81,6 +83,8 @@ def _table(snapshot: Snapshot) -> Table:
     ):
         table.add_column(name, justify=justify, no_wrap=name != "preview")  # type: ignore[arg-type]
     for node, message in zip(snapshot.nodes, snapshot.messages, strict=True):
+        if keep is not None and node.id not in keep:
+            continue
         table.add_row(
             Text(node.region, style=REGION_STYLES[node.region]),
             "({},{},{})".format(*node.coordinate),
@@ -93,6 +97,8 @@ def _table(snapshot: Snapshot) -> Table:
         )
     if not snapshot.nodes:
         table.caption = "empty context"
+    elif keep is not None and not keep:
+        table.caption = "nothing selected"
     return table
 
 
@@ -149,3 +155,32 @@ def cmd_tree(args: argparse.Namespace, out: Console) -> None:
     """``tract tree [--at ADDRESS]``: the regions and cycles of the context, each message at its
     coordinates."""
     out.print(Group(*[_draw(s) for s in _snapshots(args)]))
+
+
+def cmd_select(args: argparse.Namespace, out: Console) -> int | None:
+    """``tract select QUERY [--at ADDRESS] [--json]``: the nodes a selector query picks, one row each
+    (``--json``: the selection's JSON; for a range, the series with its diffs). A malformed query is
+    reported with its caret line."""
+    try:
+        parse_selector(args.query)
+    except SelectorSyntaxError as error:
+        from . import EXIT_ERROR
+
+        sys.stderr.write(f"tract: error: {error}\n")
+        return EXIT_ERROR
+    with open_from(args) as t:
+        picked = t.select(args.query, at=args.at)
+        if args.json:
+            sys.stdout.write(picked.to_json() + "\n")
+            return None
+        selections = [picked] if isinstance(picked, Selection) else list(picked.selections)
+        tables: list[RenderableType] = []
+        for selection in selections:
+            title = f"{args.query}  ·  {selection.at} · {counted(len(selection), 'node')} selected"
+            snapshot = t.snapshot(selection.head) if selection.head is not None else None
+            if isinstance(snapshot, Snapshot):
+                tables.append(_table(snapshot, title, {node.id for node in selection.nodes}))
+            else:
+                tables.append(Text(f"{title}: empty context"))
+    out.print(Group(*tables))
+    return None

@@ -27,6 +27,7 @@ __all__ = [
     "show",
     "overview",
     "health",
+    "select",
     "branches",
     "diff",
     "children",
@@ -193,6 +194,45 @@ def health(tract: ToolHost) -> dict[str, Any]:
     """Your context's health: budget pressure, fragmentation, stale and tangent branches, oversized
     tool outputs and pending proposals, each a number with a reason and what it suggests."""
     return tract.health().to_json()
+
+
+@tool("self")
+def select(tract: ToolHost, query: str, at: str = "@t0", limit: int = 50) -> dict[str, Any]:
+    """Find messages of your context with a selector query: each match's commit, region, coordinates
+    (depth, index, offset), role, type, tokens and a preview. Depth 0 is the message being prepared,
+    1 the last exchange, 2 the one before; -1 the system prompt.
+
+    Args:
+        query: A selector, e.g. "^seq .tool_result(d11..d*)" (tool results more than 10 calls old),
+            ".user:contains(\"invoice\")", "^ah > *", "{tokens>500}", "[pinned]"; "," joins several.
+        at: Which context: "@t0" (now) or "@t-K" (what you were sent K calls ago).
+        limit: Return at most this many matches (1-500), oldest first; "count" covers all of them.
+    """
+    if not 1 <= limit <= 500:
+        raise InvalidInputError(f"limit must be between 1 and 500, not {limit}")
+    picked = tract.select(query, at=at)
+    if not hasattr(picked, "nodes"):
+        raise InvalidInputError(f"at={at!r} names several contexts; name one: @t0 or @t-K")
+    shown = picked.nodes[:limit]
+    wanted = {node.id for node in shown}
+    entries = tract.compile(at_commit=picked.head).entries() if picked.head is not None else ()
+    texts = {e.commit: e.message.get("content") for e in entries if e.commit in wanted}
+    return {
+        "count": len(picked),
+        "at": picked.at,
+        "matches": [
+            {
+                "commit": _short(node.id),
+                "region": node.region,
+                "coordinate": list(node.coordinate),
+                "role": node.role,
+                "type": node.content_type,
+                "tokens": node.tokens,
+                "text": _text(texts.get(node.id)),
+            }
+            for node in shown
+        ],
+    }
 
 
 @tool("supervisor")

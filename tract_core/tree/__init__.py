@@ -8,6 +8,8 @@ it is deterministic and identical on every backend.
 - :mod:`.diff`: :func:`diff_snapshots`, PACT's ``{added, removed, changed}``.
 - :mod:`.lifecycle`: :class:`Lifecycle` and its presets (``ttl``, ``cadence``/``window``, ``sticky``).
 - :mod:`.placement`: :class:`Placement`, pre- and post-context nodes (``attach_to=``/``offset=``, ``at=``).
+- :mod:`.selectors`: the selector language (``t.select("^seq .tool_result")``): :class:`Selection`,
+  :class:`SelectionSeries`, :func:`parse_selector`.
 
 ``Tract.snapshot(at=...)`` and ``Tract.diff(a, b, format="pact")`` are the usual way in; see
 docs/context-tree.md.
@@ -17,6 +19,7 @@ from .coordinates import AH, REGIONS, SEQ, SYS, Coordinate, context_coordinates,
 from .diff import COMPARED_FIELDS, diff_snapshots
 from .lifecycle import Cyclic, Lifecycle, Permanent, Sticky, Temporary
 from .placement import Placement
+from .selectors import Selection, SelectionSeries, parse_selector, select_snapshot
 from .snapshot import SNAPSHOT_VERSION, Node, Snapshot, snapshot_of
 from .temporal import HISTORY, TemporalAddress, is_temporal, parse_temporal
 
@@ -45,4 +48,8 @@ __all__ = [
     "Sticky",
     "Cyclic",
     "Placement",
+    "Selection",
+    "SelectionSeries",
+    "parse_selector",
+    "select_snapshot",
 ]

@@ -22,11 +22,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from .snapshot import Snapshot
+from .snapshot import Node, Snapshot
 
-__all__ = ["COMPARED_FIELDS", "diff_snapshots"]
+__all__ = ["COMPARED_FIELDS", "diff_snapshots", "diff_nodes"]
 
 COMPARED_FIELDS = (
     "role",
@@ -48,11 +49,20 @@ def diff_snapshots(a: Snapshot, b: Snapshot) -> dict[str, Any]:
     Returns:
         ``{"added": [...], "removed": [...], "changed": [{"id": ..., "fields": [...]}]}``.
     """
-    before = {node.id: node for node in a.nodes}
-    after_ids = {node.id for node in b.nodes}
+    return diff_nodes(a.nodes, b.nodes)
+
+
+def diff_nodes(a: Sequence[Node], b: Sequence[Node]) -> dict[str, Any]:
+    """PACT's diff from the nodes ``a`` to the nodes ``b`` (two snapshots' nodes, or two selections').
+
+    Returns:
+        ``{"added": [...], "removed": [...], "changed": [{"id": ..., "fields": [...]}]}``.
+    """
+    before = {node.id: node for node in a}
+    after_ids = {node.id for node in b}
     added: list[str] = []
     changed: list[dict[str, Any]] = []
-    for node in b.nodes:
+    for node in b:
         old = before.get(node.id)
         if old is None:
             added.append(node.id)
@@ -60,5 +70,5 @@ def diff_snapshots(a: Snapshot, b: Snapshot) -> dict[str, Any]:
         differing = [name for name in COMPARED_FIELDS if getattr(old, name) != getattr(node, name)]
         if differing:
             changed.append({"id": node.id, "fields": differing})
-    removed = [node.id for node in a.nodes if node.id not in after_ids]
+    removed = [node.id for node in a if node.id not in after_ids]
     return {"added": added, "removed": removed, "changed": changed}

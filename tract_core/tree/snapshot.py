@@ -10,7 +10,9 @@ gives.
 
 ``lifecycle`` (its non-default fields, as a dict) and ``key`` are None for a message committed
 without them. ``offset`` is 0 for a core node, negative or positive for a node attached before or
-after another (see :mod:`tract_core.tree.placement`). ``tags`` is empty on every node today.
+after another (see :mod:`tract_core.tree.placement`). ``tags`` are read from the commit's metadata:
+``t.user(..., metadata={"tags": ["billing"]})`` gives the node the tag ``billing`` (see
+:func:`tags_of`; selectors match it with ``+billing``).
 
 Example:
     >>> from tract_core import Tract
@@ -39,7 +41,7 @@ from ..objects import canonical_json
 from .coordinates import REGIONS, context_coordinates, region_of
 from .lifecycle import coerce_lifecycle
 
-__all__ = ["SNAPSHOT_VERSION", "SNAPSHOT_KIND", "NODE_FIELDS", "Node", "Snapshot", "snapshot_of"]
+__all__ = ["SNAPSHOT_VERSION", "SNAPSHOT_KIND", "NODE_FIELDS", "Node", "Snapshot", "snapshot_of", "nodes_of", "tags_of"]
 
 SNAPSHOT_VERSION = 1
 """Version of the snapshot encoding (``"v"`` in :meth:`Snapshot.canonical_bytes`)."""
@@ -68,7 +70,7 @@ class Node:
         lifecycle: The non-default fields of its lifecycle (``{"ttl": 2}``), or None (permanent);
             see :class:`~tract_core.tree.Lifecycle`.
         key: Its node key (``"weather:NYC"``), or None.
-        tags: Empty (tags are not built yet).
+        tags: The text items of the ``"tags"`` list in its commit's metadata, in order (see :func:`tags_of`).
     """
 
     id: str
@@ -298,33 +300,60 @@ def _rebuild(data: Any) -> Snapshot:
     return Snapshot(at, head, token_count, nodes, messages)
 
 
+def tags_of(metadata_json: str | None) -> tuple[str, ...]:
+    """A node's tags: the ``"tags"`` list of its commit's metadata (``metadata={"tags": ["billing"]}``),
+    its text items in order without repeats; none when the metadata has no such list.
+
+    Example:
+        >>> tags_of('{"tags":["billing","urgent","billing",3]}'), tags_of('{"tags":"urgent"}'), tags_of(None)
+        (('billing', 'urgent'), (), ())
+    """
+    if metadata_json is None or '"tags"' not in metadata_json:  # cheap: most metadata has no tags
+        return ()
+    data = json.loads(metadata_json)
+    tags = data.get("tags") if isinstance(data, dict) else None
+    if not isinstance(tags, list):
+        return ()
+    return tuple(dict.fromkeys(tag for tag in tags if isinstance(tag, str)))
+
+
+def nodes_of(context: CompiledContext) -> list[Node]:
+    """The :class:`Node` of every message of a compiled context, in order (no message is copied).
+
+    Raises:
+        InvalidInputError: The context was built by hand, not by ``Tract.compile()``.
+    """
+    coordinates = context_coordinates(context)
+    slots = context._slots if context._slots is not None else ()
+    return [
+        Node(
+            id=s.key,
+            region=c.region,
+            depth=c.depth,
+            index=c.index,
+            offset=c.offset,
+            role=s.role,
+            content_type=s.content_type,
+            priority=str(s.priority),
+            tokens=s.tokens,
+            content_hash=s.blob,
+            lifecycle=None if s.lifecycle is None else s.lifecycle.to_dict(),
+            key=s.node_key,
+            tags=tags_of(s.metadata_json),
+        )
+        for c, s in zip(coordinates, slots, strict=True)
+    ]
+
+
 def snapshot_of(context: CompiledContext, at: str) -> Snapshot:
     """The snapshot of a compiled context.
 
     Args:
-        context: A context made by ``Tract.compile()`` (its entries are read).
+        context: A context made by ``Tract.compile()``.
         at: The address or commit it was asked for, recorded as :attr:`Snapshot.at`.
 
     Raises:
         InvalidInputError: The context was built by hand, not by ``Tract.compile()``.
     """
-    entries = context.entries()
-    slots = context._slots if context._slots is not None else ()
-    nodes = [
-        Node(
-            id=e.commit,
-            region=c.region,
-            depth=c.depth,
-            index=c.index,
-            offset=c.offset,
-            role=e.role,
-            content_type=e.content_type,
-            priority=str(e.priority),
-            tokens=e.tokens,
-            content_hash=e.content_hash,
-            lifecycle=None if s.lifecycle is None else s.lifecycle.to_dict(),
-            key=s.node_key,
-        )
-        for e, c, s in zip(entries, context_coordinates(context), slots, strict=True)
-    ]
-    return Snapshot(at, context.head, context.token_count, nodes, [e.message for e in entries])
+    messages = [s.message for s in context._slots or ()]  # Snapshot copies them
+    return Snapshot(at, context.head, context.token_count, nodes_of(context), messages)

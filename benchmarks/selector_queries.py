@@ -1,0 +1,130 @@
+"""Benchmark of the selector language (DESIGN §15, issue 15): ``t.select`` over a 4,000-message tract.
+
+A SQLite tract gets 1,000 turns of four messages (a question, a tool call, its result, the answer),
+so its context holds 4,000 messages and more: every tenth question is tagged ``billing``, every 40th
+turn adds a keyed note (``stock:K``), the tool calls and answers carry a ``model`` in their generation
+config. Figures, each a p50 over repeated runs:
+
+* ``parse``: the parser on a fresh string (uncached) and through the cache;
+* ``select warm``: ``t.select(query)`` at an unchanged HEAD (the compiled context and its selector
+  index are cached): the cost of a query in a loop, the target is under 5 ms;
+* ``select cold``: the first ``t.select`` after a new commit (it builds the index of the new
+  context: one ``Node`` per message).
+
+Run ``python benchmarks/selector_queries.py`` (a few seconds; the file is not named ``selectors.py``,
+which would shadow the standard library's ``selectors`` module). ``--turns N`` changes the size,
+``--json PATH`` writes every figure. The script reports; it never fails on a missed target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core import SYSTEM_PROMPT, environment, make_turns, p50, repeat_ns, timed
+
+from tract_core import TokenizerFallbackWarning, Tract
+from tract_core.tree import parse_selector
+from tract_core.tree.selectors.syntax import _parse as parse_uncached
+
+TURNS = 1000
+RUNS = 50
+TARGET_MS = 5.0
+QUERIES = (
+    "^seq .tool_result(d11..d*)",
+    "^ah > .user",
+    ".user+billing",
+    "{tokens>60}",
+    '.user:contains("zz-999")',
+    "#stock:3",
+    "@t-3 .assistant:last",
+    ".user, .tool_call @limit=10",
+    '{model="gpt-4o"}',
+)
+
+
+def build(path: Path, turns: int) -> Tract:
+    """The tract: a system prompt, then ``turns`` turns of four messages."""
+    t = Tract.open(path)
+    t.system(SYSTEM_PROMPT)
+    texts = make_turns(turns, seed=15)
+    with t.batch():
+        for turn, (question, answer) in enumerate(texts):
+            tags = {"tags": ["billing"]} if turn % 10 == 0 else None
+            t.user(f"{question} zz-{turn}", metadata=tags)
+            call = {"id": f"c{turn}", "type": "function", "function": {"name": "stock", "arguments": "{}"}}
+            t.assistant(tool_calls=[call], generation_config={"model": "gpt-4o"})
+            t.tool_result(f"c{turn}", f"{turn % 97} left")
+            t.assistant(answer, generation_config={"model": "gpt-4o-mini"})
+            if turn % 40 == 0:
+                t.user(f"stock note {turn}", key=f"stock:{turn // 40}")
+    t.user("And now?")
+    return t
+
+
+def measure(t: Tract) -> dict[str, Any]:
+    figures: dict[str, Any] = {"messages": len(t.compile()), "queries": {}}
+    for query in QUERIES:
+        uncached = repeat_ns(lambda q=query: parse_uncached(q), RUNS)
+        parse_selector(query)
+        cached = repeat_ns(lambda q=query: parse_selector(q), RUNS)
+        t.select(query)
+        warm = repeat_ns(lambda q=query: t.select(q), RUNS)
+        selected = t.select(query)
+        figures["queries"][query] = {
+            "selected": len(selected),
+            "parse_uncached_ms": p50(uncached),
+            "parse_cached_ms": p50(cached),
+            "select_warm_ms": p50(warm),
+        }
+    cold = []
+    for i in range(10):
+        t.user(f"follow-up {i}")
+        t.compile()  # the compile itself is measured by benchmarks/context_tree.py
+        cold.append(timed(lambda: t.select("^seq .tool_result(d11..d*)"))[0])
+    figures["select_cold_ms"] = p50(cold)
+    return figures
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"selector benchmark: {report['environment']}")
+    print(f"{report['messages']:,} messages in the context, p50 of {RUNS} runs\n")
+    print(f"{'query':34}{'nodes':>7}{'parse':>10}{'cached':>10}{'select':>10}")
+    worst = 0.0
+    for query, f in report["queries"].items():
+        worst = max(worst, f["select_warm_ms"])
+        print(
+            f"{query:34}{f['selected']:>7}{f['parse_uncached_ms']:>9.3f}m{f['parse_cached_ms']:>9.4f}m"
+            f"{f['select_warm_ms']:>9.3f}m"
+        )
+    print("\n(ms; 'select' includes the cached parse and HEAD's cached compile)")
+    print(f"first select after a new commit (builds the index): {report['select_cold_ms']:.2f} ms")
+    verdict = "PASS" if worst < TARGET_MS else "MISS"
+    size = f"{report['messages']:,}"
+    print(f"\ntarget: select over {size} messages < {TARGET_MS} ms: worst p50 {worst:.3f} ms  {verdict}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=TURNS, help=f"turns of four messages (default {TURNS})")
+    parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", TokenizerFallbackWarning)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = build(Path(tmp) / "selectors.db", args.turns)
+        report = {"environment": environment(), **measure(t)}
+        t.close()
+    print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
