@@ -175,12 +175,20 @@ def scaffold_class(path: str, name: str) -> type[Scaffold]:
     return found
 
 
-@functools.lru_cache(maxsize=256)
+# the tool specs of each class by mounted name (a spec builds its pydantic model once)
+_SPECS: weakref.WeakKeyDictionary[type, dict[str, tuple[ToolSpec, ...]]] = weakref.WeakKeyDictionary()
+
+
 def tool_specs(cls: type[Scaffold], name: str) -> tuple[ToolSpec, ...]:
     """The operations of ``cls`` mounted as ``name``: tool specs named ``<name>_<operation>``, built
     by the toolkit's own machinery (schema from the signature and docstring, pydantic validation).
     The spec's ``fn`` is the operation, called with the scaffold as its first argument."""
-    return tuple(ToolSpec(f"{name}_{op}", fn, frozenset(PROFILES), True) for op, fn in cls._operations.items())
+    by_name = _SPECS.setdefault(cls, {})
+    specs = by_name.get(name)
+    if specs is None:
+        specs = tuple(ToolSpec(f"{name}_{op}", fn, frozenset(PROFILES), True) for op, fn in cls._operations.items())
+        by_name[name] = specs
+    return specs
 
 
 class Scaffold:
