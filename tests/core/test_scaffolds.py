@@ -220,8 +220,11 @@ def test_operations_are_tools_in_every_format_with_schemas_from_their_docstrings
         "parameters": {
             "type": "object",
             "properties": {
-                "ids": {"type": "array", "items": {"type": "integer"}, "description": "Task ids in the order they "
-                "should come first."}
+                "ids": {
+                    "type": "array",
+                    "items": {"type": "integer"},
+                    "description": "Task ids in the order they should come first.",
+                }
             },
             "required": ["ids"],
             "additionalProperties": False,
@@ -244,7 +247,6 @@ def test_operations_are_tools_in_every_format_with_schemas_from_their_docstrings
     t.mount(Diary())
     with pytest.raises(InvalidInputError, match="prefix 'my_' makes my_status both a context tool and a scaffold"):
         t.as_tools(prefix="my_")
-
 
 
 # -- reopening, handles, branches ------------------------------------------------------------------

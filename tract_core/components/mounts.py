@@ -343,8 +343,9 @@ class Mounts:
 
     def _detach(self, name: str) -> None:
         entry = self._entries.pop(name, None)
-        if entry is not None and entry.scaffold._mounted is entry:
-            entry.scaffold._mounted = None
+        scaffold = None if entry is None else entry.scaffold
+        if scaffold is not None and scaffold._mounted is entry:
+            scaffold._mounted = None
 
     def _sync(self, entry: Mounted) -> None:
         """Bring ``entry`` up to its newest instance at HEAD (it may have moved since)."""

@@ -40,15 +40,12 @@ import json
 import re
 import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_type_hints
+from typing import Any, ClassVar, Protocol, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ValidationError
 
 from ..errors import InvalidInputError, ScaffoldClassError, shown
 from ..toolkit.registry import PROFILES, ToolSpec
-
-if TYPE_CHECKING:
-    from .mounts import Mounted
 
 __all__ = [
     "Scaffold",
@@ -57,6 +54,7 @@ __all__ = [
     "class_path",
     "scaffold_class",
     "tool_specs",
+    "MountPoint",
     "RESERVED_NAMES",
 ]
 
@@ -70,6 +68,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 # every Scaffold subclass defined in this process, by class path: restores classes that cannot be
 # imported by path (defined in a function or a notebook cell) as long as they are alive
 _CLASSES: weakref.WeakValueDictionary[str, type[Scaffold]] = weakref.WeakValueDictionary()
+
+
+class MountPoint(Protocol):
+    """Where a scaffold is mounted, as its operations see it (:class:`~tract_core.Mounted` is one)."""
+
+    _mounts: Any
+
+    @property
+    def name(self) -> str: ...
+
+    def _run(self, method: Callable[..., Any], op: str, scaffold: Scaffold, args: Any, kwargs: Any) -> Any: ...
 
 
 def check_scaffold_name(name: Any) -> str:
@@ -243,7 +252,7 @@ class Scaffold:
             )
         self.name = check_scaffold_name(name or type(self).name or type(self).__name__.lower())
         self.state: Any = model() if state is None else self._checked_state(state)
-        self._mounted: Mounted | None = None
+        self._mounted: MountPoint | None = None
 
     def _checked_state(self, state: Any) -> BaseModel:
         model = type(self).State
@@ -268,8 +277,9 @@ class Scaffold:
         return dict(cls._operations)
 
     @property
-    def mounted(self) -> Mounted | None:
-        """Where it is mounted (None: not mounted; its operations are then plain methods)."""
+    def mounted(self) -> MountPoint | None:
+        """Where it is mounted: its :class:`~tract_core.Mounted` record (None: not mounted; its
+        operations are then plain methods)."""
         return self._mounted
 
     def dump_state(self) -> dict[str, Any]:
