@@ -375,6 +375,37 @@ def test_parallel_tool_calls_are_serialised(t: Tract) -> None:
     assert t.scaffold("tasks").state.next_id == 9
 
 
+def test_two_handles_changing_one_scaffold_at_once_lose_nothing(db: Path) -> None:
+    with Tract.open(db) as setup:
+        setup.user("Plan my trip.")
+        setup.mount(TaskList())
+    handles = [Tract.open(db), Tract.open(db)]
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def worker(t: Tract, who: str) -> None:
+        try:
+            start.wait()
+            for i in range(5):  # each operation reads the newest instance and commits in one transaction
+                result = t.execute_tool(call("tasks_add", {"text": f"{who} {i}"}, f"{who}{i}"))
+                assert not result["content"].startswith("Error"), result
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=worker, args=(t, who)) for t, who in zip(handles, "ab", strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for t in handles:
+        t.close()
+    assert failures == []
+    with Tract.open(db) as t:
+        tasks = t.scaffold("tasks").state.tasks
+        assert sorted(x.id for x in tasks) == list(range(1, 11))
+        assert sorted(x.text for x in tasks) == sorted(f"{w} {i}" for w in "ab" for i in range(5))
+
+
 def test_compression_keeps_the_current_instance_and_it_restores(db: Path) -> None:
     with Tract.open(db) as t:
         t.system("You plan trips.")

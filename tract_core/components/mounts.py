@@ -241,7 +241,7 @@ class Mounts:
         name = scaffold.name if name is None else check_scaffold_name(name)
         life = coerce_lifecycle(lifecycle)
         path = class_path(type(scaffold))
-        with self._lock:
+        with self._lock, self.tract.batch():  # read what is mounted and commit in one transaction
             current = scaffold._mounted
             if current is not None and (current._mounts is not self or current.name != name):
                 raise InvalidInputError(
@@ -285,13 +285,13 @@ class Mounts:
     def unmount(self, name: str) -> CommitInfo:
         """See :meth:`tract_core.Tract.unmount`."""
         check_scaffold_name(name)
+        tract = self.tract
         with self._lock:
-            instances = self._instances()
-            instance = instances.get(name)
-            if instance is None or not instance.mounted:
-                raise self._not_mounted(name, instances)
-            tract = self.tract
             with tract.batch():
+                instances = self._instances()
+                instance = instances.get(name)
+                if instance is None or not instance.mounted:
+                    raise self._not_mounted(name, instances)
                 info: CommitInfo = tract.commit(
                     {"role": "user", "content": f"(scaffold {name} unmounted)"},
                     content_type=CONTENT_TYPE,
@@ -317,18 +317,24 @@ class Mounts:
                 raise ScaffoldNotFoundError(
                     f"scaffold {entry.name!r} is no longer mounted by this handle; mount it again with t.mount(...)"
                 )
-            self._sync(entry)
-            before = scaffold.state.model_copy(deep=True)
-            entry._depth += 1
-            try:
-                result = method(scaffold, *args, **kwargs)
-                self._save(entry, entry.lifecycle, op)
-            except BaseException:
-                scaffold.state = before
-                raise
-            finally:
-                entry._depth -= 1
-            return result
+            with self.tract.batch():  # one write transaction: no other handle or process commits in between
+                return self._run_in_batch(entry, method, op, scaffold, args, kwargs)
+
+    def _run_in_batch(
+        self, entry: Mounted, method: Callable[..., Any], op: str, scaffold: Scaffold, args: Any, kwargs: Any
+    ) -> Any:
+        self._sync(entry)
+        before = scaffold.state.model_copy(deep=True)
+        entry._depth += 1
+        try:
+            result = method(scaffold, *args, **kwargs)
+            self._save(entry, entry.lifecycle, op)
+        except BaseException:
+            scaffold.state = before
+            raise
+        finally:
+            entry._depth -= 1
+        return result
 
     # -- helpers ---------------------------------------------------------------------------------
 
