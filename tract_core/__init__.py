@@ -5,6 +5,7 @@ a commit's history into the exact message list for an LLM call, deterministicall
 """
 
 from .branches import BranchInfo, ResetResult
+from .components import Mounted, Scaffold, ScaffoldInfo, TaskList, WorkingMemory, operation
 from .compress import CompressionResult, PendingCompression
 from .config import TractConfig
 from .diff import ContextDiff, MessageChange
@@ -28,6 +29,8 @@ from .errors import (
     ProposalDecidedError,
     ProposalNotFoundError,
     RebaseSafetyError,
+    ScaffoldClassError,
+    ScaffoldNotFoundError,
     SchemaVersionError,
     SelectorSyntaxError,
     StaleProposalError,
@@ -77,6 +80,12 @@ __all__ = [
     "Temporary",
     "Sticky",
     "Cyclic",
+    "Scaffold",
+    "operation",
+    "Mounted",
+    "ScaffoldInfo",
+    "TaskList",
+    "WorkingMemory",
     "TractConfig",
     "CompiledContext",
     "CompiledMessage",
@@ -147,6 +156,8 @@ __all__ = [
     "ProposalNotFoundError",
     "ProposalDecidedError",
     "StaleProposalError",
+    "ScaffoldNotFoundError",
+    "ScaffoldClassError",
     "PolicyWarning",
     "StorageError",
     "StorageBusyError",

@@ -39,6 +39,8 @@ __all__ = [
     "ProposalNotFoundError",
     "ProposalDecidedError",
     "StaleProposalError",
+    "ScaffoldNotFoundError",
+    "ScaffoldClassError",
     "PolicyWarning",
     "RESTORE",
     "damaged",
@@ -146,6 +148,16 @@ class TractNotFoundError(NotFoundError):
 
 class DatabaseNotFoundError(NotFoundError):
     """The database file or server named by the caller does not exist or cannot be reached."""
+
+
+class ScaffoldNotFoundError(NotFoundError):
+    """No scaffold of the given name is mounted in HEAD's history (see :meth:`tract_core.Tract.mount`)."""
+
+
+class ScaffoldClassError(TractError):
+    """A scaffold's recorded class cannot be used here: it cannot be imported, is not a
+    :class:`~tract_core.Scaffold`, its stored state does not fit the class, or another class is
+    mounted under that name."""
 
 
 class ProposalDecidedError(TractError):

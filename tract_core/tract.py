@@ -44,6 +44,8 @@ from .branches import (
 from .checkout import Checkout, HandleWork, checked_out, checkout_ref
 from .commits import write_commit
 from .compile import Compiler
+from .components.mounts import Mounted, Mounts, ScaffoldInfo
+from .components.scaffold import Scaffold
 from .compress import (
     DEFAULT_KEEP_RECENT,
     CompressionPlan,
@@ -92,7 +94,7 @@ from .toolkit.formats import tool_definitions
 from .toolkit.operations import tools_for
 from .toolkit.registry import check_profile
 from .tree.diff import diff_snapshots
-from .tree.lifecycle import Lifecycle, coerce_lifecycle
+from .tree.lifecycle import Lifecycle, Sticky, coerce_lifecycle
 from .tree.selectors import Selection, SelectionSeries
 from .tree.snapshot import Snapshot
 from .tree.taking import check_snapshot_at, take_snapshots
@@ -101,6 +103,7 @@ from .usage import Usage, normalize_usage, store_usage
 __all__ = ["Tract", "DEFAULT_TRACT_ID"]
 
 DEFAULT_TRACT_ID = "default"
+_STICKY = Sticky()
 """The tract opened when no ``tract_id`` is given."""
 
 
@@ -134,6 +137,7 @@ class Tract:
         self._orchestrator = Orchestrator(self, self._policies, self._reading, self._writing, self._head_context)
         self._ancestry: tuple[str, frozenset[str]] | None = None  # HEAD's ancestors, for contains()
         self._tool_calls = threading.RLock()
+        self._scaffolds = Mounts(self, self._tool_calls)  # live components (DESIGN §16)
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -1230,8 +1234,10 @@ class Tract:
         *,
         prefix: str = DEFAULT_PREFIX,
         autonomy: str | None = None,
+        scaffolds: bool = True,
     ) -> list[Any]:
-        """This tract's operations as tools a model calls to manage its own context (DESIGN §13).
+        """This tract's operations as tools a model calls to manage its own context (DESIGN §13),
+        followed by the operations of the scaffolds mounted at HEAD (DESIGN §16).
 
         Args:
             profile: ``"self"`` (status, log, show, overview, health, annotate, set_lifecycle, edit, compress,
@@ -1243,14 +1249,31 @@ class Tract:
             prefix: Put before each operation's name (``context_compress``).
             autonomy: For the framework formats, which calls run at once (as in
                 :meth:`execute_tool`).
+            scaffolds: Add the operations of every scaffold mounted at HEAD (``tasks_add``, ...;
+                not prefixed, in every profile; see :meth:`mount`).
 
         Raises:
-            InvalidInputError: An unknown profile, format or autonomy.
+            InvalidInputError: An unknown profile, format or autonomy, or a prefix that makes a
+                context tool's name a scaffold operation's.
+            ScaffoldClassError: A mounted scaffold's class cannot be loaded here.
         """
         check_profile(profile)
         check_prefix(prefix)
+        check_flag(scaffolds, "scaffolds")
         check_tool_autonomy(autonomy)  # now, not at the first call of a framework tool
-        return tool_definitions(self, tools_for(profile), format, prefix=prefix, autonomy=autonomy)
+        tools = tools_for(profile)
+        defined = tool_definitions(self, tools, format, prefix=prefix, autonomy=autonomy)
+        if not scaffolds:
+            return defined
+        with self._tool_calls:
+            operations = [spec for spec, _ in self._scaffolds.tools(strict=True)]
+        clash = {prefix + spec.name for spec in tools} & {spec.name for spec in operations}
+        if clash:
+            raise InvalidInputError(
+                f"prefix {prefix!r} makes {', '.join(sorted(clash))} both a context tool and a scaffold operation; "
+                "pick another prefix"
+            )
+        return defined + tool_definitions(self, operations, format, prefix="", autonomy=autonomy)
 
     def execute_tool(
         self,
@@ -1282,16 +1305,93 @@ class Tract:
             return result_message(self._run_tool(call, profile, prefix, autonomy, on_proposal))
 
     def _run_tool(self, call: Any, profile: str, prefix: str, autonomy: str | None, on_proposal: Any) -> Any:
+        checked = check_tool_autonomy(autonomy)
+        operations = {spec.name: (spec, scaffold) for spec, scaffold in self._scaffolds.tools(strict=False)}
         return run_call(
             self,
             self._policies,
             read_call(call),
             profile=profile,
             prefix=prefix,
-            autonomy=check_tool_autonomy(autonomy),
+            autonomy=checked,
             by="agent",
             ask=on_proposal,
+            operations=operations,
         )
+
+    # -- live components (scaffolds) ----------------------------------------------------------------
+
+    def mount(
+        self, scaffold: Scaffold, *, lifecycle: Any = _STICKY, name: str | None = None, resume: bool = True
+    ) -> Mounted:
+        """Put a scaffold in the context: commit its rendering as a keyed node, and offer its operations as tools.
+
+        The rendering is committed with key ``scaffold:<name>``, the lifecycle given and metadata
+        recording the scaffold's class and state (``metadata["scaffold"]``). From then on each
+        operation that changes its state or rendering (called by the model through
+        :meth:`execute_tool`, or from Python on the scaffold object) commits a new instance, which
+        supersedes the previous one in what compile shows; nothing is committed when neither
+        changed. The operations appear in :meth:`as_tools` as ``<name>_<operation>``.
+
+        If the scaffold ``name`` is already mounted at HEAD (by this handle, another one, or before
+        the tract was reopened), the same class resumes: with ``resume`` the stored state is loaded
+        into ``scaffold`` (its own state is dropped), and a new instance is committed only if the
+        rendering or the lifecycle differ. Another class under that name is refused.
+
+        Args:
+            scaffold: The scaffold object (:class:`~tract_core.TaskList`, :class:`~tract_core.WorkingMemory`
+                or a :class:`~tract_core.Scaffold` subclass of yours); one object is mounted in one place.
+            lifecycle: Its instances' lifecycle (default ``Sticky()``: shown at the end of the
+                context every cycle; a non-sticky instance stays where it was committed).
+            name: Mount it under this name instead of ``scaffold.name``.
+            resume: Load the stored state of a scaffold already mounted under the name (False: the
+                object's state replaces it, as a new instance).
+
+        Returns:
+            The mounted scaffold.
+
+        Raises:
+            InvalidInputError: Not a scaffold, a bad name or lifecycle, an object mounted elsewhere,
+                or tool names another mounted scaffold has.
+            ScaffoldClassError: Another class is mounted under the name, or the stored state does
+                not fit this one.
+        """
+        self._check_open("mount a scaffold")
+        return self._scaffolds.mount(scaffold, lifecycle, name, resume)
+
+    def unmount(self, name: str) -> CommitInfo:
+        """Take a scaffold out of the context: commit an unmount marker (SKIPped) with its key.
+
+        Its instances stay in history; its tools are no longer offered; its object (if this handle
+        holds it) becomes a plain one whose operations commit nothing.
+
+        Returns:
+            The marker commit.
+
+        Raises:
+            ScaffoldNotFoundError: No scaffold of that name is mounted at HEAD.
+        """
+        self._check_open("unmount a scaffold")
+        return self._scaffolds.unmount(name)
+
+    def scaffold(self, name: str) -> Mounted:
+        """The scaffold ``name`` mounted at HEAD, restored from its newest instance if this handle
+        does not hold it yet (built as ``cls(name=name)`` with the stored state; its class is found
+        by the path the instance records).
+
+        Raises:
+            ScaffoldNotFoundError: None of that name is mounted at HEAD.
+            ScaffoldClassError: Its class cannot be imported here or built without arguments (mount
+                an instance of it instead), or the stored state does not fit it.
+        """
+        self._check_open("read a scaffold")
+        return self._scaffolds.restore(name)
+
+    def scaffolds(self) -> list[ScaffoldInfo]:
+        """The scaffolds mounted at HEAD, by name, as their newest instances record them (their
+        classes are not loaded: this works for any class)."""
+        self._check_open("read scaffolds")
+        return self._scaffolds.infos()
 
     def configure_orchestrator(self, config: OrchestratorConfig | None = None) -> OrchestratorConfig:
         """Set up the orchestrator (DESIGN §13): triggers, autonomy, callbacks, model, step bound.

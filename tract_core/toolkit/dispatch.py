@@ -158,24 +158,34 @@ def run_call(
     by: str,
     llm: Any = None,
     ask: Any = None,
+    operations: Mapping[str, tuple[ToolSpec, Any]] | None = None,
 ) -> ToolResult:
-    """Check and run one call on ``tract``; never raises for a bad call (the result says what was wrong)."""
+    """Check and run one call on ``tract``; never raises for a bad call (the result says what was wrong).
+
+    ``operations`` are further tools by their full name, each with the object its ``fn`` is called
+    with instead of the tract (a mounted scaffold's operations): they return JSON data and run at once.
+    """
     if call.error is not None:
         return ToolResult(call, {"error": call.error}, True)
     offered = {prefix + spec.name: spec for spec in tools_for(profile)}
+    target: Any = tract
     spec: ToolSpec | None = offered.get(call.name or "")
+    if spec is None and operations and (call.name or "") in operations:
+        spec, target = operations[call.name or ""]
     if spec is None:
         other = call.name is not None and call.name.removeprefix(prefix) in TOOLS
         why = f"is not offered in the {profile!r} profile" if other else "does not exist"
-        names = ", ".join(sorted(offered))
+        names = ", ".join(sorted({*offered, *(operations or {})}))
         return ToolResult(call, {"error": f"tool {call.name!r} {why}; the tools are: {names}"}, True)
     try:
         arguments = spec.validate(call.arguments or {})
-        outcome = spec.fn(tract, **arguments)
+        outcome = spec.fn(target, **arguments)
     except TractError as error:
         return ToolResult(call, {"error": str(error)}, True)
     except (ValueError, TypeError, KeyError) as error:  # an argument the operation refused
         return ToolResult(call, {"error": f"{type(error).__name__}: {error}"}, True)
+    if target is not tract:
+        return ToolResult(call, {"ok": True} if outcome is None else outcome)
     if not isinstance(outcome, PolicyAction):
         return ToolResult(call, outcome)
     unsummarised = outcome.kind == "compress" and "content" not in outcome.params
