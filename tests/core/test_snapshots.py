@@ -130,7 +130,7 @@ def test_golden_snapshot_bytes_of_lifecycles_keys_and_placements_on_every_backen
     assert produced == GOLDEN_NODES.read_bytes(), f"the snapshot bytes changed on {factory.backend}"
     now = t.snapshot()
     shown = [m["content"] for m in now.messages]
-    assert "(checklist: units, sources)" == shown[-2] and shown[-1] == "Thanks!"  # sticky, before the head
+    assert shown[-2] == "(checklist: units, sources)" and shown[-1] == "Thanks!"  # sticky, before the head
     assert "NYC: rain" not in shown and "NYC: snow" in shown  # the keyed result updated itself
     assert "(notice: the radar feed is down today)" not in shown  # its ttl ran out
     placed = {m["content"]: n.coordinate for n, m in zip(now.nodes, now.messages, strict=True)}
