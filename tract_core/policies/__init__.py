@@ -3,7 +3,7 @@
 Configure them on a tract and they watch it after every commit (or compile), proposing or
 executing actions as the autonomy level says::
 
-    from tract_core.policies import CompressPolicy, PinPolicy, BranchPolicy, ArchivePolicy
+    from tract_core.policies import CompressPolicy, PinPolicy, BranchPolicy, ArchivePolicy, SelectPolicy
 
     t.configure_policies([CompressPolicy(0.8), PinPolicy(), BranchPolicy(), ArchivePolicy(days=7)],
                          autonomy="collaborative", on_proposal=callback)
@@ -34,6 +34,7 @@ from .policy import (
     default_risk,
 )
 from .proposal import PROPOSAL_STATUSES, PolicyLogEntry, Proposal
+from .select import SelectPolicy
 
 __all__ = [
     "Policy",
@@ -43,6 +44,7 @@ __all__ = [
     "CompressPolicy",
     "cached_prefix_lost",
     "PinPolicy",
+    "SelectPolicy",
     "BranchPolicy",
     "ArchivePolicy",
     "DriftDetector",
