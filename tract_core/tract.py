@@ -980,7 +980,10 @@ class Tract:
         from .tree.selectors.engine import selected_range
 
         chosen = self.select(select) if isinstance(select, str) else select
-        return selected_range(chosen, self._head_context())
+        with self._reading() as session:
+            head, marker = session.refs.head_with_marker(self.tract_id)
+            state = self._compiler.state(session, head.commit, marker)
+        return selected_range(chosen, state.context, [slot.key for slot in state.slots])
 
     def _plan_compression(
         self, target_tokens: Any, summary_role: str, from_commit: Ref, to_commit: Ref, keep_recent: int

@@ -228,3 +228,23 @@ def test_a_version_8_file_upgrades_unchanged_and_takes_placements(tmp_path):
         assert conn.execute("SELECT version FROM tract_schema").fetchone()[0] == migrations.SCHEMA_VERSION >= 9
     with Tract.open(path=path) as t:
         assert t.verify() == 16 and shown(t)[2] == "(in Fahrenheit)"
+
+
+def test_compress_select_takes_the_history_range_of_a_selection_with_attached_nodes():
+    with Tract.open() as t:
+        t.system("S")
+        t.user("u0")
+        call = {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}
+        t.assistant(None, tool_calls=[call])
+        result = t.tool_result("c1", "a long file")
+        t.assistant("read it")
+        t.user("u1")
+        t.user("(the file is outdated)", attach_to=result, offset=1)  # committed later, shown after the result
+        t.assistant("ok")
+        t.user("u2")
+        # one run of the context (call, result, note) but not of history: u1 and the reply lie between
+        with pytest.raises(InvalidInputError, match="not of history"):
+            t.compress(content="read a file", select="^seq (d3,1,0), (d2,0,0), (d2,0,1)")
+        # from the first message to u1: one run of the context and of history
+        t.compress(content="read a file; it is outdated", select="^seq (d3), (d2), (d1,0)")
+        assert shown(t) == ["S", "read a file; it is outdated", "ok", "u2"]

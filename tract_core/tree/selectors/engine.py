@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from ...errors import InvalidInputError, shown
 from ...formats import CompiledContext
 from ...formats.content import text_of
+from ...objects import Priority
 from ...refs import Ref
 from ...store.base import Session
 from ..coordinates import REGIONS
@@ -430,9 +431,19 @@ def select_in(
     return selections[0]
 
 
-def selected_range(selection: Any, context: CompiledContext) -> tuple[str, str]:
-    """The first and last commit of a selection that is one unbroken run of HEAD's context: the range
-    ``Tract.compress(select=...)`` compresses.
+def selected_range(selection: Any, context: CompiledContext, history: Sequence[str]) -> tuple[str, str]:
+    """The first and last commit (in history order) of a selection that is one unbroken run of HEAD's
+    context and of its history: the range ``Tract.compress(select=...)`` compresses.
+
+    Compression takes a range of history, while a context can show a message away from where it was
+    committed (a node attached before or after another one). So the selection must be unbroken in
+    both: no message between its nodes in the context, and no message shown in the context committed
+    between its first and last commit that it leaves out.
+
+    Args:
+        selection: What ``t.select(...)`` returned.
+        context: HEAD's compiled context.
+        history: The APPEND commit of every message of HEAD's history, in history order.
 
     Raises:
         InvalidInputError: A series, a selection of another snapshot than HEAD's context, an empty
@@ -458,4 +469,26 @@ def selected_range(selection: Any, context: CompiledContext) -> tuple[str, str]:
                 f"{selection.nodes[0].id[:12]} and {selection.nodes[-1].id[:12]}; compress a run (e.g. ^seq (d5..d*)) "
                 "or give from_commit/to_commit"
             )
-    return selection.nodes[0].id, selection.nodes[-1].id
+    order = {commit: i for i, commit in enumerate(history)}
+    chosen = {node.id for node in selection.nodes}
+    first = min(chosen, key=order.__getitem__)
+    last = max(chosen, key=order.__getitem__)
+    # what compression would summarise without being selected: a NORMAL message shown elsewhere in the
+    # context (attached to another message), or shown after an attached one; pinned, lifecycle and keyed
+    # ones are kept verbatim anyway
+    summarised = {
+        slot.key
+        for slot in context._slots or ()
+        if slot.key not in chosen
+        and slot.priority is Priority.NORMAL
+        and slot.lifecycle is None
+        and slot.node_key is None
+    }
+    for commit in history[order[first] : order[last] + 1]:
+        if commit in summarised:
+            raise InvalidInputError(
+                f"{selection.query!r} is one run of the context but not of history: {commit[:12]} was committed "
+                f"between {first[:12]} and {last[:12]} but is shown outside the selection (the selection holds a node "
+                "attached to another message); select it too, or compress a run without attached nodes"
+            )
+    return first, last
