@@ -12,15 +12,15 @@ those the next compound matches; ``:first``/``:last``/``:nth(n)`` pick from the 
 compound matched. The result is every selected node (a region stands for all of its nodes), in
 context order; a union merges its selectors' results; ``@limit=N`` keeps the first N.
 
-Coordinates are read from the :class:`~tract_core.tree.Node` objects, never recomputed here. The
-index of a context (its nodes, parents, regions) is cached for the few contexts used last (a context
-is immutable and compile hands out the same object while HEAD does not move), so a query repeated at
-one HEAD costs only its matching.
+A context is read as columns (:mod:`.columns`): the fields a query tests, for every node, kept per
+compile's append-only slot list and extended by the messages a commit adds, so the first query after
+a commit costs about what a repeated one does; :class:`~tract_core.tree.Node` objects are built only
+for the selected nodes. The index of a context is also cached for the few contexts used last (a
+context is immutable and compile hands out the same object while HEAD does not move).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,12 +28,13 @@ from typing import Any, NamedTuple
 
 from ...errors import InvalidInputError, shown
 from ...formats import CompiledContext
-from ...formats.content import text_of
 from ...refs import Ref
+from ...sequence import MaskedSequence, SharedSequence
 from ...store.base import Session
-from ..coordinates import REGIONS
-from ..snapshot import NODE_FIELDS, Node, Snapshot, nodes_of
+from ..coordinates import AH, REGIONS, SEQ, SYS, context_coordinates, region_of
+from ..snapshot import NODE_FIELDS, Node, Snapshot, tags_of
 from ..taking import check_snapshot_at, take_contexts
+from .columns import SLOT_COLUMNS, Configs, PlainCoordinates, SlotTable, layout, message_text, table_of
 from .selection import Selection, SelectionSeries
 from .syntax import (
     AttributeTest,
@@ -63,9 +64,6 @@ __all__ = [
     "selected_range",
 ]
 
-Configs = Callable[[Iterable[str]], dict[str, Any]]
-"""Loads generation configs: the source commits asked for -> their config dict (or None)."""
-
 _CACHED = 8
 """How many contexts keep their index (the most recently used)."""
 
@@ -78,120 +76,273 @@ class _Row(NamedTuple):
     source: str | None = None
 
 
-class ContextIndex:
-    """One compiled context (or snapshot) as the selector tree: its nodes, each node's parent and
-    each region's nodes, plus lazily read message texts, metadata and generation configs.
+_Shape = tuple[tuple[int, ...], int, int, tuple[Any, ...], tuple[Any, ...]]
+"""A masked view of a slot list: ``(mask, base length, pre_at, pre slots, tail slots)``."""
 
-    Args:
+
+class ContextIndex:
+    """One compiled context (or snapshot) as the selector tree, read as columns.
+
+    A context made by ``Tract.compile()`` is read through the :class:`~.columns.SlotTable` of compile's
+    slot list (shared with the contexts before and after it, so a new context costs its new messages),
+    its coordinates as absolute cycles (:class:`~.columns.PlainCoordinates`) unless a message is
+    attached to another. :class:`~tract_core.tree.Node` objects are built only for the nodes a query
+    selects (:meth:`node`). A snapshot is read from its nodes.
+
+    Attributes:
         owner: The compiled context or snapshot indexed (kept: the cache checks identity).
-        nodes: Its nodes, in order.
-        rows: For each node, its message, metadata JSON and source commit (compile's slots).
+        size: How many nodes.
+        rows: For each node, its slot (message, metadata JSON, source commit...).
     """
 
     __slots__ = (
         "owner",
-        "nodes",
+        "size",
         "rows",
-        "parent",
-        "children",
-        "by_region",
+        "_table",
+        "_shape",
+        "_plain",
+        "_nodes",
+        "_built",
+        "_parent",
+        "_children",
+        "_by_region",
         "_columns",
-        "_texts",
-        "_metadata",
         "_configs",
     )
 
-    def __init__(self, owner: Any, nodes: Sequence[Node], rows: Sequence[Any]) -> None:
+    def __init__(
+        self,
+        owner: Any,
+        rows: Sequence[Any],
+        *,
+        table: SlotTable | None = None,
+        shape: _Shape | None = None,
+        plain: PlainCoordinates | None = None,
+        coordinates: Sequence[tuple[int, int, int]] | None = None,
+        nodes: Sequence[Node] | None = None,
+    ) -> None:
         self.owner = owner
-        self.nodes: tuple[Node, ...] = tuple(nodes)
         self.rows = rows
-        cores = {(n.depth, n.index): i for i, n in enumerate(self.nodes) if n.offset == 0}
-        self.parent = [-1 if n.offset == 0 else cores.get((n.depth, n.index), -1) for n in self.nodes]
-        self.children: dict[int, list[int]] = {}
-        self.by_region: dict[str, list[int]] = {region: [] for region in REGIONS}
-        for i, (node, up) in enumerate(zip(self.nodes, self.parent, strict=True)):
-            self.by_region[node.region].append(i)
-            if up >= 0:
-                self.children.setdefault(up, []).append(i)
+        self.size = len(rows)
+        self._table = table
+        self._shape = shape
+        self._plain = plain
+        self._nodes: tuple[Node, ...] | None = None if nodes is None else tuple(nodes)
         self._columns: dict[str, list[Any]] = {}
-        self._texts: dict[int, str] = {}
-        self._metadata: dict[int, Any] = {}
-        self._configs: dict[int, Any] | None = None
+        self._configs: list[Any] | None = None
+        self._parent: list[int] | None = None
+        self._children: dict[int, list[int]] = {}
+        self._by_region: dict[str, list[int]] = {}
+        if plain is not None:
+            self._built: dict[int, Node] = table.nodes(plain.sealed) if table is not None and shape is None else {}
+            return
+        self._built = {}
+        if coordinates is None:
+            assert self._nodes is not None
+            coordinates = [n.coordinate for n in self._nodes]
+        depth, index, offset = ([c[k] for c in coordinates] for k in range(3))
+        self._columns.update(depth=depth, index=index, offset=offset, region=[region_of(d) for d in depth])
+        cores = {(d, i): k for k, (d, i, o) in enumerate(coordinates) if o == 0}
+        self._parent = [-1 if o == 0 else cores.get((d, i), -1) for d, i, o in coordinates]
+        self._by_region = {region: [] for region in REGIONS}
+        for k, (region, up) in enumerate(zip(self._columns["region"], self._parent, strict=True)):
+            self._by_region[region].append(k)
+            if up >= 0:
+                self._children.setdefault(up, []).append(k)
+
+    @classmethod
+    def of_context(cls, context: CompiledContext) -> ContextIndex:
+        """The index of a context made by ``Tract.compile()``.
+
+        Raises:
+            InvalidInputError: The context was built by hand.
+        """
+        slots = context._slots
+        if slots is None:
+            context.outline()  # raises the error that says so
+            raise AssertionError("unreachable")
+        table: SlotTable | None = None
+        shape: _Shape | None = None
+        plain: PlainCoordinates | None = None
+        if isinstance(slots, SharedSequence):  # a prefix of compile's list
+            table = table_of(slots._items)
+            plain = table.coordinates(len(slots))
+            rows: Sequence[Any] = slots
+        elif isinstance(slots, MaskedSequence) and isinstance(slots._base, SharedSequence):
+            table = table_of(slots._base._items)
+            length = len(slots._base)
+            shape = (slots._mask, length, slots._pre_at, slots._pre, slots._tail)
+            rows = slots.tolist()
+            base = table.coordinates(length)
+            if base is not None and all(s.placement is None for s in (*slots._pre, *slots._tail)):
+                plain = PlainCoordinates.of_roles(_gathered(table, shape, "role"))
+        else:
+            rows = list(slots)
+            if all(s.placement is None for s in rows):
+                plain = PlainCoordinates.of_roles([s.role for s in rows])
+        if plain is not None:
+            return cls(context, rows, table=table, shape=shape, plain=plain)
+        coordinates = [(c.depth, c.index, c.offset) for c in context_coordinates(context)]
+        return cls(context, rows, table=table, shape=shape, coordinates=coordinates)
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Snapshot) -> ContextIndex:
+        """The index of a snapshot (its messages; no metadata, so attributes are node fields only)."""
+        return cls(snapshot, [_Row(m) for m in snapshot.messages], nodes=snapshot.nodes)
+
+    # -- columns ---------------------------------------------------------------------------------
 
     def column(self, name: str) -> list[Any]:
-        """One node field of every node, in order (built once per index)."""
+        """One node field of every node (or ``text``, ``metadata``, ``source``), in order; built once
+        per index."""
         found = self._columns.get(name)
         if found is None:
-            found = self._columns[name] = [getattr(node, name) for node in self.nodes]
+            found = self._columns[name] = self._read(name)
         return found
 
+    def _read(self, name: str) -> list[Any]:
+        plain = self._plain
+        if plain is not None and name in ("depth", "index", "offset", "region"):
+            if name == "depth":
+                return plain.depths()
+            if name == "index":
+                return plain.indexes[: self.size]
+            return [0] * self.size if name == "offset" else plain.regions()
+        if self._nodes is not None:  # a snapshot
+            if name in NODE_FIELDS:
+                return [getattr(node, name) for node in self._nodes]
+            if name == "text":
+                return [message_text(row.message) for row in self.rows]
+            return [None] * self.size  # no metadata, no source
+        if self._table is None:
+            return SLOT_COLUMNS[name](self.rows)
+        if self._shape is None:
+            return self._table.column(name, self.size)
+        return _gathered(self._table, self._shape, name)
+
+    def configs(self, load: Configs) -> list[Any]:
+        """The generation config of the commit each node shows (None: none; a snapshot has none)."""
+        if self._configs is None:
+            table, shape = self._table, self._shape
+            if self._nodes is not None:
+                found: list[Any] = [None] * self.size
+            elif table is None:
+                sources = [s.source for s in self.rows]
+                loaded = load(sources)
+                found = [loaded.get(source) for source in sources]
+            elif shape is None:
+                found = table.configs(self.size, load)
+            else:
+                found = _gathered(table, shape, "", lambda n: table.configs(n, load), load)
+            self._configs = found
+        return self._configs
+
     def attribute_column(self, name: str, configs: Configs | None) -> list[Any]:
-        """An attribute of every node, in order: a node field, else :meth:`attribute` (cached when no
-        generation config is read, or once they are)."""
+        """An attribute of every node, in order: a node field, else the key ``name`` of the node's
+        metadata, else of the generation config of the commit whose content it shows (None: neither
+        has it). Cached per index."""
         if name in NODE_FIELDS:
             return self.column(name)
         cached = f"attr:{name}:{configs is not None}"
         found = self._columns.get(cached)
         if found is None:
-            found = self._columns[cached] = [self.attribute(i, name, configs) for i in range(len(self.nodes))]
+            metas = self.column("metadata")
+            if configs is None or self._nodes is not None:
+                found = [m[name] if isinstance(m, dict) and name in m else None for m in metas]
+            else:
+                found = [
+                    m[name] if isinstance(m, dict) and name in m else c.get(name) if isinstance(c, dict) else None
+                    for m, c in zip(metas, self.configs(configs), strict=True)
+                ]
+            self._columns[cached] = found
         return found
 
     def texts(self) -> list[str]:
-        """:meth:`text` of every node, in order."""
-        found = self._columns.get("text:")
+        """The text ``:contains`` searches of every node (see :func:`~.columns.message_text`)."""
+        return self.column("text")
+
+    # -- the tree --------------------------------------------------------------------------------
+
+    def members(self, region: str, direct: bool) -> list[int]:
+        """The nodes of a region (``direct``: only its children, the nodes not attached to one of it)."""
+        plain = self._plain
+        if plain is not None:  # nothing is attached: every node is a child of its region
+            start = plain.head_start
+            if region == SYS:
+                return list(range(plain.leading))
+            return list(range(plain.leading, start)) if region == SEQ else list(range(start, self.size))
+        members = self._by_region[region]
+        if not direct:
+            return list(members)
+        parent = self._parent
+        assert parent is not None
+        return [i for i in members if parent[i] < 0]
+
+    def children_of(self, i: int) -> Sequence[int]:
+        """The nodes attached to node ``i`` (none when it is attached itself)."""
+        return self._children.get(i, ())
+
+    def node(self, i: int) -> Node:
+        """The :class:`~tract_core.tree.Node` of position ``i`` (built once)."""
+        if self._nodes is not None:
+            return self._nodes[i]
+        found = self._built.get(i)
         if found is None:
-            found = self._columns["text:"] = [self.text(i) for i in range(len(self.nodes))]
+            found = self._built[i] = self._build(i)
         return found
 
-    @classmethod
-    def of_context(cls, context: CompiledContext) -> ContextIndex:
-        """The index of a context made by ``Tract.compile()``."""
-        return cls(context, nodes_of(context), context._slots or ())
+    def _build(self, i: int) -> Node:
+        s = self.rows[i]
+        plain = self._plain
+        if plain is None:
+            region, depth = self._columns["region"][i], self._columns["depth"][i]
+            index, offset = self._columns["index"][i], self._columns["offset"][i]
+        elif i < plain.leading:
+            region, depth, index, offset = SYS, -1, i, 0
+        else:
+            depth, index, offset = plain.sealed - plain.cycles[i], plain.indexes[i], 0
+            region = AH if depth == 0 else SEQ
+        return Node(
+            s.key,
+            region,
+            depth,
+            index,
+            offset,
+            s.role,
+            s.content_type,
+            str(s.priority),
+            s.tokens,
+            s.blob,
+            None if s.lifecycle is None else s.lifecycle.to_dict(),
+            s.node_key,
+            tags_of(s.metadata_json),
+        )
 
-    @classmethod
-    def of_snapshot(cls, snapshot: Snapshot) -> ContextIndex:
-        """The index of a snapshot (its messages; no metadata, so attributes are node fields only)."""
-        return cls(snapshot, snapshot.nodes, [_Row(m) for m in snapshot.messages])
 
-    def _slot(self, i: int) -> Any:
-        return self.rows[i]
+def _gathered(
+    table: SlotTable,
+    shape: _Shape,
+    name: str,
+    whole: Callable[[int], list[Any]] | None = None,
+    load: Configs | None = None,
+) -> list[Any]:
+    """A column of a masked view, gathered from its list's column: the moved (sticky) slots are
+    slots of the list too, read at their place there."""
+    mask, length, pre_at, pre, tail = shape
+    column = whole(length) if whole is not None else table.column(name, length)
+    items = table.items
+    where = {id(items[b]): b for b in mask}
 
-    def text(self, i: int) -> str:
-        """The text ``:contains`` searches: the message's text (text parts of a list), then the name
-        and arguments of each tool call it makes, one per line."""
-        found = self._texts.get(i)
-        if found is None:
-            message = self._slot(i).message
-            content = message.get("content")
-            parts = [text_of(content) if isinstance(content, (str, list)) else ""]
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict):
-                    parts.append(f"{function.get('name', '')}({function.get('arguments', '')})")
-            found = self._texts[i] = "\n".join(parts)
-        return found
+    def values(slots: tuple[Any, ...]) -> list[Any]:
+        if all(id(s) in where for s in slots):
+            return [column[where[id(s)]] for s in slots]
+        if load is not None:
+            loaded = load([s.source for s in slots])
+            return [loaded.get(s.source) for s in slots]
+        return SLOT_COLUMNS[name](slots)
 
-    def metadata(self, i: int) -> Any:
-        """The metadata the node's message was committed with (a dict), or None."""
-        if i not in self._metadata:
-            raw = self._slot(i).metadata_json
-            self._metadata[i] = None if raw is None else json.loads(raw)
-        return self._metadata[i]
-
-    def attribute(self, i: int, name: str, configs: Configs | None) -> Any:
-        """An attribute that is not a node field: a key of the node's metadata, else of the generation
-        config of the commit whose content it shows; None when neither has it."""
-        meta = self.metadata(i)
-        if isinstance(meta, dict) and name in meta:
-            return meta[name]
-        if configs is None or not self.rows or self.rows[0].source is None:
-            return None
-        if self._configs is None:
-            sources = [self._slot(k).source for k in range(len(self.nodes))]
-            loaded = configs(sources)
-            self._configs = {k: loaded.get(source) for k, source in enumerate(sources)}
-        config = self._configs.get(i)
-        return config.get(name) if isinstance(config, dict) else None
+    return layout(column, mask, length, pre_at, values(pre) if pre else [], values(tail) if tail else [])
 
 
 _lock = threading.Lock()
@@ -310,10 +461,9 @@ def _below(index: ContextIndex, regions: list[str], nodes: list[int], combinator
     """The children (``>``) or descendants (space) of the matched regions and nodes, in context order."""
     found: list[int] = []
     for region in regions:
-        members = index.by_region[region]
-        found.extend([i for i in members if index.parent[i] < 0] if combinator == ">" else members)
+        found.extend(index.members(region, combinator == ">"))
     for i in nodes:  # an attached node has no children: a core node's descendants are its children
-        found.extend(index.children.get(i, ()))
+        found.extend(index.children_of(i))
     return found if len(regions) + len(nodes) <= 1 else sorted(set(found))
 
 
@@ -324,16 +474,16 @@ def _run(complex_: Complex, index: ContextIndex, configs: Configs | None) -> lis
     if first.region is not None:
         regions = [first.region]
     else:
-        nodes = _match(first, index, list(range(len(index.nodes))), configs)
+        nodes = _match(first, index, list(range(index.size)), configs)
         if not first.tests and not first.picks:  # a bare * also matches the regions
             regions = list(REGIONS)
     for combinator, compound in zip(complex_.combinators, complex_.compounds[1:], strict=True):
         nodes = _match(compound, index, _below(index, regions, nodes, combinator), configs)
         regions = []
     if len(regions) == 1:
-        return list(index.by_region[regions[0]])
+        return index.members(regions[0], False)
     if regions:  # a bare *: every node
-        return list(range(len(index.nodes)))
+        return list(range(index.size))
     return nodes
 
 
@@ -350,7 +500,7 @@ def evaluate(query: SelectorQuery, index: ContextIndex, configs: Configs | None 
     chosen = results[0] if len(results) == 1 else sorted(set().union(*results))
     if query.limit is not None:
         chosen = chosen[: query.limit]
-    return [index.nodes[i] for i in chosen]
+    return [index.node(i) for i in chosen]
 
 
 # -- Tract.select --------------------------------------------------------------------------------
