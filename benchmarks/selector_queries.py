@@ -8,8 +8,10 @@ config. Figures, each a p50 over repeated runs:
 * ``parse``: the parser on a fresh string (uncached) and through the cache;
 * ``select warm``: ``t.select(query)`` at an unchanged HEAD (the compiled context and its selector
   index are cached): the cost of a query in a loop, the target is under 5 ms;
-* ``select cold``: the first ``t.select`` after a new commit (it builds the index of the new
-  context: one ``Node`` per message).
+* ``first select``: the first ``t.select(query)`` after a new cycle is committed (an assistant reply,
+  then a user message, as in an agent loop): the new context's index extends the previous one's
+  columns by the new messages, so this is what a loop pays per call; the target is under 5 ms too.
+  Compile is not included (``t.compile()`` runs first; benchmarks/context_tree.py measures it).
 
 Run ``python benchmarks/selector_queries.py`` (a few seconds; the file is not named ``selectors.py``,
 which would shadow the standard library's ``selectors`` module). ``--turns N`` changes the size,
@@ -35,6 +37,7 @@ from tract_core.tree.selectors.syntax import _parse as parse_uncached
 
 TURNS = 1000
 RUNS = 50
+COLD_RUNS = 15
 TARGET_MS = 5.0
 QUERIES = (
     "^seq .tool_result(d11..d*)",
@@ -82,32 +85,40 @@ def measure(t: Tract) -> dict[str, Any]:
             "parse_uncached_ms": p50(uncached),
             "parse_cached_ms": p50(cached),
             "select_warm_ms": p50(warm),
+            "select_first_ms": p50(first_selects(t, query)),
         }
-    cold = []
-    for i in range(10):
+    return figures
+
+
+def first_selects(t: Tract, query: str) -> list[float]:
+    """The first ``t.select(query)`` after each of :data:`COLD_RUNS` new cycles (ms)."""
+    times = []
+    for i in range(COLD_RUNS):
+        t.assistant(f"Noted, step {i}.")
         t.user(f"follow-up {i}")
         t.compile()  # the compile itself is measured by benchmarks/context_tree.py
-        cold.append(timed(lambda: t.select("^seq .tool_result(d11..d*)"))[0])
-    figures["select_cold_ms"] = p50(cold)
-    return figures
+        times.append(timed(lambda q=query: t.select(q))[0])
+    return times
 
 
 def print_report(report: dict[str, Any]) -> None:
     print(f"selector benchmark: {report['environment']}")
     print(f"{report['messages']:,} messages in the context, p50 of {RUNS} runs\n")
-    print(f"{'query':34}{'nodes':>7}{'parse':>10}{'cached':>10}{'select':>10}")
-    worst = 0.0
+    print(f"{'query':34}{'nodes':>7}{'parse':>10}{'cached':>10}{'select':>10}{'first':>10}")
+    worst = first = 0.0
     for query, f in report["queries"].items():
         worst = max(worst, f["select_warm_ms"])
+        first = max(first, f["select_first_ms"])
         print(
             f"{query:34}{f['selected']:>7}{f['parse_uncached_ms']:>9.3f}m{f['parse_cached_ms']:>9.4f}m"
-            f"{f['select_warm_ms']:>9.3f}m"
+            f"{f['select_warm_ms']:>9.3f}m{f['select_first_ms']:>9.3f}m"
         )
-    print("\n(ms; 'select' includes the cached parse and HEAD's cached compile)")
-    print(f"first select after a new commit (builds the index): {report['select_cold_ms']:.2f} ms")
-    verdict = "PASS" if worst < TARGET_MS else "MISS"
+    print("\n(ms; 'select' at an unchanged HEAD, with the cached parse and HEAD's cached compile;")
+    print(f" 'first' the first select after a new cycle, p50 of {COLD_RUNS}, the compile excluded)")
     size = f"{report['messages']:,}"
-    print(f"\ntarget: select over {size} messages < {TARGET_MS} ms: worst p50 {worst:.3f} ms  {verdict}")
+    for what, value in (("select", worst), ("first select after a commit", first)):
+        verdict = "PASS" if value < TARGET_MS else "MISS"
+        print(f"target: {what} over {size} messages < {TARGET_MS} ms: worst p50 {value:.3f} ms  {verdict}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,9 +36,9 @@ from typing import Any
 from ...formats.content import text_of
 from ...objects import Priority
 from ..coordinates import SYSTEM_ROLES
-from ..snapshot import tags_of
+from ..snapshot import NODE_FIELDS, Node, tags_of
 
-__all__ = ["SlotTable", "PlainCoordinates", "table_of", "message_text", "layout", "SLOT_COLUMNS"]
+__all__ = ["SlotTable", "PlainCoordinates", "table_of", "message_text", "layout", "make_node", "SLOT_COLUMNS"]
 
 Configs = Callable[[Iterable[str]], dict[str, Any]]
 """Loads generation configs: the source commits asked for -> their config dict (or None)."""
@@ -56,6 +56,45 @@ def message_text(message: Mapping[str, Any]) -> str:
         if isinstance(function, dict):
             parts.append(f"{function.get('name', '')}({function.get('arguments', '')})")
     return "\n".join(parts)
+
+
+_SETTERS = tuple(getattr(Node, name).__set__ for name in NODE_FIELDS)
+_new = object.__new__
+
+
+def make_node(
+    id: str,
+    region: str,
+    depth: int,
+    index: int,
+    offset: int,
+    role: str,
+    content_type: str,
+    priority: str,
+    tokens: int,
+    content_hash: str,
+    lifecycle: Any,
+    key: str | None,
+    tags: tuple[str, ...],
+) -> Node:
+    """``Node(...)`` with the same positional arguments, about twice as fast: the slots are set
+    directly instead of through the frozen dataclass's ``__init__`` (a selection can hold thousands)."""
+    node = _new(Node)
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12 = _SETTERS
+    s0(node, id)
+    s1(node, region)
+    s2(node, depth)
+    s3(node, index)
+    s4(node, offset)
+    s5(node, role)
+    s6(node, content_type)
+    s7(node, priority)
+    s8(node, tokens)
+    s9(node, content_hash)
+    s10(node, lifecycle)
+    s11(node, key)
+    s12(node, tags)
+    return node
 
 
 def _field(name: str) -> Callable[[Sequence[Any]], list[Any]]:
@@ -229,6 +268,24 @@ class SlotTable:
                 found = self._columns[name] = []
             if len(found) < n:
                 found.extend(SLOT_COLUMNS[name](self.items[len(found) : n]))
+            return found[:n]
+
+    def derived(self, name: str, n: int, build: Callable[[int, int], list[Any]]) -> list[Any]:
+        """The first ``n`` values of a column computed from other columns: ``build(start, stop)`` gives
+        the values of positions ``start`` to ``stop`` (called only for positions not read yet; ``name``
+        must always name the same computation)."""
+        with self._lock:
+            found = self._columns.get(name)
+        if found is None or len(found) < n:
+            start = 0 if found is None else len(found)
+            values = build(start, n)  # outside the lock: it reads other columns
+            with self._lock:
+                found = self._columns.setdefault(name, [])
+                if len(found) == start:
+                    found.extend(values)
+                elif len(found) < n:  # another thread extended it meanwhile
+                    found.extend(values[len(found) - start :])
+        with self._lock:
             return found[:n]
 
     def configs(self, n: int, load: Configs) -> list[Any]:

@@ -28,13 +28,14 @@ from typing import Any, NamedTuple
 
 from ...errors import InvalidInputError, shown
 from ...formats import CompiledContext
+from ...objects import Priority
 from ...refs import Ref
 from ...sequence import MaskedSequence, SharedSequence
 from ...store.base import Session
 from ..coordinates import AH, REGIONS, SEQ, SYS, context_coordinates, region_of
 from ..snapshot import NODE_FIELDS, Node, Snapshot, tags_of
 from ..taking import check_snapshot_at, take_contexts
-from .columns import SLOT_COLUMNS, Configs, PlainCoordinates, SlotTable, layout, message_text, table_of
+from .columns import SLOT_COLUMNS, Configs, PlainCoordinates, SlotTable, layout, make_node, message_text, table_of
 from .selection import Selection, SelectionSeries
 from .syntax import (
     AttributeTest,
@@ -176,7 +177,9 @@ class ContextIndex:
             rows = slots.tolist()
             base = table.coordinates(length)
             if base is not None and all(s.placement is None for s in (*slots._pre, *slots._tail)):
-                plain = PlainCoordinates.of_roles(_gathered(table, shape, "role"))
+                kept = table
+                roles = _gathered(table, shape, lambda n: kept.column("role", n), SLOT_COLUMNS["role"])
+                plain = PlainCoordinates.of_roles(roles)
         else:
             rows = list(slots)
             if all(s.placement is None for s in rows):
@@ -219,7 +222,8 @@ class ContextIndex:
             return SLOT_COLUMNS[name](self.rows)
         if self._shape is None:
             return self._table.column(name, self.size)
-        return _gathered(self._table, self._shape, name)
+        table = self._table
+        return _gathered(table, self._shape, lambda n: table.column(name, n), SLOT_COLUMNS[name])
 
     def configs(self, load: Configs) -> list[Any]:
         """The generation config of the commit each node shows (None: none; a snapshot has none)."""
@@ -234,28 +238,50 @@ class ContextIndex:
             elif shape is None:
                 found = table.configs(self.size, load)
             else:
-                found = _gathered(table, shape, "", lambda n: table.configs(n, load), load)
+                kept = table
+
+                def direct(slots: Sequence[Any]) -> list[Any]:
+                    loaded = load([s.source for s in slots])
+                    return [loaded.get(s.source) for s in slots]
+
+                found = _gathered(table, shape, lambda n: kept.configs(n, load), direct)
             self._configs = found
         return self._configs
 
     def attribute_column(self, name: str, configs: Configs | None) -> list[Any]:
         """An attribute of every node, in order: a node field, else the key ``name`` of the node's
         metadata, else of the generation config of the commit whose content it shows (None: neither
-        has it). Cached per index."""
+        has it). Kept with the slot list's columns, so a new context computes only its new messages."""
         if name in NODE_FIELDS:
             return self.column(name)
         cached = f"attr:{name}:{configs is not None}"
         found = self._columns.get(cached)
-        if found is None:
-            metas = self.column("metadata")
-            if configs is None or self._nodes is not None:
-                found = [m[name] if isinstance(m, dict) and name in m else None for m in metas]
+        if found is not None:
+            return found
+        table, shape = self._table, self._shape
+        if self._nodes is not None:  # a snapshot keeps no metadata or configs
+            found = [None] * self.size
+        elif table is None:
+            found = _attributes(name, self.column("metadata"), None if configs is None else self.configs(configs))
+        else:
+            kept = table
+
+            def build(start: int, stop: int) -> list[Any]:
+                metas = kept.column("metadata", stop)[start:]
+                return _attributes(name, metas, None if configs is None else kept.configs(stop, configs)[start:])
+
+            def direct(slots: Sequence[Any]) -> list[Any]:
+                metas = SLOT_COLUMNS["metadata"](slots)
+                if configs is None:
+                    return _attributes(name, metas, None)
+                loaded = configs([s.source for s in slots])
+                return _attributes(name, metas, [loaded.get(s.source) for s in slots])
+
+            if shape is None:
+                found = table.derived(cached, self.size, build)
             else:
-                found = [
-                    m[name] if isinstance(m, dict) and name in m else c.get(name) if isinstance(c, dict) else None
-                    for m, c in zip(metas, self.configs(configs), strict=True)
-                ]
-            self._columns[cached] = found
+                found = _gathered(table, shape, lambda n: kept.derived(cached, n, build), direct)
+        self._columns[cached] = found
         return found
 
     def texts(self) -> list[str]:
@@ -285,25 +311,38 @@ class ContextIndex:
 
     def node(self, i: int) -> Node:
         """The :class:`~tract_core.tree.Node` of position ``i`` (built once)."""
+        return self.nodes_at([i])[0]
+
+    def nodes_at(self, positions: Sequence[int]) -> list[Node]:
+        """The :class:`~tract_core.tree.Node` of each position, built once (a few from their slots, many
+        from the columns)."""
         if self._nodes is not None:
-            return self._nodes[i]
-        found = self._built.get(i)
-        if found is None:
-            found = self._built[i] = self._build(i)
-        return found
+            nodes = self._nodes
+            return [nodes[i] for i in positions]
+        built = self._built
+        missing = [i for i in positions if i not in built]
+        if len(missing) > _FEW:
+            self._build_many(missing)
+        else:
+            for i in missing:
+                built[i] = self._build(i)
+        return [built[i] for i in positions]
+
+    def _place(self, i: int) -> tuple[str, int, int, int]:
+        plain = self._plain
+        if plain is None:
+            columns = self._columns
+            return columns["region"][i], columns["depth"][i], columns["index"][i], columns["offset"][i]
+        if i < plain.leading:
+            return SYS, -1, i, 0
+        depth = plain.sealed - plain.cycles[i]
+        return AH if depth == 0 else SEQ, depth, plain.indexes[i], 0
 
     def _build(self, i: int) -> Node:
         s = self.rows[i]
-        plain = self._plain
-        if plain is None:
-            region, depth = self._columns["region"][i], self._columns["depth"][i]
-            index, offset = self._columns["index"][i], self._columns["offset"][i]
-        elif i < plain.leading:
-            region, depth, index, offset = SYS, -1, i, 0
-        else:
-            depth, index, offset = plain.sealed - plain.cycles[i], plain.indexes[i], 0
-            region = AH if depth == 0 else SEQ
-        return Node(
+        region, depth, index, offset = self._place(i)
+        priority = s.priority
+        return make_node(
             s.key,
             region,
             depth,
@@ -311,7 +350,7 @@ class ContextIndex:
             offset,
             s.role,
             s.content_type,
-            str(s.priority),
+            _PRIORITIES.get(priority) or str(priority),
             s.tokens,
             s.blob,
             None if s.lifecycle is None else s.lifecycle.to_dict(),
@@ -319,30 +358,69 @@ class ContextIndex:
             tags_of(s.metadata_json),
         )
 
+    def _build_many(self, positions: list[int]) -> None:
+        built = self._built
+        ids, roles, types, priorities, tokens, hashes, lives, keys, tags = (self.column(n) for n in _STATIC)
+        plain = self._plain
+        if plain is None:
+            regions, depths, indexes, offsets = (self.column(n) for n in ("region", "depth", "index", "offset"))
+            for i in positions:
+                life = lives[i]
+                built[i] = make_node(
+                    ids[i], regions[i], depths[i], indexes[i], offsets[i], roles[i], types[i], priorities[i],
+                    tokens[i], hashes[i], None if life is None else dict(life), keys[i], tags[i],
+                )  # fmt: skip
+            return
+        cycles, indexes, leading, sealed = plain.cycles, plain.indexes, plain.leading, plain.sealed
+        for i in positions:
+            if i < leading:
+                region, depth = SYS, -1
+            else:
+                depth = sealed - cycles[i]
+                region = AH if depth == 0 else SEQ
+            life = lives[i]
+            built[i] = make_node(
+                ids[i], region, depth, indexes[i], 0, roles[i], types[i], priorities[i], tokens[i], hashes[i],
+                None if life is None else dict(life), keys[i], tags[i],
+            )  # fmt: skip
+
+
+_FEW = 48
+"""Up to how many nodes are built from their slots; more are built from the columns."""
+_STATIC = ("id", "role", "content_type", "priority", "tokens", "content_hash", "lifecycle", "key", "tags")
+_PRIORITIES: dict[Any, str] = {p: p.value for p in Priority}
+
 
 def _gathered(
     table: SlotTable,
     shape: _Shape,
-    name: str,
-    whole: Callable[[int], list[Any]] | None = None,
-    load: Configs | None = None,
+    whole: Callable[[int], list[Any]],
+    direct: Callable[[Sequence[Any]], list[Any]],
 ) -> list[Any]:
-    """A column of a masked view, gathered from its list's column: the moved (sticky) slots are
-    slots of the list too, read at their place there."""
+    """A column of a masked view: ``whole(n)`` (the column of the list's first ``n`` slots) laid out as
+    the view is; the moved (sticky) slots are slots of the list too, read at their place there
+    (``direct(slots)`` computes the values of slots found nowhere in it)."""
     mask, length, pre_at, pre, tail = shape
-    column = whole(length) if whole is not None else table.column(name, length)
+    column = whole(length)
     items = table.items
     where = {id(items[b]): b for b in mask}
 
     def values(slots: tuple[Any, ...]) -> list[Any]:
         if all(id(s) in where for s in slots):
             return [column[where[id(s)]] for s in slots]
-        if load is not None:
-            loaded = load([s.source for s in slots])
-            return [loaded.get(s.source) for s in slots]
-        return SLOT_COLUMNS[name](slots)
+        return direct(slots)
 
     return layout(column, mask, length, pre_at, values(pre) if pre else [], values(tail) if tail else [])
+
+
+def _attributes(name: str, metadata: Sequence[Any], configs: Sequence[Any] | None) -> list[Any]:
+    """The attribute ``name`` of each node from its metadata, else its generation config (None: neither)."""
+    if configs is None:
+        return [m[name] if isinstance(m, dict) and name in m else None for m in metadata]
+    return [
+        m[name] if isinstance(m, dict) and name in m else c.get(name) if isinstance(c, dict) else None
+        for m, c in zip(metadata, configs, strict=True)
+    ]
 
 
 _lock = threading.Lock()
@@ -500,7 +578,7 @@ def evaluate(query: SelectorQuery, index: ContextIndex, configs: Configs | None 
     chosen = results[0] if len(results) == 1 else sorted(set().union(*results))
     if query.limit is not None:
         chosen = chosen[: query.limit]
-    return [index.node(i) for i in chosen]
+    return index.nodes_at(chosen)
 
 
 # -- Tract.select --------------------------------------------------------------------------------
