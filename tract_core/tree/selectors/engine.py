@@ -359,36 +359,45 @@ class ContextIndex:
         )
 
     def _build_many(self, positions: list[int]) -> None:
+        """Build the nodes of many positions from the columns (the hot loop of a large selection:
+        :func:`~.columns.make_node` inlined)."""
         built = self._built
         ids, roles, types, priorities, tokens, hashes, lives, keys, tags = (self.column(n) for n in _STATIC)
         plain = self._plain
         if plain is None:
-            regions, depths, indexes, offsets = (self.column(n) for n in ("region", "depth", "index", "offset"))
-            for i in positions:
-                life = lives[i]
-                built[i] = make_node(
-                    ids[i], regions[i], depths[i], indexes[i], offsets[i], roles[i], types[i], priorities[i],
-                    tokens[i], hashes[i], None if life is None else dict(life), keys[i], tags[i],
-                )  # fmt: skip
-            return
-        cycles, indexes, leading, sealed = plain.cycles, plain.indexes, plain.leading, plain.sealed
-        for i in positions:
-            if i < leading:
-                region, depth = SYS, -1
-            else:
-                depth = sealed - cycles[i]
-                region = AH if depth == 0 else SEQ
+            places = [self._place(i) for i in positions]
+        else:
+            cycles, indexes, leading, sealed = plain.cycles, plain.indexes, plain.leading, plain.sealed
+            places = [
+                (SYS, -1, i, 0) if i < leading else (AH if (d := sealed - cycles[i]) == 0 else SEQ, d, indexes[i], 0)
+                for i in positions
+            ]
+        new, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12 = _MAKE
+        for i, (region, depth, index, offset) in zip(positions, places, strict=True):
+            node = new(Node)
+            s0(node, ids[i])
+            s1(node, region)
+            s2(node, depth)
+            s3(node, index)
+            s4(node, offset)
+            s5(node, roles[i])
+            s6(node, types[i])
+            s7(node, priorities[i])
+            s8(node, tokens[i])
+            s9(node, hashes[i])
             life = lives[i]
-            built[i] = make_node(
-                ids[i], region, depth, indexes[i], 0, roles[i], types[i], priorities[i], tokens[i], hashes[i],
-                None if life is None else dict(life), keys[i], tags[i],
-            )  # fmt: skip
+            s10(node, None if life is None else dict(life))
+            s11(node, keys[i])
+            s12(node, tags[i])
+            built[i] = node
 
 
 _FEW = 48
 """Up to how many nodes are built from their slots; more are built from the columns."""
 _STATIC = ("id", "role", "content_type", "priority", "tokens", "content_hash", "lifecycle", "key", "tags")
 _PRIORITIES: dict[Any, str] = {p: p.value for p in Priority}
+_MAKE = (object.__new__, *(getattr(Node, name).__set__ for name in NODE_FIELDS))
+"""How :meth:`ContextIndex._build_many` makes a node: a bare object, then a setter per field."""
 
 
 def _gathered(
@@ -470,7 +479,12 @@ def _compared(op: str, values: list[Any], candidates: list[int], literal: Litera
         return [i for i in candidates if type(v := values[i]) in kinds and v >= number]
     if op in ("=", "!="):
         text, equals, wanted = literal.text, literal.equals, op == "="
-        return [i for i in candidates if (values[i] == text if type(values[i]) is str else equals(values[i])) is wanted]
+        missing = equals(None) is wanted  # what a node without the value gives
+        return [
+            i
+            for i in candidates
+            if (missing if (v := values[i]) is None else (v == text if type(v) is str else equals(v)) is wanted)
+        ]
     return [i for i in candidates if compare(op, values[i], literal, pattern)]
 
 
