@@ -6,7 +6,7 @@ of the same list; and a select after a commit must read only the new messages.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -183,3 +183,38 @@ def test_a_select_after_a_commit_reads_only_the_new_messages(monkeypatch: Any) -
             t.assistant(f"reply {turn}")
             assert [n.depth for n in t.select("^seq .user:last")] == [1]
             assert read == [1]
+
+
+class FakeSlot(NamedTuple):
+    role: str
+    placement: Any = None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["system", "user", "assistant", "tool", "developer"]), max_size=14),
+    st.data(),
+)
+def test_masked_coordinates_equal_a_walk_of_the_view(roles: list[str], data: Any) -> None:
+    """A view hiding some messages, showing some before a position and some after the end (a
+    MaskedSequence's layout) gets the coordinates a walk of its roles gives, or None (then the engine walks)."""
+    items = [FakeSlot(role) for role in roles]
+    length = data.draw(st.integers(0, len(items)))
+    mask = tuple(sorted(data.draw(st.sets(st.integers(0, length - 1), max_size=4)) if length else ()))
+    pre_at = data.draw(st.integers(0, length))
+    moved = st.lists(st.sampled_from(["user", "tool", "assistant", "system"]).map(FakeSlot), max_size=2)
+    pre, tail = tuple(data.draw(moved)), tuple(data.draw(moved))
+    table = columns.SlotTable(items)
+    found = table.masked_coordinates((mask, length, pre_at, pre, tail))
+    view = columns.layout([s.role for s in items], mask, length, pre_at, [s.role for s in pre], [s.role for s in tail])
+    walked = columns.PlainCoordinates.of_roles(view)
+    if found is None:
+        return
+    assert (found.size, found.leading, found.sealed, found.head_start) == (
+        walked.size,
+        walked.leading,
+        walked.sealed,
+        walked.head_start,
+    )
+    assert found.depths() == walked.depths() and found.regions() == walked.regions()
+    assert found.indexes[: found.size] == walked.indexes[: walked.size]

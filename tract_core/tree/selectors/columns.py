@@ -166,33 +166,28 @@ class PlainCoordinates:
     Attributes:
         size: How many messages.
         leading: The length of the leading system run (``^sys``, depth -1).
-        cycles: How many assistant messages precede each message.
-        indexes: Each message's index among the messages of its depth.
-        replies: The positions of the assistant messages after the leading run, in order.
+        cycles: How many assistant messages precede each message (may run past ``size``).
+        indexes: Each message's index among the messages of its depth (may run past ``size``).
+        sealed: The cycles sealed: assistant messages among the messages.
+        head_start: Where the active head starts: after the last assistant message, else after the
+            leading run.
     """
 
-    __slots__ = ("size", "leading", "cycles", "indexes", "replies")
+    __slots__ = ("size", "leading", "cycles", "indexes", "sealed", "head_start")
 
-    def __init__(self, size: int, leading: int, cycles: list[int], indexes: list[int], replies: list[int]) -> None:
+    def __init__(
+        self, size: int, leading: int, cycles: list[int], indexes: list[int], sealed: int, head_start: int
+    ) -> None:
         self.size = size
         self.leading = leading
         self.cycles = cycles
         self.indexes = indexes
-        self.replies = replies
-
-    @property
-    def sealed(self) -> int:
-        """The cycles sealed: assistant messages among the messages."""
-        return len(self.replies)
-
-    @property
-    def head_start(self) -> int:
-        """Where the active head starts: after the last assistant message, else after the leading run."""
-        return self.replies[-1] + 1 if self.replies else self.leading
+        self.sealed = sealed
+        self.head_start = head_start
 
     def depths(self) -> list[int]:
         """The depth of every message: -1 in the leading run, else the cycles sealed after it."""
-        sealed, leading = len(self.replies), self.leading
+        sealed, leading = self.sealed, self.leading
         return [-1] * leading + [sealed - c for c in self.cycles[leading : self.size]]
 
     def regions(self) -> list[str]:
@@ -205,7 +200,7 @@ class PlainCoordinates:
         """The coordinates of messages with these roles (none attached), computed from scratch."""
         state = _Walk()
         state.walk(roles)
-        return cls(len(roles), state.leading, state.cycles, state.indexes, state.replies)
+        return state.coordinates(len(roles))
 
 
 class _Walk:
@@ -240,6 +235,15 @@ class _Walk:
                     start = i + 1
             i += 1
         self.count, self.leading = i, leading
+
+    def coordinates(self, n: int) -> PlainCoordinates:
+        """The coordinates of the first ``n`` messages walked."""
+        replies = self.replies
+        sealed = bisect_left(replies, n)
+        leading = min(self.leading, n)
+        return PlainCoordinates(
+            n, leading, self.cycles, self.indexes, sealed, replies[sealed - 1] + 1 if sealed else leading
+        )
 
 
 class SlotTable:
@@ -310,9 +314,61 @@ class SlotTable:
                 walk.walk([s.role for s in new])
             if self._placed and self._placed[0] < n:
                 return None
-            leading = min(walk.leading, n)
-            replies = walk.replies[: bisect_left(walk.replies, n)]
-            return PlainCoordinates(n, leading, walk.cycles, walk.indexes, replies)
+            return walk.coordinates(n)
+
+    def masked_coordinates(
+        self, shape: tuple[Sequence[int], int, int, Sequence[Any], Sequence[Any]]
+    ) -> PlainCoordinates | None:
+        """The coordinates of a masked view of this list (``(mask, length, pre_at, pre, tail)`` as a
+        :class:`~tract_core.sequence.MaskedSequence` lays it out), derived from the list's in
+        O(mask + pre + tail + cycles touched) list operations; None when the view's cycles or leading
+        run differ from the list's (an assistant or system message hidden or moved, or one attached
+        to another): then compute them from the view's roles."""
+        mask, length, pre_at, pre, tail = shape
+        base = self.coordinates(length)
+        if base is None:
+            return None
+        items, leading = self.items, base.leading
+        masked = frozenset(mask)
+        if (mask and mask[0] < leading) or (pre and pre_at < leading):
+            return None  # a system message of the leading run hidden, or something shown among them
+        first = leading
+        while first in masked:
+            first += 1
+        if first < length and items[first].role in SYSTEM_ROLES:
+            return None  # hiding the first turns would lengthen the leading run
+        if any(items[b].role == "assistant" for b in mask):
+            return None
+        if any(s.role == "assistant" or s.role in SYSTEM_ROLES or s.placement is not None for s in (*pre, *tail)):
+            return None
+        with self._lock:
+            replies = self._walk.replies[: bisect_left(self._walk.replies, length)]
+            cycles = layout(
+                self._walk.cycles,
+                mask,
+                length,
+                pre_at,
+                [bisect_left(replies, pre_at)] * len(pre),
+                [len(replies)] * len(tail),
+            )
+            indexes = layout(self._walk.indexes, mask, length, pre_at, list(range(len(pre))), list(range(len(tail))))
+        size = len(cycles)
+        sealed = len(replies)
+
+        def shown_before(p: int) -> int:  # view positions before base position p's place
+            return p - bisect_left(mask, p) + (len(pre) if pre_at < p else 0)
+
+        touched = {base.cycles[b] for b in mask}
+        if pre:
+            touched.add(bisect_left(replies, pre_at))
+        if tail:
+            touched.add(sealed)
+        head_start = leading if not sealed else shown_before(replies[-1] + 1)
+        for c in touched:  # renumber the cycles a hidden or moved message changed
+            start = leading if c == 0 else shown_before(replies[c - 1] + 1)
+            stop = size if c == sealed else shown_before(replies[c] + 1)
+            indexes[start:stop] = range(stop - start)
+        return PlainCoordinates(size, leading, cycles, indexes, sealed, head_start)
 
     def nodes(self, sealed: int) -> dict[int, Any]:
         """A cache of built nodes for the contexts of this list with ``sealed`` cycles: in such a context

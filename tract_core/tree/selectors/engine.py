@@ -175,8 +175,11 @@ class ContextIndex:
             length = len(slots._base)
             shape = (slots._mask, length, slots._pre_at, slots._pre, slots._tail)
             rows = slots.tolist()
-            base = table.coordinates(length)
-            if base is not None and all(s.placement is None for s in (*slots._pre, *slots._tail)):
+            plain = table.masked_coordinates(shape)
+            placed = table.coordinates(length) is None or any(
+                s.placement is not None for s in (*slots._pre, *slots._tail)
+            )
+            if plain is None and not placed:  # the view's cycles differ from the list's: walk its roles
                 kept = table
                 roles = _gathered(table, shape, lambda n: kept.column("role", n), SLOT_COLUMNS["role"])
                 plain = PlainCoordinates.of_roles(roles)
