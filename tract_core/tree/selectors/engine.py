@@ -94,6 +94,7 @@ class ContextIndex:
         owner: The compiled context or snapshot indexed (kept: the cache checks identity).
         size: How many nodes.
         rows: For each node, its slot (message, metadata JSON, source commit...).
+        results: What :func:`evaluate` found here, by query text (and whether configs were given).
     """
 
     __slots__ = (
@@ -110,6 +111,7 @@ class ContextIndex:
         "_by_region",
         "_columns",
         "_configs",
+        "results",
     )
 
     def __init__(
@@ -132,6 +134,7 @@ class ContextIndex:
         self._nodes: tuple[Node, ...] | None = None if nodes is None else tuple(nodes)
         self._columns: dict[str, list[Any]] = {}
         self._configs: list[Any] | None = None
+        self.results: dict[tuple[str, bool], tuple[Node, ...]] = {}
         self._parent: list[int] | None = None
         self._children: dict[int, list[int]] = {}
         self._by_region: dict[str, list[int]] = {}
@@ -323,6 +326,10 @@ class ContextIndex:
             nodes = self._nodes
             return [nodes[i] for i in positions]
         built = self._built
+        try:
+            return [built[i] for i in positions]  # a query repeated on this context
+        except KeyError:
+            pass
         missing = [i for i in positions if i not in built]
         if len(missing) > _FEW:
             self._build_many(missing)
@@ -591,11 +598,24 @@ def evaluate(query: SelectorQuery, index: ContextIndex, configs: Configs | None 
         configs: Loads generation configs for attributes found neither on nodes nor in metadata
             (None: such attributes are missing).
     """
-    results = [_run(complex_, index, configs) for complex_ in query.selectors]
-    chosen = results[0] if len(results) == 1 else sorted(set().union(*results))
-    if query.limit is not None:
-        chosen = chosen[: query.limit]
-    return index.nodes_at(chosen)
+    key = (query.text, configs is None)
+    found = index.results.get(key)
+    if found is None:
+        results = [_run(complex_, index, configs) for complex_ in query.selectors]
+        chosen = results[0] if len(results) == 1 else sorted(set().union(*results))
+        if query.limit is not None:
+            chosen = chosen[: query.limit]
+        found = tuple(index.nodes_at(chosen))
+        kept = index.results
+        kept[key] = found
+        if len(kept) > _RESULTS:  # forget the oldest (list() copies the keys at once: safe across threads)
+            for old in list(kept)[: len(kept) - _RESULTS]:
+                kept.pop(old, None)
+    return list(found)
+
+
+_RESULTS = 32
+"""How many query results a context's index keeps (a query repeated at one HEAD costs a lookup)."""
 
 
 # -- Tract.select --------------------------------------------------------------------------------
@@ -639,10 +659,23 @@ def select_snapshot(snapshot: Snapshot, query: str) -> Selection:
     return Selection(query, snapshot.at, snapshot.head, evaluate(parsed, ContextIndex.of_snapshot(snapshot)))
 
 
-def _config_loader(session: Session, tract_id: str) -> Configs:
+def _config_loader(session: Session, compiler: Any, tract_id: str) -> Configs:
+    """Loads generation configs: from the compiler's recent commits (the ones a new context adds), else
+    in one query."""
+
     def load(sources: Iterable[str]) -> dict[str, Any]:
-        stored = session.commits.get_many(tract_id, set(sources))
-        return {source: found.commit.generation_config for source, found in stored.items()}
+        configs: dict[str, Any] = {}
+        missing = set()
+        for source in set(sources):
+            known = compiler.cached_commit(source)
+            if known is None:
+                missing.add(source)
+            else:
+                configs[source] = known.commit.generation_config
+        if missing:
+            stored = session.commits.get_many(tract_id, missing)
+            configs.update((source, found.commit.generation_config) for source, found in stored.items())
+        return configs
 
     return load
 
@@ -665,7 +698,7 @@ def select_in(
         NotFoundError: ``at`` names no commit.
     """
     parsed, where, several = check_select_query(query, at)
-    configs = _config_loader(session, tract_id) if parsed.needs_config else None
+    configs = _config_loader(session, compiler, tract_id) if parsed.needs_config else None
     selections = [
         Selection(query, label, context.head, evaluate(parsed, index_of(context), configs))
         for label, context in take_contexts(session, compiler, tract_id, where)
