@@ -179,10 +179,10 @@ class ContextIndex:
             shape = (slots._mask, length, slots._pre_at, slots._pre, slots._tail)
             rows = slots.tolist()
             plain = table.masked_coordinates(shape)
-            placed = table.coordinates(length) is None or any(
-                s.placement is not None for s in (*slots._pre, *slots._tail)
-            )
-            if plain is None and not placed:  # the view's cycles differ from the list's: walk its roles
+            moved = (*slots._pre, *slots._tail)
+            if (  # the view's cycles differ from the list's, and nothing is attached: walk its roles
+                plain is None and table.coordinates(length) is not None and all(s.placement is None for s in moved)
+            ):
                 kept = table
                 roles = _gathered(table, shape, lambda n: kept.column("role", n), SLOT_COLUMNS["role"])
                 plain = PlainCoordinates.of_roles(roles)
