@@ -12,15 +12,15 @@ those the next compound matches; ``:first``/``:last``/``:nth(n)`` pick from the 
 compound matched. The result is every selected node (a region stands for all of its nodes), in
 context order; a union merges its selectors' results; ``@limit=N`` keeps the first N.
 
-Coordinates are read from the :class:`~tract_core.tree.Node` objects, never recomputed here. The
-index of a context (its nodes, parents, regions) is cached for the few contexts used last (a context
-is immutable and compile hands out the same object while HEAD does not move), so a query repeated at
-one HEAD costs only its matching.
+A context is read as columns (:mod:`.columns`): the fields a query tests, for every node, kept per
+compile's append-only slot list and extended by the messages a commit adds, so the first query after
+a commit costs about what a repeated one does; :class:`~tract_core.tree.Node` objects are built only
+for the selected nodes. The index of a context is also cached for the few contexts used last (a
+context is immutable and compile hands out the same object while HEAD does not move).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,13 +28,14 @@ from typing import Any, NamedTuple
 
 from ...errors import InvalidInputError, shown
 from ...formats import CompiledContext
-from ...formats.content import text_of
 from ...objects import Priority
 from ...refs import Ref
+from ...sequence import MaskedSequence, SharedSequence
 from ...store.base import Session
-from ..coordinates import REGIONS
-from ..snapshot import NODE_FIELDS, Node, Snapshot, nodes_of
+from ..coordinates import AH, REGIONS, SEQ, SYS, context_coordinates, region_of
+from ..snapshot import NODE_FIELDS, Node, Snapshot, tags_of
 from ..taking import check_snapshot_at, take_contexts
+from .columns import SLOT_COLUMNS, Configs, PlainCoordinates, SlotTable, layout, make_node, message_text, table_of
 from .selection import Selection, SelectionSeries
 from .syntax import (
     AttributeTest,
@@ -64,9 +65,6 @@ __all__ = [
     "selected_range",
 ]
 
-Configs = Callable[[Iterable[str]], dict[str, Any]]
-"""Loads generation configs: the source commits asked for -> their config dict (or None)."""
-
 _CACHED = 8
 """How many contexts keep their index (the most recently used)."""
 
@@ -79,120 +77,369 @@ class _Row(NamedTuple):
     source: str | None = None
 
 
-class ContextIndex:
-    """One compiled context (or snapshot) as the selector tree: its nodes, each node's parent and
-    each region's nodes, plus lazily read message texts, metadata and generation configs.
+_Shape = tuple[tuple[int, ...], int, int, tuple[Any, ...], tuple[Any, ...]]
+"""A masked view of a slot list: ``(mask, base length, pre_at, pre slots, tail slots)``."""
 
-    Args:
+
+class ContextIndex:
+    """One compiled context (or snapshot) as the selector tree, read as columns.
+
+    A context made by ``Tract.compile()`` is read through the :class:`~.columns.SlotTable` of compile's
+    slot list (shared with the contexts before and after it, so a new context costs its new messages),
+    its coordinates as absolute cycles (:class:`~.columns.PlainCoordinates`) unless a message is
+    attached to another. :class:`~tract_core.tree.Node` objects are built only for the nodes a query
+    selects (:meth:`node`). A snapshot is read from its nodes.
+
+    Attributes:
         owner: The compiled context or snapshot indexed (kept: the cache checks identity).
-        nodes: Its nodes, in order.
-        rows: For each node, its message, metadata JSON and source commit (compile's slots).
+        size: How many nodes.
+        rows: For each node, its slot (message, metadata JSON, source commit...).
+        results: What :func:`evaluate` found here, by query text (and whether configs were given).
     """
 
     __slots__ = (
         "owner",
-        "nodes",
+        "size",
         "rows",
-        "parent",
-        "children",
-        "by_region",
+        "_table",
+        "_shape",
+        "_plain",
+        "_nodes",
+        "_built",
+        "_parent",
+        "_children",
+        "_by_region",
         "_columns",
-        "_texts",
-        "_metadata",
         "_configs",
+        "results",
     )
 
-    def __init__(self, owner: Any, nodes: Sequence[Node], rows: Sequence[Any]) -> None:
+    def __init__(
+        self,
+        owner: Any,
+        rows: Sequence[Any],
+        *,
+        table: SlotTable | None = None,
+        shape: _Shape | None = None,
+        plain: PlainCoordinates | None = None,
+        coordinates: Sequence[tuple[int, int, int]] | None = None,
+        nodes: Sequence[Node] | None = None,
+    ) -> None:
         self.owner = owner
-        self.nodes: tuple[Node, ...] = tuple(nodes)
         self.rows = rows
-        cores = {(n.depth, n.index): i for i, n in enumerate(self.nodes) if n.offset == 0}
-        self.parent = [-1 if n.offset == 0 else cores.get((n.depth, n.index), -1) for n in self.nodes]
-        self.children: dict[int, list[int]] = {}
-        self.by_region: dict[str, list[int]] = {region: [] for region in REGIONS}
-        for i, (node, up) in enumerate(zip(self.nodes, self.parent, strict=True)):
-            self.by_region[node.region].append(i)
-            if up >= 0:
-                self.children.setdefault(up, []).append(i)
+        self.size = len(rows)
+        self._table = table
+        self._shape = shape
+        self._plain = plain
+        self._nodes: tuple[Node, ...] | None = None if nodes is None else tuple(nodes)
         self._columns: dict[str, list[Any]] = {}
-        self._texts: dict[int, str] = {}
-        self._metadata: dict[int, Any] = {}
-        self._configs: dict[int, Any] | None = None
-
-    def column(self, name: str) -> list[Any]:
-        """One node field of every node, in order (built once per index)."""
-        found = self._columns.get(name)
-        if found is None:
-            found = self._columns[name] = [getattr(node, name) for node in self.nodes]
-        return found
-
-    def attribute_column(self, name: str, configs: Configs | None) -> list[Any]:
-        """An attribute of every node, in order: a node field, else :meth:`attribute` (cached when no
-        generation config is read, or once they are)."""
-        if name in NODE_FIELDS:
-            return self.column(name)
-        cached = f"attr:{name}:{configs is not None}"
-        found = self._columns.get(cached)
-        if found is None:
-            found = self._columns[cached] = [self.attribute(i, name, configs) for i in range(len(self.nodes))]
-        return found
-
-    def texts(self) -> list[str]:
-        """:meth:`text` of every node, in order."""
-        found = self._columns.get("text:")
-        if found is None:
-            found = self._columns["text:"] = [self.text(i) for i in range(len(self.nodes))]
-        return found
+        self._configs: list[Any] | None = None
+        self.results: dict[tuple[str, bool], tuple[Node, ...]] = {}
+        self._parent: list[int] | None = None
+        self._children: dict[int, list[int]] = {}
+        self._by_region: dict[str, list[int]] = {}
+        if plain is not None:
+            self._built: dict[int, Node] = table.nodes(plain.sealed) if table is not None and shape is None else {}
+            return
+        self._built = {}
+        if coordinates is None:
+            assert self._nodes is not None
+            coordinates = [n.coordinate for n in self._nodes]
+        depth, index, offset = ([c[k] for c in coordinates] for k in range(3))
+        self._columns.update(depth=depth, index=index, offset=offset, region=[region_of(d) for d in depth])
+        cores = {(d, i): k for k, (d, i, o) in enumerate(coordinates) if o == 0}
+        self._parent = [-1 if o == 0 else cores.get((d, i), -1) for d, i, o in coordinates]
+        self._by_region = {region: [] for region in REGIONS}
+        for k, (region, up) in enumerate(zip(self._columns["region"], self._parent, strict=True)):
+            self._by_region[region].append(k)
+            if up >= 0:
+                self._children.setdefault(up, []).append(k)
 
     @classmethod
     def of_context(cls, context: CompiledContext) -> ContextIndex:
-        """The index of a context made by ``Tract.compile()``."""
-        return cls(context, nodes_of(context), context._slots or ())
+        """The index of a context made by ``Tract.compile()``.
+
+        Raises:
+            InvalidInputError: The context was built by hand.
+        """
+        slots = context._slots
+        if slots is None:
+            context.outline()  # raises the error that says so
+            raise AssertionError("unreachable")
+        table: SlotTable | None = None
+        shape: _Shape | None = None
+        plain: PlainCoordinates | None = None
+        if isinstance(slots, SharedSequence):  # a prefix of compile's list
+            table = table_of(slots._items)
+            plain = table.coordinates(len(slots))
+            rows: Sequence[Any] = slots
+        elif isinstance(slots, MaskedSequence) and isinstance(slots._base, SharedSequence):
+            table = table_of(slots._base._items)
+            length = len(slots._base)
+            shape = (slots._mask, length, slots._pre_at, slots._pre, slots._tail)
+            rows = slots.tolist()
+            plain = table.masked_coordinates(shape)
+            moved = (*slots._pre, *slots._tail)
+            if (  # the view's cycles differ from the list's, and nothing is attached: walk its roles
+                plain is None and table.coordinates(length) is not None and all(s.placement is None for s in moved)
+            ):
+                kept = table
+                roles = _gathered(table, shape, lambda n: kept.column("role", n), SLOT_COLUMNS["role"])
+                plain = PlainCoordinates.of_roles(roles)
+        else:
+            rows = list(slots)
+            if all(s.placement is None for s in rows):
+                plain = PlainCoordinates.of_roles([s.role for s in rows])
+        if plain is not None:
+            return cls(context, rows, table=table, shape=shape, plain=plain)
+        coordinates = [(c.depth, c.index, c.offset) for c in context_coordinates(context)]
+        return cls(context, rows, table=table, shape=shape, coordinates=coordinates)
 
     @classmethod
     def of_snapshot(cls, snapshot: Snapshot) -> ContextIndex:
         """The index of a snapshot (its messages; no metadata, so attributes are node fields only)."""
-        return cls(snapshot, snapshot.nodes, [_Row(m) for m in snapshot.messages])
+        return cls(snapshot, [_Row(m) for m in snapshot.messages], nodes=snapshot.nodes)
 
-    def _slot(self, i: int) -> Any:
-        return self.rows[i]
+    # -- columns ---------------------------------------------------------------------------------
 
-    def text(self, i: int) -> str:
-        """The text ``:contains`` searches: the message's text (text parts of a list), then the name
-        and arguments of each tool call it makes, one per line."""
-        found = self._texts.get(i)
+    def column(self, name: str) -> list[Any]:
+        """One node field of every node (or ``text``, ``metadata``, ``source``), in order; built once
+        per index."""
+        found = self._columns.get(name)
         if found is None:
-            message = self._slot(i).message
-            content = message.get("content")
-            parts = [text_of(content) if isinstance(content, (str, list)) else ""]
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict):
-                    parts.append(f"{function.get('name', '')}({function.get('arguments', '')})")
-            found = self._texts[i] = "\n".join(parts)
+            found = self._columns[name] = self._read(name)
         return found
 
-    def metadata(self, i: int) -> Any:
-        """The metadata the node's message was committed with (a dict), or None."""
-        if i not in self._metadata:
-            raw = self._slot(i).metadata_json
-            self._metadata[i] = None if raw is None else json.loads(raw)
-        return self._metadata[i]
+    def _read(self, name: str) -> list[Any]:
+        plain = self._plain
+        if plain is not None and name in ("depth", "index", "offset", "region"):
+            if name == "depth":
+                return plain.depths()
+            if name == "index":
+                return plain.indexes[: self.size]
+            return [0] * self.size if name == "offset" else plain.regions()
+        if self._nodes is not None:  # a snapshot
+            if name in NODE_FIELDS:
+                return [getattr(node, name) for node in self._nodes]
+            if name == "text":
+                return [message_text(row.message) for row in self.rows]
+            return [None] * self.size  # no metadata, no source
+        if self._table is None:
+            return SLOT_COLUMNS[name](self.rows)
+        if self._shape is None:
+            return self._table.column(name, self.size)
+        table = self._table
+        return _gathered(table, self._shape, lambda n: table.column(name, n), SLOT_COLUMNS[name])
 
-    def attribute(self, i: int, name: str, configs: Configs | None) -> Any:
-        """An attribute that is not a node field: a key of the node's metadata, else of the generation
-        config of the commit whose content it shows; None when neither has it."""
-        meta = self.metadata(i)
-        if isinstance(meta, dict) and name in meta:
-            return meta[name]
-        if configs is None or not self.rows or self.rows[0].source is None:
-            return None
+    def configs(self, load: Configs) -> list[Any]:
+        """The generation config of the commit each node shows (None: none; a snapshot has none)."""
         if self._configs is None:
-            sources = [self._slot(k).source for k in range(len(self.nodes))]
-            loaded = configs(sources)
-            self._configs = {k: loaded.get(source) for k, source in enumerate(sources)}
-        config = self._configs.get(i)
-        return config.get(name) if isinstance(config, dict) else None
+            table, shape = self._table, self._shape
+            if self._nodes is not None:
+                found: list[Any] = [None] * self.size
+            elif table is None:
+                sources = [s.source for s in self.rows]
+                loaded = load(sources)
+                found = [loaded.get(source) for source in sources]
+            elif shape is None:
+                found = table.configs(self.size, load)
+            else:
+                kept = table
+
+                def direct(slots: Sequence[Any]) -> list[Any]:
+                    loaded = load([s.source for s in slots])
+                    return [loaded.get(s.source) for s in slots]
+
+                found = _gathered(table, shape, lambda n: kept.configs(n, load), direct)
+            self._configs = found
+        return self._configs
+
+    def attribute_column(self, name: str, configs: Configs | None) -> list[Any]:
+        """An attribute of every node, in order: a node field, else the key ``name`` of the node's
+        metadata, else of the generation config of the commit whose content it shows (None: neither
+        has it). Kept with the slot list's columns, so a new context computes only its new messages."""
+        if name in NODE_FIELDS:
+            return self.column(name)
+        cached = f"attr:{name}:{configs is not None}"
+        found = self._columns.get(cached)
+        if found is not None:
+            return found
+        table, shape = self._table, self._shape
+        if self._nodes is not None:  # a snapshot keeps no metadata or configs
+            found = [None] * self.size
+        elif table is None:
+            found = _attributes(name, self.column("metadata"), None if configs is None else self.configs(configs))
+        else:
+            kept = table
+
+            def build(start: int, stop: int) -> list[Any]:
+                metas = kept.column("metadata", stop)[start:]
+                return _attributes(name, metas, None if configs is None else kept.configs(stop, configs)[start:])
+
+            def direct(slots: Sequence[Any]) -> list[Any]:
+                metas = SLOT_COLUMNS["metadata"](slots)
+                if configs is None:
+                    return _attributes(name, metas, None)
+                loaded = configs([s.source for s in slots])
+                return _attributes(name, metas, [loaded.get(s.source) for s in slots])
+
+            if shape is None:
+                found = table.derived(cached, self.size, build)
+            else:
+                found = _gathered(table, shape, lambda n: kept.derived(cached, n, build), direct)
+        self._columns[cached] = found
+        return found
+
+    def texts(self) -> list[str]:
+        """The text ``:contains`` searches of every node (see :func:`~.columns.message_text`)."""
+        return self.column("text")
+
+    # -- the tree --------------------------------------------------------------------------------
+
+    def members(self, region: str, direct: bool) -> list[int]:
+        """The nodes of a region (``direct``: only its children, the nodes not attached to one of it)."""
+        plain = self._plain
+        if plain is not None:  # nothing is attached: every node is a child of its region
+            start = plain.head_start
+            if region == SYS:
+                return list(range(plain.leading))
+            return list(range(plain.leading, start)) if region == SEQ else list(range(start, self.size))
+        members = self._by_region[region]
+        if not direct:
+            return list(members)
+        parent = self._parent
+        assert parent is not None
+        return [i for i in members if parent[i] < 0]
+
+    def children_of(self, i: int) -> Sequence[int]:
+        """The nodes attached to node ``i`` (none when it is attached itself)."""
+        return self._children.get(i, ())
+
+    def node(self, i: int) -> Node:
+        """The :class:`~tract_core.tree.Node` of position ``i`` (built once)."""
+        return self.nodes_at([i])[0]
+
+    def nodes_at(self, positions: Sequence[int]) -> list[Node]:
+        """The :class:`~tract_core.tree.Node` of each position, built once (a few from their slots, many
+        from the columns)."""
+        if self._nodes is not None:
+            nodes = self._nodes
+            return [nodes[i] for i in positions]
+        built = self._built
+        try:
+            return [built[i] for i in positions]  # a query repeated on this context
+        except KeyError:
+            pass
+        missing = [i for i in positions if i not in built]
+        if len(missing) > _FEW:
+            self._build_many(missing)
+        else:
+            for i in missing:
+                built[i] = self._build(i)
+        return [built[i] for i in positions]
+
+    def _place(self, i: int) -> tuple[str, int, int, int]:
+        plain = self._plain
+        if plain is None:
+            columns = self._columns
+            return columns["region"][i], columns["depth"][i], columns["index"][i], columns["offset"][i]
+        if i < plain.leading:
+            return SYS, -1, i, 0
+        depth = plain.sealed - plain.cycles[i]
+        return AH if depth == 0 else SEQ, depth, plain.indexes[i], 0
+
+    def _build(self, i: int) -> Node:
+        s = self.rows[i]
+        region, depth, index, offset = self._place(i)
+        priority = s.priority
+        return make_node(
+            s.key,
+            region,
+            depth,
+            index,
+            offset,
+            s.role,
+            s.content_type,
+            _PRIORITIES.get(priority) or str(priority),
+            s.tokens,
+            s.blob,
+            None if s.lifecycle is None else s.lifecycle.to_dict(),
+            s.node_key,
+            tags_of(s.metadata_json),
+        )
+
+    def _build_many(self, positions: list[int]) -> None:
+        """Build the nodes of many positions from the columns (the hot loop of a large selection:
+        :func:`~.columns.make_node` inlined)."""
+        built = self._built
+        ids, roles, types, priorities, tokens, hashes, lives, keys, tags = (self.column(n) for n in _STATIC)
+        plain = self._plain
+        if plain is None:
+            places = [self._place(i) for i in positions]
+        else:
+            cycles, indexes, leading, sealed = plain.cycles, plain.indexes, plain.leading, plain.sealed
+            places = [
+                (SYS, -1, i, 0) if i < leading else (AH if (d := sealed - cycles[i]) == 0 else SEQ, d, indexes[i], 0)
+                for i in positions
+            ]
+        new, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12 = _MAKE
+        for i, (region, depth, index, offset) in zip(positions, places, strict=True):
+            node = new(Node)
+            s0(node, ids[i])
+            s1(node, region)
+            s2(node, depth)
+            s3(node, index)
+            s4(node, offset)
+            s5(node, roles[i])
+            s6(node, types[i])
+            s7(node, priorities[i])
+            s8(node, tokens[i])
+            s9(node, hashes[i])
+            life = lives[i]
+            s10(node, None if life is None else dict(life))
+            s11(node, keys[i])
+            s12(node, tags[i])
+            built[i] = node
+
+
+_FEW = 48
+"""Up to how many nodes are built from their slots; more are built from the columns."""
+_STATIC = ("id", "role", "content_type", "priority", "tokens", "content_hash", "lifecycle", "key", "tags")
+_PRIORITIES: dict[Any, str] = {p: p.value for p in Priority}
+_MAKE = (object.__new__, *(getattr(Node, name).__set__ for name in NODE_FIELDS))
+"""How :meth:`ContextIndex._build_many` makes a node: a bare object, then a setter per field."""
+
+
+def _gathered(
+    table: SlotTable,
+    shape: _Shape,
+    whole: Callable[[int], list[Any]],
+    direct: Callable[[Sequence[Any]], list[Any]],
+) -> list[Any]:
+    """A column of a masked view: ``whole(n)`` (the column of the list's first ``n`` slots) laid out as
+    the view is; the moved (sticky) slots are slots of the list too, read at their place there
+    (``direct(slots)`` computes the values of slots found nowhere in it)."""
+    mask, length, pre_at, pre, tail = shape
+    column = whole(length)
+    items = table.items
+    where = {id(items[b]): b for b in mask}
+
+    def values(slots: tuple[Any, ...]) -> list[Any]:
+        if all(id(s) in where for s in slots):
+            return [column[where[id(s)]] for s in slots]
+        return direct(slots)
+
+    return layout(column, mask, length, pre_at, values(pre) if pre else [], values(tail) if tail else [])
+
+
+def _attributes(name: str, metadata: Sequence[Any], configs: Sequence[Any] | None) -> list[Any]:
+    """The attribute ``name`` of each node from its metadata, else its generation config (None: neither)."""
+    if configs is None:
+        return [m[name] if isinstance(m, dict) and name in m else None for m in metadata]
+    return [
+        m[name] if isinstance(m, dict) and name in m else c.get(name) if isinstance(c, dict) else None
+        for m, c in zip(metadata, configs, strict=True)
+    ]
 
 
 _lock = threading.Lock()
@@ -242,7 +489,12 @@ def _compared(op: str, values: list[Any], candidates: list[int], literal: Litera
         return [i for i in candidates if type(v := values[i]) in kinds and v >= number]
     if op in ("=", "!="):
         text, equals, wanted = literal.text, literal.equals, op == "="
-        return [i for i in candidates if (values[i] == text if type(values[i]) is str else equals(values[i])) is wanted]
+        missing = equals(None) is wanted  # what a node without the value gives
+        return [
+            i
+            for i in candidates
+            if (missing if (v := values[i]) is None else (v == text if type(v) is str else equals(v)) is wanted)
+        ]
     return [i for i in candidates if compare(op, values[i], literal, pattern)]
 
 
@@ -311,10 +563,9 @@ def _below(index: ContextIndex, regions: list[str], nodes: list[int], combinator
     """The children (``>``) or descendants (space) of the matched regions and nodes, in context order."""
     found: list[int] = []
     for region in regions:
-        members = index.by_region[region]
-        found.extend([i for i in members if index.parent[i] < 0] if combinator == ">" else members)
+        found.extend(index.members(region, combinator == ">"))
     for i in nodes:  # an attached node has no children: a core node's descendants are its children
-        found.extend(index.children.get(i, ()))
+        found.extend(index.children_of(i))
     return found if len(regions) + len(nodes) <= 1 else sorted(set(found))
 
 
@@ -325,16 +576,16 @@ def _run(complex_: Complex, index: ContextIndex, configs: Configs | None) -> lis
     if first.region is not None:
         regions = [first.region]
     else:
-        nodes = _match(first, index, list(range(len(index.nodes))), configs)
+        nodes = _match(first, index, list(range(index.size)), configs)
         if not first.tests and not first.picks:  # a bare * also matches the regions
             regions = list(REGIONS)
     for combinator, compound in zip(complex_.combinators, complex_.compounds[1:], strict=True):
         nodes = _match(compound, index, _below(index, regions, nodes, combinator), configs)
         regions = []
     if len(regions) == 1:
-        return list(index.by_region[regions[0]])
+        return index.members(regions[0], False)
     if regions:  # a bare *: every node
-        return list(range(len(index.nodes)))
+        return list(range(index.size))
     return nodes
 
 
@@ -347,11 +598,24 @@ def evaluate(query: SelectorQuery, index: ContextIndex, configs: Configs | None 
         configs: Loads generation configs for attributes found neither on nodes nor in metadata
             (None: such attributes are missing).
     """
-    results = [_run(complex_, index, configs) for complex_ in query.selectors]
-    chosen = results[0] if len(results) == 1 else sorted(set().union(*results))
-    if query.limit is not None:
-        chosen = chosen[: query.limit]
-    return [index.nodes[i] for i in chosen]
+    key = (query.text, configs is None)
+    found = index.results.get(key)
+    if found is None:
+        results = [_run(complex_, index, configs) for complex_ in query.selectors]
+        chosen = results[0] if len(results) == 1 else sorted(set().union(*results))
+        if query.limit is not None:
+            chosen = chosen[: query.limit]
+        found = tuple(index.nodes_at(chosen))
+        kept = index.results
+        kept[key] = found
+        if len(kept) > _RESULTS:  # forget the oldest (list() copies the keys at once: safe across threads)
+            for old in list(kept)[: len(kept) - _RESULTS]:
+                kept.pop(old, None)
+    return list(found)
+
+
+_RESULTS = 32
+"""How many query results a context's index keeps (a query repeated at one HEAD costs a lookup)."""
 
 
 # -- Tract.select --------------------------------------------------------------------------------
@@ -395,10 +659,23 @@ def select_snapshot(snapshot: Snapshot, query: str) -> Selection:
     return Selection(query, snapshot.at, snapshot.head, evaluate(parsed, ContextIndex.of_snapshot(snapshot)))
 
 
-def _config_loader(session: Session, tract_id: str) -> Configs:
+def _config_loader(session: Session, compiler: Any, tract_id: str) -> Configs:
+    """Loads generation configs: from the compiler's recent commits (the ones a new context adds), else
+    in one query."""
+
     def load(sources: Iterable[str]) -> dict[str, Any]:
-        stored = session.commits.get_many(tract_id, set(sources))
-        return {source: found.commit.generation_config for source, found in stored.items()}
+        configs: dict[str, Any] = {}
+        missing = set()
+        for source in set(sources):
+            known = compiler.cached_commit(source)
+            if known is None:
+                missing.add(source)
+            else:
+                configs[source] = known.commit.generation_config
+        if missing:
+            stored = session.commits.get_many(tract_id, missing)
+            configs.update((source, found.commit.generation_config) for source, found in stored.items())
+        return configs
 
     return load
 
@@ -421,7 +698,7 @@ def select_in(
         NotFoundError: ``at`` names no commit.
     """
     parsed, where, several = check_select_query(query, at)
-    configs = _config_loader(session, tract_id) if parsed.needs_config else None
+    configs = _config_loader(session, compiler, tract_id) if parsed.needs_config else None
     selections = [
         Selection(query, label, context.head, evaluate(parsed, index_of(context), configs))
         for label, context in take_contexts(session, compiler, tract_id, where)
