@@ -473,6 +473,16 @@ class Compiler:
             if blob is not None and tokens is not None:
                 self._tokens[blob.hash] = tokens
 
+    def cached_state(self, head: str) -> CompileState | None:
+        """The cached :class:`CompileState` of ``head``, if compile has one (no store access)."""
+        with self._lock:
+            return self._states.get(head)
+
+    def reference(self, state: CompileState) -> CompiledContext:
+        """``state``'s context computed again from its slots by the reference algorithm (:func:`_context`,
+        O(history)), independent of how compile built it: tests hold every incremental compile to it."""
+        return _context(state.head, state.slots, self.counter, state.cycles, state.live)
+
     def cached_commit(self, hash: str) -> StoredCommit | None:
         """A recently seen commit, without touching the store."""
         with self._lock:
@@ -911,10 +921,7 @@ def build_state(
             for i in marked
             if ((key := slots[i].node_key) is None or newest[key] == i) and not _expired(slots[i], cycles)
         )
-    view, _ = rebuild_view(head, result, compiler.counter, cycles, live)
-    # The context of a full build comes from the reference implementation, _context, not from the
-    # view: every incremental compile can then be checked against a fresh one (tests do).
-    context = _context(head, result, compiler.counter, cycles, live)
+    view, context = rebuild_view(head, result, compiler.counter, cycles, live)
     return CompileState(
         head, result, applied, marker, context, len(history), has_tool_skips(result), cycles, live, view
     )
