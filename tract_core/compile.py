@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -315,28 +315,9 @@ def _context(
         if s.priority is skip
         or ((s.lifecycle is not None or s.node_key is not None) and slot_hidden(s, i, now, live_set))
     }
-    skipped_results: set[Any] = set()
-    skipped_calls: set[Any] = set()
-    for i in hidden:
-        s = items[i]
-        if s.role == "tool":
-            skipped_results.add(s.message.get("tool_call_id"))
-        else:
-            skipped_calls.update(_tool_call_ids(s.message))
-    order = _order_if_placed(items)
     core: list[Slot] = []
     sticky: list[tuple[int, int, Slot]] = []
-    for i in order if order is not None else range(len(items)):
-        if i in hidden:
-            continue
-        s = items[i]
-        if skipped_calls and s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
-            continue
-        if skipped_results and s.role == "assistant" and s.message.get("tool_calls"):
-            trimmed = _without_calls(s, skipped_results, counter)
-            if trimmed is None:
-                continue
-            s = trimmed
+    for i, s in _mended(items, hidden, *_hidden_tool_ids(items, hidden), counter):
         if s.lifecycle is not None and s.lifecycle.sticky:
             sticky.append((s.lifecycle.offset or 1, i, s))
             continue
@@ -357,7 +338,41 @@ def _context(
     )
 
 
-def _order_if_placed(items: list[Slot]) -> list[int] | None:
+def _hidden_tool_ids(items: Sequence[Slot], hidden: Iterable[int]) -> tuple[set[Any], set[Any]]:
+    """The ids of the tool results and of the tool calls among the ``hidden`` positions of ``items``."""
+    results: set[Any] = set()
+    calls: set[Any] = set()
+    for i in hidden:
+        s = items[i]
+        if s.role == "tool":
+            results.add(s.message.get("tool_call_id"))
+        else:
+            calls.update(_tool_call_ids(s.message))
+    return results, calls
+
+
+def _mended(
+    items: Sequence[Slot], hidden: Container[int], results: set[Any], calls: set[Any], counter: TokenCounter
+) -> Iterator[tuple[int, Slot]]:
+    """Each slot not ``hidden``, with its position, in display order (attached nodes around their
+    anchors), tool pairs kept whole: a result of a hidden call is left out, an assistant message loses
+    the calls whose results are hidden (and is left out if nothing remains)."""
+    order = _order_if_placed(items)
+    for i in order if order is not None else range(len(items)):
+        if i in hidden:
+            continue
+        s = items[i]
+        if calls and s.role == "tool" and s.message.get("tool_call_id") in calls:
+            continue
+        if results and s.role == "assistant" and s.message.get("tool_calls"):
+            trimmed = _without_calls(s, results, counter)
+            if trimmed is None:
+                continue
+            s = trimmed
+        yield i, s
+
+
+def _order_if_placed(items: Sequence[Slot]) -> list[int] | None:
     """The display order of ``items`` when some are attached to others (None: history order)."""
     if all(s.placement is None for s in items):
         return None
@@ -381,29 +396,10 @@ def rebuild_view(
         for i, s in enumerate(items)
         if s.priority is skip or ((s.lifecycle is not None or s.node_key is not None) and i not in live_set)
     ]
-    skipped_results: set[Any] = set()
-    skipped_calls: set[Any] = set()
-    for i in gone:
-        s = items[i]
-        if s.role == "tool":
-            skipped_results.add(s.message.get("tool_call_id"))
-        else:
-            skipped_calls.update(_tool_call_ids(s.message))
-    gone_set = frozenset(gone)
+    skipped_results, skipped_calls = _hidden_tool_ids(items, gone)
     base: list[Slot] = []
     where: dict[int, int] = {}
-    order = _order_if_placed(items)
-    for i in order if order is not None else range(len(items)):
-        if i in gone_set:
-            continue
-        s = items[i]
-        if skipped_calls and s.role == "tool" and s.message.get("tool_call_id") in skipped_calls:
-            continue
-        if skipped_results and s.role == "assistant" and s.message.get("tool_calls"):
-            trimmed = _without_calls(s, skipped_results, counter)
-            if trimmed is None:
-                continue
-            s = trimmed
+    for i, s in _mended(items, frozenset(gone), skipped_results, skipped_calls, counter):
         if i in live_set:
             where[i] = len(base)
         base.append(s)
