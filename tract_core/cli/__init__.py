@@ -31,13 +31,10 @@ from rich.console import Console
 from .. import TokenizerFallbackWarning, TractError
 from .graph import _merge_logs as _merge_logs  # re-exported: the tests check the merged log order
 from .graph import graph_lines
-from .options import CommandFailed, UsageError, open_tract
+from .options import EXIT_ERROR, CommandFailed, UsageError, open_tract
 from .parser import build_parser
 
 __all__ = ["main", "build_parser", "open_tract", "graph_lines"]
-
-EXIT_ERROR = 2
-"""Exit status of every failed command (as for command-line usage errors)."""
 
 
 def main(argv: list[str] | None = None) -> int:

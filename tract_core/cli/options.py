@@ -30,6 +30,10 @@ URL_PREFIXES = ("sqlite://", "postgresql")
 """How a database URL starts (anything else is a SQLite file path)."""
 
 
+EXIT_ERROR = 2
+"""Exit status of every failed command (as for command-line usage errors)."""
+
+
 class UsageError(Exception):
     """A mistake in how the command was called (reported like a :class:`TractError`)."""
 

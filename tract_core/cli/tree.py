@@ -21,7 +21,7 @@ from rich.tree import Tree
 
 from ..errors import SelectorSyntaxError
 from ..tree import AH, SEQ, SYS, Node, Selection, Snapshot, is_temporal, parse_selector, parse_temporal
-from .options import open_from
+from .options import EXIT_ERROR, open_from
 from .render import counted, role_text, short
 
 __all__ = ["cmd_snapshot", "cmd_tree", "cmd_select", "preview"]
@@ -164,8 +164,6 @@ def cmd_select(args: argparse.Namespace, out: Console) -> int | None:
     try:
         parse_selector(args.query)
     except SelectorSyntaxError as error:
-        from . import EXIT_ERROR
-
         sys.stderr.write(f"tract: error: {error}\n")
         return EXIT_ERROR
     with open_from(args) as t:
