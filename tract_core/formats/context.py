@@ -93,7 +93,7 @@ class CompiledContext:
     ) -> None:
         # compile's views hold frozen messages already; messages given by hand are frozen copies
         self._messages: Sequence[FrozenDict] = (
-            messages if isinstance(messages, _VIEWS) else tuple(freeze_message(m) for m in messages)  # type: ignore[assignment]
+            messages if isinstance(messages, _VIEWS) else tuple(freeze_message(m) for m in messages)
         )
         self._keys: Sequence[str] = commit_hashes if isinstance(commit_hashes, _VIEWS) else tuple(commit_hashes)
         self._slots = slots  # compile's slot of each message (see entries())

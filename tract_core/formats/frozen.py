@@ -45,7 +45,7 @@ _new_list = list.__new__
 _fill_list = list.extend
 
 
-class FrozenDict(dict):  # type: ignore[type-arg]
+class FrozenDict(dict):
     """A ``dict`` that cannot be changed: a compiled message, or an object nested in one.
 
     ``FrozenDict(mapping)`` freezes a copy of ``mapping`` (nested values included); reading works as
@@ -73,7 +73,7 @@ class FrozenDict(dict):  # type: ignore[type-arg]
 
     __setitem__ = _refuse
     __delitem__ = _refuse
-    __ior__ = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse
     clear = _refuse
     pop = _refuse
     popitem = _refuse
@@ -90,7 +90,7 @@ class FrozenDict(dict):  # type: ignore[type-arg]
         return (dict, (thaw(self),))
 
 
-class FrozenList(list):  # type: ignore[type-arg]
+class FrozenList(list):
     """A ``list`` that cannot be changed: the content parts or tool calls of a compiled message.
 
     Reading, slicing (which returns a plain list), ``+``, ``==``, ``json.dumps`` and pickling (which
@@ -108,8 +108,8 @@ class FrozenList(list):  # type: ignore[type-arg]
 
     __setitem__ = _refuse
     __delitem__ = _refuse
-    __iadd__ = _refuse  # type: ignore[assignment]
-    __imul__ = _refuse  # type: ignore[assignment]
+    __iadd__ = _refuse
+    __imul__ = _refuse
     append = _refuse
     clear = _refuse
     extend = _refuse
@@ -163,7 +163,7 @@ def freeze(value: Any) -> Any:
 
 def freeze_message(message: Mapping[str, Any]) -> FrozenDict:
     """A message dict made read-only (see :func:`freeze`); a :class:`FrozenDict` as it is."""
-    return message if message.__class__ is FrozenDict else _freeze_mapping(message)  # type: ignore[return-value]
+    return message if message.__class__ is FrozenDict else _freeze_mapping(message)
 
 
 def thaw(value: Any, memo: dict[int, Any] | None = None) -> Any:
