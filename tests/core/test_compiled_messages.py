@@ -195,7 +195,15 @@ def test_a_context_built_by_hand_keeps_its_own_copy(tract: Tract) -> None:
 
 
 def test_the_other_formats_return_plain_mutable_data(tract: Tract) -> None:
+    arguments = {"city": {"name": "Oslo"}, "days": [1, 2]}  # arguments as an object, not JSON text
+    tract.assistant(
+        None, tool_calls=[{"id": "c2", "type": "function", "function": {"name": "f", "arguments": arguments}}]
+    )
+    tract.tool_result(
+        "c2", [{"type": "text", "text": "rain"}, {"type": "image_url", "image_url": {"url": "https://x/r.png"}}]
+    )
     ctx = tract.compile()
+    expected = copy.deepcopy(ctx.messages)
     bodies = [ctx.to_anthropic(), ctx.to_anthropic(cache_breakpoints="auto"), ctx.to_gemini(), ctx.entries()[1].message]
     for body in bodies:
         assert _all_plain(body)
@@ -204,7 +212,8 @@ def test_the_other_formats_return_plain_mutable_data(tract: Tract) -> None:
                 value["x"] = 1
             else:
                 value.append(1)
-    assert tract.compile().messages == EXPECTED and ctx.to_anthropic() == tract.compile().to_anthropic()
+    assert tract.compile().messages == expected and ctx.to_anthropic() == tract.compile().to_anthropic()
+    assert ctx.to_gemini() == tract.compile().to_gemini() and expected[:5] == EXPECTED
     assert ctx.to_langchain()[1].content == PARTS and ctx.to_llamaindex()[0].content == "You plan trips."
 
 
