@@ -16,8 +16,8 @@ store, which is how stores without branches fork a conversation), merging a 100-
 (fast-forward and with a merge commit) and rebasing 100 commits. A third table compresses 1,001
 commits with a manual summary, runs gc with a zero archive window, and weighs the file before and
 after. A fourth times what an LLM call pays to get the messages after the per-turn compile
-(``ctx.to_openai()``) at 2,000 and 8,000 messages, next to a copy of every message (what
-``to_openai()`` did before compiled messages became read-only and shared).
+(``ctx.to_openai()``) at 2,000 and 8,000 messages (500 and 2,000 with ``--quick``), next to a copy
+of every message (what ``to_openai()`` did before compiled messages became read-only and shared).
 
 Run ``python benchmarks/core.py`` (sizes 500 and 2000 turns) or ``--quick`` (100 and 300 turns,
 a few seconds). ``--json PATH`` writes every figure. See ``benchmarks/README.md``.
@@ -61,6 +61,7 @@ TARGET_COLD_MS = 50.0
 TARGET_FLAT_RATIO = 1.5
 TARGET_MATERIALISE_MS = 0.2
 MATERIALISE_SIZES = (2_000, 8_000)
+MATERIALISE_QUICK_SIZES = (500, 2_000)
 MATERIALISE_TURNS = 100
 
 _FRESH_PROCESS_SCRIPT = """
@@ -847,7 +848,7 @@ def run(sizes: Sequence[int], seed: int, quick: bool, full_turns: int) -> dict[s
         full = measure_full_durability(workdir, make_turns(full_turns, seed + 1))
         surgery = measure_surgery(workdir, make_turns(max(sizes), seed + 2), 100)
         compression = measure_compression(workdir, make_turns(500, seed + 3))
-        materialise = measure_materialise(workdir, MATERIALISE_SIZES, seed + 4)
+        materialise = measure_materialise(workdir, MATERIALISE_QUICK_SIZES if quick else MATERIALISE_SIZES, seed + 4)
     for result in results:
         if result["turns"] == full_turns:
             full["tract"]["normal_commit_p50_ms"] = result["tract"]["commit_p50_ms"]
