@@ -5,8 +5,8 @@ built once by compile and shared by consecutive compiles): :attr:`~CompiledConte
 :meth:`~CompiledContext.to_openai` return a fresh list of them without copying them (a pointer copy,
 so an LLM call does not pay for the whole history), and a caller that tries to change one gets a
 ``TypeError`` instead of corrupting tract's compile cache. Its other ``to_*`` methods build new,
-mutable data, handing the messages to the provider modules of this package (:mod:`.openai`, :mod:`.anthropic`,
-:mod:`.gemini`, :mod:`.langchain`, :mod:`.llamaindex`).
+mutable data, handing the messages to the provider modules of this package (:mod:`.openai`,
+:mod:`.anthropic`, :mod:`.gemini`, :mod:`.langchain`, :mod:`.llamaindex`).
 """
 
 from __future__ import annotations

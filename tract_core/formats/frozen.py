@@ -18,6 +18,14 @@ would change one in place raises a :class:`TypeError` that says how to get a mut
   a plain, mutable outer dict whose nested lists and objects are still frozen.
 
 Pickling gives plain data too (a frozen message unpickles as a ``dict``).
+
+Why read-only messages rather than the alternatives: copying on every read is O(history) per call,
+and a cache of copies would have to prove on each read that no caller changed them, which takes
+hashing (or comparing) every message, O(history) again. Read-only views that are not dicts
+(``types.MappingProxyType``, tuples) copy nothing either, but ``json.dumps``, ``isinstance(m, dict)``
+checks and pydantic's dict validation (the provider SDKs, LangChain, LlamaIndex) refuse them or
+treat them differently. Subclasses of ``dict`` and ``list`` are taken everywhere a dict or list is,
+and making one costs about as much as the plain dict compile built anyway, once per message.
 """
 
 from __future__ import annotations
