@@ -15,7 +15,9 @@ on the long tract (against copying the conversation to a new session id in the `
 store, which is how stores without branches fork a conversation), merging a 100-commit branch
 (fast-forward and with a merge commit) and rebasing 100 commits. A third table compresses 1,001
 commits with a manual summary, runs gc with a zero archive window, and weighs the file before and
-after.
+after. A fourth times what an LLM call pays to get the messages after the per-turn compile
+(``ctx.to_openai()``) at 2,000 and 8,000 messages (500 and 2,000 with ``--quick``), next to a copy
+of every message (what ``to_openai()`` did before compiled messages became read-only and shared).
 
 Run ``python benchmarks/core.py`` (sizes 500 and 2000 turns) or ``--quick`` (100 and 300 turns,
 a few seconds). ``--json PATH`` writes every figure. See ``benchmarks/README.md``.
@@ -45,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from tract_core import Tract
+from tract_core.formats import copy_message
 
 FULL_SIZES = (500, 2000)
 QUICK_SIZES = (100, 300)
@@ -56,6 +59,10 @@ TARGET_COMMIT_MS = 1.0
 TARGET_COMPILE_MS = 0.5
 TARGET_COLD_MS = 50.0
 TARGET_FLAT_RATIO = 1.5
+TARGET_MATERIALISE_MS = 0.2
+MATERIALISE_SIZES = (2_000, 8_000)
+MATERIALISE_QUICK_SIZES = (500, 2_000)
+MATERIALISE_TURNS = 100
 
 _FRESH_PROCESS_SCRIPT = """
 import json, sys, time
@@ -466,7 +473,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("turn_last10_p50_ms", "whole turn p50, last 10%", "ms"),
     ("turn_last_first_ratio", "  turn last/first", "x"),
     ("warm_compile_p50_ms", "compile@HEAD p50, unchanged", "ms"),
-    ("warm_compile_to_openai_p50_ms", "  + .to_openai() (copies)", "ms"),
+    ("warm_compile_to_openai_p50_ms", "  + .to_openai()", "ms"),
     ("at_commit_p50_ms", "compile(at_commit=HEAD~N) cold", "ms"),
     ("reopen_open_p50_ms", "reopen: open", "ms"),
     ("reopen_compile_p50_ms", "reopen: first compile", "ms"),
@@ -558,6 +565,7 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(durability_table(report["durability_full"]))
     console.print(surgery_table(report["surgery"]))
     console.print(compression_table(report["compression"]))
+    console.print(materialise_table(report["materialise"]))
     console.print(
         "Peers do less: no hashing, no edits/annotations/branches, no token counting, no reflog; "
         "'in-memory' persists nothing and its read returns its own list. "
@@ -678,6 +686,72 @@ def measure_compression(workdir: Path, turns: Sequence[tuple[str, str]]) -> dict
     return figures
 
 
+def measure_materialise(workdir: Path, sizes: Sequence[int], seed: int) -> dict[str, Any]:
+    """Per turn at each message count: a user message, ``compile()``, then ``to_openai()`` timed alone.
+
+    The history is written in one batch; then :data:`MATERIALISE_TURNS` turns of the loop run, each
+    timing ``ctx.to_openai()`` (a fresh list of the read-only, shared messages) and, on the same
+    context, a copy of every message with ``copy_message`` (the defensive copies ``to_openai()``
+    made before, O(history) per call).
+    """
+    figures: dict[str, Any] = {"turns": MATERIALISE_TURNS, "sizes": []}
+    for size in sizes:
+        turns = make_turns((size - 1) // 2 + MATERIALISE_TURNS, seed)
+        history, loop = turns[: (size - 1) // 2], turns[(size - 1) // 2 :]
+        tract = Tract.open(path=workdir / f"materialise-{size}.db")
+        tract.system(SYSTEM_PROMPT)
+        with tract.batch():
+            for user_text, assistant_text in history:
+                tract.user(user_text)
+                tract.assistant(assistant_text)
+        shared_ns, copies_ns, counts = [], [], []
+        gc.collect()
+        for user_text, assistant_text in loop:
+            tract.user(user_text)
+            context = tract.compile()
+            elapsed, messages = timed(context.to_openai)
+            shared_ns.append(elapsed)
+            copies_ns.append(timed(lambda m=messages: [copy_message(x) for x in m])[0])
+            counts.append(len(messages))
+            tract.assistant(assistant_text)
+        tract.close()
+        figures["sizes"].append(
+            {
+                "messages": size,
+                "messages_min": min(counts),
+                "messages_max": max(counts),
+                "to_openai_p50_ms": p50(shared_ns),
+                "to_openai_p99_ms": percentile(shared_ns, 99),
+                "copies_p50_ms": p50(copies_ns),
+                "status": "PASS" if p50(shared_ns) < TARGET_MATERIALISE_MS else "MISS",
+            }
+        )
+    return figures
+
+
+def materialise_table(figures: dict[str, Any]) -> Any:
+    """Per-turn materialisation: ``to_openai()`` now, and a copy of every message (before)."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"Materialising the messages per turn ({figures['turns']} turns: user, compile, to_openai(), assistant)",
+        title_justify="left",
+    )
+    for column in ("messages", "to_openai() p50 (ms)", "p99 (ms)", "copy of every message, before (ms)", "target", ""):
+        table.add_column(column, justify="left" if column in ("target", "") else "right")
+    for row in figures["sizes"]:
+        styled = f"[green]{row['status']}[/]" if row["status"] == "PASS" else f"[red]{row['status']}[/]"
+        table.add_row(
+            f"{row['messages_min']:,}-{row['messages_max']:,}",
+            _fmt(row["to_openai_p50_ms"], "ms"),
+            _fmt(row["to_openai_p99_ms"], "ms"),
+            _fmt(row["copies_p50_ms"], "ms"),
+            f"< {TARGET_MATERIALISE_MS:g} ms",
+            styled,
+        )
+    return table
+
+
 def compression_table(figures: dict[str, Any]) -> Any:
     """The compression and gc figures."""
     from rich.table import Table
@@ -774,6 +848,7 @@ def run(sizes: Sequence[int], seed: int, quick: bool, full_turns: int) -> dict[s
         full = measure_full_durability(workdir, make_turns(full_turns, seed + 1))
         surgery = measure_surgery(workdir, make_turns(max(sizes), seed + 2), 100)
         compression = measure_compression(workdir, make_turns(500, seed + 3))
+        materialise = measure_materialise(workdir, MATERIALISE_QUICK_SIZES if quick else MATERIALISE_SIZES, seed + 4)
     for result in results:
         if result["turns"] == full_turns:
             full["tract"]["normal_commit_p50_ms"] = result["tract"]["commit_p50_ms"]
@@ -787,6 +862,7 @@ def run(sizes: Sequence[int], seed: int, quick: bool, full_turns: int) -> dict[s
         "durability_full": full,
         "surgery": surgery,
         "compression": compression,
+        "materialise": materialise,
     }
 
 

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from .errors import CorruptObjectError, damaged
 from .formats import CompiledContext
+from .formats.frozen import freeze_message
 from .graph import linearize
 from .objects import Blob, ContentType, Operation, Priority
 from .sequence import MaskedSequence, SharedSequence
@@ -62,10 +63,11 @@ def default_priority(content_type: str) -> Priority:
 
 
 def build_message(role: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    """The OpenAI-shaped message for a role and a blob body (``role`` first)."""
+    """The OpenAI-shaped message for a role and a blob body (``role`` first), read-only: compiled
+    contexts hand it out without copying it (see :mod:`tract_core.formats.frozen`)."""
     message: dict[str, Any] = {"role": role}
     message.update(body)
-    return message
+    return freeze_message(message)
 
 
 class Slot(NamedTuple):
@@ -76,7 +78,8 @@ class Slot(NamedTuple):
         source: Hash of the commit whose content is shown (the key, or the latest EDIT of it).
         role: The message role.
         content_type: The content type of the appended message.
-        message: The OpenAI-shaped message (never mutated).
+        message: The OpenAI-shaped message, a read-only :class:`~tract_core.formats.frozen.FrozenDict`
+            that compiled contexts hand out as it is.
         tokens: Estimated tokens of the message, overhead included.
         priority: The effective priority.
         blob: Hash of the blob whose content is shown (that of ``source``).
@@ -431,7 +434,9 @@ def _without_calls(slot: Slot, results: set[Any], counter: TokenCounter) -> Slot
         message["tool_calls"] = kept
     body = {k: v for k, v in message.items() if k != "role"}
     trimmed = Blob.from_body(body)
-    return slot._replace(message=message, tokens=count_body(counter, body) + MESSAGE_OVERHEAD, blob=trimmed.hash)
+    return slot._replace(
+        message=freeze_message(message), tokens=count_body(counter, body) + MESSAGE_OVERHEAD, blob=trimmed.hash
+    )
 
 
 class Compiler:
@@ -876,8 +881,7 @@ def build_state(
                 newest[entry.key] = len(slots)
             if entry.lifecycle_json is not None or entry.key is not None:
                 marked.append(len(slots))
-            message = {"role": role}
-            message.update(body)
+            message = build_message(role, body)
             slots.append(
                 Slot(
                     entry.hash,

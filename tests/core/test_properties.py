@@ -18,11 +18,13 @@ in-memory store: commit hashes and compile digests must be identical.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -189,14 +191,23 @@ class Model:
 
 
 def _mutate(messages: list[dict]) -> None:
+    """Try to change every message (compiled messages are read-only: each attempt raises), change a
+    deep copy of each instead, and change the list (a fresh one per call: that works)."""
     for message in messages:
-        message["role"] = "hacked"
-        if isinstance(message.get("content"), list):
-            message["content"][0]["text"] = "hacked"
-            message["content"].append({"type": "text", "text": "more"})
-        else:
-            message["content"] = "hacked"
-        message["extra"] = {"x": 1}
+        with pytest.raises(TypeError):
+            message["role"] = "hacked"
+        with pytest.raises(TypeError):
+            message["extra"] = {"x": 1}
+        content = message.get("content")
+        if isinstance(content, list):
+            with pytest.raises(TypeError):
+                content[0]["text"] = "hacked"
+            with pytest.raises(TypeError):
+                content.append({"type": "text", "text": "more"})
+        mine = copy.deepcopy(message)
+        mine["role"] = "hacked"
+        if isinstance(mine.get("content"), list):
+            mine["content"][0]["text"] = "hacked"
     messages.append({"role": "user", "content": "injected"})
 
 
@@ -368,7 +379,8 @@ class Driver:
         _mutate(mutated)
         _mutate(ctx.to_openai())
         for message in ctx:
-            message["content"] = "hacked"
+            with pytest.raises(TypeError):
+                message["content"] = "hacked"
         assert ctx.messages == expected
         assert t.compile().messages == expected
         assert t.compile().canonical_bytes() == ctx.canonical_bytes()

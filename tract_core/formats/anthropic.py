@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import InvalidInputError, shown
 from .content import data_url, file_data, plain_text
+from .frozen import thaw
 
 __all__ = ["MAX_CACHE_BREAKPOINTS", "to_anthropic"]
 
@@ -201,7 +202,7 @@ def _tool_use(call: Mapping[str, Any]) -> dict[str, Any]:
     function = call.get("function", {})
     arguments = function.get("arguments") or "{}"
     try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
+        parsed = json.loads(arguments) if isinstance(arguments, str) else thaw(dict(arguments))
     except json.JSONDecodeError:
         parsed = {"arguments": arguments}
     return {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": parsed}

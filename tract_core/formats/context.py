@@ -1,9 +1,12 @@
 """The compiled context: the immutable message list one commit compiles to.
 
-A :class:`CompiledContext` holds frozen message data and every accessor returns fresh copies, so
-a caller that mutates what it gets never corrupts tract's compile cache. Its ``to_*`` methods hand
-the messages to the provider modules of this package (:mod:`.openai`, :mod:`.anthropic`,
-:mod:`.gemini`, :mod:`.langchain`, :mod:`.llamaindex`).
+A :class:`CompiledContext` holds read-only messages (:class:`~tract_core.formats.frozen.FrozenDict`,
+built once by compile and shared by consecutive compiles): :attr:`~CompiledContext.messages` and
+:meth:`~CompiledContext.to_openai` return a fresh list of them without copying them (a pointer copy,
+so an LLM call does not pay for the whole history), and a caller that tries to change one gets a
+``TypeError`` instead of corrupting tract's compile cache. Its other ``to_*`` methods build new,
+mutable data, handing the messages to the provider modules of this package (:mod:`.openai`,
+:mod:`.anthropic`, :mod:`.gemini`, :mod:`.langchain`, :mod:`.llamaindex`).
 """
 
 from __future__ import annotations
@@ -12,16 +15,16 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from ..entries import CompiledMessage, copy_message
+from ..entries import CompiledMessage
 from ..errors import InvalidInputError
 from ..objects import FORMAT_VERSION, canonical_json
 from ..sequence import MaskedSequence, SharedSequence
 from ..tokens import REPLY_PRIMING
 from .anthropic import to_anthropic
+from .frozen import FrozenDict, freeze_message
 from .gemini import to_gemini
 from .langchain import to_langchain
 from .llamaindex import to_llamaindex
-from .openai import to_openai
 
 __all__ = ["CompiledContext"]
 
@@ -37,7 +40,7 @@ def _llamaindex_body(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 _BODIES: dict[str, Any] = {
-    "openai": lambda messages: {"messages": to_openai(messages)},
+    "openai": lambda messages: {"messages": list(messages)},  # read-only messages: nothing to copy
     "anthropic": to_anthropic,
     "gemini": to_gemini,
     "langchain": _langchain_body,
@@ -88,7 +91,10 @@ class CompiledContext:
         head: str | None,
         slots: Sequence[Any] | None = None,
     ) -> None:
-        self._messages: Sequence[Mapping[str, Any]] = messages if isinstance(messages, _VIEWS) else tuple(messages)
+        # compile's views hold frozen messages already; messages given by hand are frozen copies
+        self._messages: Sequence[FrozenDict] = (
+            messages if isinstance(messages, _VIEWS) else tuple(freeze_message(m) for m in messages)
+        )
         self._keys: Sequence[str] = commit_hashes if isinstance(commit_hashes, _VIEWS) else tuple(commit_hashes)
         self._slots = slots  # compile's slot of each message (see entries())
         self._hashes: tuple[str, ...] | None = None
@@ -162,8 +168,28 @@ class CompiledContext:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """The messages in OpenAI chat shape (``role``, ``content``, ...), as a fresh list of copies."""
-        return [copy_message(m) for m in self._messages]
+        """The messages in OpenAI chat shape (``role``, ``content``, ...), in a fresh list.
+
+        The list is yours (append, slice, reorder it freely); the messages in it are read-only
+        (:class:`~tract_core.formats.frozen.FrozenDict`) and shared with tract's compile cache, so
+        getting them costs a pointer copy of the list, not a copy of the history. They read, compare
+        (``==`` plain dicts), serialise (``json.dumps``, pickle) and pass to SDKs and frameworks like
+        plain dicts; changing one raises ``TypeError``. For a message you can change, take
+        ``copy.deepcopy(message)`` (or ``dict(message)`` for a shallow copy).
+
+        Example:
+            >>> from tract_core import Tract
+            >>> with Tract.open() as t:
+            ...     _ = t.user("Hi")
+            ...     messages = t.compile().messages
+            >>> messages
+            [{'role': 'user', 'content': 'Hi'}]
+            >>> messages.append({"role": "assistant", "content": "Hello"})  # the list is a fresh one
+            >>> first = dict(messages[0])  # a mutable copy of a message
+            >>> first["content"] = "Hi there"
+        """
+        items = self._messages
+        return items.tolist() if isinstance(items, _VIEWS) else list(items)
 
     def __len__(self) -> int:
         return len(self._messages)
@@ -194,8 +220,10 @@ class CompiledContext:
         return hashlib.sha256(self.canonical_bytes()).hexdigest()
 
     def to_openai(self) -> list[dict[str, Any]]:
-        """Messages for the OpenAI Chat Completions API (``messages=``); see :mod:`.openai`."""
-        return to_openai(self._messages)
+        """Messages for the OpenAI Chat Completions API (``messages=``): :attr:`messages`, a fresh
+        list of read-only messages (tract's own message shape is OpenAI's). Changing a message raises
+        ``TypeError``; ``copy.deepcopy`` gives a mutable copy."""
+        return self.messages
 
     def to_anthropic(self, cache_breakpoints: str | Sequence[int] | None = None) -> dict[str, Any]:
         """Arguments for the Anthropic Messages API: ``{"system": ..., "messages": [...]}``.

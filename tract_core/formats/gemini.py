@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .content import data_url, file_data, plain_text
+from .frozen import thaw
 
 __all__ = ["to_gemini"]
 
@@ -123,7 +124,7 @@ def _media(url: str, types: Mapping[str, str]) -> dict[str, Any]:
 def _args(function: Mapping[str, Any]) -> dict[str, Any]:
     arguments = function.get("arguments") or "{}"
     try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
+        parsed = json.loads(arguments) if isinstance(arguments, str) else thaw(dict(arguments))
     except (json.JSONDecodeError, TypeError, ValueError):
         return {"arguments": arguments}
     return parsed if isinstance(parsed, dict) else {"arguments": parsed}

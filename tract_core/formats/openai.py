@@ -1,4 +1,6 @@
-"""The OpenAI Chat Completions format: tract's own message shape, so exporting is copying."""
+"""The OpenAI Chat Completions format: tract's own message shape. ``CompiledContext.to_openai()``
+returns the context's read-only messages as they are (see :mod:`.frozen`); :func:`to_openai` copies
+any other messages."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidInputError
+from ..formats.frozen import thaw
 from .frameworks import needs_instance
 from .protocol import LLMError, LLMResponse, Messages, acall, content_text, message_list, read_usage, settle
 
@@ -70,7 +71,7 @@ class LangChainChatLLM:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("LangChainChatLLM needs langchain-core: pip install langchain-core") from exc
         try:
-            return convert_to_messages(prompt)
+            return convert_to_messages(thaw(prompt))  # plain data: read-only compiled messages stay ours
         except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
             raise InvalidInputError(f"the messages cannot be converted to LangChain messages: {exc}") from exc
 

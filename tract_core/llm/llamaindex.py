@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidInputError
+from ..formats.frozen import thaw
 from ..usage import Usage, normalize_usage
 from .frameworks import framework_class, needs_instance
 from .protocol import LLMError, LLMResponse, Messages, acall, content_text, field_of, has_field, message_list, settle
@@ -137,7 +138,7 @@ class LlamaIndexLLM:
                 raise InvalidInputError(
                     f"messages[{i}] content must be a str or a list of content parts, not a {type(content).__name__}"
                 )
-            out.append(ChatMessage(role=role, blocks=blocks, additional_kwargs=extra))
+            out.append(ChatMessage(role=role, blocks=blocks, additional_kwargs=thaw(extra)))
         return out
 
     def _read(self, response: Any) -> LLMResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -397,10 +398,15 @@ class FoundationsContract:
         t.user([{"type": "text", "text": "look"}])
         t.assistant("ok")
         ctx = t.compile()
-        messages = ctx.messages
-        messages[0]["content"][0]["text"] = "tampered"
+        messages = ctx.messages  # a fresh list of read-only messages
+        with pytest.raises(TypeError, match="deepcopy"):
+            messages[0]["content"][0]["text"] = "tampered"
         messages.append({"role": "user", "content": "injected"})
-        ctx.to_openai()[1]["content"] = "tampered too"
+        with pytest.raises(TypeError, match="read-only"):
+            ctx.to_openai()[1]["content"] = "tampered too"
+        mutable = copy.deepcopy(ctx.messages)
+        mutable[0]["content"][0]["text"] = "tampered"
+        mutable[1]["content"] = "tampered too"
         assert _contents(t.compile()) == [[{"type": "text", "text": "look"}], "ok"]
         assert _contents(ctx) == [[{"type": "text", "text": "look"}], "ok"]
         with pytest.raises(AttributeError):
