@@ -263,7 +263,7 @@ class CheckpointStore:
             "metadata_json": metadata_json,
             "run_id": None if run_id is None else str(run_id),
         }
-        _q(tx).put_checkpoint.run(tx, values)
+        _q(tx).put_checkpoint.defer(tx, values)
 
     # -- channel versions and values ----------------------------------------------------------
 
@@ -292,10 +292,10 @@ class CheckpointStore:
             "commit_hash": commit_hash,
             "count": count,
         }
-        _q(tx).put_channel.run(tx, values)
+        _q(tx).put_channel.defer(tx, values)
 
     def put_value(self, tx: Transaction, value_hash: str, typed: tuple[str, bytes]) -> None:
-        _q(tx).put_value.run(tx, {"hash": value_hash, "type": typed[0], "data": typed[1]})
+        _q(tx).put_value.defer(tx, {"hash": value_hash, "type": typed[0], "data": typed[1]})
 
     def value(self, tx: Transaction, value_hash: str) -> tuple[str, bytes]:
         found = _q(tx).value.one(tx, {"hash": value_hash})
@@ -347,7 +347,7 @@ class CheckpointStore:
             return
         statement = _q(tx).put_writes_replace if replace else _q(tx).put_writes_keep
         for row in rows:
-            statement.run(tx, row)
+            statement.defer(tx, row)
 
     def writes(self, tx: Transaction, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Any]:
         found = _q(tx).writes.all(
@@ -484,7 +484,7 @@ class CheckpointStore:
     # -- sealed messages ----------------------------------------------------------------------
 
     def put_sealed(self, tx: Transaction, blob_hash: str, typed: tuple[str, bytes]) -> None:
-        _q(tx).put_sealed.run(tx, {"hash": blob_hash, "type": typed[0], "data": typed[1]})
+        _q(tx).put_sealed.defer(tx, {"hash": blob_hash, "type": typed[0], "data": typed[1]})
 
     def sealed_many(self, tx: Transaction, blob_hashes: Sequence[str]) -> dict[str, tuple[str, bytes]]:
         found: dict[str, tuple[str, bytes]] = {}
