@@ -15,7 +15,7 @@ from tract_core.storage import DEFAULT_BRANCH, PreparedStatement, Transaction
 
 from .schema import CHANNELS, CHECKPOINTS, ID_COLUMNS, SAVER_TABLES, SEALED, VALUES, WRITES
 
-__all__ = ["CheckpointStore", "CheckpointRecord", "ChannelRecord", "WriteRecord", "create_tables"]
+__all__ = ["CheckpointStore", "CheckpointRecord", "ChannelRecord", "WriteRecord", "create_tables", "tables_ready"]
 
 
 class CheckpointRecord(NamedTuple):
@@ -528,6 +528,26 @@ class CheckpointStore:
         ordered = sorted(blob_hashes)
         for start in range(0, len(ordered), 500):
             tx.execute(delete(_S).where(_S.c.hash.in_(ordered[start : start + 500])))
+
+
+def tables_ready(tx: Transaction) -> bool:
+    """PostgreSQL: whether every saver table exists with its id columns already ``TEXT``, in one
+    catalog read (then :func:`create_tables` has nothing to do and opening needs no write). False
+    on other databases, where creating the tables if missing is as cheap."""
+    if tx.dialect != "postgresql":
+        return False
+    rows = tx.execute(
+        text(
+            "SELECT c.relname, coalesce(bool_or(a.attname IN :columns "
+            "AND a.atttypid = 'character varying'::regtype), false) "
+            "FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_attribute a "
+            "ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+            "WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema()) "
+            "AND c.relname IN :tables AND c.relkind IN ('r', 'p') GROUP BY c.relname"
+        ).bindparams(bindparam("tables", expanding=True), bindparam("columns", expanding=True)),
+        {"tables": [t.name for t in SAVER_TABLES], "columns": list(ID_COLUMNS)},
+    ).all()
+    return len(rows) == len(SAVER_TABLES) and not any(narrow for _name, narrow in rows)
 
 
 def create_tables(tx: Transaction) -> None:

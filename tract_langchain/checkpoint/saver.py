@@ -65,7 +65,7 @@ from tract_core.storage import DEFAULT_BRANCH, SqlStore, Transaction
 
 from .chains import Chain, ChainPlan, ChainStore, is_message_list
 from .forks import fork_branch
-from .rows import CheckpointStore, create_tables
+from .rows import CheckpointStore, create_tables, tables_ready
 from .sealing import Sealer, encrypts
 from .threads import SEPARATOR, check_namespace, check_thread_id, hashed_tract_id, tract_id_for
 from .views import SAVER_ACTIONS, UPDATE_ACTION, frozen_hidden, hidden_now, history_of, marker_commit
@@ -200,7 +200,12 @@ class TractSaver(BaseCheckpointSaver[str]):
         await self.aclose()
 
     def setup(self) -> None:
-        """Create the saver's tables if missing (idempotent; tract's own tables migrate on open)."""
+        """Create the saver's tables if missing (idempotent; tract's own tables migrate on open).
+
+        On PostgreSQL one catalog read first: a database whose tables are all there opens without
+        a write transaction."""
+        if storage.run_read(self.store, tables_ready):
+            return
         storage.run_write(self.store, create_tables)
 
     def close(self) -> None:
