@@ -86,6 +86,8 @@ from langgraph.graph.message import add_messages
 kind, location, thread_id = sys.argv[1:4]
 if kind == "tract":
     from tract_langchain import TractSaver as Saver
+    if "://" in location:
+        import psycopg  # noqa: F401  (the driver: PostgresSaver's import above loads it too)
 elif kind == "sqlite":
     from langgraph.checkpoint.sqlite import SqliteSaver as Saver
 else:
