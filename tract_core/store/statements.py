@@ -141,7 +141,7 @@ def flush_deferred(conn: Connection) -> None:
     queued = _queue(conn)
     if not queued:
         return
-    dbapi = conn.connection.dbapi_connection
+    dbapi: Any = conn.connection.dbapi_connection
     try:
         with dbapi.pipeline():
             _send_queued(conn, dbapi, queued)
@@ -174,7 +174,7 @@ def commit_deferred(conn: Connection) -> None:
     queued = _queue(conn)
     if not queued:
         return
-    dbapi = conn.connection.dbapi_connection
+    dbapi: Any = conn.connection.dbapi_connection
     whole = _idle(dbapi)
     try:
         if whole:

@@ -369,6 +369,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         values: dict[str, Any] = {}
         if stored is None:
             stored = self._rows.channels(tx, row.thread_id, row.checkpoint_ns, json.loads(row.versions))
+        value: Any
         for channel, (value, typed) in stored.items():
             if value.kind == "value":
                 if typed is None:
