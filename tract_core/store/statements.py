@@ -217,17 +217,32 @@ class Prepared:
         dialect: The dialect to compile it for.
     """
 
-    __slots__ = ("sql", "names", "defaults")
+    __slots__ = ("_statement", "_dialect", "_sql", "_names", "_defaults")
 
     def __init__(self, statement: Any, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.names = list(compiled.positiontup) if compiled.positional else None
-        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        self._statement: Any = statement
+        self._dialect = dialect
+        self._sql: str | None = None  # compiled on first use: opening a store compiles none of them
+        self._names: list[str] | None = None
+        self._defaults: dict[str, Any] = {}
+
+    def _compile(self) -> str:
+        compiled = self._statement.compile(dialect=self._dialect)
+        self._names = list(compiled.positiontup) if compiled.positional else None
+        self._defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        self._sql = sql = str(compiled)
+        return sql
+
+    @property
+    def sql(self) -> str:
+        """The statement's SQL for the dialect."""
+        return self._sql if self._sql is not None else self._compile()
 
     def _values(self, params: Mapping[str, Any]) -> Any:
-        merged = {**self.defaults, **params} if self.defaults else params
-        values = [merged[n] for n in self.names] if self.names is not None else merged
+        if self._sql is None:
+            self._compile()
+        merged = {**self._defaults, **params} if self._defaults else params
+        values = [merged[n] for n in self._names] if self._names is not None else merged
         check_parameters(values)  # what the engine checks for statements it runs itself
         return values
 
