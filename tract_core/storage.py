@@ -258,6 +258,12 @@ class PreparedStatement:
         """Execute; return the affected row count."""
         return self._for(tx).run(tx.connection, params)
 
+    def defer(self, tx: Transaction, params: Mapping[str, Any]) -> None:
+        """Execute without reading a result: on PostgreSQL the statement is sent with the
+        transaction's next statement or its COMMIT, in the same round trip (elsewhere it runs now).
+        Its errors surface there, inside the transaction, which then rolls back."""
+        self._for(tx).defer(tx.connection, params)
+
     def one(self, tx: Transaction, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Execute; return the first row (a tuple) or None."""
         return self._for(tx).one(tx.connection, params)

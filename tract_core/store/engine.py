@@ -17,12 +17,14 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine as _sa_create_engine
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
+PING_AFTER_IDLE_S = 1.0
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "tract_write"
 _MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
@@ -131,6 +134,34 @@ def _sqlite_pragmas(engine: Engine, *, memory: bool, durability: str) -> None:
             raise driver_errors.storage_error(exc, url, database=engine.url.database) from exc
 
 
+def _ping_after_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """Check a pooled PostgreSQL connection with a ping when it has been idle for ``idle_s`` seconds.
+
+    What ``pool_pre_ping`` guards against (a server restart, a pooler or firewall closing idle
+    connections) happens to connections that sat in the pool; pinging before every checkout would
+    add a round trip to every unit of work of a busy thread. A connection that fails the ping is
+    replaced by a new one (the pool retries), as with ``pool_pre_ping``; one whose failure the
+    driver already knows (closed, broken) is replaced without a ping.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["tract_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if getattr(dbapi_conn, "closed", False) or getattr(dbapi_conn, "broken", False):
+            raise sa_exc.DisconnectionError("the pooled connection is closed")
+        since = record.info.get("tract_idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # new, or back in the pool a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise sa_exc.DisconnectionError(f"the pooled connection failed its ping ({type(exc).__name__})") from exc
+
+
 def check_parameters(parameters: Any, executemany: bool = False) -> None:
     """Refuse parameters no backend stores faithfully, before the driver sees them: text with NUL
     (PostgreSQL cannot store it and would fail; SQLite would store it and the history could not
@@ -155,8 +186,16 @@ def _refuse_unstorable(
 def guard_engine(engine: Engine) -> Engine:
     """Install tract's error translation and parameter checks on ``engine`` (sync, or an async
     engine's ``sync_engine``); return it."""
+    from .statements import discard_deferred, flush_deferred
+
     driver_errors.install(engine, display_url(str(engine.url)))
     event.listen(engine, "before_cursor_execute", _refuse_unstorable)
+    if engine.dialect.name == "postgresql":
+        # statements deferred on a connection (see .statements) run before any other, and never
+        # outlive their transaction
+        event.listen(engine, "before_cursor_execute", lambda conn, *_: flush_deferred(conn))
+        event.listen(engine, "commit", flush_deferred)
+        event.listen(engine, "rollback", discard_deferred)
     return engine
 
 
@@ -240,8 +279,9 @@ def make_engine(
         return engine, "sqlite", None
     if backend == "postgresql":
         try:
-            engine = _create(url, pool_pre_ping=True)
+            engine = _create(url)
         except ModuleNotFoundError as exc:
             raise ImportError("PostgreSQL support needs psycopg: pip install 'tract-context[postgres]'") from exc
+        _ping_after_idle(engine)
         return engine, "postgresql", None
     raise InvalidInputError(f"unsupported database URL {display_url(url)!r}; use a SQLite path or a postgresql:// URL")

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..clock import now as _clock_now
-from .statements import Statements
+from .statements import Prepared, Statements
 
 __all__ = ["Repository", "TractLocks", "CHUNK", "now"]
 
@@ -29,6 +29,7 @@ def _lock_key(tract_id: str) -> int:
 
 
 _SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
+_shared_prepared: list[Prepared] = []  # compiled on first use (PostgreSQL only)
 _EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)")
 
 
@@ -53,7 +54,10 @@ class TractLocks:
     def share(self, tract_id: str) -> None:
         """Hold the tract's lock shared until the transaction ends (a no-op if already held)."""
         if self._active and tract_id not in self._held:
-            self._conn.execute(_SHARED, {"key": _lock_key(tract_id)})
+            if not _shared_prepared:
+                _shared_prepared.append(Prepared(_SHARED, self._conn.dialect))
+            # deferred: taken in the round trip of the transaction's next statement, before it runs
+            _shared_prepared[0].defer(self._conn, {"key": _lock_key(tract_id)})
             self._held[tract_id] = False
 
     def exclusive(self, tract_id: str) -> None:

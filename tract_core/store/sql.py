@@ -36,7 +36,7 @@ from .sql_events import SqlEvents
 from .sql_objects import SqlBlobs, SqlCommits, SqlTracts
 from .sql_policies import SqlPolicies
 from .sql_refs import SqlAnnotations, SqlHolds, SqlReflog, SqlRefs
-from .statements import HEAD
+from .statements import HEAD, commit_deferred
 
 __all__ = [
     "SqlStore",
@@ -83,6 +83,11 @@ class SqlStore:
         self.durability = durability
         self.memory = self._lock is not None
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+        # PostgreSQL reads run READ ONLY (set in BEGIN, no round trip of its own) and end with COMMIT:
+        # the same as a rollback for a transaction that cannot write, and psycopg keeps its prepared
+        # statements (a ROLLBACK makes it deallocate them all, one more round trip on the next read)
+        self._postgres = self.dialect == "postgresql"
+        self._read_engine = self.engine.execution_options(postgresql_readonly=True) if self._postgres else self.engine
         self._writers: Any = threading.RLock() if self.dialect == "sqlite" and not self.memory else nullcontext()
         self._async: AsyncRunner | None = None
         self._batch: contextvars.ContextVar[
@@ -137,9 +142,12 @@ class SqlStore:
     def read(self) -> Iterator[SqlSession]:
         """A read-only unit of work seeing one consistent snapshot."""
         try:
-            with self._guard(), self.engine.connect() as conn, conn.begin() as tx:
+            with self._guard(), self._read_engine.connect() as conn, conn.begin() as tx:
                 yield SqlSession(conn, self.dialect)
-                tx.rollback()
+                if self._postgres:
+                    tx.commit()
+                else:
+                    tx.rollback()
         except (sqlite3.DatabaseError, DBAPIError, StorageError) as error:
             self._raise_if_damaged(error)
             raise
@@ -155,6 +163,8 @@ class SqlStore:
         try:
             with self._guard(), self._writers, self._write_engine.connect() as conn, conn.begin():
                 yield SqlSession(conn, self.dialect)
+                if self._postgres:
+                    commit_deferred(conn)  # deferred statements and the COMMIT in one round trip
         except (sqlite3.DatabaseError, DBAPIError, StorageError) as error:
             self._raise_if_damaged(error)
             raise

@@ -432,7 +432,7 @@ class SqlCommits(_Repo):
         self._remember(tract_id, commit, body)
         created = _now()
         extra = json.dumps(list(commit.parents[1:])) if len(commit.parents) > 1 else None
-        self.q.insert_commit_p.run(
+        self.q.insert_commit_p.defer(
             self.conn,
             {
                 "tract_id": tract_id,

@@ -156,7 +156,7 @@ class SqlReflog(_Repo):
     """Every ref move, oldest first."""
 
     def append(self, tract_id: str, ref: str, old: str | None, new: str | None, action: str) -> None:
-        self.q.insert_reflog_p.run(
+        self.q.insert_reflog_p.defer(
             self.conn,
             {"tract_id": tract_id, "ref": ref, "old": old, "new": new, "action": action, "created_at": _now()},
         )
@@ -345,7 +345,7 @@ class SqlHolds(_Repo):
     def hold(self, tract_id: str, commits: Iterable[str], holder: str) -> None:
         self.locks.share(tract_id)
         for commit in sorted(set(commits)):
-            self.q.insert_hold_p.run(
+            self.q.insert_hold_p.defer(
                 self.conn, {"tract_id": tract_id, "commit_hash": commit, "holder": holder, "created_at": _now()}
             )
 

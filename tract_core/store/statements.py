@@ -48,6 +48,9 @@ __all__ = [
     "Prepared",
     "Statements",
     "statements",
+    "flush_deferred",
+    "commit_deferred",
+    "discard_deferred",
 ]
 
 T = table_of(TractRow)
@@ -83,6 +86,128 @@ COMMIT_COLUMNS = (
 
 _tract: BindParameter[str] = bindparam("tract_id")
 
+# -- pipelining on PostgreSQL ---------------------------------------------------------------------
+#
+# Each statement psycopg sends on its own costs a round trip to the server (and psycopg sends the
+# transaction's BEGIN as one more). On a sync psycopg connection, statements whose result nobody
+# reads (an INSERT ... ON CONFLICT DO NOTHING, a reflog row) are *deferred*: queued on the
+# SQLAlchemy connection and sent, in order, in one pipeline with the next statement that returns
+# something, or with the COMMIT (:func:`commit_deferred`); a transaction's first statement carries
+# its BEGIN the same way. The order of statements, the transaction and its isolation are unchanged:
+# only the round trips go. A deferred statement's error surfaces at that next statement or at
+# commit, still inside the transaction, which then rolls back. Elsewhere (SQLite, async
+# connections) ``defer`` runs the statement at once.
+
+_QUEUE = "_tract_deferred"
+_pipelines: dict[type, bool] = {}
+
+
+def _pipelined(conn: Connection) -> Any:
+    """The sync psycopg connection under ``conn`` when it can pipeline, else None."""
+    dbapi = conn.connection.dbapi_connection
+    kind = type(dbapi)
+    able = _pipelines.get(kind)
+    if able is None:
+        able = False
+        if kind.__module__.startswith("psycopg") and callable(getattr(kind, "pipeline", None)):
+            try:
+                from psycopg import Capabilities
+
+                able = Capabilities().has_pipeline()
+            except Exception:  # an older psycopg: no pipelining
+                able = False
+        _pipelines[kind] = able
+    return dbapi if able else None
+
+
+def _queue(conn: Connection) -> list[tuple[str, Any]] | None:
+    return conn.__dict__.get(_QUEUE)
+
+
+def _idle(dbapi: Any) -> bool:
+    return int(dbapi.info.transaction_status) == 0  # IDLE: the next statement starts the transaction
+
+
+def _send_queued(conn: Connection, dbapi: Any, queued: list[tuple[str, Any]]) -> None:
+    """Send the queued statements (in pipeline mode: no wait)."""
+    conn.__dict__.pop(_QUEUE, None)
+    cursor = dbapi.cursor()
+    for sql, values in queued:
+        cursor.execute(sql, values)
+
+
+def flush_deferred(conn: Connection) -> None:
+    """Send the statements deferred on ``conn`` (one round trip) before anything else runs on it."""
+    queued = _queue(conn)
+    if not queued:
+        return
+    dbapi: Any = conn.connection.dbapi_connection
+    try:
+        with dbapi.pipeline():
+            _send_queued(conn, dbapi, queued)
+    except Exception as exc:
+        error = raw_driver_error(conn, exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def _begin_statement(dbapi: Any) -> str:
+    """The BEGIN psycopg would send for the connection's settings."""
+    parts = ["BEGIN"]
+    if dbapi.isolation_level is not None:
+        parts.append("ISOLATION LEVEL " + dbapi.isolation_level.name.replace("_", " "))
+    if dbapi.read_only is not None:
+        parts.append("READ ONLY" if dbapi.read_only else "READ WRITE")
+    return " ".join(parts)
+
+
+def commit_deferred(conn: Connection) -> None:
+    """Send the deferred statements and the COMMIT in one round trip (nothing if none are queued:
+    the caller's commit then commits as usual).
+
+    A transaction that has sent nothing yet (every statement was deferred) also sends its BEGIN in
+    that round trip: psycopg waits for the answer to the BEGIN it sends itself, so the block runs
+    with the driver in autocommit mode, between an explicit ``BEGIN`` and ``COMMIT`` (the same
+    transaction; on an error it is rolled back before the error is raised).
+    """
+    queued = _queue(conn)
+    if not queued:
+        return
+    dbapi: Any = conn.connection.dbapi_connection
+    whole = _idle(dbapi)
+    try:
+        if whole:
+            begin = _begin_statement(dbapi)
+            dbapi.autocommit = True
+            try:
+                with dbapi.pipeline():
+                    cursor = dbapi.cursor()
+                    cursor.execute(begin)
+                    _send_queued(conn, dbapi, queued)
+                    cursor.execute("COMMIT")
+            except BaseException:
+                if not dbapi.closed:
+                    dbapi.rollback()
+                raise
+            finally:
+                if not dbapi.closed and _idle(dbapi):
+                    dbapi.autocommit = False
+        else:
+            with dbapi.pipeline():
+                _send_queued(conn, dbapi, queued)
+                dbapi.cursor().execute("COMMIT")
+    except Exception as exc:
+        error = raw_driver_error(conn, exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def discard_deferred(conn: Connection) -> None:
+    """Drop what was deferred on ``conn`` (its transaction rolls back)."""
+    conn.__dict__.pop(_QUEUE, None)
+
 
 class Prepared:
     """A statement compiled once for a dialect, run on the connection's DBAPI cursor.
@@ -92,27 +217,67 @@ class Prepared:
         dialect: The dialect to compile it for.
     """
 
-    __slots__ = ("sql", "names", "defaults")
+    __slots__ = ("_statement", "_dialect", "_sql", "_names", "_defaults")
 
     def __init__(self, statement: Any, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.names = list(compiled.positiontup) if compiled.positional else None
-        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        self._statement: Any = statement
+        self._dialect = dialect
+        self._sql: str | None = None  # compiled on first use: opening a store compiles none of them
+        self._names: list[str] | None = None
+        self._defaults: dict[str, Any] = {}
+
+    def _compile(self) -> str:
+        compiled = self._statement.compile(dialect=self._dialect)
+        self._names = list(compiled.positiontup) if compiled.positional else None
+        self._defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        self._sql = sql = str(compiled)
+        return sql
+
+    @property
+    def sql(self) -> str:
+        """The statement's SQL for the dialect."""
+        return self._sql if self._sql is not None else self._compile()
+
+    def _values(self, params: Mapping[str, Any]) -> Any:
+        if self._sql is None:
+            self._compile()
+        merged = {**self._defaults, **params} if self._defaults else params
+        values = [merged[n] for n in self._names] if self._names is not None else merged
+        check_parameters(values)  # what the engine checks for statements it runs itself
+        return values
 
     def _cursor(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        merged = {**self.defaults, **params} if self.defaults else params
-        values = [merged[n] for n in self.names] if self.names is not None else merged
-        check_parameters(values)  # what the engine checks for statements it runs itself
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        values = self._values(params)
+        dbapi = conn.connection.dbapi_connection
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(self.sql, values)
+            pipelined = _pipelined(conn)
+            queued = _queue(conn)
+            if pipelined is not None and queued:
+                # whatever was deferred goes in the same round trip as this statement
+                with pipelined.pipeline():
+                    _send_queued(conn, pipelined, queued)
+                    cursor.execute(self.sql, values)
+            else:
+                cursor.execute(self.sql, values)
         except Exception as exc:  # the DBAPI cursor bypasses SQLAlchemy's error translation
+            cursor.close()
             error = raw_driver_error(conn, exc)
             if error is exc:
                 raise
             raise error from exc
         return cursor
+
+    def defer(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        """Execute without waiting for the result: on a sync PostgreSQL connection, queued and sent
+        with the next statement that returns something or with the COMMIT (see the module notes);
+        elsewhere at once. For statements whose row count and rows nobody reads."""
+        if _pipelined(conn) is None:
+            self.run(conn, params)
+            return
+        values = self._values(params)
+        queued = conn.__dict__.setdefault(_QUEUE, [])
+        queued.append((self.sql, values))
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute; return the affected row count."""

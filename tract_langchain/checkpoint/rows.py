@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from langgraph.checkpoint.base import writes_sort_key
-from sqlalchemy import JSON, BindParameter, bindparam, cast, delete, literal, select, text, type_coerce
+from sqlalchemy import JSON, BindParameter, and_, bindparam, cast, delete, literal, or_, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -15,7 +15,7 @@ from tract_core.storage import DEFAULT_BRANCH, PreparedStatement, Transaction
 
 from .schema import CHANNELS, CHECKPOINTS, ID_COLUMNS, SAVER_TABLES, SEALED, VALUES, WRITES
 
-__all__ = ["CheckpointStore", "CheckpointRecord", "ChannelRecord", "WriteRecord", "create_tables"]
+__all__ = ["CheckpointStore", "CheckpointRecord", "ChannelRecord", "WriteRecord", "create_tables", "tables_ready"]
 
 
 class CheckpointRecord(NamedTuple):
@@ -74,6 +74,7 @@ _CHECKPOINT_FIELDS = (
     "run_id",
 )
 _CHANNEL = tuple(_CH.c)
+_CHANNELS_PER_READ = 16
 _WRITE = (_W.c.task_id, _W.c.idx, _W.c.channel, _W.c.type, _W.c.data, _W.c.task_path)
 _ROW = (
     _K.c.thread_id,
@@ -147,6 +148,23 @@ class _Prepared:
             .limit(1),
         )
         self.put_sealed = PreparedStatement(module.insert(_S).on_conflict_do_nothing())
+        self._channel_sets: dict[int, PreparedStatement] = {}
+
+    def channel_set(self, count: int) -> PreparedStatement:
+        """Rows of ``count`` (channel, version) pairs of a thread and namespace, with the serialized
+        value of ``value`` rows, in one statement (parameters ``c0``, ``v0``, ``c1``, ...)."""
+        found = self._channel_sets.get(count)
+        if found is None:
+            pairs = [
+                and_(_CH.c.channel == bindparam(f"c{i}"), _CH.c.version == bindparam(f"v{i}")) for i in range(count)
+            ]
+            found = self._channel_sets[count] = PreparedStatement(
+                select(*_CHANNEL, _V.c.type, _V.c.data)
+                .select_from(_CH.outerjoin(_V, _V.c.hash == _CH.c.value_hash))
+                .where(_CH.c.thread_id == bindparam("thread_id"), _CH.c.checkpoint_ns == bindparam("checkpoint_ns"))
+                .where(or_(*pairs))
+            )
+        return found
 
 
 _prepared: dict[str, _Prepared] = {}
@@ -263,7 +281,7 @@ class CheckpointStore:
             "metadata_json": metadata_json,
             "run_id": None if run_id is None else str(run_id),
         }
-        _q(tx).put_checkpoint.run(tx, values)
+        _q(tx).put_checkpoint.defer(tx, values)
 
     # -- channel versions and values ----------------------------------------------------------
 
@@ -292,10 +310,10 @@ class CheckpointStore:
             "commit_hash": commit_hash,
             "count": count,
         }
-        _q(tx).put_channel.run(tx, values)
+        _q(tx).put_channel.defer(tx, values)
 
     def put_value(self, tx: Transaction, value_hash: str, typed: tuple[str, bytes]) -> None:
-        _q(tx).put_value.run(tx, {"hash": value_hash, "type": typed[0], "data": typed[1]})
+        _q(tx).put_value.defer(tx, {"hash": value_hash, "type": typed[0], "data": typed[1]})
 
     def value(self, tx: Transaction, value_hash: str) -> tuple[str, bytes]:
         found = _q(tx).value.one(tx, {"hash": value_hash})
@@ -309,13 +327,25 @@ class CheckpointStore:
         )
         return None if found is None else ChannelRecord._make(found)
 
-    def channels(self, tx: Transaction, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]) -> dict[str, Any]:
-        """The stored values of a checkpoint's channels (``empty`` markers and unknown versions left out)."""
-        found = {}
-        for channel, version in versions.items():
-            row = self.channel(tx, thread_id, checkpoint_ns, channel, str(version))
-            if row is not None and row.kind != "empty":
-                found[channel] = row
+    def channels(
+        self, tx: Transaction, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]
+    ) -> dict[str, tuple[ChannelRecord, tuple[str, bytes] | None]]:
+        """A checkpoint's channel rows (unknown versions left out; ``empty`` markers included), each
+        with its serialized value for ``value`` rows: one statement per 16 channels."""
+        found: dict[str, tuple[ChannelRecord, tuple[str, bytes] | None]] = {}
+        pairs = [(channel, str(version)) for channel, version in versions.items()]
+        for start in range(0, len(pairs), _CHANNELS_PER_READ):
+            chunk = pairs[start : start + _CHANNELS_PER_READ]
+            params: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
+            for i, (channel, version) in enumerate(chunk):
+                params[f"c{i}"], params[f"v{i}"] = channel, version
+            wanted = dict(chunk)
+            for raw in _q(tx).channel_set(len(chunk)).all(tx, params):
+                row = ChannelRecord._make(raw[: len(_CHANNEL)])
+                if wanted.get(row.channel) != row.version:
+                    continue
+                typed = None if raw[-2] is None else (raw[-2], bytes(raw[-1]))
+                found[row.channel] = (row, typed)
         return found
 
     def previous_tips(
@@ -347,7 +377,7 @@ class CheckpointStore:
             return
         statement = _q(tx).put_writes_replace if replace else _q(tx).put_writes_keep
         for row in rows:
-            statement.run(tx, row)
+            statement.defer(tx, row)
 
     def writes(self, tx: Transaction, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Any]:
         found = _q(tx).writes.all(
@@ -484,7 +514,7 @@ class CheckpointStore:
     # -- sealed messages ----------------------------------------------------------------------
 
     def put_sealed(self, tx: Transaction, blob_hash: str, typed: tuple[str, bytes]) -> None:
-        _q(tx).put_sealed.run(tx, {"hash": blob_hash, "type": typed[0], "data": typed[1]})
+        _q(tx).put_sealed.defer(tx, {"hash": blob_hash, "type": typed[0], "data": typed[1]})
 
     def sealed_many(self, tx: Transaction, blob_hashes: Sequence[str]) -> dict[str, tuple[str, bytes]]:
         found: dict[str, tuple[str, bytes]] = {}
@@ -498,6 +528,26 @@ class CheckpointStore:
         ordered = sorted(blob_hashes)
         for start in range(0, len(ordered), 500):
             tx.execute(delete(_S).where(_S.c.hash.in_(ordered[start : start + 500])))
+
+
+def tables_ready(tx: Transaction) -> bool:
+    """PostgreSQL: whether every saver table exists with its id columns already ``TEXT``, in one
+    catalog read (then :func:`create_tables` has nothing to do and opening needs no write). False
+    on other databases, where creating the tables if missing is as cheap."""
+    if tx.dialect != "postgresql":
+        return False
+    rows = tx.execute(
+        text(
+            "SELECT c.relname, coalesce(bool_or(a.attname IN :columns "
+            "AND a.atttypid = 'character varying'::regtype), false) "
+            "FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_attribute a "
+            "ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+            "WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema()) "
+            "AND c.relname IN :tables AND c.relkind IN ('r', 'p') GROUP BY c.relname"
+        ).bindparams(bindparam("tables", expanding=True), bindparam("columns", expanding=True)),
+        {"tables": [t.name for t in SAVER_TABLES], "columns": list(ID_COLUMNS)},
+    ).all()
+    return len(rows) == len(SAVER_TABLES) and not any(narrow for _name, narrow in rows)
 
 
 def create_tables(tx: Transaction) -> None:

@@ -65,7 +65,7 @@ from tract_core.storage import DEFAULT_BRANCH, SqlStore, Transaction
 
 from .chains import Chain, ChainPlan, ChainStore, is_message_list
 from .forks import fork_branch
-from .rows import CheckpointStore, create_tables
+from .rows import CheckpointStore, create_tables, tables_ready
 from .sealing import Sealer, encrypts
 from .threads import SEPARATOR, check_namespace, check_thread_id, hashed_tract_id, tract_id_for
 from .views import SAVER_ACTIONS, UPDATE_ACTION, frozen_hidden, hidden_now, history_of, marker_commit
@@ -200,7 +200,12 @@ class TractSaver(BaseCheckpointSaver[str]):
         await self.aclose()
 
     def setup(self) -> None:
-        """Create the saver's tables if missing (idempotent; tract's own tables migrate on open)."""
+        """Create the saver's tables if missing (idempotent; tract's own tables migrate on open).
+
+        On PostgreSQL one catalog read first: a database whose tables are all there opens without
+        a write transaction."""
+        if storage.run_read(self.store, tables_ready):
+            return
         storage.run_write(self.store, create_tables)
 
     def close(self) -> None:
@@ -305,9 +310,13 @@ class TractSaver(BaseCheckpointSaver[str]):
             found = self._rows.locate(tx, thread_id, checkpoint_ns, checkpoint_id)
             if found is None:
                 return None
-            if check and self._outdated(tx, thread_id, checkpoint_ns, found[1]):
-                return _OUTDATED
-            return self._tuple(tx, found[0])
+            row, versions = found
+            stored = self._rows.channels(tx, row.thread_id, row.checkpoint_ns, versions)
+            if check:
+                messages = stored.get(_MESSAGES)
+                if self._outdated(tx, thread_id, checkpoint_ns, versions, None if messages is None else messages[0]):
+                    return _OUTDATED
+            return self._tuple(tx, row, stored)
 
         return get_tuple
 
@@ -354,13 +363,18 @@ class TractSaver(BaseCheckpointSaver[str]):
 
         return list_
 
-    def _tuple(self, tx: Transaction, row: Any) -> CheckpointTuple:
+    def _tuple(self, tx: Transaction, row: Any, stored: dict[str, Any] | None = None) -> CheckpointTuple:
+        """The checkpoint tuple of a row (``stored``: its channel rows, if already read)."""
         checkpoint: Checkpoint = self._loads(row, "checkpoint", (row.type, row.checkpoint))
         values: dict[str, Any] = {}
-        stored = self._rows.channels(tx, row.thread_id, row.checkpoint_ns, json.loads(row.versions))
-        for channel, value in stored.items():
+        if stored is None:
+            stored = self._rows.channels(tx, row.thread_id, row.checkpoint_ns, json.loads(row.versions))
+        value: Any
+        for channel, (value, typed) in stored.items():
             if value.kind == "value":
-                values[channel] = self._loads(row, f"channel {channel!r}", self._rows.value(tx, value.value_hash))
+                if typed is None:
+                    typed = self._rows.value(tx, value.value_hash)  # raises: the value row is missing
+                values[channel] = self._loads(row, f"channel {channel!r}", typed)
             elif value.kind == "messages":
                 chain = self._chains.load(tx, value.tract_id, value.commit_hash)
                 values[channel] = self._chains.values(chain)
@@ -392,7 +406,14 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     # -- changes made through the tract reaching the graph ----------------------------------
 
-    def _outdated(self, tx: Transaction, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]) -> bool:
+    def _outdated(
+        self,
+        tx: Transaction,
+        thread_id: str,
+        checkpoint_ns: str,
+        versions: dict[str, Any],
+        known: Any = None,
+    ) -> bool:
         """Whether the thread's tract changed in a way the latest checkpoint (of these channel versions)
         does not show: ``main`` moved by someone other than the saver (an EDIT, a compression, a commit
         made through the tract), or the messages it skips are not those the checkpoint hides.
@@ -402,7 +423,10 @@ class TractSaver(BaseCheckpointSaver[str]):
         if self._chains.sealer.enabled:
             return False  # the tract API cannot read sealed messages, so nothing changes through it
         version = versions.get(_MESSAGES)
-        row = None if version is None else self._rows.channel(tx, thread_id, checkpoint_ns, _MESSAGES, str(version))
+        if known is not None and known.version == str(version):  # the messages row, already read
+            row = known
+        else:
+            row = None if version is None else self._rows.channel(tx, thread_id, checkpoint_ns, _MESSAGES, str(version))
         tract_id = row.tract_id if row is not None and row.tract_id else self._tract_of(tx, thread_id, checkpoint_ns)
         tip = row.commit_hash if row is not None and row.kind == "messages" else None
         main, marker = tx.branch_tip_and_mark(tract_id, DEFAULT_BRANCH)
