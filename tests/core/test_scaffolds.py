@@ -491,9 +491,17 @@ def test_bad_scaffolds_and_mounts_are_refused_clearly(t: Tract) -> None:
     with pytest.raises(InvalidInputError, match="nested `class State"):
 
         class Stateless(Scaffold):
-            pass
+            def render(self) -> str:
+                return ""
 
         Stateless()
+    with pytest.raises(TypeError, match="abstract method render"):  # refused when made, not when first shown
+
+        class Unrendered(Scaffold):
+            class State(BaseModel):
+                n: int = 0
+
+        Unrendered()
     with pytest.raises(InvalidInputError, match="scaffold name is a letter"):
         TaskList(name="my tasks")
     with pytest.raises(InvalidInputError, match="'context' is reserved"):

@@ -39,6 +39,7 @@ import inspect
 import json
 import re
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol, TypeVar, get_type_hints
 
@@ -200,7 +201,7 @@ def tool_specs(cls: type[Scaffold], name: str) -> tuple[ToolSpec, ...]:
     return specs
 
 
-class Scaffold:
+class Scaffold(ABC):
     """Base class of live components: state, a rendering and operations (see the module docstring).
 
     A subclass defines:
@@ -267,9 +268,9 @@ class Scaffold:
         except ValidationError as error:
             raise InvalidInputError(f"state does not fit {type(self).__qualname__}.State: {error}") from None
 
+    @abstractmethod
     def render(self) -> str | list[dict[str, Any]]:
         """What the model reads: text, or a list of content parts (``{"type": "text", "text": ...}``)."""
-        raise NotImplementedError(f"{type(self).__qualname__} must define render()")
 
     @classmethod
     def operations(cls) -> dict[str, Callable[..., Any]]:
