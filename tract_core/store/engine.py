@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import create_engine as _sa_create_engine
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
 from ..errors import DatabaseNotFoundError, InvalidInputError, shown
@@ -43,6 +43,13 @@ __all__ = [
     "display_url",
     "strip_password",
     "has_password",
+    "DEFERRED_KEY",
+    "pipelined_connection",
+    "deferred_queue",
+    "send_deferred",
+    "flush_deferred",
+    "commit_deferred",
+    "discard_deferred",
 ]
 
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
@@ -186,12 +193,10 @@ def _refuse_unstorable(
 def guard_engine(engine: Engine) -> Engine:
     """Install tract's error translation and parameter checks on ``engine`` (sync, or an async
     engine's ``sync_engine``); return it."""
-    from .statements import discard_deferred, flush_deferred
-
     driver_errors.install(engine, display_url(str(engine.url)))
     event.listen(engine, "before_cursor_execute", _refuse_unstorable)
     if engine.dialect.name == "postgresql":
-        # statements deferred on a connection (see .statements) run before any other, and never
+        # statements deferred on a connection (see below) run before any other, and never
         # outlive their transaction
         event.listen(engine, "before_cursor_execute", lambda conn, *_: flush_deferred(conn))
         event.listen(engine, "commit", flush_deferred)
@@ -207,6 +212,119 @@ def raw_driver_error(conn: Any, exc: BaseException) -> BaseException:
     engine = conn.engine
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     return driver_errors.storage_error(exc, display_url(str(engine.url)), database=database)
+
+
+# -- statements deferred on a PostgreSQL connection (queued by Prepared.defer in .statements) --------
+
+DEFERRED_KEY = "_tract_deferred"
+_pipelines: dict[type, bool] = {}
+
+
+def pipelined_connection(conn: Connection) -> Any:
+    """The sync psycopg connection under ``conn`` when it can pipeline, else None."""
+    dbapi = conn.connection.dbapi_connection
+    kind = type(dbapi)
+    able = _pipelines.get(kind)
+    if able is None:
+        able = False
+        if kind.__module__.startswith("psycopg") and callable(getattr(kind, "pipeline", None)):
+            try:
+                from psycopg import Capabilities
+
+                able = Capabilities().has_pipeline()
+            except Exception:  # an older psycopg: no pipelining
+                able = False
+        _pipelines[kind] = able
+    return dbapi if able else None
+
+
+def deferred_queue(conn: Connection) -> list[tuple[str, Any]] | None:
+    return conn.__dict__.get(DEFERRED_KEY)
+
+
+def _idle(dbapi: Any) -> bool:
+    return int(dbapi.info.transaction_status) == 0  # IDLE: the next statement starts the transaction
+
+
+def send_deferred(conn: Connection, dbapi: Any, queued: list[tuple[str, Any]]) -> None:
+    """Send the queued statements (in pipeline mode: no wait)."""
+    conn.__dict__.pop(DEFERRED_KEY, None)
+    cursor = dbapi.cursor()
+    for sql, values in queued:
+        cursor.execute(sql, values)
+
+
+def flush_deferred(conn: Connection) -> None:
+    """Send the statements deferred on ``conn`` (one round trip) before anything else runs on it."""
+    queued = deferred_queue(conn)
+    if not queued:
+        return
+    dbapi: Any = conn.connection.dbapi_connection
+    try:
+        with dbapi.pipeline():
+            send_deferred(conn, dbapi, queued)
+    except Exception as exc:
+        error = raw_driver_error(conn, exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def _begin_statement(dbapi: Any) -> str:
+    """The BEGIN psycopg would send for the connection's settings."""
+    parts = ["BEGIN"]
+    if dbapi.isolation_level is not None:
+        parts.append("ISOLATION LEVEL " + dbapi.isolation_level.name.replace("_", " "))
+    if dbapi.read_only is not None:
+        parts.append("READ ONLY" if dbapi.read_only else "READ WRITE")
+    return " ".join(parts)
+
+
+def commit_deferred(conn: Connection) -> None:
+    """Send the deferred statements and the COMMIT in one round trip (nothing if none are queued:
+    the caller's commit then commits as usual).
+
+    A transaction that has sent nothing yet (every statement was deferred) also sends its BEGIN in
+    that round trip: psycopg waits for the answer to the BEGIN it sends itself, so the block runs
+    with the driver in autocommit mode, between an explicit ``BEGIN`` and ``COMMIT`` (the same
+    transaction; on an error it is rolled back before the error is raised).
+    """
+    queued = deferred_queue(conn)
+    if not queued:
+        return
+    dbapi: Any = conn.connection.dbapi_connection
+    whole = _idle(dbapi)
+    try:
+        if whole:
+            begin = _begin_statement(dbapi)
+            dbapi.autocommit = True
+            try:
+                with dbapi.pipeline():
+                    cursor = dbapi.cursor()
+                    cursor.execute(begin)
+                    send_deferred(conn, dbapi, queued)
+                    cursor.execute("COMMIT")
+            except BaseException:
+                if not dbapi.closed:
+                    dbapi.rollback()
+                raise
+            finally:
+                if not dbapi.closed and _idle(dbapi):
+                    dbapi.autocommit = False
+        else:
+            with dbapi.pipeline():
+                send_deferred(conn, dbapi, queued)
+                dbapi.cursor().execute("COMMIT")
+    except Exception as exc:
+        error = raw_driver_error(conn, exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def discard_deferred(conn: Connection) -> None:
+    """Drop what was deferred on ``conn`` (its transaction rolls back)."""
+    conn.__dict__.pop(DEFERRED_KEY, None)
 
 
 def _create(url: str | URL, **kwargs: Any) -> Engine:

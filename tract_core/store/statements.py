@@ -17,7 +17,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
 from .base import HEAD
-from .engine import check_parameters, raw_driver_error
+from .engine import (
+    DEFERRED_KEY,
+    check_parameters,
+    commit_deferred,
+    deferred_queue,
+    discard_deferred,
+    flush_deferred,
+    pipelined_connection,
+    raw_driver_error,
+    send_deferred,
+)
 from .schema import (
     AnnotationRow,
     ArchivedRow,
@@ -98,116 +108,6 @@ _tract: BindParameter[str] = bindparam("tract_id")
 # commit, still inside the transaction, which then rolls back. Elsewhere (SQLite, async
 # connections) ``defer`` runs the statement at once.
 
-_QUEUE = "_tract_deferred"
-_pipelines: dict[type, bool] = {}
-
-
-def _pipelined(conn: Connection) -> Any:
-    """The sync psycopg connection under ``conn`` when it can pipeline, else None."""
-    dbapi = conn.connection.dbapi_connection
-    kind = type(dbapi)
-    able = _pipelines.get(kind)
-    if able is None:
-        able = False
-        if kind.__module__.startswith("psycopg") and callable(getattr(kind, "pipeline", None)):
-            try:
-                from psycopg import Capabilities
-
-                able = Capabilities().has_pipeline()
-            except Exception:  # an older psycopg: no pipelining
-                able = False
-        _pipelines[kind] = able
-    return dbapi if able else None
-
-
-def _queue(conn: Connection) -> list[tuple[str, Any]] | None:
-    return conn.__dict__.get(_QUEUE)
-
-
-def _idle(dbapi: Any) -> bool:
-    return int(dbapi.info.transaction_status) == 0  # IDLE: the next statement starts the transaction
-
-
-def _send_queued(conn: Connection, dbapi: Any, queued: list[tuple[str, Any]]) -> None:
-    """Send the queued statements (in pipeline mode: no wait)."""
-    conn.__dict__.pop(_QUEUE, None)
-    cursor = dbapi.cursor()
-    for sql, values in queued:
-        cursor.execute(sql, values)
-
-
-def flush_deferred(conn: Connection) -> None:
-    """Send the statements deferred on ``conn`` (one round trip) before anything else runs on it."""
-    queued = _queue(conn)
-    if not queued:
-        return
-    dbapi: Any = conn.connection.dbapi_connection
-    try:
-        with dbapi.pipeline():
-            _send_queued(conn, dbapi, queued)
-    except Exception as exc:
-        error = raw_driver_error(conn, exc)
-        if error is exc:
-            raise
-        raise error from exc
-
-
-def _begin_statement(dbapi: Any) -> str:
-    """The BEGIN psycopg would send for the connection's settings."""
-    parts = ["BEGIN"]
-    if dbapi.isolation_level is not None:
-        parts.append("ISOLATION LEVEL " + dbapi.isolation_level.name.replace("_", " "))
-    if dbapi.read_only is not None:
-        parts.append("READ ONLY" if dbapi.read_only else "READ WRITE")
-    return " ".join(parts)
-
-
-def commit_deferred(conn: Connection) -> None:
-    """Send the deferred statements and the COMMIT in one round trip (nothing if none are queued:
-    the caller's commit then commits as usual).
-
-    A transaction that has sent nothing yet (every statement was deferred) also sends its BEGIN in
-    that round trip: psycopg waits for the answer to the BEGIN it sends itself, so the block runs
-    with the driver in autocommit mode, between an explicit ``BEGIN`` and ``COMMIT`` (the same
-    transaction; on an error it is rolled back before the error is raised).
-    """
-    queued = _queue(conn)
-    if not queued:
-        return
-    dbapi: Any = conn.connection.dbapi_connection
-    whole = _idle(dbapi)
-    try:
-        if whole:
-            begin = _begin_statement(dbapi)
-            dbapi.autocommit = True
-            try:
-                with dbapi.pipeline():
-                    cursor = dbapi.cursor()
-                    cursor.execute(begin)
-                    _send_queued(conn, dbapi, queued)
-                    cursor.execute("COMMIT")
-            except BaseException:
-                if not dbapi.closed:
-                    dbapi.rollback()
-                raise
-            finally:
-                if not dbapi.closed and _idle(dbapi):
-                    dbapi.autocommit = False
-        else:
-            with dbapi.pipeline():
-                _send_queued(conn, dbapi, queued)
-                dbapi.cursor().execute("COMMIT")
-    except Exception as exc:
-        error = raw_driver_error(conn, exc)
-        if error is exc:
-            raise
-        raise error from exc
-
-
-def discard_deferred(conn: Connection) -> None:
-    """Drop what was deferred on ``conn`` (its transaction rolls back)."""
-    conn.__dict__.pop(_QUEUE, None)
-
 
 class Prepared:
     """A statement compiled once for a dialect, run on the connection's DBAPI cursor.
@@ -251,12 +151,12 @@ class Prepared:
         dbapi = conn.connection.dbapi_connection
         cursor = dbapi.cursor()  # type: ignore[union-attr]
         try:
-            pipelined = _pipelined(conn)
-            queued = _queue(conn)
+            pipelined = pipelined_connection(conn)
+            queued = deferred_queue(conn)
             if pipelined is not None and queued:
                 # whatever was deferred goes in the same round trip as this statement
                 with pipelined.pipeline():
-                    _send_queued(conn, pipelined, queued)
+                    send_deferred(conn, pipelined, queued)
                     cursor.execute(self.sql, values)
             else:
                 cursor.execute(self.sql, values)
@@ -272,11 +172,11 @@ class Prepared:
         """Execute without waiting for the result: on a sync PostgreSQL connection, queued and sent
         with the next statement that returns something or with the COMMIT (see the module notes);
         elsewhere at once. For statements whose row count and rows nobody reads."""
-        if _pipelined(conn) is None:
+        if pipelined_connection(conn) is None:
             self.run(conn, params)
             return
         values = self._values(params)
-        queued = conn.__dict__.setdefault(_QUEUE, [])
+        queued = conn.__dict__.setdefault(DEFERRED_KEY, [])
         queued.append((self.sql, values))
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
