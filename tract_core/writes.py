@@ -120,12 +120,36 @@ def _check(new: NewCommit) -> None:
         check_text(new.message, "commit message")
 
 
+_DEPTHS: dict[str, int] = {}
+"""Depths of commits this process wrote or read, by id. A commit's depth is a function of its id
+(the length of its first-parent line, which the id covers), so an entry is never wrong; it only
+skips the read of the depth when something else proves the parent is in the tract (the
+compare-and-swap of a ref that points at it)."""
+_DEPTHS_MAX = 1 << 16
+
+
+def _remember_depth(hash: str, depth: int) -> None:
+    if len(_DEPTHS) >= _DEPTHS_MAX:
+        _DEPTHS.clear()
+    _DEPTHS[hash] = depth
+
+
 def _build(
-    session: Session, tract_id: str, commits: Sequence[NewCommit], parent: str | None, parent_depth: int | None
+    session: Session,
+    tract_id: str,
+    commits: Sequence[NewCommit],
+    parent: str | None,
+    parent_depth: int | None,
+    *,
+    verified: bool = False,
 ) -> list[tuple[Commit, int]]:
-    """The commits of the chain with their depths (nothing written yet)."""
+    """The commits of the chain with their depths (nothing written yet). ``verified``: a ref
+    pointing at ``parent`` is about to be compared-and-swapped, which proves ``parent`` is a commit
+    of the tract, so a depth this process knows is used without reading it."""
     if not commits:
         return []
+    if parent_depth is None and verified and parent is not None:
+        parent_depth = _DEPTHS.get(parent)
     if parent is None:
         depth = 0
     elif parent_depth is not None:
@@ -158,6 +182,7 @@ def _build(
         depth += 1
         built.append((commit, depth))
         tip = commit.hash
+    _remember_depth(built[-1][0].hash, depth)
     return built
 
 
@@ -230,9 +255,10 @@ def write_chain(
         CommitNotFoundError: ``parent`` is not a commit of the tract.
         InvalidInputError: A commit breaks a rule, or a bad ref name or action.
     """
-    built = _build(session, tract_id, commits, parent, parent_depth)
-    tip = built[-1][0].hash if built else parent
     old = parent if expected is EXPECT_PARENT else expected
+    verified = ref is not None and old == parent  # the compare-and-swap below proves the parent is there
+    built = _build(session, tract_id, commits, parent, parent_depth, verified=verified)
+    tip = built[-1][0].hash if built else parent
     moved = False
     if ref is not None:
         check_text(action, "reflog action")

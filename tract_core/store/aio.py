@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine
 
-from .engine import guard_engine
+from .engine import guard_engine, ping_after_idle
 from .session import SqlSession
 
 __all__ = ["AsyncRunner", "async_url"]
@@ -75,15 +75,17 @@ class AsyncRunner:
             if engine is not None:
                 return engine
             stale = [old for old in self._engines if old.is_closed()]
-            engine = create_async_engine(async_url(self._store.engine), pool_pre_ping=True, hide_parameters=True)
+            engine = create_async_engine(async_url(self._store.engine), hide_parameters=True)
             guard_engine(engine.sync_engine)  # the same error translation and checks as the sync engine
+            ping_after_idle(engine.sync_engine)  # as the sync engine: a ping only after an idle spell
             self._engines[loop] = engine
             finished = [self._engines.pop(old) for old in stale]
         _dispose(finished)  # connections of loops that ended (e.g. an earlier asyncio.run)
         return engine
 
     async def read(self, fn: Callable[[SqlSession], T]) -> T:
-        """Run ``fn(session)`` in a read-only transaction; return its result."""
+        """Run ``fn(session)`` as a read (each statement on its own, as the sync store's reads on
+        PostgreSQL); return its result."""
         if not self._native:
             return await asyncio.to_thread(self._store.run_read, fn)
         return await self._run(fn, write=False)
@@ -96,11 +98,11 @@ class AsyncRunner:
 
     async def _run(self, fn: Callable[[SqlSession], T], *, write: bool) -> T:
         dialect = self._store.dialect
-        async with self._engine().connect() as conn, conn.begin() as tx:
-            result = await conn.run_sync(lambda sync_conn: fn(SqlSession(sync_conn, dialect)))
-            if not write:
-                await tx.rollback()
-            return result
+        engine = self._engine()
+        if not write:  # as the sync store's reads: no transaction (no BEGIN, no COMMIT round trip)
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn, conn.begin():
+            return await conn.run_sync(lambda sync_conn: fn(SqlSession(sync_conn, dialect)))
 
     async def aclose(self) -> None:
         """Close the pooled connections of the running loop's engine (others are closed by :meth:`close`)."""

@@ -34,6 +34,8 @@ from . import driver_errors
 
 __all__ = [
     "DURABILITY",
+    "WRITE_OPTION",
+    "READ_OPTION",
     "make_engine",
     "probe_engine",
     "guard_engine",
@@ -50,12 +52,15 @@ __all__ = [
     "flush_deferred",
     "commit_deferred",
     "discard_deferred",
+    "transaction_open",
+    "ping_after_idle",
 ]
 
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 PING_AFTER_IDLE_S = 1.0
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "tract_write"
+READ_OPTION = "tract_read"
 _MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
 
 
@@ -141,7 +146,7 @@ def _sqlite_pragmas(engine: Engine, *, memory: bool, durability: str) -> None:
             raise driver_errors.storage_error(exc, url, database=engine.url.database) from exc
 
 
-def _ping_after_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
+def ping_after_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
     """Check a pooled PostgreSQL connection with a ping when it has been idle for ``idle_s`` seconds.
 
     What ``pool_pre_ping`` guards against (a server restart, a pooler or firewall closing idle
@@ -199,7 +204,7 @@ def guard_engine(engine: Engine) -> Engine:
         # statements deferred on a connection (see below) run before any other, and never
         # outlive their transaction
         event.listen(engine, "before_cursor_execute", lambda conn, *_: flush_deferred(conn))
-        event.listen(engine, "commit", flush_deferred)
+        event.listen(engine, "commit", _flush_before_commit)
         event.listen(engine, "rollback", discard_deferred)
     return engine
 
@@ -242,16 +247,21 @@ def deferred_queue(conn: Connection) -> list[tuple[str, Any]] | None:
     return conn.__dict__.get(DEFERRED_KEY)
 
 
-def _idle(dbapi: Any) -> bool:
-    return int(dbapi.info.transaction_status) == 0  # IDLE: the next statement starts the transaction
+def _lone_begin(queued: list[tuple[str, Any]]) -> bool:
+    """Whether the queue holds only the transaction's own BEGIN (nothing ran in it yet)."""
+    return len(queued) == 1 and queued[0][1] is None
 
 
 def send_deferred(conn: Connection, dbapi: Any, queued: list[tuple[str, Any]]) -> None:
-    """Send the queued statements (in pipeline mode: no wait)."""
+    """Send the queued statements (in pipeline mode: no wait). Statements without parameters (the
+    transaction's BEGIN) are never prepared on the server."""
     conn.__dict__.pop(DEFERRED_KEY, None)
     cursor = dbapi.cursor()
     for sql, values in queued:
-        cursor.execute(sql, values)
+        if values is None:
+            cursor.execute(sql, prepare=False)
+        else:
+            cursor.execute(sql, values)
 
 
 def flush_deferred(conn: Connection) -> None:
@@ -270,8 +280,18 @@ def flush_deferred(conn: Connection) -> None:
         raise error from exc
 
 
+def _flush_before_commit(conn: Connection) -> None:
+    """At a commit: a transaction that never ran a statement was never begun on the server (its BEGIN
+    is dropped, no round trip); anything else deferred is sent first."""
+    queued = deferred_queue(conn)
+    if queued and _lone_begin(queued):
+        discard_deferred(conn)
+        return
+    flush_deferred(conn)
+
+
 def _begin_statement(dbapi: Any) -> str:
-    """The BEGIN psycopg would send for the connection's settings."""
+    """The BEGIN for the connection's settings (READ ONLY for tract's reads)."""
     parts = ["BEGIN"]
     if dbapi.isolation_level is not None:
         parts.append("ISOLATION LEVEL " + dbapi.isolation_level.name.replace("_", " "))
@@ -282,39 +302,19 @@ def _begin_statement(dbapi: Any) -> str:
 
 def commit_deferred(conn: Connection) -> None:
     """Send the deferred statements and the COMMIT in one round trip (nothing if none are queued:
-    the caller's commit then commits as usual).
-
-    A transaction that has sent nothing yet (every statement was deferred) also sends its BEGIN in
-    that round trip: psycopg waits for the answer to the BEGIN it sends itself, so the block runs
-    with the driver in autocommit mode, between an explicit ``BEGIN`` and ``COMMIT`` (the same
-    transaction; on an error it is rolled back before the error is raised).
-    """
+    the caller's commit then commits as usual; nothing at all if the transaction never ran a
+    statement)."""
     queued = deferred_queue(conn)
     if not queued:
         return
+    if _lone_begin(queued):
+        discard_deferred(conn)
+        return
     dbapi: Any = conn.connection.dbapi_connection
-    whole = _idle(dbapi)
     try:
-        if whole:
-            begin = _begin_statement(dbapi)
-            dbapi.autocommit = True
-            try:
-                with dbapi.pipeline():
-                    cursor = dbapi.cursor()
-                    cursor.execute(begin)
-                    send_deferred(conn, dbapi, queued)
-                    cursor.execute("COMMIT")
-            except BaseException:
-                if not dbapi.closed:
-                    dbapi.rollback()
-                raise
-            finally:
-                if not dbapi.closed and _idle(dbapi):
-                    dbapi.autocommit = False
-        else:
-            with dbapi.pipeline():
-                send_deferred(conn, dbapi, queued)
-                dbapi.cursor().execute("COMMIT")
+        with dbapi.pipeline():
+            send_deferred(conn, dbapi, queued)
+            dbapi.cursor().execute("COMMIT", prepare=False)
     except Exception as exc:
         error = raw_driver_error(conn, exc)
         if error is exc:
@@ -322,9 +322,42 @@ def commit_deferred(conn: Connection) -> None:
         raise error from exc
 
 
+def transaction_open(conn: Connection) -> bool:
+    """Whether ``conn`` (PostgreSQL) runs in a server transaction, or begins one with its next
+    statement: False for tract's reads, whose statements run each on its own."""
+    if deferred_queue(conn):
+        return True
+    return int(conn.connection.driver_connection.info.transaction_status) != 0  # type: ignore[union-attr]
+
+
 def discard_deferred(conn: Connection) -> None:
     """Drop what was deferred on ``conn`` (its transaction rolls back)."""
     conn.__dict__.pop(DEFERRED_KEY, None)
+
+
+def _own_transactions(engine: Engine) -> None:
+    """On a sync psycopg engine: the driver in autocommit mode, and each transaction's BEGIN written
+    by tract and deferred, so it travels in one round trip with the transaction's first statement
+    (psycopg would send its own BEGIN and wait for the answer). COMMIT and ROLLBACK still go through
+    the driver, which sends them whenever the server has a transaction open.
+
+    Reads (the ``READ_OPTION`` execution option) begin no transaction at all: under PostgreSQL's
+    READ COMMITTED every statement sees what was committed when it started, in a transaction or
+    not, so a read's BEGIN and COMMIT would only cost a round trip."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.autocommit = True
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(READ_OPTION):
+            return  # a read: each statement on its own (what READ COMMITTED gives a transaction anyway)
+        dbapi = conn.connection.dbapi_connection
+        if pipelined_connection(conn) is None:  # no pipelining: BEGIN at once (never expected)
+            dbapi.execute(_begin_statement(dbapi))  # type: ignore[union-attr]
+            return
+        conn.__dict__[DEFERRED_KEY] = [(_begin_statement(dbapi), None)]
 
 
 def _create(url: str | URL, **kwargs: Any) -> Engine:
@@ -400,6 +433,7 @@ def make_engine(
             engine = _create(url)
         except ModuleNotFoundError as exc:
             raise ImportError("PostgreSQL support needs psycopg: pip install 'tract-context[postgres]'") from exc
-        _ping_after_idle(engine)
+        ping_after_idle(engine)
+        _own_transactions(engine)
         return engine, "postgresql", None
     raise InvalidInputError(f"unsupported database URL {display_url(url)!r}; use a SQLite path or a postgresql:// URL")

@@ -26,7 +26,7 @@ from ..errors import (
 )
 from .aio import AsyncRunner
 from .driver_errors import storage_error
-from .engine import WRITE_OPTION, display_url, has_password, make_engine, probe_engine
+from .engine import READ_OPTION, WRITE_OPTION, display_url, has_password, make_engine, probe_engine
 from .integrity import corruption
 from .migrations import migrate, schema_version
 from .repository import TractLocks
@@ -83,11 +83,11 @@ class SqlStore:
         self.durability = durability
         self.memory = self._lock is not None
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
-        # PostgreSQL reads run READ ONLY (set in BEGIN, no round trip of its own) and end with COMMIT:
-        # the same as a rollback for a transaction that cannot write, and psycopg keeps its prepared
-        # statements (a ROLLBACK makes it deallocate them all, one more round trip on the next read)
+        # PostgreSQL reads run outside any transaction (see engine._own_transactions): no BEGIN or
+        # COMMIT round trip, and every statement sees what is committed when it starts, as it would
+        # in a READ COMMITTED transaction
         self._postgres = self.dialect == "postgresql"
-        self._read_engine = self.engine.execution_options(postgresql_readonly=True) if self._postgres else self.engine
+        self._read_engine = self.engine.execution_options(**{READ_OPTION: True}) if self._postgres else self.engine
         self._writers: Any = threading.RLock() if self.dialect == "sqlite" and not self.memory else nullcontext()
         self._async: AsyncRunner | None = None
         self._batch: contextvars.ContextVar[
@@ -140,7 +140,8 @@ class SqlStore:
 
     @contextmanager
     def read(self) -> Iterator[SqlSession]:
-        """A read-only unit of work seeing one consistent snapshot."""
+        """A read-only unit of work: on SQLite one consistent snapshot; on PostgreSQL each statement
+        sees what was committed when it started (READ COMMITTED, run without a transaction)."""
         try:
             with self._guard(), self._read_engine.connect() as conn, conn.begin() as tx:
                 yield SqlSession(conn, self.dialect)

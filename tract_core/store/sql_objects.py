@@ -22,6 +22,7 @@ from .base import (
     TractEntry,
     iter_chunks,
 )
+from .engine import transaction_open
 from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import TractLocks
@@ -167,7 +168,7 @@ class SqlBlobs(_Repo):
         """Remove those of ``hashes`` that no commit of any tract references; return how many went.
 
         On PostgreSQL another tract's writer may be committing a reference to one of them at this
-        very moment (it holds the blob's row with ``FOR KEY SHARE``, see :meth:`put`): the delete
+        very moment (it holds the blob's row locked, see :meth:`put`): the delete
         then waits for it, the foreign key refuses to remove the now referenced blob, and that blob
         is kept. Each attempt runs in a savepoint, so the caller's transaction goes on.
         """
@@ -196,8 +197,9 @@ class SqlBlobs(_Repo):
         return count
 
     def put(self, blob: Blob, token_count: int | None, tokenizer: str | None) -> None:
-        """Store a blob (a no-op if it is already stored; then, on PostgreSQL, it is locked against
-        deletion until the transaction ends, so the commit about to reference it cannot lose it)."""
+        """Store a blob (a no-op if it is already stored; then, on PostgreSQL, its row is locked until
+        the transaction ends, so a concurrent gc cannot delete it before the commit about to
+        reference it lands; the statement is deferred, see :class:`~.statements.Prepared`)."""
         values = {
             "hash": blob.hash,
             "content": blob.text,
@@ -206,10 +208,10 @@ class SqlBlobs(_Repo):
             "tokenizer": tokenizer,
             "created_at": _now(),
         }
-        while self.q.insert_blob_p.run(self.conn, values) == 0 and self.conn.dialect.name == "postgresql":
-            if self.q.lock_blob_p.one(self.conn, {"hash": blob.hash}) is not None:
-                return  # stored, and now held until our commit
-            # deleted by a gc that committed after our insert saw the row: store it again
+        if self.conn.dialect.name == "postgresql":
+            self.q.insert_or_lock_blob_p.defer(self.conn, values)  # stored or locked: no result to wait for
+        else:
+            self.q.insert_blob_p.run(self.conn, values)  # SQLite: writers are excluded, nothing races
 
     def get(self, hash: str) -> StoredBlob | None:
         row = self.q.get_blob_p.one(self.conn, {"hash": hash})
@@ -583,9 +585,10 @@ class SqlCommits(_Repo):
             .where(_C.c.tract_id == tract_id, _C.c.generation_config.is_not(None), comparison)
             .order_by(_C.c.depth.desc(), _C.c.hash)
         )
-        postgres = self.conn.dialect.name == "postgresql"
+        # an error aborts a PostgreSQL transaction: run in a savepoint (a read runs in none)
+        guarded = self.conn.dialect.name == "postgresql" and transaction_open(self.conn)
         try:
-            with self.conn.begin_nested() if postgres else nullcontext():  # an error aborts a PostgreSQL transaction
+            with self.conn.begin_nested() if guarded else nullcontext():
                 return list(self.conn.execute(query).scalars())
         except (DBAPIError, StorageError):  # StorageError: the driver error as translated by the engine
             damage = self._config_damage(tract_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, func, literal, select, update
+from sqlalchemy import BindParameter, and_, bindparam, false, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
@@ -152,11 +152,13 @@ class Prepared:
         cursor = dbapi.cursor()  # type: ignore[union-attr]
         try:
             pipelined = pipelined_connection(conn)
-            queued = deferred_queue(conn)
-            if pipelined is not None and queued:
-                # whatever was deferred goes in the same round trip as this statement
+            if pipelined is not None:
+                # whatever was deferred (the transaction's BEGIN too) goes in the same round trip as
+                # this statement, and so does psycopg's server-side prepare of a statement it runs often
                 with pipelined.pipeline():
-                    send_deferred(conn, pipelined, queued)
+                    queued = deferred_queue(conn)
+                    if queued:
+                        send_deferred(conn, pipelined, queued)
                     cursor.execute(self.sql, values)
             else:
                 cursor.execute(self.sql, values)
@@ -211,6 +213,14 @@ class Statements:
         module = postgresql if dialect.name == "postgresql" else sqlite
         self.insert_ignore = lambda table: module.insert(table).on_conflict_do_nothing()
         self.insert_blob = self.insert_ignore(B)
+        if dialect.name == "postgresql":
+            # store the blob, or lock the stored one until the commit (a no-op ON CONFLICT action locks
+            # the row; WHERE false changes nothing): a concurrent gc's DELETE then waits, and the
+            # foreign key of the commit about to reference it keeps it. One statement nobody waits for.
+            upsert = postgresql.insert(B)
+            self.insert_or_lock_blob = upsert.on_conflict_do_update(
+                index_elements=[B.c.hash], set_={"size": upsert.excluded.size}, where=false()
+            )
         self.insert_commit = self.insert_ignore(C)
         self.insert_ref = self.insert_ignore(R).returning(R.c.name)
         self.insert_tract = self.insert_ignore(T).returning(T.c.tract_id)
@@ -262,11 +272,6 @@ class Statements:
         )
         self.get_commit = select(*COMMIT_COLUMNS).where(C.c.tract_id == _tract, C.c.hash == bindparam("hash"))
         self.get_depth = select(C.c.depth).where(C.c.tract_id == _tract, C.c.hash == bindparam("hash"))
-        # A writer that finds a blob already stored keeps it from being deleted (by another tract's gc)
-        # until its own commit referencing it has landed: FOR KEY SHARE blocks DELETE, not readers.
-        self.lock_blob = select(B.c.hash).where(B.c.hash == bindparam("hash"))
-        if dialect.name == "postgresql":
-            self.lock_blob = self.lock_blob.with_for_update(key_share=True)
         self.get_blob = select(B.c.hash, B.c.content, B.c.token_count, B.c.tokenizer).where(
             B.c.hash == bindparam("hash")
         )
@@ -304,7 +309,8 @@ class Statements:
         self.get_commit_p = prepare(self.get_commit)
         self.get_depth_p = prepare(self.get_depth)
         self.get_blob_p = prepare(self.get_blob)
-        self.lock_blob_p = prepare(self.lock_blob)
+        if dialect.name == "postgresql":
+            self.insert_or_lock_blob_p = prepare(self.insert_or_lock_blob)
         self.history_p = prepare(self.history)
         self.graph_p = prepare(self.graph)
         self.insert_hold_p = prepare(self.insert_ignore(H))
