@@ -127,9 +127,15 @@ class TiktokenCounter:
             self.name = wanted
         except RuntimeError as exc:
             cause = str(exc).split(":")[0] or type(exc).__name__
+            offline = bool(os.environ.get("TRACT_TIKTOKEN_OFFLINE"))
+            hint = (
+                "unset TRACT_TIKTOKEN_OFFLINE on a machine with internet access to use it"
+                if offline
+                else "set TRACT_TIKTOKEN_OFFLINE=1 to skip the download attempt on machines without internet access"
+            )
             self.fallback_reason = (
                 f"tiktoken could not load the {wanted!r} encoding ({cause}; it is downloaded on first "
-                f"use); counting with the bundled {OFFLINE_ENCODING} instead, so counts are estimates"
+                f"use); counting with the bundled {OFFLINE_ENCODING} instead, so counts are estimates; {hint}"
             )
             with _lock:
                 first = wanted not in _warned
