@@ -25,6 +25,7 @@ __all__ = [
     "ref_labels",
     "history",
     "recent_history",
+    "RECENT_BRANCHES",
     "branched",
     "graph_svg",
     "row_svgs",
@@ -201,13 +202,19 @@ def history(tract: Any, limit: int | None, every_branch: bool) -> tuple[list[Any
     return (commits[:limit] if more else commits), more
 
 
+RECENT_BRANCHES = 12
+"""At most this many branches (the most recently committed to) are drawn by :func:`recent_history`."""
+
+
 def recent_history(tract: Any, per_branch: int) -> tuple[list[Any], bool]:
-    """The newest ``per_branch`` commits of HEAD and of every branch, merged (each before its parents),
-    and whether any of them has older commits: a bounded read, whatever the history size."""
+    """The newest ``per_branch`` commits of HEAD and of the branches committed to most recently (at
+    most :data:`RECENT_BRANCHES`), merged (each before its parents), and whether anything older or
+    left out exists: a bounded read, whatever the size of the history or the number of branches."""
+    branches = sorted(tract.list_branches(), key=lambda b: b.last_commit_at or 0.0, reverse=True)
     logs: list[Sequence[Any]] = []
-    more = False
+    more = len(branches) > RECENT_BRANCHES
     seen: set[str] = set()
-    for tip in [tract.head, *(branch.commit for branch in tract.list_branches())]:
+    for tip in [tract.head, *(branch.commit for branch in branches[:RECENT_BRANCHES])]:
         if tip is not None and tip not in seen:
             log = list(tract.log(limit=per_branch + 1, start=tip))
             more = more or len(log) > per_branch

@@ -129,7 +129,7 @@ def commit_html(commit: Any) -> str:
         rows.append(("usage", usage_html(commit.usage)))
     for note in commit.annotations:
         reason = f" {esc(note.reason)}" if note.reason else ""
-        rows.append(("annotated", f"{badge(str(getattr(note.priority, 'value', note.priority)).upper())}{reason}"))
+        rows.append(("annotated", (priority_badges(note.priority) or badge("NORMAL")) + reason))
     for change in commit.lifecycle_changes:
         life = to_json(change.lifecycle.to_dict()) if change.lifecycle is not None else "permanent"
         reason = f" ({change.reason})" if change.reason else ""
