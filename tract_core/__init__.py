@@ -62,7 +62,7 @@ from .llm import (
 )
 from .merge import Conflict, LLMResolver, MergeResult, PendingMerge
 from .objects import APPEND, EDIT, NORMAL, PINNED, SKIP, ContentType, Operation, Priority
-from .records import AnnotationInfo, CommitInfo, LifecycleInfo, ReflogEntry, TractStatus, VerifyReport
+from .records import AnnotationInfo, CommitInfo, CommitLog, LifecycleInfo, ReflogEntry, TractStatus, VerifyReport
 from .replay import ReplayResult
 from .store.base import CompressionEntry
 from .summarize import SummaryDraft
@@ -90,6 +90,7 @@ __all__ = [
     "CompiledContext",
     "CompiledMessage",
     "CommitInfo",
+    "CommitLog",
     "EventInfo",
     "AnnotationInfo",
     "LifecycleInfo",

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from . import display
 from .formats import CompiledContext
 
 __all__ = ["MessageChange", "ContextDiff", "diff_contexts"]
@@ -110,6 +111,14 @@ class ContextDiff:
 
     def __str__(self) -> str:
         return self.render()
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the two contexts side by side, removed, added and changed messages marked."""
+        return display.diff_html(self)
+
+    def __rich__(self) -> Any:
+        """The terminal view (``rich.print(diff)``): a before / after table."""
+        return display.diff_rich(self)
 
 
 def _changed(i: int, j: int, ha: str, hb: str, before: dict, after: dict, a: str, b: str) -> MessageChange:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInputError, shown
+from . import display
+from .errors import InvalidInputError, TractError, shown
 from .objects import Operation, Priority
 from .usage import Usage
 
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from .tree.lifecycle import Lifecycle
     from .tree.placement import Placement
 
-__all__ = ["CommitInfo", "AnnotationInfo", "LifecycleInfo", "TractStatus", "ReflogEntry", "VerifyReport"]
+__all__ = ["CommitInfo", "CommitLog", "AnnotationInfo", "LifecycleInfo", "TractStatus", "ReflogEntry", "VerifyReport"]
 
 
 def _iso(timestamp: float) -> str:
@@ -144,6 +146,59 @@ class CommitInfo:
         text = " ".join(text.split())
         return text if len(text) <= width else text[: width - 1] + "…"
 
+    def _repr_html_(self) -> str:
+        """The notebook view: the commit's fields, annotations and message."""
+        return display.commit_html(self)
+
+    def __rich__(self) -> Any:
+        """The terminal view (``rich.print(commit)``)."""
+        return display.commit_rich(self)
+
+
+class CommitLog(list[CommitInfo]):
+    """Commits as :meth:`~tract_core.Tract.log` returns them, newest first: a plain list of
+    :class:`CommitInfo` (it compares equal to a list of the same commits, slices to a list and
+    pickles as one) that a notebook shows as a table, with the branch graph beside it when the
+    commits fork or merge, and ``rich.print`` as a terminal table.
+
+    Example:
+        >>> from tract_core import Tract
+        >>> with Tract.open() as t:
+        ...     _ = t.user("Hi")
+        ...     log = t.log()
+        ...     [c.role for c in log], log == list(log), "<table" in log._repr_html_()
+        (['user'], True, True)
+    """
+
+    __slots__ = ("_tract",)
+
+    def __init__(self, commits: Iterable[CommitInfo] = (), *, tract: Any = None) -> None:
+        super().__init__(commits)
+        self._tract = None if tract is None else weakref.ref(tract)
+
+    @property
+    def labels(self) -> dict[str, list[str]]:
+        """The ref names to show beside the commits (``{hash: ["HEAD -> main", "draft"]}``), read now
+        from the tract the log came from; empty when that tract is closed or gone."""
+        tract = self._tract() if self._tract is not None else None
+        if tract is None or tract.closed:
+            return {}
+        try:
+            return display.ref_labels(tract.list_branches(), tract.head)
+        except TractError:
+            return {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CommitLog, (list(self),))
+
+    def _repr_html_(self) -> str:
+        """The notebook view: a table of the commits, with the branch graph when they fork or merge."""
+        return display.log_html(self, self.labels)
+
+    def __rich__(self) -> Any:
+        """The terminal view (``rich.print(log)``): a table, with the graph's lanes when it branches."""
+        return display.log_rich(self, self.labels)
+
 
 def _call_preview(call: Any) -> str:
     """One tool call as ``name(arg=value, ...)`` (values as JSON), from the OpenAI shape tract stores."""
@@ -214,6 +269,14 @@ class TractStatus:
     def over_budget(self) -> bool:
         """Whether the compiled context exceeds the budget."""
         return self.token_budget is not None and self.token_count > self.token_budget
+
+    def _repr_html_(self) -> str:
+        """The notebook view: branch, HEAD, counts and a budget bar coloured by how full it is."""
+        return display.status_html(self)
+
+    def __rich__(self) -> Any:
+        """The terminal view (``rich.print(status)``)."""
+        return display.status_rich(self)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, overload
 
+from . import display
 from .agents import (
     check_include,
     child_id,
@@ -78,7 +79,7 @@ from .policies.engine import OnProposal, PolicyEngine, check_decider, entry_paus
 from .policies.policy import Policy
 from .policies.proposal import PROPOSAL_STATUSES, PolicyLogEntry, Proposal
 from .query import run_config_query
-from .records import AnnotationInfo, CommitInfo, LifecycleInfo, ReflogEntry, TractStatus, VerifyReport
+from .records import AnnotationInfo, CommitInfo, CommitLog, LifecycleInfo, ReflogEntry, TractStatus, VerifyReport
 from .refs import DEFAULT_BRANCH, HEAD, Ref, check_branch_name, check_ref, resolve
 from .registry import attach_tract, check_tract_id, list_tract_ids
 from .replay import ReplayResult, cherry_pick, rebase
@@ -213,6 +214,11 @@ class Tract:
             if self._owns_store:
                 self.store.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called on this handle."""
+        return self._closed
+
     def __enter__(self) -> Tract:
         return self
 
@@ -221,6 +227,40 @@ class Tract:
 
     def __repr__(self) -> str:
         return f"Tract({self.tract_id!r}, store={self.store.url!r})"
+
+    def _repr_html_(self) -> str:
+        """The notebook view: name, branch, HEAD, message count, budget bar and the branch graph."""
+        return display.tract_html(self)
+
+    def __rich__(self) -> Any:
+        """The terminal view (``rich.print(t)``)."""
+        return display.tract_rich(self)
+
+    def graph_svg(self, limit: int = 30) -> str:
+        """The commit graph of HEAD and every branch as an SVG drawing (for a notebook, a web page or a file).
+
+        Each commit is a dot in its lane with lines to its parents, then its short hash, the refs
+        pointing at it and a preview of its message; what it shows is text, escaped.
+
+        Example:
+            >>> from tract_core import Tract
+            >>> with Tract.open() as t:
+            ...     _ = t.user("Hi")
+            ...     _ = t.branch("draft", switch=True)
+            ...     _ = t.assistant("Hello")
+            ...     svg = t.graph_svg()
+            >>> svg.startswith("<svg") and "HEAD -&gt; draft" in svg
+            True
+
+        Args:
+            limit: The newest commits drawn of HEAD's history and of each branch's (at least 1).
+
+        Raises:
+            InvalidInputError: ``limit`` is not a positive whole number.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInputError(f"limit must be a positive number of commits, not {shown(limit)}")
+        return display.tract_graph_svg(self, limit)
 
     # -- units of work ----------------------------------------------------------------------
 
@@ -605,16 +645,20 @@ class Tract:
         with self._reading() as session:
             return read_status(session, self._compiler, self.tract_id, self.config.token_budget)
 
-    def log(self, limit: int | None = 20, *, start: Ref = HEAD) -> list[CommitInfo]:
-        """Commits of HEAD's history (or ``start``'s), newest first."""
+    def log(self, limit: int | None = 20, *, start: Ref = HEAD) -> CommitLog:
+        """Commits of HEAD's history (or ``start``'s), newest first.
+
+        A :class:`~tract_core.CommitLog`: a list of :class:`~tract_core.CommitInfo` that a notebook
+        shows as a table (with the branch graph when the commits fork or merge).
+        """
         check_limit(limit)
         check_ref(start)
         with self._reading() as session:
             head = session.refs.head(self.tract_id)
             if start == HEAD and head.commit is None:
-                return []
+                return CommitLog(tract=self)
             first = resolve(session, self.tract_id, start, head=head)
-            return walk_log(session, self._compiler, self.tract_id, first, limit)
+            return CommitLog(walk_log(session, self._compiler, self.tract_id, first, limit), tract=self)
 
     def show(self, ref: Ref = HEAD) -> CommitInfo:
         """One commit in full: content, config, usage and the annotation history of its message."""

@@ -1,91 +1,26 @@
 """``tract log --graph``: the commit graph drawn in lanes, as ``git log --graph`` does.
 
-:func:`graph_lines` lays the graph out as plain lines; :func:`print_graph` draws HEAD's history (or
-every branch's) in color, with the refs beside their commits.
+:func:`graph_lines` gives the graph as plain lines; :func:`print_graph` draws HEAD's history (or
+every branch's) in color, with the refs beside their commits. The lane layout is
+:mod:`tract_core.display.graph`'s, shared with the notebook views.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from rich.console import Console
 from rich.text import Text
 
 from .. import CommitInfo, Tract
+from ..display.graph import graph_rows, history, merge_logs, ref_labels
 from .render import ROLE_STYLES, commit_summary, short
 
 __all__ = ["graph_lines", "print_graph"]
 
 _LANE_STYLES = ("red", "green", "yellow", "blue", "magenta", "cyan")
 
-
-@dataclass(frozen=True)
-class _GraphRow:
-    """One line of the commit graph: lane characters, and the commit drawn on it (None for a
-    line that only connects lanes)."""
-
-    graph: str
-    commit: str | None = None
-
-
-def _graph_rows(commits: Iterable[tuple[str, Sequence[str]]]) -> list[_GraphRow]:
-    """Lay out the lanes of a commit graph, as ``git log --graph`` does.
-
-    Each lane (two characters wide) waits for one commit. A commit is drawn as ``*`` in its lane
-    (a new lane on the right if nothing waits for it); its lane then waits for its parents, the
-    first parent in place and any further parent in a lane inserted to its right. A parent that a
-    lane further left already waits for is joined there (``/``), so a fork point is drawn once.
-    Lines of ``/`` and ``\\`` connect the lanes of one commit line to those of the next; a lane
-    that moves several columns takes one line per column, all leftward moves before rightward ones
-    (so no two moves share a character).
-
-    Args:
-        commits: ``(hash, parents)`` pairs, every commit before its parents (log order).
-    """
-    rows: list[_GraphRow] = []
-    lanes: list[str] = []
-    for commit, parents in commits:
-        column = _lane_for(lanes, commit)
-        following: list[str] = []
-        edges: list[tuple[int, int]] = []  # (lane on the commit line, lane on the next commit line)
-        for index, waiting_for in enumerate(lanes):
-            if index == column:
-                edges.extend((index, _lane_for(following, parent)) for parent in dict.fromkeys(parents))
-            else:
-                edges.append((index, _lane_for(following, waiting_for)))
-        cells = "".join("* " if index == column else "| " for index in range(len(lanes)))
-        rows.append(_GraphRow(cells.ljust(2 * max(len(lanes), len(following))), commit))
-        rows.extend(_GraphRow(line) for line in _connecting_lines(edges))
-        lanes = following
-    return rows
-
-
-def _lane_for(lanes: list[str], commit: str) -> int:
-    """The lane waiting for ``commit``, added on the right if none is."""
-    if commit not in lanes:
-        lanes.append(commit)
-    return lanes.index(commit)
-
-
-def _connecting_lines(edges: Sequence[tuple[int, int]]) -> list[str]:
-    """The lines that move each edge from its lane to its next lane, one column per line."""
-    if all(start == end for start, end in edges):
-        return []
-    at = [start for start, _ in edges]
-    lines: list[str] = []
-    for step, mark in ((-1, "/"), (1, "\\")):
-        while any((end - position) * step > 0 for position, (_, end) in zip(at, edges, strict=True)):
-            chars: dict[int, str] = {}
-            for index, (_, end) in enumerate(edges):
-                if (end - at[index]) * step > 0:
-                    chars[2 * at[index] + step] = mark
-                    at[index] += step
-                else:
-                    chars[2 * at[index]] = "|"
-            lines.append("".join(chars.get(i, " ") for i in range(max(chars) + 1)))
-    return lines
+_merge_logs = merge_logs  # the CLI's name for it (tests import it from tract_core.cli)
 
 
 def graph_lines(
@@ -116,7 +51,7 @@ def graph_lines(
         * a
     """
     lines = []
-    for row in _graph_rows(commits):
+    for row in graph_rows(commits):
         if row.commit is None:
             lines.append(row.graph)
             continue
@@ -131,73 +66,11 @@ def graph_lines(
     return lines
 
 
-def _merge_logs(logs: Iterable[Sequence[CommitInfo]]) -> list[CommitInfo]:
-    """One log of several: every commit once, each before its parents, otherwise in the given order.
-
-    A stable topological sort: of the commits whose children have all been listed, the one met
-    first in ``logs`` (read in order) comes next. Each log must list its commits before their
-    parents (as :meth:`Tract.log` does); a log already in that order comes out unchanged.
-    """
-    found: dict[str, CommitInfo] = {}
-    for log in logs:
-        for commit in log:
-            found.setdefault(commit.hash, commit)
-    order = list(found)
-    rank = {hash: index for index, hash in enumerate(order)}
-    children = dict.fromkeys(order, 0)
-    for commit in found.values():
-        for parent in set(commit.parents):
-            if parent in children:
-                children[parent] += 1
-    ready = [rank[hash] for hash, count in children.items() if count == 0]
-    heapq.heapify(ready)
-    merged: list[CommitInfo] = []
-    while ready:
-        commit = found[order[heapq.heappop(ready)]]
-        merged.append(commit)
-        for parent in set(commit.parents):
-            if parent in children:
-                children[parent] -= 1
-                if children[parent] == 0:
-                    heapq.heappush(ready, rank[parent])
-    return merged
-
-
-def _ref_labels(t: Tract) -> dict[str, list[str]]:
-    """The names to show beside each commit: ``HEAD -> branch`` (or ``HEAD``), then the branches."""
-    labels: dict[str, list[str]] = {}
-    branches = t.list_branches()
-    head = t.head
-    if head is not None and not any(branch.current for branch in branches):
-        labels.setdefault(head, []).append("HEAD")
-    for branch in sorted(branches, key=lambda b: not b.current):
-        if branch.commit is not None:
-            labels.setdefault(branch.commit, []).append(f"HEAD -> {branch.name}" if branch.current else branch.name)
-    return labels
-
-
-def _graph_history(t: Tract, limit: int | None, every_branch: bool) -> tuple[list[CommitInfo], bool]:
-    """The commits to draw (HEAD's history, or every branch's) and whether older ones exist."""
-    if every_branch:
-        logs: list[list[CommitInfo]] = []
-        seen: set[str] = set()
-        tips = [t.head, *(branch.commit for branch in t.list_branches())]
-        for tip in tips:
-            if tip is not None and tip not in seen:  # a commit seen brings its whole history
-                logs.append(t.log(limit=None, start=tip))
-                seen.update(commit.hash for commit in logs[-1])
-        commits = _merge_logs(logs)
-    else:
-        commits = t.log(limit=None if limit is None else limit + 1)
-    more = limit is not None and len(commits) > limit
-    return (commits[:limit] if more else commits), more
-
-
 def _render_graph(commits: Sequence[CommitInfo], labels: Mapping[str, Sequence[str]]) -> list[Text]:
     """The lines of :func:`graph_lines`, colored: lanes by column, hashes, refs and roles."""
     by_hash = {commit.hash: commit for commit in commits}
     lines = []
-    for row in _graph_rows((commit.hash, commit.parents) for commit in commits):
+    for row in graph_rows((commit.hash, commit.parents) for commit in commits):
         text = Text(no_wrap=True, overflow="ellipsis")
         for index, char in enumerate(row.graph):
             style = "bold" if char == "*" else _LANE_STYLES[index // 2 % len(_LANE_STYLES)]
@@ -236,11 +109,11 @@ def print_graph(t: Tract, out: Console, limit: int | None, every_branch: bool) -
         limit: At most this many commits (None: all).
         every_branch: Draw every branch, not only HEAD's history.
     """
-    commits, more = _graph_history(t, limit, every_branch)
+    commits, more = history(t, limit, every_branch)
     if not commits:
         out.print(Text(f"tract {t.tract_id!r} has no commits yet", style="dim"))
         return
-    for line in _render_graph(commits, _ref_labels(t)):
+    for line in _render_graph(commits, ref_labels(t.list_branches(), t.head)):
         out.print(line, crop=True)
     if more:
         out.print(Text("older commits exist: --limit 0 lists all", style="dim"))

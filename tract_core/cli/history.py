@@ -102,7 +102,7 @@ def _log_note(commit: CommitInfo, visible: set[str], edited_by: Mapping[str, str
 
 
 def _print_log(t: Tract, out: Console, limit: int | None) -> None:
-    commits = t.log(limit=None if limit is None else limit + 1)
+    commits: list[CommitInfo] = t.log(limit=None if limit is None else limit + 1)
     more = limit is not None and len(commits) > limit
     commits = commits[:limit] if more else commits
     if not commits:

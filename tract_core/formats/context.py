@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from .. import display
 from ..entries import CompiledMessage
 from ..errors import InvalidInputError
 from ..objects import FORMAT_VERSION, canonical_json
@@ -200,6 +201,14 @@ class CompiledContext:
     def __repr__(self) -> str:
         head = self.head[:12] if self.head else None
         return f"CompiledContext(messages={len(self)}, token_count={self.token_count}, head={head!r})"
+
+    def _repr_html_(self) -> str:
+        """The notebook view: a chat bubble per message, with its tokens and PINNED/EDITED badges."""
+        return display.context_html(self)
+
+    def __rich__(self) -> Any:
+        """The terminal view (``rich.print(context)``): a panel per message."""
+        return display.context_rich(self)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CompiledContext) and self.canonical_bytes() == other.canonical_bytes()

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import display
 from ..clock import now
 from ..formats import CompiledContext
 from ..objects import ContentType, Priority
@@ -124,6 +125,14 @@ class HealthReport:
 
     def __str__(self) -> str:
         return self.text()
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the budget bar and a row per finding with its severity."""
+        return display.health_html(self)
+
+    def __rich__(self) -> Any:
+        """The terminal view (``rich.print(report)``)."""
+        return display.health_rich(self)
 
 
 def _budget(tokens: int, budget: int | None, threshold: float) -> HealthItem:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import display
 from ..store.base import PolicyLogRecord, ProposalEntry
 
 __all__ = ["Proposal", "PolicyLogEntry", "PROPOSAL_STATUSES", "OPEN_STATUSES"]
@@ -84,6 +85,14 @@ class Proposal:
             "status": self.status,
             "basis": self.basis,
         }
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the action, its reason and parameters, with status and risk badges."""
+        return display.proposal_html(self)
+
+    def __rich__(self) -> Any:
+        """The terminal view (``rich.print(proposal)``)."""
+        return display.proposal_rich(self)
 
 
 @dataclass(frozen=True)

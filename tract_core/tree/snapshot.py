@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .. import display
 from ..entries import copy_message
 from ..errors import InvalidInputError, shown
 from ..formats import CompiledContext
@@ -222,6 +223,14 @@ class Snapshot:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    def _repr_html_(self) -> str:
+        """The notebook view: a bubble per node, with its region, coordinate, tokens, tags and key."""
+        return display.snapshot_html(self)
+
+    def __rich__(self) -> Any:
+        """The terminal view (``rich.print(snapshot)``): a panel per node."""
+        return display.snapshot_rich(self)
 
     def __repr__(self) -> str:
         head = self.head[:12] if self.head else None
