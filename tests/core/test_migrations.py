@@ -165,3 +165,38 @@ def test_version_4_chains_the_annotations_written_before_it(factory) -> None:
         )
     with pytest.raises(CorruptObjectError, match="annotation"):
         upgraded.verify()
+
+
+OPENER = """
+import json, sys, time
+from pathlib import Path
+from tract_core import Tract
+
+args = json.loads(sys.argv[1])
+while not Path(args["go"]).exists():
+    time.sleep(0.002)
+with Tract.open(url=args["url"], tract_id=args["tract_id"]) as t:
+    t.user("hello")
+print(json.dumps(t.tract_id))
+"""
+
+
+@pytest.mark.slow
+def test_processes_creating_one_new_postgresql_database_at_once_all_open_it(postgres_server, tmp_path) -> None:
+    """Each process creates the tables or waits for the one that does (the schema lock), then finds
+    them: a table another process has just committed must not look missing (a stale catalog
+    cache), or the process would insert the version row twice and fail."""
+    from tract_core.testing import create_database
+    from tract_core.testing.processes import ChildProcess
+
+    for attempt in range(3):
+        url = create_database(postgres_server)
+        go = tmp_path / f"go-{attempt}"
+        children = [
+            ChildProcess(OPENER, {"url": url, "go": str(go), "tract_id": f"t{i}"}, tmp_path, f"opener-{attempt}-{i}")
+            for i in range(4)
+        ]
+        go.write_text("go")
+        assert sorted(child.result() for child in children) == ["t0", "t1", "t2", "t3"]
+        with Tract.open(url=url, tract_id="t0", create=False) as t:
+            assert [m["content"] for m in t.compile().messages] == ["hello"]

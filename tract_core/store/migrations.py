@@ -113,10 +113,18 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
 _VERSION = table_of(SchemaVersionRow)
 
 
+_PG_HAS_TABLE = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relname = :name AND n.nspname = current_schema())"
+)
+
+
 def schema_version(conn: Connection) -> int | None:
     """The database's schema version, or None if tract's tables are not there yet."""
-    if conn.dialect.name == "postgresql":  # one catalog lookup (an Inspector costs more than the query)
-        present = conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": _VERSION.name}).scalar()
+    if conn.dialect.name == "postgresql":
+        # one query (an Inspector costs more); pg_class read by the statement's snapshot, not
+        # to_regclass, whose cached catalog can miss a table another process has just created
+        present = conn.execute(_PG_HAS_TABLE, {"name": _VERSION.name}).scalar()
     else:  # SQLite
         present = conn.execute(
             text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": _VERSION.name}
