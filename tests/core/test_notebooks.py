@@ -13,7 +13,7 @@ read, never written), and checks that:
   (HTML), not only printed text;
 - no stored output names a temporary directory or this checkout's path.
 
-This is the only run of the notebooks in the test suite (they are not collected by nbmake).
+This is the only run of the notebooks in the test suite: ``notebooks/`` is not among pytest's ``testpaths``.
 
 After changing a notebook, execute it in place to store its new outputs::
 
@@ -152,7 +152,7 @@ def test_notebook_runs_and_matches_its_stored_outputs(path: Path) -> None:
     assert not _errors(fresh), f"{path.name} fails: {_errors(fresh)}"
     stored_shape, fresh_shape = structure(stored), structure(fresh)
     assert len(stored_shape) == len(fresh_shape)
-    for number, (was, now) in enumerate(zip(stored_shape, fresh_shape), 1):
+    for number, (was, now) in enumerate(zip(stored_shape, fresh_shape, strict=True), 1):
         assert was == now, f"{path.name}, code cell [{number}]: stored outputs {was}, a fresh run gives {now}"
 
 
