@@ -32,6 +32,7 @@ from .. import TokenizerFallbackWarning, TractError
 from .graph import _merge_logs as _merge_logs  # re-exported: the tests check the merged log order
 from .graph import graph_lines
 from .options import EXIT_ERROR, CommandFailed, UsageError, open_tract
+from .pager import paging
 from .parser import build_parser
 
 __all__ = ["main", "build_parser", "open_tract", "graph_lines"]
@@ -52,12 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, --version and usage errors
         return stop.code if isinstance(stop.code, int) else EXIT_ERROR
-    out = Console()
+    out = Console()  # colors only on a terminal, $NO_COLOR and $COLUMNS respected (rich's own rules)
     with warnings.catch_warnings():
         # `tract status` reports the offline-tokenizer fallback; no need to warn on every command.
         warnings.simplefilter("ignore", TokenizerFallbackWarning)
         try:
-            status = args.handler(args, out)
+            with paging(args, out):
+                status = args.handler(args, out)
         except (TractError, UsageError, CommandFailed, ImportError, OSError) as error:
             message = " ".join(str(error).split()) or type(error).__name__
             sys.stderr.write(f"tract: error: {message}\n")

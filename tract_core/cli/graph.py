@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import CommitInfo, Tract
-from .render import ROLE_STYLES, commit_summary, short
+from .render import ROLE_STYLES, commit_summary, print_line, short
 
 __all__ = ["graph_lines", "print_graph"]
 
@@ -241,6 +241,6 @@ def print_graph(t: Tract, out: Console, limit: int | None, every_branch: bool) -
         out.print(Text(f"tract {t.tract_id!r} has no commits yet", style="dim"))
         return
     for line in _render_graph(commits, _ref_labels(t)):
-        out.print(line, crop=True)
+        print_line(out, line)  # never wrapped (that would break the lanes): the message is cut
     if more:
         out.print(Text("older commits exist: --limit 0 lists all", style="dim"))

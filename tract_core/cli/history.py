@@ -37,11 +37,14 @@ from .graph import print_graph
 from .options import URL_PREFIXES, UsageError, open_from, open_tract, tract_id_from
 from .render import (
     ROLE_STYLES,
+    Column,
     counted,
     dumps,
     field_grid,
+    fitted_table,
     json_block,
     message_body,
+    print_whole,
     role_text,
     short,
     usage_text,
@@ -58,11 +61,17 @@ DIFF_LINES = 12
 
 
 def _render_log(
-    commits: Sequence[CommitInfo], context: CompiledContext, skip_reasons: Mapping[str, str], more: bool
+    out: Console,
+    commits: Sequence[CommitInfo],
+    context: CompiledContext,
+    skip_reasons: Mapping[str, str],
+    more: bool,
 ) -> Table:
-    """The log table, newest first, noting edits and messages missing from HEAD's context.
+    """The log table, newest first, noting edits and messages missing from HEAD's context; on a
+    narrow console the creation time, the operation and then the role are left out.
 
     Args:
+        out: The console it is printed on.
         commits: The commits to list, newest first.
         context: HEAD's compiled context (tells which messages the model sees).
         skip_reasons: For messages hidden from the context by a SKIP, a note saying why.
@@ -74,12 +83,14 @@ def _render_log(
         if commit.response_to:
             edited_by.setdefault(commit.response_to, commit.hash)
     caption = "older commits exist: --limit 0 lists all" if more else None
-    table = Table(box=box.SIMPLE_HEAD, show_lines=True, caption=caption)
-    table.add_column("commit", style="yellow", no_wrap=True)
-    table.add_column("role / type", no_wrap=True)
-    table.add_column("op", no_wrap=True)
-    table.add_column("created", no_wrap=True)
-    table.add_column("message", min_width=20)
+    columns = [
+        Column("commit", whole=True, rigid=True, style="yellow"),
+        Column("role / type", drop=2, whole=True),
+        Column("op", drop=3, whole=True),
+        Column("created", drop=4, whole=True),
+        Column("message", min_width=16),
+    ]
+    rows = []
     for commit in commits:
         role = role_text(commit.role).append(f"\n{commit.content_type}", style="dim")
         created = when(commit.created_at).replace(" ", "\n")
@@ -87,8 +98,8 @@ def _render_log(
             Text(commit.preview(80), no_wrap=True, overflow="ellipsis"),
             _log_note(commit, visible, edited_by, skip_reasons),
         )
-        table.add_row(commit.short_hash, role, str(commit.operation), created, message)
-    return table
+        rows.append([commit.short_hash, role, str(commit.operation), created, message])
+    return fitted_table(out, columns, rows, box=box.SIMPLE_HEAD, show_lines=True, caption=caption)
 
 
 def _log_note(commit: CommitInfo, visible: set[str], edited_by: Mapping[str, str], hidden: Mapping[str, str]) -> Text:
@@ -111,7 +122,7 @@ def _print_log(t: Tract, out: Console, limit: int | None) -> None:
     context = t.compile()
     visible = set(context.commit_hashes)
     hidden = [c.hash for c in commits if c.role is not None and not c.response_to and c.hash not in visible]
-    out.print(_render_log(commits, context, _skip_reasons(t, hidden), more))
+    out.print(_render_log(out, commits, context, _skip_reasons(t, hidden), more))
 
 
 def _skip_reasons(t: Tract, hashes: Sequence[str]) -> dict[str, str]:
@@ -128,31 +139,35 @@ def _skip_reasons(t: Tract, hashes: Sequence[str]) -> dict[str, str]:
 # -- show ---------------------------------------------------------------------------------------
 
 
-def _render_commit(commit: CommitInfo) -> Group:
-    """One commit in full: fields, content, settings, metadata, usage and annotation history."""
-    operation = str(commit.operation)
+def _print_commit(out: Console, commit: CommitInfo) -> None:
+    """One commit in full: its hash, parents and the message it edits, each whole on one line (to
+    copy), then its fields, content, settings, metadata, usage and annotation history."""
+    print_whole(out, Text("commit ", style="bold").append(commit.hash, style="yellow"))
+    for parent in commit.parents:
+        print_whole(out, Text("parent ", style="bold").append(parent, style="yellow"))
     if commit.response_to:
-        operation += f" of {commit.response_to}"
+        print_whole(out, Text("edit of ", style="bold").append(commit.response_to, style="yellow"))
     fields = field_grid(
         [
-            ("hash", Text(commit.hash, style="yellow", overflow="fold")),
-            ("parents", Text(", ".join(commit.parents) or "none (first commit)", overflow="fold")),
             ("role", role_text(commit.role)),
             ("content type", Text(commit.content_type)),
-            ("operation", Text(operation, overflow="fold")),
+            ("operation", Text(str(commit.operation))),
+            ("parents", Text(str(len(commit.parents)) if commit.parents else "none (first commit)")),
             ("created", Text(when(commit.created_at))),
             ("tokens", Text("-" if commit.token_count is None else str(commit.token_count))),
             ("message", Text(commit.message or "-")),
         ]
     )
     whose = f" of message {commit.response_to[:12]}" if commit.response_to else ""
-    return Group(
-        Panel(fields, title=f"commit {commit.short_hash}", title_align="left"),
-        Panel(message_body(commit.body or {}), title="message", title_align="left"),
-        Panel(json_block(commit.generation_config), title="generation_config", title_align="left"),
-        Panel(json_block(commit.metadata), title="metadata", title_align="left"),
-        Panel(usage_text(commit.usage), title="usage", title_align="left"),
-        Panel(_annotations(commit.annotations), title=f"annotations{whose}", title_align="left"),
+    out.print(
+        Group(
+            Panel(fields, title=f"commit {commit.short_hash}", title_align="left"),
+            Panel(message_body(commit.body or {}), title="message", title_align="left"),
+            Panel(json_block(commit.generation_config), title="generation_config", title_align="left"),
+            Panel(json_block(commit.metadata), title="metadata", title_align="left"),
+            Panel(usage_text(commit.usage), title="usage", title_align="left"),
+            Panel(_annotations(commit.annotations), title=f"annotations{whose}", title_align="left"),
+        )
     )
 
 
@@ -324,18 +339,18 @@ def _colored_unified(unified: str) -> Text:
 # -- reflog ---------------------------------------------------------------------------------------
 
 
-def _render_reflog(entries: Sequence[ReflogEntry], more: bool) -> RenderableType:
+def _render_reflog(out: Console, entries: Sequence[ReflogEntry], more: bool) -> RenderableType:
     if not entries:
         return Text("the reflog is empty: nothing has moved yet", style="dim")
     caption = "older entries exist: --limit 0 lists all" if more else None
-    table = Table(box=box.SIMPLE_HEAD, caption=caption)
-    table.add_column("new", style="yellow", no_wrap=True)
-    table.add_column("ref", no_wrap=True)
-    table.add_column("action")
-    table.add_column("when", no_wrap=True)
-    for entry in entries:
-        table.add_row(short(entry.new), Text(entry.ref, style="cyan"), Text(entry.action), when(entry.created_at))
-    return table
+    columns = [
+        Column("new", whole=True, rigid=True, style="yellow"),
+        Column("ref", whole=True, style="cyan"),
+        Column("action", min_width=12),
+        Column("when", drop=1, whole=True),
+    ]
+    rows = [[short(entry.new), entry.ref, Text(entry.action), when(entry.created_at)] for entry in entries]
+    return fitted_table(out, columns, rows, box=box.SIMPLE_HEAD, caption=caption)
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -355,7 +370,7 @@ def cmd_log(args: argparse.Namespace, out: Console) -> None:
 def cmd_show(args: argparse.Namespace, out: Console) -> None:
     """``tract show REF``: one commit in full."""
     with open_from(args) as t:
-        out.print(_render_commit(t.show(args.ref)))
+        _print_commit(out, t.show(args.ref))
 
 
 def cmd_status(args: argparse.Namespace, out: Console) -> None:
@@ -433,4 +448,4 @@ def cmd_reflog(args: argparse.Namespace, out: Console) -> None:
     with open_from(args) as t:
         entries = t.reflog(limit=None if limit is None else limit + 1, ref=args.ref)
     more = limit is not None and len(entries) > limit
-    out.print(_render_reflog(entries[:limit] if more else entries, more))
+    out.print(_render_reflog(out, entries[:limit] if more else entries, more))

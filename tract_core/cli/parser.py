@@ -76,6 +76,13 @@ def _add_globals(parser: argparse.ArgumentParser, db_help: str) -> None:
     # SUPPRESS defaults: a value given before the command is not reset by the command's parser.
     parser.add_argument("--db", metavar="PATH_OR_URL", default=argparse.SUPPRESS, help=db_help)
     parser.add_argument(
+        "--no-pager",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print long output straight to the terminal (default: log, show, compile, diff and reflog page "
+        "output taller than the terminal through $TRACT_PAGER, $PAGER or less)",
+    )
+    parser.add_argument(
         "--tract", metavar="ID", default=argparse.SUPPRESS, help=f"the tract to use (default: {DEFAULT_TRACT_ID!r})"
     )
     parser.add_argument(
