@@ -176,8 +176,10 @@ def _ref_labels(t: Tract) -> dict[str, list[str]]:
     return labels
 
 
-def _graph_history(t: Tract, limit: int | None, every_branch: bool) -> tuple[list[CommitInfo], bool]:
-    """The commits to draw (HEAD's history, or every branch's) and whether older ones exist."""
+def _graph_history(
+    t: Tract, limit: int | None, every_branch: bool, start: str | None = None
+) -> tuple[list[CommitInfo], bool]:
+    """The commits to draw (HEAD's or ``start``'s history, or every branch's) and whether older ones exist."""
     if every_branch:
         logs: list[list[CommitInfo]] = []
         seen: set[str] = set()
@@ -188,7 +190,7 @@ def _graph_history(t: Tract, limit: int | None, every_branch: bool) -> tuple[lis
                 seen.update(commit.hash for commit in logs[-1])
         commits = _merge_logs(logs)
     else:
-        commits = t.log(limit=None if limit is None else limit + 1)
+        commits = t.log(limit=None if limit is None else limit + 1, start=start or "HEAD")
     more = limit is not None and len(commits) > limit
     return (commits[:limit] if more else commits), more
 
@@ -227,16 +229,17 @@ def _render_graph(commits: Sequence[CommitInfo], labels: Mapping[str, Sequence[s
     return lines
 
 
-def print_graph(t: Tract, out: Console, limit: int | None, every_branch: bool) -> None:
-    """Print the commit graph of ``tract log --graph``: HEAD's history, or every branch's.
+def print_graph(t: Tract, out: Console, limit: int | None, every_branch: bool, start: str | None = None) -> None:
+    """Print the commit graph of ``tract log --graph``: HEAD's history (or ``start``'s), or every branch's.
 
     Args:
         t: The tract.
         out: Where to print.
         limit: At most this many commits (None: all).
         every_branch: Draw every branch, not only HEAD's history.
+        start: Draw this commit's history instead of HEAD's (a branch, hash prefix, ``HEAD~N``...).
     """
-    commits, more = _graph_history(t, limit, every_branch)
+    commits, more = _graph_history(t, limit, every_branch, start)
     if not commits:
         out.print(Text(f"tract {t.tract_id!r} has no commits yet", style="dim"))
         return

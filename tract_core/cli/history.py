@@ -112,14 +112,14 @@ def _log_note(commit: CommitInfo, visible: set[str], edited_by: Mapping[str, str
     return Text("")
 
 
-def _print_log(t: Tract, out: Console, limit: int | None) -> None:
-    commits = t.log(limit=None if limit is None else limit + 1)
+def _print_log(t: Tract, out: Console, limit: int | None, start: str | None = None) -> None:
+    commits = t.log(limit=None if limit is None else limit + 1, start=start or "HEAD")
     more = limit is not None and len(commits) > limit
     commits = commits[:limit] if more else commits
     if not commits:
         out.print(Text(f"tract {t.tract_id!r} has no commits yet", style="dim"))
         return
-    context = t.compile()
+    context = t.compile(at_commit=start)
     visible = set(context.commit_hashes)
     hidden = [c.hash for c in commits if c.role is not None and not c.response_to and c.hash not in visible]
     out.print(_render_log(out, commits, context, _skip_reasons(t, hidden), more))
@@ -345,7 +345,7 @@ def _render_reflog(out: Console, entries: Sequence[ReflogEntry], more: bool) -> 
     caption = "older entries exist: --limit 0 lists all" if more else None
     columns = [
         Column("new", whole=True, rigid=True, style="yellow"),
-        Column("ref", whole=True, style="cyan"),
+        Column("ref", whole=True, cap=40, style="cyan"),
         Column("action", min_width=12),
         Column("when", drop=1, whole=True),
     ]
@@ -357,14 +357,17 @@ def _render_reflog(out: Console, entries: Sequence[ReflogEntry], more: bool) -> 
 
 
 def cmd_log(args: argparse.Namespace, out: Console) -> None:
-    """``tract log``: HEAD's history as a table, newest first; or, with ``--graph``, the commit graph."""
+    """``tract log [REF]``: HEAD's (or REF's) history as a table, newest first; or, with ``--graph``,
+    the commit graph."""
     if args.all and not args.graph:
         raise UsageError("--all draws every branch in the graph: use it with --graph")
+    if args.all and args.ref is not None:
+        raise UsageError(f"--all draws every branch: give no REF ({args.ref!r}) with it")
     with open_from(args) as t:
         if args.graph:
-            print_graph(t, out, args.limit or None, every_branch=args.all)
+            print_graph(t, out, args.limit or None, every_branch=args.all, start=args.ref)
         else:
-            _print_log(t, out, args.limit or None)
+            _print_log(t, out, args.limit or None, args.ref)
 
 
 def cmd_show(args: argparse.Namespace, out: Console) -> None:

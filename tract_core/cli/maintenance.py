@@ -18,7 +18,7 @@ from .. import CorruptObjectError, Tract
 from ..compress import DEFAULT_KEEP_RECENT, CompressionResult, PendingCompression
 from ..gc import GCResult
 from ..records import VerifyReport
-from .options import UsageError, open_from, tract_id_from
+from .options import UsageError, open_from
 from .render import counted, short, tip_line
 
 __all__ = ["cmd_compress", "cmd_gc", "cmd_verify", "EXIT_DAMAGED"]
@@ -255,12 +255,12 @@ def _damage_report(tract_id: str, error: CorruptObjectError) -> str:
 
 def cmd_verify(args: argparse.Namespace, out: Console) -> int | None:
     """``tract verify``: check everything stored for the tract, like ``git fsck``."""
-    tract_id = tract_id_from(args)
-    try:
-        with open_from(args) as t:
+    t = open_from(args)
+    with t:
+        try:
             report = t.verify()
-            out.print(_render_verify(t, report))
-    except CorruptObjectError as error:
-        sys.stderr.write(_damage_report(tract_id, error))
-        return EXIT_DAMAGED
+        except CorruptObjectError as error:
+            sys.stderr.write(_damage_report(t.tract_id, error))
+            return EXIT_DAMAGED
+        out.print(_render_verify(t, report))
     return None

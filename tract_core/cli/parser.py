@@ -5,6 +5,7 @@ function that runs it.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 from collections.abc import Callable
 
@@ -34,18 +35,11 @@ Handler = Callable[[argparse.Namespace, Console], int | None]
 
 
 def _lazy(name: str, module: str = "orchestrator") -> Handler:
-    """The command ``name`` of :mod:`tract_core.cli.orchestrator` (or of :mod:`tract_core.cli.tree`),
+    """The command ``name`` of the module ``module`` of this package (``orchestrator``, ``tree``, ...),
     imported when it runs (so ``tract --help`` and the other commands never load it)."""
 
     def run(args: argparse.Namespace, out: Console) -> int | None:
-        if module == "tree":
-            from . import tree
-
-            handler: Handler = getattr(tree, name)
-        else:
-            from . import orchestrator
-
-            handler = getattr(orchestrator, name)
+        handler: Handler = getattr(importlib.import_module(f"{__package__}.{module}"), name)
         return handler(args, out)
 
     run.__name__ = name
@@ -129,7 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
+    listing = command(
+        "list",
+        _lazy("cmd_list", "listing"),
+        "List every tract of the database: its kind (LangGraph thread, LangChain or LlamaIndex session, "
+        "LlamaIndex chat, plain tract), the name you know it by, messages, branches, last activity and the "
+        "options that open it.",
+    )
+    listing.add_argument("--json", action="store_true", help="print plain JSON: one object per tract")
     log = command("log", cmd_log, "List the commits of HEAD's history (or draw the commit graph), newest first.")
+    log.add_argument(
+        "ref",
+        metavar="REF",
+        nargs="?",
+        help="list this commit's history instead of HEAD's: a branch, a hash or unique prefix, HEAD~N",
+    )
     log.add_argument(
         "--limit", type=_non_negative, default=20, metavar="N", help="at most N commits; 0 for all (default: 20)"
     )

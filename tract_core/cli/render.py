@@ -157,6 +157,8 @@ class Column:
             ``overflow``) to fit.
         rigid: A whole column that keeps its width even when nothing else can be dropped (short
             hashes, coordinates, numbers); the other whole columns then wrap (names fold, whole).
+        cap: A whole column is at most this wide: a longer cell wraps (so one very long name does
+            not push the other columns out).
         min_width: The narrowest a column that is not ``whole`` gets before columns are dropped.
         justify: How the cells are aligned.
         style: The style of the column's cells.
@@ -167,6 +169,7 @@ class Column:
     drop: int = 0
     whole: bool = False
     rigid: bool = False
+    cap: int | None = None
     min_width: int = 10
     justify: JustifyMethod = "left"
     style: str | None = None
@@ -184,9 +187,7 @@ def _lines(cell: RenderableType) -> list[str]:
     return [""]
 
 
-def fitted_table(
-    out: Console, columns: Sequence[Column], rows: Iterable[Sequence[Any]], **options: Any
-) -> Table:
+def fitted_table(out: Console, columns: Sequence[Column], rows: Iterable[Sequence[Any]], **options: Any) -> Table:
     """A table that fits the console's width: whole columns keep their width, the others wrap, and
     when even that is too wide the columns with the highest ``drop`` are left out, one by one.
 
@@ -198,7 +199,10 @@ def fitted_table(
     """
     rows = [list(row) for row in rows]
     needs = [
-        max(cell_len(line) for cell in [column.header, *(row[i] for row in rows)] for line in _lines(cell))
+        min(
+            max(cell_len(line) for cell in [column.header, *(row[i] for row in rows)] for line in _lines(cell)),
+            column.cap or out.width,
+        )
         if column.whole
         else column.min_width
         for i, column in enumerate(columns)
