@@ -34,6 +34,7 @@ from .graph import graph_lines
 from .options import EXIT_ERROR, CommandFailed, UsageError, open_tract
 from .pager import paging
 from .parser import build_parser
+from .wording import cli_wording
 
 __all__ = ["main", "build_parser", "open_tract", "graph_lines"]
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             with paging(args, out):
                 status = args.handler(args, out)
         except (TractError, UsageError, CommandFailed, ImportError, OSError) as error:
-            message = " ".join(str(error).split()) or type(error).__name__
+            message = cli_wording(" ".join(str(error).split())) or type(error).__name__
             sys.stderr.write(f"tract: error: {message}\n")
             return EXIT_ERROR
     return status or 0

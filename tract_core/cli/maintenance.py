@@ -20,6 +20,7 @@ from ..gc import GCResult
 from ..records import VerifyReport
 from .options import UsageError, open_from
 from .render import counted, short, tip_line
+from .wording import cli_wording
 
 __all__ = ["cmd_compress", "cmd_gc", "cmd_verify", "EXIT_DAMAGED"]
 
@@ -245,7 +246,7 @@ def _render_verify(t: Tract, report: VerifyReport) -> Group:
 def _damage_report(tract_id: str, error: CorruptObjectError) -> str:
     """What ``tract verify`` prints on stderr when it finds damage: every problem, then what to do."""
     lines = [f"tract: verify: tract {tract_id!r} is damaged ({counted(len(error.problems), 'problem')}):"]
-    lines += [f"  {problem}" for problem in error.problems]
+    lines += [f"  {cli_wording(problem)}" for problem in error.problems]
     lines.append(
         "hint: restore the database from a backup; a branch or HEAD that lost its commit can be pointed "
         "back at one from `tract reflog`"

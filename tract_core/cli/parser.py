@@ -196,6 +196,34 @@ def build_parser() -> argparse.ArgumentParser:
     branch.add_argument(
         "--force", action="store_true", help="with -d: delete even if no other branch reaches its commits"
     )
+    checkout = command(
+        "checkout",
+        _lazy("cmd_checkout", "editing"),
+        "Move HEAD to a branch (attached), or to any commit to look at the past (detached).",
+    )
+    checkout.add_argument("ref", metavar="REF", help="a branch, or a hash, unique prefix, HEAD~N")
+    annotate = command(
+        "annotate",
+        _lazy("cmd_annotate", "editing"),
+        "Give a message a priority from HEAD on: pin it (kept by compressions), skip it (left out of the "
+        "context) or make it normal again. The record is kept; older contexts are unchanged.",
+    )
+    annotate.add_argument("ref", metavar="REF", help="the message (a hash, unique prefix, branch, HEAD~N)")
+    priority = annotate.add_mutually_exclusive_group(required=True)
+    priority.add_argument("--pin", action="store_true", help="PINNED: always in the context, kept verbatim")
+    priority.add_argument("--skip", action="store_true", help="SKIP: left out of the context")
+    priority.add_argument("--normal", action="store_true", help="NORMAL: its content type's default again")
+    annotate.add_argument("--reason", metavar="TEXT", help="why (stored with the annotation, shown by tract show)")
+    edit = command(
+        "edit",
+        _lazy("cmd_edit", "editing"),
+        "Replace a message's content with an EDIT commit (the original stays in history): with --content, "
+        "--file, or in $VISUAL / $EDITOR.",
+    )
+    edit.add_argument("ref", metavar="REF", help="the message (an EDIT commit names the message it edits)")
+    edit.add_argument("--content", metavar="TEXT", help="the new content")
+    edit.add_argument("--file", metavar="PATH", help="read the new content from a UTF-8 file (- for standard input)")
+    edit.add_argument("-m", "--message", metavar="TEXT", help="a commit message saying why")
     switch = command("switch", cmd_switch, "Attach HEAD to a branch.")
     switch.add_argument("name", metavar="NAME", help="an existing branch")
     merge = command("merge", cmd_merge, "Merge a branch (or commit) into the current branch.")
