@@ -16,6 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 from .. import Conflict, MergeConflict, MergeResult, Tract
+from .jsonout import branches_dict
 from .options import UsageError, open_from
 from .render import commit_summary, dumps, short, tip_line
 
@@ -82,8 +83,12 @@ def cmd_branch(args: argparse.Namespace, out: Console) -> None:
         raise UsageError("--force goes with -d (delete a branch whose commits no other branch reaches)")
     if args.name is None and (args.start is not None or args.switch):
         raise UsageError("--from and --switch need the name of the branch to create")
+    if args.json and args.name is not None:
+        raise UsageError("--json lists the branches: give no NAME, -d or --from with it")
     with open_from(args) as t:
-        if args.name is None:
+        if args.json:
+            sys.stdout.write(dumps(branches_dict(t.head, t.list_branches())) + "\n")
+        elif args.name is None:
             for line in _branch_lines(t, out.width):
                 out.print(line, overflow="fold")  # a name wider than the console wraps, whole
         elif args.delete:

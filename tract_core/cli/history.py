@@ -34,6 +34,7 @@ from .. import (
 from ..demo import DEFAULT_DEMO_PATH, DemoStore, build_demo
 from ..tract import DEFAULT_TRACT_ID
 from .graph import print_graph
+from .jsonout import commit_dict, diff_dict, reflog_dict, status_dict
 from .options import URL_PREFIXES, UsageError, open_from, open_tract, tract_id_from
 from .render import (
     ROLE_STYLES,
@@ -363,8 +364,14 @@ def cmd_log(args: argparse.Namespace, out: Console) -> None:
         raise UsageError("--all draws every branch in the graph: use it with --graph")
     if args.all and args.ref is not None:
         raise UsageError(f"--all draws every branch: give no REF ({args.ref!r}) with it")
+    if args.json and args.graph:
+        raise UsageError("--graph draws the commits for a person; --json lists them for a program: give one")
     with open_from(args) as t:
-        if args.graph:
+        if args.json:
+            limit = args.limit or None
+            commits = t.log(limit=limit, start=args.ref or "HEAD")
+            sys.stdout.write(dumps([commit_dict(c) for c in commits]) + "\n")
+        elif args.graph:
             print_graph(t, out, args.limit or None, every_branch=args.all, start=args.ref)
         else:
             _print_log(t, out, args.limit or None, args.ref)
@@ -373,13 +380,21 @@ def cmd_log(args: argparse.Namespace, out: Console) -> None:
 def cmd_show(args: argparse.Namespace, out: Console) -> None:
     """``tract show REF``: one commit in full."""
     with open_from(args) as t:
-        _print_commit(out, t.show(args.ref))
+        commit = t.show(args.ref)
+    if args.json:
+        sys.stdout.write(dumps(commit_dict(commit, full=True)) + "\n")
+    else:
+        _print_commit(out, commit)
 
 
 def cmd_status(args: argparse.Namespace, out: Console) -> None:
     """``tract status``: branch, HEAD, tokens against the budget and the last usage."""
     with open_from(args) as t:
-        out.print(_render_status(t.status(), len(t.pending_compressions()), len(t.archived())))
+        status, pending, archived = t.status(), len(t.pending_compressions()), len(t.archived())
+    if args.json:
+        sys.stdout.write(dumps(status_dict(status, pending, archived)) + "\n")
+    else:
+        out.print(_render_status(status, pending, archived))
 
 
 def cmd_compile(args: argparse.Namespace, out: Console) -> None:
@@ -399,7 +414,11 @@ def cmd_diff(args: argparse.Namespace, out: Console) -> None:
         if getattr(args, "pact", False):
             sys.stdout.write(json.dumps(t.diff(args.a, args.b, format="pact"), indent=2) + "\n")
             return
-        out.print(_render_diff(t.diff(args.a, args.b)))
+        diff = t.diff(args.a, args.b)
+    if args.json:
+        sys.stdout.write(dumps(diff_dict(diff)) + "\n")
+    else:
+        out.print(_render_diff(diff))
 
 
 def cmd_demo(args: argparse.Namespace, out: Console) -> None:
@@ -450,5 +469,8 @@ def cmd_reflog(args: argparse.Namespace, out: Console) -> None:
     limit = args.limit or None
     with open_from(args) as t:
         entries = t.reflog(limit=None if limit is None else limit + 1, ref=args.ref)
+    if args.json:
+        sys.stdout.write(dumps([reflog_dict(e) for e in entries[:limit]]) + "\n")
+        return
     more = limit is not None and len(entries) > limit
     out.print(_render_reflog(out, entries[:limit] if more else entries, more))

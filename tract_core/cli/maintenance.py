@@ -19,7 +19,7 @@ from ..compress import DEFAULT_KEEP_RECENT, CompressionResult, PendingCompressio
 from ..gc import GCResult
 from ..records import VerifyReport
 from .options import UsageError, open_from
-from .render import counted, short, tip_line
+from .render import counted, dumps, short, tip_line
 from .wording import cli_wording
 
 __all__ = ["cmd_compress", "cmd_gc", "cmd_verify", "EXIT_DAMAGED"]
@@ -261,7 +261,15 @@ def cmd_verify(args: argparse.Namespace, out: Console) -> int | None:
         try:
             report = t.verify()
         except CorruptObjectError as error:
-            sys.stderr.write(_damage_report(t.tract_id, error))
+            if args.json:
+                problems = [cli_wording(problem) for problem in error.problems]
+                sys.stdout.write(dumps({"tract": t.tract_id, "sound": False, "problems": problems}) + "\n")
+            else:
+                sys.stderr.write(_damage_report(t.tract_id, error))
             return EXIT_DAMAGED
-        out.print(_render_verify(t, report))
+        if args.json:
+            data = {"tract": t.tract_id, "sound": True, "problems": [], **report.as_dict(), "tokenizer": t.counter.name}
+            sys.stdout.write(dumps(data) + "\n")
+        else:
+            out.print(_render_verify(t, report))
     return None

@@ -143,9 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     log.add_argument("--graph", action="store_true", help="draw the commit graph, one line per commit")
     log.add_argument("--all", action="store_true", help="with --graph: every branch, not only HEAD's history")
+    log.add_argument("--json", action="store_true", help="print plain JSON: an array of commits, newest first")
     show = command("show", cmd_show, "Show one commit in full.")
     show.add_argument("ref", metavar="REF", help="a hash, a unique prefix, a branch, HEAD or HEAD~N")
-    command("status", cmd_status, "Show the branch, HEAD, tokens against the budget and the last usage.")
+    show.add_argument("--json", action="store_true", help="print the commit as plain JSON, annotations included")
+    status = command("status", cmd_status, "Show the branch, HEAD, tokens against the budget and the last usage.")
+    status.add_argument("--json", action="store_true", help="print the status as plain JSON")
     compiled = command("compile", cmd_compile, "Print the messages the next LLM call gets.")
     compiled.add_argument("--at", metavar="REF", help="compile at this commit instead of HEAD (time travel)")
     compiled.add_argument("--json", action="store_true", help="print plain JSON: head, digest, token_count, messages")
@@ -157,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print PACT's JSON diff of the two snapshots: added, removed and changed node ids (with the fields)",
     )
+    diff.add_argument("--json", action="store_true", help="print the diff as plain JSON: a, b, token_delta, changes")
     snapshot = command(
         "snapshot",
         _lazy("cmd_snapshot", "tree"),
@@ -186,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Draw the regions and cycles of the context, each message at its coordinates.",
     )
     tree.add_argument("--at", metavar="ADDRESS", help="@t0 (default), @t-K (K cycles ago) or any commit name")
+    tree.add_argument("--json", action="store_true", help="print the snapshot's canonical JSON (as snapshot --json)")
     branch = command(
         "branch", cmd_branch, "List the branches, create one (tract branch NAME) or delete one (tract branch -d NAME)."
     )
@@ -193,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     branch.add_argument("--from", dest="start", metavar="REF", help="create it at this commit (default: HEAD)")
     branch.add_argument("--switch", action="store_true", help="also switch to the new branch")
     branch.add_argument("-d", "--delete", action="store_true", help="delete the branch NAME")
+    branch.add_argument("--json", action="store_true", help="list the branches as plain JSON")
     branch.add_argument(
         "--force", action="store_true", help="with -d: delete even if no other branch reaches its commits"
     )
@@ -247,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=_non_negative, default=20, metavar="N", help="at most N entries; 0 for all (default: 20)"
     )
     reflog.add_argument("--ref", metavar="NAME", help="only the moves of this branch (or HEAD)")
+    reflog.add_argument("--json", action="store_true", help="print plain JSON: an array of moves, newest first")
     pick = command("cherry-pick", cmd_cherry_pick, "Copy one commit onto HEAD.")
     pick.add_argument("ref", metavar="REF", help="the commit to copy (from any branch, or one found with reflog)")
     rebase = command("rebase", cmd_rebase, "Replay the current branch's own commits on top of another commit.")
@@ -398,11 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", choices=("user", "system"), default="user", help="the role of its message (default: user)"
     )
     push.add_argument("--json", action="store_true", help="print the queued event as plain JSON")
-    command(
+    verify = command(
         "verify",
         cmd_verify,
         "Check everything stored for the tract, like git fsck: hashes, links, HEAD, the annotation chain, "
         "cached token counts and (SQLite) every page of the file. Exits 1 and lists the damage if there is any.",
+    )
+    verify.add_argument(
+        "--json", action="store_true", help="print plain JSON: sound, the counts checked, or the problems found"
     )
     mcp = command(
         "mcp",

@@ -156,8 +156,11 @@ def _draw(snapshot: Snapshot) -> RenderableType:
 
 
 def cmd_tree(args: argparse.Namespace, out: Console) -> None:
-    """``tract tree [--at ADDRESS]``: the regions and cycles of the context, each message at its
-    coordinates."""
+    """``tract tree [--at ADDRESS] [--json]``: the regions and cycles of the context, each message at
+    its coordinates (``--json``: what ``tract snapshot --json`` prints)."""
+    if args.json:
+        cmd_snapshot(args, out)  # the same data: the snapshot's canonical JSON
+        return
     out.print(Group(*[_draw(s) for s in _snapshots(args)]))
 
 
