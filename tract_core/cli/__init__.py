@@ -25,18 +25,38 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from .. import TokenizerFallbackWarning, TractError
-from .graph import _merge_logs as _merge_logs  # re-exported: the tests check the merged log order
-from .graph import graph_lines
-from .options import EXIT_ERROR, CommandFailed, UsageError, open_tract
-from .pager import paging
+from .options import EXIT_ERROR, CommandFailed, UsageError
 from .parser import build_parser
-from .wording import cli_wording
+
+if TYPE_CHECKING:
+    from .graph import _merge_logs as _merge_logs  # re-exported: the tests check the merged log order
+    from .graph import graph_lines
+    from .options import open_tract
 
 __all__ = ["main", "build_parser", "open_tract", "graph_lines"]
+
+_LAZY = {"graph_lines": ".graph", "_merge_logs": ".graph", "open_tract": ".options"}
+"""Names imported when first used, so that ``tract --help`` loads neither rich nor the store."""
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above
+
+    def __getattr__(name: str) -> Any:
+        """Import :func:`graph_lines` (and the rest of :data:`_LAZY`) on first use (PEP 562)."""
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, --version and usage errors
         return stop.code if isinstance(stop.code, int) else EXIT_ERROR
+    from rich.console import Console
+
+    from ..errors import TokenizerFallbackWarning, TractError
+    from .pager import paging
+    from .wording import cli_wording
+
     out = Console()  # colors only on a terminal, $NO_COLOR and $COLUMNS respected (rich's own rules)
     with warnings.catch_warnings():
         # `tract status` reports the offline-tokenizer fallback; no need to warn on every command.

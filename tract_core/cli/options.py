@@ -15,13 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import warnings
+from typing import TYPE_CHECKING
 
-from .. import Tract
 from ..errors import PolicyWarning, TractNotFoundError
 from ..names import chat_tract_id, session_tract_id, thread_tract_id
-from ..tract import DEFAULT_TRACT_ID
+
+if TYPE_CHECKING:
+    from .. import Tract
 
 __all__ = ["UsageError", "CommandFailed", "open_tract", "tract_id_from", "open_from", "database"]
+
+DEFAULT_TRACT_ID = "default"
+"""The tract a command uses when none is named: :data:`tract_core.tract.DEFAULT_TRACT_ID` (written
+out, so that building the parser imports no store code)."""
 
 DB_ENV = "TRACT_DB"
 """Environment variable naming the database when ``--db`` is not given."""
@@ -57,6 +63,8 @@ def open_tract(db: str, tract_id: str = DEFAULT_TRACT_ID, *, policies: bool = Fa
         DatabaseNotFoundError: The file or server does not exist.
         TractNotFoundError: The database has no such tract (the message lists those it has).
     """
+    from .. import Tract
+
     with warnings.catch_warnings():
         if not policies:
             warnings.simplefilter("ignore", PolicyWarning)
@@ -124,6 +132,8 @@ def open_from(args: argparse.Namespace, *, policies: bool = False) -> Tract:
     except TractNotFoundError:
         if named:
             raise
+        from .. import Tract
+
         ids = Tract.list_tracts(url=db) if db.startswith(URL_PREFIXES) else Tract.list_tracts(db)
         if len(ids) == 1:
             return open_tract(db, ids[0], policies=policies)
