@@ -3,6 +3,7 @@ wrapped, colors only on a terminal, long output paged on a terminal only."""
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import re
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from rich.console import PagerContext
 
 from tract_core import EDIT, Tract
 from tract_core.cli import main
@@ -134,17 +136,24 @@ def _process(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_piped_output_is_plain_at_80_columns_and_colors_follow_the_environment(store):
+def test_piped_output_is_plain_at_80_columns(store):
     piped = _process(["--db", str(store.path), "branch"], TRACT_TIKTOKEN_OFFLINE="1")
     assert piped.returncode == 0 and "\x1b[" not in piped.stdout
     lines = piped.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines)
     assert lines[0].split()[:2] == [LONG, store.fix[:12]] and lines[-1].split()[:2] == ["*", "main"]
 
-    forced = _process(["--db", str(store.path), "branch"], FORCE_COLOR="1", TRACT_TIKTOKEN_OFFLINE="1")
-    assert COLOR.search(forced.stdout)
-    plain = _process(["--db", str(store.path), "branch"], FORCE_COLOR="1", NO_COLOR="1", TRACT_TIKTOKEN_OFFLINE="1")
-    assert plain.returncode == 0 and not COLOR.search(plain.stdout) and "main" in plain.stdout
+
+def test_colors_follow_force_color_and_no_color(store, capsys, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    forced = run(capsys, monkeypatch, 80, "--db", store.path, "branch")
+    assert COLOR.search(forced) and "main" in forced
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = run(capsys, monkeypatch, 80, "--db", store.path, "branch")
+    assert not COLOR.search(plain) and "main" in plain
+    json_out = run(capsys, monkeypatch, 80, "--db", store.path, "branch", "--json")
+    assert "\x1b[" not in json_out
 
 
 # -- the pager ------------------------------------------------------------------------------------
@@ -208,6 +217,57 @@ def _on_a_terminal(args: list[str], pager_file: Path) -> tuple[str, str]:
     return b"".join(chunks).decode("utf-8", "replace"), paged
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "paged"),
+    [
+        (["log"], {}, True),
+        (["show", "HEAD"], {}, True),
+        (["reflog"], {"TRACT_PAGER": "less -S"}, True),
+        (["status"], {}, False),  # not a paged command
+        (["log", "--json"], {}, False),
+        (["diff", "HEAD~1", "--pact"], {}, False),
+        (["--no-pager", "log"], {}, False),
+        (["log"], {"TRACT_PAGER": ""}, False),
+        (["log"], {"TRACT_PAGER": "cat"}, False),
+    ],
+)
+def test_which_output_is_paged_on_a_terminal(monkeypatch, argv, env, paged):
+    """Output taller than the terminal goes through the pager for these commands; only when standard
+    output is a terminal (see the next test, and test_output_to_a_pipe_is_never_paged)."""
+    from rich.console import Console
+
+    from tract_core.cli.pager import paging
+    from tract_core.cli.parser import build_parser
+
+    monkeypatch.delenv("TRACT_PAGER", raising=False)
+    monkeypatch.delenv("PAGER", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "stdout", _Terminal())
+    out = Console(file=sys.stdout, force_terminal=True)
+    context = paging(build_parser().parse_args(["--db", "x.db", *argv]), out)
+    assert isinstance(context, PagerContext) is paged
+    if paged:
+        assert context.pager.command == env.get("TRACT_PAGER", "less")
+
+
+def test_output_to_a_pipe_is_never_paged(monkeypatch):
+    from rich.console import Console
+
+    from tract_core.cli.pager import paging
+    from tract_core.cli.parser import build_parser
+
+    monkeypatch.setenv("TRACT_PAGER", "less")
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # a pipe, even with colors forced
+    out = Console(file=sys.stdout, force_terminal=True)
+    assert not isinstance(paging(build_parser().parse_args(["--db", "x.db", "log"]), out), PagerContext)
+
+
 def test_long_output_on_a_terminal_goes_through_the_pager(store, tmp_path):
     screen, paged = _on_a_terminal(["--db", str(store.path), "log"], tmp_path / "log.txt")
     assert store.merge[:12] in paged and "\x1b[" in paged  # colored, for less -R
@@ -215,17 +275,3 @@ def test_long_output_on_a_terminal_goes_through_the_pager(store, tmp_path):
 
     screen, paged = _on_a_terminal(["--db", str(store.path), "--no-pager", "log"], tmp_path / "no-pager.txt")
     assert paged == "" and store.merge[:12] in screen
-
-    screen, paged = _on_a_terminal(["--db", str(store.path), "status"], tmp_path / "status.txt")
-    assert paged == "" and "main" in screen  # status is not a paged command
-
-
-def test_piped_output_is_never_paged(store, tmp_path):
-    caught = tmp_path / "paged.txt"
-    piped = _process(
-        ["--db", str(store.path), "log", "--limit", "0"],
-        LINES="5",
-        TRACT_TIKTOKEN_OFFLINE="1",
-        TRACT_PAGER=f'{sys.executable} -c \'open("{caught}", "w")\'',
-    )
-    assert piped.returncode == 0 and store.merge[:12] in piped.stdout and not caught.exists()
