@@ -2,18 +2,19 @@
 what its policies propose, from a terminal.
 
 A thin layer over the public :class:`~tract_core.Tract` API: each command opens an existing tract
-(``create=False``), calls one or two API methods and renders the result with rich.
-``tract compile --json`` prints plain JSON, ready for a pipe. :func:`graph_lines` draws the commit
-graph of ``tract log --graph``.
+(``create=False``), calls one or two API methods and renders the result with rich, laid out for the
+terminal's width (long output paged on a terminal); ``--json`` prints plain JSON instead, ready for
+a pipe. :func:`graph_lines` draws the commit graph of ``tract log --graph``.
 
-This package is the entry point (:func:`main`); the commands live in ``history`` (log, show, status,
-compile, diff, reflog, demo), ``branching`` (branch, switch, merge, reset, cherry-pick, rebase),
-``maintenance`` (compress, gc, verify), ``policies`` (policies, proposals, approve, reject) and
-``orchestrator`` (health, orchestrate) and ``tree`` (snapshot, tree, select), imported only when they run;
-``events`` (events, push);
-``mcp`` (mcp: the agent toolkit served over the Model Context Protocol);
-``parser`` wires them to their options, ``options`` opens the tract they name, ``render`` and
-``graph`` draw what they print.
+This package is the entry point (:func:`main`); the commands live in ``listing`` (list),
+``history`` (log, show, status, compile, diff, reflog, demo), ``branching`` (branch, switch,
+merge, reset, cherry-pick, rebase), ``editing`` (checkout, annotate, edit), ``maintenance``
+(compress, gc, verify), ``policies`` (policies, proposals, approve, reject), ``orchestrator``
+(health, orchestrate), ``tree`` (snapshot, tree, select), ``events`` (events, push) and ``mcp``
+(the agent toolkit served over the Model Context Protocol), each imported only when one of its
+commands runs, so ``tract --help`` loads neither rich nor the store. ``parser`` wires them to their
+options, ``options`` opens the tract they name, ``render``, ``graph`` and ``jsonout`` draw what
+they print, ``pager`` pages it and ``wording`` puts the library's errors in the command line's terms.
 
 Example:
     $ tract demo
