@@ -204,3 +204,21 @@ def test_log_lists_the_history_of_any_commit(tmp_path, capsys):
     assert code == 2 and "'nosuchref'" in err
     code, _, err = run(capsys, "--db", path, "log", "--graph", "--all", "side")
     assert code == 2 and "--all" in err
+
+
+def test_list_on_postgresql(postgres_server, capsys):
+    from tract_core.testing import create_database
+
+    url = create_database(postgres_server)
+    with TractSaver.from_conn_string(url) as saver:
+        _talk(saver, "support-42", "hello from postgres")
+    history = TractChatMessageHistory("user-7", url=url)
+    history.add_messages([HumanMessage("Hi, I'm Ada.")])
+    history.close()
+    code, out, err = run(capsys, "--db", url, "list", "--json")
+    assert code == 0, err
+    found = {entry["tract"]: (entry["kind"], entry["select"], entry["messages"]) for entry in json.loads(out)}
+    assert found == {
+        "support-42": ("langgraph-thread", ["--thread", "support-42"], 2),
+        "user-7": ("langchain-session", ["--session", "user-7"], 1),
+    }
