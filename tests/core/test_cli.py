@@ -291,7 +291,9 @@ def test_tract_option_selects_among_several_tracts(tmp_path, capsys):
     assert [m["content"] for m in json.loads(out)["messages"]] == ["hello from beta"]
     code, out, _ = run(capsys, "compile", "--json", "--tract", "alpha", "--db", path)
     assert [m["content"] for m in json.loads(out)["messages"]] == ["hello from alpha"]
-    assert_one_line_error(*run(capsys, "--db", path, "log"), "no tract 'default'", "alpha, beta")
+    assert_one_line_error(
+        *run(capsys, "--db", path, "log"), "has no 'default' tract but 2 others", "'alpha', 'beta'", "tract list"
+    )
     assert_one_line_error(*run(capsys, "--db", path, "--tract", "gamma", "status"), "'gamma'", "alpha, beta")
 
 
@@ -726,7 +728,7 @@ def test_cherry_pick_prints_the_new_head_and_warnings(tmp_path, capsys):
     path = tmp_path / "tools.db"
     result, main_tip = tool_branch(path)
     code, out, err = run(capsys, "--db", path, "cherry-pick", "--strict", "tools")
-    assert_one_line_error(code, out, err, "cherry-pick refused (strict=True)", "answers call 'call_1'")
+    assert_one_line_error(code, out, err, "cherry-pick refused (--strict)", "answers call 'call_1'")
     with reopen(path) as t:
         assert t.head == main_tip
     code, out, err = run(capsys, "--db", path, "cherry-pick", "tools")

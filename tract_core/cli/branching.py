@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from .. import Conflict, MergeConflict, MergeResult, Tract
+from .jsonout import branches_dict
 from .options import UsageError, open_from
-from .render import dumps, short, tip, tip_line
+from .render import commit_summary, dumps, short, tip_line
 
 __all__ = ["cmd_branch", "cmd_switch", "cmd_merge", "cmd_reset", "cmd_cherry_pick", "cmd_rebase"]
 
@@ -38,22 +38,39 @@ def _clip(value: Any, width: int = 60) -> str:
     return repr(text if len(text) <= width else text[: width - 1] + "…")
 
 
-def _render_branches(t: Tract) -> RenderableType:
+def _branch_lines(t: Tract, width: int) -> list[Text]:
+    """The branches, one line each: ``*`` for the checked-out one (or a detached HEAD), the name
+    (never cut), then as much of the tip (short hash, preview) as the width leaves room for."""
     branches = t.list_branches()
     head = t.head
     if not branches and head is None:
-        return Text(f"tract {t.tract_id!r} has no branches yet: the first commit creates one", style="dim")
-    table = Table(box=None, show_header=False, padding=(0, 1), collapse_padding=True, pad_edge=False)
-    table.add_column(no_wrap=True)
-    table.add_column(no_wrap=True)
-    table.add_column(overflow="ellipsis", no_wrap=True)
+        return [Text(f"tract {t.tract_id!r} has no branches yet: the first commit creates one", style="dim")]
+    rows: list[tuple[bool, Text, str | None]] = []
     if not any(branch.current for branch in branches):
-        table.add_row(Text("*", style="bold green"), Text("(HEAD detached)", style="red"), tip(t, head))
+        rows.append((True, Text("(HEAD detached)", style="red"), head))
     for branch in branches:
-        marker = Text("*" if branch.current else " ", style="bold green")
-        name = Text(branch.name, style="bold green" if branch.current else "")
-        table.add_row(marker, name, tip(t, branch.commit))
-    return table
+        rows.append((branch.current, Text(branch.name, style="bold green" if branch.current else ""), branch.commit))
+    # names as wide as the longest that leaves room for the tip's hash; a longer one gets its own line
+    names = max((len(name) for _, name, _ in rows if len(name) <= width - 16), default=0)
+    lines = []
+    for current, name, commit in rows:
+        line = Text("* " if current else "  ", style="bold green").append_text(name)
+        room = width - 2 - names
+        if len(name) > names or room < 14:
+            lines.append(line)  # no room for the tip beside the name: the name alone, whole
+            continue
+        line.pad_right(names - len(name))
+        if commit is None:
+            lines.append(line.append("  no commits yet", style="dim"))
+            continue
+        line.append(f"  {short(commit)}", style="yellow")
+        room -= 14
+        if room >= 12:
+            summary = Text(commit_summary(t.show(commit)))
+            summary.truncate(room - 2, overflow="ellipsis")
+            line.append("  ").append_text(summary)
+        lines.append(line)
+    return lines
 
 
 def cmd_branch(args: argparse.Namespace, out: Console) -> None:
@@ -66,9 +83,14 @@ def cmd_branch(args: argparse.Namespace, out: Console) -> None:
         raise UsageError("--force goes with -d (delete a branch whose commits no other branch reaches)")
     if args.name is None and (args.start is not None or args.switch):
         raise UsageError("--from and --switch need the name of the branch to create")
+    if args.json and args.name is not None:
+        raise UsageError("--json lists the branches: give no NAME, -d or --from with it")
     with open_from(args) as t:
-        if args.name is None:
-            out.print(_render_branches(t))
+        if args.json:
+            sys.stdout.write(dumps(branches_dict(t.head, t.list_branches())) + "\n")
+        elif args.name is None:
+            for line in _branch_lines(t, out.width):
+                out.print(line, overflow="fold")  # a name wider than the console wraps, whole
         elif args.delete:
             deleted = t.delete_branch(args.name, force=args.force)
             out.print(Text(f"Deleted branch {deleted.name!r} (was {short(deleted.commit)}).", style="bold"))

@@ -14,25 +14,34 @@ from rich.text import Text
 
 from ..events import EventInfo, event_message
 from .options import open_from
-from .render import counted, dumps, when
+from .render import Column, counted, dumps, fitted_table, when
 
 __all__ = ["cmd_events", "cmd_push"]
 
 
-def _table(events: list[EventInfo]) -> Table:
-    table = Table(box=box.SIMPLE, title=counted(len(events), "pending event"), title_justify="left")
-    for column in ("id", "pushed", "source", "role", "key", "message"):
-        table.add_column(column, overflow="fold" if column == "message" else "ellipsis")
-    for event in events:
-        table.add_row(
+def _table(out: Console, events: list[EventInfo]) -> Table:
+    columns = [
+        Column("id", whole=True, rigid=True),
+        Column("pushed", drop=2, whole=True),
+        Column("source", drop=3, whole=True),
+        Column("role", drop=4, whole=True),
+        Column("key", drop=1, whole=True),
+        Column("message", min_width=16),
+    ]
+    rows = [
+        [
             str(event.id),
             when(event.created_at),
             event.source or "-",
             event.role,
             event.key or "-",
             Text(event_message(event)["content"]),
-        )
-    return table
+        ]
+        for event in events
+    ]
+    return fitted_table(
+        out, columns, rows, box=box.SIMPLE, title=counted(len(events), "pending event"), title_justify="left"
+    )
 
 
 def cmd_events(args: argparse.Namespace, out: Console) -> None:
@@ -42,7 +51,7 @@ def cmd_events(args: argparse.Namespace, out: Console) -> None:
     if args.json:
         sys.stdout.write(dumps([e.to_dict() for e in events]) + "\n")
     else:
-        out.print(_table(events))
+        out.print(_table(out, events))
 
 
 def cmd_push(args: argparse.Namespace, out: Console) -> None:

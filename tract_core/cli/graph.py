@@ -14,7 +14,7 @@ from rich.text import Text
 
 from .. import CommitInfo, Tract
 from ..display.graph import graph_rows, history, merge_logs, ref_labels
-from .render import ROLE_STYLES, commit_summary, short
+from .render import ROLE_STYLES, commit_summary, print_line, short
 
 __all__ = ["graph_lines", "print_graph"]
 
@@ -100,20 +100,21 @@ def _render_graph(commits: Sequence[CommitInfo], labels: Mapping[str, Sequence[s
     return lines
 
 
-def print_graph(t: Tract, out: Console, limit: int | None, every_branch: bool) -> None:
-    """Print the commit graph of ``tract log --graph``: HEAD's history, or every branch's.
+def print_graph(t: Tract, out: Console, limit: int | None, every_branch: bool, start: str | None = None) -> None:
+    """Print the commit graph of ``tract log --graph``: HEAD's history (or ``start``'s), or every branch's.
 
     Args:
         t: The tract.
         out: Where to print.
         limit: At most this many commits (None: all).
         every_branch: Draw every branch, not only HEAD's history.
+        start: Draw this commit's history instead of HEAD's (a branch, hash prefix, ``HEAD~N``...).
     """
-    commits, more = history(t, limit, every_branch)
+    commits, more = history(t, limit, every_branch, start)
     if not commits:
         out.print(Text(f"tract {t.tract_id!r} has no commits yet", style="dim"))
         return
     for line in _render_graph(commits, ref_labels(t.list_branches(), t.head)):
-        out.print(line, crop=True)
+        print_line(out, line)  # never wrapped (that would break the lanes): the message is cut
     if more:
         out.print(Text("older commits exist: --limit 0 lists all", style="dim"))

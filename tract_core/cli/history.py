@@ -34,14 +34,18 @@ from .. import (
 from ..demo import DEFAULT_DEMO_PATH, DemoStore, build_demo
 from ..tract import DEFAULT_TRACT_ID
 from .graph import print_graph
+from .jsonout import commit_dict, diff_dict, reflog_dict, status_dict
 from .options import URL_PREFIXES, UsageError, open_from, open_tract, tract_id_from
 from .render import (
     ROLE_STYLES,
+    Column,
     counted,
     dumps,
     field_grid,
+    fitted_table,
     json_block,
     message_body,
+    print_whole,
     role_text,
     short,
     usage_text,
@@ -58,11 +62,17 @@ DIFF_LINES = 12
 
 
 def _render_log(
-    commits: Sequence[CommitInfo], context: CompiledContext, skip_reasons: Mapping[str, str], more: bool
+    out: Console,
+    commits: Sequence[CommitInfo],
+    context: CompiledContext,
+    skip_reasons: Mapping[str, str],
+    more: bool,
 ) -> Table:
-    """The log table, newest first, noting edits and messages missing from HEAD's context.
+    """The log table, newest first, noting edits and messages missing from HEAD's context; on a
+    narrow console the creation time, the operation and then the role are left out.
 
     Args:
+        out: The console it is printed on.
         commits: The commits to list, newest first.
         context: HEAD's compiled context (tells which messages the model sees).
         skip_reasons: For messages hidden from the context by a SKIP, a note saying why.
@@ -74,12 +84,14 @@ def _render_log(
         if commit.response_to:
             edited_by.setdefault(commit.response_to, commit.hash)
     caption = "older commits exist: --limit 0 lists all" if more else None
-    table = Table(box=box.SIMPLE_HEAD, show_lines=True, caption=caption)
-    table.add_column("commit", style="yellow", no_wrap=True)
-    table.add_column("role / type", no_wrap=True)
-    table.add_column("op", no_wrap=True)
-    table.add_column("created", no_wrap=True)
-    table.add_column("message", min_width=20)
+    columns = [
+        Column("commit", whole=True, rigid=True, style="yellow"),
+        Column("role / type", drop=2, whole=True),
+        Column("op", drop=3, whole=True),
+        Column("created", drop=4, whole=True),
+        Column("message", min_width=16),
+    ]
+    rows = []
     for commit in commits:
         role = role_text(commit.role).append(f"\n{commit.content_type}", style="dim")
         created = when(commit.created_at).replace(" ", "\n")
@@ -87,8 +99,8 @@ def _render_log(
             Text(commit.preview(80), no_wrap=True, overflow="ellipsis"),
             _log_note(commit, visible, edited_by, skip_reasons),
         )
-        table.add_row(commit.short_hash, role, str(commit.operation), created, message)
-    return table
+        rows.append([commit.short_hash, role, str(commit.operation), created, message])
+    return fitted_table(out, columns, rows, box=box.SIMPLE_HEAD, show_lines=True, caption=caption)
 
 
 def _log_note(commit: CommitInfo, visible: set[str], edited_by: Mapping[str, str], hidden: Mapping[str, str]) -> Text:
@@ -101,17 +113,17 @@ def _log_note(commit: CommitInfo, visible: set[str], edited_by: Mapping[str, str
     return Text("")
 
 
-def _print_log(t: Tract, out: Console, limit: int | None) -> None:
-    commits: list[CommitInfo] = t.log(limit=None if limit is None else limit + 1)
+def _print_log(t: Tract, out: Console, limit: int | None, start: str | None = None) -> None:
+    commits: list[CommitInfo] = t.log(limit=None if limit is None else limit + 1, start=start or "HEAD")
     more = limit is not None and len(commits) > limit
     commits = commits[:limit] if more else commits
     if not commits:
         out.print(Text(f"tract {t.tract_id!r} has no commits yet", style="dim"))
         return
-    context = t.compile()
+    context = t.compile(at_commit=start)
     visible = set(context.commit_hashes)
     hidden = [c.hash for c in commits if c.role is not None and not c.response_to and c.hash not in visible]
-    out.print(_render_log(commits, context, _skip_reasons(t, hidden), more))
+    out.print(_render_log(out, commits, context, _skip_reasons(t, hidden), more))
 
 
 def _skip_reasons(t: Tract, hashes: Sequence[str]) -> dict[str, str]:
@@ -128,31 +140,35 @@ def _skip_reasons(t: Tract, hashes: Sequence[str]) -> dict[str, str]:
 # -- show ---------------------------------------------------------------------------------------
 
 
-def _render_commit(commit: CommitInfo) -> Group:
-    """One commit in full: fields, content, settings, metadata, usage and annotation history."""
-    operation = str(commit.operation)
+def _print_commit(out: Console, commit: CommitInfo) -> None:
+    """One commit in full: its hash, parents and the message it edits, each whole on one line (to
+    copy), then its fields, content, settings, metadata, usage and annotation history."""
+    print_whole(out, Text("commit ", style="bold").append(commit.hash, style="yellow"))
+    for parent in commit.parents:
+        print_whole(out, Text("parent ", style="bold").append(parent, style="yellow"))
     if commit.response_to:
-        operation += f" of {commit.response_to}"
+        print_whole(out, Text("edit of ", style="bold").append(commit.response_to, style="yellow"))
     fields = field_grid(
         [
-            ("hash", Text(commit.hash, style="yellow", overflow="fold")),
-            ("parents", Text(", ".join(commit.parents) or "none (first commit)", overflow="fold")),
             ("role", role_text(commit.role)),
             ("content type", Text(commit.content_type)),
-            ("operation", Text(operation, overflow="fold")),
+            ("operation", Text(str(commit.operation))),
+            ("parents", Text(str(len(commit.parents)) if commit.parents else "none (first commit)")),
             ("created", Text(when(commit.created_at))),
             ("tokens", Text("-" if commit.token_count is None else str(commit.token_count))),
             ("message", Text(commit.message or "-")),
         ]
     )
     whose = f" of message {commit.response_to[:12]}" if commit.response_to else ""
-    return Group(
-        Panel(fields, title=f"commit {commit.short_hash}", title_align="left"),
-        Panel(message_body(commit.body or {}), title="message", title_align="left"),
-        Panel(json_block(commit.generation_config), title="generation_config", title_align="left"),
-        Panel(json_block(commit.metadata), title="metadata", title_align="left"),
-        Panel(usage_text(commit.usage), title="usage", title_align="left"),
-        Panel(_annotations(commit.annotations), title=f"annotations{whose}", title_align="left"),
+    out.print(
+        Group(
+            Panel(fields, title=f"commit {commit.short_hash}", title_align="left"),
+            Panel(message_body(commit.body or {}), title="message", title_align="left"),
+            Panel(json_block(commit.generation_config), title="generation_config", title_align="left"),
+            Panel(json_block(commit.metadata), title="metadata", title_align="left"),
+            Panel(usage_text(commit.usage), title="usage", title_align="left"),
+            Panel(_annotations(commit.annotations), title=f"annotations{whose}", title_align="left"),
+        )
     )
 
 
@@ -324,44 +340,61 @@ def _colored_unified(unified: str) -> Text:
 # -- reflog ---------------------------------------------------------------------------------------
 
 
-def _render_reflog(entries: Sequence[ReflogEntry], more: bool) -> RenderableType:
+def _render_reflog(out: Console, entries: Sequence[ReflogEntry], more: bool) -> RenderableType:
     if not entries:
         return Text("the reflog is empty: nothing has moved yet", style="dim")
     caption = "older entries exist: --limit 0 lists all" if more else None
-    table = Table(box=box.SIMPLE_HEAD, caption=caption)
-    table.add_column("new", style="yellow", no_wrap=True)
-    table.add_column("ref", no_wrap=True)
-    table.add_column("action")
-    table.add_column("when", no_wrap=True)
-    for entry in entries:
-        table.add_row(short(entry.new), Text(entry.ref, style="cyan"), Text(entry.action), when(entry.created_at))
-    return table
+    columns = [
+        Column("new", whole=True, rigid=True, style="yellow"),
+        Column("ref", whole=True, cap=40, style="cyan"),
+        Column("action", min_width=12),
+        Column("when", drop=1, whole=True),
+    ]
+    rows = [[short(entry.new), entry.ref, Text(entry.action), when(entry.created_at)] for entry in entries]
+    return fitted_table(out, columns, rows, box=box.SIMPLE_HEAD, caption=caption)
 
 
 # -- commands -----------------------------------------------------------------------------------
 
 
 def cmd_log(args: argparse.Namespace, out: Console) -> None:
-    """``tract log``: HEAD's history as a table, newest first; or, with ``--graph``, the commit graph."""
+    """``tract log [REF]``: HEAD's (or REF's) history as a table, newest first; or, with ``--graph``,
+    the commit graph."""
     if args.all and not args.graph:
         raise UsageError("--all draws every branch in the graph: use it with --graph")
+    if args.all and args.ref is not None:
+        raise UsageError(f"--all draws every branch: give no REF ({args.ref!r}) with it")
+    if args.json and args.graph:
+        raise UsageError("--graph draws the commits for a person; --json lists them for a program: give one")
     with open_from(args) as t:
-        if args.graph:
-            print_graph(t, out, args.limit or None, every_branch=args.all)
+        if args.json:
+            limit = args.limit or None
+            commits = t.log(limit=limit, start=args.ref or "HEAD")
+            sys.stdout.write(dumps([commit_dict(c) for c in commits]) + "\n")
+        elif args.graph:
+            print_graph(t, out, args.limit or None, every_branch=args.all, start=args.ref)
         else:
-            _print_log(t, out, args.limit or None)
+            _print_log(t, out, args.limit or None, args.ref)
 
 
 def cmd_show(args: argparse.Namespace, out: Console) -> None:
     """``tract show REF``: one commit in full."""
     with open_from(args) as t:
-        out.print(_render_commit(t.show(args.ref)))
+        commit = t.show(args.ref)
+    if args.json:
+        sys.stdout.write(dumps(commit_dict(commit, full=True)) + "\n")
+    else:
+        _print_commit(out, commit)
 
 
 def cmd_status(args: argparse.Namespace, out: Console) -> None:
     """``tract status``: branch, HEAD, tokens against the budget and the last usage."""
     with open_from(args) as t:
-        out.print(_render_status(t.status(), len(t.pending_compressions()), len(t.archived())))
+        status, pending, archived = t.status(), len(t.pending_compressions()), len(t.archived())
+    if args.json:
+        sys.stdout.write(dumps(status_dict(status, pending, archived)) + "\n")
+    else:
+        out.print(_render_status(status, pending, archived))
 
 
 def cmd_compile(args: argparse.Namespace, out: Console) -> None:
@@ -381,7 +414,11 @@ def cmd_diff(args: argparse.Namespace, out: Console) -> None:
         if getattr(args, "pact", False):
             sys.stdout.write(json.dumps(t.diff(args.a, args.b, format="pact"), indent=2) + "\n")
             return
-        out.print(_render_diff(t.diff(args.a, args.b)))
+        diff = t.diff(args.a, args.b)
+    if args.json:
+        sys.stdout.write(dumps(diff_dict(diff)) + "\n")
+    else:
+        out.print(_render_diff(diff))
 
 
 def cmd_demo(args: argparse.Namespace, out: Console) -> None:
@@ -432,5 +469,8 @@ def cmd_reflog(args: argparse.Namespace, out: Console) -> None:
     limit = args.limit or None
     with open_from(args) as t:
         entries = t.reflog(limit=None if limit is None else limit + 1, ref=args.ref)
+    if args.json:
+        sys.stdout.write(dumps([reflog_dict(e) for e in entries[:limit]]) + "\n")
+        return
     more = limit is not None and len(entries) > limit
-    out.print(_render_reflog(entries[:limit] if more else entries, more))
+    out.print(_render_reflog(out, entries[:limit] if more else entries, more))

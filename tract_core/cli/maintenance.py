@@ -18,8 +18,9 @@ from .. import CorruptObjectError, Tract
 from ..compress import DEFAULT_KEEP_RECENT, CompressionResult, PendingCompression
 from ..gc import GCResult
 from ..records import VerifyReport
-from .options import UsageError, open_from, tract_id_from
-from .render import counted, short, tip_line
+from .options import UsageError, open_from
+from .render import counted, dumps, short, tip_line
+from .wording import cli_wording
 
 __all__ = ["cmd_compress", "cmd_gc", "cmd_verify", "EXIT_DAMAGED"]
 
@@ -245,7 +246,7 @@ def _render_verify(t: Tract, report: VerifyReport) -> Group:
 def _damage_report(tract_id: str, error: CorruptObjectError) -> str:
     """What ``tract verify`` prints on stderr when it finds damage: every problem, then what to do."""
     lines = [f"tract: verify: tract {tract_id!r} is damaged ({counted(len(error.problems), 'problem')}):"]
-    lines += [f"  {problem}" for problem in error.problems]
+    lines += [f"  {cli_wording(problem)}" for problem in error.problems]
     lines.append(
         "hint: restore the database from a backup; a branch or HEAD that lost its commit can be pointed "
         "back at one from `tract reflog`"
@@ -255,12 +256,20 @@ def _damage_report(tract_id: str, error: CorruptObjectError) -> str:
 
 def cmd_verify(args: argparse.Namespace, out: Console) -> int | None:
     """``tract verify``: check everything stored for the tract, like ``git fsck``."""
-    tract_id = tract_id_from(args)
-    try:
-        with open_from(args) as t:
+    t = open_from(args)
+    with t:
+        try:
             report = t.verify()
+        except CorruptObjectError as error:
+            if args.json:
+                problems = [cli_wording(problem) for problem in error.problems]
+                sys.stdout.write(dumps({"tract": t.tract_id, "sound": False, "problems": problems}) + "\n")
+            else:
+                sys.stderr.write(_damage_report(t.tract_id, error))
+            return EXIT_DAMAGED
+        if args.json:
+            data = {"tract": t.tract_id, "sound": True, "problems": [], **report.as_dict(), "tokenizer": t.counter.name}
+            sys.stdout.write(dumps(data) + "\n")
+        else:
             out.print(_render_verify(t, report))
-    except CorruptObjectError as error:
-        sys.stderr.write(_damage_report(tract_id, error))
-        return EXIT_DAMAGED
     return None

@@ -15,13 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import warnings
+from typing import TYPE_CHECKING
 
-from .. import Tract
-from ..errors import PolicyWarning
+from ..errors import PolicyWarning, TractNotFoundError
 from ..names import chat_tract_id, session_tract_id, thread_tract_id
-from ..tract import DEFAULT_TRACT_ID
 
-__all__ = ["UsageError", "CommandFailed", "open_tract", "tract_id_from", "open_from"]
+if TYPE_CHECKING:
+    from .. import Tract
+
+__all__ = ["UsageError", "CommandFailed", "open_tract", "tract_id_from", "open_from", "database"]
+
+DEFAULT_TRACT_ID = "default"
+"""The tract a command uses when none is named: :data:`tract_core.tract.DEFAULT_TRACT_ID` (written
+out, so that building the parser imports no store code)."""
 
 DB_ENV = "TRACT_DB"
 """Environment variable naming the database when ``--db`` is not given."""
@@ -57,6 +63,8 @@ def open_tract(db: str, tract_id: str = DEFAULT_TRACT_ID, *, policies: bool = Fa
         DatabaseNotFoundError: The file or server does not exist.
         TractNotFoundError: The database has no such tract (the message lists those it has).
     """
+    from .. import Tract
+
     with warnings.catch_warnings():
         if not policies:
             warnings.simplefilter("ignore", PolicyWarning)
@@ -67,7 +75,12 @@ def open_tract(db: str, tract_id: str = DEFAULT_TRACT_ID, *, policies: bool = Fa
     return t
 
 
-def _database(args: argparse.Namespace) -> str:
+def database(args: argparse.Namespace) -> str:
+    """The database the arguments name: ``--db``, else ``$TRACT_DB``.
+
+    Raises:
+        UsageError: Neither names one.
+    """
     db = getattr(args, "db", None) or os.environ.get(DB_ENV)
     if not db:
         raise UsageError(f"no database given: pass --db PATH_OR_URL (or set {DB_ENV}); `tract demo` writes one")
@@ -104,9 +117,30 @@ def tract_id_from(args: argparse.Namespace) -> str:
 
 
 def open_from(args: argparse.Namespace, *, policies: bool = False) -> Tract:
-    """Open the tract the arguments name (see :func:`open_tract`).
+    """Open the tract the arguments name (see :func:`open_tract`). When none is named and the
+    database has no default tract, its only tract is opened.
 
     Raises:
-        UsageError: Neither ``--db`` nor ``$TRACT_DB`` names a database.
+        UsageError: Neither ``--db`` nor ``$TRACT_DB`` names a database; or no tract is named, the
+            database has no default tract and several others (the message lists them).
     """
-    return open_tract(_database(args), tract_id_from(args), policies=policies)
+    db = database(args)
+    tract_id = tract_id_from(args)
+    named = any(getattr(args, name, None) is not None for name in NAMING_OPTIONS)
+    try:
+        return open_tract(db, tract_id, policies=policies)
+    except TractNotFoundError:
+        if named:
+            raise
+        from .. import Tract
+
+        ids = Tract.list_tracts(url=db) if db.startswith(URL_PREFIXES) else Tract.list_tracts(db)
+        if len(ids) == 1:
+            return open_tract(db, ids[0], policies=policies)
+        if not ids:
+            raise
+        shown = ", ".join(repr(i) for i in ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        raise UsageError(
+            f"{db} has no {DEFAULT_TRACT_ID!r} tract but {len(ids)} others ({shown}): name one with --tract ID, "
+            "--thread ID, --session ID or --chat KEY; `tract list` shows each with its name and options"
+        ) from None

@@ -29,7 +29,7 @@ from ..orchestrator import HealthItem, HealthReport, OrchestratorConfig, Orchest
 from ..policies import PolicyAction
 from .options import UsageError
 from .policies import DECISION_STYLES, _open, proposal_dict, warning_line
-from .render import counted, dumps, short
+from .render import Column, counted, dumps, fitted_table, short
 
 __all__ = [
     "cmd_health",
@@ -140,7 +140,9 @@ def health_dict(t: Tract, report: HealthReport, config: OrchestratorConfig, stor
     }
 
 
-def _render_health(t: Tract, report: HealthReport, config: OrchestratorConfig, stored: bool, paused: bool) -> Group:
+def _render_health(
+    out: Console, t: Tract, report: HealthReport, config: OrchestratorConfig, stored: bool, paused: bool
+) -> Group:
     where = report.branch or "a detached HEAD"
     head = Text(f"Health of tract {t.tract_id!r} on {where}", style="bold")
     if report.head is None:
@@ -149,18 +151,22 @@ def _render_health(t: Tract, report: HealthReport, config: OrchestratorConfig, s
         head.append(" at ", style="").append(short(report.head), style="yellow")
         budget = f" of {report.token_budget:,}" if report.token_budget else " (no token budget)"
         head.append(f": {report.token_count:,} tokens{budget}", style="")
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("finding", no_wrap=True)
-    table.add_column("value", justify="right", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("reason", min_width=30)
-    for item in report:
-        table.add_row(
+    columns = [
+        Column("finding", whole=True),
+        Column("value", drop=1, whole=True, rigid=True, justify="right"),
+        Column("severity", whole=True),
+        Column("reason", min_width=16),
+    ]
+    rows = [
+        [
             Text(item.name, style="bold"),
             _value(item, report),
             Text(item.severity, style=SEVERITY_STYLES.get(item.severity, "")),
             item.reason,
-        )
+        ]
+        for item in report
+    ]
+    table = fitted_table(out, columns, rows, box=box.SIMPLE_HEAD)
     acting = [i.name for i in report if i.severity == "act"]
     if acting:
         verb = "calls" if len(acting) == 1 else "call"
@@ -184,7 +190,7 @@ def cmd_health(args: argparse.Namespace, out: Console) -> None:
         if args.json:
             sys.stdout.write(dumps(health_dict(t, report, config, stored, paused)) + "\n")
         else:
-            out.print(_render_health(t, report, config, stored, paused))
+            out.print(_render_health(out, t, report, config, stored, paused))
 
 
 # -- tract orchestrate ----------------------------------------------------------------------------
@@ -242,14 +248,16 @@ def _findings(report: HealthReport) -> Text:
     return line
 
 
-def _steps_table(steps: Sequence[OrchestratorStep]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_lines=True)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("action", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("proposal", justify="right", no_wrap=True)
-    table.add_column("reason", min_width=30)
-    table.add_column("outcome", min_width=20)
+def _steps_table(out: Console, steps: Sequence[OrchestratorStep]) -> Table:
+    columns = [
+        Column("#", whole=True, rigid=True, justify="right"),
+        Column("action", whole=True),
+        Column("status", whole=True),
+        Column("proposal", drop=1, whole=True, rigid=True, justify="right"),
+        Column("reason", min_width=16),
+        Column("outcome", min_width=12),
+    ]
+    rows = []
     for n, step in enumerate(steps, 1):
         status = _step_status(step)
         reason = Text(step.reason)
@@ -263,37 +271,43 @@ def _steps_table(steps: Sequence[OrchestratorStep]) -> Table:
                 if needs_summary
                 else f"waits for approval: tract approve {step.proposal.id}"
             )
-        table.add_row(
-            str(n),
-            step.tool,
-            Text(status, style=DECISION_STYLES.get(status, "red" if step.is_error else "")),
-            "-" if step.proposal is None else f"#{step.proposal.id}",
-            reason,
-            Text(outcome, style="red" if step.is_error else ""),
+        rows.append(
+            [
+                str(n),
+                step.tool,
+                Text(status, style=DECISION_STYLES.get(status, "red" if step.is_error else "")),
+                "-" if step.proposal is None else f"#{step.proposal.id}",
+                reason,
+                Text(outcome, style="red" if step.is_error else ""),
+            ]
         )
-    return table
+    return fitted_table(out, columns, rows, box=box.SIMPLE_HEAD, show_lines=True)
 
 
-def _planned_table(planned: Sequence[PolicyAction]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_lines=True)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("action", no_wrap=True)
-    table.add_column("risk", no_wrap=True)
-    table.add_column("reason", min_width=30)
-    table.add_column("parameters", min_width=20)
+def _planned_table(out: Console, planned: Sequence[PolicyAction]) -> Table:
+    columns = [
+        Column("#", whole=True, rigid=True, justify="right"),
+        Column("action", whole=True),
+        Column("risk", drop=1, whole=True),
+        Column("reason", min_width=16),
+        Column("parameters", min_width=12),
+    ]
+    rows = []
     for n, action in enumerate(planned, 1):
         risk = str(action.risk)
-        table.add_row(
-            str(n),
-            action.kind,
-            Text(risk, style="red" if risk == "high" else "green"),
-            action.reason,
-            Text(_pairs(action.params), style="dim"),
+        rows.append(
+            [
+                str(n),
+                action.kind,
+                Text(risk, style="red" if risk == "high" else "green"),
+                action.reason,
+                Text(_pairs(action.params), style="dim"),
+            ]
         )
-    return table
+    return fitted_table(out, columns, rows, box=box.SIMPLE_HEAD, show_lines=True)
 
 
-def _render_run(t: Tract, run: OrchestratorRun, config: OrchestratorConfig, stored: bool) -> Group:
+def _render_run(out: Console, t: Tract, run: OrchestratorRun, config: OrchestratorConfig, stored: bool) -> Group:
     settings = "stored settings" if stored else "default settings: none configured"
     if run.stopped == "dry_run":
         title = f"Dry run of the orchestrator of tract {t.tract_id!r}: {run.mode} ({settings})"
@@ -306,11 +320,11 @@ def _render_run(t: Tract, run: OrchestratorRun, config: OrchestratorConfig, stor
         parts.append(_findings(run.health))
     if run.stopped == "dry_run":
         if run.planned:
-            parts.append(_planned_table(run.planned))
+            parts.append(_planned_table(out, run.planned))
         else:
             parts.append(Text("The rules would do nothing.", style="dim"))
     elif run.steps:
-        parts.append(_steps_table(run.steps))
+        parts.append(_steps_table(out, run.steps))
     elif run.stopped != "paused":
         parts.append(Text("No action was taken.", style="dim"))
     why = STOP_TEXT.get(run.stopped, run.stopped).format(max_steps=config.max_steps)
@@ -368,5 +382,5 @@ def cmd_orchestrate(args: argparse.Namespace, out: Console) -> int | None:
         if args.json:
             sys.stdout.write(dumps(run_dict(t, run, config, stored)) + "\n")
         else:
-            out.print(_render_run(t, run, config, stored))
+            out.print(_render_run(out, t, run, config, stored))
     return 1 if any(step.is_error for step in run.steps) else None

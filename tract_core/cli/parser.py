@@ -5,47 +5,46 @@ function that runs it.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 from collections.abc import Callable
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..compress import DEFAULT_KEEP_RECENT
-from ..demo import DEFAULT_DEMO_PATH
-from ..merge import STRATEGIES
-from ..policies.policy import AUTONOMY_LEVELS
-from ..policies.proposal import PROPOSAL_STATUSES
-from ..toolkit.registry import PROFILES
-from ..tract import DEFAULT_TRACT_ID
-from .branching import cmd_branch, cmd_cherry_pick, cmd_merge, cmd_rebase, cmd_reset, cmd_switch
-from .events import cmd_events, cmd_push
-from .history import cmd_compile, cmd_demo, cmd_diff, cmd_log, cmd_reflog, cmd_show, cmd_status
-from .maintenance import cmd_compress, cmd_gc, cmd_verify
-from .mcp import cmd_mcp
-from .options import DB_ENV
-from .policies import cmd_approve, cmd_policies, cmd_proposals, cmd_reject
+from .options import DB_ENV, DEFAULT_TRACT_ID
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["build_parser"]
 
-Handler = Callable[[argparse.Namespace, Console], int | None]
+Handler = Callable[[argparse.Namespace, "Console"], "int | None"]
 """A command: runs with the parsed arguments and prints to the console; returns its exit status
 (None for success)."""
 
+# The choices and defaults the options show, written out so that building the parser (and so
+# `tract --help`) imports none of the modules that define them; tests/core/test_cli_startup.py
+# checks each against its source.
+KEEP_RECENT = 6
+"""``tract compress --keep-recent`` by default: :data:`tract_core.compress.DEFAULT_KEEP_RECENT`."""
+DEMO_PATH = "tract-demo.db"
+"""Where ``tract demo`` writes: :data:`tract_core.demo.DEFAULT_DEMO_PATH`."""
+MERGE_STRATEGIES = ("auto", "no-ff", "ff-only", "ours", "theirs")
+"""``tract merge --strategy``: :data:`tract_core.merge.STRATEGIES`."""
+AUTONOMY = ("manual", "collaborative", "autonomous")
+"""``tract mcp --autonomy``: :data:`tract_core.policies.policy.AUTONOMY_LEVELS`."""
+STATUSES = ("pending", "approved", "rejected", "executed", "failed", "stale")
+"""``tract proposals --status``: :data:`tract_core.policies.proposal.PROPOSAL_STATUSES`."""
+TOOL_PROFILES = ("self", "supervisor", "full")
+"""``tract mcp --profile``: :data:`tract_core.toolkit.registry.PROFILES`."""
 
-def _lazy(name: str, module: str = "orchestrator") -> Handler:
-    """The command ``name`` of :mod:`tract_core.cli.orchestrator` (or of :mod:`tract_core.cli.tree`),
+
+def _lazy(name: str, module: str) -> Handler:
+    """The command ``name`` of the module ``module`` of this package (``orchestrator``, ``tree``, ...),
     imported when it runs (so ``tract --help`` and the other commands never load it)."""
 
     def run(args: argparse.Namespace, out: Console) -> int | None:
-        if module == "tree":
-            from . import tree
-
-            handler: Handler = getattr(tree, name)
-        else:
-            from . import orchestrator
-
-            handler = getattr(orchestrator, name)
+        handler: Handler = getattr(importlib.import_module(f"{__package__}.{module}"), name)
         return handler(args, out)
 
     run.__name__ = name
@@ -75,6 +74,13 @@ def _days(text: str) -> float:
 def _add_globals(parser: argparse.ArgumentParser, db_help: str) -> None:
     # SUPPRESS defaults: a value given before the command is not reset by the command's parser.
     parser.add_argument("--db", metavar="PATH_OR_URL", default=argparse.SUPPRESS, help=db_help)
+    parser.add_argument(
+        "--no-pager",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print long output straight to the terminal (default: log, show, compile, diff and reflog page "
+        "output taller than the terminal through $TRACT_PAGER, $PAGER or less)",
+    )
     parser.add_argument(
         "--tract", metavar="ID", default=argparse.SUPPRESS, help=f"the tract to use (default: {DEFAULT_TRACT_ID!r})"
     )
@@ -122,19 +128,44 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    log = command("log", cmd_log, "List the commits of HEAD's history (or draw the commit graph), newest first.")
+    listing = command(
+        "list",
+        _lazy("cmd_list", "listing"),
+        "List every tract of the database: its kind (LangGraph thread, LangChain or LlamaIndex session, "
+        "LlamaIndex chat, plain tract), the name you know it by, messages, branches, last activity and the "
+        "options that open it.",
+    )
+    listing.add_argument("--json", action="store_true", help="print plain JSON: one object per tract")
+    log = command(
+        "log",
+        _lazy("cmd_log", "history"),
+        "List the commits of HEAD's history (or draw the commit graph), newest first.",
+    )
+    log.add_argument(
+        "ref",
+        metavar="REF",
+        nargs="?",
+        help="list this commit's history instead of HEAD's: a branch, a hash or unique prefix, HEAD~N",
+    )
     log.add_argument(
         "--limit", type=_non_negative, default=20, metavar="N", help="at most N commits; 0 for all (default: 20)"
     )
     log.add_argument("--graph", action="store_true", help="draw the commit graph, one line per commit")
     log.add_argument("--all", action="store_true", help="with --graph: every branch, not only HEAD's history")
-    show = command("show", cmd_show, "Show one commit in full.")
+    log.add_argument("--json", action="store_true", help="print plain JSON: an array of commits, newest first")
+    show = command("show", _lazy("cmd_show", "history"), "Show one commit in full.")
     show.add_argument("ref", metavar="REF", help="a hash, a unique prefix, a branch, HEAD or HEAD~N")
-    command("status", cmd_status, "Show the branch, HEAD, tokens against the budget and the last usage.")
-    compiled = command("compile", cmd_compile, "Print the messages the next LLM call gets.")
+    show.add_argument("--json", action="store_true", help="print the commit as plain JSON, annotations included")
+    status = command(
+        "status", _lazy("cmd_status", "history"), "Show the branch, HEAD, tokens against the budget and the last usage."
+    )
+    status.add_argument("--json", action="store_true", help="print the status as plain JSON")
+    compiled = command("compile", _lazy("cmd_compile", "history"), "Print the messages the next LLM call gets.")
     compiled.add_argument("--at", metavar="REF", help="compile at this commit instead of HEAD (time travel)")
     compiled.add_argument("--json", action="store_true", help="print plain JSON: head, digest, token_count, messages")
-    diff = command("diff", cmd_diff, "Compare the compiled contexts of two commits, message by message.")
+    diff = command(
+        "diff", _lazy("cmd_diff", "history"), "Compare the compiled contexts of two commits, message by message."
+    )
     diff.add_argument("a", metavar="A", help="the earlier commit")
     diff.add_argument("b", metavar="B", nargs="?", default="HEAD", help="the later commit (default: HEAD)")
     diff.add_argument(
@@ -142,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print PACT's JSON diff of the two snapshots: added, removed and changed node ids (with the fields)",
     )
+    diff.add_argument("--json", action="store_true", help="print the diff as plain JSON: a, b, token_delta, changes")
     snapshot = command(
         "snapshot",
         _lazy("cmd_snapshot", "tree"),
@@ -171,42 +203,81 @@ def build_parser() -> argparse.ArgumentParser:
         "Draw the regions and cycles of the context, each message at its coordinates.",
     )
     tree.add_argument("--at", metavar="ADDRESS", help="@t0 (default), @t-K (K cycles ago) or any commit name")
+    tree.add_argument("--json", action="store_true", help="print the snapshot's canonical JSON (as snapshot --json)")
     branch = command(
-        "branch", cmd_branch, "List the branches, create one (tract branch NAME) or delete one (tract branch -d NAME)."
+        "branch",
+        _lazy("cmd_branch", "branching"),
+        "List the branches, create one (tract branch NAME) or delete one (tract branch -d NAME).",
     )
     branch.add_argument("name", metavar="NAME", nargs="?", help="the branch to create (or, with -d, to delete)")
     branch.add_argument("--from", dest="start", metavar="REF", help="create it at this commit (default: HEAD)")
     branch.add_argument("--switch", action="store_true", help="also switch to the new branch")
     branch.add_argument("-d", "--delete", action="store_true", help="delete the branch NAME")
+    branch.add_argument("--json", action="store_true", help="list the branches as plain JSON")
     branch.add_argument(
         "--force", action="store_true", help="with -d: delete even if no other branch reaches its commits"
     )
-    switch = command("switch", cmd_switch, "Attach HEAD to a branch.")
+    checkout = command(
+        "checkout",
+        _lazy("cmd_checkout", "editing"),
+        "Move HEAD to a branch (attached), or to any commit to look at the past (detached).",
+    )
+    checkout.add_argument("ref", metavar="REF", help="a branch, or a hash, unique prefix, HEAD~N")
+    annotate = command(
+        "annotate",
+        _lazy("cmd_annotate", "editing"),
+        "Give a message a priority from HEAD on: pin it (kept by compressions), skip it (left out of the "
+        "context) or make it normal again. The record is kept; older contexts are unchanged.",
+    )
+    annotate.add_argument("ref", metavar="REF", help="the message (a hash, unique prefix, branch, HEAD~N)")
+    priority = annotate.add_mutually_exclusive_group(required=True)
+    priority.add_argument("--pin", action="store_true", help="PINNED: always in the context, kept verbatim")
+    priority.add_argument("--skip", action="store_true", help="SKIP: left out of the context")
+    priority.add_argument("--normal", action="store_true", help="NORMAL: its content type's default again")
+    annotate.add_argument("--reason", metavar="TEXT", help="why (stored with the annotation, shown by tract show)")
+    edit = command(
+        "edit",
+        _lazy("cmd_edit", "editing"),
+        "Replace a message's content with an EDIT commit (the original stays in history): with --content, "
+        "--file, or in $VISUAL / $EDITOR.",
+    )
+    edit.add_argument("ref", metavar="REF", help="the message (an EDIT commit names the message it edits)")
+    edit.add_argument("--content", metavar="TEXT", help="the new content")
+    edit.add_argument("--file", metavar="PATH", help="read the new content from a UTF-8 file (- for standard input)")
+    edit.add_argument("-m", "--message", metavar="TEXT", help="a commit message saying why")
+    switch = command("switch", _lazy("cmd_switch", "branching"), "Attach HEAD to a branch.")
     switch.add_argument("name", metavar="NAME", help="an existing branch")
-    merge = command("merge", cmd_merge, "Merge a branch (or commit) into the current branch.")
+    merge = command("merge", _lazy("cmd_merge", "branching"), "Merge a branch (or commit) into the current branch.")
     merge.add_argument("source", metavar="SOURCE", help="the branch or commit to merge")
     merge.add_argument(
         "--strategy",
-        choices=STRATEGIES,
+        choices=MERGE_STRATEGIES,
         default="auto",
         help="auto: fast-forward when possible; no-ff: always a merge commit; ff-only: refuse to merge diverged "
         "branches; ours/theirs: a merge commit whose conflicts take that side (default: auto)",
     )
-    reset = command("reset", cmd_reset, "Move the current branch (or a detached HEAD) to another commit.")
+    reset = command(
+        "reset", _lazy("cmd_reset", "branching"), "Move the current branch (or a detached HEAD) to another commit."
+    )
     reset.add_argument("ref", metavar="REF", help="where to move it")
     reset.add_argument(
         "--hard",
         action="store_true",
         help="delete the commits nothing reaches any more (default: soft, which keeps them until gc)",
     )
-    reflog = command("reflog", cmd_reflog, "List the recorded moves of HEAD and the branches, newest first.")
+    reflog = command(
+        "reflog", _lazy("cmd_reflog", "history"), "List the recorded moves of HEAD and the branches, newest first."
+    )
     reflog.add_argument(
         "--limit", type=_non_negative, default=20, metavar="N", help="at most N entries; 0 for all (default: 20)"
     )
     reflog.add_argument("--ref", metavar="NAME", help="only the moves of this branch (or HEAD)")
-    pick = command("cherry-pick", cmd_cherry_pick, "Copy one commit onto HEAD.")
+    reflog.add_argument("--json", action="store_true", help="print plain JSON: an array of moves, newest first")
+    pick = command("cherry-pick", _lazy("cmd_cherry_pick", "branching"), "Copy one commit onto HEAD.")
     pick.add_argument("ref", metavar="REF", help="the commit to copy (from any branch, or one found with reflog)")
-    rebase = command("rebase", cmd_rebase, "Replay the current branch's own commits on top of another commit.")
+    rebase = command(
+        "rebase", _lazy("cmd_rebase", "branching"), "Replay the current branch's own commits on top of another commit."
+    )
     rebase.add_argument("onto", metavar="ONTO", help="the branch or commit to replay onto")
     for replaying in (pick, rebase):
         replaying.add_argument(
@@ -216,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     compress = command(
         "compress",
-        cmd_compress,
+        _lazy("cmd_compress", "maintenance"),
         "Replace a stretch of history with a summary you wrote (the originals are archived, not lost), "
         "or review the pending drafts made with the Python API.",
     )
@@ -232,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-recent",
         type=_non_negative,
         metavar="N",
-        help=f"without --to: leave the N most recent messages alone (default: {DEFAULT_KEEP_RECENT})",
+        help=f"without --to: leave the N most recent messages alone (default: {KEEP_RECENT})",
     )
     compress.add_argument("--pending", action="store_true", help="list the drafts waiting for approval")
     compress.add_argument(
@@ -244,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--reject", type=_non_negative, metavar="ID", help="drop pending compression ID")
     gc = command(
         "gc",
-        cmd_gc,
+        _lazy("cmd_gc", "maintenance"),
         "Remove unreachable commits past their retention windows, and the content no commit uses any more.",
     )
     gc.add_argument("--dry-run", action="store_true", help="only report what would be removed")
@@ -272,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     policies = command(
         "policies",
-        cmd_policies,
+        _lazy("cmd_policies", "policies"),
         "List the policies configured on the tract (or, with --log, what they did); pause or resume them.",
     )
     policies.add_argument(
@@ -292,14 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     policies.add_argument("--json", action="store_true", help="print plain JSON")
     proposals = command(
-        "proposals", cmd_proposals, "List the proposals of the tract's policies that wait for a decision."
+        "proposals",
+        _lazy("cmd_proposals", "policies"),
+        "List the proposals of the tract's policies that wait for a decision.",
     )
     proposals.add_argument("--all", action="store_true", help="every proposal, decided ones included")
-    proposals.add_argument(
-        "--status", choices=PROPOSAL_STATUSES, help="only the proposals in this status (default: pending)"
-    )
+    proposals.add_argument("--status", choices=STATUSES, help="only the proposals in this status (default: pending)")
     proposals.add_argument("--json", action="store_true", help="print plain JSON")
-    approve = command("approve", cmd_approve, "Approve a pending proposal and execute it.")
+    approve = command("approve", _lazy("cmd_approve", "policies"), "Approve a pending proposal and execute it.")
     approve.add_argument("id", type=_non_negative, metavar="ID", help="the proposal (`tract proposals` lists them)")
     approve.add_argument(
         "--set",
@@ -308,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="change a parameter of the action before it executes (repeatable); VALUE is JSON if it parses "
         "(keep_recent=10 is a number), else text; commit parameters take any commit reference",
     )
-    reject = command("reject", cmd_reject, "Reject a pending proposal: nothing changes.")
+    reject = command("reject", _lazy("cmd_reject", "policies"), "Reject a pending proposal: nothing changes.")
     reject.add_argument("id", type=_non_negative, metavar="ID", help="the proposal (`tract proposals` lists them)")
     reject.add_argument("--reason", metavar="TEXT", help="why (stored with the proposal and in the policy log)")
     for deciding in (approve, reject):
@@ -318,14 +389,14 @@ def build_parser() -> argparse.ArgumentParser:
         deciding.add_argument("--json", action="store_true", help="print the decided proposal as plain JSON")
     health = command(
         "health",
-        _lazy("cmd_health"),
+        _lazy("cmd_health", "orchestrator"),
         "Assess the context's health: budget pressure, fragmentation, stale and tangent branches, oversized "
         "tool outputs and pending proposals, each a value, a severity (ok, warn, act) and a reason.",
     )
     health.add_argument("--json", action="store_true", help="print the report as plain JSON")
     orchestrate = command(
         "orchestrate",
-        _lazy("cmd_orchestrate"),
+        _lazy("cmd_orchestrate", "orchestrator"),
         "Run the tract's orchestrator once: assess the health, then act by its rules, every action a proposal "
         "its autonomy decides; print each step and why it stopped. Or pause / resume it.",
     )
@@ -340,11 +411,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="only list the actions the rules would take, with their reasons"
     )
     orchestrate.add_argument("--json", action="store_true", help="print the run as plain JSON")
-    events = command("events", cmd_events, "List the events pushed to the tract and not drained yet, oldest first.")
+    events = command(
+        "events",
+        _lazy("cmd_events", "events"),
+        "List the events pushed to the tract and not drained yet, oldest first.",
+    )
     events.add_argument("--json", action="store_true", help="print plain JSON")
     push = command(
         "push",
-        cmd_push,
+        _lazy("cmd_push", "events"),
         "Queue an event for the model: the next drain (t.drain_events(), or an events node) commits it as a "
         "message on the checked-out branch.",
     )
@@ -355,28 +430,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", choices=("user", "system"), default="user", help="the role of its message (default: user)"
     )
     push.add_argument("--json", action="store_true", help="print the queued event as plain JSON")
-    command(
+    verify = command(
         "verify",
-        cmd_verify,
+        _lazy("cmd_verify", "maintenance"),
         "Check everything stored for the tract, like git fsck: hashes, links, HEAD, the annotation chain, "
         "cached token counts and (SQLite) every page of the file. Exits 1 and lists the damage if there is any.",
     )
+    verify.add_argument(
+        "--json", action="store_true", help="print plain JSON: sound, the counts checked, or the problems found"
+    )
     mcp = command(
         "mcp",
-        cmd_mcp,
+        _lazy("cmd_mcp", "mcp"),
         "Serve the tract's agent toolkit over the Model Context Protocol on stdin/stdout, for an MCP client "
         "to start (needs pip install 'tract-context[mcp]').",
     )
     mcp.add_argument(
         "--profile",
-        choices=PROFILES,
+        choices=TOOL_PROFILES,
         default="self",
         help="the tools offered: self (the agent's own context), supervisor (branches, sub-agents, proposals) "
         "or full (all, plus commit, reset, cherry-pick) (default: self)",
     )
     mcp.add_argument(
         "--autonomy",
-        choices=AUTONOMY_LEVELS,
+        choices=AUTONOMY,
         help="which context-changing calls run at once; with manual or collaborative the others wait as "
         "proposals for `tract approve` (default: autonomous)",
     )
@@ -385,6 +463,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="Write a demo store and tour it.",
         description="Write a customer-support conversation to a SQLite file (replacing it) and tour it.",
     )
-    _add_globals(demo, f"the SQLite file to write (default: {DEFAULT_DEMO_PATH}; replaced if it exists)")
-    demo.set_defaults(handler=cmd_demo)
+    _add_globals(demo, f"the SQLite file to write (default: {DEMO_PATH}; replaced if it exists)")
+    demo.set_defaults(handler=_lazy("cmd_demo", "history"))
     return parser

@@ -22,7 +22,6 @@ from typing import Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from .. import Tract
@@ -33,7 +32,7 @@ from ..policies.config import policy_path
 from ..policies.execute import COMMIT_PARAMS
 from ..policies.policy import BUILTIN_KINDS
 from .options import CommandFailed, UsageError, open_from
-from .render import counted, dumps, short, tip_line, when
+from .render import Column, counted, dumps, fitted_table, short, tip_line, when
 
 __all__ = [
     "cmd_policies",
@@ -190,7 +189,9 @@ def _policy_rows(t: Tract) -> list[dict[str, Any]]:
     return rows
 
 
-def _render_policies(t: Tract, rows: Sequence[Mapping[str, Any]], paused: bool, unavailable: int) -> Group:
+def _render_policies(
+    out: Console, t: Tract, rows: Sequence[Mapping[str, Any]], paused: bool, unavailable: int
+) -> Group:
     level = _tract_autonomy(t)
     head = Text(f"Policies of tract {t.tract_id!r}: autonomy {level}, ", style="bold")
     if paused:
@@ -215,9 +216,16 @@ def _render_policies(t: Tract, rows: Sequence[Mapping[str, Any]], paused: bool, 
     last: dict[str, PolicyLogEntry] = {}
     for logged in t.policy_log(limit=200):
         last.setdefault(logged.policy, logged)
-    table = Table(box=box.SIMPLE_HEAD)
-    for column in ("name", "class", "trigger", "priority", "autonomy", "settings", "last"):
-        table.add_column(column, no_wrap=column != "settings")
+    columns = [
+        Column("name", whole=True),
+        Column("class", drop=3, whole=True),
+        Column("trigger", drop=4, whole=True),
+        Column("priority", drop=5, whole=True, rigid=True),
+        Column("autonomy", drop=2, whole=True),
+        Column("settings", min_width=16),
+        Column("last", drop=1, whole=True),
+    ]
+    cells = []
     for row in rows:
         autonomy = Text(row["autonomy"]) if row["own_autonomy"] else Text(f"{row['autonomy']} (tract)", style="dim")
         entry = last.get(row["name"])
@@ -228,16 +236,18 @@ def _render_policies(t: Tract, rows: Sequence[Mapping[str, Any]], paused: bool, 
             if entry is not None
             else Text("-", style="dim")
         )
-        table.add_row(
-            Text(row["name"], style="bold"),
-            row["class"],
-            row["trigger"],
-            str(row["priority"]),
-            autonomy,
-            _inline(row["settings"]),
-            latest,
+        cells.append(
+            [
+                Text(row["name"], style="bold"),
+                row["class"],
+                row["trigger"],
+                str(row["priority"]),
+                autonomy,
+                _inline(row["settings"]),
+                latest,
+            ]
         )
-    parts.append(table)
+    parts.append(fitted_table(out, columns, cells, box=box.SIMPLE_HEAD))
     pending = len(t.proposals(status="pending"))
     if pending:
         parts.append(Text(f"{counted(pending, 'proposal')} pending: `tract proposals` lists them.", style="yellow"))
@@ -248,35 +258,39 @@ def _log_dict(entry: PolicyLogEntry) -> dict[str, Any]:
     return dataclasses.asdict(entry)
 
 
-def _render_log(t: Tract, entries: Sequence[PolicyLogEntry], more: bool) -> RenderableType:
+def _render_log(out: Console, t: Tract, entries: Sequence[PolicyLogEntry], more: bool) -> RenderableType:
     if not entries:
         return Text(f"the policy log of tract {t.tract_id!r} is empty", style="dim")
     caption = "older entries exist: -n 0 lists all" if more else None
-    table = Table(box=box.SIMPLE_HEAD, caption=caption)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("when", no_wrap=True)
-    table.add_column("policy", no_wrap=True)
-    table.add_column("trigger", no_wrap=True)
-    table.add_column("decision", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("proposal", justify="right", no_wrap=True)
-    table.add_column("reason", min_width=20)
+    columns = [
+        Column("#", whole=True, rigid=True, justify="right"),
+        Column("when", drop=4, whole=True),
+        Column("policy", whole=True),
+        Column("trigger", drop=3, whole=True),
+        Column("decision", whole=True),
+        Column("kind", drop=2, whole=True),
+        Column("proposal", drop=1, whole=True, rigid=True, justify="right"),
+        Column("reason", min_width=16),
+    ]
+    rows = []
     for entry in entries:
         reason = Text(entry.reason or "")
         if entry.detail is not None:
             detail = entry.detail if not isinstance(entry.detail, Mapping) else _inline(entry.detail)
             reason.append(("\n" if entry.reason else "") + str(detail), style="dim")
-        table.add_row(
-            str(entry.id),
-            when(entry.created_at),
-            entry.policy,
-            entry.trigger,
-            Text(entry.decision, style=DECISION_STYLES.get(entry.decision, "")),
-            entry.kind or "-",
-            "-" if entry.proposal_id is None else f"#{entry.proposal_id}",
-            reason,
+        rows.append(
+            [
+                str(entry.id),
+                when(entry.created_at),
+                entry.policy,
+                entry.trigger,
+                Text(entry.decision, style=DECISION_STYLES.get(entry.decision, "")),
+                entry.kind or "-",
+                "-" if entry.proposal_id is None else f"#{entry.proposal_id}",
+                reason,
+            ]
         )
-    return table
+    return fitted_table(out, columns, rows, box=box.SIMPLE_HEAD, caption=caption)
 
 
 def cmd_policies(args: argparse.Namespace, out: Console) -> None:
@@ -313,7 +327,7 @@ def cmd_policies(args: argparse.Namespace, out: Console) -> None:
             if args.json:
                 sys.stdout.write(dumps([_log_dict(e) for e in entries]) + "\n")
             else:
-                out.print(_render_log(t, entries, more))
+                out.print(_render_log(out, t, entries, more))
         else:
             rows = _policy_rows(t)
             paused = t.policies_paused
@@ -327,7 +341,7 @@ def cmd_policies(args: argparse.Namespace, out: Console) -> None:
                 }
                 sys.stdout.write(dumps(data) + "\n")
             else:
-                out.print(_render_policies(t, rows, paused, len(unavailable)))
+                out.print(_render_policies(out, t, rows, paused, len(unavailable)))
 
 
 # -- tract proposals ------------------------------------------------------------------------------
@@ -344,19 +358,22 @@ def proposal_dict(proposal: Proposal) -> dict[str, Any]:
     }
 
 
-def _render_proposals(t: Tract, proposals: Sequence[Proposal], statuses: bool, what: str) -> RenderableType:
+def _render_proposals(
+    out: Console, t: Tract, proposals: Sequence[Proposal], statuses: bool, what: str
+) -> RenderableType:
     if not proposals:
         return Text(f"no {what} in tract {t.tract_id!r}", style="dim")
-    table = Table(box=box.SIMPLE_HEAD, show_lines=True)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("policy", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("risk", no_wrap=True)
-    if statuses:
-        table.add_column("status", no_wrap=True)
-    table.add_column("basis", style="yellow", no_wrap=True)
-    table.add_column("age", no_wrap=True)
-    table.add_column("reason", min_width=20)
+    columns = [
+        Column("#", whole=True, rigid=True, justify="right"),
+        Column("policy", drop=3, whole=True),
+        Column("kind", whole=True),
+        Column("risk", drop=2, whole=True),
+        *([Column("status", whole=True)] if statuses else []),
+        Column("basis", drop=4, whole=True, rigid=True, style="yellow"),
+        Column("age", drop=1, whole=True),
+        Column("reason", min_width=16),
+    ]
+    rows = []
     for proposal in proposals:
         reason = Text(proposal.reason).append(f"\n{_inline(proposal.params)}", style="dim")
         if proposal.status != "pending":
@@ -374,7 +391,8 @@ def _render_proposals(t: Tract, proposals: Sequence[Proposal], statuses: bool, w
         if statuses:
             cells.append(Text(proposal.status, style=DECISION_STYLES.get(proposal.status, "")))
         cells += [short(proposal.basis), age(proposal.created_at), reason]
-        table.add_row(*cells)
+        rows.append(cells)
+    table = fitted_table(out, columns, rows, box=box.SIMPLE_HEAD, show_lines=True)
     if not any(p.status == "pending" for p in proposals):
         return table
     hint = Text(
@@ -400,7 +418,7 @@ def cmd_proposals(args: argparse.Namespace, out: Console) -> None:
     if args.json:
         sys.stdout.write(dumps([proposal_dict(p) for p in proposals]) + "\n")
     else:
-        out.print(_render_proposals(t, proposals, args.all or args.status not in (None, "pending"), what))
+        out.print(_render_proposals(out, t, proposals, args.all or args.status not in (None, "pending"), what))
 
 
 # -- tract approve / reject -----------------------------------------------------------------------

@@ -1,18 +1,22 @@
-"""Rendering helpers shared by the ``tract`` commands: short hashes, times, roles, JSON, usage, and a
-commit on one line.
+"""Rendering helpers shared by the ``tract`` commands: short hashes, times, roles, JSON, usage, a
+commit on one line, and tables laid out for the console's width.
 
 Each returns plain text or a rich renderable; the command modules compose them into tables and panels.
+:func:`fitted_table` keeps whole the cells that must not be cut (hashes, branch names, times) and
+drops the less important columns when the console is too narrow for all of them; :func:`print_line`
+prints one line cut to the width (never wrapped), :func:`print_whole` one line never cut.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.json import JSON
+from rich.cells import cell_len
+from rich.console import Console, Group, JustifyMethod, OverflowMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -31,6 +35,10 @@ __all__ = [
     "commit_summary",
     "tip",
     "tip_line",
+    "Column",
+    "fitted_table",
+    "print_line",
+    "print_whole",
 ]
 
 ROLE_STYLES = {"system": "magenta", "developer": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
@@ -56,6 +64,8 @@ def json_block(data: Any) -> RenderableType:
     """Data as indented, highlighted JSON (``none`` for None)."""
     if data is None:
         return Text("none", style="dim")
+    from rich.json import JSON  # imported when a command shows JSON, not when the parser loads
+
     return JSON(dumps(data), indent=2)
 
 
@@ -121,3 +131,104 @@ def tip(t: Tract, hash: str | None) -> Text:
 def tip_line(t: Tract, prefix: str, hash: str | None, style: str = "bold") -> Text:
     """``prefix`` followed by a commit as ``short-hash  preview``, on one line (cut to fit)."""
     return Text(prefix, style=style, no_wrap=True, overflow="ellipsis").append(tip(t, hash))
+
+
+def print_line(out: Console, line: Text) -> None:
+    """Print ``line`` on one line of the console: never wrapped, cut with ``…`` to the width."""
+    out.print(line, no_wrap=True, overflow="ellipsis", crop=True)
+
+
+def print_whole(out: Console, line: Text) -> None:
+    """Print ``line`` whole on one line, even past the console's width (a hash to copy): no
+    wrapping, no cutting; a terminal narrower than the line folds it on screen only."""
+    out.print(line, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a :func:`fitted_table`.
+
+    Attributes:
+        header: The column's title.
+        drop: 0 for a column always shown; otherwise, when the console is too narrow for every
+            column, the columns with the highest ``drop`` are left out first.
+        whole: The cells are never cut nor wrapped while the table fits (hashes, names, times); the
+            column is as wide as its widest line. Else the cells wrap (or are cut, by
+            ``overflow``) to fit.
+        rigid: A whole column that keeps its width even when nothing else can be dropped (short
+            hashes, coordinates, numbers); the other whole columns then wrap (names fold, whole).
+        cap: A whole column is at most this wide: a longer cell wraps (so one very long name does
+            not push the other columns out).
+        min_width: The narrowest a column that is not ``whole`` gets before columns are dropped.
+        justify: How the cells are aligned.
+        style: The style of the column's cells.
+        overflow: What a cell too wide for its column does: ``fold`` (wrap anywhere) or ``ellipsis``.
+    """
+
+    header: str
+    drop: int = 0
+    whole: bool = False
+    rigid: bool = False
+    cap: int | None = None
+    min_width: int = 10
+    justify: JustifyMethod = "left"
+    style: str | None = None
+    overflow: OverflowMethod = "fold"
+
+
+def _lines(cell: RenderableType) -> list[str]:
+    """The plain text lines of a cell (text, or a group of texts)."""
+    if isinstance(cell, str):
+        return cell.splitlines() or [""]
+    if isinstance(cell, Text):
+        return cell.plain.splitlines() or [""]
+    if isinstance(cell, Group):
+        return [line for part in cell.renderables for line in _lines(part)]
+    return [""]
+
+
+def fitted_table(out: Console, columns: Sequence[Column], rows: Iterable[Sequence[Any]], **options: Any) -> Table:
+    """A table that fits the console's width: whole columns keep their width, the others wrap, and
+    when even that is too wide the columns with the highest ``drop`` are left out, one by one.
+
+    Args:
+        out: The console the table is printed on (its width decides).
+        columns: The columns, in order.
+        rows: One cell per column in each row.
+        **options: Passed to :class:`rich.table.Table` (box, caption, show_lines, ...).
+    """
+    rows = [list(row) for row in rows]
+    needs = [
+        min(
+            max(cell_len(line) for cell in [column.header, *(row[i] for row in rows)] for line in _lines(cell)),
+            column.cap or out.width,
+        )
+        if column.whole
+        else column.min_width
+        for i, column in enumerate(columns)
+    ]
+    kept = list(range(len(columns)))
+    while True:
+        frame = Table(**options)
+        for i in kept:
+            frame.add_column(width=needs[i])
+        fits = frame.__rich_measure__(out, out.options).minimum <= out.width
+        droppable = [i for i in kept if columns[i].drop]
+        if fits or not droppable:
+            break
+        kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
+    table = Table(**options)
+    for i in kept:
+        column = columns[i]
+        fixed = column.whole and (fits or column.rigid)  # too narrow even so: only rigid columns stay whole
+        table.add_column(
+            column.header,
+            justify=column.justify,
+            style=column.style,
+            overflow=column.overflow,
+            width=needs[i] if fixed else None,
+            min_width=column.min_width if fits and not column.whole else None,
+        )
+    for row in rows:
+        table.add_row(*(row[i] for i in kept))
+    return table

@@ -22,7 +22,7 @@ from rich.tree import Tree
 from ..errors import SelectorSyntaxError
 from ..tree import AH, SEQ, SYS, Node, Selection, Snapshot, is_temporal, parse_selector, parse_temporal
 from .options import EXIT_ERROR, open_from
-from .render import counted, role_text, short
+from .render import Column, counted, fitted_table, role_text, short
 
 __all__ = ["cmd_snapshot", "cmd_tree", "cmd_select", "preview"]
 
@@ -69,37 +69,41 @@ def _title(snapshot: Snapshot) -> str:
     )
 
 
-def _table(snapshot: Snapshot, title: str | None = None, keep: set[str] | None = None) -> Table:
-    table = Table(title=title or _title(snapshot), title_justify="left", box=box.SIMPLE_HEAD)
-    for name, justify in (
-        ("region", "left"),
-        ("(d,i,o)", "left"),
-        ("id", "left"),
-        ("role", "left"),
-        ("type", "left"),
-        ("tokens", "right"),
-        ("pinned", "center"),
-        ("preview", "left"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=name != "preview")  # type: ignore[arg-type]
+def _table(out: Console, snapshot: Snapshot, title: str | None = None, keep: set[str] | None = None) -> Table:
+    columns = [
+        Column("region", drop=4, whole=True),
+        Column("(d,i,o)", whole=True, rigid=True),
+        Column("id", whole=True, rigid=True),
+        Column("role", drop=5, whole=True),
+        Column("type", drop=7, whole=True),
+        Column("tokens", drop=3, whole=True, rigid=True, justify="right"),
+        Column("pinned", drop=6, whole=True, justify="center"),
+        Column("preview", min_width=12, overflow="ellipsis"),
+    ]
+    rows = []
     for node, message in zip(snapshot.nodes, snapshot.messages, strict=True):
         if keep is not None and node.id not in keep:
             continue
-        table.add_row(
-            Text(node.region, style=REGION_STYLES[node.region]),
-            "({},{},{})".format(*node.coordinate),
-            short(node.id),
-            role_text(node.role),
-            node.content_type,
-            f"{node.tokens:,}",
-            "✓" if node.pinned else "",
-            preview(message),
+        rows.append(
+            [
+                Text(node.region, style=REGION_STYLES[node.region]),
+                "({},{},{})".format(*node.coordinate),
+                short(node.id),
+                role_text(node.role),
+                node.content_type,
+                f"{node.tokens:,}",
+                "✓" if node.pinned else "",
+                Text(preview(message), no_wrap=True, overflow="ellipsis"),
+            ]
         )
+    caption = None
     if not snapshot.nodes:
-        table.caption = "empty context"
+        caption = "empty context"
     elif keep is not None and not keep:
-        table.caption = "nothing selected"
-    return table
+        caption = "nothing selected"
+    return fitted_table(
+        out, columns, rows, title=title or _title(snapshot), title_justify="left", box=box.SIMPLE_HEAD, caption=caption
+    )
 
 
 def cmd_snapshot(args: argparse.Namespace, out: Console) -> None:
@@ -110,7 +114,7 @@ def cmd_snapshot(args: argparse.Namespace, out: Console) -> None:
         texts = [s.to_json() for s in snapshots]
         sys.stdout.write(("[" + ",".join(texts) + "]" if _is_range(args.at) else texts[0]) + "\n")
         return
-    out.print(Group(*[_table(s) for s in snapshots]))
+    out.print(Group(*[_table(out, s) for s in snapshots]))
 
 
 def _is_range(at: str | None) -> bool:
@@ -152,8 +156,11 @@ def _draw(snapshot: Snapshot) -> RenderableType:
 
 
 def cmd_tree(args: argparse.Namespace, out: Console) -> None:
-    """``tract tree [--at ADDRESS]``: the regions and cycles of the context, each message at its
-    coordinates."""
+    """``tract tree [--at ADDRESS] [--json]``: the regions and cycles of the context, each message at
+    its coordinates (``--json``: what ``tract snapshot --json`` prints)."""
+    if args.json:
+        cmd_snapshot(args, out)  # the same data: the snapshot's canonical JSON
+        return
     out.print(Group(*[_draw(s) for s in _snapshots(args)]))
 
 
@@ -177,7 +184,7 @@ def cmd_select(args: argparse.Namespace, out: Console) -> int | None:
             title = f"{args.query}  ·  {selection.at} · {counted(len(selection), 'node')} selected"
             snapshot = t.snapshot(selection.head) if selection.head is not None else None
             if isinstance(snapshot, Snapshot):
-                tables.append(_table(snapshot, title, {node.id for node in selection.nodes}))
+                tables.append(_table(out, snapshot, title, {node.id for node in selection.nodes}))
             else:
                 tables.append(Text(f"{title}: empty context"))
     out.print(Group(*tables))

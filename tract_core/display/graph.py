@@ -184,9 +184,9 @@ def ref_labels(branches: Sequence[Any], head: str | None) -> dict[str, list[str]
     return labels
 
 
-def history(tract: Any, limit: int | None, every_branch: bool) -> tuple[list[Any], bool]:
-    """The commits to draw of a tract (HEAD's history, or every branch's, newest first) and whether
-    older ones exist beyond ``limit``."""
+def history(tract: Any, limit: int | None, every_branch: bool, start: str | None = None) -> tuple[list[Any], bool]:
+    """The commits to draw of a tract (HEAD's or ``start``'s history, or every branch's, newest
+    first) and whether older ones exist beyond ``limit``."""
     if every_branch:
         logs: list[Sequence[Any]] = []
         seen: set[str] = set()
@@ -197,7 +197,7 @@ def history(tract: Any, limit: int | None, every_branch: bool) -> tuple[list[Any
                 seen.update(commit.hash for commit in logs[-1])
         commits = merge_logs(logs)
     else:
-        commits = list(tract.log(limit=None if limit is None else limit + 1))
+        commits = list(tract.log(limit=None if limit is None else limit + 1, start=start or "HEAD"))
     more = limit is not None and len(commits) > limit
     return (commits[:limit] if more else commits), more
 
