@@ -23,7 +23,7 @@ import pytest
 
 from .backends import backend_names
 from .factory import TractFactory
-from .postgres import for_throwaway_data, start_postgres
+from .postgres import discard_postgres, for_throwaway_data, start_postgres
 
 __all__ = [
     "postgres_server",
@@ -87,7 +87,7 @@ def postgres_server() -> Iterator[Any]:
     server = start_postgres()
     for_throwaway_data(server)
     yield server
-    server.cleanup()
+    discard_postgres(server)  # no shutdown checkpoint, and the data deleted in the background
 
 
 @pytest.fixture

