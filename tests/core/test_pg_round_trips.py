@@ -84,7 +84,12 @@ def test_a_commit_a_read_and_a_compile_on_a_warm_handle(postgres_server: Any, tr
         assert _costs(trace, lambda: t.user("one more")) == 2
         assert t.compile().messages[-1]["content"] == "one more"
         assert _costs(trace, t.compile) == 0  # unchanged: served from the handle's cache
+    opened = trace.mark()
     with Tract.open(url=url, create=False) as again:
+        # a new engine's first connection: SQLAlchemy's four questions about the server (no BEGIN,
+        # no ROLLBACK, no hstore lookup, no second engine to check the schema), the schema check's
+        # two reads, and the tract's own two (it exists; its HEAD)
+        assert trace.round_trips(opened) <= 8
         # a fresh handle compiles from two reads, HEAD and the history (no BEGIN, no COMMIT)
         assert _costs(trace, again.compile) == 2
 

@@ -75,7 +75,7 @@ class AsyncRunner:
             if engine is not None:
                 return engine
             stale = [old for old in self._engines if old.is_closed()]
-            engine = create_async_engine(async_url(self._store.engine), hide_parameters=True)
+            engine = create_async_engine(async_url(self._store.engine), hide_parameters=True, use_native_hstore=False)
             guard_engine(engine.sync_engine)  # the same error translation and checks as the sync engine
             ping_after_idle(engine.sync_engine)  # as the sync engine: a ping only after an idle spell
             self._engines[loop] = engine

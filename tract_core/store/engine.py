@@ -345,9 +345,13 @@ def _own_transactions(engine: Engine) -> None:
     READ COMMITTED every statement sees what was committed when it started, in a transaction or
     not, so a read's BEGIN and COMMIT would only cost a round trip."""
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _autocommit(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.autocommit = True
+
+    # before SQLAlchemy's first-connect queries (server version, default schema...), so they run
+    # without a BEGIN and a ROLLBACK of their own; and on every later connection
+    event.listen(engine, "first_connect", _autocommit, insert=True)
+    event.listen(engine, "connect", _autocommit)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -430,7 +434,7 @@ def make_engine(
         return engine, "sqlite", None
     if backend == "postgresql":
         try:
-            engine = _create(url)
+            engine = _create(url, use_native_hstore=False)  # tract stores no hstore: no type lookup at connect
         except ModuleNotFoundError as exc:
             raise ImportError("PostgreSQL support needs psycopg: pip install 'tract-context[postgres]'") from exc
         ping_after_idle(engine)

@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import SchemaVersionError
-from .engine import WRITE_OPTION
+from .engine import READ_OPTION, WRITE_OPTION
 from .schema import (
     TABLES,
     AnnotationChainRow,
@@ -147,7 +147,7 @@ def migrate(engine: Engine) -> int:
     Raises:
         SchemaVersionError: The database was written by a newer version of tract.
     """
-    with engine.connect() as probe:
+    with engine.connect().execution_options(**{READ_OPTION: True}) as probe:  # PostgreSQL: no transaction
         found = schema_version(probe)
         probe.rollback()
     if found == SCHEMA_VERSION:

@@ -28,7 +28,7 @@ from .aio import AsyncRunner
 from .driver_errors import storage_error
 from .engine import READ_OPTION, WRITE_OPTION, display_url, has_password, make_engine, probe_engine
 from .integrity import corruption
-from .migrations import migrate, schema_version
+from .migrations import SCHEMA_VERSION, migrate, schema_version
 from .repository import TractLocks
 from .session import SqlSession
 from .sql_compressions import SqlCompressions
@@ -94,9 +94,9 @@ class SqlStore:
             tuple[SqlSession, list[Callable[[], None]], list[Callable[[], None]]] | None
         ] = contextvars.ContextVar(f"tract-store-batch-{id(self)}", default=None)
         try:
-            if not create:
-                self._require_schema()
-            migrate(self.engine)
+            found = self._require_schema() if not create else None
+            if found != SCHEMA_VERSION:
+                migrate(self.engine)
         except (StorageBusyError, StorageFullError, StorageReadOnlyError):
             self.engine.dispose()
             raise
@@ -119,21 +119,29 @@ class SqlStore:
             self.engine.dispose()
             raise
 
-    def _require_schema(self) -> None:
-        """Refuse a database that holds no tract tables, before this store's engine ever connects
-        (its first connection would switch a SQLite file to WAL mode: a write)."""
-        probe = probe_engine(self.engine.url)
-        try:
-            with probe.connect() as conn:
+    def _require_schema(self) -> int:
+        """Refuse a database that holds no tract tables; return its schema version. On SQLite before
+        this store's engine ever connects (its first connection would switch the file to WAL mode:
+        a write); on PostgreSQL with the store's own engine (a second engine would connect and
+        question the server again)."""
+        if self._postgres:
+            with self._read_engine.connect() as conn:
                 found = schema_version(conn)
                 conn.rollback()
-        finally:
-            probe.dispose()
+        else:
+            probe = probe_engine(self.engine.url)
+            try:
+                with probe.connect() as conn:
+                    found = schema_version(conn)
+                    conn.rollback()
+            finally:
+                probe.dispose()
         if found is None:
             raise DatabaseNotFoundError(
                 f"{self.url} is not a tract database (it has no tract tables); check the path or URL, "
                 "or create a store with Tract.open(...) first"
             )
+        return found
 
     def _guard(self) -> Any:
         return self._lock if self._lock is not None else nullcontext()
