@@ -184,6 +184,7 @@ def _run_turns(task: dict[str, Any], index: int, results: Any, go: Any) -> dict[
         failed: dict[str, str] = {}
         invoke_ns: list[int] = []
         start = time.monotonic_ns()
+        cpu = time.process_time()  # every thread of the process: LangGraph's background puts included
         while active:
             i = rng.randrange(len(active))
             thread = active[i]
@@ -203,7 +204,9 @@ def _run_turns(task: dict[str, Any], index: int, results: Any, go: Any) -> dict[
                 active[i] = active[-1]
                 active.pop()
         end = time.monotonic_ns()
+        cpu = time.process_time() - cpu
         return {
+            "cpu_s": cpu,
             "start_ns": start,
             "end_ns": end,
             "invoke_ns": invoke_ns,
@@ -434,6 +437,47 @@ def vacuum_counts(url: str) -> tuple[int, int, int]:
     return int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
 
 
+class CpuMeter:
+    """CPU seconds the database side has used: the PostgreSQL server (the postmaster, its live
+    processes and the backends it has reaped) and PgBouncer."""
+
+    def __init__(self, postmaster: int | None, bouncer: int | None) -> None:
+        import psutil
+
+        self._postmaster = psutil.Process(postmaster) if postmaster else None
+        self._bouncer = psutil.Process(bouncer) if bouncer else None
+
+    def database_seconds(self) -> float:
+        import psutil
+
+        total = 0.0
+        if self._postmaster is not None:
+            t = self._postmaster.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system  # reaped backends included
+            for child in self._postmaster.children(recursive=True):
+                try:
+                    c = child.cpu_times()
+                except psutil.Error:  # exited meanwhile (then counted as reaped next time)
+                    continue
+                total += c.user + c.system
+        if self._bouncer is not None:
+            t = self._bouncer.cpu_times()
+            total += t.user + t.system
+        return total
+
+
+def table_sizes(url: str, top: int = 6) -> dict[str, float]:
+    """The largest tables of the database (heap, TOAST, indexes), in MB."""
+    rows = admin_query(
+        libpq(url),
+        "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' "
+        "ORDER BY 2 DESC LIMIT %s",
+        (top,),
+    )
+    return {name: size / 1e6 for name, size in rows}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -538,9 +582,12 @@ class RunResult:
     autoanalyzes: int
     dead_tuples: int
     failed_turns: int
+    app_cpu_ms_per_turn: float
+    db_cpu_ms_per_turn: float
     verify: dict[str, int]
     errors: list[str] = field(default_factory=list)
     load_average: float = 0.0
+    order: int = 0
 
 
 def pct(values_ns: Sequence[int], q: int) -> float:
@@ -579,6 +626,7 @@ def run_once(
     backend: str,
     args: argparse.Namespace,
     stored: int,
+    cpu: CpuMeter,
 ) -> RunResult:
     """One measured run on ``url``, then the check of every thread and the database's figures."""
     prefix = f"{backend}"
@@ -595,7 +643,9 @@ def run_once(
     }
     sampler = Sampler(server_url, database)
     before = vacuum_counts(libpq(url_for_database(server_url, database)))
+    db_cpu_before = cpu.database_seconds()
     start, done, errors = workers.run(task, sampler)
+    db_cpu = cpu.database_seconds() - db_cpu_before
     after = vacuum_counts(libpq(url_for_database(server_url, database)))
     turns = sum(len(r["invoke_ns"]) for r in done)
     seconds = (max((r["end_ns"] for r in done), default=start) - start) / 1e9
@@ -649,6 +699,8 @@ def run_once(
         autoanalyzes=after[1] - before[1],
         dead_tuples=after[2],
         failed_turns=len(failed),
+        app_cpu_ms_per_turn=sum(r["cpu_s"] for r in done) * 1e3 / turns if turns else float("nan"),
+        db_cpu_ms_per_turn=db_cpu * 1e3 / turns if turns else float("nan"),
         verify=counts,
         errors=errors,
         load_average=os.getloadavg()[0],
@@ -733,24 +785,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 bouncer = PgBouncer(server, workdir, args.pool_size)
                 report["pgbouncer"] = {"version": bouncer.version, **bouncer.settings}
             workers = Workers(args.procs, args.seed)
-            for stored in stages:
+            in_db: dict[tuple[int, str], int] = {}
+            for stored in stages:  # every database first, so each saver's runs on them can go back to back
                 stage: dict[str, Any] = {"stored": stored, "runs": [], "preload": {}}
                 report["stages"].append(stage)
                 for saver in args.savers:
-                    database = f"scale_{saver}_{stored}"
-                    direct = create_database(server, database)
+                    direct = create_database(server, f"scale_{saver}_{stored}")
                     if saver == "postgres":
                         with open_saver("postgres", libpq(direct), "stock") as peer:
                             peer.setup()  # its migrations are not safe to run from several processes at once
-                    in_db = 0
+                    in_db[stored, saver] = 0
                     if stored:
                         print(f"preloading {stored:,} messages for {saver} ...", file=sys.stderr, flush=True)
                         loaded = preload(workers, direct if saver == "tract" else libpq(direct), saver, args, stored)
                         loaded["vacuum_seconds"] = vacuum_analyze(direct)
                         loaded["db_mb"] = postgres_bytes(direct) / 1e6
+                        loaded["tables_mb"] = table_sizes(direct)
                         stage["preload"][saver] = loaded
-                        in_db = loaded["messages"]
-                    for backend in args.backends:
+                        in_db[stored, saver] = loaded["messages"]
+            cpu = CpuMeter(server.get_pid(), bouncer.process.pid if bouncer is not None else None)
+            order = 0
+            for backend in args.backends:
+                for saver in args.savers:
+                    for stage in report["stages"]:
+                        stored, database = stage["stored"], f"scale_{saver}_{stage['stored']}"
+                        direct = url_for_database(server_url, database)
                         if backend == "direct":
                             url = direct if saver == "tract" else libpq(direct)
                         else:
@@ -764,9 +823,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             file=sys.stderr,
                             flush=True,
                         )
-                        result = run_once(workers, server_url, database, url, saver, backend, args, in_db)
+                        order += 1
+                        result = run_once(
+                            workers, server_url, database, url, saver, backend, args, in_db[stored, saver], cpu
+                        )
+                        result.order = order
                         stage["runs"].append(asdict(result))
-                        in_db += 2 * result.turns
+                        in_db[stored, saver] += 2 * result.turns
+            for stage in report["stages"]:
+                stage["runs"].sort(key=lambda r: (args.savers.index(r["saver"]), args.backends.index(r["backend"])))
         finally:
             if workers is not None:
                 workers.stop()
@@ -834,10 +899,13 @@ def print_report(report: dict[str, Any]) -> None:
                 f"stored for {saver}: {loaded['messages']:,} messages in {loaded['conversations']:,} conversations "
                 f"({loaded['distinct']:,} written with graph.update_state, {loaded['copied']:,} by copy_thread) in "
                 f"{loaded['seconds']:.0f} s, then VACUUM (ANALYZE) {loaded['vacuum_seconds']:.0f} s; "
-                f"{loaded['db_mb']:,.0f} MB"
+                f"{loaded['db_mb']:,.0f} MB ("
+                + ", ".join(f"{name} {mb:,.0f}" for name, mb in loaded["tables_mb"].items())
+                + ")"
             )
     table = Table(title="runs", title_justify="left")
     headers = (
+        "#",
         "saver",
         "backend",
         "stored msgs",
@@ -845,20 +913,22 @@ def print_report(report: dict[str, Any]) -> None:
         "turns/s",
         "put p50/p99",
         "invoke p50/p99",
+        "CPU/turn app + db",
         "db MB",
         "conns (active)",
         "lock waits",
         "autovac",
         "failed",
         "lost/crossed/wrong",
-        "load",
     )
     for header in headers:
         table.add_column(header, justify="left" if header in ("saver", "backend") else "right", no_wrap=True)
+    table.add_column("load", justify="right")
     for stage in report["stages"]:
         for r in stage["runs"]:
             v = r["verify"]
             table.add_row(
+                str(r["order"]),
                 r["saver"],
                 r["backend"],
                 f"{r['stored_messages']:,}",
@@ -866,6 +936,7 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{r['turns_per_s']:.0f}",
                 f"{_ms(r['put_p50_ms'])} / {_ms(r['put_p99_ms'])}",
                 f"{_ms(r['invoke_p50_ms'])} / {_ms(r['invoke_p99_ms'])}",
+                f"{_ms(r['app_cpu_ms_per_turn'])} + {_ms(r['db_cpu_ms_per_turn'])}",
                 f"{r['db_mb']:,.1f}",
                 f"{r['peak_connections']} ({r['peak_active']})",
                 f"{r['peak_lock_waits']} ({r['lock_wait_samples']}/{r['samples']})",
@@ -876,7 +947,9 @@ def print_report(report: dict[str, Any]) -> None:
             )
     console.print(table)
     console.print(
+        "#: the order of the runs (each saver's runs on the two databases go back to back). "
         "times in ms; put = the saver's put (LangGraph's background thread, 3 per turn); invoke = the whole turn. "
+        "CPU/turn: CPU ms per turn of the app processes (all their threads) + of PostgreSQL and PgBouncer. "
         "conns peak: the database's server connections (and those running a statement) in pg_stat_activity, "
         "sampled every 0.25 s; behind the pooler these are PgBouncer's. lock waits: peak sessions waiting on a "
         "lock (samples with any / samples). autovac: autovacuum + autoanalyze runs during the run. failed: turns "
@@ -900,6 +973,8 @@ _RATIO_FIGURES = (
     ("put p50", "put_p50_ms"),
     ("invoke p50", "invoke_p50_ms"),
     ("invoke p99", "invoke_p99_ms"),
+    ("app CPU/turn", "app_cpu_ms_per_turn"),
+    ("db CPU/turn", "db_cpu_ms_per_turn"),
     ("db size", "db_mb"),
 )
 
@@ -924,7 +999,7 @@ def ratio_lines(report: dict[str, Any]) -> list[str]:
             if base and base["turns"] and r["turns"]:
                 lines.append(
                     f"{r['saver']}, {r['backend']}: {r['stored_messages']:,} stored vs {base['stored_messages']:,}: "
-                    + _ratios(r, base, _RATIO_FIGURES[:4])
+                    + _ratios(r, base, _RATIO_FIGURES[:-1])
                 )
     return lines
 
