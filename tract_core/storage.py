@@ -67,6 +67,7 @@ from .records import AnnotationInfo, ReflogEntry
 from .refs import DEFAULT_BRANCH, check_branch_name
 from .store.base import HistoryEntry, Session
 from .store.engine import display_url, strip_password
+from .store.migrations import lock_schema
 from .store.sql import SqlSession, SqlStore
 from .store.statements import Prepared
 from .writes import EXPECT_PARENT, NewCommit, write_chain
@@ -314,13 +315,16 @@ class Transaction:
         """Create the adapter's tables (SQLAlchemy ``Table`` objects, e.g. ``Model.__table__``) if missing.
 
         Idempotent; call it from the adapter's ``setup()``. Give the tables a prefix of the adapter's
-        own (the LangGraph checkpointer's are ``tract_lg_*``): tract's tables are tract's.
+        own (the LangGraph checkpointer's are ``tract_lg_*``): tract's tables are tract's. On
+        PostgreSQL it first waits for the schema lock (transaction-level, the one tract's migrations
+        take), so processes setting up the same new database at once each find or create every table.
         """
         listed = list(tables)
         for table in listed:
             name = getattr(table, "name", None)
             if not isinstance(name, str):
                 raise InvalidInputError(f"create_tables takes SQLAlchemy tables, not {shown(table)}")
+        lock_schema(self.connection)
         for table in listed:
             table.create(self.connection, checkfirst=True)
 

@@ -47,6 +47,7 @@ _SQLITE_BY_TEXT = (  # Python < 3.11 has no sqlite_errorcode
 _PG_BUSY = {"55P03", "57014", "40001", "40P01"}  # lock timeout, statement timeout, serialization, deadlock
 _PG_UNAVAILABLE = {"57P01", "57P02", "57P03", "53300"}  # shut down, crashed, starting, too many connections
 _PG_READ_ONLY = {"25006", "42501"}  # read-only transaction (replica, default_transaction_read_only), no privilege
+_PG_PREPARED = {"26000", "42P05"}  # a prepared statement missing on, or already on, the server connection
 
 
 def is_driver_error(exc: BaseException) -> bool:
@@ -100,6 +101,8 @@ def _kind(orig: BaseException, database: str | None, disconnect: bool) -> str:
         return "busy"
     if sqlstate == "53100":
         return "full"
+    if sqlstate in _PG_PREPARED:
+        return "pooler"
     if sqlstate in _PG_READ_ONLY:
         return "read-only"
     if sqlstate in _PG_UNAVAILABLE or sqlstate.startswith("08") or disconnect:
@@ -134,6 +137,14 @@ _MESSAGES: dict[str, tuple[type[StorageError], str]] = {
     "missing": (
         StorageUnavailableError,
         "{where} cannot be opened: check that the file and its folder exist and can be read",
+    ),
+    "pooler": (
+        StorageError,
+        "{where} did not have the prepared statement psycopg expected on this connection (or already had "
+        "one of that name), so nothing was written: this happens behind a connection pooler in transaction "
+        "mode that does not track prepared statements (PgBouncer before 1.21, or without "
+        "max_prepared_statements). Add prepare_threshold=none to the URL's query string "
+        "('postgresql://...?prepare_threshold=none'), or connect to the server directly",
     ),
     "damaged": (StorageError, "{where} is damaged or is not a database; restore it from a backup"),
     "disk": (StorageError, "{where} could not be read or written: check the disk and its free space"),

@@ -5,6 +5,14 @@ SQLite runs in WAL mode with a busy timeout and foreign keys on. Write transacti
 Durability: ``synchronous=NORMAL`` by default (a committed transaction survives a crash of the
 process; a power cut may lose the last few); pass ``durability="full"`` to fsync every commit.
 
+PostgreSQL URLs may carry ``prepare_threshold`` in their query string (``none``, or a whole number):
+psycopg's setting for preparing statements on the server (by default after 5 executions of the same
+statement on a connection). ``?prepare_threshold=none`` turns that off, which a connection pooler in
+transaction mode needs when it cannot track prepared statements (PgBouncer before 1.21, or without
+``max_prepared_statements``): it hands each transaction whichever server connection is free, where a
+statement prepared on another one does not exist. Tract keeps no other session state (its advisory
+locks are transaction-level, it sets no session parameters).
+
 Every engine hides SQL parameters from SQLAlchemy's exception text, turns driver errors into
 :class:`~tract_core.errors.StorageError` subclasses (:mod:`.driver_errors`), and refuses text
 parameters PostgreSQL cannot store (NUL) or no encoding can (lone surrogates) before they reach
@@ -54,6 +62,8 @@ __all__ = [
     "discard_deferred",
     "transaction_open",
     "ping_after_idle",
+    "PREPARE_THRESHOLD",
+    "prepare_threshold",
 ]
 
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
@@ -62,6 +72,43 @@ BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "tract_write"
 READ_OPTION = "tract_read"
 _MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
+PREPARE_THRESHOLD = "prepare_threshold"
+
+
+def prepare_threshold(value: str) -> int | None:
+    """psycopg's ``prepare_threshold`` from the text of a URL's query option: ``none`` (never prepare
+    statements on the server) or a whole number (prepare after that many executions; 0: always).
+
+    Raises:
+        InvalidInputError: Any other text.
+    """
+    text = value.strip()
+    if text.lower() == "none":
+        return None
+    if text.isdigit():
+        return int(text)
+    raise InvalidInputError(
+        f"{PREPARE_THRESHOLD}={shown(value)} in the database URL is not valid: use {PREPARE_THRESHOLD}=none "
+        "(never prepare statements on the server, for a pooler in transaction mode such as PgBouncer before "
+        "1.21) or a whole number of executions after which psycopg prepares a statement (its default is 5)"
+    )
+
+
+def _url_prepare_threshold(url: URL) -> None:
+    """Check the URL's ``prepare_threshold`` option, if it has one (one value)."""
+    values = url.query.get(PREPARE_THRESHOLD)
+    if values is None:
+        return
+    if not isinstance(values, str):
+        raise InvalidInputError(f"the database URL gives {PREPARE_THRESHOLD} more than once; give it once")
+    prepare_threshold(values)
+
+
+def _typed_prepare_threshold(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    """Hand psycopg the URL's ``prepare_threshold`` as the number (or None) it expects, not as text."""
+    value = cparams.get(PREPARE_THRESHOLD)
+    if isinstance(value, str):
+        cparams[PREPARE_THRESHOLD] = prepare_threshold(value)
 
 
 def normalise_url(url: str) -> str:
@@ -206,6 +253,7 @@ def guard_engine(engine: Engine) -> Engine:
         event.listen(engine, "before_cursor_execute", lambda conn, *_: flush_deferred(conn))
         event.listen(engine, "commit", _flush_before_commit)
         event.listen(engine, "rollback", discard_deferred)
+        event.listen(engine, "do_connect", _typed_prepare_threshold)
     return engine
 
 
@@ -433,6 +481,7 @@ def make_engine(
         _sqlite_pragmas(engine, memory=False, durability=durability)
         return engine, "sqlite", None
     if backend == "postgresql":
+        _url_prepare_threshold(parsed)
         try:
             engine = _create(url, use_native_hstore=False)  # tract stores no hstore: no type lookup at connect
         except ModuleNotFoundError as exc:

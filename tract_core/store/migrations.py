@@ -31,7 +31,7 @@ from .schema import (
 )
 from .sql_refs import link_annotations
 
-__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version"]
+__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "schema_version", "lock_schema"]
 
 SCHEMA_VERSION = 10
 """The schema version this code writes."""
@@ -141,6 +141,19 @@ def _too_new(found: int) -> SchemaVersionError:
     )
 
 
+_SCHEMA_LOCK = text("SELECT pg_advisory_xact_lock(7342991)")
+
+
+def lock_schema(conn: Connection) -> None:
+    """On PostgreSQL, wait for the transaction-level lock that schema changes take (tract's migrations,
+    adapters' ``create_tables``), so processes opening a new database at the same time create each
+    table once: ``CREATE TABLE IF NOT EXISTS`` alone races (both see no table, the second fails on
+    the catalog's unique index). Released at commit or rollback. A no-op on SQLite, whose write
+    transactions already exclude each other."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_SCHEMA_LOCK)
+
+
 def migrate(engine: Engine) -> int:
     """Create or upgrade tract's tables; return the version the database is now at.
 
@@ -155,8 +168,7 @@ def migrate(engine: Engine) -> int:
     if found is not None and found > SCHEMA_VERSION:
         raise _too_new(found)
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(7342991)"))
+        lock_schema(conn)
         found = schema_version(conn)
         if found is None:
             metadata.create_all(conn, tables=TABLES)

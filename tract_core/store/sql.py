@@ -63,7 +63,9 @@ class SqlStore:
 
     Args:
         path: A SQLite file (created if missing, unless ``create`` is False).
-        url: A SQLAlchemy database URL (``sqlite:///...`` or ``postgresql://...``).
+        url: A SQLAlchemy database URL (``sqlite:///...`` or ``postgresql://...``). Behind a
+            connection pooler in transaction mode (PgBouncer before 1.21), add
+            ``?prepare_threshold=none`` to a PostgreSQL URL (see :mod:`.engine`).
         create: Create the database file and tables if they do not exist.
         durability: ``"normal"`` or ``"full"`` (SQLite ``synchronous`` setting).
 
