@@ -47,12 +47,11 @@ def tamper(t: Tract, *statements: str) -> None:
                     raw.execute(statement)
             finally:
                 raw.execute("PRAGMA foreign_keys=ON")
-        else:
-            with raw.cursor() as cursor:
+        else:  # psycopg runs in autocommit under tract: one explicit transaction
+            with raw.transaction(), raw.cursor() as cursor:
                 cursor.execute("SET LOCAL session_replication_role = replica")
                 for statement in statements:
                     cursor.execute(statement)
-            raw.commit()
 
 
 def cold(t: Tract) -> Tract:
