@@ -13,7 +13,6 @@ import argparse
 import os
 import shlex
 import subprocess
-import sys
 import tempfile
 from typing import Any
 
@@ -21,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import CommitInfo, Tract
-from .options import CommandFailed, UsageError, open_from
+from .options import CommandFailed, UsageError, open_from, read_text_file
 from .render import commit_summary, short, tip_line
 
 __all__ = ["cmd_annotate", "cmd_edit", "cmd_checkout", "editor_command"]
@@ -110,16 +109,7 @@ def _new_content(args: argparse.Namespace, current: Any) -> str:
     if args.content is not None:
         text = args.content
     elif args.file is not None:
-        try:
-            if args.file == "-":
-                text = sys.stdin.read()
-            else:
-                with open(args.file, encoding="utf-8") as handle:
-                    text = handle.read()
-        except OSError as error:
-            raise UsageError(f"cannot read {args.file!r}: {error.strerror or error}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.file!r} is not UTF-8 text") from None
+        text = read_text_file(args.file)
     else:
         if not isinstance(current, str):
             raise UsageError(

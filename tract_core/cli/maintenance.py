@@ -18,7 +18,7 @@ from .. import CorruptObjectError, Tract
 from ..compress import DEFAULT_KEEP_RECENT, CompressionResult, PendingCompression
 from ..gc import GCResult
 from ..records import VerifyReport
-from .options import UsageError, open_from
+from .options import UsageError, open_from, read_text_file
 from .render import counted, dumps, short, tip_line
 from .wording import cli_wording
 
@@ -36,19 +36,7 @@ def _summary_text(args: argparse.Namespace) -> str | None:
     """The summary given with ``--content`` or read from ``--file`` (``-``: standard input), or None."""
     if args.content is not None and args.file is not None:
         raise UsageError("give the summary with --content or with --file, not both")
-    if args.file is None:
-        text = args.content
-    else:
-        try:
-            if args.file == "-":
-                text = sys.stdin.read()
-            else:
-                with open(args.file, encoding="utf-8") as handle:
-                    text = handle.read()
-        except OSError as error:
-            raise UsageError(f"cannot read the summary file {args.file!r}: {error.strerror or error}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"the summary file {args.file!r} is not UTF-8 text") from None
+    text = args.content if args.file is None else read_text_file(args.file, "the summary file")
     if text is not None and not text.strip():
         raise UsageError("the summary is empty: give the text that replaces the compressed messages")
     return None if text is None else text.strip()

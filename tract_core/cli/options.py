@@ -23,7 +23,7 @@ from ..names import chat_tract_id, session_tract_id, thread_tract_id
 if TYPE_CHECKING:
     from .. import Tract
 
-__all__ = ["UsageError", "CommandFailed", "open_tract", "tract_id_from", "open_from", "database"]
+__all__ = ["UsageError", "CommandFailed", "open_tract", "tract_id_from", "open_from", "database", "read_text_file"]
 
 DEFAULT_TRACT_ID = "default"
 """The tract a command uses when none is named: :data:`tract_core.tract.DEFAULT_TRACT_ID` (written
@@ -144,3 +144,27 @@ def open_from(args: argparse.Namespace, *, policies: bool = False) -> Tract:
             f"{db} has no {DEFAULT_TRACT_ID!r} tract but {len(ids)} others ({shown}): name one with --tract ID, "
             "--thread ID, --session ID or --chat KEY; `tract list` shows each with its name and options"
         ) from None
+
+
+def read_text_file(path: str, what: str = "") -> str:
+    """The UTF-8 text of the file a ``--file`` option names (``-``: standard input).
+
+    Args:
+        path: The file.
+        what: What the file holds, for error messages (e.g. ``"the summary file"``).
+
+    Raises:
+        UsageError: The file cannot be read or is not UTF-8 text.
+    """
+    import sys
+
+    named = f"{what} {path!r}".strip()
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise UsageError(f"cannot read {named}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{named} is not UTF-8 text") from None
