@@ -890,7 +890,8 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(
         "savers: tract = TractSaver: each put/put_writes one transaction (READ COMMITTED, the server default) "
         "with a shared transaction-level advisory lock on the thread's tract and a compare-and-swap of its "
-        "branch; reads without a transaction (each statement its own snapshot). postgres = PostgresSaver: an autocommit connection per process; "
+        "branch; reads without a transaction (each statement its own snapshot). "
+        "postgres = PostgresSaver: an autocommit connection per process; "
         "put's statements in one pipeline (one implicit transaction); each read statement its own snapshot."
     )
     for stage in report["stages"]:
