@@ -113,8 +113,8 @@ class SqlRefs(_Repo):
     def init_head(self, tract_id: str, branch: str) -> None:
         """Create HEAD pointing at ``branch`` unless the tract already has a HEAD."""
         self.locks.share(tract_id)
-        self.conn.execute(
-            self.q.insert_ref, {"tract_id": tract_id, "name": HEAD, "commit_hash": None, "symbolic": branch}
+        self.q.init_ref_p.defer(
+            self.conn, {"tract_id": tract_id, "name": HEAD, "commit_hash": None, "symbolic": branch}
         )
 
     def head_row(self, tract_id: str) -> tuple[str | None, str | None] | None:

@@ -314,6 +314,7 @@ class Statements:
         self.history_p = prepare(self.history)
         self.graph_p = prepare(self.graph)
         self.insert_hold_p = prepare(self.insert_ignore(H))
+        self.init_ref_p = prepare(self.insert_ignore(R))  # no RETURNING: deferred, nobody reads its answer
         self.policy_config_p = prepare(
             select(P.c.config, P.c.paused, P.c.updated_at, P.c.orchestrator).where(P.c.tract_id == _tract)
         )

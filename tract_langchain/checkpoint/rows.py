@@ -356,8 +356,9 @@ class CheckpointStore:
         channel: str,
         parent_id: str | None,
         tract_id: str,
-    ) -> list[str | None]:
-        """Where a new message list most likely continues: the parent checkpoint's list, then ``main``."""
+    ) -> tuple[list[str | None], str | None]:
+        """Where a new message list most likely continues: the parent checkpoint's list, then ``main``;
+        and ``main``'s tip as read (None: no commit yet)."""
         tips: list[str | None] = []
         if parent_id:
             found = self.locate(tx, thread_id, checkpoint_ns, parent_id)
@@ -368,7 +369,7 @@ class CheckpointStore:
         main = tx.branch_tip(tract_id, DEFAULT_BRANCH)
         if main is not None:
             tips.append(main)
-        return tips or [None]
+        return tips or [None], main
 
     # -- writes -------------------------------------------------------------------------------
 

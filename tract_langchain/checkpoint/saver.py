@@ -756,14 +756,18 @@ class TractSaver(BaseCheckpointSaver[str]):
         tips: dict[str, str | None],
     ) -> None:
         """Store a message list as a chain of commits (O(new messages)) and point the channel at its tip."""
+        main_read = False  # whether ``main`` below was read in this transaction already
         if channel in tips:  # the usual case: continuing the checkpoint this process stored last
             candidates: builtins.list[str | None] = [tips[channel]]
+            main = None
         else:
-            candidates = self._rows.previous_tips(tx, thread_id, checkpoint_ns, channel, parent_id, tract_id)
+            candidates, main = self._rows.previous_tips(tx, thread_id, checkpoint_ns, channel, parent_id, tract_id)
+            main_read = True
         plan = self._chains.plan(tx, tract_id, value, candidates)
         if channel == _MESSAGES and plan.new and not plan.extends_base:
             # the list may be main as changed through the tract (a policy node returns that view)
-            main = tx.branch_tip(tract_id, DEFAULT_BRANCH)
+            if not main_read:
+                main = tx.branch_tip(tract_id, DEFAULT_BRANCH)
             if main is not None and main not in candidates:
                 at_main = self._chains.plan(tx, tract_id, value, [main])
                 if not at_main.new and at_main.prefix.tip == main:
