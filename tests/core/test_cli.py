@@ -20,6 +20,7 @@ from tract_core.cli import _merge_logs, graph_lines, main
 from tract_core.compress import PendingCompression
 from tract_core.demo import DemoStore, build_demo
 from tract_core.testing import ScriptedLLM, create_database
+from tract_core.testing.cli import run_cli as run
 
 pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWarning")
 
@@ -53,12 +54,6 @@ def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
     return build_demo(tmp_path_factory.mktemp("demo") / "demo.db")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def reopen(path: Path, tract_id: str = "default") -> Tract:

@@ -29,8 +29,8 @@ import tract_core.names as names
 import tract_langchain
 import tract_llamaindex
 from tract_core import InvalidInputError, Tract
-from tract_core.cli import main
 from tract_core.testing import create_database
+from tract_core.testing.cli import run_cli as run
 from tract_langchain import TractChatMessageHistory, TractSaver
 from tract_llamaindex import TractChatStore, TractMemory
 
@@ -41,12 +41,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWar
 def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("TRACT_DB", raising=False)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def compiled(capsys: pytest.CaptureFixture[str], db: str, *naming: str) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tract_core import Priority, Tract
-from tract_core.cli import main
+from tract_core.testing.cli import run_cli as run
 
 pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWarning")
 
@@ -19,12 +19,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWar
 def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("TRACT_DB", raising=False)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.memory import Memory
 
 from tract_core import Tract
-from tract_core.cli import main
 from tract_core.names import hashed_tract_id
+from tract_core.testing.cli import run_cli as run
 from tract_langchain import TractChatMessageHistory, TractSaver
 from tract_llamaindex import TractChatStore, TractMemory
 
@@ -36,12 +36,6 @@ LONG_THREAD = "t" * 300
 def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("TRACT_DB", raising=False)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 class State(TypedDict):

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from tract_core import SKIP, Tract, TractConfig
-from tract_core.cli import main
 from tract_core.clock import use_clock
 from tract_core.orchestrator import OrchestratorConfig, TriggerConfig
 from tract_core.policies import BranchPolicy
 from tract_core.testing import ScriptedLLM
+from tract_core.testing.cli import run_cli as run
 
 pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWarning")
 
@@ -42,12 +42,6 @@ def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Render rich output 200 columns wide so no cell is cut, and ignore the caller's $TRACT_DB."""
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("TRACT_DB", raising=False)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def rows(out: str) -> dict[str, list[str]]:

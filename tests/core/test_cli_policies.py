@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from tract_core import SKIP, Tract, TractConfig
-from tract_core.cli import main
 from tract_core.cli.options import UsageError
 from tract_core.cli.policies import parse_changes
 from tract_core.errors import ProposalDecidedError
 from tract_core.policies import CompressPolicy, PinPolicy, PolicyAction
 from tract_core.policies.examples import PIIPolicy, SkipOldToolOutputs
 from tract_core.testing import create_database
+from tract_core.testing.cli import run_cli as run
 
 pytestmark = pytest.mark.filterwarnings("ignore::tract_core.TokenizerFallbackWarning")
 
@@ -35,12 +35,6 @@ def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Render rich output 200 columns wide so no cell is cut, and ignore the caller's $TRACT_DB."""
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("TRACT_DB", raising=False)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code: int, out: str, err: str, *expected: str) -> None:
