@@ -10,6 +10,7 @@ them stays valid for the chat APIs (roles, tool results naming their call, names
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from tract_core import EDIT, InvalidInputError
 from tract_core.store import SqlStore
 from tract_core.testing import assert_chat_api_valid, create_database
 from tract_langchain import TractChatMessageHistory
+from tract_langchain.checkpoint.chains import decode_message, decode_messages, encode_message
 
 # -- strategies -------------------------------------------------------------------------------
 
@@ -211,3 +213,20 @@ def test_data_json_cannot_hold_is_refused_and_nothing_is_stored(store: SqlStore)
             with pytest.raises(InvalidInputError):
                 history.add_messages([HumanMessage("one"), AIMessage("two", additional_kwargs={"x": bad})])
         assert history.messages == [HumanMessage("kept")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(messages=st.lists(langchain_messages(), min_size=1, max_size=6))
+def test_bulk_decoding_builds_the_objects_validation_would(messages: list[BaseMessage]) -> None:
+    """A cold read decodes many messages at once without validating them again; the objects must be
+    exactly those ``messages_from_dict`` (validation) builds: class, fields, fields set and extras."""
+    encoded = [encode_message(m) for m in messages]
+    items = [(dict(e.body), json.dumps(e.metadata), e.role, f"commit-{i}") for i, e in enumerate(encoded)]
+    bulk = decode_messages(items)
+    one_by_one = [decode_message(*item) for item in items]
+    assert [key for key, _ in bulk] == [key for key, _ in one_by_one] == [e.key for e in encoded]
+    for (_, fast), (_, validated), original in zip(bulk, one_by_one, messages, strict=True):
+        assert type(fast) is type(validated) is type(original)  # what else is equal: the round-trip tests
+        assert fast.__dict__ == validated.__dict__
+        assert fast.__pydantic_fields_set__ == validated.__pydantic_fields_set__
+        assert fast.__pydantic_extra__ == validated.__pydantic_extra__

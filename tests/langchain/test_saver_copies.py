@@ -285,6 +285,42 @@ def test_every_read_returns_new_objects_that_share_nothing(store: SqlStore) -> N
     ) == (expected)
 
 
+def test_cold_reads_hand_out_objects_that_share_nothing(store: SqlStore) -> None:
+    """A new saver decodes messages from the database and hands them out without copying them again:
+    they must share nothing with each other, with later reads or with what the store keeps, within
+    one ``list`` (checkpoints of two lines, read in one transaction) and across reads."""
+    image = {"type": "image_url", "image_url": {"url": "https://e.x/a.png"}}
+    call = {"id": "c1", "name": "search_api", "args": {"query": "q", "filters": ["a"]}}
+    base = [
+        HumanMessage([{"type": "text", "text": "look"}, image], id="h1", additional_kwargs={"tags": ["x"]}),
+        AIMessage([{"type": "text", "text": "a cat"}], id="a1", tool_calls=[call]),
+    ]
+    shown = HumanMessage([{"type": "text", "text": "and this?"}, image], id="y1")
+    parent = _put(TractSaver(store), "t", base)["configurable"]["checkpoint_id"]
+    # three lines forked from the first checkpoint; the newest is the longest and is read first, so
+    # the other two both decode their shared message ``y1`` from the same stored commit
+    _put(TractSaver(store), "t", [*base, shown, HumanMessage("more", id="y2")], parent)
+    _put(TractSaver(store), "t", [*base, shown, HumanMessage("other", id="y3")], parent)
+    _put(TractSaver(store), "t", [*base, *(HumanMessage(f"x{i}", id=f"x{i}") for i in range(4))], parent)
+    config = {"configurable": {"thread_id": "t"}}
+    expected = [plain(t.checkpoint["channel_values"]["messages"]) for t in TractSaver(store).list(config)]
+
+    cold = TractSaver(store)
+    read = [t.checkpoint["channel_values"]["messages"] for t in cold.list(config)]
+    assert [plain(messages) for messages in read] == expected
+    for k, messages in enumerate(read):  # change everything mutable in each checkpoint's messages
+        for message in messages:
+            if isinstance(message.content, list):
+                message.content.append({"type": "text", "text": "changed"})
+                message.content[0]["text"] = "changed"
+            message.additional_kwargs.setdefault("tags", []).append("y")
+            for made in getattr(message, "tool_calls", []):
+                made["args"]["filters"].append("b")
+        assert [plain(later) for later in read[k + 1 :]] == expected[k + 1 :]  # the others are untouched
+    assert [plain(t.checkpoint["channel_values"]["messages"]) for t in cold.list(config)] == expected
+    assert [plain(t.checkpoint["channel_values"]["messages"]) for t in TractSaver(store).list(config)] == expected
+
+
 def test_a_put_notices_edits_made_in_place_and_new_objects_alike(store: SqlStore) -> None:
     saver = TractSaver(store)
     config = _put(saver, "t", [HumanMessage("q", id="h1"), AIMessage("a", id="a1")])

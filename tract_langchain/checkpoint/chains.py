@@ -16,6 +16,8 @@ encrypts, messages are stored sealed (see :mod:`.sealing`).
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import threading
@@ -24,7 +26,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    message_to_dict,
+    messages_from_dict,
+)
 
 from tract_core import CommitNotFoundError, TractError
 from tract_core.messages import normalize_message
@@ -37,6 +47,24 @@ from .snapshots import Snapshot, fingerprint, fingerprints, thaw_all
 from .views import fold, history_of, is_plain
 
 __all__ = ["Chain", "ChainPlan", "ChainStore", "Encoded", "is_message_list", "encode_message", "decode_message"]
+
+
+# the classes of ``message_to_dict``'s usual types (what ``messages_from_dict`` would build, without
+# its dispatch; the rest goes through it)
+_CLASSES: dict[str, type[BaseMessage]] = {
+    "human": HumanMessage,
+    "ai": AIMessage,
+    "system": SystemMessage,
+    "tool": ToolMessage,
+}
+
+
+_set_attribute = object.__setattr__
+
+
+@functools.cache
+def _field_names(cls: type[BaseMessage]) -> frozenset[str]:
+    return frozenset(cls.model_fields)
 
 
 def is_message_list(value: Any) -> bool:
@@ -102,9 +130,57 @@ def decode_message(
         return encode_message(message).key, message
     fields = dict(extra["data"])
     fields["content"] = extra["content"] if "content" in extra else body.get("content")
-    data = {"type": extra["type"], "data": fields}
-    key = stored.get("key") or hashlib.sha256(canonical_json(data, what="message").encode("utf-8")).hexdigest()
-    return key, messages_from_dict([data])[0]
+    kind = extra["type"]
+    key = stored.get("key")
+    if key is None:
+        data = {"type": kind, "data": fields}
+        key = hashlib.sha256(canonical_json(data, what="message").encode("utf-8")).hexdigest()
+    cls = _CLASSES.get(kind)
+    return key, cls(**fields) if cls is not None else messages_from_dict([{"type": kind, "data": fields}])[0]
+
+
+def decode_messages(
+    items: Sequence[tuple[dict[str, Any], str | None, str | None, str]],
+) -> list[tuple[str, BaseMessage]]:
+    """:func:`decode_message` of many ``(body, metadata_json, role, commit)`` at once.
+
+    One JSON parse for all the metadata, and the usual message classes are built with pydantic's
+    ``model_construct``: the stored fields are a validated message's ``model_dump``, so validating
+    them again (what ``messages_from_dict`` does) gives the same object at twice the cost. The
+    tests check that both give equal objects, fields set and extras included. The messages share
+    no object with ``items`` (whose bodies a store may keep), so they can be handed to callers.
+    """
+    try:
+        parsed = json.loads("[" + ",".join(metadata_json or "null" for _, metadata_json, _, _ in items) + "]")
+    except ValueError:
+        parsed = None
+    if parsed is None or len(parsed) != len(items):  # damaged metadata: decode one by one (which says where)
+        return [decode_message(copy.deepcopy(body), *rest) for body, *rest in items]
+    decoded: list[tuple[str, BaseMessage]] = []
+    classes = _CLASSES
+    for (body, metadata_json, role, commit), stored in zip(items, parsed, strict=True):
+        extra = stored.get("lc") if stored.__class__ is dict else None
+        cls = None if extra is None else classes.get(extra["type"])
+        key = None if extra is None else stored.get("key")
+        if cls is None or key is None:
+            decoded.append(decode_message(copy.deepcopy(body), metadata_json, role, commit))
+            continue
+        fields = extra["data"]  # parsed here, so private
+        if "content" in extra:
+            fields["content"] = extra["content"]
+        else:
+            content = body.get("content")
+            fields["content"] = content if content.__class__ is str else copy.deepcopy(content)
+        if fields.keys() == _field_names(cls):  # exactly the model's fields: what model_construct does
+            message = cls.__new__(cls)
+            _set_attribute(message, "__dict__", fields)
+            _set_attribute(message, "__pydantic_extra__", {})
+            _set_attribute(message, "__pydantic_fields_set__", set(fields))
+            _set_attribute(message, "__pydantic_private__", None)
+        else:  # fields added or dropped since it was stored, or extras: pydantic fills in and sorts out
+            message = cls.model_construct(**fields)
+        decoded.append((key, message))
+    return decoded
 
 
 @dataclass(frozen=True)
@@ -232,53 +308,80 @@ class ChainStore:
 
     def load(self, tx: Transaction, tract_id: str, tip: str | None) -> Chain:
         """The chain ending at ``tip`` (cached, or rebuilt from the tract's commits)."""
+        return self._load(tx, tract_id, tip)[0]
+
+    def read(self, tx: Transaction, tract_id: str, tip: str | None) -> list[BaseMessage]:
+        """New message objects of the chain ending at ``tip``, nothing shared with any other read.
+
+        Messages this read had to decode from the database are handed out as decoded (nothing else
+        holds them: their snapshots keep bytes, not the objects); the rest are rebuilt from snapshots.
+        """
+        chain, decoded = self._load(tx, tract_id, tip)
+        snapshots = chain.snapshots.tolist()
+        start = len(snapshots) - len(decoded)
+        messages = thaw_all(snapshots[:start])
+        for message, snapshot in zip(decoded, snapshots[start:], strict=True):
+            messages.append(message if snapshot.private else thaw_all((snapshot,))[0])
+        return messages
+
+    def _load(self, tx: Transaction, tract_id: str, tip: str | None) -> tuple[Chain, list[BaseMessage]]:
+        """:meth:`load`, and the messages of the chain's end it decoded (private objects)."""
         if tip is None:
-            return _EMPTY
+            return _EMPTY, []
         with self._lock:
             cached = self._chains.get((tract_id, tip))
         if cached is not None:
-            return cached
+            return cached, []
         prefix = self._prefix(tract_id, tip)
         if prefix is not None:
-            return self._keep(tract_id, prefix)
+            return self._keep(tract_id, prefix), []
         history = tx.history(tract_id)
+        with self._lock:
+            indexed = self._index.get(tract_id)
+        indexed_chain, positions = indexed if indexed is not None else (_EMPTY, {})
         order: list[str] = []
+        entries: list[HistoryEntry] = []
         current: str | None = tip
         base: Chain = _EMPTY
         while current is not None:
-            known = self._prefix(tract_id, current)
-            if known is not None:  # a fork: decode only what the indexed line lacks
-                base = known
+            if current in positions:  # a fork: decode only what the indexed line lacks
+                base = indexed_chain.cut(positions[current] + 1)
                 break
-            if current not in history:
+            entry = history.get(current)
+            if entry is None:
                 raise CommitNotFoundError(
                     f"commit {current[:12]} of tract {tract_id!r}, which a saved checkpoint needs, is missing; "
                     "the store was changed outside tract (restore it from a backup)"
                 )
-            if not is_plain(history[current]):  # an EDIT, an update marker, a merge: fold its history
+            if not is_plain(entry):  # an EDIT, an update marker, a merge: fold its history
                 base = self._fold(tx, tract_id, current, history)
                 break
             order.append(current)
-            parents = history[current].parents
+            entries.append(entry)
+            parents = entry.parents
             current = parents[0] if parents else None
         order.reverse()
-        entries = [history[commit] for commit in order]
+        entries.reverse()
         sealed = [e.blob for e in entries if e.blob is not None and is_sealed(e.metadata_json)]
         opened = self.sealer.open_many(tx, tract_id, sealed) if sealed else {}
-        keys, snapshots, prints = base.keys.tolist(), base.snapshots.tolist(), base.prints.tolist()
+        items = []
         for entry in entries:
             found = opened.get(entry.blob) if entry.blob is not None else None
-            body, metadata_json = found or (dict(entry.body or {}), entry.metadata_json)
-            key, message = decode_message(body, metadata_json, entry.role, entry.hash)
+            body, metadata_json = found or (entry.body or {}, entry.metadata_json)  # decoding copies
+            items.append((body, metadata_json, entry.role, entry.hash))
+        keys, snapshots, prints = base.keys.tolist(), base.snapshots.tolist(), base.prints.tolist()
+        decoded = []
+        for key, message in decode_messages(items):
             print = fingerprint(message, _key)
             keys.append(key)
             snapshots.append(Snapshot(message, print, owned=True))
             prints.append(print)
+            decoded.append(message)
         commits = base.commits.tolist() + order
         chain = Chain(
             tip, SharedSequence(keys), SharedSequence(commits), SharedSequence(snapshots), SharedSequence(prints)
         )
-        return self._keep(tract_id, chain)
+        return self._keep(tract_id, chain), decoded
 
     def _fold(self, tx: Transaction, tract_id: str, head: str, history: Mapping[str, HistoryEntry]) -> Chain:
         """The chain of a commit whose history is more than appended messages (see :mod:`.views`)."""

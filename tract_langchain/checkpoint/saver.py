@@ -376,8 +376,7 @@ class TractSaver(BaseCheckpointSaver[str]):
                     typed = self._rows.value(tx, value.value_hash)  # raises: the value row is missing
                 values[channel] = self._loads(row, f"channel {channel!r}", typed)
             elif value.kind == "messages":
-                chain = self._chains.load(tx, value.tract_id, value.commit_hash)
-                values[channel] = self._chains.values(chain)
+                values[channel] = self._chains.read(tx, value.tract_id, value.commit_hash)
         writes = [
             (w.task_id, w.channel, self._loads(row, f"pending write to {w.channel!r}", (w.type, w.data)))
             for w in self._rows.writes(tx, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
@@ -559,7 +558,7 @@ class TractSaver(BaseCheckpointSaver[str]):
         else:
             held = main
             tx.hold(tract_id, [held], HOLDER)
-        return held, self._chains.values(self._chains.load(tx, tract_id, held))
+        return held, self._chains.read(tx, tract_id, held)
 
     # -- what policy nodes need (tract_langchain.policy_node) --------------------------------
 

@@ -86,6 +86,11 @@ class Snapshot:
         plain = not print.startswith(_OTHER) and message.__pydantic_private__ is None
         self._copy = None if plain else message if owned else copy.deepcopy(message)
 
+    @property
+    def private(self) -> bool:
+        """Whether the snapshot holds no object (only bytes), so the message it was taken of is free to hand out."""
+        return self._copy is None
+
 
 def thaw_all(snapshots: Iterable[Snapshot]) -> list[BaseMessage]:
     """New message objects equal to those the snapshots were taken of, sharing nothing with them."""
