@@ -140,12 +140,12 @@ def decode_message(
 
 
 def decode_messages(
-    items: Sequence[tuple[dict[str, Any], str | None, str | None, str]],
+    items: Sequence[tuple[Mapping[str, Any], str | None, str | None, str]],
 ) -> list[tuple[str, BaseMessage]]:
     """:func:`decode_message` of many ``(body, metadata_json, role, commit)`` at once.
 
-    One JSON parse for all the metadata, and the usual message classes are built with pydantic's
-    ``model_construct``: the stored fields are a validated message's ``model_dump``, so validating
+    One JSON parse for all the metadata, and the usual message classes are built as pydantic's
+    ``model_construct`` builds them: the stored fields are a validated message's ``model_dump``, so validating
     them again (what ``messages_from_dict`` does) gives the same object at twice the cost. The
     tests check that both give equal objects, fields set and extras included. The messages share
     no object with ``items`` (whose bodies a store may keep), so they can be handed to callers.
@@ -155,15 +155,15 @@ def decode_messages(
     except ValueError:
         parsed = None
     if parsed is None or len(parsed) != len(items):  # damaged metadata: decode one by one (which says where)
-        return [decode_message(copy.deepcopy(body), *rest) for body, *rest in items]
+        return [decode_message(copy.deepcopy(dict(body)), *rest) for body, *rest in items]
     decoded: list[tuple[str, BaseMessage]] = []
     classes = _CLASSES
     for (body, metadata_json, role, commit), stored in zip(items, parsed, strict=True):
         extra = stored.get("lc") if stored.__class__ is dict else None
-        cls = None if extra is None else classes.get(extra["type"])
-        key = None if extra is None else stored.get("key")
-        if cls is None or key is None:
-            decoded.append(decode_message(copy.deepcopy(body), metadata_json, role, commit))
+        cls = classes.get(extra["type"]) if extra is not None else None
+        key = stored.get("key") if extra is not None else None
+        if extra is None or cls is None or key is None:
+            decoded.append(decode_message(copy.deepcopy(dict(body)), metadata_json, role, commit))
             continue
         fields = extra["data"]  # parsed here, so private
         if "content" in extra:
