@@ -27,7 +27,7 @@ from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import TractLocks
 from .repository import now as _now
-from .schema import AnnotationChainRow, EventRow, PolicyConfigRow, PolicyLogRow, ProposalRow, table_of
+from .schema import ANNOTATION_CHAINS, EVENTS, POLICIES, POLICY_LOG, PROPOSALS
 from .sql_refs import SqlAnnotations
 from .statements import COMMIT_COLUMNS, Statements
 from .statements import A as _A
@@ -42,9 +42,9 @@ from .statements import X as _X
 
 __all__ = ["SqlTracts", "SqlBlobs", "SqlCommits"]
 
-_K = table_of(AnnotationChainRow)
-_POLICY_TABLES = (table_of(PolicyConfigRow), table_of(ProposalRow), table_of(PolicyLogRow))
-_EVENTS = table_of(EventRow)
+_K = ANNOTATION_CHAINS
+_POLICY_TABLES = (POLICIES, PROPOSALS, POLICY_LOG)
+_EVENTS = EVENTS
 
 
 class SqlTracts(_Repo):

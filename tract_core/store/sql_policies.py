@@ -12,13 +12,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from .base import PolicyConfigEntry, PolicyLogRecord, ProposalEntry
 from .repository import Repository as _Repo
 from .repository import now as _now
-from .schema import PolicyConfigRow, PolicyLogRow, ProposalRow, table_of
+from .schema import POLICIES, POLICY_LOG, PROPOSALS
 
 __all__ = ["SqlPolicies"]
 
-_P = table_of(PolicyConfigRow)
-_Q = table_of(ProposalRow)
-_G = table_of(PolicyLogRow)
+_P = POLICIES
+_Q = PROPOSALS
+_G = POLICY_LOG
 
 
 def _proposal(row: Any) -> ProposalEntry:

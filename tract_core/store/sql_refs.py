@@ -24,7 +24,7 @@ from .chain import ChainRow, annotation_digest, chain_problems, digest_of, relin
 from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import now as _now
-from .schema import AnnotationChainRow, table_of
+from .schema import ANNOTATION_CHAINS
 from .statements import HEAD
 from .statements import A as _A
 from .statements import H as _H
@@ -33,7 +33,7 @@ from .statements import R as _R
 
 __all__ = ["SqlRefs", "SqlReflog", "SqlAnnotations", "SqlHolds", "link_annotations"]
 
-_K = table_of(AnnotationChainRow)
+_K = ANNOTATION_CHAINS
 _CHAIN_COLUMNS = (
     _A.c.id,
     _A.c.target,

@@ -28,19 +28,7 @@ from .engine import (
     raw_driver_error,
     send_deferred,
 )
-from .schema import (
-    AnnotationRow,
-    ArchivedRow,
-    BlobRow,
-    CommitRow,
-    CompressionRow,
-    HoldRow,
-    PolicyConfigRow,
-    ReflogRow,
-    RefRow,
-    TractRow,
-    table_of,
-)
+from .schema import ANNOTATIONS, ARCHIVED, BLOBS, COMMITS, COMPRESSIONS, HOLDS, POLICIES, REFLOG, REFS, TRACTS
 
 __all__ = [
     "HEAD",
@@ -63,16 +51,16 @@ __all__ = [
     "discard_deferred",
 ]
 
-T = table_of(TractRow)
-B = table_of(BlobRow)
-C = table_of(CommitRow)
-R = table_of(RefRow)
-L = table_of(ReflogRow)
-A = table_of(AnnotationRow)
-X = table_of(CompressionRow)
-V = table_of(ArchivedRow)
-H = table_of(HoldRow)
-P = table_of(PolicyConfigRow)
+T = TRACTS
+B = BLOBS
+C = COMMITS
+R = REFS
+L = REFLOG
+A = ANNOTATIONS
+X = COMPRESSIONS
+V = ARCHIVED
+H = HOLDS
+P = POLICIES
 
 COMMIT_COLUMNS = (
     C.c.hash,
