@@ -9,7 +9,6 @@ from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import JSON, cast, delete, func, literal, select, type_coerce, update
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -560,11 +559,13 @@ class SqlCommits(_Repo):
 
         Runs in the database with its JSON functions (SQLite ``json_extract``, PostgreSQL ``jsonb``).
         """
-        config = (
-            cast(_C.c.generation_config, JSONB)
-            if self.conn.dialect.name == "postgresql"
-            else type_coerce(_C.c.generation_config, JSON)
-        )
+        config: Any
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB  # loaded with the engine; SQLite stores never need it
+
+            config = cast(_C.c.generation_config, JSONB)
+        else:
+            config = type_coerce(_C.c.generation_config, JSON)
         element = config[path] if len(path) > 1 else config[path[0]]
         if isinstance(value, bool):
             field = element.as_boolean()

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..errors import CorruptObjectError, TractError, damaged
@@ -242,9 +241,8 @@ class SqlAnnotations(_Repo):
     def _lock_chain(self, tract_id: str) -> tuple[str | None, int]:
         """The head of the tract's chain (newest digest, row count), created if missing and locked
         until the transaction ends, so annotation writers of a tract take turns (PostgreSQL)."""
-        module = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         statement = (
-            module.insert(_K)
+            self.q.insert(_K)
             .values(tract_id=tract_id, digest=None, row_count=0)
             .on_conflict_do_update(index_elements=[_K.c.tract_id], set_={"row_count": _K.c.row_count})
             .returning(_K.c.digest, _K.c.row_count)
