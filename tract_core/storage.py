@@ -312,7 +312,7 @@ class Transaction:
         return self.connection.execute(statement, parameters)
 
     def create_tables(self, tables: Iterable[Any]) -> None:
-        """Create the adapter's tables (SQLAlchemy ``Table`` objects, e.g. ``Model.__table__``) if missing.
+        """Create the adapter's tables (SQLAlchemy ``Table`` objects, on a ``MetaData`` of its own) if missing.
 
         Idempotent; call it from the adapter's ``setup()``. Give the tables a prefix of the adapter's
         own (the LangGraph checkpointer's are ``tract_lg_*``): tract's tables are tract's. On

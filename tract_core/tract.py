@@ -13,19 +13,9 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from . import display
-from .agents import (
-    check_include,
-    child_id,
-    create_child,
-    plant_seeds,
-    provenance,
-    seed_messages,
-    subagent_work,
-    summarize_work,
-)
 from .annotations import coerce_priority, write_annotation, write_lifecycle
 from .arguments import check_callable, check_flag, check_limit, check_mapping, check_number
 from .branches import (
@@ -45,8 +35,6 @@ from .branches import (
 from .checkout import Checkout, HandleWork, checked_out, checkout_ref
 from .commits import write_commit
 from .compile import Compiler
-from .components.mounts import Mounted, Mounts, ScaffoldInfo
-from .components.scaffold import Scaffold
 from .compress import (
     DEFAULT_KEEP_RECENT,
     CompressionPlan,
@@ -74,7 +62,6 @@ from .history import commit_info, in_history, read_reflog, show_commit, verify_o
 from .merge import MergeResult, PendingMerge, Resolver, apply_merge, check_strategy, plan_merge, resolve_conflicts
 from .messages import check_role
 from .objects import ContentType, Operation, canonical_json, check_text
-from .orchestrator import HealthReport, Orchestrator, OrchestratorConfig, OrchestratorRun
 from .policies.engine import OnProposal, PolicyEngine, check_decider, entry_paused
 from .policies.policy import Policy
 from .policies.proposal import PROPOSAL_STATUSES, PolicyLogEntry, Proposal
@@ -84,16 +71,11 @@ from .refs import DEFAULT_BRANCH, HEAD, Ref, check_branch_name, check_ref, resol
 from .registry import attach_tract, check_tract_id, list_tract_ids
 from .replay import ReplayResult, cherry_pick, rebase
 from .status import read_status
-from .store.base import CompressionEntry, Session
+from .store.base import CompressionEntry, PolicyConfigEntry, Session
 from .store.sql import SqlStore
 from .streaming import ReplyStream
 from .summarize import SummaryDraft, check_prompt, check_target_tokens
 from .tokens import TiktokenCounter, TokenCounter
-from .toolkit.dispatch import DEFAULT_PREFIX, check_prefix, read_call, result_message, run_call
-from .toolkit.dispatch import check_autonomy_or_default as check_tool_autonomy
-from .toolkit.formats import tool_definitions
-from .toolkit.operations import tools_for
-from .toolkit.registry import check_profile
 from .tree.diff import diff_snapshots
 from .tree.lifecycle import Lifecycle, Sticky, coerce_lifecycle
 from .tree.selectors import Selection, SelectionSeries
@@ -101,11 +83,22 @@ from .tree.snapshot import Snapshot
 from .tree.taking import check_snapshot_at, take_snapshots
 from .usage import Usage, normalize_usage, store_usage
 
+if TYPE_CHECKING:
+    from .components.mounts import Mounted, Mounts, ScaffoldInfo
+    from .components.scaffold import Scaffold
+    from .orchestrator import HealthReport, Orchestrator, OrchestratorConfig, OrchestratorRun
+
+# The agent toolkit, the scaffolds (live components), the orchestrator and the sub-agents are imported
+# by the methods that use them: opening a tract to read it (`tract log`) loads none of them, nor pydantic.
+
 __all__ = ["Tract", "DEFAULT_TRACT_ID"]
 
 DEFAULT_TRACT_ID = "default"
 _STICKY = Sticky()
 """The tract opened when no ``tract_id`` is given."""
+_TOOL_PREFIX = "context_"
+"""The default ``prefix`` of the toolkit's tools: ``tract_core.toolkit.dispatch.DEFAULT_PREFIX``, written
+out so that importing this module loads no toolkit (tests/core/test_cli_startup.py checks they agree)."""
 
 
 class Tract:
@@ -135,10 +128,45 @@ class Tract:
         self._owns_store = owns_store
         self._closed = False
         self._policies = PolicyEngine(self, self._reading, self._writing, self._work.snapshot)
-        self._orchestrator = Orchestrator(self, self._policies, self._reading, self._writing, self._head_context)
         self._ancestry: tuple[str, frozenset[str]] | None = None  # HEAD's ancestors, for contains()
         self._tool_calls = threading.RLock()
-        self._scaffolds = Mounts(self, self._tool_calls)  # live components (DESIGN §16)
+        self._making = threading.Lock()  # makes the two below once, on first use
+        self._made_orchestrator: Orchestrator | None = None
+        self._made_scaffolds: Mounts | None = None
+
+    @property
+    def _orchestrator(self) -> Orchestrator:
+        """This handle's orchestrator, made (and its module and the toolkit imported) on first use."""
+        if self._made_orchestrator is None:
+            with self._making:
+                if self._made_orchestrator is None:
+                    from .orchestrator import Orchestrator
+
+                    made = Orchestrator(self, self._policies, self._reading, self._writing, self._head_context)
+                    self._made_orchestrator = made
+        return self._made_orchestrator
+
+    @property
+    def _scaffolds(self) -> Mounts:
+        """This handle's live components (DESIGN §16), made (and their modules imported) on first use."""
+        if self._made_scaffolds is None:
+            with self._making:
+                if self._made_scaffolds is None:
+                    from .components.mounts import Mounts
+
+                    self._made_scaffolds = Mounts(self, self._tool_calls)
+        return self._made_scaffolds
+
+    def _orchestrator_configured(self) -> bool:
+        """Whether an orchestrator is configured on this handle (without making one)."""
+        made = self._made_orchestrator
+        return made is not None and made.configured
+
+    def _after_commit(self, config_row: PolicyConfigEntry | None) -> None:
+        """Run what watches this handle's commits (policies, the orchestrator) after one landed."""
+        self._policies.after("commit", entry_paused(config_row))
+        if self._made_orchestrator is not None:
+            self._made_orchestrator.after_commit(config_row)
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -199,7 +227,8 @@ class Tract:
                 stored = session.policies.config(tract_id)
             if stored is not None:
                 tract._policies.restore(stored.config_json)
-                tract._orchestrator.restore(stored.orchestrator_json)
+                if stored.orchestrator_json:
+                    tract._orchestrator.restore(stored.orchestrator_json)
         return tract
 
     @staticmethod
@@ -357,13 +386,12 @@ class Tract:
                 offset=offset,
                 at=at,
             )
-            watched = bool(self._policies.policies) or self._orchestrator.configured
+            watched = bool(self._policies.policies) or self._orchestrator_configured()
             config_row = session.policies.config(self.tract_id) if watched else None
         self._compiler.remember(stored, blob, tokens)
         info = commit_info(stored, blob, tokens)
         if watched:
-            self._policies.after("commit", entry_paused(config_row))
-            self._orchestrator.after_commit(config_row)
+            self._after_commit(config_row)
         return info
 
     def system(self, content: Any, **kwargs: Any) -> CommitInfo:
@@ -510,13 +538,12 @@ class Tract:
                 return []
         with self._writing() as session:
             drained, written = drain_pending(session, self._compiler, self.tract_id, limit)
-            watched = bool(drained) and (bool(self._policies.policies) or self._orchestrator.configured)
+            watched = bool(drained) and (bool(self._policies.policies) or self._orchestrator_configured())
             config_row = session.policies.config(self.tract_id) if watched else None
         for stored, blob, tokens in written:
             self._compiler.remember(stored, blob, tokens)
         if watched:
-            self._policies.after("commit", entry_paused(config_row))
-            self._orchestrator.after_commit(config_row)
+            self._after_commit(config_row)
         return drained
 
     @overload
@@ -1279,7 +1306,7 @@ class Tract:
         profile: str = "self",
         format: str = "openai",
         *,
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str = _TOOL_PREFIX,
         autonomy: str | None = None,
         scaffolds: bool = True,
     ) -> list[Any]:
@@ -1304,10 +1331,15 @@ class Tract:
                 context tool's name a scaffold operation's.
             ScaffoldClassError: A mounted scaffold's class cannot be loaded here.
         """
+        from .toolkit.dispatch import check_autonomy_or_default, check_prefix
+        from .toolkit.formats import tool_definitions
+        from .toolkit.operations import tools_for
+        from .toolkit.registry import check_profile
+
         check_profile(profile)
         check_prefix(prefix)
         check_flag(scaffolds, "scaffolds")
-        check_tool_autonomy(autonomy)  # now, not at the first call of a framework tool
+        check_autonomy_or_default(autonomy)  # now, not at the first call of a framework tool
         tools = tools_for(profile)
         defined = tool_definitions(self, tools, format, prefix=prefix, autonomy=autonomy)
         if not scaffolds:
@@ -1327,7 +1359,7 @@ class Tract:
         call: Any,
         *,
         profile: str = "full",
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str = _TOOL_PREFIX,
         autonomy: str | None = None,
         on_proposal: OnProposal | None = None,
     ) -> dict[str, Any]:
@@ -1345,26 +1377,27 @@ class Tract:
             block (``is_error`` on failure); LangChain: a ToolMessage's fields; plain:
             ``{"name", "content", "is_error"}``.
         """
+        from .toolkit.dispatch import check_autonomy_or_default, check_prefix, read_call, result_message, run_call
+        from .toolkit.registry import check_profile
+
         check_profile(profile)
         check_prefix(prefix)
         check_callable(on_proposal, "on_proposal")
         with self._tool_calls:  # a framework's parallel tool calls (worker threads) run one at a time here
-            return result_message(self._run_tool(call, profile, prefix, autonomy, on_proposal))
-
-    def _run_tool(self, call: Any, profile: str, prefix: str, autonomy: str | None, on_proposal: Any) -> Any:
-        checked = check_tool_autonomy(autonomy)
-        operations = {spec.name: (spec, scaffold) for spec, scaffold in self._scaffolds.tools(strict=False)}
-        return run_call(
-            self,
-            self._policies,
-            read_call(call),
-            profile=profile,
-            prefix=prefix,
-            autonomy=checked,
-            by="agent",
-            ask=on_proposal,
-            operations=operations,
-        )
+            checked = check_autonomy_or_default(autonomy)
+            operations = {spec.name: (spec, scaffold) for spec, scaffold in self._scaffolds.tools(strict=False)}
+            result = run_call(
+                self,
+                self._policies,
+                read_call(call),
+                profile=profile,
+                prefix=prefix,
+                autonomy=checked,
+                by="agent",
+                ask=on_proposal,
+                operations=operations,
+            )
+            return result_message(result)
 
     # -- live components (scaffolds) ----------------------------------------------------------------
 
@@ -1501,6 +1534,8 @@ class Tract:
                 number N (pinned plus the last N messages). Priorities come along.
             config: The child's settings (default: the parent's).
         """
+        from .agents import check_include, child_id, create_child, plant_seeds, seed_messages
+
         check_branch_name(name, "sub-agent name")
         check_include(include)
         if config is not None and not isinstance(config, TractConfig):
@@ -1547,6 +1582,8 @@ class Tract:
         within ``target_tokens``. The commit's metadata links back to the child's tract and head, so
         the full work stays one ``Tract.open(..., tract_id=...)`` away.
         """
+        from .agents import provenance, subagent_work, summarize_work
+
         if not isinstance(child, Tract) or child.store is not self.store:
             raise InvalidInputError("absorb() takes a sub-agent (a Tract) from the same store (see spawn())")
         check_role(role)

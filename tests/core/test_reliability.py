@@ -38,7 +38,7 @@ from tract_core import (
     TractError,
     TractNotFoundError,
 )
-from tract_core.store.schema import BlobRow
+from tract_core.store.schema import BLOBS
 from tract_core.testing.processes import WAIT_FOR_FILE, ChildProcess, wait_for_files
 from tract_core.testing.snapshot import store_snapshot
 
@@ -91,7 +91,7 @@ print(json.dumps(mine))
 def blob_count(t: Tract) -> int:
     """Blob rows in the whole database (the snapshot only holds the tract's own)."""
     with t.store.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(BlobRow.__table__)).scalar_one()
+        return conn.execute(select(func.count()).select_from(BLOBS)).scalar_one()
 
 
 # -- a process killed inside batch() --------------------------------------------------------------

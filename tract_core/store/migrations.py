@@ -16,18 +16,17 @@ from sqlalchemy.engine import Connection, Engine
 from ..errors import SchemaVersionError
 from .engine import READ_OPTION, WRITE_OPTION
 from .schema import (
+    ANNOTATION_CHAINS,
+    ARCHIVED,
+    COMPRESSIONS,
+    EVENTS,
+    HOLDS,
+    POLICIES,
+    POLICY_LOG,
+    PROPOSALS,
+    SCHEMA,
     TABLES,
-    AnnotationChainRow,
-    ArchivedRow,
-    CompressionRow,
-    EventRow,
-    HoldRow,
-    PolicyConfigRow,
-    PolicyLogRow,
-    ProposalRow,
-    SchemaVersionRow,
     metadata,
-    table_of,
 )
 from .sql_refs import link_annotations
 
@@ -39,26 +38,26 @@ SCHEMA_VERSION = 10
 
 def _v2_compression_and_subagents(conn: Connection) -> None:
     """Version 2: compression records, archived commits, and the commit a child tract was spawned at."""
-    metadata.create_all(conn, tables=[table_of(CompressionRow), table_of(ArchivedRow)])
+    metadata.create_all(conn, tables=[COMPRESSIONS, ARCHIVED])
     conn.execute(text("ALTER TABLE tract_tracts ADD COLUMN parent_commit VARCHAR(64)"))
 
 
 def _v3_holds(conn: Connection) -> None:
     """Version 3: commits held by something outside the ref graph (saved checkpoints), kept by gc."""
-    metadata.create_all(conn, tables=[table_of(HoldRow)])
+    metadata.create_all(conn, tables=[HOLDS])
 
 
 def _v4_annotation_chain(conn: Connection) -> None:
     """Version 4: annotation rows chained by digest (``verify()`` finds changed, forged and deleted
     ones); the rows written before are chained as they are."""
     conn.execute(text("ALTER TABLE tract_annotations ADD COLUMN digest VARCHAR(64)"))
-    metadata.create_all(conn, tables=[table_of(AnnotationChainRow)])
+    metadata.create_all(conn, tables=[ANNOTATION_CHAINS])
     link_annotations(conn)
 
 
 def _v5_policies(conn: Connection) -> None:
     """Version 5: configured policies, their proposals and their log."""
-    metadata.create_all(conn, tables=[table_of(PolicyConfigRow), table_of(ProposalRow), table_of(PolicyLogRow)])
+    metadata.create_all(conn, tables=[POLICIES, PROPOSALS, POLICY_LOG])
 
 
 def _v6_orchestrator(conn: Connection) -> None:
@@ -94,7 +93,7 @@ def _v9_placement(conn: Connection) -> None:
 
 def _v10_events(conn: Connection) -> None:
     """Version 10: the queue of events pushed to a tract (``t.push``), drained into commits."""
-    metadata.create_all(conn, tables=[table_of(EventRow)])
+    metadata.create_all(conn, tables=[EVENTS])
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
@@ -110,7 +109,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
 }
 """Upgrade steps: ``MIGRATIONS[n](conn)`` upgrades a version ``n - 1`` database to version ``n``."""
 
-_VERSION = table_of(SchemaVersionRow)
+_VERSION = SCHEMA
 
 
 _PG_HAS_TABLE = text(

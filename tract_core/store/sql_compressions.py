@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import CorruptObjectError, damaged
 from .base import (
@@ -149,8 +148,7 @@ class SqlCompressions(_Repo):
             for h in sorted(set(hashes))
         ]
         if rows:
-            module = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-            self.conn.execute(module.insert(_V).on_conflict_do_nothing(), rows)
+            self.conn.execute(self.q.insert_ignore(_V), rows)
         return len(rows)
 
     def archived(self, tract_id: str) -> dict[str, tuple[int, float]]:

@@ -20,11 +20,11 @@ from sqlalchemy import Float, Text, case, func, literal, select, text, update
 from .base import EventEntry
 from .repository import Repository as _Repo
 from .repository import now as _now
-from .schema import EventRow, table_of
+from .schema import EVENTS
 
 __all__ = ["SqlEvents"]
 
-_E = table_of(EventRow)
+_E = EVENTS
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 

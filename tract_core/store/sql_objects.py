@@ -9,7 +9,6 @@ from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import JSON, cast, delete, func, literal, select, type_coerce, update
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -27,7 +26,7 @@ from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import TractLocks
 from .repository import now as _now
-from .schema import AnnotationChainRow, EventRow, PolicyConfigRow, PolicyLogRow, ProposalRow, table_of
+from .schema import ANNOTATION_CHAINS, EVENTS, POLICIES, POLICY_LOG, PROPOSALS
 from .sql_refs import SqlAnnotations
 from .statements import COMMIT_COLUMNS, Statements
 from .statements import A as _A
@@ -42,9 +41,9 @@ from .statements import X as _X
 
 __all__ = ["SqlTracts", "SqlBlobs", "SqlCommits"]
 
-_K = table_of(AnnotationChainRow)
-_POLICY_TABLES = (table_of(PolicyConfigRow), table_of(ProposalRow), table_of(PolicyLogRow))
-_EVENTS = table_of(EventRow)
+_K = ANNOTATION_CHAINS
+_POLICY_TABLES = (POLICIES, PROPOSALS, POLICY_LOG)
+_EVENTS = EVENTS
 
 
 class SqlTracts(_Repo):
@@ -560,11 +559,13 @@ class SqlCommits(_Repo):
 
         Runs in the database with its JSON functions (SQLite ``json_extract``, PostgreSQL ``jsonb``).
         """
-        config = (
-            cast(_C.c.generation_config, JSONB)
-            if self.conn.dialect.name == "postgresql"
-            else type_coerce(_C.c.generation_config, JSON)
-        )
+        config: Any
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB  # loaded with the engine; SQLite stores never need it
+
+            config = cast(_C.c.generation_config, JSONB)
+        else:
+            config = type_coerce(_C.c.generation_config, JSON)
         element = config[path] if len(path) > 1 else config[path[0]]
         if isinstance(value, bool):
             field = element.as_boolean()

@@ -7,18 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from .base import PolicyConfigEntry, PolicyLogRecord, ProposalEntry
 from .repository import Repository as _Repo
 from .repository import now as _now
-from .schema import PolicyConfigRow, PolicyLogRow, ProposalRow, table_of
+from .schema import POLICIES, POLICY_LOG, PROPOSALS
 
 __all__ = ["SqlPolicies"]
 
-_P = table_of(PolicyConfigRow)
-_Q = table_of(ProposalRow)
-_G = table_of(PolicyLogRow)
+_P = POLICIES
+_Q = PROPOSALS
+_G = POLICY_LOG
 
 
 def _proposal(row: Any) -> ProposalEntry:
@@ -42,17 +41,13 @@ def _proposal(row: Any) -> ProposalEntry:
 class SqlPolicies(_Repo):
     """Policy configuration (one row per tract), proposals (compare-and-swap on status) and the log."""
 
-    def _insert(self) -> Any:
-        module = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        return module.insert
-
     def config(self, tract_id: str) -> PolicyConfigEntry | None:
         row = self.q.policy_config_p.one(self.conn, {"tract_id": tract_id})  # read after every commit: prepared
         return None if row is None else PolicyConfigEntry(row[0], bool(row[1]), row[2], row[3])
 
     def set_config(self, tract_id: str, config_json: str) -> None:
         """Store the configuration (keeping the paused flag of an existing row)."""
-        insert = self._insert()(_P).values(tract_id=tract_id, config=config_json, paused=False, updated_at=_now())
+        insert = self.q.insert(_P).values(tract_id=tract_id, config=config_json, paused=False, updated_at=_now())
         self.conn.execute(
             insert.on_conflict_do_update(
                 index_elements=[_P.c.tract_id],
@@ -97,7 +92,7 @@ class SqlPolicies(_Repo):
         """Record an action; None if the same action (``fingerprint``) is already on record."""
         stamp = _now()
         result = self.conn.execute(
-            self._insert()(_Q)
+            self.q.insert(_Q)
             .values(
                 tract_id=tract_id,
                 fingerprint=fingerprint,

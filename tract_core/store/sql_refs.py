@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..errors import CorruptObjectError, TractError, damaged
@@ -24,7 +23,7 @@ from .chain import ChainRow, annotation_digest, chain_problems, digest_of, relin
 from .repository import CHUNK as _CHUNK
 from .repository import Repository as _Repo
 from .repository import now as _now
-from .schema import AnnotationChainRow, table_of
+from .schema import ANNOTATION_CHAINS
 from .statements import HEAD
 from .statements import A as _A
 from .statements import H as _H
@@ -33,7 +32,7 @@ from .statements import R as _R
 
 __all__ = ["SqlRefs", "SqlReflog", "SqlAnnotations", "SqlHolds", "link_annotations"]
 
-_K = table_of(AnnotationChainRow)
+_K = ANNOTATION_CHAINS
 _CHAIN_COLUMNS = (
     _A.c.id,
     _A.c.target,
@@ -242,9 +241,8 @@ class SqlAnnotations(_Repo):
     def _lock_chain(self, tract_id: str) -> tuple[str | None, int]:
         """The head of the tract's chain (newest digest, row count), created if missing and locked
         until the transaction ends, so annotation writers of a tract take turns (PostgreSQL)."""
-        module = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         statement = (
-            module.insert(_K)
+            self.q.insert(_K)
             .values(tract_id=tract_id, digest=None, row_count=0)
             .on_conflict_do_update(index_elements=[_K.c.tract_id], set_={"row_count": _K.c.row_count})
             .returning(_K.c.digest, _K.c.row_count)

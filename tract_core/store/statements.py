@@ -9,11 +9,11 @@ the SQLAlchemy connection, inside the same transaction.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import BindParameter, and_, bindparam, false, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
 from .base import HEAD
@@ -28,19 +28,7 @@ from .engine import (
     raw_driver_error,
     send_deferred,
 )
-from .schema import (
-    AnnotationRow,
-    ArchivedRow,
-    BlobRow,
-    CommitRow,
-    CompressionRow,
-    HoldRow,
-    PolicyConfigRow,
-    ReflogRow,
-    RefRow,
-    TractRow,
-    table_of,
-)
+from .schema import ANNOTATIONS, ARCHIVED, BLOBS, COMMITS, COMPRESSIONS, HOLDS, POLICIES, REFLOG, REFS, TRACTS
 
 __all__ = [
     "HEAD",
@@ -63,16 +51,16 @@ __all__ = [
     "discard_deferred",
 ]
 
-T = table_of(TractRow)
-B = table_of(BlobRow)
-C = table_of(CommitRow)
-R = table_of(RefRow)
-L = table_of(ReflogRow)
-A = table_of(AnnotationRow)
-X = table_of(CompressionRow)
-V = table_of(ArchivedRow)
-H = table_of(HoldRow)
-P = table_of(PolicyConfigRow)
+T = TRACTS
+B = BLOBS
+C = COMMITS
+R = REFS
+L = REFLOG
+A = ANNOTATIONS
+X = COMPRESSIONS
+V = ARCHIVED
+H = HOLDS
+P = POLICIES
 
 COMMIT_COLUMNS = (
     C.c.hash,
@@ -210,14 +198,18 @@ class Statements:
     """The statements of one dialect; names ending in ``_p`` are :class:`Prepared`."""
 
     def __init__(self, dialect: Dialect) -> None:
-        module = postgresql if dialect.name == "postgresql" else sqlite
+        # the dialect's package (sqlalchemy.dialects.sqlite or .postgresql), loaded by its engine
+        # already: a SQLite store never imports PostgreSQL's
+        module = importlib.import_module(f"sqlalchemy.dialects.{dialect.name}")
+        self.insert: Any = module.insert
+        """The dialect's ``INSERT`` constructor, with ``ON CONFLICT`` clauses."""
         self.insert_ignore = lambda table: module.insert(table).on_conflict_do_nothing()
         self.insert_blob = self.insert_ignore(B)
         if dialect.name == "postgresql":
             # store the blob, or lock the stored one until the commit (a no-op ON CONFLICT action locks
             # the row; WHERE false changes nothing): a concurrent gc's DELETE then waits, and the
             # foreign key of the commit about to reference it keeps it. One statement nobody waits for.
-            upsert = postgresql.insert(B)
+            upsert = module.insert(B)
             self.insert_or_lock_blob = upsert.on_conflict_do_update(
                 index_elements=[B.c.hash], set_={"size": upsert.excluded.size}, where=false()
             )

@@ -19,33 +19,24 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData, Table, select
-from sqlmodel import SQLModel
+from sqlalchemy import MetaData, select
 
-from ..store.schema import AnnotationChainRow, AnnotationRow, BlobRow, CommitRow, ReflogRow, RefRow, TractRow
+from ..store.schema import ANNOTATION_CHAINS, ANNOTATIONS, BLOBS, COMMITS, REFLOG, REFS, TRACTS
 
 if TYPE_CHECKING:
     from ..store.sql import SqlStore
     from ..tract import Tract
 
-__all__ = ["store_snapshot", "database_digest", "table_of"]
-
-
-def table_of(row: type[SQLModel]) -> Table:
-    """The SQLAlchemy table of a row class of tract's schema (``CommitRow`` -> ``tract_commits``)."""
-    return row.metadata.tables[str(row.__tablename__)]
-
+__all__ = ["store_snapshot", "database_digest"]
 
 _OWNED = {
-    "tract": table_of(TractRow),
-    "commits": table_of(CommitRow),
-    "refs": table_of(RefRow),
-    "reflog": table_of(ReflogRow),
-    "annotations": table_of(AnnotationRow),
-    "annotation_chain": table_of(AnnotationChainRow),
+    "tract": TRACTS,
+    "commits": COMMITS,
+    "refs": REFS,
+    "reflog": REFLOG,
+    "annotations": ANNOTATIONS,
+    "annotation_chain": ANNOTATION_CHAINS,
 }
-_BLOBS = table_of(BlobRow)
-_COMMITS = table_of(CommitRow)
 
 
 def store_snapshot(tract: Tract) -> dict[str, list[dict[str, Any]]]:
@@ -69,8 +60,8 @@ def store_snapshot(tract: Tract) -> dict[str, list[dict[str, Any]]]:
         for name, table in _OWNED.items():
             query = select(table).where(table.c.tract_id == tract.tract_id).order_by(*table.primary_key.columns)
             snapshot[name] = [dict(row._mapping) for row in conn.execute(query)]
-        used = select(_COMMITS.c.blob_hash).where(_COMMITS.c.tract_id == tract.tract_id)
-        blobs = select(_BLOBS).where(_BLOBS.c.hash.in_(used)).order_by(_BLOBS.c.hash)
+        used = select(COMMITS.c.blob_hash).where(COMMITS.c.tract_id == tract.tract_id)
+        blobs = select(BLOBS).where(BLOBS.c.hash.in_(used)).order_by(BLOBS.c.hash)
         snapshot["blobs"] = [dict(row._mapping) for row in conn.execute(blobs)]
         transaction.rollback()
     return snapshot

@@ -10,15 +10,10 @@ messages (when the saver's serde encrypts). Thread ids and namespaces are ``TEXT
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, LargeBinary, Table, Text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 __all__ = [
-    "CheckpointRow",
-    "ChannelRow",
-    "ValueRow",
-    "WriteRow",
-    "SealedRow",
+    "metadata",
     "CHECKPOINTS",
     "CHANNELS",
     "VALUES",
@@ -26,97 +21,82 @@ __all__ = [
     "SEALED",
     "SAVER_TABLES",
     "ID_COLUMNS",
-    "table_of",
 ]
 
+metadata = MetaData()
+"""The saver's own metadata (tract's tables are tract's: the saver creates only :data:`SAVER_TABLES`,
+through :meth:`tract_core.storage.Transaction.create_tables`)."""
 
-class CheckpointRow(SQLModel, table=True):
-    """One checkpoint: its serialized body (without channel values), metadata and parent."""
+CHECKPOINTS = Table(
+    "tract_lg_checkpoints",
+    metadata,
+    Column("thread_id", Text, primary_key=True),
+    Column("checkpoint_ns", Text, primary_key=True),
+    Column("checkpoint_id", String(64), primary_key=True),
+    Column("parent_checkpoint_id", String(64)),
+    Column("type", String(32), nullable=False),
+    Column("checkpoint", LargeBinary, nullable=False),
+    Column("versions", Text, nullable=False),
+    Column("metadata_type", String(32), nullable=False),
+    Column("metadata_blob", LargeBinary, nullable=False),
+    Column("metadata_json", Text, nullable=False),
+    Column("run_id", String(255)),
+    Index("ix_tract_lg_checkpoints_run", "run_id"),
+    sqlite_with_rowid=False,
+)
+"""One checkpoint: its serialized body (without channel values), metadata and parent."""
 
-    __tablename__ = "tract_lg_checkpoints"
-    __table_args__ = (Index("ix_tract_lg_checkpoints_run", "run_id"), {"sqlite_with_rowid": False})
+CHANNELS = Table(
+    "tract_lg_channels",
+    metadata,
+    Column("thread_id", Text, primary_key=True),
+    Column("checkpoint_ns", Text, primary_key=True),
+    Column("channel", String(255), primary_key=True),
+    Column("version", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("value_hash", String(64)),
+    Column("tract_id", String(255)),
+    Column("commit_hash", String(64)),
+    Column("count", Integer, nullable=False, default=0),
+    sqlite_with_rowid=False,
+)
+"""What one channel held at one version: a value, a message list (a commit), or nothing."""
 
-    thread_id: str = Field(sa_column=Column(Text, primary_key=True))
-    checkpoint_ns: str = Field(sa_column=Column(Text, primary_key=True))
-    checkpoint_id: str = Field(primary_key=True, max_length=64)
-    parent_checkpoint_id: str | None = Field(default=None, max_length=64)
-    type: str = Field(max_length=32)
-    checkpoint: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    versions: str = Field(sa_column=Column(Text, nullable=False))
-    metadata_type: str = Field(max_length=32)
-    metadata_blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    metadata_json: str = Field(sa_column=Column(Text, nullable=False))
-    run_id: str | None = Field(default=None, max_length=255)
+VALUES = Table(
+    "tract_lg_values",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""A serialized channel value, stored once by the SHA-256 of its type and bytes."""
 
+WRITES = Table(
+    "tract_lg_writes",
+    metadata,
+    Column("thread_id", Text, primary_key=True),
+    Column("checkpoint_ns", Text, primary_key=True),
+    Column("checkpoint_id", String(64), primary_key=True),
+    Column("task_id", String(255), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("channel", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("task_path", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""A pending write of a task, attached to the checkpoint it was made against."""
 
-class ChannelRow(SQLModel, table=True):
-    """What one channel held at one version: a value, a message list (a commit), or nothing."""
-
-    __tablename__ = "tract_lg_channels"
-    __table_args__ = {"sqlite_with_rowid": False}
-
-    thread_id: str = Field(sa_column=Column(Text, primary_key=True))
-    checkpoint_ns: str = Field(sa_column=Column(Text, primary_key=True))
-    channel: str = Field(primary_key=True, max_length=255)
-    version: str = Field(primary_key=True, max_length=128)
-    kind: str = Field(max_length=16)
-    value_hash: str | None = Field(default=None, max_length=64)
-    tract_id: str | None = Field(default=None, max_length=255)
-    commit_hash: str | None = Field(default=None, max_length=64)
-    count: int = 0
-
-
-class ValueRow(SQLModel, table=True):
-    """A serialized channel value, stored once by the SHA-256 of its type and bytes."""
-
-    __tablename__ = "tract_lg_values"
-    __table_args__ = {"sqlite_with_rowid": False}
-
-    hash: str = Field(primary_key=True, max_length=64)
-    type: str = Field(max_length=32)
-    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
-class WriteRow(SQLModel, table=True):
-    """A pending write of a task, attached to the checkpoint it was made against."""
-
-    __tablename__ = "tract_lg_writes"
-    __table_args__ = {"sqlite_with_rowid": False}
-
-    thread_id: str = Field(sa_column=Column(Text, primary_key=True))
-    checkpoint_ns: str = Field(sa_column=Column(Text, primary_key=True))
-    checkpoint_id: str = Field(primary_key=True, max_length=64)
-    task_id: str = Field(primary_key=True, max_length=255)
-    idx: int = Field(primary_key=True)
-    channel: str = Field(max_length=255)
-    type: str = Field(max_length=32)
-    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    task_path: str = Field(default="", sa_column=Column(Text, nullable=False))
-
-
-class SealedRow(SQLModel, table=True):
-    """The encrypted body of a sealed message, keyed by the hash of the blob its commit carries."""
-
-    __tablename__ = "tract_lg_sealed"
-    __table_args__ = {"sqlite_with_rowid": False}
-
-    hash: str = Field(primary_key=True, max_length=64)
-    type: str = Field(max_length=64)
-    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
-def table_of(model: type[SQLModel]) -> Table:
-    """The SQLAlchemy table of a row model (SQLModel's ``__table__``, which its stubs do not declare)."""
-    table = model.__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
-    return table
-
-
-CHECKPOINTS = table_of(CheckpointRow)
-CHANNELS = table_of(ChannelRow)
-VALUES = table_of(ValueRow)
-WRITES = table_of(WriteRow)
-SEALED = table_of(SealedRow)
+SEALED = Table(
+    "tract_lg_sealed",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""The encrypted body of a sealed message, keyed by the hash of the blob its commit carries."""
 
 SAVER_TABLES = [CHECKPOINTS, CHANNELS, VALUES, WRITES, SEALED]
 """The saver's tables, created by ``TractSaver.setup()``."""

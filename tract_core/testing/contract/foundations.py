@@ -335,11 +335,10 @@ class FoundationsContract:
         b.user("Only in b.")
         from sqlalchemy import func, select
 
-        from ...store.schema import BlobRow
-        from ..snapshot import table_of
+        from ...store.schema import BLOBS
 
         with a.store.read() as session:
-            blobs = session.conn.execute(select(func.count()).select_from(table_of(BlobRow))).scalar_one()
+            blobs = session.conn.execute(select(func.count()).select_from(BLOBS)).scalar_one()
         assert blobs == 2
 
     def test_many_tracts_in_one_database_are_isolated(self, factory: TractFactory) -> None:
