@@ -38,7 +38,8 @@ from tract_core.testing import store_snapshot
 FAR_FUTURE = 4_102_444_800.0  # 2100-01-01: every retention window has passed
 TEXTS = ("ok", "disk at 91%", "restart the worker", "héllo ✓ 日本", "", "30 days")
 PRIORITIES = (PINNED, SKIP, NORMAL, PINNED, SKIP)
-EXAMPLES = {"memory": 30, "sqlite": 20, "postgres": 10}  # the in-memory store holds every example's tract: gc slows as it grows
+# the in-memory store holds every example's tract: gc slows as it grows
+EXAMPLES = {"memory": 30, "sqlite": 20, "postgres": 10}
 
 
 def _settings(factory: Any, scale: float = 1.0) -> settings:
