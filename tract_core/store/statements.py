@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import BindParameter, and_, bindparam, false, func, literal, select, update
@@ -195,78 +196,40 @@ class Prepared:
 
 
 class Statements:
-    """The statements of one dialect; names ending in ``_p`` are :class:`Prepared`."""
+    """The statements of one dialect; names ending in ``_p`` are :class:`Prepared`.
+
+    Each is built on first use and kept (building them all would cost every process a few
+    milliseconds at open for statements most never run). Two threads building one at once build
+    equal statements; either is kept.
+    """
 
     def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
         # the dialect's package (sqlalchemy.dialects.sqlite or .postgresql), loaded by its engine
         # already: a SQLite store never imports PostgreSQL's
         module = importlib.import_module(f"sqlalchemy.dialects.{dialect.name}")
         self.insert: Any = module.insert
         """The dialect's ``INSERT`` constructor, with ``ON CONFLICT`` clauses."""
-        self.insert_ignore = lambda table: module.insert(table).on_conflict_do_nothing()
-        self.insert_blob = self.insert_ignore(B)
-        if dialect.name == "postgresql":
-            # store the blob, or lock the stored one until the commit (a no-op ON CONFLICT action locks
-            # the row; WHERE false changes nothing): a concurrent gc's DELETE then waits, and the
-            # foreign key of the commit about to reference it keeps it. One statement nobody waits for.
-            upsert = module.insert(B)
-            self.insert_or_lock_blob = upsert.on_conflict_do_update(
-                index_elements=[B.c.hash], set_={"size": upsert.excluded.size}, where=false()
-            )
-        self.insert_commit = self.insert_ignore(C)
-        self.insert_ref = self.insert_ignore(R).returning(R.c.name)
-        self.insert_tract = self.insert_ignore(T).returning(T.c.tract_id)
-        self.insert_reflog = L.insert().values(
-            tract_id=bindparam("tract_id"),
-            ref=bindparam("ref"),
-            old=bindparam("old"),
-            new=bindparam("new"),
-            action=bindparam("action"),
-            created_at=bindparam("created_at"),
-        )
 
-        branch = R.alias("branch")
-        tip = func.coalesce(branch.c.commit_hash, R.c.commit_hash)
-        joined = R.outerjoin(branch, and_(branch.c.tract_id == R.c.tract_id, branch.c.name == R.c.symbolic))
-        self.head = (
-            select(R.c.symbolic, tip.label("tip")).select_from(joined).where(R.c.tract_id == _tract, R.c.name == HEAD)
-        )
-        # Locking reads (writers): on PostgreSQL, lock HEAD, then read and lock the branch in a second
-        # statement, which sees a tip committed while we waited (a joined read would not).
-        self.head_row_locked = (
-            select(R.c.symbolic, R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == HEAD).with_for_update()
-        )
-        self.branch_locked = (
-            select(R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name")).with_for_update()
-        )
-        marker = select(func.coalesce(func.max(A.c.id), 0)).where(A.c.tract_id == _tract).scalar_subquery()
-        self.head_with_marker = (
-            select(R.c.symbolic, tip.label("tip"), marker.label("marker"))
-            .select_from(joined)
-            .where(R.c.tract_id == _tract, R.c.name == HEAD)
-        )
-        branch_tip = select(R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name"))
-        self.tip_with_marker = select(branch_tip.scalar_subquery().label("tip"), marker.label("marker"))
-        self.get_ref = select(R.c.name, R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name"))
-        self.cas_ref = (
-            update(R)
-            .where(
-                R.c.tract_id == bindparam("ref_tract"),
-                R.c.name == bindparam("ref_name"),
-                R.c.commit_hash == bindparam("old"),
-            )
-            .values(commit_hash=bindparam("new"))
-        )
-        self.cas_ref_from_null = (
-            update(R)
-            .where(R.c.tract_id == bindparam("ref_tract"), R.c.name == bindparam("ref_name"), R.c.commit_hash.is_(None))
-            .values(commit_hash=bindparam("new"))
-        )
-        self.get_commit = select(*COMMIT_COLUMNS).where(C.c.tract_id == _tract, C.c.hash == bindparam("hash"))
-        self.get_depth = select(C.c.depth).where(C.c.tract_id == _tract, C.c.hash == bindparam("hash"))
-        self.get_blob = select(B.c.hash, B.c.content, B.c.token_count, B.c.tokenizer).where(
-            B.c.hash == bindparam("hash")
-        )
+    def insert_ignore(self, table: Any) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING`` into ``table``."""
+        return self.insert(table).on_conflict_do_nothing()
+
+    def _prepare(self, statement: Any) -> Prepared:
+        return Prepared(statement, self.dialect)
+
+    # -- plain statements (run through SQLAlchemy) --------------------------------------------
+
+    @cached_property
+    def insert_ref(self) -> Any:
+        return self.insert_ignore(R).returning(R.c.name)
+
+    @cached_property
+    def insert_tract(self) -> Any:
+        return self.insert_ignore(T).returning(T.c.tract_id)
+
+    @cached_property
+    def latest_usage(self) -> Any:
         chain = (
             select(C.c.hash, C.c.parent, C.c.usage, literal(0).label("n"))
             .where(C.c.tract_id == _tract, C.c.hash == bindparam("head"))
@@ -276,40 +239,150 @@ class Statements:
             C.c.tract_id == _tract, C.c.hash == chain.c.parent, chain.c.n < bindparam("within")
         )
         chain = chain.union_all(step)
-        self.latest_usage = select(chain.c.usage).where(chain.c.usage.is_not(None)).order_by(chain.c.n).limit(1)
-        self.graph = select(C.c.hash, C.c.parent, C.c.extra_parents, C.c.depth).where(C.c.tract_id == _tract)
-        self.history = (
+        return select(chain.c.usage).where(chain.c.usage.is_not(None)).order_by(chain.c.n).limit(1)
+
+    # -- prepared statements ------------------------------------------------------------------
+
+    @cached_property
+    def insert_blob_p(self) -> Prepared:
+        return self._prepare(self.insert_ignore(B))
+
+    @cached_property
+    def insert_or_lock_blob_p(self) -> Prepared:
+        """PostgreSQL: store the blob, or lock the stored one until the commit (a no-op ON CONFLICT
+        action locks the row; WHERE false changes nothing): a concurrent gc's DELETE then waits, and
+        the foreign key of the commit about to reference it keeps it. One statement nobody waits for."""
+        upsert = self.insert(B)
+        return self._prepare(
+            upsert.on_conflict_do_update(index_elements=[B.c.hash], set_={"size": upsert.excluded.size}, where=false())
+        )
+
+    @cached_property
+    def insert_commit_p(self) -> Prepared:
+        return self._prepare(self.insert_ignore(C))
+
+    @cached_property
+    def insert_reflog_p(self) -> Prepared:
+        return self._prepare(
+            L.insert().values(
+                tract_id=bindparam("tract_id"),
+                ref=bindparam("ref"),
+                old=bindparam("old"),
+                new=bindparam("new"),
+                action=bindparam("action"),
+                created_at=bindparam("created_at"),
+            )
+        )
+
+    @cached_property
+    def head_p(self) -> Prepared:
+        return self._prepare(
+            select(R.c.symbolic, _TIP.label("tip")).select_from(_JOINED).where(R.c.tract_id == _tract, R.c.name == HEAD)
+        )
+
+    # Locking reads (writers): on PostgreSQL, lock HEAD, then read and lock the branch in a second
+    # statement, which sees a tip committed while we waited (a joined read would not).
+    @cached_property
+    def head_row_locked_p(self) -> Prepared:
+        return self._prepare(
+            select(R.c.symbolic, R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == HEAD).with_for_update()
+        )
+
+    @cached_property
+    def branch_locked_p(self) -> Prepared:
+        return self._prepare(
+            select(R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name")).with_for_update()
+        )
+
+    @cached_property
+    def head_with_marker_p(self) -> Prepared:
+        return self._prepare(
+            select(R.c.symbolic, _TIP.label("tip"), _marker().label("marker"))
+            .select_from(_JOINED)
+            .where(R.c.tract_id == _tract, R.c.name == HEAD)
+        )
+
+    @cached_property
+    def tip_with_marker_p(self) -> Prepared:
+        branch_tip = select(R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name"))
+        return self._prepare(select(branch_tip.scalar_subquery().label("tip"), _marker().label("marker")))
+
+    @cached_property
+    def get_ref_p(self) -> Prepared:
+        return self._prepare(
+            select(R.c.name, R.c.commit_hash).where(R.c.tract_id == _tract, R.c.name == bindparam("name"))
+        )
+
+    @cached_property
+    def cas_ref_p(self) -> Prepared:
+        return self._prepare(
+            update(R)
+            .where(
+                R.c.tract_id == bindparam("ref_tract"),
+                R.c.name == bindparam("ref_name"),
+                R.c.commit_hash == bindparam("old"),
+            )
+            .values(commit_hash=bindparam("new"))
+        )
+
+    @cached_property
+    def cas_ref_from_null_p(self) -> Prepared:
+        return self._prepare(
+            update(R)
+            .where(R.c.tract_id == bindparam("ref_tract"), R.c.name == bindparam("ref_name"), R.c.commit_hash.is_(None))
+            .values(commit_hash=bindparam("new"))
+        )
+
+    @cached_property
+    def get_commit_p(self) -> Prepared:
+        return self._prepare(select(*COMMIT_COLUMNS).where(C.c.tract_id == _tract, C.c.hash == bindparam("hash")))
+
+    @cached_property
+    def get_depth_p(self) -> Prepared:
+        return self._prepare(select(C.c.depth).where(C.c.tract_id == _tract, C.c.hash == bindparam("hash")))
+
+    @cached_property
+    def get_blob_p(self) -> Prepared:
+        return self._prepare(
+            select(B.c.hash, B.c.content, B.c.token_count, B.c.tokenizer).where(B.c.hash == bindparam("hash"))
+        )
+
+    @cached_property
+    def history_p(self) -> Prepared:
+        return self._prepare(
             select(*COMMIT_COLUMNS, B.c.content, B.c.token_count, B.c.tokenizer)
             .select_from(C.outerjoin(B, B.c.hash == C.c.blob_hash))
             .where(C.c.tract_id == _tract)
         )
 
-        def prepare(statement: Any) -> Prepared:
-            return Prepared(statement, dialect)
+    @cached_property
+    def graph_p(self) -> Prepared:
+        return self._prepare(select(C.c.hash, C.c.parent, C.c.extra_parents, C.c.depth).where(C.c.tract_id == _tract))
 
-        self.head_p = prepare(self.head)
-        self.head_row_locked_p = prepare(self.head_row_locked)
-        self.branch_locked_p = prepare(self.branch_locked)
-        self.head_with_marker_p = prepare(self.head_with_marker)
-        self.tip_with_marker_p = prepare(self.tip_with_marker)
-        self.insert_blob_p = prepare(self.insert_blob)
-        self.insert_commit_p = prepare(self.insert_commit)
-        self.insert_reflog_p = prepare(self.insert_reflog)
-        self.cas_ref_p = prepare(self.cas_ref)
-        self.cas_ref_from_null_p = prepare(self.cas_ref_from_null)
-        self.get_ref_p = prepare(self.get_ref)
-        self.get_commit_p = prepare(self.get_commit)
-        self.get_depth_p = prepare(self.get_depth)
-        self.get_blob_p = prepare(self.get_blob)
-        if dialect.name == "postgresql":
-            self.insert_or_lock_blob_p = prepare(self.insert_or_lock_blob)
-        self.history_p = prepare(self.history)
-        self.graph_p = prepare(self.graph)
-        self.insert_hold_p = prepare(self.insert_ignore(H))
-        self.init_ref_p = prepare(self.insert_ignore(R))  # no RETURNING: deferred, nobody reads its answer
-        self.policy_config_p = prepare(
+    @cached_property
+    def insert_hold_p(self) -> Prepared:
+        return self._prepare(self.insert_ignore(H))
+
+    @cached_property
+    def init_ref_p(self) -> Prepared:
+        return self._prepare(self.insert_ignore(R))  # no RETURNING: deferred, nobody reads its answer
+
+    @cached_property
+    def policy_config_p(self) -> Prepared:
+        return self._prepare(
             select(P.c.config, P.c.paused, P.c.updated_at, P.c.orchestrator).where(P.c.tract_id == _tract)
         )
+
+
+# HEAD's row joined with the branch it names: the tip is the branch's commit, or HEAD's own (detached)
+_BRANCH = R.alias("branch")
+_TIP = func.coalesce(_BRANCH.c.commit_hash, R.c.commit_hash)
+_JOINED = R.outerjoin(_BRANCH, and_(_BRANCH.c.tract_id == R.c.tract_id, _BRANCH.c.name == R.c.symbolic))
+
+
+def _marker() -> Any:
+    """The tract's newest annotation id (0 without any)."""
+    return select(func.coalesce(func.max(A.c.id), 0)).where(A.c.tract_id == _tract).scalar_subquery()
 
 
 _cache: dict[str, Statements] = {}
