@@ -46,7 +46,16 @@ from .sealing import Sealer, is_sealed
 from .snapshots import Snapshot, fingerprint, fingerprints, thaw_all
 from .views import fold, history_of, is_plain
 
-__all__ = ["Chain", "ChainPlan", "ChainStore", "Encoded", "is_message_list", "encode_message", "decode_message"]
+__all__ = [
+    "Chain",
+    "ChainPlan",
+    "ChainStore",
+    "Encoded",
+    "is_message_list",
+    "encode_message",
+    "decode_message",
+    "decode_messages",
+]
 
 
 # the classes of ``message_to_dict``'s usual types (what ``messages_from_dict`` would build, without
