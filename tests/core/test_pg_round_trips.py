@@ -86,12 +86,39 @@ def test_a_commit_a_read_and_a_compile_on_a_warm_handle(postgres_server: Any, tr
         assert _costs(trace, t.compile) == 0  # unchanged: served from the handle's cache
     opened = trace.mark()
     with Tract.open(url=url, create=False) as again:
-        # a new engine's first connection: SQLAlchemy's four questions about the server (no BEGIN,
-        # no ROLLBACK, no hstore lookup, no second engine to check the schema), the schema check's
-        # two reads, and the tract's own two (it exists; its HEAD)
-        assert trace.round_trips(opened) <= 8
+        # a new engine's first connection: what SQLAlchemy's dialect asks about the server, in one
+        # query (no BEGIN, no ROLLBACK, no hstore lookup, no second engine to check the schema), the
+        # schema check's two reads, and the tract's own two (it exists; its HEAD)
+        assert trace.round_trips(opened) <= 5
         # a fresh handle compiles from two reads, HEAD and the history (no BEGIN, no COMMIT)
         assert _costs(trace, again.compile) == 2
+
+
+def test_the_dialect_learns_what_the_stock_first_connect_questions_would_tell_it(postgres_server: Any) -> None:
+    """One query and the connection's reported parameters stand in for SQLAlchemy's four questions:
+    the dialect must end up knowing exactly what the stock questions tell it."""
+    from sqlalchemy import create_engine, text
+
+    from tract_core.store.engine import make_engine
+
+    url = create_database(postgres_server)
+    stock = create_engine(url)
+    ours, _, _ = make_engine(url=url)
+    try:
+        for engine in (stock, ours):
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+        for attribute in (
+            "server_version_info",
+            "default_schema_name",
+            "default_isolation_level",
+            "_backslash_escapes",
+        ):
+            assert getattr(ours.dialect, attribute) == getattr(stock.dialect, attribute), attribute
+        assert ours.dialect.server_version_info >= (13,) and ours.dialect.default_isolation_level == "READ COMMITTED"
+    finally:
+        stock.dispose()
+        ours.dispose()
 
 
 class _State(TypedDict):

@@ -412,6 +412,45 @@ def _own_transactions(engine: Engine) -> None:
         conn.__dict__[DEFERRED_KEY] = [(_begin_statement(dbapi), None)]
 
 
+def _server_version(number: int) -> tuple[int, ...]:
+    """libpq's server version number as SQLAlchemy's dialect parses ``version()``: 160004 -> (16, 4),
+    90624 -> (9, 6, 24)."""
+    if number >= 100_000:
+        return number // 10_000, number % 10_000
+    return number // 10_000, number // 100 % 100, number % 100
+
+
+def _first_connect_in_one_query(engine: Engine) -> None:
+    """On a psycopg engine: what SQLAlchemy's PostgreSQL dialect asks a new engine's first connection
+    (server version, default schema, default isolation level, ``standard_conforming_strings``: four
+    round trips) from one query and from what the server reported at connection time.
+
+    The dialect's own hooks for this (the ones third-party dialects override) are replaced on this
+    engine's dialect only; the values are those the stock questions give (tested)."""
+    dialect: Any = engine.dialect
+    answers: dict[str, str] = {}
+
+    def ask(dbapi_connection: Any) -> dict[str, str]:
+        if not answers:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("select current_schema(), current_setting('transaction_isolation')")
+                schema, isolation = cursor.fetchone()
+            answers.update(schema=schema, isolation=isolation.upper())
+        return answers
+
+    def info(connection: Connection) -> Any:
+        return connection.connection.driver_connection.info  # type: ignore[union-attr]
+
+    dialect._get_server_version_info = lambda connection: _server_version(info(connection).server_version)
+    dialect._get_default_schema_name = lambda connection: ask(connection.connection.dbapi_connection)["schema"]
+    dialect.get_default_isolation_level = lambda dbapi_connection: ask(dbapi_connection)["isolation"]
+
+    def backslash_escapes(connection: Connection) -> None:
+        dialect._backslash_escapes = info(connection).parameter_status("standard_conforming_strings") == "off"
+
+    dialect._set_backslash_escapes = backslash_escapes
+
+
 def _create(url: str | URL, **kwargs: Any) -> Engine:
     return guard_engine(_sa_create_engine(url, hide_parameters=True, **kwargs))
 
@@ -488,5 +527,6 @@ def make_engine(
             raise ImportError("PostgreSQL support needs psycopg: pip install 'tract-context[postgres]'") from exc
         ping_after_idle(engine)
         _own_transactions(engine)
+        _first_connect_in_one_query(engine)
         return engine, "postgresql", None
     raise InvalidInputError(f"unsupported database URL {display_url(url)!r}; use a SQLite path or a postgresql:// URL")
