@@ -346,6 +346,14 @@ class Transaction:
         self._session.refs.init_head(tract_id, DEFAULT_BRANCH)
         return created
 
+    def declare_tract(self, tract_id: str) -> None:
+        """:meth:`ensure_tract` without learning whether the tract was new: on PostgreSQL its inserts
+        wait for the transaction's next statement that returns something, or its COMMIT, and
+        travel with it (no round trip of their own)."""
+        tract_id = _check_tract_id(tract_id)
+        self._session.tracts.declare(tract_id)
+        self._session.refs.init_head(tract_id, DEFAULT_BRANCH)
+
     def delete_tract(self, tract_id: str) -> set[str]:
         """Delete the tract and everything of it (commits, branches, reflog, annotations, holds).
 

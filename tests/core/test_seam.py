@@ -295,6 +295,15 @@ def test_tracts_are_created_copied_and_deleted_through_the_seam(factory) -> None
     store = t.store
     assert storage.run_write(store, lambda tx: tx.ensure_tract("fresh")) is True
     assert storage.run_write(store, lambda tx: tx.ensure_tract("fresh")) is False
+    storage.run_write(store, lambda tx: tx.declare_tract("declared"))  # the same, without the answer
+    storage.run_write(store, lambda tx: tx.declare_tract("declared"))  # idempotent
+    storage.run_write(store, lambda tx: tx.declare_tract("fresh"))  # an existing tract is left as it is
+    assert storage.run_read(store, lambda tx: (tx.has_tract("declared"), tx.branch_tip("declared", "main"))) == (
+        True,
+        None,
+    )
+    assert Tract.open(store=store, tract_id="declared", create=False).compile().messages == []
+    assert storage.run_write(store, lambda tx: tx.ensure_tract("declared")) is False
     assert storage.run_write(store, lambda tx: tx.copy_tract("source", "copy")) is True
     assert storage.run_write(store, lambda tx: tx.copy_tract("source", "copy")) is False  # the target exists
     assert storage.run_write(store, lambda tx: tx.copy_tract("missing", "copy2")) is False
@@ -304,11 +313,13 @@ def test_tracts_are_created_copied_and_deleted_through_the_seam(factory) -> None
     assert copy.reflog(ref="kept")[0].action == "branch: created"
     with pytest.raises(InvalidInputError):
         storage.run_write(store, lambda tx: tx.ensure_tract(""))
+    with pytest.raises(InvalidInputError):
+        storage.run_write(store, lambda tx: tx.declare_tract(""))
     contents = {e.content_hash: e.body["content"] for e in t.compile().entries()}
     storage.run_write(store, lambda tx: tx.delete_tract("copy"))
     gone = storage.run_write(store, lambda tx: tx.delete_tract("source"))
     assert {contents[h] for h in gone} == {"only here"}  # "shared text" is still another tract's
-    assert storage.run_read(store, lambda tx: tx.tract_ids()) == ["fresh", "other"]
+    assert storage.run_read(store, lambda tx: tx.tract_ids()) == ["declared", "fresh", "other"]
     assert storage.run_read(store, lambda tx: tx.stored_contents(contents)) == set(contents) - gone
 
 

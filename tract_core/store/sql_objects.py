@@ -81,6 +81,19 @@ class SqlTracts(_Repo):
         }
         return self.conn.execute(self.q.insert_tract, values).first() is not None
 
+    def declare(self, tract_id: str) -> None:
+        """:meth:`create` a tract without settings or parent, deferred (nobody reads whether it was new)."""
+        self.q.declare_tract_p.defer(
+            self.conn,
+            {
+                "tract_id": tract_id,
+                "parent_tract_id": None,
+                "parent_commit": None,
+                "config": None,
+                "created_at": _now(),
+            },
+        )
+
     def children(self, tract_id: str) -> list[TractEntry]:
         rows = self.conn.execute(select(_T).where(_T.c.parent_tract_id == tract_id).order_by(_T.c.tract_id))
         return [_tract_entry(r) for r in rows]

@@ -136,10 +136,8 @@ class SqlRefs(_Repo):
 
     def create(self, tract_id: str, name: str, commit: str | None) -> bool:
         self.locks.share(tract_id)
-        result = self.conn.execute(
-            self.q.insert_ref, {"tract_id": tract_id, "name": name, "commit_hash": commit, "symbolic": None}
-        )
-        return result.first() is not None
+        params = {"tract_id": tract_id, "name": name, "commit_hash": commit, "symbolic": None}
+        return self.q.insert_ref_p.one(self.conn, params) is not None  # with what was deferred (the lock)
 
     def compare_and_swap(self, tract_id: str, name: str, old: str | None, new: str | None) -> bool:
         self.locks.share(tract_id)

@@ -221,10 +221,6 @@ class Statements:
     # -- plain statements (run through SQLAlchemy) --------------------------------------------
 
     @cached_property
-    def insert_ref(self) -> Any:
-        return self.insert_ignore(R).returning(R.c.name)
-
-    @cached_property
     def insert_tract(self) -> Any:
         return self.insert_ignore(T).returning(T.c.tract_id)
 
@@ -358,6 +354,14 @@ class Statements:
     @cached_property
     def graph_p(self) -> Prepared:
         return self._prepare(select(C.c.hash, C.c.parent, C.c.extra_parents, C.c.depth).where(C.c.tract_id == _tract))
+
+    @cached_property
+    def declare_tract_p(self) -> Prepared:
+        return self._prepare(self.insert_ignore(T))  # no RETURNING: deferred, nobody reads its answer
+
+    @cached_property
+    def insert_ref_p(self) -> Prepared:
+        return self._prepare(self.insert_ignore(R).returning(R.c.name))
 
     @cached_property
     def insert_hold_p(self) -> Prepared:

@@ -75,6 +75,7 @@ __all__ = ["TractSaver", "AsyncTractSaver", "tract_id_for", "strict_serde", "HOL
 _T = TypeVar("_T")
 _MESSAGES = "messages"  # the channel the thread's tract follows (its main branch)
 _OUTDATED = object()  # a read found a change made through the tract that the graph has not seen
+_UNREAD = object()  # a branch tip this transaction has not read
 
 HOLDER = "langgraph"
 """The holder name of the commits saved checkpoints keep (see ``tract_core`` holds)."""
@@ -712,7 +713,7 @@ class TractSaver(BaseCheckpointSaver[str]):
 
     def _ensure_tract(self, tx: Transaction, tract_id: str) -> None:
         if tract_id not in self._known_tracts:
-            tx.ensure_tract(tract_id)  # idempotent; remembered once committed
+            tx.declare_tract(tract_id)  # idempotent, nothing waits for it; remembered once committed
 
     def _put_channel(
         self,
@@ -773,7 +774,8 @@ class TractSaver(BaseCheckpointSaver[str]):
                     plan, candidates = at_main, [*candidates, main]
         hold = HOLDER if plan.moves or len(candidates) > 1 else None
         if channel == "messages":
-            chain = self._follow(tx, tract_id, plan, hold, (thread_id, checkpoint_ns, parent_id))
+            read = main if main_read else _UNREAD
+            chain = self._follow(tx, tract_id, plan, hold, (thread_id, checkpoint_ns, parent_id), read)
         else:
             chain = self._chains.write(tx, tract_id, plan, hold=hold)
         tips[channel] = chain.tip
@@ -796,15 +798,35 @@ class TractSaver(BaseCheckpointSaver[str]):
         plan: ChainPlan,
         hold: str | None,
         parent: tuple[str, str, str | None],
+        main: Any = _UNREAD,
     ) -> Chain:
         """Write the messages and point ``main`` at them; keep a line a fork leaves behind as a branch
-        (named after the step of the checkpoint the new line continues from, ``parent``: see :mod:`.forks`)."""
+        (named after the step of the checkpoint the new line continues from, ``parent``: see :mod:`.forks`).
+
+        ``main``: the branch's tip as this transaction read it already (without a lock), if it did.
+        """
         if plan.extends_base:  # the usual turn: main moves on from the list this one continues
             try:
                 return self._chains.write(tx, tract_id, plan, ref=DEFAULT_BRANCH, expected=plan.base.tip, hold=hold)
             except ConcurrentUpdateError:
                 pass  # main is elsewhere (a fork, another writer): nothing was written, as below
-        old = tx.branch_tip(tract_id, DEFAULT_BRANCH, lock=True)
+        elif main is not _UNREAD and plan.new:  # e.g. a new thread: no need to read main again, locked
+            try:
+                return self._settle(tx, tract_id, plan, hold, parent, main)
+            except ConcurrentUpdateError:
+                pass  # main moved since it was read: nothing was written; read it locked, as below
+        return self._settle(tx, tract_id, plan, hold, parent, tx.branch_tip(tract_id, DEFAULT_BRANCH, lock=True))
+
+    def _settle(
+        self,
+        tx: Transaction,
+        tract_id: str,
+        plan: ChainPlan,
+        hold: str | None,
+        parent: tuple[str, str, str | None],
+        old: str | None,
+    ) -> Chain:
+        """:meth:`_follow` once ``main``'s tip is known to be ``old`` (its compare-and-swap checks it)."""
         if old is not None and not plan.new and plan.prefix.tip == old:  # the list is main's: nothing moves
             if hold is not None:
                 tx.hold(tract_id, [old], hold)
