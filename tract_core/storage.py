@@ -69,7 +69,7 @@ from .store.base import HistoryEntry, Session
 from .store.engine import display_url, strip_password
 from .store.migrations import lock_schema
 from .store.sql import SqlSession, SqlStore
-from .store.statements import Prepared
+from .store.statements import Prepared, all_together
 from .writes import EXPECT_PARENT, NewCommit, write_chain
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,6 +89,7 @@ __all__ = [
     "native_async",
     "Transaction",
     "PreparedStatement",
+    "read_together",
     "ChainMessage",
     "ChainMarker",
     "WrittenChain",
@@ -272,6 +273,22 @@ class PreparedStatement:
     def all(self, tx: Transaction, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute; return every row (tuples)."""
         return self._for(tx).all(tx.connection, params)
+
+
+def read_together(
+    tx: Transaction, batch: Sequence[tuple[PreparedStatement, Mapping[str, Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """Run several reads that do not depend on each other and return each one's rows, in order.
+
+    On PostgreSQL they travel in one round trip (one pipeline, with anything deferred before them);
+    elsewhere they run one after the other. Use it where reads would otherwise each wait for the
+    server in turn.
+
+    Args:
+        tx: The unit of work.
+        batch: ``(statement, parameters)`` pairs.
+    """
+    return all_together(tx.connection, [(statement._for(tx), params) for statement, params in batch])
 
 
 def _check_tract_id(tract_id: Any) -> str:

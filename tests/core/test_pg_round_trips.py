@@ -147,8 +147,9 @@ def test_a_langgraph_turn_with_tract_saver(postgres_server: Any, trace: Trace) -
         for k in range(6):
             graph.invoke({"messages": [HumanMessage(f"hello {k}")]}, config, durability="sync")
         turn = _costs(trace, lambda: graph.invoke({"messages": [HumanMessage("again")]}, config, durability="sync"))
-        # get_tuple (3 reads), 3 puts of which 2 carry a message (2 round trips each), 2 put_writes
-        assert turn <= 10, turn
+        # get_tuple (2: the checkpoint row, then its channels and writes together), 3 puts of which
+        # 2 carry a message (2 round trips each), 2 put_writes
+        assert turn <= 9, turn
         state = graph.get_state(config)
         assert [m.content for m in state.values["messages"]][-2:] == ["again", "reply 15"]
-        assert _costs(trace, lambda: saver.get_tuple(config)) <= 3
+        assert _costs(trace, lambda: saver.get_tuple(config)) <= 2

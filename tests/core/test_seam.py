@@ -19,6 +19,7 @@ from tract_core import (
     ConcurrentUpdateError,
     InvalidInputError,
     InvalidRoleError,
+    StorageError,
     Tract,
     storage,
 )
@@ -284,6 +285,36 @@ def test_an_adapter_table_lands_with_the_commits_or_not_at_all(factory) -> None:
     tip = storage.run_write(store, lambda tx: remember(tx, False))
     assert storage.run_read(store, lambda tx: count.one(tx, {"tract_id": "notes"})) == (tip,)
     assert Tract.open(store=store, tract_id="notes", create=False).head == tip
+
+
+def test_reads_run_together_return_each_ones_rows_in_order_and_see_deferred_writes(factory) -> None:
+    store = factory.open(tract_id="setup").store
+    storage.run_write(store, lambda tx: tx.create_tables([NOTES]))
+    note = PreparedStatement(insert(NOTES).values(tract_id=bindparam("tract_id"), commit_hash=bindparam("commit")))
+    notes = PreparedStatement(
+        select(NOTES.c.commit_hash).where(NOTES.c.tract_id == bindparam("tract_id")).order_by(NOTES.c.commit_hash)
+    )
+
+    def write_then_read(tx: Transaction) -> list[list[tuple[object, ...]]]:
+        for tract_id, commit in (("a", "1"), ("a", "2"), ("b", "3")):
+            note.defer(tx, {"tract_id": tract_id, "commit": commit})  # on PostgreSQL: sent with the reads
+        return storage.read_together(
+            tx, [(notes, {"tract_id": "b"}), (notes, {"tract_id": "a"}), (notes, {"tract_id": "c"})]
+        )
+
+    assert storage.run_write(store, write_then_read) == [[("3",)], [("1",), ("2",)], []]
+    together = storage.run_read(store, lambda tx: storage.read_together(tx, [(notes, {"tract_id": "a"})]))
+    assert together == [[("1",), ("2",)]]
+    assert storage.run_read(store, lambda tx: storage.read_together(tx, [])) == []
+    missing = PreparedStatement(select(Table("seam_test_missing", MetaData(), Column("x", Integer)).c.x))
+
+    def fail(tx: Transaction) -> None:
+        note.defer(tx, {"tract_id": "a", "commit": "4"})
+        storage.read_together(tx, [(notes, {"tract_id": "a"}), (missing, {})])
+
+    with pytest.raises(StorageError):  # a failing read: the same clear error as on its own, and a rollback
+        storage.run_write(store, fail)
+    assert storage.run_read(store, lambda tx: notes.all(tx, {"tract_id": "a"})) == [("1",), ("2",)]
 
 
 def test_tracts_are_created_copied_and_deleted_through_the_seam(factory) -> None:

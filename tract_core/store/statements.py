@@ -10,7 +10,7 @@ the SQLAlchemy connection, inside the same transaction.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "P",
     "COMMIT_COLUMNS",
     "Prepared",
+    "all_together",
     "Statements",
     "statements",
     "flush_deferred",
@@ -136,28 +137,7 @@ class Prepared:
         return values
 
     def _cursor(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        values = self._values(params)
-        dbapi = conn.connection.dbapi_connection
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
-        try:
-            pipelined = pipelined_connection(conn)
-            if pipelined is not None:
-                # whatever was deferred (the transaction's BEGIN too) goes in the same round trip as
-                # this statement, and so does psycopg's server-side prepare of a statement it runs often
-                with pipelined.pipeline():
-                    queued = deferred_queue(conn)
-                    if queued:
-                        send_deferred(conn, pipelined, queued)
-                    cursor.execute(self.sql, values)
-            else:
-                cursor.execute(self.sql, values)
-        except Exception as exc:  # the DBAPI cursor bypasses SQLAlchemy's error translation
-            cursor.close()
-            error = raw_driver_error(conn, exc)
-            if error is exc:
-                raise
-            raise error from exc
-        return cursor
+        return _execute(conn, [(self, params)])[0]
 
     def defer(self, conn: Connection, params: Mapping[str, Any]) -> None:
         """Execute without waiting for the result: on a sync PostgreSQL connection, queued and sent
@@ -192,6 +172,48 @@ class Prepared:
         try:
             return cursor.fetchall()
         finally:
+            cursor.close()
+
+
+def _execute(conn: Connection, batch: Sequence[tuple[Prepared, Mapping[str, Any]]]) -> list[Any]:
+    """Execute the statements in order, each on a cursor of its own; return the cursors (the caller
+    closes them). On a pipelining connection they go in one round trip, with whatever was deferred
+    (the transaction's BEGIN too) and psycopg's server-side prepares of statements it runs often."""
+    sqls_values = [(prepared.sql, prepared._values(params)) for prepared, params in batch]
+    dbapi: Any = conn.connection.dbapi_connection
+    cursors: list[Any] = []
+    try:
+        pipelined = pipelined_connection(conn)
+        if pipelined is not None:
+            with pipelined.pipeline():
+                queued = deferred_queue(conn)
+                if queued:
+                    send_deferred(conn, pipelined, queued)
+                for sql, values in sqls_values:
+                    cursors.append(dbapi.cursor())
+                    cursors[-1].execute(sql, values)
+        else:
+            for sql, values in sqls_values:
+                cursors.append(dbapi.cursor())
+                cursors[-1].execute(sql, values)
+    except Exception as exc:  # the DBAPI cursor bypasses SQLAlchemy's error translation
+        for cursor in cursors:
+            cursor.close()
+        error = raw_driver_error(conn, exc)
+        if error is exc:
+            raise
+        raise error from exc
+    return cursors
+
+
+def all_together(conn: Connection, batch: Sequence[tuple[Prepared, Mapping[str, Any]]]) -> list[list[tuple[Any, ...]]]:
+    """Execute reads in order and return each one's rows: on PostgreSQL in one round trip (one
+    pipeline), elsewhere one after the other."""
+    cursors = _execute(conn, batch)
+    try:
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
             cursor.close()
 
 

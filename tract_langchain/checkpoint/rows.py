@@ -11,6 +11,7 @@ from sqlalchemy import JSON, BindParameter, and_, bindparam, cast, delete, liter
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
+from tract_core import storage
 from tract_core.storage import DEFAULT_BRANCH, PreparedStatement, Transaction
 
 from .schema import CHANNELS, CHECKPOINTS, ID_COLUMNS, SAVER_TABLES, SEALED, VALUES, WRITES
@@ -178,6 +179,28 @@ def _q(tx: Transaction) -> _Prepared:
     return found
 
 
+def _channel_rows(
+    versions: dict[str, Any], results: list[list[tuple[Any, ...]]]
+) -> dict[str, tuple[ChannelRecord, tuple[str, bytes] | None]]:
+    """The channel rows of the versions wanted, from the results of :meth:`CheckpointStore._channel_reads`."""
+    wanted = {channel: str(version) for channel, version in versions.items()}
+    found: dict[str, tuple[ChannelRecord, tuple[str, bytes] | None]] = {}
+    for rows in results:
+        for raw in rows:
+            row = ChannelRecord._make(raw[: len(_CHANNEL)])
+            if wanted.get(row.channel) != row.version:
+                continue
+            typed = None if raw[-2] is None else (raw[-2], bytes(raw[-1]))
+            found[row.channel] = (row, typed)
+    return found
+
+
+def _write_records(found: list[tuple[Any, ...]]) -> list[Any]:
+    """Pending-write rows in LangGraph's order."""
+    rows = [WriteRecord._make(w) for w in found]
+    return sorted(rows, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
+
+
 class CheckpointStore:
     """Queries over the saver's tables, within a tract unit of work."""
 
@@ -332,21 +355,32 @@ class CheckpointStore:
     ) -> dict[str, tuple[ChannelRecord, tuple[str, bytes] | None]]:
         """A checkpoint's channel rows (unknown versions left out; ``empty`` markers included), each
         with its serialized value for ``value`` rows: one statement per 16 channels."""
-        found: dict[str, tuple[ChannelRecord, tuple[str, bytes] | None]] = {}
+        batch = self._channel_reads(tx, thread_id, checkpoint_ns, versions)
+        return _channel_rows(versions, [statement.all(tx, params) for statement, params in batch])
+
+    def channels_and_writes(
+        self, tx: Transaction, thread_id: str, checkpoint_ns: str, checkpoint_id: str, versions: dict[str, Any]
+    ) -> tuple[dict[str, tuple[ChannelRecord, tuple[str, bytes] | None]], list[Any]]:
+        """:meth:`channels` and :meth:`writes` of a checkpoint, read together (one round trip on PostgreSQL)."""
+        batch = self._channel_reads(tx, thread_id, checkpoint_ns, versions)
+        ids = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}
+        *channel_rows, write_rows = storage.read_together(tx, [*batch, (_q(tx).writes, ids)])
+        return _channel_rows(versions, channel_rows), _write_records(write_rows)
+
+    @staticmethod
+    def _channel_reads(
+        tx: Transaction, thread_id: str, checkpoint_ns: str, versions: dict[str, Any]
+    ) -> list[tuple[PreparedStatement, dict[str, Any]]]:
+        """The statements reading a checkpoint's channel rows, one per 16 channels."""
         pairs = [(channel, str(version)) for channel, version in versions.items()]
+        batch = []
         for start in range(0, len(pairs), _CHANNELS_PER_READ):
             chunk = pairs[start : start + _CHANNELS_PER_READ]
             params: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
             for i, (channel, version) in enumerate(chunk):
                 params[f"c{i}"], params[f"v{i}"] = channel, version
-            wanted = dict(chunk)
-            for raw in _q(tx).channel_set(len(chunk)).all(tx, params):
-                row = ChannelRecord._make(raw[: len(_CHANNEL)])
-                if wanted.get(row.channel) != row.version:
-                    continue
-                typed = None if raw[-2] is None else (raw[-2], bytes(raw[-1]))
-                found[row.channel] = (row, typed)
-        return found
+            batch.append((_q(tx).channel_set(len(chunk)), params))
+        return batch
 
     def previous_tips(
         self,
@@ -384,8 +418,7 @@ class CheckpointStore:
         found = _q(tx).writes.all(
             tx, {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}
         )
-        rows = [WriteRecord._make(w) for w in found]
-        return sorted(rows, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
+        return _write_records(found)
 
     # -- whole threads ------------------------------------------------------------------------
 

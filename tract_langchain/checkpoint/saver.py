@@ -312,12 +312,14 @@ class TractSaver(BaseCheckpointSaver[str]):
             if found is None:
                 return None
             row, versions = found
-            stored = self._rows.channels(tx, row.thread_id, row.checkpoint_ns, versions)
+            stored, writes = self._rows.channels_and_writes(
+                tx, row.thread_id, row.checkpoint_ns, row.checkpoint_id, versions
+            )
             if check:
                 messages = stored.get(_MESSAGES)
                 if self._outdated(tx, thread_id, checkpoint_ns, versions, None if messages is None else messages[0]):
                     return _OUTDATED
-            return self._tuple(tx, row, stored)
+            return self._tuple(tx, row, stored, writes)
 
         return get_tuple
 
@@ -364,8 +366,14 @@ class TractSaver(BaseCheckpointSaver[str]):
 
         return list_
 
-    def _tuple(self, tx: Transaction, row: Any, stored: dict[str, Any] | None = None) -> CheckpointTuple:
-        """The checkpoint tuple of a row (``stored``: its channel rows, if already read)."""
+    def _tuple(
+        self,
+        tx: Transaction,
+        row: Any,
+        stored: dict[str, Any] | None = None,
+        writes: builtins.list[Any] | None = None,
+    ) -> CheckpointTuple:
+        """The checkpoint tuple of a row (``stored``, ``writes``: its channel and write rows, if already read)."""
         checkpoint: Checkpoint = self._loads(row, "checkpoint", (row.type, row.checkpoint))
         values: dict[str, Any] = {}
         if stored is None:
@@ -378,9 +386,11 @@ class TractSaver(BaseCheckpointSaver[str]):
                 values[channel] = self._loads(row, f"channel {channel!r}", typed)
             elif value.kind == "messages":
                 values[channel] = self._chains.read(tx, value.tract_id, value.commit_hash)
-        writes = [
+        if writes is None:
+            writes = self._rows.writes(tx, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
+        pending = [
             (w.task_id, w.channel, self._loads(row, f"pending write to {w.channel!r}", (w.type, w.data)))
-            for w in self._rows.writes(tx, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
+            for w in writes
         ]
         parent = (
             _config(row.thread_id, row.checkpoint_ns, row.parent_checkpoint_id) if row.parent_checkpoint_id else None
@@ -390,7 +400,7 @@ class TractSaver(BaseCheckpointSaver[str]):
             checkpoint={**checkpoint, "channel_values": values},
             metadata=self._loads(row, "metadata", (row.metadata_type, row.metadata_blob)),
             parent_config=parent,
-            pending_writes=writes,
+            pending_writes=pending,
         )
 
     def _loads(self, row: Any, what: str, typed: tuple[str, bytes]) -> Any:
