@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, cast
 
-from llama_index.core.base.llms.types import ChatMessage, TextBlock
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
 from pydantic import BaseModel
 
 from tract_core import InvalidInputError
@@ -24,7 +24,7 @@ from tract_core.formats import llamaindex_message, text_of
 from tract_core.messages import normalize_message
 from tract_core.objects import canonical_json
 
-__all__ = ["METADATA_KEY", "copier", "decode", "encode", "role_of"]
+__all__ = ["METADATA_KEY", "copier", "decode", "decoded", "encode", "role_of"]
 
 METADATA_KEY = "llamaindex"
 
@@ -178,3 +178,23 @@ def copier(message: ChatMessage) -> Callable[[], ChatMessage]:
     blocks = cast(list[TextBlock], message.blocks)
     texts = tuple((block.text, frozenset(block.__pydantic_fields_set__)) for block in blocks)
     return partial(_copy_plain, message.role, frozenset(message.__pydantic_fields_set__), texts)
+
+
+_ROLES = {role.value: role for role in MessageRole}
+# what decode() gives a plain text body: ChatMessage(role=..., content=text, additional_kwargs={})
+_DECODED_FIELDS = frozenset({"role", "additional_kwargs", "blocks"})
+_TEXT_FIELDS_SET = frozenset({"text"})
+
+
+def decoded(body: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> Callable[[], ChatMessage]:
+    """``copier(decode(body, metadata))``: new copies of the message a compiled body decodes to.
+
+    A body that is only a role and a non-empty text, committed without a LlamaIndex dump (most
+    of a conversation) is not decoded at all: its copies are built straight from the text,
+    exactly as :func:`decode` would build the message (the same fields, the same fields set).
+    """
+    role, content = _ROLES.get(str(body.get("role"))), body.get("content")
+    dump = metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
+    if _FAST and role is not None and isinstance(content, str) and content and len(body) == 2 and dump is None:
+        return partial(_copy_plain, role, _DECODED_FIELDS, ((content, _TEXT_FIELDS_SET),))
+    return copier(decode(body, metadata))

@@ -13,7 +13,7 @@ from llama_index.core.base.llms.types import ChatMessage
 
 from tract_core import CommitInfo, CommitNotFoundError, CompiledContext, CompiledMessage, Operation, Tract
 
-from .messages import copier, decode, role_of
+from .messages import decode, decoded, role_of
 
 __all__ = ["ContextView", "Entry", "MessageReader"]
 
@@ -102,9 +102,9 @@ class MessageReader:
                 where = {id(m): i for i, m in enumerate(seen_messages)}
                 entries = []
                 for i, message in enumerate(messages):
-                    j = where.get(id(message))
-                    same = j is not None and seen_messages[j] is message and seen_outline[j] == outline[i]
-                    entries.append(seen_entries[j] if same else self._entry(context, i))  # type: ignore[index]
+                    j = where.get(id(message), -1)
+                    same = j >= 0 and seen_messages[j] is message and seen_outline[j] == outline[i]
+                    entries.append(seen_entries[j] if same else self._entry(context, i))
             self._seen = (messages, outline, entries)
         return ContextView(tuple(entries), context.token_count)
 
@@ -114,7 +114,7 @@ class MessageReader:
         if compiled.commit not in self._metadata:
             self._metadata[compiled.commit] = compiled.metadata
         metadata = self._metadata[compiled.commit]
-        role, copy = role_of(compiled.role, metadata), copier(decode(compiled.message, metadata))
+        role, copy = role_of(compiled.role, metadata), decoded(compiled.message, metadata)
         return Entry(compiled.commit, role, compiled.tokens, compiled.pinned, compiled, copy)
 
     @staticmethod

@@ -565,6 +565,24 @@ async def test_aget_hands_out_new_objects_so_changing_them_changes_no_other_aget
         assert [m.model_dump(mode="json", exclude_unset=True) for m in got] == unset
 
 
+def test_messages_written_through_tract_come_back_as_llamaindex_builds_them(tmp_path: Path) -> None:
+    """Text messages committed through the tract (no LlamaIndex dump kept with them) come back as
+    ``ChatMessage(role=..., content=..., additional_kwargs={})`` would be: equal, with the same
+    fields marked as set (what ``model_dump(exclude_unset=True)`` writes)."""
+    memory = TractMemory.from_defaults(path=tmp_path / "typed.db", session_id="typed")
+    tract = memory.tract
+    typed = [("system", "Be brief."), ("developer", "Use metric units."), ("user", "Hi"), ("assistant", "Hello!")]
+    for role, text in typed:
+        tract.commit({"role": role, "content": text})
+    expected = [ChatMessage(role=role, content=text, additional_kwargs={}) for role, text in typed]
+    for got in (memory.get(), memory.get()):
+        assert got == expected
+        assert [m.model_dump(exclude_unset=True) for m in got] == [m.model_dump(exclude_unset=True) for m in expected]
+        assert [(m.model_fields_set, m.blocks[0].model_fields_set) for m in got] == [
+            (m.model_fields_set, m.blocks[0].model_fields_set) for m in expected
+        ]
+
+
 def test_get_follows_edits_pins_and_branches_between_reads(tmp_path: Path) -> None:
     """What get() returns follows every change made through the tract between two reads: an EDIT
     in the middle, a pin (same message, new priority), a new branch, a switch back."""
