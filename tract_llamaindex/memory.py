@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import threading
@@ -383,18 +384,22 @@ class TractMemory(BaseMemory):
 
     async def aget(self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any) -> list[ChatMessage]:
         """:meth:`get`, with the summary written through the LLM's async API."""
-        reader = await asyncio.to_thread(self._open)
-        limit = self._limit(reader, initial_token_count)
-        view = await asyncio.to_thread(reader.view)
-        plan = self._plan(reader.tract, view, limit)
-        if plan is not None:
-            try:
-                await reader.tract.acompress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
-                view = await asyncio.to_thread(reader.view)
-            except InvalidInputError:
-                pass  # nothing compressible (all pinned or all recent): fall back to the window
-        entries = self._fit(view, limit)
-        return await asyncio.to_thread(reader.messages, entries)
+
+        def read() -> tuple[MessageReader, int, tuple[int, int] | None, list[ChatMessage]]:
+            # one worker-thread hop when nothing is to be compressed (every turn but a few)
+            reader = self._open()
+            limit = self._limit(reader, initial_token_count)
+            view = reader.view()
+            plan = self._plan(reader.tract, view, limit)
+            return reader, limit, plan, [] if plan is not None else reader.messages(self._fit(view, limit))
+
+        reader, limit, plan, messages = await asyncio.to_thread(read)
+        if plan is None:
+            return messages
+        # nothing compressible (all pinned or all recent): fall back to the window
+        with contextlib.suppress(InvalidInputError):
+            await reader.tract.acompress(llm=self.llm, keep_recent=plan[0], target_tokens=plan[1])
+        return await asyncio.to_thread(lambda: reader.messages(self._fit(reader.view(), limit)))
 
     def get_all(self) -> list[ChatMessage]:
         """Every message of the conversation as it was put, compressed ones included."""

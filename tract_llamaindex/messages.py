@@ -12,17 +12,19 @@ text blocks with the edited text and keeps the other blocks. Messages tract wrot
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, cast
 
-from llama_index.core.base.llms.types import ChatMessage, TextBlock
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
+from pydantic import BaseModel
 
 from tract_core import InvalidInputError
 from tract_core.formats import llamaindex_message, text_of
 from tract_core.messages import normalize_message
 from tract_core.objects import canonical_json
 
-__all__ = ["METADATA_KEY", "decode", "encode", "role_of"]
+__all__ = ["METADATA_KEY", "copier", "decode", "decoded", "encode", "role_of"]
 
 METADATA_KEY = "llamaindex"
 
@@ -92,3 +94,107 @@ def role_of(role: str, metadata: Mapping[str, Any] | None) -> str:
     dump = metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
     found = dump.get("role") if isinstance(dump, Mapping) else None
     return found if isinstance(found, str) else role
+
+
+# A copy of a plain text message is built from its parts, without pydantic's validation (which is
+# what makes a ChatMessage cost microseconds): the instance state pydantic v2 models hold, set as
+# its own model_copy() sets it, through the slots' descriptors. Should a pydantic release lay
+# models out otherwise, every copy is a model_copy(deep=True) instead.
+_STATE = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+_FAST = tuple(getattr(BaseModel, "__slots__", ())) == _STATE
+_MESSAGE_FIELDS = ["role", "additional_kwargs", "blocks"]
+_TEXT_FIELDS = ["block_type", "text"]
+_new = object.__new__
+
+
+def _slot_setter(name: str) -> Callable[[Any, Any], None]:
+    """The setter of one of a pydantic model's instance slots (used only when ``_FAST``)."""
+    descriptor = vars(BaseModel).get(name)
+    if descriptor is None:
+        return lambda instance, value: object.__setattr__(instance, name, value)
+    setter: Callable[[Any, Any], None] = descriptor.__set__
+    return setter
+
+
+_set_dict, _set_fields, _set_extra, _set_private = (_slot_setter(name) for name in _STATE)
+
+
+def _plain(message: ChatMessage) -> bool:
+    """Whether ``message`` is a ChatMessage of text blocks only, with no ``additional_kwargs`` and
+    nothing beyond its declared fields (what :func:`_copy_plain` rebuilds exactly)."""
+    if not _FAST or type(message) is not ChatMessage or list(message.__dict__) != _MESSAGE_FIELDS:
+        return False
+    if message.additional_kwargs or message.__pydantic_extra__ or message.__pydantic_private__ is not None:
+        return False
+    return all(
+        type(block) is TextBlock
+        and list(block.__dict__) == _TEXT_FIELDS
+        and block.block_type == "text"
+        and not block.__pydantic_extra__
+        and block.__pydantic_private__ is None
+        for block in message.blocks
+    )
+
+
+def _text_block(text: str, fields: frozenset[str]) -> TextBlock:
+    block = _new(TextBlock)
+    _set_dict(block, {"block_type": "text", "text": text})
+    _set_fields(block, set(fields))
+    _set_extra(block, None)
+    _set_private(block, None)
+    return block
+
+
+def _copy_plain(role: Any, fields: frozenset[str], texts: tuple[tuple[str, frozenset[str]], ...]) -> ChatMessage:
+    # runs for every message of every get(): the text block of a one-block message is built inline
+    if len(texts) == 1:
+        text, block_fields = texts[0]
+        block = _new(TextBlock)
+        _set_dict(block, {"block_type": "text", "text": text})
+        _set_fields(block, set(block_fields))
+        _set_extra(block, None)
+        _set_private(block, None)
+        blocks = [block]
+    else:
+        blocks = [_text_block(text, block_fields) for text, block_fields in texts]
+    message = _new(ChatMessage)
+    _set_dict(message, {"role": role, "additional_kwargs": {}, "blocks": blocks})
+    _set_fields(message, set(fields))
+    _set_extra(message, None)
+    _set_private(message, None)
+    return message
+
+
+def copier(message: ChatMessage) -> Callable[[], ChatMessage]:
+    """A function that returns a new copy of ``message`` at each call: equal to it, sharing nothing
+    mutable with it or with the other copies, so a caller may change a copy freely.
+
+    ``message`` is kept as the template (never hand it out, never change it). A plain text message
+    (text blocks, no ``additional_kwargs``: most of a conversation) is rebuilt from its parts,
+    several times faster than ``model_copy(deep=True)``; any other is deep-copied.
+    """
+    if not _plain(message):
+        return partial(message.model_copy, deep=True)
+    blocks = cast(list[TextBlock], message.blocks)
+    texts = tuple((block.text, frozenset(block.__pydantic_fields_set__)) for block in blocks)
+    return partial(_copy_plain, message.role, frozenset(message.__pydantic_fields_set__), texts)
+
+
+_ROLES = {role.value: role for role in MessageRole}
+# what decode() gives a plain text body: ChatMessage(role=..., content=text, additional_kwargs={})
+_DECODED_FIELDS = frozenset({"role", "additional_kwargs", "blocks"})
+_TEXT_FIELDS_SET = frozenset({"text"})
+
+
+def decoded(body: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> Callable[[], ChatMessage]:
+    """``copier(decode(body, metadata))``: new copies of the message a compiled body decodes to.
+
+    A body that is only a role and a non-empty text, committed without a LlamaIndex dump (most
+    of a conversation) is not decoded at all: its copies are built straight from the text,
+    exactly as :func:`decode` would build the message (the same fields, the same fields set).
+    """
+    role, content = _ROLES.get(str(body.get("role"))), body.get("content")
+    dump = metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
+    if _FAST and role is not None and isinstance(content, str) and content and len(body) == 2 and dump is None:
+        return partial(_copy_plain, role, _DECODED_FIELDS, ((content, _TEXT_FIELDS_SET),))
+    return copier(decode(body, metadata))

@@ -3,16 +3,17 @@ priority) and the raw history behind compressions."""
 
 from __future__ import annotations
 
+import operator
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
 
-from tract_core import CommitInfo, CommitNotFoundError, CompiledMessage, Operation, Tract
+from tract_core import CommitInfo, CommitNotFoundError, CompiledContext, CompiledMessage, Operation, Tract
 
-from .messages import decode, role_of
+from .messages import decode, decoded, role_of
 
 __all__ = ["ContextView", "Entry", "MessageReader"]
 
@@ -20,13 +21,15 @@ __all__ = ["ContextView", "Entry", "MessageReader"]
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One message of a compiled context: the commit that added it, its LlamaIndex role, size and
-    pin, and the compiled message (:attr:`body`, with its ``role``, as the model is sent it)."""
+    pin, the compiled message (:attr:`body`, with its ``role``, as the model is sent it), and
+    ``copy``, which returns a new ``ChatMessage`` of it at each call (decoded once)."""
 
     key: str
     role: str
     tokens: int
     pinned: bool
     compiled: CompiledMessage
+    copy: Callable[[], ChatMessage]
 
     @property
     def body(self) -> dict[str, Any]:
@@ -42,17 +45,27 @@ class ContextView:
     tokens: int
 
 
+_Outline = tuple[str, str, str, int, Any]
+
+
 class MessageReader:
     """Turns a tract's compiled context and history into new ``ChatMessage`` objects.
 
     Commit metadata (where the exact LlamaIndex message is kept) is decoded once per commit and
-    remembered: commits never change.
+    remembered: commits never change. The entries of the last :meth:`view` are kept too: compile
+    shares its (read-only) messages between consecutive contexts, so the next view reuses the
+    entry of every message that is the very same object with the same outline (commit, role,
+    content type, tokens, priority) and decodes only the new ones: a turn costs O(new messages)
+    in decoding, plus pointer comparisons over the history. Each entry keeps its decoded message
+    as a template that is never handed out; :meth:`messages` returns copies of it.
     """
 
     def __init__(self, tract: Tract) -> None:
         self.tract = tract
         self._metadata: dict[str, Mapping[str, Any] | None] = {}
         self._lock = threading.Lock()
+        # the last view: its compiled messages, their outline, and its entries (same positions)
+        self._seen: tuple[list[Any], list[_Outline], list[Entry]] = ([], [], [])
 
     def remember(self, commit: str, metadata: Mapping[str, Any] | None) -> None:
         """Record the metadata of a commit just written (saves decoding it)."""
@@ -75,22 +88,40 @@ class MessageReader:
     def view(self) -> ContextView:
         """The compiled context at HEAD."""
         context = self.tract.compile()
-        compiled = context.entries()
+        messages = context.messages
+        outline = list(context.outline())
         with self._lock:
-            for entry in compiled:
-                if entry.commit not in self._metadata:
-                    self._metadata[entry.commit] = entry.metadata
-            roles = [role_of(entry.role, self._metadata[entry.commit]) for entry in compiled]
-        entries = tuple(
-            Entry(entry.commit, role, entry.tokens, entry.pinned, entry)
-            for entry, role in zip(compiled, roles, strict=True)
-        )
-        return ContextView(entries, context.token_count)
+            seen_messages, seen_outline, seen_entries = self._seen
+            n = len(seen_messages)
+            if (
+                len(messages) >= n and all(map(operator.is_, messages, seen_messages)) and outline[:n] == seen_outline
+            ):  # the usual turn: the same messages, and new ones after them
+                entries = seen_entries[:]
+                entries.extend(self._entry(context, i) for i in range(n, len(messages)))
+            else:  # an edit, a compression, another branch: reuse what is unchanged wherever it moved
+                where = {id(m): i for i, m in enumerate(seen_messages)}
+                entries = []
+                for i, message in enumerate(messages):
+                    j = where.get(id(message), -1)
+                    same = j >= 0 and seen_messages[j] is message and seen_outline[j] == outline[i]
+                    entries.append(seen_entries[j] if same else self._entry(context, i))
+            self._seen = (messages, outline, entries)
+        return ContextView(tuple(entries), context.token_count)
 
-    def messages(self, entries: Iterable[Entry]) -> list[ChatMessage]:
-        """New ``ChatMessage`` objects for ``entries`` (callers may mutate them freely)."""
-        with self._lock:
-            return [decode(e.compiled.message, self._metadata.get(e.key)) for e in entries]
+    def _entry(self, context: CompiledContext, index: int) -> Entry:
+        """The entry of message ``index`` of ``context``, decoded (under the lock)."""
+        compiled = context.entry(index)
+        if compiled.commit not in self._metadata:
+            self._metadata[compiled.commit] = compiled.metadata
+        metadata = self._metadata[compiled.commit]
+        role, copy = role_of(compiled.role, metadata), decoded(compiled.message, metadata)
+        return Entry(compiled.commit, role, compiled.tokens, compiled.pinned, compiled, copy)
+
+    @staticmethod
+    def messages(entries: Iterable[Entry]) -> list[ChatMessage]:
+        """New ``ChatMessage`` objects for ``entries``, sharing nothing with each other, earlier
+        calls or the reader's templates (callers may mutate them freely)."""
+        return [e.copy() for e in entries]
 
     def history(self) -> list[ChatMessage]:
         """Every message committed on HEAD's line, in order, as it was put, compressions undone.

@@ -527,6 +527,91 @@ def test_get_returns_fresh_messages_and_an_empty_memory_is_truthy(tmp_path: Path
     assert memory.get()[0] is not memory.get()[0]
 
 
+async def test_aget_hands_out_new_objects_so_changing_them_changes_no_other_aget(tmp_path: Path) -> None:
+    """The memory decodes each message once and copies it for every aget(): what one caller does to
+    the messages it got (AgentWorkflow writes its state into the last one's text block, in place)
+    shows neither in what another aget() returned before nor in any later one."""
+    memory = TractMemory.from_defaults(path=tmp_path / "aget.db", session_id="aget")
+    history = [
+        ChatMessage(role="user", content="Hi, I'm Ada."),
+        ChatMessage(role="assistant", content="Hello Ada!"),
+        *dump_to_messages(turn("What is 1 + 2?", 1, 2)),
+    ]
+    for message in history:
+        await memory.aput(message)
+    first, second = await memory.aget(), await memory.aget()
+    expected = dump(history)
+    unset = [m.model_dump(mode="json", exclude_unset=True) for m in second]
+    assert dump(first) == dump(second) == expected
+    for a, b in zip(first, second, strict=True):
+        assert a is not b and a.blocks is not b.blocks and a.additional_kwargs is not b.additional_kwargs
+        assert all(x is not y for x, y in zip(a.blocks, b.blocks, strict=True))
+
+    block = first[0].blocks[0]
+    assert isinstance(block, TextBlock)
+    block.text = "Current state: {}. Hi, I'm Ada."  # what AgentWorkflow does with a state
+    first[1].blocks.append(TextBlock(text="more"))
+    first[1].additional_kwargs = {"assigned": True}  # an assignment marks the field as set
+    first[2].role = MessageRole.SYSTEM
+    first[2].additional_kwargs["extra"] = True
+    first[3].blocks[0].tool_kwargs["a"] = 99  # type: ignore[union-attr]
+    first[4].additional_kwargs["tool_call_id"] = "tampered"
+    first[5].model_fields_set.discard("role")  # pydantic's own record of the fields set, too
+    first.append(ChatMessage(role="user", content="appended by the agent"))
+
+    third = await memory.aget()
+    for got in (second, third):
+        assert dump(got) == expected
+        assert [m.model_dump(mode="json", exclude_unset=True) for m in got] == unset
+
+
+def test_messages_written_through_tract_come_back_as_llamaindex_builds_them(tmp_path: Path) -> None:
+    """Text messages committed through the tract (no LlamaIndex dump kept with them) come back as
+    ``ChatMessage(role=..., content=..., additional_kwargs={})`` would be: equal, with the same
+    fields marked as set (what ``model_dump(exclude_unset=True)`` writes)."""
+    memory = TractMemory.from_defaults(path=tmp_path / "typed.db", session_id="typed")
+    tract = memory.tract
+    typed = [("system", "Be brief."), ("developer", "Use metric units."), ("user", "Hi"), ("assistant", "Hello!")]
+    for role, text in typed:
+        tract.commit({"role": role, "content": text})
+    expected = [ChatMessage(role=role, content=text, additional_kwargs={}) for role, text in typed]
+    for got in (memory.get(), memory.get()):
+        assert got == expected
+        assert [m.model_dump(exclude_unset=True) for m in got] == [m.model_dump(exclude_unset=True) for m in expected]
+        assert [(m.model_fields_set, m.blocks[0].model_fields_set) for m in got] == [
+            (m.model_fields_set, m.blocks[0].model_fields_set) for m in expected
+        ]
+
+
+def test_get_follows_edits_pins_and_branches_between_reads(tmp_path: Path) -> None:
+    """What get() returns follows every change made through the tract between two reads: an EDIT
+    in the middle, a pin (same message, new priority), a new branch, a switch back."""
+    memory = TractMemory.from_defaults(path=tmp_path / "changes.db", session_id="changes")
+    texts = [f"message {i}: " + "words " * 20 for i in range(6)]
+    history = [ChatMessage(role="user" if i % 2 == 0 else "assistant", content=t) for i, t in enumerate(texts)]
+    memory.put_messages(history)
+    tract = memory.tract
+    assert dump(memory.get()) == dump(history)
+
+    second = tract.log(limit=None)[-2]  # the second message (log is newest first)
+    tract.commit({"role": "assistant", "content": "edited"}, operation="edit", response_to=second.hash)
+    edited = [history[0], ChatMessage(role="assistant", content="edited"), *history[2:]]
+    assert dump(memory.get()) == dump(edited)
+
+    # room for the last turn only: pinning the first message keeps it in front of that turn
+    sizes = [e.tokens for e in tract.compile().entries()]
+    room = memory.token_budget - (REPLY_PRIMING + sizes[0] + sizes[-2] + sizes[-1])
+    assert dump(memory.get(initial_token_count=room)) == dump(history[-2:])
+    tract.annotate(tract.log(limit=None)[-1].hash, "pinned")
+    assert dump(memory.get(initial_token_count=room)) == dump([history[0], *history[-2:]])
+
+    tract.branch("side", switch=True)
+    memory.put(ChatMessage(role="user", content="on the side branch"))
+    assert dump(memory.get())[-1]["blocks"][0]["text"] == "on the side branch"
+    tract.switch("main")
+    assert dump(memory.get()) == dump(edited)
+
+
 # -- 5. another process -------------------------------------------------------------------------
 
 
